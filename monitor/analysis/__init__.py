@@ -1,0 +1,1 @@
+"""Pure logic: no Faust, aiohttp or Elasticsearch imports, no I/O."""
