@@ -44,6 +44,7 @@ class CostProfile:
         tp_weight: Reward for a window detected at its left edge (> 0).
         fp_weight: Cost of a false positive far from any window (>= 0).
         fn_weight: Cost of a window with no detection (>= 0).
+
     """
 
     name: str
@@ -73,6 +74,7 @@ class FileScore:
         false_positive_rows: Scored detections outside every window.
         false_negative_rows: Scored window rows without a detection.
         true_negative_rows: Scored rows outside windows without a detection.
+
     """
 
     score: float
@@ -89,12 +91,14 @@ def get_profile(name: str) -> CostProfile:
 
     Raises:
         ConfigError: If ``name`` is not one of :data:`PROFILES`.
+
     """
     try:
         return PROFILES[name]
     except KeyError:
         known = ", ".join(sorted(PROFILES))
-        raise ConfigError([f"profile: unknown NAB profile {name!r} ({known})"]) from None
+        problem = f"profile: unknown NAB profile {name!r} ({known})"
+        raise ConfigError([problem]) from None
 
 
 def scaled_sigmoid(relative_position: float) -> float:
@@ -106,6 +110,7 @@ def scaled_sigmoid(relative_position: float) -> float:
 
     Returns:
         The sigmoid value: near 1 for early detections, -1 far past a window.
+
     """
     if relative_position > 3.0:
         return -1.0
@@ -113,7 +118,7 @@ def scaled_sigmoid(relative_position: float) -> float:
 
 
 def probation_length(n_rows: int, fraction: float = PROBATION_FRACTION) -> int:
-    """Number of leading rows NAB does not score.
+    """Return the number of leading rows NAB does not score.
 
     Args:
         n_rows: Rows in the file (>= 0).
@@ -122,6 +127,7 @@ def probation_length(n_rows: int, fraction: float = PROBATION_FRACTION) -> int:
     Returns:
         ``ceil(min(floor(fraction * n_rows), fraction * 5000))``: NAB compares
         row indices against the float cap, so a fractional cap rounds up.
+
     """
     return math.ceil(min(math.floor(fraction * n_rows), fraction * 5000))
 
@@ -131,6 +137,7 @@ def merge_windows(windows: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
 
     Raises:
         InvalidRecordError: If a window ends before it starts.
+
     """
     merged: list[tuple[int, int]] = []
     for first, last in sorted(windows):
@@ -160,6 +167,7 @@ def label_windows(
 
     Raises:
         InvalidRecordError: If a label lies outside ``[0, n_rows)``.
+
     """
     if not label_rows:
         return []
@@ -186,6 +194,7 @@ def windows_to_rows(
         Merged ``(first, last)`` row windows: the first row at or after
         ``start`` and the last row at or before ``end``. Windows holding no
         row are dropped.
+
     """
     rows = []
     for start, end in windows:
@@ -218,6 +227,7 @@ def score_detections(
 
     Raises:
         InvalidRecordError: If a detection or window lies outside the file.
+
     """
     merged = merge_windows(windows)
     if merged and (merged[0][0] < 0 or merged[-1][1] >= n_rows):
@@ -298,6 +308,7 @@ def normalise(raw_score: float, n_windows: int, profile: CostProfile) -> float:
 
     Raises:
         InvalidRecordError: If ``n_windows`` is not positive.
+
     """
     if n_windows <= 0:
         raise InvalidRecordError("cannot normalise a score over zero windows")
@@ -322,6 +333,7 @@ def normalise_with_null(
 
     Raises:
         InvalidRecordError: If the perfect and null scores coincide.
+
     """
     perfect = tp_weight * n_windows
     if perfect == raw_null_score:

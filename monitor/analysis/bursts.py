@@ -1,0 +1,606 @@
+"""Streaming, causal burst detection on per-window counts.
+
+:class:`BurstDetector` follows one series (one keyword or topic). It sees each
+closed window's count once, in time order, and never the future. Its baseline
+is a robust, seasonal, overdispersed count model:
+
+* expected count ``mu = (level + trend) * daily[hour] * weekly[weekday]``, with
+  the level, a damped trend and multiplicative hour-of-day and day-of-week
+  factors all learned by exponentially weighted averages whose half-lives are
+  given in wall-clock time, so they do not depend on the window length;
+* count noise is negative-binomial, ``var = mu + phi * mu**2``, with the
+  overdispersion ``phi`` learned online; small counts therefore keep Poisson
+  noise and a series at 0-3 posts per window does not alarm on a 4;
+* updates are winsorised (an observation is clipped to a few standard
+  deviations of the model before it is learned), so a burst does not inflate
+  its own baseline, while a lasting level shift is still absorbed;
+* every window gets a score in standard-deviation units (variance-stabilised
+  with the square-root transform): the larger of the single-window score and
+  the score of a short exponentially weighted sum, which catches sustained
+  rises that no single window shows;
+* hysteresis turns scores into events: an event starts when the score reaches
+  ``enter_score``, its peak is tracked, and it ends after ``quiet_windows``
+  windows below ``exit_score``.
+
+State per series is a fixed number of floats (31 seasonal factors plus a few
+scalars), whatever the stream length, and round-trips through
+:meth:`BurstDetector.snapshot` / :meth:`BurstDetector.restore` as plain
+JSON-able dicts.
+
+:class:`EmergingTermDetector` finds terms with little or no history that
+suddenly become frequent, from each window's counts of every term and the
+window's total volume, keeping a bounded table of recently seen terms.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from monitor.errors import ConfigError, InvalidRecordError
+
+SNAPSHOT_VERSION = 1
+_ANSCOMBE = 3.0 / 8.0
+_HOUR = 3600.0
+_DAY = 86400.0
+_WEEK = 7 * _DAY
+_LN10 = math.log(10.0)
+# Upper 5 % quantile of N(0, 1) and its mean excess: the tail prior.
+_GAUSS_Q95 = 1.645
+_GAUSS_EXCESS = 0.42
+
+
+@dataclass(frozen=True)
+class DetectorConfig:
+    """Settings of :class:`BurstDetector`; the defaults are the tested ones.
+
+    Attributes:
+        window_seconds: Window length in seconds, or ``None`` to infer it from
+            the gap between the first two updates.
+        level_half_life_seconds: Half-life of the deseasonalised level (> 0).
+        trend_half_life_seconds: Half-life of the trend estimate (> 0).
+        trend_damping_seconds: Time over which an unconfirmed trend decays by
+            half (> 0); keeps a burst from being extrapolated.
+        daily_half_life_days: Half-life of each hour-of-day factor, counted in
+            days of visits to that hour (> 0).
+        weekly_half_life_weeks: Half-life of each day-of-week factor, counted in
+            weeks of visits to that day (> 0).
+        dispersion_half_life_seconds: Half-life of the overdispersion
+            estimate (> 0).
+        initial_dispersion: Prior ``phi`` of ``var = mu + phi * mu**2`` (>= 0).
+        max_dispersion: Upper bound of ``phi`` (>= initial_dispersion).
+        winsor_sd: Observations are clipped to ``mu +- winsor_sd`` standard
+            deviations before they are learned (> 0).
+        short_half_life_windows: Half-life, in windows, of the short weighted
+            sum scored for sustained rises (> 0).
+        min_expected: Floor of the expected count per window (> 0), so an
+            all-zero history still has Poisson noise.
+        enter_score: Score (standard deviations) that starts an event.
+        exit_score: Score below which an event winds down (< enter_score).
+        quiet_windows: Consecutive windows below ``exit_score`` that end an
+            event (>= 1).
+        min_excess: An event only starts if the count exceeds the expected
+            count by at least this many posts (>= 0).
+        warmup_seconds: Time after the first window during which the baseline
+            learns but no event can start (>= 0).
+        max_gap_windows: Missing windows (no count reported) up to this many are
+            filled with zeros; a longer gap fills only this many (>= 0).
+    """
+
+    window_seconds: float | None = None
+    level_half_life_seconds: float = 6 * _HOUR
+    trend_half_life_seconds: float = 6 * _HOUR
+    trend_damping_seconds: float = 3 * _HOUR
+    daily_half_life_days: float = 3.0
+    weekly_half_life_weeks: float = 2.0
+    dispersion_half_life_seconds: float = 2 * _DAY
+    initial_dispersion: float = 0.1
+    max_dispersion: float = 4.0
+    winsor_sd: float = 3.0
+    scale_half_lives_windows: tuple[float, ...] = (0.0, 3.0, 12.0)
+    min_expected: float = 0.05
+    enter_score: float = 5.0
+    exit_score: float = 2.0
+    quiet_windows: int = 3
+    min_excess: float = 3.0
+    warmup_seconds: float = _DAY
+    max_gap_windows: int = 288
+    tail_fraction: float = 0.05
+    tail_quantile_step: float = 0.02
+    tail_memory: float = 200.0
+    tail_clip: float = 5.0
+    min_tail_excess: float = 0.3
+
+    def __post_init__(self) -> None:
+        problems = []
+        positive = (
+            "level_half_life_seconds",
+            "trend_half_life_seconds",
+            "trend_damping_seconds",
+            "daily_half_life_days",
+            "weekly_half_life_weeks",
+            "dispersion_half_life_seconds",
+            "winsor_sd",
+            "min_expected",
+        )
+        for name in positive:
+            value = getattr(self, name)
+            if not (isinstance(value, int | float) and math.isfinite(value)) or (
+                value <= 0
+            ):
+                problems.append(f"{name}: must be a finite number > 0, got {value!r}")
+        if self.window_seconds is not None and not (
+            math.isfinite(self.window_seconds) and self.window_seconds > 0
+        ):
+            problems.append(
+                f"window_seconds: must be None or > 0, got {self.window_seconds!r}"
+            )
+        for name in ("initial_dispersion", "min_excess", "warmup_seconds"):
+            value = getattr(self, name)
+            if not math.isfinite(value) or value < 0:
+                problems.append(f"{name}: must be a finite number >= 0, got {value!r}")
+        if self.max_dispersion < self.initial_dispersion:
+            problems.append("max_dispersion: must be >= initial_dispersion")
+        if not self.exit_score < self.enter_score:
+            problems.append(
+                f"exit_score: must be below enter_score ({self.enter_score}),"
+                f" got {self.exit_score}"
+            )
+        if self.quiet_windows < 1:
+            problems.append(f"quiet_windows: must be >= 1, got {self.quiet_windows}")
+        if self.max_gap_windows < 0:
+            problems.append(
+                f"max_gap_windows: must be >= 0, got {self.max_gap_windows}"
+            )
+        if problems:
+            raise ConfigError(problems)
+
+
+class BurstPhase(enum.Enum):
+    """What happened to the current burst event in a window."""
+
+    STARTED = "started"
+    PEAKED = "peaked"
+    ENDED = "ended"
+
+
+@dataclass(frozen=True)
+class BurstEvent:
+    """One burst: a run of windows from a high score until it calms down.
+
+    Attributes:
+        started_at: Start of the window whose score reached ``enter_score``.
+        peak_at: Start of the window with the highest score so far.
+        ended_at: Start of the last window of the event, set once it ended
+            (``quiet_windows`` after the last window above ``exit_score``).
+        peak_score: Highest score in the event, in standard deviations.
+        peak_observed_count: Count of the peak window (posts).
+        peak_expected_count: Baseline expectation of the peak window (posts).
+        windows: Windows seen since the event started, the current included.
+    """
+
+    started_at: datetime
+    peak_at: datetime
+    ended_at: datetime | None
+    peak_score: float
+    peak_observed_count: float
+    peak_expected_count: float
+    windows: int
+
+
+@dataclass(frozen=True)
+class WindowScore:
+    """The detector's verdict on one closed window.
+
+    Attributes:
+        window_start: Start of the window (timezone-aware).
+        observed_count: Count in the window (posts, >= 0).
+        expected_count: Baseline expectation before seeing the count (> 0).
+        score: Surprise in standard deviations (>= 0 is above baseline);
+            0.0 during warm-up is not implied, scores are always computed.
+        is_anomalous: True if ``score >= enter_score`` after warm-up.
+        event: The ongoing or just-ended event, if any.
+        phase: What happened to ``event`` in this window, if anything.
+    """
+
+    window_start: datetime
+    observed_count: float
+    expected_count: float
+    score: float
+    is_anomalous: bool
+    event: BurstEvent | None = None
+    phase: BurstPhase | None = None
+
+
+@dataclass
+class _State:
+    level: float = 0.0
+    trend: float = 0.0
+    dispersion_num: float = 0.0
+    dispersion_den: float = 0.0
+    daily: list[float] = field(default_factory=lambda: [1.0] * 24)
+    daily_visits: list[int] = field(default_factory=lambda: [0] * 24)
+    weekly: list[float] = field(default_factory=lambda: [1.0] * 7)
+    weekly_visits: list[int] = field(default_factory=lambda: [0] * 7)
+    sums: list[list[float]] = field(default_factory=list)
+    tails: list[list[float]] = field(default_factory=list)
+    windows_seen: int = 0
+    window_seconds: float | None = None
+    first_start: datetime | None = None
+    last_start: datetime | None = None
+    event: BurstEvent | None = None
+    quiet: int = 0
+
+
+def _aware(moment: datetime, what: str) -> datetime:
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise InvalidRecordError(f"{what} must be timezone-aware, got {moment!r}")
+    return moment.astimezone(timezone.utc)
+
+
+def _count(count: float) -> float:
+    value = float(count)
+    if not math.isfinite(value) or value < 0:
+        raise InvalidRecordError(f"count must be a finite number >= 0, got {count!r}")
+    return value
+
+
+def _alpha(step: float, half_life: float) -> float:
+    return 1.0 - 2.0 ** (-step / half_life)
+
+
+class BurstDetector:
+    """Causal burst detector for one series of per-window counts.
+
+    Feed every closed window in time order with :meth:`update`. Windows that
+    were never reported (no posts, so no count) are filled with zeros.
+    """
+
+    def __init__(self, config: DetectorConfig | None = None) -> None:
+        """Start with an empty baseline.
+
+        Args:
+            config: Settings; ``DetectorConfig()`` if omitted.
+
+        """
+        self.config = config or DetectorConfig()
+        self._state = _State(window_seconds=self.config.window_seconds)
+        scales = len(self.config.scale_half_lives_windows)
+        self._state.sums = [[0.0, 0.0, 0.0] for _ in range(scales)]
+        self._state.tails = [
+            [_GAUSS_Q95, _GAUSS_EXCESS, 0.0] for _ in range(scales)
+        ]
+
+    @property
+    def event(self) -> BurstEvent | None:
+        """The ongoing burst event, or ``None`` when the series is calm."""
+        return self._state.event
+
+    def expected(self, window_start: datetime) -> float:
+        """Return the baseline count expected for a window (posts, > 0).
+
+        Args:
+            window_start: Start of the window, timezone-aware.
+
+        Raises:
+            InvalidRecordError: If ``window_start`` is naive.
+
+        """
+        return self._expected(_aware(window_start, "window_start"))
+
+    def update(self, window_start: datetime, count: float) -> WindowScore:
+        """Score one closed window, then learn from it.
+
+        Args:
+            window_start: Start of the window, timezone-aware, later than the
+                previous window's start.
+            count: Posts in the window (>= 0; floats allowed for weighted
+                counts).
+
+        Returns:
+            The window's score, with the burst event it started, peaked in or
+            ended, if any.
+
+        Raises:
+            InvalidRecordError: If the time is naive or not after the previous
+                window, or the count is negative or not finite.
+
+        """
+        start = _aware(window_start, "window_start")
+        observed = _count(count)
+        state = self._state
+        if state.last_start is not None:
+            gap = (start - state.last_start).total_seconds()
+            if gap <= 0:
+                raise InvalidRecordError(
+                    f"window_start {start.isoformat()} is not after the previous"
+                    f" window {state.last_start.isoformat()}"
+                )
+            if state.window_seconds is None:
+                state.window_seconds = gap
+            missing = round(gap / state.window_seconds) - 1
+            missing = min(missing, self.config.max_gap_windows)
+            for k in range(missing, 0, -1):
+                filler = start - timedelta(seconds=k * state.window_seconds)
+                self._step(filler, 0.0)
+        return self._step(start, observed)
+
+    # -- internals ---------------------------------------------------------
+
+    def _expected(self, start: datetime) -> float:
+        state = self._state
+        base = max(state.level + state.trend, 0.0)
+        seasonal = state.daily[start.hour] * state.weekly[start.weekday()]
+        return max(base * seasonal, self.config.min_expected)
+
+    def _dispersion(self) -> float:
+        state = self._state
+        cfg = self.config
+        if state.dispersion_den <= 0:
+            return cfg.initial_dispersion
+        phi = state.dispersion_num / state.dispersion_den
+        return min(max(phi, 0.0), cfg.max_dispersion)
+
+    def _step(self, start: datetime, observed: float) -> WindowScore:
+        cfg = self.config
+        state = self._state
+        if state.windows_seen == 0:
+            state.level = observed
+            state.first_start = start
+        step = state.window_seconds or 300.0
+        mu = self._expected(start)
+        phi = self._dispersion()
+        variance = mu + phi * mu * mu
+        sd = math.sqrt(variance)
+
+        surprises = []
+        for k, half_life in enumerate(cfg.scale_half_lives_windows):
+            decay = 0.0 if half_life == 0 else 2.0 ** (-1.0 / half_life)
+            sums = state.sums[k]
+            sums[0] = decay * sums[0] + observed
+            sums[1] = decay * sums[1] + mu
+            sums[2] = decay * decay * sums[2] + variance
+            root = 2.0 * (math.sqrt(sums[0] + _ANSCOMBE) - math.sqrt(sums[1] + _ANSCOMBE))
+            z = root / math.sqrt(max(sums[2] / sums[1], 1e-12))
+            surprises.append(self._surprise(state.tails[k], z))
+        score = max(surprises) - math.log10(len(surprises))
+        warm = (
+            state.first_start is not None
+            and (start - state.first_start).total_seconds() >= cfg.warmup_seconds
+        )
+        anomalous = warm and score >= cfg.enter_score
+        score_out = self._advance_event(start, observed, mu, score, anomalous)
+
+        self._learn(start, observed, mu, sd, step)
+        state.windows_seen += 1
+        state.last_start = start
+        return score_out
+
+    def _surprise(self, tail: list[float], z: float) -> float:
+        cfg = self.config
+        u, e, n = tail
+        surprise = max(0.0, -math.log10(cfg.tail_fraction) + (z - u) / (e * _LN10))
+        # Peaks over threshold: track the upper quantile and the mean excess.
+        rate = cfg.tail_quantile_step
+        if z > u:
+            tail[0] = u + rate * (1.0 - cfg.tail_fraction)
+            tail[2] = n + 1
+            a = max(1.0 / tail[2], 1.0 / cfg.tail_memory)
+            excess = min(z - u, cfg.tail_clip * e)
+            tail[1] = max(e + a * (excess - e), cfg.min_tail_excess)
+        else:
+            tail[0] = u - rate * cfg.tail_fraction
+        return surprise
+
+    def _advance_event(
+        self,
+        start: datetime,
+        observed: float,
+        mu: float,
+        score: float,
+        anomalous: bool,
+    ) -> WindowScore:
+        cfg = self.config
+        state = self._state
+        event = state.event
+        phase: BurstPhase | None = None
+        if event is None:
+            if anomalous and observed - mu >= cfg.min_excess:
+                event = BurstEvent(start, start, None, score, observed, mu, 1)
+                state.event = event
+                state.quiet = 0
+                phase = BurstPhase.STARTED
+        else:
+            event = BurstEvent(
+                event.started_at,
+                event.peak_at,
+                None,
+                event.peak_score,
+                event.peak_observed_count,
+                event.peak_expected_count,
+                event.windows + 1,
+            )
+            if score > event.peak_score:
+                event = BurstEvent(
+                    event.started_at, start, None, score, observed, mu, event.windows
+                )
+                phase = BurstPhase.PEAKED
+            state.quiet = state.quiet + 1 if score < cfg.exit_score else 0
+            if state.quiet >= cfg.quiet_windows:
+                event = BurstEvent(
+                    event.started_at,
+                    event.peak_at,
+                    start,
+                    event.peak_score,
+                    event.peak_observed_count,
+                    event.peak_expected_count,
+                    event.windows,
+                )
+                state.event = None
+                state.quiet = 0
+                phase = BurstPhase.ENDED
+            else:
+                state.event = event
+        return WindowScore(
+            window_start=start,
+            observed_count=observed,
+            expected_count=mu,
+            score=score,
+            is_anomalous=anomalous,
+            event=event,
+            phase=phase,
+        )
+
+    def _learn(
+        self, start: datetime, observed: float, mu: float, sd: float, step: float
+    ) -> None:
+        cfg = self.config
+        state = self._state
+        n = state.windows_seen + 1
+        clipped = min(max(observed, mu - cfg.winsor_sd * sd), mu + cfg.winsor_sd * sd)
+        clipped = max(clipped, 0.0)
+
+        hour, weekday = start.hour, start.weekday()
+        seasonal = state.daily[hour] * state.weekly[weekday]
+        deseasonalised = clipped / seasonal
+        previous = state.level
+        a_level = max(_alpha(step, cfg.level_half_life_seconds), 1.0 / n)
+        predicted = max(state.level + state.trend, 0.0)
+        state.level = predicted + a_level * (deseasonalised - predicted)
+        a_trend = _alpha(step, cfg.trend_half_life_seconds)
+        damping = 2.0 ** (-step / cfg.trend_damping_seconds)
+        state.trend = damping * (
+            state.trend + a_trend * ((state.level - previous) - state.trend)
+        )
+
+        base = max(state.level, cfg.min_expected)
+        visits = state.daily_visits[hour] + 1
+        state.daily_visits[hour] = visits
+        a_daily = max(_alpha(step / _DAY, cfg.daily_half_life_days), 1.0 / visits)
+        ratio = clipped / (base * state.weekly[weekday])
+        state.daily[hour] += a_daily * (min(ratio, 10.0) - state.daily[hour])
+        state.daily[hour] = max(state.daily[hour], 0.05)
+
+        visits = state.weekly_visits[weekday] + 1
+        state.weekly_visits[weekday] = visits
+        a_weekly = max(_alpha(step / _WEEK, cfg.weekly_half_life_weeks), 1.0 / visits)
+        ratio = clipped / (base * state.daily[hour])
+        state.weekly[weekday] += a_weekly * (min(ratio, 10.0) - state.weekly[weekday])
+        state.weekly[weekday] = max(state.weekly[weekday], 0.05)
+
+        a_disp = _alpha(step, cfg.dispersion_half_life_seconds)
+        excess = (clipped - mu) ** 2 - mu
+        state.dispersion_num += a_disp * (excess - state.dispersion_num)
+        state.dispersion_den += a_disp * (mu * mu - state.dispersion_den)
+
+    # -- persistence ---------------------------------------------------------
+
+    def snapshot(self) -> dict[str, Any]:
+        """Return the detector's state as a JSON-able dict (no config).
+
+        Returns:
+            Plain floats, ints, lists, strings and ``None``; datetimes are ISO
+            8601 strings in UTC.
+
+        """
+        state = self._state
+        data = asdict(state)
+        for key in ("first_start", "last_start"):
+            moment = getattr(state, key)
+            data[key] = None if moment is None else moment.isoformat()
+        event = state.event
+        data["event"] = None if event is None else _event_to_dict(event)
+        data["version"] = SNAPSHOT_VERSION
+        return data
+
+    @classmethod
+    def restore(
+        cls, snapshot: Mapping[str, Any], config: DetectorConfig | None = None
+    ) -> BurstDetector:
+        """Rebuild a detector from :meth:`snapshot` output.
+
+        Args:
+            snapshot: A dict produced by :meth:`snapshot` (possibly via JSON).
+            config: Settings to run with; ``DetectorConfig()`` if omitted.
+
+        Returns:
+            A detector that continues exactly where the snapshot left off.
+
+        Raises:
+            InvalidRecordError: If the snapshot is malformed or of another
+                version.
+
+        """
+        detector = cls(config)
+        if snapshot.get("version") != SNAPSHOT_VERSION:
+            raise InvalidRecordError(
+                f"burst snapshot version {snapshot.get('version')!r} is not"
+                f" {SNAPSHOT_VERSION}"
+            )
+        try:
+            state = _State(
+                level=float(snapshot["level"]),
+                trend=float(snapshot["trend"]),
+                dispersion_num=float(snapshot["dispersion_num"]),
+                dispersion_den=float(snapshot["dispersion_den"]),
+                daily=[float(v) for v in snapshot["daily"]],
+                daily_visits=[int(v) for v in snapshot["daily_visits"]],
+                weekly=[float(v) for v in snapshot["weekly"]],
+                weekly_visits=[int(v) for v in snapshot["weekly_visits"]],
+                sums=[[float(v) for v in row] for row in snapshot["sums"]],
+                tails=[[float(v) for v in row] for row in snapshot["tails"]],
+                windows_seen=int(snapshot["windows_seen"]),
+                window_seconds=(
+                    None
+                    if snapshot["window_seconds"] is None
+                    else float(snapshot["window_seconds"])
+                ),
+                first_start=_parse_time(snapshot["first_start"]),
+                last_start=_parse_time(snapshot["last_start"]),
+                event=(
+                    None
+                    if snapshot["event"] is None
+                    else _event_from_dict(snapshot["event"])
+                ),
+                quiet=int(snapshot["quiet"]),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InvalidRecordError(f"malformed burst snapshot: {exc!r}") from exc
+        if len(state.daily) != 24 or len(state.weekly) != 7:
+            raise InvalidRecordError("malformed burst snapshot: seasonal lengths")
+        detector._state = state
+        return detector
+
+
+def _parse_time(text: str | None) -> datetime | None:
+    if text is None:
+        return None
+    return _aware(datetime.fromisoformat(text), "snapshot time")
+
+
+def _event_to_dict(event: BurstEvent) -> dict[str, Any]:
+    data = asdict(event)
+    for key in ("started_at", "peak_at", "ended_at"):
+        moment = getattr(event, key)
+        data[key] = None if moment is None else moment.isoformat()
+    return data
+
+
+def _event_from_dict(data: Mapping[str, Any]) -> BurstEvent:
+    started = _parse_time(data["started_at"])
+    peak = _parse_time(data["peak_at"])
+    if started is None or peak is None:
+        raise ValueError("event without start or peak")
+    return BurstEvent(
+        started_at=started,
+        peak_at=peak,
+        ended_at=_parse_time(data["ended_at"]),
+        peak_score=float(data["peak_score"]),
+        peak_observed_count=float(data["peak_observed_count"]),
+        peak_expected_count=float(data["peak_expected_count"]),
+        windows=int(data["windows"]),
+    )

@@ -1,0 +1,63 @@
+"""Matching posts to watched topics."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from monitor.analysis.text import normalise_text
+
+
+@dataclass(frozen=True)
+class WatchedTopic:
+    """A topic the team watches.
+
+    Attributes:
+        name: Topic name as shown on dashboards and tickets.
+        keywords: A post matches if its normalised text contains any of them
+            (case-insensitive substring).
+        exclude: ...unless it also contains one of these.
+    """
+
+    name: str
+    keywords: tuple[str, ...]
+    exclude: tuple[str, ...] = ()
+
+
+class TopicMatcher:
+    """Finds the watched topics a normalised text belongs to."""
+
+    def __init__(self, topics: Iterable[WatchedTopic]) -> None:
+        self._topics = [
+            (
+                topic.name,
+                tuple(_fold(word) for word in topic.keywords if word.strip()),
+                tuple(_fold(word) for word in topic.exclude if word.strip()),
+            )
+            for topic in topics
+        ]
+
+    @property
+    def names(self) -> list[str]:
+        """Names of the watched topics, in configuration order."""
+        return [name for name, _, _ in self._topics]
+
+    def match(self, text: str, declared: Sequence[str] = ()) -> list[str]:
+        """Return the sorted names of the topics a normalised text matches.
+
+        Args:
+            text: The normalised text.
+            declared: Topics the source already assigned; always included.
+        """
+        folded = text.lower()
+        found = {name for name in declared if name}
+        for name, keywords, exclude in self._topics:
+            if any(word in folded for word in keywords) and not any(
+                word in folded for word in exclude
+            ):
+                found.add(name)
+        return sorted(found)
+
+
+def _fold(word: str) -> str:
+    return normalise_text(word).lower()

@@ -1,0 +1,279 @@
+"""The ``monitor`` command line."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import math
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from monitor.embedded import EmbeddedServers
+from monitor.errors import MonitorError
+from monitor.settings import Settings
+
+console = Console(stderr=True)
+out = Console()
+
+
+def configure_logging(level: str) -> None:
+    """Log to stderr at ``level``."""
+    logging.basicConfig(
+        level=level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def load_settings(ctx: click.Context, **overrides: Any) -> Settings:
+    """Settings from the --config file, MONITOR_* and CLI overrides; exit 2 if bad."""
+    try:
+        return Settings.load(config_file=ctx.obj.get("config"), **overrides)
+    except MonitorError as exc:
+        raise click.UsageError(str(exc)) from None
+
+
+@contextlib.contextmanager
+def resolve_servers(settings: Settings) -> Iterator[Settings]:
+    """Yield settings with server addresses; start the embedded ones if none are set."""
+    if not settings.embedded:
+        yield settings
+        return
+    servers = EmbeddedServers(settings.data_dir)
+    try:
+        addresses = servers.start()
+    except MonitorError as exc:
+        raise click.ClickException(str(exc)) from None
+    try:
+        yield settings.model_copy(
+            update={"kafka_url": addresses.kafka_url, "es_url": addresses.es_url}
+        )
+    finally:
+        servers.stop()
+
+
+def run(coro: Any) -> Any:
+    """Run a coroutine, turning MonitorError into a clean CLI error."""
+    try:
+        return asyncio.run(coro)
+    except MonitorError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@click.group()
+@click.option(
+    "--config",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="YAML settings file (else $MONITOR_CONFIG).",
+)
+@click.pass_context
+def cli(ctx: click.Context, config: Path | None) -> None:
+    """Streaming public-opinion monitor: score, index and alert on posts."""
+    ctx.ensure_object(dict)
+    ctx.obj["config"] = config
+
+
+@cli.command()
+@click.pass_context
+def worker(ctx: click.Context) -> None:
+    """Run the Faust worker (all agents) against the configured servers.
+
+    With no MONITOR_KAFKA_URL / MONITOR_ES_URL it starts (or joins) the
+    embedded noida-db server under the data dir and stops it on exit.
+    """
+    import faust
+
+    from monitor.app import create_app, prepare_servers
+
+    settings = load_settings(ctx)
+    configure_logging(settings.log_level)
+    with resolve_servers(settings) as resolved:
+        run(prepare_servers(resolved))
+        asyncio.set_event_loop(asyncio.new_event_loop())
+        try:
+            app = create_app(resolved)
+        except MonitorError as exc:
+            raise click.ClickException(str(exc)) from None
+        console.print(
+            f"worker: Kafka {resolved.kafka_url}  Elasticsearch {resolved.es_url}  "
+            f"metrics http://{resolved.web_host}:{resolved.web_port}/metrics"
+        )
+        faust.Worker(app, loglevel=resolved.log_level).execute_from_commandline()
+
+
+@cli.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--rate", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Posts per second (default: as fast as the broker takes them).")
+@click.option("--show-rejected", default=20, show_default=True,
+              help="How many rejected lines to list.")
+@click.pass_context
+def replay(ctx: click.Context, file: Path, rate: float | None, show_rejected: int) -> None:
+    """Send posts from a JSON Lines or CSV FILE to the posts topic."""
+    from monitor.replay import replay_file
+
+    settings = load_settings(ctx)
+    configure_logging("warning")
+    with resolve_servers(settings) as resolved:
+        summary = run(replay_file(resolved, file, rate=rate, progress=True))
+    out.print(f"sent {summary.sent} posts to '{resolved.topic_posts}' "
+              f"in {summary.seconds:.1f} s; rejected {len(summary.rejected)}")
+    for line, reason in summary.rejected[:show_rejected]:
+        out.print(f"  line {line}: {reason}")
+    if len(summary.rejected) > show_rejected:
+        out.print(f"  ... and {len(summary.rejected) - show_rejected} more")
+
+
+@cli.command("dead-letters")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(min=1))
+@click.pass_context
+def dead_letters(ctx: click.Context, as_json: bool, limit: int) -> None:
+    """List recent dead letters: stage, reason, time and the payload."""
+    from monitor.deadletters import read_dead_letters
+
+    settings = load_settings(ctx)
+    configure_logging("warning")
+    with resolve_servers(settings) as resolved:
+        assert resolved.kafka_url is not None
+        letters = run(read_dead_letters(resolved.kafka_url, resolved.topic_dead_letters,
+                                        limit=limit))
+    if as_json:
+        click.echo(json.dumps([letter.asdict() for letter in letters], default=str,
+                              ensure_ascii=False, indent=2))
+        return
+    table = Table(title=f"{len(letters)} most recent dead letters")
+    for column in ("failed at", "stage", "source", "reason", "payload"):
+        table.add_column(column, overflow="fold")
+    for letter in letters:
+        excerpt = letter.payload if len(letter.payload) <= 80 else letter.payload[:77] + "..."
+        table.add_row(f"{letter.failed_at:%Y-%m-%d %H:%M:%S}", letter.stage, letter.source,
+                      letter.reason, excerpt)
+    out.print(table)
+
+
+@cli.group()
+def evaluate() -> None:
+    """Measure the product's analysis on labelled data."""
+
+
+@evaluate.command("sentiment")
+@click.argument("csv_files", nargs=-1, required=True,
+                type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.pass_context
+def evaluate_sentiment_command(ctx: click.Context, csv_files: tuple[Path, ...],
+                               as_json: bool) -> None:
+    """Score text,label CSV files (1 positive, 0 negative) and report quality."""
+    from monitor.analysis.sentiment import SentimentModel
+    from monitor.evaluation.sentiment import evaluate_sentiment, read_labelled_csv
+
+    settings = load_settings(ctx)
+    total = sum(len(read_labelled_csv(path)[0]) for path in csv_files)
+    with Progress(TextColumn("scoring"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=console, disable=as_json) as progress:
+        task = progress.add_task("score", total=total)
+        try:
+            report = evaluate_sentiment(
+                list(csv_files),
+                model=SentimentModel(settings.sentiment_model),
+                thresholds=settings.label_thresholds,
+                on_progress=lambda n: progress.advance(task, n),
+            )
+        except MonitorError as exc:
+            raise click.ClickException(str(exc)) from None
+    if as_json:
+        click.echo(json.dumps(_finite(report), ensure_ascii=False, indent=2))
+        return
+    table = Table(title="sentiment: binary at 0.5, AUC, per-class F1, three-way labels")
+    for column in ("file", "n", "accuracy", "ROC AUC", "F1 neg", "F1 pos",
+                   "true neg → neg/neu/pos", "true pos → neg/neu/pos", "texts/s"):
+        table.add_column(column, justify="right")
+    rows = list(report["files"].items()) + [("overall", report["overall"])]
+    for name, r in rows:
+        dist = r["label_distribution"]
+        table.add_row(
+            name, str(r["n"]), f"{r['accuracy']:.4f}", f"{r['roc_auc']:.4f}",
+            f"{r['classes']['negative']['f1']:.4f}", f"{r['classes']['positive']['f1']:.4f}",
+            "/".join(str(v) for v in dist["true_negative"].values()),
+            "/".join(str(v) for v in dist["true_positive"].values()),
+            f"{r['texts_per_second']:.0f}",
+        )
+    out.print(table)
+
+
+@evaluate.command("bursts")
+@click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--profile", type=click.Choice(["standard", "reward_low_FP_rate",
+                                               "reward_low_FN_rate"]),
+              default="standard", show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def evaluate_bursts_command(directory: Path, profile: str, as_json: bool) -> None:
+    """Run the burst detector over NAB-format series and print the NAB score."""
+    from monitor.evaluation.bursts import evaluate_dir
+
+    try:
+        report = evaluate_dir(directory, profile)
+    except MonitorError as exc:
+        raise click.ClickException(str(exc)) from None
+    if as_json:
+        click.echo(json.dumps(_finite(report), indent=2))
+        return
+    table = Table(title=f"NAB score ({profile} profile, normalised 0-100)")
+    table.add_column("file")
+    table.add_column("score", justify="right")
+    for name, score in report["files"].items():
+        table.add_row(name, f"{score:.2f}")
+    table.add_row("overall", f"{report['score']:.2f}")
+    out.print(table)
+
+
+@cli.command()
+@click.option("--feed", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Posts to replay (default: the bundled samples/feed.jsonl).")
+@click.option("--topics", "topics_file", type=click.Path(dir_okay=False, path_type=Path),
+              default=None, help="Watched topics (default: samples/topics.yaml).")
+@click.option("--rate", type=float, default=300.0, show_default=True,
+              help="Replay speed, posts per second.")
+@click.option("--exit-when-done", is_flag=True,
+              help="Stop once the feed is indexed instead of waiting for Ctrl-C.")
+@click.pass_context
+def demo(ctx: click.Context, feed: Path | None, topics_file: Path | None, rate: float,
+         exit_when_done: bool) -> None:
+    """Run the main job on the embedded default: servers, worker, the sample feed."""
+    from monitor.demo import run_demo
+
+    samples = Path(__file__).resolve().parent.parent / "samples"
+    feed = feed or samples / "feed.jsonl"
+    topics_file = topics_file or samples / "topics.yaml"
+    for path in (feed, topics_file):
+        if not path.is_file():
+            raise click.UsageError(f"{path} not found (run from the repository, or pass it)")
+    settings = load_settings(ctx, topics_file=topics_file)
+    configure_logging("warning")
+    run_demo(settings, feed, rate=rate, exit_when_done=exit_when_done, console=out)
+
+
+def _finite(value: Any) -> Any:
+    """Replace NaN/inf (not JSON) with None."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_finite(item) for item in value]
+    return value
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli(obj={})

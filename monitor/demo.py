@@ -1,0 +1,145 @@
+"""``monitor demo``: the whole pipeline on one machine, with the sample feed."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from elasticsearch import AsyncElasticsearch
+from rich.console import Console
+
+from monitor.embedded import EmbeddedServers, free_port
+from monitor.errors import MonitorError
+from monitor.replay import replay_file
+from monitor.settings import Settings
+from monitor.sinks.elasticsearch import posts_index_pattern
+
+
+def run_demo(
+    settings: Settings, feed: Path, *, rate: float, exit_when_done: bool, console: Console
+) -> None:
+    """Start servers and a worker, replay ``feed``, report, then wait for Ctrl-C."""
+    servers = EmbeddedServers(settings.data_dir) if settings.embedded else None
+    worker: subprocess.Popen[bytes] | None = None
+    try:
+        if servers is not None:
+            addresses = servers.start()
+            settings = settings.model_copy(
+                update={"kafka_url": addresses.kafka_url, "es_url": addresses.es_url}
+            )
+        port = settings.web_port if _port_free(settings.web_host, settings.web_port) else (
+            free_port(settings.web_host)
+        )
+        settings = settings.model_copy(update={"web_port": port})
+        metrics_url = f"http://{settings.web_host}:{port}/metrics"
+        console.print(f"[bold]Kafka[/]          {settings.kafka_url}")
+        console.print(f"[bold]Elasticsearch[/]  {settings.es_url}  "
+                      f"(index {posts_index_pattern(settings.index_prefix)})")
+        console.print(f"[bold]Metrics[/]        {metrics_url}")
+        worker = _start_worker(settings)
+        _wait_for_url(metrics_url, worker, timeout=60)
+        console.print(f"worker up (pid {worker.pid}); replaying {feed} at {rate:.0f} posts/s")
+        summary = asyncio.run(replay_file(settings, feed, rate=rate, progress=True))
+        console.print(f"sent {summary.sent} posts, rejected {len(summary.rejected)}")
+        asyncio.run(_report(settings, summary.sent, console))
+        console.print(f"\nLook: curl '{settings.es_url}/{posts_index_pattern(settings.index_prefix)}"
+                      f"/_search?q=label:negative&size=3'   ·   curl {metrics_url}")
+        if not exit_when_done:
+            console.print("Running; press Ctrl-C to stop.")
+            while worker.poll() is None:
+                time.sleep(1)
+            raise MonitorError(f"the worker exited with status {worker.returncode}")
+    except KeyboardInterrupt:
+        console.print("stopping")
+    finally:
+        if worker is not None and worker.poll() is None:
+            worker.send_signal(signal.SIGTERM)
+            try:
+                worker.wait(30)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+        if servers is not None:
+            servers.stop()
+
+
+def _start_worker(settings: Settings) -> subprocess.Popen[bytes]:
+    env = dict(os.environ)
+    env.update(
+        MONITOR_KAFKA_URL=str(settings.kafka_url),
+        MONITOR_ES_URL=str(settings.es_url),
+        MONITOR_WEB_PORT=str(settings.web_port),
+        MONITOR_DATA_DIR=str(settings.data_dir),
+    )
+    if settings.topics_file is not None:
+        env["MONITOR_TOPICS_FILE"] = str(settings.topics_file)
+    log = (Path(settings.data_dir) / "worker.log").open("ab")
+    try:
+        return subprocess.Popen(
+            [sys.executable, "-m", "monitor", "worker"],
+            env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+        )
+    finally:
+        log.close()
+
+
+async def _report(settings: Settings, sent: int, console: Console) -> None:
+    """Wait until the feed is indexed (or a minute passes) and summarise it."""
+    es = AsyncElasticsearch(str(settings.es_url))
+    index = posts_index_pattern(settings.index_prefix)
+    try:
+        deadline = time.monotonic() + 120
+        count = 0
+        while time.monotonic() < deadline:
+            await es.indices.refresh(index=index, allow_no_indices=True)
+            count = (await es.count(index=index, allow_no_indices=True))["count"]
+            console.print(f"\r{count} posts indexed", end="")
+            if count >= sent:
+                break
+            await asyncio.sleep(1)
+        console.print()
+        response = await es.search(
+            index=index, size=0,
+            aggs={
+                "labels": {"terms": {"field": "label"}},
+                "topics": {"terms": {"field": "topics", "size": 10}},
+                "negative": {"filter": {"term": {"label": "negative"}},
+                             "aggs": {"keywords": {"terms": {"field": "keywords", "size": 10}}}},
+            },
+        )
+        aggs: Any = response["aggregations"]
+        console.print("labels:   " + _buckets(aggs["labels"]))
+        console.print("topics:   " + _buckets(aggs["topics"]))
+        console.print("negative keywords: " + _buckets(aggs["negative"]["keywords"]))
+    finally:
+        await es.close()
+
+
+def _buckets(agg: Any) -> str:
+    return ", ".join(f"{b['key']} {b['doc_count']}" for b in agg["buckets"])
+
+
+def _port_free(host: str, port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex((host, port)) != 0
+
+
+def _wait_for_url(url: str, process: subprocess.Popen[bytes], *, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise MonitorError(f"the worker exited with status {process.returncode}; "
+                               "see worker.log in the data dir")
+        try:
+            with urllib.request.urlopen(url, timeout=1):  # noqa: S310
+                return
+        except OSError:
+            time.sleep(0.3)
+    raise MonitorError(f"the worker did not answer on {url} within {timeout:.0f} s")

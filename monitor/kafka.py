@@ -1,0 +1,73 @@
+"""Kafka addresses and topic administration on standard admin APIs."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+
+log = logging.getLogger(__name__)
+
+
+def bootstrap_servers(kafka_url: str) -> str:
+    """Turn ``kafka://h1:9092;kafka://h2:9092`` (or ``h1:9092,h2:9092``) into
+    the ``h1:9092,h2:9092`` form the Kafka clients take."""
+    hosts = []
+    for part in kafka_url.replace(";", ",").split(","):
+        part = part.strip()
+        if "://" in part:
+            part = part.split("://", 1)[1]
+        if part:
+            hosts.append(part.rstrip("/"))
+    if not hosts:
+        raise ValueError(f"no Kafka host in {kafka_url!r}")
+    return ",".join(hosts)
+
+
+def faust_broker(kafka_url: str) -> str:
+    """Return the broker URL list in the form Faust takes."""
+    return ";".join(f"kafka://{host}" for host in bootstrap_servers(kafka_url).split(","))
+
+
+async def ensure_topics(
+    kafka_url: str, partitions: Mapping[str, int], *, replicas: int = 1
+) -> None:
+    """Create the topics that do not exist yet, with their partition counts.
+
+    Brokers that auto-create unknown topics would give them one partition at
+    the first write, so every command that writes creates its topics first.
+    An existing topic with fewer partitions than configured is reported, not
+    changed: adding partitions moves keys between them.
+    """
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers(kafka_url))
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [
+            NewTopic(name=name, num_partitions=count, replication_factor=replicas)
+            for name, count in partitions.items()
+            if name not in existing
+        ]
+        if missing:
+            try:
+                await admin.create_topics(missing)
+            except TopicAlreadyExistsError:
+                pass  # another process created it between the two calls
+            log.info("created topics %s", ", ".join(topic.name for topic in missing))
+        present = [name for name in partitions if name in existing]
+        if present:
+            described = await admin.describe_topics(present)
+            for topic in described:
+                count = len(topic.get("partitions", []))
+                wanted = partitions[topic["topic"]]
+                if count < wanted:
+                    log.warning(
+                        "topic %s has %d partitions, fewer than the %d configured",
+                        topic["topic"],
+                        count,
+                        wanted,
+                    )
+    finally:
+        await admin.close()

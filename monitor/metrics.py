@@ -1,0 +1,106 @@
+"""Prometheus metrics of the pipeline, all defined here.
+
+Labels take few values (``stage``, ``source``, ``kind``); keyword counts
+belong in Elasticsearch, never in labels.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+#: Event-time lag spans replays of old posts (hours, days) and live ones.
+LAG_BUCKETS = (0.1, 0.5, 1, 2, 5, 10, 30, 60, 300, 900, 3600, 21600, 86400, 604800)
+
+
+class MonitorMetrics(NamedTuple):
+    """The pipeline's metrics; build with :meth:`create`."""
+
+    posts_consumed: Counter
+    posts_scored: Counter
+    posts_indexed: Counter
+    posts_dead_lettered: Counter
+    stage_seconds: Histogram
+    event_lag_seconds: Histogram
+    event_time_lag: Gauge
+    es_bulk_errors: Counter
+    es_bulk_seconds: Histogram
+    sink_retries: Counter
+    consumer_lag: Gauge
+
+    @classmethod
+    def create(cls, registry: CollectorRegistry) -> MonitorMetrics:
+        """Define every metric in ``registry`` (use a fresh one per test)."""
+        return cls(
+            posts_consumed=Counter(
+                "monitor_posts_consumed_total",
+                "Records read from the posts topic, by source ('unknown' if unreadable).",
+                ["source"],
+                registry=registry,
+            ),
+            posts_scored=Counter(
+                "monitor_posts_scored_total",
+                "Posts scored for sentiment, keywords and topics.",
+                ["source"],
+                registry=registry,
+            ),
+            posts_indexed=Counter(
+                "monitor_posts_indexed_total",
+                "Posts written to Elasticsearch (created or overwritten by id).",
+                ["source"],
+                registry=registry,
+            ),
+            posts_dead_lettered=Counter(
+                "monitor_posts_dead_lettered_total",
+                "Records sent to the dead-letter topic, by stage and source.",
+                ["stage", "source"],
+                registry=registry,
+            ),
+            stage_seconds=Histogram(
+                "monitor_stage_seconds",
+                "Processing time per record in each stage (batch time / batch size).",
+                ["stage"],
+                buckets=LATENCY_BUCKETS,
+                registry=registry,
+            ),
+            event_lag_seconds=Histogram(
+                "monitor_event_lag_seconds",
+                "Wall-clock time minus the post's published_at when a stage finishes it.",
+                ["stage"],
+                buckets=LAG_BUCKETS,
+                registry=registry,
+            ),
+            event_time_lag=Gauge(
+                "monitor_event_time_lag_seconds",
+                "Wall-clock time minus published_at of the newest post a stage finished.",
+                ["stage"],
+                registry=registry,
+            ),
+            es_bulk_errors=Counter(
+                "monitor_es_bulk_errors_total",
+                "Elasticsearch bulk failures: 'rejected' documents (dead-lettered) and "
+                "'unavailable' attempts (retried).",
+                ["kind"],
+                registry=registry,
+            ),
+            es_bulk_seconds=Histogram(
+                "monitor_es_bulk_seconds",
+                "Duration of one Elasticsearch bulk request.",
+                buckets=LATENCY_BUCKETS,
+                registry=registry,
+            ),
+            sink_retries=Counter(
+                "monitor_sink_retries_total",
+                "Batches retried because a sink was unavailable.",
+                ["sink"],
+                registry=registry,
+            ),
+            consumer_lag=Gauge(
+                "monitor_consumer_lag",
+                "Messages not yet consumed (highwater minus position) per topic.",
+                ["topic"],
+                registry=registry,
+            ),
+        )

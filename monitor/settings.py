@@ -1,0 +1,171 @@
+"""Every setting in one place; the only module that reads the environment.
+
+Settings come from, in increasing precedence: the defaults below, a YAML
+config file (``MONITOR_CONFIG`` or ``--config``), and ``MONITOR_*``
+environment variables (``MONITOR_WEB_PORT`` sets ``web_port``). A bad value
+fails at start-up with a message naming the variable or the file line.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from monitor.analysis.sentiment import LabelThresholds
+from monitor.errors import ConfigError
+from monitor.yamlfile import YamlDocument, load_yaml
+
+ENV_PREFIX = "MONITOR_"
+CONFIG_ENV = "MONITOR_CONFIG"
+
+
+class Settings(BaseModel):
+    """Typed, frozen settings of one monitor process.
+
+    Build it directly in tests (``Settings(kafka_url=...)``) and with
+    :meth:`load` everywhere else.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    # Servers. None means: use (or start) the embedded noida-db server.
+    kafka_url: str | None = Field(
+        None, description="Kafka bootstrap, e.g. kafka://127.0.0.1:9092 (comma-separated)"
+    )
+    es_url: str | None = Field(None, description="Elasticsearch URL, e.g. http://127.0.0.1:9200")
+    es_api_key: str | None = Field(None, description="Elasticsearch API key, if required")
+    data_dir: Path = Field(Path(".monitor"), description="Worker state and embedded server data")
+
+    # Web server of the worker: /metrics now, the ticket API later.
+    web_host: str = Field("127.0.0.1", description="Address the worker's web server binds")
+    web_port: int = Field(6066, ge=1, le=65535, description="Port of the worker's web server")
+
+    app_id: str = Field("monitor", min_length=1, description="Faust app id (consumer group)")
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    # Topics.
+    topic_posts: str = Field("posts", min_length=1)
+    topic_scored_posts: str = Field("scored-posts", min_length=1)
+    topic_bursts: str = Field("bursts", min_length=1)
+    topic_tickets: str = Field("tickets", min_length=1)
+    topic_dead_letters: str = Field("dead-letters", min_length=1)
+    topic_partitions: int = Field(4, ge=1, le=1024, description="Partitions of every topic")
+    topic_replicas: int = Field(1, ge=1, le=16, description="Replication factor of new topics")
+
+    # Scoring.
+    topics_file: Path | None = Field(None, description="YAML of watched topics")
+    sentiment_model: Path | None = Field(None, description="snownlp model file; default: built-in")
+    negative_below: float = Field(0.3, ge=0.0, le=1.0)
+    positive_from: float = Field(0.7, ge=0.0, le=1.0)
+    keywords_per_post: int = Field(5, ge=0, le=50)
+    score_batch_size: int = Field(100, ge=1, le=10_000)
+    score_batch_seconds: float = Field(0.2, gt=0.0, le=60.0)
+
+    # Indexing.
+    index_prefix: str = Field("monitor", pattern=r"^[a-z0-9][a-z0-9_\-]*$")
+    index_utc_offset: str = Field(
+        "+00:00", pattern=r"^[+-]\d{2}:\d{2}$", description="Offset that dates daily indices"
+    )
+    index_batch_size: int = Field(500, ge=1, le=10_000)
+    index_batch_seconds: float = Field(1.0, gt=0.0, le=60.0)
+    es_retry_initial_seconds: float = Field(0.5, gt=0.0)
+    es_retry_max_seconds: float = Field(30.0, gt=0.0)
+    es_request_timeout_seconds: float = Field(30.0, gt=0.0)
+
+    stream_buffer_maxsize: int = Field(4096, ge=1)
+
+    @model_validator(mode="after")
+    def _check_thresholds(self) -> Settings:
+        if self.negative_below > self.positive_from:
+            raise ValueError("negative_below must not exceed positive_from")
+        return self
+
+    @property
+    def label_thresholds(self) -> LabelThresholds:
+        """The three-way label thresholds."""
+        return LabelThresholds(self.negative_below, self.positive_from)
+
+    @property
+    def embedded(self) -> bool:
+        """True when neither Kafka nor Elasticsearch is configured."""
+        return self.kafka_url is None and self.es_url is None
+
+    @model_validator(mode="after")
+    def _both_or_neither(self) -> Settings:
+        if (self.kafka_url is None) != (self.es_url is None):
+            raise ValueError(
+                "set both kafka_url and es_url (MONITOR_KAFKA_URL, MONITOR_ES_URL) "
+                "or neither (then the embedded noida-db server is used)"
+            )
+        return self
+
+    @classmethod
+    def load(
+        cls,
+        env: Mapping[str, str] | None = None,
+        config_file: Path | None = None,
+        **overrides: Any,
+    ) -> Settings:
+        """Build settings from a config file, the environment and overrides.
+
+        Args:
+            env: Environment to read ``MONITOR_*`` from; ``os.environ`` if None.
+            config_file: YAML file of settings; else ``MONITOR_CONFIG`` if set.
+            **overrides: Values that win over everything (e.g. CLI options).
+
+        Raises:
+            ConfigError: Naming each bad variable or file line, and why.
+        """
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        origin: dict[str, str] = {}
+        document: YamlDocument | None = None
+        path = config_file or (Path(env[CONFIG_ENV]) if env.get(CONFIG_ENV) else None)
+        if path is not None:
+            document = load_yaml(path)
+            if document.data is None:
+                document = None
+            elif not isinstance(document.data, dict):
+                raise ConfigError([f"{path} line 1: expected a mapping of setting: value"])
+            else:
+                for key, value in document.data.items():
+                    values[str(key)] = value
+                    origin[str(key)] = f"{document.where([key])}: {key}"
+        for name, value in env.items():
+            if not name.startswith(ENV_PREFIX) or name == CONFIG_ENV:
+                continue
+            field = name[len(ENV_PREFIX) :].lower()
+            if field not in cls.model_fields:
+                raise ConfigError([f"{name}: unknown setting (known: {_known()})"])
+            values[field] = value if value != "" else None
+            origin[field] = name
+        for field, value in overrides.items():
+            if value is not None:
+                values[field] = value
+                origin[field] = f"--{field.replace('_', '-')}"
+        try:
+            return cls(**values)
+        except ValidationError as exc:
+            raise ConfigError(_describe(exc, origin)) from None
+
+
+def _known() -> str:
+    return ", ".join(ENV_PREFIX + name.upper() for name in Settings.model_fields)
+
+
+def _describe(exc: ValidationError, origin: Mapping[str, str]) -> list[str]:
+    problems = []
+    for error in exc.errors():
+        field = str(error["loc"][0]) if error["loc"] else ""
+        where = origin.get(field, field or "settings")
+        if error["type"] == "extra_forbidden":
+            problems.append(f"{where}: unknown setting")
+            continue
+        value = error.get("input")
+        shown = f" (got {value!r})" if field and not isinstance(value, dict) else ""
+        problems.append(f"{where}: {error['msg']}{shown}")
+    return problems

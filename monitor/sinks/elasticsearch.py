@@ -1,0 +1,205 @@
+"""Elasticsearch: index templates, document mapping and an idempotent bulk sink."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from elastic_transport import ConnectionError as TransportConnectionError
+from elastic_transport import ConnectionTimeout
+from elasticsearch import ApiError, AsyncElasticsearch, TransportError
+
+from monitor.errors import SinkUnavailable
+from monitor.records import ScoredPost
+from monitor.sinks.base import Document, Rejected, WriteResult
+
+log = logging.getLogger(__name__)
+
+#: Mapping of ``<prefix>-posts-*``: explicit and strict, so a field the code
+#: did not mean to send is refused instead of guessed.
+POST_MAPPING: dict[str, Any] = {
+    "dynamic": "strict",
+    "properties": {
+        "post_id": {"type": "keyword"},
+        "source": {"type": "keyword"},
+        "author": {"type": "keyword"},
+        "url": {"type": "keyword", "index": False},
+        "text": {"type": "text"},
+        "original_text": {"type": "text", "index": False},
+        "sentiment": {"type": "float"},
+        "label": {"type": "keyword"},
+        "keywords": {"type": "keyword"},
+        "topics": {"type": "keyword"},
+        "published_at": {"type": "date"},
+        "scored_at": {"type": "date"},
+        "indexed_at": {"type": "date"},
+        "likes": {"type": "long"},
+        "reposts": {"type": "long"},
+        "followers": {"type": "long"},
+        "meta": {"type": "object", "enabled": False},
+    },
+}
+
+
+def posts_index_pattern(prefix: str) -> str:
+    """Pattern matching every daily posts index, e.g. ``monitor-posts-*``."""
+    return f"{prefix}-posts-*"
+
+
+def post_index_template(prefix: str) -> dict[str, Any]:
+    """Body of the index template for the daily posts indices."""
+    return {
+        "index_patterns": [f"{prefix}-posts*"],
+        "priority": 200,
+        "template": {
+            "settings": {"number_of_shards": 1, "number_of_replicas": 0},
+            "mappings": POST_MAPPING,
+        },
+        "_meta": {"managed_by": "monitor", "description": "posts scored by monitor"},
+    }
+
+
+def daily_index(prefix: str, kind: str, at: datetime, utc_offset: str = "+00:00") -> str:
+    """Name of the daily index for a timestamp, e.g. ``monitor-posts-2026.11.20``.
+
+    Args:
+        prefix: Index prefix from settings.
+        kind: ``posts``, ``tickets``, ...
+        at: A timezone-aware timestamp (the post's ``published_at``).
+        utc_offset: ``+08:00`` dates indices by China Standard Time.
+    """
+    sign = -1 if utc_offset.startswith("-") else 1
+    hours, minutes = utc_offset[1:].split(":")
+    zone = timezone(sign * timedelta(hours=int(hours), minutes=int(minutes)))
+    return f"{prefix}-{kind}-{at.astimezone(zone):%Y.%m.%d}"
+
+
+def to_es_document(
+    post: ScoredPost, *, prefix: str, utc_offset: str, indexed_at: datetime
+) -> Document:
+    """Map a scored post to its Elasticsearch document (id = post id)."""
+    body = {
+        "post_id": post.post_id,
+        "source": post.source,
+        "author": post.author,
+        "url": post.url,
+        "text": post.text,
+        "original_text": post.original_text,
+        "sentiment": post.positive_probability,
+        "label": post.label,
+        "keywords": list(post.keywords),
+        "topics": list(post.topics),
+        "published_at": post.published_at.isoformat(),
+        "scored_at": post.scored_at.isoformat(),
+        "indexed_at": indexed_at.isoformat(),
+        "likes": post.likes,
+        "reposts": post.reposts,
+        "followers": post.followers,
+        "meta": post.meta or {},
+    }
+    return Document(
+        index=daily_index(prefix, "posts", post.published_at, utc_offset),
+        doc_id=post.post_id,
+        body=body,
+    )
+
+
+class ElasticsearchSink:
+    """Writes documents with the bulk API, by id, so retries never duplicate.
+
+    A document Elasticsearch refuses for good (a mapping error, say) comes
+    back in :attr:`WriteResult.rejected` with Elasticsearch's reason. When the
+    cluster cannot take the batch (connection refused, timeout, 429 or 5xx on
+    the request or on any item) the whole batch raises
+    :class:`SinkUnavailable`: writing it again is safe because ids are fixed.
+    """
+
+    def __init__(self, client: AsyncElasticsearch, *, retry_after: float = 1.0) -> None:
+        self.client = client
+        self.retry_after = retry_after
+
+    @classmethod
+    def connect(
+        cls, url: str, *, api_key: str | None = None, request_timeout: float = 30.0
+    ) -> ElasticsearchSink:
+        """Create a sink with its own client; the sink does its own retries."""
+        client = AsyncElasticsearch(
+            url,
+            api_key=api_key,
+            request_timeout=request_timeout,
+            max_retries=0,
+            retry_on_timeout=False,
+        )
+        return cls(client)
+
+    async def put_template(self, name: str, body: Mapping[str, Any]) -> None:
+        """Create or update a composable index template."""
+        await self.client.indices.put_index_template(name=name, **body)
+
+    async def write(self, docs: Sequence[Document]) -> WriteResult:
+        """Index ``docs`` in one bulk request.
+
+        Raises:
+            SinkUnavailable: If any part of the batch should be retried.
+        """
+        result = WriteResult()
+        if not docs:
+            return result
+        operations: list[Mapping[str, Any]] = []
+        for doc in docs:
+            operations.append({"index": {"_index": doc.index, "_id": doc.doc_id}})
+            operations.append(doc.body)
+        started = time.perf_counter()
+        try:
+            response = await self.client.bulk(operations=operations)
+        except (TransportConnectionError, ConnectionTimeout) as exc:
+            raise SinkUnavailable(
+                f"Elasticsearch unreachable: {exc}", retry_after=self.retry_after
+            ) from exc
+        except ApiError as exc:
+            raise SinkUnavailable(
+                f"Elasticsearch refused the bulk request ({exc.meta.status}): {exc}",
+                retry_after=self.retry_after,
+            ) from exc
+        except TransportError as exc:
+            raise SinkUnavailable(
+                f"Elasticsearch transport error: {exc}", retry_after=self.retry_after
+            ) from exc
+        log.debug("bulk of %d in %.3f s", len(docs), time.perf_counter() - started)
+        retryable = 0
+        for doc, item in zip(docs, response["items"], strict=True):
+            outcome = next(iter(item.values()))
+            status = int(outcome.get("status", 500))
+            if 200 <= status < 300:
+                result.written.append(doc.doc_id)
+            elif status == 429 or status >= 500:
+                retryable += 1
+            else:
+                result.rejected.append(
+                    Rejected(doc.doc_id, _error_reason(outcome.get("error")), doc.body)
+                )
+        if retryable:
+            raise SinkUnavailable(
+                f"Elasticsearch could not take {retryable} of {len(docs)} documents "
+                "(429/5xx); retrying the batch",
+                retry_after=self.retry_after,
+            )
+        return result
+
+    async def close(self) -> None:
+        """Close the client's connections."""
+        await self.client.close()
+
+
+def _error_reason(error: Any) -> str:
+    if not isinstance(error, Mapping):
+        return str(error)
+    reason = f"{error.get('type', 'error')}: {error.get('reason', '')}"
+    caused = error.get("caused_by")
+    if isinstance(caused, Mapping):
+        reason += f" (caused by {caused.get('type')}: {caused.get('reason')})"
+    return reason
+

@@ -1,0 +1,68 @@
+"""The Kafka topics, each declared once, and the record each carries.
+
+Agents read raw bytes and decode them themselves, so that a record that does
+not decode becomes a dead letter instead of crashing the agent (Faust acks
+and drops an event whose value fails to deserialise).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import faust
+
+from monitor.records import DeadLetter, Post, ScoredPost
+from monitor.settings import Settings
+
+#: Record type carried by each topic, by settings field name.
+TOPIC_RECORDS: dict[str, type[faust.Record]] = {
+    "topic_posts": Post,
+    "topic_scored_posts": ScoredPost,
+    "topic_dead_letters": DeadLetter,
+}
+
+
+@dataclass(frozen=True)
+class Topics:
+    """The topics of one app."""
+
+    posts: faust.TopicT
+    scored_posts: faust.TopicT
+    bursts: faust.TopicT
+    tickets: faust.TopicT
+    dead_letters: faust.TopicT
+
+
+def topic_partitions(settings: Settings) -> dict[str, int]:
+    """Every topic name with its partition count, for creating them up front."""
+    return {
+        name: settings.topic_partitions
+        for name in (
+            settings.topic_posts,
+            settings.topic_scored_posts,
+            settings.topic_bursts,
+            settings.topic_tickets,
+            settings.topic_dead_letters,
+        )
+    }
+
+
+def declare_topics(app: faust.App, settings: Settings) -> Topics:
+    """Declare the topics on ``app`` (raw bytes keys and values)."""
+
+    def topic(name: str) -> faust.TopicT:
+        return app.topic(
+            name,
+            key_serializer="raw",
+            value_serializer="raw",
+            partitions=settings.topic_partitions,
+            replicas=settings.topic_replicas,
+        )
+
+    return Topics(
+        posts=topic(settings.topic_posts),
+        scored_posts=topic(settings.topic_scored_posts),
+        bursts=topic(settings.topic_bursts),
+        tickets=topic(settings.topic_tickets),
+        dead_letters=topic(settings.topic_dead_letters),
+    )
