@@ -14,16 +14,22 @@ is a robust, seasonal, overdispersed count model:
 * updates are winsorised (an observation is clipped to a few standard
   deviations of the model before it is learned), so a burst does not inflate
   its own baseline, while a lasting level shift is still absorbed;
-* every window gets a score in standard-deviation units (variance-stabilised
-  with the square-root transform): the larger of the single-window score and
-  the score of a short exponentially weighted sum, which catches sustained
-  rises that no single window shows;
+* each window's excess is measured in standard deviations of that model on
+  a short exponentially weighted sum of counts (square-root, i.e.
+  variance-stabilised, scale), which also catches rises spread over a few
+  windows;
+* that z-score is calibrated per series by peaks over threshold: a tracked
+  upper 5 % quantile and an exponential tail fitted to the excesses over it
+  give a tail probability, reported as the surprise ``-log10(p)``. A series
+  whose noise is heavier than the model (bots, news cycles) thus gets the
+  same alarm rate as a well-behaved one, and repeated bursts of one size
+  become gradually less surprising;
 * hysteresis turns scores into events: an event starts when the score reaches
   ``enter_score``, its peak is tracked, and it ends after ``quiet_windows``
   windows below ``exit_score``.
 
 State per series is a fixed number of floats (31 seasonal factors plus a few
-scalars), whatever the stream length, and round-trips through
+scalars per scale), whatever the stream length, and round-trips through
 :meth:`BurstDetector.snapshot` / :meth:`BurstDetector.restore` as plain
 JSON-able dicts.
 
@@ -75,12 +81,24 @@ class DetectorConfig:
         max_dispersion: Upper bound of ``phi`` (>= initial_dispersion).
         winsor_sd: Observations are clipped to ``mu +- winsor_sd`` standard
             deviations before they are learned (> 0).
-        short_half_life_windows: Half-life, in windows, of the short weighted
-            sum scored for sustained rises (> 0).
+        scale_half_lives_windows: Half-lives, in windows, of the exponentially
+            weighted sums that are scored; 0 scores the single window. Each
+            scale has its own tail calibration; the best one counts, less a
+            Bonferroni ``log10(len)``. Longer scales catch slow rises.
         min_expected: Floor of the expected count per window (> 0), so an
             all-zero history still has Poisson noise.
-        enter_score: Score (standard deviations) that starts an event.
-        exit_score: Score below which an event winds down (< enter_score).
+        enter_score: Surprise (``-log10`` of the calibrated tail probability
+            of a window) that starts an event; 3 is about once in 1000 windows.
+        exit_score: Surprise below which an event winds down (< enter_score).
+        tail_fraction: Share of windows above the tracked tail threshold (0-1)
+            in the peaks-over-threshold calibration.
+        tail_quantile_step: Step of the stochastic tail-quantile tracker, in
+            standard deviations (> 0).
+        tail_memory: Exceedances over which the mean tail excess is averaged
+            (>= 1); larger forgets past bursts more slowly.
+        tail_clip: An exceedance is clipped to this many mean excesses before
+            it is learned (> 0), so one giant burst cannot mute the series.
+        min_tail_excess: Floor of the mean tail excess (> 0).
         quiet_windows: Consecutive windows below ``exit_score`` that end an
             event (>= 1).
         min_excess: An event only starts if the count exceeds the expected
@@ -89,10 +107,11 @@ class DetectorConfig:
             learns but no event can start (>= 0).
         max_gap_windows: Missing windows (no count reported) up to this many are
             filled with zeros; a longer gap fills only this many (>= 0).
+
     """
 
     window_seconds: float | None = None
-    level_half_life_seconds: float = 6 * _HOUR
+    level_half_life_seconds: float = 12 * _HOUR
     trend_half_life_seconds: float = 6 * _HOUR
     trend_damping_seconds: float = 3 * _HOUR
     daily_half_life_days: float = 3.0
@@ -101,10 +120,10 @@ class DetectorConfig:
     initial_dispersion: float = 0.1
     max_dispersion: float = 4.0
     winsor_sd: float = 3.0
-    scale_half_lives_windows: tuple[float, ...] = (0.0, 3.0, 12.0)
+    scale_half_lives_windows: tuple[float, ...] = (3.0,)
     min_expected: float = 0.05
-    enter_score: float = 5.0
-    exit_score: float = 2.0
+    enter_score: float = 3.0
+    exit_score: float = 1.0
     quiet_windows: int = 3
     min_excess: float = 3.0
     warmup_seconds: float = _DAY
@@ -150,6 +169,19 @@ class DetectorConfig:
                 f"exit_score: must be below enter_score ({self.enter_score}),"
                 f" got {self.exit_score}"
             )
+        if not self.scale_half_lives_windows or any(
+            not (math.isfinite(h) and h >= 0) for h in self.scale_half_lives_windows
+        ):
+            problems.append("scale_half_lives_windows: need one or more values >= 0")
+        if not 0 < self.tail_fraction < 1:
+            problems.append(
+                f"tail_fraction: must be in (0, 1), got {self.tail_fraction}"
+            )
+        for name in ("tail_quantile_step", "tail_clip", "min_tail_excess"):
+            if not getattr(self, name) > 0:
+                problems.append(f"{name}: must be > 0, got {getattr(self, name)!r}")
+        if not self.tail_memory >= 1:
+            problems.append(f"tail_memory: must be >= 1, got {self.tail_memory!r}")
         if self.quiet_windows < 1:
             problems.append(f"quiet_windows: must be >= 1, got {self.quiet_windows}")
         if self.max_gap_windows < 0:
@@ -181,6 +213,7 @@ class BurstEvent:
         peak_observed_count: Count of the peak window (posts).
         peak_expected_count: Baseline expectation of the peak window (posts).
         windows: Windows seen since the event started, the current included.
+
     """
 
     started_at: datetime
@@ -200,11 +233,13 @@ class WindowScore:
         window_start: Start of the window (timezone-aware).
         observed_count: Count in the window (posts, >= 0).
         expected_count: Baseline expectation before seeing the count (> 0).
-        score: Surprise in standard deviations (>= 0 is above baseline);
-            0.0 during warm-up is not implied, scores are always computed.
+        score: Surprise, ``-log10`` of the calibrated probability of a window
+            at least this far above baseline (>= 0; 3 is one in a thousand).
+            Computed during warm-up too.
         is_anomalous: True if ``score >= enter_score`` after warm-up.
         event: The ongoing or just-ended event, if any.
         phase: What happened to ``event`` in this window, if anything.
+
     """
 
     window_start: datetime
@@ -271,9 +306,7 @@ class BurstDetector:
         self._state = _State(window_seconds=self.config.window_seconds)
         scales = len(self.config.scale_half_lives_windows)
         self._state.sums = [[0.0, 0.0, 0.0] for _ in range(scales)]
-        self._state.tails = [
-            [_GAUSS_Q95, _GAUSS_EXCESS, 0.0] for _ in range(scales)
-        ]
+        self._state.tails = [[_GAUSS_Q95, _GAUSS_EXCESS, 0.0] for _ in range(scales)]
 
     @property
     def event(self) -> BurstEvent | None:
@@ -364,7 +397,9 @@ class BurstDetector:
             sums[0] = decay * sums[0] + observed
             sums[1] = decay * sums[1] + mu
             sums[2] = decay * decay * sums[2] + variance
-            root = 2.0 * (math.sqrt(sums[0] + _ANSCOMBE) - math.sqrt(sums[1] + _ANSCOMBE))
+            root = 2.0 * (
+                math.sqrt(sums[0] + _ANSCOMBE) - math.sqrt(sums[1] + _ANSCOMBE)
+            )
             z = root / math.sqrt(max(sums[2] / sums[1], 1e-12))
             surprises.append(self._surprise(state.tails[k], z))
         score = max(surprises) - math.log10(len(surprises))
@@ -604,3 +639,231 @@ def _event_from_dict(data: Mapping[str, Any]) -> BurstEvent:
         peak_expected_count=float(data["peak_expected_count"]),
         windows=int(data["windows"]),
     )
+
+
+@dataclass(frozen=True)
+class EmergingTermConfig:
+    """Settings of :class:`EmergingTermDetector`.
+
+    Attributes:
+        history_half_life_seconds: Half-life of each term's remembered volume
+            and of the total volume (> 0).
+        prior_share: Share of all posts a never-seen term is expected to take
+            (0-1); sets how surprising a brand-new term is.
+        min_count: A term needs at least this many posts in the window (>= 1).
+        min_ratio: ... and at least this many times its expected count (>= 1).
+        enter_score: Square-root (Poisson) score, in standard deviations, a
+            term must reach to be flagged (> 0).
+        cooldown_seconds: A flagged term is not flagged again within this time
+            (>= 0).
+        max_terms: Terms remembered at most; the least active are evicted
+            first (>= 1).
+
+    """
+
+    history_half_life_seconds: float = _DAY
+    prior_share: float = 1e-4
+    min_count: float = 5.0
+    min_ratio: float = 4.0
+    enter_score: float = 5.0
+    cooldown_seconds: float = 6 * _HOUR
+    max_terms: int = 50_000
+
+    def __post_init__(self) -> None:
+        problems = []
+        if not self.history_half_life_seconds > 0:
+            problems.append("history_half_life_seconds: must be > 0")
+        if not 0 < self.prior_share < 1:
+            problems.append("prior_share: must be in (0, 1)")
+        if not self.min_count >= 1:
+            problems.append("min_count: must be >= 1")
+        if not self.min_ratio >= 1:
+            problems.append("min_ratio: must be >= 1")
+        if not self.enter_score > 0:
+            problems.append("enter_score: must be > 0")
+        if not self.cooldown_seconds >= 0:
+            problems.append("cooldown_seconds: must be >= 0")
+        if self.max_terms < 1:
+            problems.append("max_terms: must be >= 1")
+        if problems:
+            raise ConfigError(problems)
+
+
+@dataclass(frozen=True)
+class EmergingTerm:
+    """A term that became frequent far beyond its (possibly empty) history.
+
+    Attributes:
+        term: The term (keyword) as counted.
+        window_start: Start of the window that flagged it.
+        observed_count: Posts with the term in the window.
+        expected_count: Count expected from its history share (posts, > 0).
+        score: Square-root (Poisson) score in standard deviations.
+        history_count: The term's remembered, decayed volume before the window
+            (0 for a never-seen term).
+
+    """
+
+    term: str
+    window_start: datetime
+    observed_count: float
+    expected_count: float
+    score: float
+    history_count: float
+
+
+class EmergingTermDetector:
+    """Flag terms whose count jumps far above their share of past volume.
+
+    Needs no watch list: every term counted in a window is compared with its
+    own decayed history, scaled by the window's total volume, so a new word
+    that suddenly takes a large share of posts stands out while a word that
+    grows with overall traffic does not. Memory is bounded by
+    ``max_terms``; the least active terms are evicted first.
+    """
+
+    def __init__(self, config: EmergingTermConfig | None = None) -> None:
+        """Start with no history.
+
+        Args:
+            config: Settings; ``EmergingTermConfig()`` if omitted.
+
+        """
+        self.config = config or EmergingTermConfig()
+        # term -> [decayed volume, seconds of last decay, seconds last flagged]
+        self._terms: dict[str, list[float]] = {}
+        self._total = 0.0
+        self._clock: float | None = None
+
+    def __len__(self) -> int:
+        """Return the number of terms currently remembered."""
+        return len(self._terms)
+
+    def update(
+        self, window_start: datetime, counts: Mapping[str, float], total: float
+    ) -> list[EmergingTerm]:
+        """Score one closed window's term counts, then learn from them.
+
+        Args:
+            window_start: Start of the window, timezone-aware, after the
+                previous window's start.
+            counts: Posts per term in the window (>= 0 each).
+            total: Posts in the window, all terms together (>= the largest
+                count).
+
+        Returns:
+            The emerging terms, highest score first.
+
+        Raises:
+            InvalidRecordError: On a naive or out-of-order time, a negative
+                or non-finite count, or a total below a term's count.
+
+        """
+        cfg = self.config
+        start = _aware(window_start, "window_start")
+        now = start.timestamp()
+        if self._clock is not None and now <= self._clock:
+            raise InvalidRecordError(
+                f"window_start {start.isoformat()} is not after the previous window"
+            )
+        volume = _count(total)
+        checked = {term: _count(value) for term, value in counts.items()}
+        if checked and max(checked.values()) > volume:
+            raise InvalidRecordError("a term count exceeds the window total")
+        decay = 1.0 if self._clock is None else self._decay(now - self._clock)
+        history_total = self._total * decay
+
+        flagged = []
+        for term, observed in checked.items():
+            entry = self._terms.get(term)
+            history = 0.0 if entry is None else entry[0] * self._decay(now - entry[1])
+            share = (history + cfg.prior_share * 1.0) / (history_total + 1.0)
+            expected = max(volume * share, 1e-9)
+            root = 2.0 * (
+                math.sqrt(observed + _ANSCOMBE) - math.sqrt(expected + _ANSCOMBE)
+            )
+            recently = entry is not None and now - entry[2] < cfg.cooldown_seconds
+            if (
+                observed >= cfg.min_count
+                and observed >= cfg.min_ratio * expected
+                and root >= cfg.enter_score
+                and not recently
+            ):
+                flagged.append(
+                    EmergingTerm(term, start, observed, expected, root, history)
+                )
+            if entry is None:
+                self._terms[term] = [history + observed, now, -math.inf]
+            else:
+                entry[0] = history + observed
+                entry[1] = now
+        for item in flagged:
+            self._terms[item.term][2] = now
+        self._total = history_total + volume
+        self._clock = now
+        if len(self._terms) > cfg.max_terms:
+            self._evict(now)
+        flagged.sort(key=lambda item: -item.score)
+        return flagged
+
+    def _decay(self, seconds: float) -> float:
+        return 2.0 ** (-seconds / self.config.history_half_life_seconds)
+
+    def _evict(self, now: float) -> None:
+        keep = max(1, int(self.config.max_terms * 0.9))
+        # Evict in a batch down to 90 % so the sort is amortised over many
+        # windows instead of running on every insertion.
+        ranked = sorted(
+            self._terms.items(),
+            key=lambda item: item[1][0] * self._decay(now - item[1][1]),
+            reverse=True,
+        )
+        self._terms = dict(ranked[:keep])
+
+    def snapshot(self) -> dict[str, Any]:
+        """Return the detector's state as a JSON-able dict.
+
+        Returns:
+            ``{"version", "clock", "total", "terms"}`` with
+            ``terms = {term: [volume, seconds, flagged_seconds or None]}``;
+            times are POSIX seconds.
+
+        """
+        return {
+            "version": SNAPSHOT_VERSION,
+            "clock": self._clock,
+            "total": self._total,
+            "terms": {
+                term: [v, t, None if math.isinf(f) else f]
+                for term, (v, t, f) in self._terms.items()
+            },
+        }
+
+    @classmethod
+    def restore(
+        cls, snapshot: Mapping[str, Any], config: EmergingTermConfig | None = None
+    ) -> EmergingTermDetector:
+        """Rebuild a detector from :meth:`snapshot` output.
+
+        Raises:
+            InvalidRecordError: If the snapshot is malformed.
+
+        """
+        detector = cls(config)
+        try:
+            if snapshot["version"] != SNAPSHOT_VERSION:
+                raise ValueError(f"version {snapshot['version']!r}")
+            clock = snapshot["clock"]
+            detector._clock = None if clock is None else float(clock)
+            detector._total = float(snapshot["total"])
+            detector._terms = {
+                str(term): [
+                    float(v),
+                    float(t),
+                    -math.inf if f is None else float(f),
+                ]
+                for term, (v, t, f) in snapshot["terms"].items()
+            }
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InvalidRecordError(f"malformed term snapshot: {exc!r}") from exc
+        return detector

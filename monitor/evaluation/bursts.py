@@ -37,6 +37,7 @@ class Series:
         timestamps: Row times, UTC, ascending.
         values: Row values (posts per window, >= 0).
         windows: Inclusive ``(first, last)`` label windows in rows.
+
     """
 
     name: str
@@ -64,13 +65,16 @@ def load_series(directory: pathlib.Path) -> list[Series]:
     Raises:
         InvalidRecordError: If the windows file is missing or a CSV is
             malformed.
+
     """
     windows_path = directory / WINDOWS_FILE
     try:
         raw_windows = json.loads(windows_path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise InvalidRecordError(f"cannot read {windows_path}: {exc}") from exc
-    by_name = {pathlib.PurePosixPath(key).name: value for key, value in raw_windows.items()}
+    by_name = {
+        pathlib.PurePosixPath(key).name: value for key, value in raw_windows.items()
+    }
     series = []
     for path in sorted(directory.glob("*.csv")):
         if path.name not in by_name:
@@ -110,6 +114,7 @@ def detect_rows(
 
     Returns:
         Row indices at which a burst event started.
+
     """
     detector = BurstDetector(config)
     rows = []
@@ -139,6 +144,7 @@ def evaluate_series(
     Raises:
         ConfigError: If the profile is unknown.
         InvalidRecordError: If no series has a label window.
+
     """
     costs = nab.get_profile(profile)
     total = 0.0
@@ -173,5 +179,6 @@ def evaluate_dir(directory: pathlib.Path, profile: str = "standard") -> dict[str
     Raises:
         ConfigError: If the profile is unknown.
         InvalidRecordError: If the folder cannot be read or has no windows.
+
     """
     return evaluate_series(load_series(pathlib.Path(directory)), profile)
