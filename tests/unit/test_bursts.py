@@ -1,0 +1,366 @@
+from __future__ import annotations
+
+import ast
+import json
+import math
+import pathlib
+from collections.abc import Sequence
+from datetime import datetime, timedelta, timezone
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from monitor.analysis import bursts
+from monitor.analysis.bursts import (
+    BurstDetector,
+    BurstPhase,
+    DetectorConfig,
+    EmergingTermConfig,
+    EmergingTermDetector,
+    WindowScore,
+)
+from monitor.errors import ConfigError, InvalidRecordError, MonitorError
+
+T0 = datetime(2024, 3, 4, tzinfo=timezone.utc)  # a Monday, 00:00 UTC
+STEP = timedelta(minutes=5)
+PER_DAY = 288
+
+
+def _times(n: int) -> list[datetime]:
+    return [T0 + i * STEP for i in range(n)]
+
+
+def _run(
+    counts: Sequence[float], config: DetectorConfig | None = None
+) -> list[WindowScore]:
+    detector = BurstDetector(config)
+    return [
+        detector.update(t, c) for t, c in zip(_times(len(counts)), counts, strict=True)
+    ]
+
+
+def _starts(scores: Sequence[WindowScore]) -> list[int]:
+    return [i for i, s in enumerate(scores) if s.phase is BurstPhase.STARTED]
+
+
+def _daily_rate(n: int, low: float, high: float) -> np.ndarray:
+    hours = (np.arange(n) * 5 / 60) % 24
+    return low + (high - low) * 0.5 * (1 - np.cos(2 * np.pi * (hours - 3) / 24))
+
+
+def _poisson(rate: np.ndarray | float, n: int, seed: int) -> list[float]:
+    rng = np.random.default_rng(seed)
+    return rng.poisson(np.broadcast_to(rate, (n,))).astype(float).tolist()
+
+
+def test_analysis_module_imports_only_stdlib_numpy_and_monitor() -> None:
+    tree = ast.parse(pathlib.Path(bursts.__file__).read_text())
+    roots = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            roots.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            roots.add(node.module.split(".")[0])
+    assert not roots & {"faust", "aiohttp", "elasticsearch", "aiokafka"}
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_sparse_series_does_not_alarm_on_four(seed: int) -> None:
+    counts = _poisson(0.8, 3 * PER_DAY, seed)
+    counts = [min(c, 3.0) for c in counts]
+    counts[2 * PER_DAY + 100] = 4.0
+    scores = _run(counts)
+    assert _starts(scores) == []
+    assert not scores[2 * PER_DAY + 100].is_anomalous
+
+
+def test_sparse_series_alarms_on_a_real_jump() -> None:
+    counts = [min(c, 3.0) for c in _poisson(0.8, 3 * PER_DAY, 4)]
+    spike = 2 * PER_DAY + 100
+    counts[spike] = 40.0
+    assert _starts(_run(counts)) == [spike]
+
+
+@pytest.mark.parametrize("height", [150.0, 400.0])
+def test_spike_is_one_event_with_start_peak_and_end(height: float) -> None:
+    counts = _poisson(_daily_rate(4 * PER_DAY, 5, 40), 4 * PER_DAY, 7)
+    spike = 3 * PER_DAY + 150
+    for k, extra in enumerate([height * 0.6, height, height * 0.4]):
+        counts[spike + k] += extra
+    scores = _run(counts)
+    assert _starts(scores) == [spike]
+    ended = [s for s in scores if s.phase is BurstPhase.ENDED]
+    assert len(ended) == 1
+    event = ended[0].event
+    assert event is not None
+    assert event.started_at == T0 + spike * STEP
+    assert event.peak_at == T0 + (spike + 1) * STEP
+    assert event.ended_at is not None and event.ended_at > event.peak_at
+    assert event.peak_observed_count == counts[spike + 1]
+    assert event.peak_score >= scores[spike].score
+
+
+def test_step_alarms_once_then_becomes_the_new_baseline() -> None:
+    n = 6 * PER_DAY
+    rate = np.where(np.arange(n) < 3 * PER_DAY, 10.0, 60.0)
+    scores = _run(_poisson(rate, n, 11))
+    starts = _starts(scores)
+    assert len(starts) == 1
+    assert 3 * PER_DAY <= starts[0] <= 3 * PER_DAY + 3
+    assert scores[-1].expected_count == pytest.approx(60, rel=0.35)
+    assert scores[-1].event is None
+
+
+@pytest.mark.parametrize("seed", [21, 22])
+def test_daily_seasonality_is_learned_not_alarmed(seed: int) -> None:
+    n = 7 * PER_DAY
+    counts = _poisson(_daily_rate(n, 2, 80), n, seed)
+    scores = _run(counts)
+    assert _starts(scores) == []
+    day = scores[6 * PER_DAY : 7 * PER_DAY]
+    peak = max(day, key=lambda s: s.expected_count)
+    trough = min(day, key=lambda s: s.expected_count)
+    assert peak.expected_count > 10 * trough.expected_count
+
+
+def test_slow_ramp_is_absorbed_without_alarm() -> None:
+    n = 7 * PER_DAY
+    rate = np.linspace(20, 60, n)
+    scores = _run(_poisson(rate, n, 5))
+    # Pure noise alarms about once in 12 days; a ramp the baseline failed to
+    # follow would instead hold the detector in one long event.
+    assert len(_starts(scores)) <= 1
+    assert all(s.event is None or s.event.windows <= 12 for s in scores)
+    assert scores[-1].expected_count == pytest.approx(60, rel=0.3)
+
+
+def test_fast_ramp_is_caught_while_it_rises() -> None:
+    n = 4 * PER_DAY
+    rate = np.full(n, 20.0)
+    ramp = 3 * PER_DAY
+    rate[ramp : ramp + 24] = np.linspace(20, 140, 24)
+    rate[ramp + 24 : ramp + 60] = 140
+    starts = _starts(_run(_poisson(rate, n, 6)))
+    assert len(starts) == 1
+    assert ramp <= starts[0] < ramp + 24
+
+
+def test_hysteresis_keeps_a_flickering_burst_as_one_event() -> None:
+    counts = _poisson(20.0, 4 * PER_DAY, 8)
+    burst = 3 * PER_DAY
+    for k in range(24):
+        counts[burst + k] = 140.0 if k % 2 == 0 else 60.0
+    scores = _run(counts)[burst - 5 :]
+    assert _starts(scores) == [5]
+    assert sum(s.phase is BurstPhase.ENDED for s in scores) == 1
+
+
+def test_no_event_during_warmup() -> None:
+    counts = [10.0] * 50 + [500.0] + [10.0] * 50
+    assert _starts(_run(counts)) == []
+
+
+def test_missing_windows_count_as_zero() -> None:
+    detector = BurstDetector()
+    for i in range(PER_DAY):
+        detector.update(T0 + i * STEP, 30.0)
+    before = detector.expected(T0 + PER_DAY * STEP)
+    detector.update(T0 + (PER_DAY + 60) * STEP, 0.0)
+    assert detector.expected(T0 + (PER_DAY + 61) * STEP) < 0.7 * before
+
+
+def test_snapshot_is_json_and_restores_identical_behaviour() -> None:
+    counts = _poisson(_daily_rate(3 * PER_DAY, 3, 30), 3 * PER_DAY, 9)
+    counts[2 * PER_DAY + 40] = 300.0
+    times = _times(len(counts))
+    whole = BurstDetector()
+    expected = [whole.update(t, c) for t, c in zip(times, counts, strict=True)]
+    first = BurstDetector()
+    cut = 2 * PER_DAY + 41  # inside the event
+    for t, c in zip(times[:cut], counts[:cut], strict=True):
+        first.update(t, c)
+    restored = BurstDetector.restore(json.loads(json.dumps(first.snapshot())))
+    assert restored.event is not None
+    resumed = [
+        restored.update(t, c) for t, c in zip(times[cut:], counts[cut:], strict=True)
+    ]
+    assert resumed == expected[cut:]
+
+
+def _leaves(value: object) -> int:
+    if isinstance(value, dict):
+        return sum(_leaves(v) for v in value.values())
+    if isinstance(value, list):
+        return sum(_leaves(v) for v in value)
+    return 1
+
+
+def test_state_does_not_grow_with_stream_length() -> None:
+    detector = BurstDetector()
+    counts = _poisson(12.0, 10 * PER_DAY, 10)
+    sizes = []
+    for i, c in enumerate(counts):
+        detector.update(T0 + i * STEP, c)
+        if i in (PER_DAY, 10 * PER_DAY - 1):
+            sizes.append(_leaves(detector.snapshot()))
+    assert sizes[0] == sizes[1] < 100
+
+
+@pytest.mark.parametrize(
+    "snapshot",
+    [{}, {"version": 99}, {"version": bursts.SNAPSHOT_VERSION, "level": "x"}],
+)
+def test_malformed_snapshot_is_rejected(snapshot: dict[str, object]) -> None:
+    with pytest.raises(InvalidRecordError):
+        BurstDetector.restore(snapshot)
+
+
+@pytest.mark.parametrize(
+    ("moment", "count"),
+    [
+        (datetime(2024, 3, 4), 1.0),  # noqa: DTZ001 - naive on purpose
+        (T0, -1.0),
+        (T0, math.nan),
+        (T0, math.inf),
+    ],
+)
+def test_bad_input_raises_invalid_record(moment: datetime, count: float) -> None:
+    with pytest.raises(InvalidRecordError):
+        BurstDetector().update(moment, count)
+
+
+def test_out_of_order_window_is_rejected() -> None:
+    detector = BurstDetector()
+    detector.update(T0 + STEP, 1.0)
+    with pytest.raises(InvalidRecordError):
+        detector.update(T0, 1.0)
+    with pytest.raises(InvalidRecordError):
+        detector.update(T0 + STEP, 1.0)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"enter_score": 1.0, "exit_score": 2.0},
+        {"quiet_windows": 0},
+        {"level_half_life_seconds": 0.0},
+        {"window_seconds": -5.0},
+        {"scale_half_lives_windows": ()},
+        {"tail_fraction": 1.5},
+        {"min_excess": -1.0},
+    ],
+)
+def test_invalid_config_is_rejected(kwargs: dict[str, object]) -> None:
+    with pytest.raises(ConfigError) as info:
+        DetectorConfig(**kwargs)  # type: ignore[arg-type]
+    assert isinstance(info.value, MonitorError)
+    assert info.value.problems
+
+
+def test_aware_non_utc_times_are_accepted_and_normalised() -> None:
+    beijing = timezone(timedelta(hours=8))
+    result = BurstDetector().update(T0.astimezone(beijing), 3.0)
+    assert result.window_start == T0
+    assert result.window_start.tzinfo == timezone.utc
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.floats(min_value=0, max_value=1e6), min_size=1, max_size=200))
+def test_scores_are_finite_and_expectations_positive(counts: list[float]) -> None:
+    for score in _run(counts):
+        assert math.isfinite(score.score) and score.score >= 0
+        assert math.isfinite(score.expected_count) and score.expected_count > 0
+
+
+# -- emerging terms -------------------------------------------------------------
+
+
+def _background(rng: np.random.Generator, total: int) -> dict[str, float]:
+    words = [f"w{i}" for i in range(40)]
+    shares = np.linspace(1, 3, len(words))
+    counts = rng.multinomial(total, shares / shares.sum())
+    return {w: float(c) for w, c in zip(words, counts, strict=True) if c}
+
+
+def _feed(
+    detector: EmergingTermDetector, windows: int, seed: int, total: int = 1000
+) -> None:
+    rng = np.random.default_rng(seed)
+    for i in range(windows):
+        detector.update(T0 + i * STEP, _background(rng, total), float(total))
+
+
+def test_new_term_that_suddenly_takes_a_share_is_flagged() -> None:
+    detector = EmergingTermDetector()
+    _feed(detector, PER_DAY, seed=1)
+    rng = np.random.default_rng(2)
+    counts = _background(rng, 1000)
+    counts["塌方"] = 30.0
+    flagged = detector.update(T0 + PER_DAY * STEP, counts, 1030.0)
+    assert [term.term for term in flagged] == ["塌方"]
+    assert flagged[0].history_count == 0
+    assert flagged[0].observed_count == 30.0
+
+
+def test_established_terms_growing_with_volume_are_not_flagged() -> None:
+    detector = EmergingTermDetector()
+    _feed(detector, PER_DAY, seed=3)
+    rng = np.random.default_rng(4)
+    flagged = detector.update(T0 + PER_DAY * STEP, _background(rng, 5000), 5000.0)
+    assert flagged == []
+
+
+@pytest.mark.parametrize("count", [1.0, 4.0])
+def test_new_term_below_min_count_is_not_flagged(count: float) -> None:
+    detector = EmergingTermDetector()
+    _feed(detector, 20, seed=5)
+    flagged = detector.update(T0 + 20 * STEP, {"rare": count}, 1000.0)
+    assert flagged == []
+
+
+def test_flagged_term_is_not_reflagged_within_cooldown() -> None:
+    detector = EmergingTermDetector()
+    _feed(detector, 50, seed=6)
+    first = detector.update(T0 + 50 * STEP, {"new": 40.0}, 1000.0)
+    second = detector.update(T0 + 51 * STEP, {"new": 200.0}, 1000.0)
+    assert [t.term for t in first] == ["new"]
+    assert second == []
+
+
+def test_term_table_stays_bounded_and_keeps_active_terms() -> None:
+    detector = EmergingTermDetector(EmergingTermConfig(max_terms=100))
+    for i in range(60):
+        counts = {f"once{i}_{k}": 1.0 for k in range(10)}
+        counts["steady"] = 50.0
+        detector.update(T0 + i * STEP, counts, 1000.0)
+        assert len(detector) <= 100
+    assert "steady" in detector.snapshot()["terms"]
+
+
+def test_term_snapshot_round_trips_through_json() -> None:
+    detector = EmergingTermDetector()
+    _feed(detector, 30, seed=7)
+    copy = EmergingTermDetector.restore(json.loads(json.dumps(detector.snapshot())))
+    window = T0 + 30 * STEP
+    assert copy.update(window, {"new": 40.0, "w1": 20.0}, 1000.0) == detector.update(
+        window, {"new": 40.0, "w1": 20.0}, 1000.0
+    )
+
+
+@pytest.mark.parametrize(
+    ("counts", "total"),
+    [({"a": -1.0}, 10.0), ({"a": 11.0}, 10.0), ({"a": math.nan}, 10.0), ({}, -1.0)],
+)
+def test_bad_term_counts_are_rejected(counts: dict[str, float], total: float) -> None:
+    with pytest.raises(InvalidRecordError):
+        EmergingTermDetector().update(T0, counts, total)
+
+
+@pytest.mark.parametrize(
+    "kwargs", [{"max_terms": 0}, {"prior_share": 0.0}, {"min_ratio": 0.5}]
+)
+def test_invalid_term_config_is_rejected(kwargs: dict[str, object]) -> None:
+    with pytest.raises(ConfigError):
+        EmergingTermConfig(**kwargs)  # type: ignore[arg-type]
