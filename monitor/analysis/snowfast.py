@@ -70,6 +70,7 @@ class EmptyTextError(MonitorError, ValueError, ZeroDivisionError):
 
     Attributes:
         index: Position of the empty text in the batch that was passed.
+
     """
 
     def __init__(self, index: int) -> None:
@@ -85,6 +86,7 @@ class TextAnalysis:
         positive_probability: ``SnowNLP(text).sentiments``, in [0.0, 1.0].
         keywords: ``SnowNLP(text).keywords(limit)``, best first.
         words: ``SnowNLP(text).words``.
+
     """
 
     positive_probability: float
@@ -100,6 +102,7 @@ def snownlp_data_dir() -> Path:
 
     Raises:
         ModuleNotFoundError: If snownlp is not installed.
+
     """
     spec = importlib.util.find_spec("snownlp")
     if spec is None or not spec.submodule_search_locations:
@@ -123,12 +126,13 @@ def _load_marshal(fname: str | Path, iszip: bool) -> Any:
 
 
 def _log_or_minus_inf(values: FloatArray) -> FloatArray:
-    # math.log, not np.log: numpy's SIMD log may differ from libm in the last
-    # bit, and stock snownlp calls math.log.
-    return np.array(
-        [math.log(v) if v != 0 else -math.inf for v in values.tolist()],
-        dtype=np.float64,
-    )
+    """``math.log`` of each value, ``-inf`` for 0 (as ``y09_2047.log_prob``)."""
+    # math.log, not np.log: numpy's SIMD log may differ from libm's in the last
+    # bit, and snownlp calls math.log.
+    out = np.full(len(values), -math.inf)
+    nz = np.flatnonzero(values)
+    out[nz] = np.fromiter(map(math.log, values[nz].tolist()), np.float64, len(nz))
+    return out
 
 
 def _div(numerator: FloatArray, denominator: FloatArray) -> FloatArray:
@@ -138,19 +142,57 @@ def _div(numerator: FloatArray, denominator: FloatArray) -> FloatArray:
     return out
 
 
-def _lookup(keys: IntArray, queries: IntArray) -> tuple[IntArray, IntArray]:
-    """Find queries in sorted unique keys.
+class _IntIndex:
+    """A read-only hash table from int64 keys to their positions, in numpy.
 
-    Returns:
-        (indices of the found queries, their positions in keys).
+    Looking up a batch costs a few vectorized probes, far less than a binary
+    search of a large sorted array (cache misses at every level).
     """
-    if len(keys) == 0 or len(queries) == 0:
-        empty = np.zeros(0, dtype=np.int64)
-        return empty, empty
-    pos = np.searchsorted(keys, queries)
-    np.minimum(pos, len(keys) - 1, out=pos)
-    found = np.flatnonzero(keys[pos] == queries)
-    return found, pos[found]
+
+    _MULTIPLIER = np.uint64(0x9E3779B97F4A7C15)
+
+    def __init__(self, keys: IntArray) -> None:
+        self.keys = keys
+        bits = max(4, int(2 * max(len(keys), 1) - 1).bit_length())
+        self._shift = np.uint64(64 - bits)
+        self._mask = np.int64((1 << bits) - 1)
+        self._slots = np.full(1 << bits, -1, dtype=np.int64)
+        pending = np.arange(len(keys), dtype=np.int64)
+        home = self._hash(keys)
+        while len(pending):
+            free = self._slots[home] == -1
+            claim, first = np.unique(home[free], return_index=True)
+            winners = pending[free][first]
+            self._slots[claim] = winners
+            placed = np.zeros(len(pending), dtype=bool)
+            placed[np.flatnonzero(free)[first]] = True
+            pending, home = pending[~placed], (home[~placed] + 1) & self._mask
+
+    def _hash(self, keys: IntArray) -> IntArray:
+        mixed = keys.astype(np.uint64) * self._MULTIPLIER
+        return (mixed >> self._shift).astype(np.int64)
+
+    def find(self, queries: IntArray) -> tuple[IntArray, IntArray]:
+        """Look up many keys.
+
+        Returns:
+            (indices of the queries that are keys, their positions in keys).
+
+        """
+        found_q: list[IntArray] = []
+        found_k: list[IntArray] = []
+        active = np.arange(len(queries), dtype=np.int64)
+        home = self._hash(queries)
+        while len(active):
+            slot = self._slots[home]
+            occupied = slot >= 0
+            hit = occupied.copy()
+            hit[occupied] = self.keys[slot[occupied]] == queries[active[occupied]]
+            found_q.append(active[hit])
+            found_k.append(slot[hit])
+            more = occupied & ~hit
+            active, home = active[more], (home[more] + 1) & self._mask
+        return np.concatenate(found_q), np.concatenate(found_k)
 
 
 def _expand(
@@ -165,6 +207,7 @@ def _expand(
 
     Returns:
         For every entry of every looked-up group, its owner and entry index.
+
     """
     starts = ptr[groups]
     counts = ptr[groups + 1] - starts
@@ -179,13 +222,13 @@ def _expand(
 
 def _csr(
     keys: IntArray, *columns: npt.NDArray[Any]
-) -> tuple[IntArray, IntArray, list[npt.NDArray[Any]]]:
-    """Group rows by key: sorted unique keys, CSR offsets, reordered columns."""
+) -> tuple[_IntIndex, IntArray, list[npt.NDArray[Any]]]:
+    """Group rows by key: an index of the unique keys, CSR offsets, columns."""
     order = np.argsort(keys, kind="stable")
     sorted_keys = keys[order]
     unique, starts = np.unique(sorted_keys, return_index=True)
     ptr = np.append(starts, len(sorted_keys)).astype(np.int64)
-    return unique.astype(np.int64), ptr, [c[order] for c in columns]
+    return _IntIndex(unique.astype(np.int64)), ptr, [c[order] for c in columns]
 
 
 class _Tagger:
@@ -214,30 +257,40 @@ class _Tagger:
 
         char_id = np.full(_CJK_LAST - _CJK_FIRST + 1, -1, dtype=np.int64)
         n_chars = 0
+        # Unit = char id * n_tags + tag: -2 for ('', 'BOS'), -1 for what the
+        # tagger can never ask about (other scripts, words, unknown tags).
+        units: dict[Any, int] = {_BOS: -2}
 
-        def unit(key: Any) -> int:
-            """Id * n_tags + tag of a (char, tag) unit; -1 if never queried."""
+        def new_unit(key: Any) -> int:
             nonlocal n_chars
             char, tag = key
-            if key == _BOS:
-                return -2
             t = tag_id.get(tag)
-            if t is None or len(char) != 1:
-                return -1
-            offset = ord(char) - _CJK_FIRST
-            if not 0 <= offset <= _CJK_LAST - _CJK_FIRST:
+            offset = ord(char) - _CJK_FIRST if len(char) == 1 else -1
+            if t is None or not 0 <= offset <= _CJK_LAST - _CJK_FIRST:
+                units[key] = -1
                 return -1
             cid = int(char_id[offset])
             if cid < 0:
                 cid = n_chars
                 char_id[offset] = cid
                 n_chars += 1
+            units[key] = cid * n_tags + t
             return cid * n_tags + t
 
-        uni_units = np.array([unit(k) for k in uni_d], dtype=np.int64)
+        def unit_array(keys: list[Any]) -> IntArray:
+            get = units.get
+            flat = [get(k, -3) for k in keys]
+            for i, u in enumerate(flat):
+                if u == -3:
+                    flat[i] = get(keys[i], -3)
+                    if flat[i] == -3:
+                        flat[i] = new_unit(keys[i])
+            return np.array(flat, dtype=np.int64)
+
+        uni_units = unit_array(list(uni_d))
         uni_counts = np.array(list(uni_d.values()), dtype=np.float64)
-        bi_pairs = [(unit(a), unit(b)) for a, b in bi_d]
-        tri_triples = [(unit(a), unit(b), unit(c)) for a, b, c in tri_d]
+        bi_units = unit_array([u for key in bi_d for u in key])
+        tri_units = unit_array([u for key in tri_d for u in key])
         bos = n_chars
         unseen = n_chars + 1
         n_ids = n_chars + 2
@@ -264,26 +317,24 @@ class _Tagger:
         base[nz] = _log_or_minus_inf(uni_term[nz])
         self.base = base.reshape(n_ids, n_tags)
 
-        bi_arr = fix(np.array(bi_pairs, dtype=np.int64).reshape(-1, 2))
+        bi_arr = fix(bi_units.reshape(-1, 2))
         bi_cnt = np.array(list(bi_d.values()), dtype=np.float64)
         keep = (bi_arr >= 0).all(axis=1)
         bi_arr, bi_cnt = bi_arr[keep], bi_cnt[keep]
         # Full tagged-bigram keys, for the trigram denominators below.
         full_bi = bi_arr[:, 0] * n_units + bi_arr[:, 1]
-        full_order = np.argsort(full_bi)
-        full_bi_sorted = full_bi[full_order]
-        full_bi_count = bi_cnt[full_order]
+        full_bi_index = _IntIndex(full_bi)
 
         s2, s3 = bi_arr[:, 0], bi_arr[:, 1]
         # y09_2047.log_prob with tri == 0: uni + div(l2 * bi, uni(s2)) + 0.
         bi_val = _log_or_minus_inf(uni_term[s3] + _div(l2 * bi_cnt, uni_count[s2]))
         bi_key = (s2 // n_tags) * n_ids + s3 // n_tags
-        bi_combo = (s2 % n_tags) * n_tags + s3 % n_tags
+        bi_combo = (s3 % n_tags) * n_tags + s2 % n_tags
         self.bi_keys, self.bi_ptr, (self.bi_combo, self.bi_val) = _csr(
             bi_key, bi_combo, bi_val
         )
 
-        tri_arr = fix(np.array(tri_triples, dtype=np.int64).reshape(-1, 3))
+        tri_arr = fix(tri_units.reshape(-1, 3))
         tri_cnt = np.array(list(tri_d.values()), dtype=np.float64)
         keep = (tri_arr >= 0).all(axis=1)
         tri_arr, tri_cnt = tri_arr[keep], tri_cnt[keep]
@@ -291,8 +342,8 @@ class _Tagger:
 
         def bi_count(a: IntArray, b: IntArray) -> FloatArray:
             out = np.zeros(len(a), dtype=np.float64)
-            found, where = _lookup(full_bi_sorted, a * n_units + b)
-            out[found] = full_bi_count[where]
+            found, where = full_bi_index.find(a * n_units + b)
+            out[found] = bi_cnt[where]
             return out
 
         uni = uni_term[s3]
@@ -301,7 +352,7 @@ class _Tagger:
         tri_val = _log_or_minus_inf(uni + bi + tri)
         c1, c2 = s2 // n_tags, s1 // n_tags
         tri_key = (c2 * n_ids + c1) * n_ids + s3 // n_tags
-        tri_combo = ((s1 % n_tags) * n_tags + s2 % n_tags) * n_tags + s3 % n_tags
+        tri_combo = ((s3 % n_tags) * n_tags + s2 % n_tags) * n_tags + s1 % n_tags
         self.tri_keys, self.tri_ptr, (self.tri_combo, self.tri_val) = _csr(
             tri_key, tri_combo, tri_val
         )
@@ -315,123 +366,129 @@ class _Tagger:
         return self.char_id[codes.astype(np.int64) - _CJK_FIRST]
 
     def log_probs(self, c2: IntArray, c1: IntArray, c0: IntArray) -> FloatArray:
-        """Log-probability tensors, shape (n, t2, t1, t0), one per position."""
+        """Log-probability tensors, one per position.
+
+        Args:
+            c2: Character ids two positions back (``bos`` at a run start).
+            c1: Character ids one position back.
+            c0: Character ids at the positions.
+
+        Returns:
+            Array of shape (n, t0, t1, t2): log P(c0/t0 | c1/t1, c2/t2).
+
+        """
         n, s = len(c0), self.n_tags
         out = np.empty((n, s, s, s), dtype=np.float64)
-        out[...] = self.base[c0][:, None, None, :]
-        owners = np.arange(n, dtype=np.int64)
-        found, group = _lookup(self.bi_keys, c1 * self.n_ids + c0)
+        out[...] = self.base[c0][:, :, None, None]
+        found, group = self.bi_keys.find(c1 * self.n_ids + c0)
         if len(found):
-            owner, entry = _expand(self.bi_ptr, group, owners[found])
-            flat = out.reshape(n, s, s * s)
-            flat[owner, :, self.bi_combo[entry]] = self.bi_val[entry][:, None]
-        found, group = _lookup(self.tri_keys, (c2 * self.n_ids + c1) * self.n_ids + c0)
+            owner, entry = _expand(self.bi_ptr, group, found)
+            flat = out.reshape(n, s * s, s)
+            flat[owner, self.bi_combo[entry], :] = self.bi_val[entry][:, None]
+        found, group = self.tri_keys.find((c2 * self.n_ids + c1) * self.n_ids + c0)
         if len(found):
-            owner, entry = _expand(self.tri_ptr, group, owners[found])
+            owner, entry = _expand(self.tri_ptr, group, found)
             out.reshape(n, s**3)[owner, self.tri_combo[entry]] = self.tri_val[entry]
         return out
 
-    def tag_runs(self, runs: Sequence[str]) -> npt.NDArray[np.int8]:
+    def tag_runs(self, runs: Sequence[str]) -> npt.NDArray[np.int64]:
         """Viterbi-tag many runs of CJK characters at once.
 
-        Reproduces ``CharacterBasedGenerativeModel.tag``: the state after
-        character j is the tag pair (t[j-1], t[j]); among predecessors with
-        equal scores the first in snownlp's list order wins (strict ``>``),
-        except after an unseen character, where snownlp's dict assignment
-        lets the last predecessor win and adds no log-probability.
+        Reproduces ``CharacterBasedGenerativeModel.tag``. The state after
+        character j is the tag pair (t[j], t[j-1]) and scores are kept as
+        ``score[run, t[j], t[j-1]]``, which is snownlp's list order of states.
+        Among predecessors t[j-2] with equal scores the first wins (snownlp
+        replaces only on a strict ``>``), except at a character the model never
+        saw: there snownlp adds no log-probability and its plain dict
+        assignment lets the last predecessor win.
 
         Args:
             runs: Non-empty strings of characters in U+4E00..U+9FA5.
 
         Returns:
             The tag index of every character, runs concatenated in order.
+
         """
         s = self.n_tags
         lengths = np.fromiter((len(r) for r in runs), dtype=np.int64, count=len(runs))
         ids = self.ids("".join(runs))
         starts = np.cumsum(lengths) - lengths
+        # Longest runs first, so the runs still going at step j are a prefix.
         order = np.argsort(-lengths, kind="stable")
         sorted_starts, sorted_len = starts[order], lengths[order]
         max_len = int(sorted_len[0])
-        # active[j]: number of runs longer than j (a prefix of the sorted runs).
-        active = np.searchsorted(-sorted_len, -np.arange(max_len), side="left")
+        active = np.searchsorted(-sorted_len, -np.arange(max_len + 1), side="left")
         offsets = np.concatenate(([0], np.cumsum(active)))
-        # Positions in step-major order: step j of every run still running.
+        # Positions in step-major order: step j of every run still going.
         pos = np.concatenate([sorted_starts[: active[j]] + j for j in range(max_len)])
-        step = np.repeat(np.arange(max_len, dtype=np.int64), active)
+        step = np.repeat(np.arange(max_len, dtype=np.int64), active[:max_len])
         c0 = ids[pos]
         c1 = np.where(step >= 1, ids[np.maximum(pos - 1, 0)], self.bos)
         c2 = np.where(step >= 2, ids[np.maximum(pos - 2, 0)], self.bos)
         lp = self.log_probs(c2, c1, c0)
-        seen = self.seen[c0]
+        unseen = ~self.seen[c0]
 
+        # final[r] = (t[last], t[last - 1]) of the best end state of run r.
         final = np.zeros((len(runs), 2), dtype=np.int64)
-        backptrs: list[npt.NDArray[np.intp]] = []
-        n0 = int(active[0])
-        v1 = np.where(seen[:n0, None], lp[:n0, 0, 0, :], 0.0)
-        self._finish(final, v1, None, int(active[1]) if max_len > 1 else 0, n0)
-        v = np.zeros((0, s, s))
+        backptrs: list[npt.NDArray[np.int64]] = []
+        n = int(active[0])
+        # Step 0: one predecessor (BOS, BOS); an unseen character scores 0.0.
+        first = np.where(unseen[:n, None], 0.0, lp[:n, :, 0, 0])
+        lo = int(active[1])
+        final[lo:n, 0] = first[lo:n].argmax(axis=1)
+        score = np.zeros((0, s, s))
         if max_len > 1:
-            n = int(active[1])
+            n = lo
             sl = slice(offsets[1], offsets[1] + n)
-            v = v1[:n, :, None] + np.where(seen[sl, None, None], lp[sl, 0], 0.0)
-            nxt = int(active[2]) if max_len > 2 else 0
-            self._finish(final, None, v, nxt, n)
+            # Step 1: one predecessor per state, (BOS, t[0]).
+            step1 = np.where(unseen[sl, None, None], 0.0, lp[sl, :, :, 0])
+            score = first[:n, None, :] + step1
+            self._finish(final, score, int(active[2]))
         for j in range(2, max_len):
             n = int(active[j])
             sl = slice(offsets[j], offsets[j] + n)
-            cand = v[:n, :, :, None] + lp[sl]
-            bp = cand.argmax(axis=1)
-            new_v = np.take_along_axis(cand, bp[:, None], axis=1)[:, 0]
-            unseen_rows = np.flatnonzero(~seen[sl])
-            if len(unseen_rows):
-                new_v[unseen_rows] = v[unseen_rows, s - 1, :, None]
-                bp[unseen_rows] = s - 1
+            cand = score[:n, None, :, :] + lp[sl]
+            best = cand[..., 0]
+            bp = np.zeros(best.shape, dtype=np.int64)
+            for t2 in range(1, s):
+                better = cand[..., t2] > best
+                best = np.where(better, cand[..., t2], best)
+                bp[better] = t2
+            rows = np.flatnonzero(unseen[sl])
+            if len(rows):
+                best[rows] = score[rows, None, :, s - 1]
+                bp[rows] = s - 1
             backptrs.append(bp)
-            v = new_v
-            nxt = int(active[j + 1]) if j + 1 < max_len else 0
-            self._finish(final, None, v, nxt, n)
+            score = best
+            self._finish(final, score, int(active[j + 1]))
 
         tags_step = np.zeros(len(pos), dtype=np.int64)
-        cur0 = final[:, 1].copy()
-        cur1 = final[:, 0].copy()
+        cur, prev = final[:, 0].copy(), final[:, 1].copy()
         for j in range(max_len - 1, -1, -1):
             n = int(active[j])
-            tags_step[offsets[j] : offsets[j] + n] = cur0[:n]
+            tags_step[offsets[j] : offsets[j] + n] = cur[:n]
             if j >= 2:
-                prev = backptrs[j - 2][np.arange(n), cur1[:n], cur0[:n]]
-                cur0[:n] = cur1[:n]
-                cur1[:n] = prev
+                before = backptrs[j - 2][np.arange(n), cur[:n], prev[:n]]
+                cur[:n], prev[:n] = prev[:n], before
             elif j == 1:
-                cur0[:n] = cur1[:n]
-        tags = np.empty(len(ids), dtype=np.int8)
+                cur[:n] = prev[:n]
+        tags = np.empty(len(ids), dtype=np.int64)
         tags[pos] = tags_step
         return tags
 
-    def _finish(
-        self,
-        final: IntArray,
-        v_first: FloatArray | None,
-        v: FloatArray | None,
-        lo: int,
-        hi: int,
-    ) -> None:
-        """Pick the best final state of the runs ending at this step.
+    def _finish(self, final: IntArray, score: FloatArray, lo: int) -> None:
+        """Record the best end state of the runs ending at this step.
 
-        snownlp's ``max(now, key=...)`` returns the first maximum of a list
-        ordered by (t[j], t[j-1]); ``argmax`` over the transposed scores
-        returns the same one.
+        snownlp's ``max(now, key=...)`` returns the first maximum of its
+        state list, ordered like the flattened ``score[run, t[j], t[j-1]]``.
         """
-        if hi <= lo:
+        n = len(score)
+        if n <= lo:
             return
-        if v_first is not None:
-            final[lo:hi, 1] = v_first[lo:hi].argmax(axis=1)
-            return
-        assert v is not None
         s = self.n_tags
-        best = v[lo:hi].transpose(0, 2, 1).reshape(hi - lo, s * s).argmax(axis=1)
-        final[lo:hi, 1] = best // s
-        final[lo:hi, 0] = best % s
+        best = score[lo:].reshape(n - lo, s * s).argmax(axis=1)
+        final[lo:n, 0] = best // s
+        final[lo:n, 1] = best % s
 
 
 class _Bayes:
@@ -568,6 +625,7 @@ class FastSnowNLP:
     Example:
         >>> scorer = FastSnowNLP()
         >>> scorer.sentiments(["这家店很好吃", "太差了"])  # doctest: +SKIP
+
     """
 
     def __init__(
@@ -595,8 +653,13 @@ class FastSnowNLP:
 
         Raises:
             OSError: If a file cannot be read.
+
         """
-        root = snownlp_data_dir() if None in (seg_model, sentiment_model, stopwords) else None
+        root = (
+            snownlp_data_dir()
+            if None in (seg_model, sentiment_model, stopwords)
+            else None
+        )
         if seg_model is None:
             assert root is not None
             seg_model = root / "seg" / "seg.marshal"
@@ -620,6 +683,7 @@ class FastSnowNLP:
 
         Returns:
             The words, equal to ``SnowNLP(text).words``.
+
         """
         return self.segment_many([text])[0]
 
@@ -631,6 +695,7 @@ class FastSnowNLP:
 
         Returns:
             ``snownlp.seg.seg(t)`` for each text, in order.
+
         """
         out: list[list[str]] = []
         for parts, run_words in self._tag_batches(texts):
@@ -649,6 +714,7 @@ class FastSnowNLP:
         Raises:
             EmptyTextError: If a text is ``""`` (stock raises
                 ``ZeroDivisionError``); nothing is scored then.
+
         """
         _check_not_empty(texts)
         stop = self._stop
@@ -670,6 +736,7 @@ class FastSnowNLP:
 
         Raises:
             EmptyTextError: If the text is ``""``.
+
         """
         return self.analyse_many([text], keyword_limit)[0]
 
@@ -687,6 +754,7 @@ class FastSnowNLP:
 
         Raises:
             EmptyTextError: If a text is ``""``; nothing is analysed then.
+
         """
         _check_not_empty(texts)
         stop = self._stop
@@ -751,7 +819,10 @@ class FastSnowNLP:
         i = 0
         for parts in batch:
             k = len(parts) // 2
-            yield parts, [words[first_word[r] : first_word[r + 1]] for r in range(i, i + k)]
+            yield (
+                parts,
+                [words[first_word[r] : first_word[r + 1]] for r in range(i, i + k)],
+            )
             i += k
 
 
@@ -817,5 +888,6 @@ def score_texts(texts: Sequence[str]) -> list[float]:
 
     Raises:
         EmptyTextError: If a text is ``""``.
+
     """
     return default_scorer().sentiments(texts)
