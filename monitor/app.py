@@ -2,22 +2,22 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections import defaultdict
+from typing import Any
 
 import faust
 from faust.sensors.prometheus import setup_prometheus_sensors
 from prometheus_client import CollectorRegistry
 
 from monitor.errors import MonitorError
-from monitor.kafka import ensure_topics, faust_broker
+from monitor.kafka import faust_broker
 from monitor.metrics import MonitorMetrics
 from monitor.pipelines import Pipeline, index, score
 from monitor.scoring import PostScorer
 from monitor.settings import Settings
 from monitor.sinks.elasticsearch import ElasticsearchSink, post_index_template
-from monitor.topics import declare_topics, topic_partitions
+from monitor.topics import declare_topics
 from monitor.watchlist import load_watchlist
 
 log = logging.getLogger(__name__)
@@ -34,6 +34,7 @@ def create_app(settings: Settings, *, registry: CollectorRegistry | None = None)
     """
     if settings.kafka_url is None or settings.es_url is None:
         raise MonitorError("create_app needs kafka_url and es_url; resolve servers first")
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
     app = faust.App(
         settings.app_id,
         broker=faust_broker(settings.kafka_url),
@@ -62,6 +63,7 @@ def create_app(settings: Settings, *, registry: CollectorRegistry | None = None)
     )
     sink = ElasticsearchSink.connect(
         settings.es_url,
+        templates=index_templates(settings),
         api_key=settings.es_api_key,
         request_timeout=settings.es_request_timeout_seconds,
     )
@@ -91,34 +93,6 @@ def create_app(settings: Settings, *, registry: CollectorRegistry | None = None)
     return app
 
 
-async def prepare_servers(settings: Settings, *, timeout: float = 120.0) -> None:
-    """Create topics and index templates, waiting for the servers to answer.
-
-    Runs before any process writes, so that topics get their partition
-    counts and indices their mappings. Idempotent.
-    """
-    assert settings.kafka_url is not None and settings.es_url is not None
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    delay = 0.5
-    while True:
-        sink = ElasticsearchSink.connect(settings.es_url, api_key=settings.es_api_key)
-        try:
-            await ensure_topics(
-                settings.kafka_url, topic_partitions(settings), replicas=settings.topic_replicas
-            )
-            await sink.put_template(
-                f"{settings.index_prefix}-posts", post_index_template(settings.index_prefix)
-            )
-            return
-        except Exception as exc:
-            if loop.time() >= deadline:
-                raise MonitorError(
-                    f"servers not ready after {timeout:.0f} s (Kafka {settings.kafka_url}, "
-                    f"Elasticsearch {settings.es_url}): {exc}"
-                ) from exc
-            log.info("waiting for Kafka/Elasticsearch: %s", exc)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 5.0)
-        finally:
-            await sink.close()
+def index_templates(settings: Settings) -> dict[str, dict[str, Any]]:
+    """The index templates the worker puts before its first write."""
+    return {f"{settings.index_prefix}-posts": post_index_template(settings.index_prefix)}

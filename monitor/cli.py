@@ -14,7 +14,13 @@ from typing import Any
 
 import click
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
 from monitor.embedded import EmbeddedServers
@@ -92,12 +98,13 @@ def worker(ctx: click.Context) -> None:
     """
     import faust
 
-    from monitor.app import create_app, prepare_servers
+    from monitor.app import create_app
+    from monitor.kafka import prepare_topics
 
     settings = load_settings(ctx)
     configure_logging(settings.log_level)
     with resolve_servers(settings) as resolved:
-        run(prepare_servers(resolved))
+        run(prepare_topics(resolved))
         asyncio.set_event_loop(asyncio.new_event_loop())
         try:
             app = create_app(resolved)

@@ -171,6 +171,25 @@ class EmbeddedServers:
                 process.kill()
                 process.wait()
 
+    def stop_service(self, service: str) -> None:
+        """Stop one protocol (``kafka`` or ``elasticsearch``), keeping its data.
+
+        For outage drills: the port closes until :meth:`start_service`.
+        """
+        self._control("stop", service)
+
+    def start_service(self, service: str) -> None:
+        """Start a protocol stopped by :meth:`stop_service` again, same port."""
+        self._control("start", service)
+
+    def _control(self, verb: str, service: str) -> None:
+        if service not in ("kafka", "elasticsearch"):
+            raise ValueError(f"unknown service {service!r}")
+        command = [str(noida_binary()), verb, service, "--data-dir", str(self.data_dir / "noida")]
+        done = subprocess.run(command, capture_output=True, text=True, timeout=30, check=False)
+        if done.returncode != 0:
+            raise EmbeddedServerError(f"noida-db {verb} {service} failed: {done.stderr.strip()}")
+
     def _wait_until_ready(self, kafka_port: int, es_port: int) -> None:
         assert self.process is not None
         deadline = time.monotonic() + self.startup_timeout

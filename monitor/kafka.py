@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Mapping
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
+
+from monitor.errors import MonitorError
+from monitor.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -71,3 +75,46 @@ async def ensure_topics(
                     )
     finally:
         await admin.close()
+
+
+def topic_partitions(settings: Settings) -> dict[str, int]:
+    """Every topic name with its partition count, for creating them up front."""
+    return {
+        name: settings.topic_partitions
+        for name in (
+            settings.topic_posts,
+            settings.topic_scored_posts,
+            settings.topic_bursts,
+            settings.topic_tickets,
+            settings.topic_dead_letters,
+        )
+    }
+
+
+async def prepare_topics(settings: Settings, *, timeout: float = 120.0) -> None:
+    """Create the topics with their partition counts, waiting for Kafka to answer.
+
+    Runs before anything writes, because a broker that auto-creates topics
+    would give them a single partition. Idempotent.
+
+    Raises:
+        MonitorError: If Kafka does not answer within ``timeout`` seconds.
+    """
+    assert settings.kafka_url is not None
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    delay = 0.5
+    while True:
+        try:
+            await ensure_topics(
+                settings.kafka_url, topic_partitions(settings), replicas=settings.topic_replicas
+            )
+            return
+        except Exception as exc:
+            if loop.time() >= deadline:
+                raise MonitorError(
+                    f"Kafka not ready after {timeout:.0f} s ({settings.kafka_url}): {exc}"
+                ) from exc
+            log.info("waiting for Kafka: %s", exc)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)

@@ -25,6 +25,8 @@ from monitor.errors import InvalidRecordError
 POST_FIELDS = ("id", "text", "published_at", "source", "author", "url", "topic", "metrics")
 #: Counters a post may carry under ``metrics``; all non-negative integers.
 POST_METRICS = ("likes", "reposts", "followers")
+#: Counts are stored as Elasticsearch ``long`` (signed 64-bit).
+MAX_COUNT = 2**63 - 1
 #: Elasticsearch refuses document ids longer than 512 bytes.
 MAX_ID_BYTES = 512
 
@@ -266,11 +268,21 @@ def _parse_metrics(value: Any) -> dict[str, int]:
         count = value.get(name)
         if count is None:
             continue
-        if isinstance(count, float) and count.is_integer():
+        if isinstance(count, float) and count.is_integer() and count <= MAX_COUNT:
             count = int(count)
-        if not isinstance(count, int) or isinstance(count, bool) or count < 0:
+        if (
+            not isinstance(count, int | float)
+            or isinstance(count, bool)
+            or count < 0
+            or (isinstance(count, float) and not count.is_integer())
+        ):
             raise InvalidRecordError(
                 f"metrics.{name} must be a non-negative integer, got {count!r}"
+            )
+        if not isinstance(count, int) or count > MAX_COUNT:
+            raise InvalidRecordError(
+                f"metrics.{name} must be a whole number no larger than 2**63-1, "
+                f"got {count!r}"
             )
         metrics[name] = count
     return metrics

@@ -7,9 +7,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+)
 
-from monitor.app import prepare_servers
+from monitor.kafka import prepare_topics
 from monitor.publisher import PostPublisher, RateLimiter
 from monitor.settings import Settings
 from monitor.sources.files import count_lines, read_posts
@@ -42,7 +48,7 @@ async def replay_file(
         progress: Show a progress bar on stderr.
     """
     assert settings.kafka_url is not None
-    await prepare_servers(settings)
+    await prepare_topics(settings)
     summary = ReplaySummary()
     started = time.perf_counter()
     publisher = PostPublisher(settings.kafka_url, settings.topic_posts)

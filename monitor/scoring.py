@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 
-from monitor.analysis.sentiment import LabelThresholds, SentimentModel, extract_keywords
+from monitor.analysis.labels import LabelThresholds
+from monitor.analysis.sentiment import SentimentModel, extract_keywords
 from monitor.analysis.text import normalise_text
 from monitor.analysis.topics import TopicMatcher, WatchedTopic
 from monitor.records import Post, ScoredPost

@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from monitor.analysis.sentiment import LabelThresholds
+from monitor.analysis.labels import LabelThresholds
 from monitor.errors import ConfigError
 from monitor.yamlfile import YamlDocument, load_yaml
 

@@ -33,20 +33,6 @@ class Topics:
     dead_letters: faust.TopicT
 
 
-def topic_partitions(settings: Settings) -> dict[str, int]:
-    """Every topic name with its partition count, for creating them up front."""
-    return {
-        name: settings.topic_partitions
-        for name in (
-            settings.topic_posts,
-            settings.topic_scored_posts,
-            settings.topic_bursts,
-            settings.topic_tickets,
-            settings.topic_dead_letters,
-        )
-    }
-
-
 def declare_topics(app: faust.App, settings: Settings) -> Topics:
     """Declare the topics on ``app`` (raw bytes keys and values)."""
 

@@ -31,6 +31,9 @@ def load_watchlist(path: Path) -> list[WatchedTopic]:
     topics: list[WatchedTopic] = []
     for name, body in data["topics"].items():
         where = document.where(["topics", name])
+        if not isinstance(name, str):
+            problems.append(f"{where}: topic name {name!r} is not text; quote it")
+            continue
         if not isinstance(body, dict):
             problems.append(f"{where}: topic {name!r} needs a mapping with 'keywords'")
             continue

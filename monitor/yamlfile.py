@@ -63,17 +63,24 @@ def load_yaml(path: Path) -> YamlDocument:
         raise ConfigError([f"{where}: invalid YAML: {problem}"]) from None
     lines: dict[tuple[Any, ...], int] = {}
     if node is not None:
-        _collect_lines(node, (), lines)
+        _collect_lines(node, (), lines, yaml.SafeLoader(""))
     return YamlDocument(path=path, data=data, lines=lines)
 
 
-def _collect_lines(node: yaml.Node, prefix: tuple[Any, ...], lines: dict) -> None:
+def _collect_lines(
+    node: yaml.Node, prefix: tuple[Any, ...], lines: dict, loader: yaml.SafeLoader
+) -> None:
     if isinstance(node, yaml.MappingNode):
         for key_node, value_node in node.value:
-            key = key_node.value
+            # Key the lines as the parsed data keys them: `2024:` is an int.
+            try:
+                key = loader.construct_object(key_node, deep=True)
+                hash(key)
+            except (yaml.YAMLError, TypeError):
+                key = key_node.value
             lines[(*prefix, key)] = key_node.start_mark.line + 1
-            _collect_lines(value_node, (*prefix, key), lines)
+            _collect_lines(value_node, (*prefix, key), lines, loader)
     elif isinstance(node, yaml.SequenceNode):
         for index, item in enumerate(node.value):
             lines[(*prefix, index)] = item.start_mark.line + 1
-            _collect_lines(item, (*prefix, index), lines)
+            _collect_lines(item, (*prefix, index), lines, loader)

@@ -6,7 +6,7 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
-from monitor.analysis.sentiment import NEGATIVE, NEUTRAL, POSITIVE, LabelThresholds
+from monitor.analysis.labels import NEGATIVE, NEUTRAL, POSITIVE, LabelThresholds
 
 
 def roc_auc(labels: Sequence[int], scores: Sequence[float]) -> float:

@@ -9,49 +9,18 @@ from pathlib import Path
 from snownlp import SnowNLP
 from snownlp import sentiment as snownlp_sentiment
 
-from monitor.errors import MonitorError
+from monitor.analysis.labels import (  # noqa: F401 - re-exported
+    NEGATIVE,
+    NEUTRAL,
+    POSITIVE,
+    InvalidThresholdsError,
+    LabelThresholds,
+)
 
 #: The probability given to a text that is empty once normalised. snownlp
 #: itself raises ZeroDivisionError on ``""``; an empty text carries no
 #: opinion, so it is neutral by definition.
 EMPTY_TEXT_PROBABILITY = 0.5
-
-NEGATIVE = "negative"
-NEUTRAL = "neutral"
-POSITIVE = "positive"
-
-
-class InvalidThresholdsError(MonitorError):
-    """The label thresholds are out of range or out of order."""
-
-
-@dataclass(frozen=True)
-class LabelThresholds:
-    """Cut points that turn a positive probability into a label.
-
-    Attributes:
-        negative_below: A probability strictly below this is ``negative``.
-        positive_from: A probability at or above this is ``positive``;
-            anything between the two is ``neutral``.
-    """
-
-    negative_below: float = 0.3
-    positive_from: float = 0.7
-
-    def __post_init__(self) -> None:
-        if not 0.0 <= self.negative_below <= self.positive_from <= 1.0:
-            raise InvalidThresholdsError(
-                "need 0 <= negative_below <= positive_from <= 1, got "
-                f"{self.negative_below} and {self.positive_from}"
-            )
-
-    def label(self, positive_probability: float) -> str:
-        """Return ``negative``, ``neutral`` or ``positive`` for a probability."""
-        if positive_probability < self.negative_below:
-            return NEGATIVE
-        if positive_probability >= self.positive_from:
-            return POSITIVE
-        return NEUTRAL
 
 
 @dataclass(frozen=True)

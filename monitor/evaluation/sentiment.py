@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from monitor.analysis.classification import binary_report
-from monitor.analysis.sentiment import LabelThresholds, SentimentModel
+from monitor.analysis.labels import LabelThresholds
+from monitor.analysis.sentiment import SentimentModel
 from monitor.analysis.text import normalise_text
 from monitor.errors import InvalidRecordError
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, TypeVar
 
 from elastic_transport import ConnectionError as TransportConnectionError
 from elastic_transport import ConnectionTimeout
@@ -17,6 +17,8 @@ from monitor.records import ScoredPost
 from monitor.sinks.base import Document, Rejected, WriteResult
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 #: Mapping of ``<prefix>-posts-*``: explicit and strict, so a field the code
 #: did not mean to send is refused instead of guessed.
@@ -55,7 +57,11 @@ def post_index_template(prefix: str) -> dict[str, Any]:
         "index_patterns": [f"{prefix}-posts*"],
         "priority": 200,
         "template": {
-            "settings": {"number_of_shards": 1, "number_of_replicas": 0},
+            "settings": {
+                "number_of_shards": 1,
+                "number_of_replicas": 0,
+                "refresh_interval": "1s",
+            },
             "mappings": POST_MAPPING,
         },
         "_meta": {"managed_by": "monitor", "description": "posts scored by monitor"},
@@ -117,15 +123,35 @@ class ElasticsearchSink:
     :class:`SinkUnavailable`: writing it again is safe because ids are fixed.
     """
 
-    def __init__(self, client: AsyncElasticsearch, *, retry_after: float = 1.0) -> None:
+    def __init__(
+        self,
+        client: AsyncElasticsearch,
+        *,
+        templates: Mapping[str, Mapping[str, Any]] | None = None,
+        retry_after: float = 1.0,
+    ) -> None:
         self.client = client
         self.retry_after = retry_after
+        self._templates = dict(templates or {})
 
     @classmethod
     def connect(
-        cls, url: str, *, api_key: str | None = None, request_timeout: float = 30.0
+        cls,
+        url: str,
+        *,
+        templates: Mapping[str, Mapping[str, Any]] | None = None,
+        api_key: str | None = None,
+        request_timeout: float = 30.0,
     ) -> ElasticsearchSink:
-        """Create a sink with its own client; the sink does its own retries."""
+        """Create a sink with its own client; the sink does its own retries.
+
+        Args:
+            url: Elasticsearch URL.
+            templates: Index templates (name -> body) put before the first write,
+                so that no index is created without its mapping.
+            api_key: Optional API key.
+            request_timeout: Seconds per request.
+        """
         client = AsyncElasticsearch(
             url,
             api_key=api_key,
@@ -133,11 +159,18 @@ class ElasticsearchSink:
             max_retries=0,
             retry_on_timeout=False,
         )
-        return cls(client)
+        return cls(client, templates=templates)
 
-    async def put_template(self, name: str, body: Mapping[str, Any]) -> None:
-        """Create or update a composable index template."""
-        await self.client.indices.put_index_template(name=name, **body)
+    async def ensure_templates(self) -> None:
+        """Put the index templates not yet put by this sink.
+
+        Raises:
+            SinkUnavailable: If Elasticsearch cannot be reached.
+        """
+        while self._templates:
+            name, body = next(iter(self._templates.items()))
+            await self._call(self.client.indices.put_index_template(name=name, **body))
+            del self._templates[name]
 
     async def write(self, docs: Sequence[Document]) -> WriteResult:
         """Index ``docs`` in one bulk request.
@@ -152,22 +185,9 @@ class ElasticsearchSink:
         for doc in docs:
             operations.append({"index": {"_index": doc.index, "_id": doc.doc_id}})
             operations.append(doc.body)
+        await self.ensure_templates()
         started = time.perf_counter()
-        try:
-            response = await self.client.bulk(operations=operations)
-        except (TransportConnectionError, ConnectionTimeout) as exc:
-            raise SinkUnavailable(
-                f"Elasticsearch unreachable: {exc}", retry_after=self.retry_after
-            ) from exc
-        except ApiError as exc:
-            raise SinkUnavailable(
-                f"Elasticsearch refused the bulk request ({exc.meta.status}): {exc}",
-                retry_after=self.retry_after,
-            ) from exc
-        except TransportError as exc:
-            raise SinkUnavailable(
-                f"Elasticsearch transport error: {exc}", retry_after=self.retry_after
-            ) from exc
+        response = await self._call(self.client.bulk(operations=operations))
         log.debug("bulk of %d in %.3f s", len(docs), time.perf_counter() - started)
         retryable = 0
         for doc, item in zip(docs, response["items"], strict=True):
@@ -188,6 +208,24 @@ class ElasticsearchSink:
                 retry_after=self.retry_after,
             )
         return result
+
+    async def _call(self, request: Awaitable[T]) -> T:
+        """Await a client call, turning "try again later" failures into SinkUnavailable."""
+        try:
+            return await request
+        except (TransportConnectionError, ConnectionTimeout) as exc:
+            raise SinkUnavailable(
+                f"Elasticsearch unreachable: {exc}", retry_after=self.retry_after
+            ) from exc
+        except ApiError as exc:
+            raise SinkUnavailable(
+                f"Elasticsearch refused the request ({exc.meta.status}): {exc}",
+                retry_after=self.retry_after,
+            ) from exc
+        except TransportError as exc:
+            raise SinkUnavailable(
+                f"Elasticsearch transport error: {exc}", retry_after=self.retry_after
+            ) from exc
 
     async def close(self) -> None:
         """Close the client's connections."""

@@ -59,31 +59,40 @@ def _read_jsonl(path: Path) -> Iterator[FileLine]:
 
 def _read_csv(path: Path, *, delimiter: str) -> Iterator[FileLine]:
     with path.open("r", encoding="utf-8-sig", newline="") as handle:
-        reader = csv.DictReader(handle, delimiter=delimiter)
-        if not reader.fieldnames or "id" not in reader.fieldnames:
+        reader = csv.reader(handle, delimiter=delimiter)
+        header = next(reader, None)
+        if not header or "id" not in header:
             raise InvalidRecordError(
                 f"{path}: the CSV header must name the columns (id, text, published_at, ...)"
             )
-        line = reader.line_num + 1
-        for row in reader:
-            start, line = line, reader.line_num + 1
-            if not any((value or "").strip() for value in row.values()):
+        while True:
+            # csv.reader yields [] for a blank line, so line_num + 1 is always
+            # the first line of the next record, even before a multi-line one.
+            start = reader.line_num + 1
+            try:
+                cells = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                yield FileLine(start, error=f"malformed CSV: {exc}")
+                continue
+            if not any(cell.strip() for cell in cells):
                 continue
             try:
+                if len(cells) > len(header):
+                    raise InvalidRecordError("the row has more cells than the header")
+                row = dict(zip(header, cells, strict=False))
                 yield FileLine(start, post=parse_post(_csv_row_to_post(row)))
             except InvalidRecordError as exc:
                 yield FileLine(start, error=exc.reason)
 
 
-def _csv_row_to_post(row: dict[str | None, Any]) -> dict[str, Any]:
-    if None in row:
-        raise InvalidRecordError("the row has more cells than the header")
+def _csv_row_to_post(row: dict[str, Any]) -> dict[str, Any]:
     document: dict[str, Any] = {}
     metrics: dict[str, Any] = {}
     for column, cell in row.items():
         if cell is None or cell == "":
             continue
-        assert column is not None
         if column in POST_METRICS:
             try:
                 metrics[column] = int(cell)

@@ -138,4 +138,4 @@ def test_topic_with_a_numeric_name_is_blamed_on_its_own_line(tmp_path: Path) -> 
     path = _write(
         tmp_path, "topics:\n  物流:\n    keywords: [快递]\n  2024:\n    keywords: []\n"
     )
-    assert _problems(path) == [f"{path} line 4: topic 2024 has no keywords"]
+    assert _problems(path) == [f"{path} line 4: topic name 2024 is not text; quote it"]
