@@ -25,15 +25,20 @@ log = logging.getLogger(__name__)
 CONSUMER_LAG_INTERVAL_SECONDS = 5.0
 
 
-def create_app(settings: Settings, *, registry: CollectorRegistry | None = None) -> faust.App:
+def create_app(
+    settings: Settings, *, registry: CollectorRegistry | None = None
+) -> faust.App:
     """Build the worker's Faust app with every agent, /metrics and timers.
 
     Args:
         settings: Resolved settings: ``kafka_url`` and ``es_url`` must be set.
         registry: Prometheus registry for the app's metrics (a fresh one if None).
+
     """
     if settings.kafka_url is None or settings.es_url is None:
-        raise MonitorError("create_app needs kafka_url and es_url; resolve servers first")
+        raise MonitorError(
+            "create_app needs kafka_url and es_url; resolve servers first"
+        )
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     app = faust.App(
         settings.app_id,
@@ -68,7 +73,11 @@ def create_app(settings: Settings, *, registry: CollectorRegistry | None = None)
         request_timeout=settings.es_request_timeout_seconds,
     )
     pipeline = Pipeline(
-        settings=settings, topics=topics, metrics=metrics, scorer=scorer, posts_sink=sink
+        settings=settings,
+        topics=topics,
+        metrics=metrics,
+        scorer=scorer,
+        posts_sink=sink,
     )
     score.register(app, pipeline)
     index.register(app, pipeline)
@@ -94,5 +103,7 @@ def create_app(settings: Settings, *, registry: CollectorRegistry | None = None)
 
 
 def index_templates(settings: Settings) -> dict[str, dict[str, Any]]:
-    """The index templates the worker puts before its first write."""
-    return {f"{settings.index_prefix}-posts": post_index_template(settings.index_prefix)}
+    """Return the index templates the worker puts before its first write."""
+    return {
+        f"{settings.index_prefix}-posts": post_index_template(settings.index_prefix)
+    }

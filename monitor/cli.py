@@ -41,7 +41,7 @@ def configure_logging(level: str) -> None:
 
 
 def load_settings(ctx: click.Context, **overrides: Any) -> Settings:
-    """Settings from the --config file, MONITOR_* and CLI overrides; exit 2 if bad."""
+    """Load settings from --config, MONITOR_* and CLI overrides; exit 2 if bad."""
     try:
         return Settings.load(config_file=ctx.obj.get("config"), **overrides)
     except MonitorError as exc:
@@ -96,13 +96,14 @@ def worker(ctx: click.Context) -> None:
     With no MONITOR_KAFKA_URL / MONITOR_ES_URL it starts (or joins) the
     embedded noida-db server under the data dir and stops it on exit.
     """
+    settings = load_settings(ctx)  # before the heavy imports: a bad value fails fast
+    configure_logging(settings.log_level)
+
     import faust
 
     from monitor.app import create_app
     from monitor.kafka import prepare_topics
 
-    settings = load_settings(ctx)
-    configure_logging(settings.log_level)
     with resolve_servers(settings) as resolved:
         run(prepare_topics(resolved))
         asyncio.set_event_loop(asyncio.new_event_loop())
@@ -119,12 +120,22 @@ def worker(ctx: click.Context) -> None:
 
 @cli.command()
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--rate", type=click.FloatRange(min=0, min_open=True), default=None,
-              help="Posts per second (default: as fast as the broker takes them).")
-@click.option("--show-rejected", default=20, show_default=True,
-              help="How many rejected lines to list.")
+@click.option(
+    "--rate",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="Posts per second (default: as fast as the broker takes them).",
+)
+@click.option(
+    "--show-rejected",
+    default=20,
+    show_default=True,
+    help="How many rejected lines to list.",
+)
 @click.pass_context
-def replay(ctx: click.Context, file: Path, rate: float | None, show_rejected: int) -> None:
+def replay(
+    ctx: click.Context, file: Path, rate: float | None, show_rejected: int
+) -> None:
     """Send posts from a JSON Lines or CSV FILE to the posts topic."""
     from monitor.replay import replay_file
 
@@ -132,8 +143,10 @@ def replay(ctx: click.Context, file: Path, rate: float | None, show_rejected: in
     configure_logging("warning")
     with resolve_servers(settings) as resolved:
         summary = run(replay_file(resolved, file, rate=rate, progress=True))
-    out.print(f"sent {summary.sent} posts to '{resolved.topic_posts}' "
-              f"in {summary.seconds:.1f} s; rejected {len(summary.rejected)}")
+    out.print(
+        f"sent {summary.sent} posts to '{resolved.topic_posts}' "
+        f"in {summary.seconds:.1f} s; rejected {len(summary.rejected)}"
+    )
     for line, reason in summary.rejected[:show_rejected]:
         out.print(f"  line {line}: {reason}")
     if len(summary.rejected) > show_rejected:
@@ -152,19 +165,35 @@ def dead_letters(ctx: click.Context, as_json: bool, limit: int) -> None:
     configure_logging("warning")
     with resolve_servers(settings) as resolved:
         assert resolved.kafka_url is not None
-        letters = run(read_dead_letters(resolved.kafka_url, resolved.topic_dead_letters,
-                                        limit=limit))
+        letters = run(
+            read_dead_letters(
+                resolved.kafka_url, resolved.topic_dead_letters, limit=limit
+            )
+        )
     if as_json:
-        click.echo(json.dumps([letter.asdict() for letter in letters], default=str,
-                              ensure_ascii=False, indent=2))
+        click.echo(
+            json.dumps(
+                [letter.asdict() for letter in letters],
+                default=str,
+                ensure_ascii=False,
+                indent=2,
+            )
+        )
         return
     table = Table(title=f"{len(letters)} most recent dead letters")
     for column in ("failed at", "stage", "source", "reason", "payload"):
         table.add_column(column, overflow="fold")
     for letter in letters:
-        excerpt = letter.payload if len(letter.payload) <= 80 else letter.payload[:77] + "..."
-        table.add_row(f"{letter.failed_at:%Y-%m-%d %H:%M:%S}", letter.stage, letter.source,
-                      letter.reason, excerpt)
+        excerpt = (
+            letter.payload if len(letter.payload) <= 80 else letter.payload[:77] + "..."
+        )
+        table.add_row(
+            f"{letter.failed_at:%Y-%m-%d %H:%M:%S}",
+            letter.stage,
+            letter.source,
+            letter.reason,
+            excerpt,
+        )
     out.print(table)
 
 
@@ -174,20 +203,31 @@ def evaluate() -> None:
 
 
 @evaluate.command("sentiment")
-@click.argument("csv_files", nargs=-1, required=True,
-                type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument(
+    "csv_files",
+    nargs=-1,
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.pass_context
-def evaluate_sentiment_command(ctx: click.Context, csv_files: tuple[Path, ...],
-                               as_json: bool) -> None:
+def evaluate_sentiment_command(
+    ctx: click.Context, csv_files: tuple[Path, ...], as_json: bool
+) -> None:
     """Score text,label CSV files (1 positive, 0 negative) and report quality."""
     from monitor.analysis.sentiment import SentimentModel
     from monitor.evaluation.sentiment import evaluate_sentiment, read_labelled_csv
 
     settings = load_settings(ctx)
     total = sum(len(read_labelled_csv(path)[0]) for path in csv_files)
-    with Progress(TextColumn("scoring"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), console=console, disable=as_json) as progress:
+    with Progress(
+        TextColumn("scoring"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        disable=as_json,
+    ) as progress:
         task = progress.add_task("score", total=total)
         try:
             report = evaluate_sentiment(
@@ -202,15 +242,28 @@ def evaluate_sentiment_command(ctx: click.Context, csv_files: tuple[Path, ...],
         click.echo(json.dumps(_finite(report), ensure_ascii=False, indent=2))
         return
     table = Table(title="sentiment: binary at 0.5, AUC, per-class F1, three-way labels")
-    for column in ("file", "n", "accuracy", "ROC AUC", "F1 neg", "F1 pos",
-                   "true neg → neg/neu/pos", "true pos → neg/neu/pos", "texts/s"):
+    for column in (
+        "file",
+        "n",
+        "accuracy",
+        "ROC AUC",
+        "F1 neg",
+        "F1 pos",
+        "true neg → neg/neu/pos",
+        "true pos → neg/neu/pos",
+        "texts/s",
+    ):
         table.add_column(column, justify="right")
     rows = list(report["files"].items()) + [("overall", report["overall"])]
     for name, r in rows:
         dist = r["label_distribution"]
         table.add_row(
-            name, str(r["n"]), f"{r['accuracy']:.4f}", f"{r['roc_auc']:.4f}",
-            f"{r['classes']['negative']['f1']:.4f}", f"{r['classes']['positive']['f1']:.4f}",
+            name,
+            str(r["n"]),
+            f"{r['accuracy']:.4f}",
+            f"{r['roc_auc']:.4f}",
+            f"{r['classes']['negative']['f1']:.4f}",
+            f"{r['classes']['positive']['f1']:.4f}",
             "/".join(str(v) for v in dist["true_negative"].values()),
             "/".join(str(v) for v in dist["true_positive"].values()),
             f"{r['texts_per_second']:.0f}",
@@ -219,10 +272,15 @@ def evaluate_sentiment_command(ctx: click.Context, csv_files: tuple[Path, ...],
 
 
 @evaluate.command("bursts")
-@click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("--profile", type=click.Choice(["standard", "reward_low_FP_rate",
-                                               "reward_low_FN_rate"]),
-              default="standard", show_default=True)
+@click.argument(
+    "directory", type=click.Path(exists=True, file_okay=False, path_type=Path)
+)
+@click.option(
+    "--profile",
+    type=click.Choice(["standard", "reward_low_FP_rate", "reward_low_FN_rate"]),
+    default="standard",
+    show_default=True,
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def evaluate_bursts_command(directory: Path, profile: str, as_json: bool) -> None:
     """Run the burst detector over NAB-format series and print the NAB score."""
@@ -245,17 +303,39 @@ def evaluate_bursts_command(directory: Path, profile: str, as_json: bool) -> Non
 
 
 @cli.command()
-@click.option("--feed", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Posts to replay (default: the bundled samples/feed.jsonl).")
-@click.option("--topics", "topics_file", type=click.Path(dir_okay=False, path_type=Path),
-              default=None, help="Watched topics (default: samples/topics.yaml).")
-@click.option("--rate", type=float, default=300.0, show_default=True,
-              help="Replay speed, posts per second.")
-@click.option("--exit-when-done", is_flag=True,
-              help="Stop once the feed is indexed instead of waiting for Ctrl-C.")
+@click.option(
+    "--feed",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Posts to replay (default: the bundled samples/feed.jsonl).",
+)
+@click.option(
+    "--topics",
+    "topics_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Watched topics (default: samples/topics.yaml).",
+)
+@click.option(
+    "--rate",
+    type=float,
+    default=300.0,
+    show_default=True,
+    help="Replay speed, posts per second.",
+)
+@click.option(
+    "--exit-when-done",
+    is_flag=True,
+    help="Stop once the feed is indexed instead of waiting for Ctrl-C.",
+)
 @click.pass_context
-def demo(ctx: click.Context, feed: Path | None, topics_file: Path | None, rate: float,
-         exit_when_done: bool) -> None:
+def demo(
+    ctx: click.Context,
+    feed: Path | None,
+    topics_file: Path | None,
+    rate: float,
+    exit_when_done: bool,
+) -> None:
     """Run the main job on the embedded default: servers, worker, the sample feed."""
     from monitor.demo import run_demo
 
@@ -264,7 +344,9 @@ def demo(ctx: click.Context, feed: Path | None, topics_file: Path | None, rate: 
     topics_file = topics_file or samples / "topics.yaml"
     for path in (feed, topics_file):
         if not path.is_file():
-            raise click.UsageError(f"{path} not found (run from the repository, or pass it)")
+            raise click.UsageError(
+                f"{path} not found (run from the repository, or pass it)"
+            )
     settings = load_settings(ctx, topics_file=topics_file)
     configure_logging("warning")
     run_demo(settings, feed, rate=rate, exit_when_done=exit_when_done, console=out)

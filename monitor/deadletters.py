@@ -10,7 +10,9 @@ from monitor.kafka import bootstrap_servers
 from monitor.records import DeadLetter
 
 
-async def read_dead_letters(kafka_url: str, topic: str, *, limit: int) -> list[DeadLetter]:
+async def read_dead_letters(
+    kafka_url: str, topic: str, *, limit: int
+) -> list[DeadLetter]:
     """Return up to ``limit`` most recent dead letters, oldest first.
 
     Reads without a consumer group (nothing is committed), the last

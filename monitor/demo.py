@@ -24,7 +24,12 @@ from monitor.sinks.elasticsearch import posts_index_pattern
 
 
 def run_demo(
-    settings: Settings, feed: Path, *, rate: float, exit_when_done: bool, console: Console
+    settings: Settings,
+    feed: Path,
+    *,
+    rate: float,
+    exit_when_done: bool,
+    console: Console,
 ) -> None:
     """Start servers and a worker, replay ``feed``, report, then wait for Ctrl-C."""
     servers = EmbeddedServers(settings.data_dir) if settings.embedded else None
@@ -35,23 +40,32 @@ def run_demo(
             settings = settings.model_copy(
                 update={"kafka_url": addresses.kafka_url, "es_url": addresses.es_url}
             )
-        port = settings.web_port if _port_free(settings.web_host, settings.web_port) else (
-            free_port(settings.web_host)
+        port = (
+            settings.web_port
+            if _port_free(settings.web_host, settings.web_port)
+            else (free_port(settings.web_host))
         )
         settings = settings.model_copy(update={"web_port": port})
         metrics_url = f"http://{settings.web_host}:{port}/metrics"
         console.print(f"[bold]Kafka[/]          {settings.kafka_url}")
-        console.print(f"[bold]Elasticsearch[/]  {settings.es_url}  "
-                      f"(index {posts_index_pattern(settings.index_prefix)})")
+        console.print(
+            f"[bold]Elasticsearch[/]  {settings.es_url}  "
+            f"(index {posts_index_pattern(settings.index_prefix)})"
+        )
         console.print(f"[bold]Metrics[/]        {metrics_url}")
         worker = _start_worker(settings)
         _wait_for_url(metrics_url, worker, timeout=60)
-        console.print(f"worker up (pid {worker.pid}); replaying {feed} at {rate:.0f} posts/s")
+        console.print(
+            f"worker up (pid {worker.pid}); replaying {feed} at {rate:.0f} posts/s"
+        )
         summary = asyncio.run(replay_file(settings, feed, rate=rate, progress=True))
         console.print(f"sent {summary.sent} posts, rejected {len(summary.rejected)}")
         asyncio.run(_report(settings, summary.sent, console))
-        console.print(f"\nLook: curl '{settings.es_url}/{posts_index_pattern(settings.index_prefix)}"
-                      f"/_search?q=label:negative&size=3'   ·   curl {metrics_url}")
+        console.print(
+            f"\nLook: curl '{settings.es_url}/"
+            f"{posts_index_pattern(settings.index_prefix)}"
+            f"/_search?q=label:negative&size=3'   ·   curl {metrics_url}"
+        )
         if not exit_when_done:
             console.print("Running; press Ctrl-C to stop.")
             while worker.poll() is None:
@@ -84,7 +98,10 @@ def _start_worker(settings: Settings) -> subprocess.Popen[bytes]:
     try:
         return subprocess.Popen(
             [sys.executable, "-m", "monitor", "worker"],
-            env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
     finally:
         log.close()
@@ -106,12 +123,15 @@ async def _report(settings: Settings, sent: int, console: Console) -> None:
             await asyncio.sleep(1)
         console.print()
         response = await es.search(
-            index=index, size=0,
+            index=index,
+            size=0,
             aggs={
                 "labels": {"terms": {"field": "label"}},
                 "topics": {"terms": {"field": "topics", "size": 10}},
-                "negative": {"filter": {"term": {"label": "negative"}},
-                             "aggs": {"keywords": {"terms": {"field": "keywords", "size": 10}}}},
+                "negative": {
+                    "filter": {"term": {"label": "negative"}},
+                    "aggs": {"keywords": {"terms": {"field": "keywords", "size": 10}}},
+                },
             },
         )
         aggs: Any = response["aggregations"]
@@ -131,12 +151,16 @@ def _port_free(host: str, port: int) -> bool:
         return sock.connect_ex((host, port)) != 0
 
 
-def _wait_for_url(url: str, process: subprocess.Popen[bytes], *, timeout: float) -> None:
+def _wait_for_url(
+    url: str, process: subprocess.Popen[bytes], *, timeout: float
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise MonitorError(f"the worker exited with status {process.returncode}; "
-                               "see worker.log in the data dir")
+            raise MonitorError(
+                f"the worker exited with status {process.returncode}; "
+                "see worker.log in the data dir"
+            )
         try:
             with urllib.request.urlopen(url, timeout=1):  # noqa: S310
                 return

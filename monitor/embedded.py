@@ -39,6 +39,7 @@ class ServerAddresses:
     Attributes:
         kafka_url: e.g. ``kafka://127.0.0.1:40123``.
         es_url: e.g. ``http://127.0.0.1:40124``.
+
     """
 
     kafka_url: str
@@ -104,6 +105,7 @@ class EmbeddedServers:
         Raises:
             EmbeddedServerError: If the server does not answer in time; the
                 message carries the end of its log.
+
         """
         self.data_dir.mkdir(parents=True, exist_ok=True)
         if self.attach:
@@ -185,10 +187,20 @@ class EmbeddedServers:
     def _control(self, verb: str, service: str) -> None:
         if service not in ("kafka", "elasticsearch"):
             raise ValueError(f"unknown service {service!r}")
-        command = [str(noida_binary()), verb, service, "--data-dir", str(self.data_dir / "noida")]
-        done = subprocess.run(command, capture_output=True, text=True, timeout=30, check=False)
+        command = [
+            str(noida_binary()),
+            verb,
+            service,
+            "--data-dir",
+            str(self.data_dir / "noida"),
+        ]
+        done = subprocess.run(
+            command, capture_output=True, text=True, timeout=30, check=False
+        )
         if done.returncode != 0:
-            raise EmbeddedServerError(f"noida-db {verb} {service} failed: {done.stderr.strip()}")
+            raise EmbeddedServerError(
+                f"noida-db {verb} {service} failed: {done.stderr.strip()}"
+            )
 
     def _wait_until_ready(self, kafka_port: int, es_port: int) -> None:
         assert self.process is not None
@@ -212,7 +224,9 @@ class EmbeddedServers:
     def _running(self) -> ServerAddresses | None:
         try:
             state = json.loads((self.data_dir / STATE_FILE).read_text(encoding="utf-8"))
-            addresses = ServerAddresses(kafka_url=state["kafka_url"], es_url=state["es_url"])
+            addresses = ServerAddresses(
+                kafka_url=state["kafka_url"], es_url=state["es_url"]
+            )
             os.kill(int(state["pid"]), 0)
         except (OSError, ValueError, KeyError, TypeError):
             return None

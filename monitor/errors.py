@@ -13,6 +13,7 @@ class ConfigError(MonitorError):
     Attributes:
         problems: One human-readable line per problem, each naming the
             setting (and the file line where there is one).
+
     """
 
     def __init__(self, problems: list[str]) -> None:
@@ -25,6 +26,7 @@ class InvalidRecordError(MonitorError):
 
     Attributes:
         reason: What is wrong, for the dead letter and the operator.
+
     """
 
     def __init__(self, reason: str) -> None:
@@ -37,6 +39,7 @@ class SinkUnavailable(MonitorError):
 
     Attributes:
         retry_after: Seconds to wait before the next attempt.
+
     """
 
     def __init__(self, message: str, *, retry_after: float) -> None:

@@ -16,8 +16,10 @@ log = logging.getLogger(__name__)
 
 
 def bootstrap_servers(kafka_url: str) -> str:
-    """Turn ``kafka://h1:9092;kafka://h2:9092`` (or ``h1:9092,h2:9092``) into
-    the ``h1:9092,h2:9092`` form the Kafka clients take."""
+    """Return the ``h1:9092,h2:9092`` form the Kafka clients take.
+
+    Accepts ``kafka://h1:9092;kafka://h2:9092`` and ``h1:9092,h2:9092``.
+    """
     hosts = []
     for part in kafka_url.replace(";", ",").split(","):
         part = part.strip()
@@ -32,7 +34,9 @@ def bootstrap_servers(kafka_url: str) -> str:
 
 def faust_broker(kafka_url: str) -> str:
     """Return the broker URL list in the form Faust takes."""
-    return ";".join(f"kafka://{host}" for host in bootstrap_servers(kafka_url).split(","))
+    return ";".join(
+        f"kafka://{host}" for host in bootstrap_servers(kafka_url).split(",")
+    )
 
 
 async def ensure_topics(
@@ -99,6 +103,7 @@ async def prepare_topics(settings: Settings, *, timeout: float = 120.0) -> None:
 
     Raises:
         MonitorError: If Kafka does not answer within ``timeout`` seconds.
+
     """
     assert settings.kafka_url is not None
     loop = asyncio.get_running_loop()
@@ -107,13 +112,16 @@ async def prepare_topics(settings: Settings, *, timeout: float = 120.0) -> None:
     while True:
         try:
             await ensure_topics(
-                settings.kafka_url, topic_partitions(settings), replicas=settings.topic_replicas
+                settings.kafka_url,
+                topic_partitions(settings),
+                replicas=settings.topic_replicas,
             )
             return
         except Exception as exc:
             if loop.time() >= deadline:
                 raise MonitorError(
-                    f"Kafka not ready after {timeout:.0f} s ({settings.kafka_url}): {exc}"
+                    f"Kafka not ready after {timeout:.0f} s "
+                    f"({settings.kafka_url}): {exc}"
                 ) from exc
             log.info("waiting for Kafka: %s", exc)
             await asyncio.sleep(delay)

@@ -10,7 +10,21 @@ from typing import NamedTuple
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+LATENCY_BUCKETS = (
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1,
+    2.5,
+    5,
+    10,
+)
 #: Event-time lag spans replays of old posts (hours, days) and live ones.
 LAG_BUCKETS = (0.1, 0.5, 1, 2, 5, 10, 30, 60, 300, 900, 3600, 21600, 86400, 604800)
 
@@ -36,7 +50,8 @@ class MonitorMetrics(NamedTuple):
         return cls(
             posts_consumed=Counter(
                 "monitor_posts_consumed_total",
-                "Records read from the posts topic, by source ('unknown' if unreadable).",
+                "Records read from the posts topic, by source "
+                "('unknown' if unreadable).",
                 ["source"],
                 registry=registry,
             ),
@@ -67,14 +82,16 @@ class MonitorMetrics(NamedTuple):
             ),
             event_lag_seconds=Histogram(
                 "monitor_event_lag_seconds",
-                "Wall-clock time minus the post's published_at when a stage finishes it.",
+                "Wall-clock time minus the post's published_at "
+                "when a stage finishes it.",
                 ["stage"],
                 buckets=LAG_BUCKETS,
                 registry=registry,
             ),
             event_time_lag=Gauge(
                 "monitor_event_time_lag_seconds",
-                "Wall-clock time minus published_at of the newest post a stage finished.",
+                "Wall-clock time minus published_at "
+                "of the newest post a stage finished.",
                 ["stage"],
                 registry=registry,
             ),

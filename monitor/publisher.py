@@ -44,7 +44,9 @@ class PostPublisher:
 
     async def publish_raw(self, payload: bytes, key: bytes | None = None) -> None:
         """Send bytes as they are (for tests of bad input and for bridges)."""
-        self._pending.append(await self._producer.send(self.topic, value=payload, key=key))
+        self._pending.append(
+            await self._producer.send(self.topic, value=payload, key=key)
+        )
 
     async def flush(self) -> None:
         """Wait until every queued post is acknowledged."""

@@ -22,7 +22,16 @@ import orjson
 from monitor.errors import InvalidRecordError
 
 #: Fields of the post format with a meaning; every other field goes to ``meta``.
-POST_FIELDS = ("id", "text", "published_at", "source", "author", "url", "topic", "metrics")
+POST_FIELDS = (
+    "id",
+    "text",
+    "published_at",
+    "source",
+    "author",
+    "url",
+    "topic",
+    "metrics",
+)
 #: Counters a post may carry under ``metrics``; all non-negative integers.
 POST_METRICS = ("likes", "reposts", "followers")
 #: Counts are stored as Elasticsearch ``long`` (signed 64-bit).
@@ -50,6 +59,7 @@ class Post(
         topic: A topic the source already assigned, if any.
         metrics: ``likes``, ``reposts`` and ``followers`` counts (>= 0).
         meta: Every field of the input the post format does not define.
+
     """
 
     id: str
@@ -87,6 +97,7 @@ class ScoredPost(
         likes: Likes count, 0 if unknown.
         reposts: Reposts count, 0 if unknown.
         followers: The author's followers count, 0 if unknown.
+
     """
 
     post_id: str
@@ -127,6 +138,7 @@ class DeadLetter(
         source: Source of the post, ``unknown`` when it could not be read.
         post_id: Id of the post, if it could be read.
         failed_at: When the stage gave up (UTC).
+
     """
 
     stage: str
@@ -158,9 +170,12 @@ def parse_timestamp(value: Any, field: str = "published_at") -> datetime:
 
     Raises:
         InvalidRecordError: If the value is not such a string, or has no offset.
+
     """
     if not isinstance(value, str):
-        raise InvalidRecordError(f"{field} must be an ISO 8601 string, got {_kind(value)}")
+        raise InvalidRecordError(
+            f"{field} must be an ISO 8601 string, got {_kind(value)}"
+        )
     try:
         parsed = datetime.fromisoformat(value.strip())
     except ValueError:
@@ -183,6 +198,7 @@ def parse_post(payload: bytes | str | Mapping[str, Any]) -> Post:
 
     Raises:
         InvalidRecordError: With the reason, if the payload is not a valid post.
+
     """
     if isinstance(payload, bytes | str):
         try:

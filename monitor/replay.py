@@ -29,6 +29,7 @@ class ReplaySummary:
         sent: Posts acknowledged by the broker.
         rejected: ``(line, reason)`` of every line that was not a valid post.
         seconds: Wall time of the replay.
+
     """
 
     sent: int = 0
@@ -46,6 +47,7 @@ async def replay_file(
         path: JSON Lines or CSV file.
         rate: At most this many posts per second; None for no limit.
         progress: Show a progress bar on stderr.
+
     """
     assert settings.kafka_url is not None
     await prepare_topics(settings)
@@ -55,8 +57,12 @@ async def replay_file(
     await publisher.start()
     limiter = RateLimiter(rate)
     with Progress(
-        TextColumn("replay"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        console=Console(stderr=True), disable=not progress,
+        TextColumn("replay"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        disable=not progress,
     ) as bar:
         task = bar.add_task("replay", total=count_lines(path))
         try:

@@ -20,6 +20,7 @@ class PostScorer:
         thresholds: Label thresholds.
         keywords_per_post: How many keywords to keep (0 for none).
         model_path: A snownlp sentiment model file; None for snownlp's own.
+
     """
 
     def __init__(

@@ -34,17 +34,30 @@ class Settings(BaseModel):
 
     # Servers. None means: use (or start) the embedded noida-db server.
     kafka_url: str | None = Field(
-        None, description="Kafka bootstrap, e.g. kafka://127.0.0.1:9092 (comma-separated)"
+        None,
+        description="Kafka bootstrap, e.g. kafka://127.0.0.1:9092 (comma-separated)",
     )
-    es_url: str | None = Field(None, description="Elasticsearch URL, e.g. http://127.0.0.1:9200")
-    es_api_key: str | None = Field(None, description="Elasticsearch API key, if required")
-    data_dir: Path = Field(Path(".monitor"), description="Worker state and embedded server data")
+    es_url: str | None = Field(
+        None, description="Elasticsearch URL, e.g. http://127.0.0.1:9200"
+    )
+    es_api_key: str | None = Field(
+        None, description="Elasticsearch API key, if required"
+    )
+    data_dir: Path = Field(
+        Path(".monitor"), description="Worker state and embedded server data"
+    )
 
     # Web server of the worker: /metrics now, the ticket API later.
-    web_host: str = Field("127.0.0.1", description="Address the worker's web server binds")
-    web_port: int = Field(6066, ge=1, le=65535, description="Port of the worker's web server")
+    web_host: str = Field(
+        "127.0.0.1", description="Address the worker's web server binds"
+    )
+    web_port: int = Field(
+        6066, ge=1, le=65535, description="Port of the worker's web server"
+    )
 
-    app_id: str = Field("monitor", min_length=1, description="Faust app id (consumer group)")
+    app_id: str = Field(
+        "monitor", min_length=1, description="Faust app id (consumer group)"
+    )
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
     # Topics.
@@ -53,12 +66,18 @@ class Settings(BaseModel):
     topic_bursts: str = Field("bursts", min_length=1)
     topic_tickets: str = Field("tickets", min_length=1)
     topic_dead_letters: str = Field("dead-letters", min_length=1)
-    topic_partitions: int = Field(4, ge=1, le=1024, description="Partitions of every topic")
-    topic_replicas: int = Field(1, ge=1, le=16, description="Replication factor of new topics")
+    topic_partitions: int = Field(
+        4, ge=1, le=1024, description="Partitions of every topic"
+    )
+    topic_replicas: int = Field(
+        1, ge=1, le=16, description="Replication factor of new topics"
+    )
 
     # Scoring.
     topics_file: Path | None = Field(None, description="YAML of watched topics")
-    sentiment_model: Path | None = Field(None, description="snownlp model file; default: built-in")
+    sentiment_model: Path | None = Field(
+        None, description="snownlp model file; default: built-in"
+    )
     negative_below: float = Field(0.3, ge=0.0, le=1.0)
     positive_from: float = Field(0.7, ge=0.0, le=1.0)
     keywords_per_post: int = Field(5, ge=0, le=50)
@@ -68,7 +87,9 @@ class Settings(BaseModel):
     # Indexing.
     index_prefix: str = Field("monitor", pattern=r"^[a-z0-9][a-z0-9_\-]*$")
     index_utc_offset: str = Field(
-        "+00:00", pattern=r"^[+-]\d{2}:\d{2}$", description="Offset that dates daily indices"
+        "+00:00",
+        pattern=r"^[+-]\d{2}:\d{2}$",
+        description="Offset that dates daily indices",
     )
     index_batch_size: int = Field(500, ge=1, le=10_000)
     index_batch_seconds: float = Field(1.0, gt=0.0, le=60.0)
@@ -119,6 +140,7 @@ class Settings(BaseModel):
 
         Raises:
             ConfigError: Naming each bad variable or file line, and why.
+
         """
         env = os.environ if env is None else env
         values: dict[str, Any] = {}
@@ -130,7 +152,9 @@ class Settings(BaseModel):
             if document.data is None:
                 document = None
             elif not isinstance(document.data, dict):
-                raise ConfigError([f"{path} line 1: expected a mapping of setting: value"])
+                raise ConfigError(
+                    [f"{path} line 1: expected a mapping of setting: value"]
+                )
             else:
                 for key, value in document.data.items():
                     values[str(key)] = value

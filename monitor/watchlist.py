@@ -22,11 +22,14 @@ def load_watchlist(path: Path) -> list[WatchedTopic]:
 
     Raises:
         ConfigError: Naming the file line and the reason for each bad entry.
+
     """
     document = load_yaml(path)
     data = document.data
     if not isinstance(data, dict) or not isinstance(data.get("topics"), dict):
-        raise ConfigError([f"{document.where(['topics'])}: expected a 'topics:' mapping"])
+        raise ConfigError(
+            [f"{document.where(['topics'])}: expected a 'topics:' mapping"]
+        )
     problems: list[str] = []
     topics: list[WatchedTopic] = []
     for name, body in data["topics"].items():
@@ -39,7 +42,9 @@ def load_watchlist(path: Path) -> list[WatchedTopic]:
             continue
         unknown = set(body) - {"keywords", "exclude"}
         if unknown:
-            problems.append(f"{where}: topic {name!r} has unknown keys {sorted(unknown)}")
+            problems.append(
+                f"{where}: topic {name!r} has unknown keys {sorted(unknown)}"
+            )
         lists: dict[str, tuple[str, ...]] = {}
         for key in ("keywords", "exclude"):
             value = body.get(key, [])

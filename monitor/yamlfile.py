@@ -21,6 +21,7 @@ class YamlDocument:
         data: The parsed document.
         lines: 1-based line of each location, keyed by the path of keys and
             list indexes that leads to it (``("topics", "空调", "keywords", 0)``).
+
     """
 
     path: Path
@@ -48,6 +49,7 @@ def load_yaml(path: Path) -> YamlDocument:
     Raises:
         ConfigError: If the file cannot be read or is not valid YAML; the
             message names the file and line.
+
     """
     try:
         text = path.read_text(encoding="utf-8")

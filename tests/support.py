@@ -12,15 +12,45 @@ T = TypeVar("T")
 
 CST = timezone(timedelta(hours=8))
 
-_SUBJECTS = ["星河广场", "这家店", "外卖小哥", "客服", "停车场", "电影院", "会员App", "新开的奶茶店"]
-_GOOD = ["服务很热情", "环境干净舒服", "味道非常好", "性价比很高", "下次还会再来", "体验超级棒"]
-_BAD = ["态度太差了", "等了一个小时", "空调有股怪味", "退款一直不处理", "乱收费", "卫生很糟糕"]
-_NEUTRAL = ["今天人有点多", "周末开门时间是十点", "三楼在装修", "听说下周有活动", "地铁站出口在东边"]
+_SUBJECTS = [
+    "星河广场",
+    "这家店",
+    "外卖小哥",
+    "客服",
+    "停车场",
+    "电影院",
+    "会员App",
+    "新开的奶茶店",
+]
+_GOOD = [
+    "服务很热情",
+    "环境干净舒服",
+    "味道非常好",
+    "性价比很高",
+    "下次还会再来",
+    "体验超级棒",
+]
+_BAD = [
+    "态度太差了",
+    "等了一个小时",
+    "空调有股怪味",
+    "退款一直不处理",
+    "乱收费",
+    "卫生很糟糕",
+]
+_NEUTRAL = [
+    "今天人有点多",
+    "周末开门时间是十点",
+    "三楼在装修",
+    "听说下周有活动",
+    "地铁站出口在东边",
+]
 _TAILS = ["", "！", "。", "～", "，大家怎么看？", " #星河广场#", "😀", "😡", "..."]
 
 
-def make_posts(count: int, *, seed: int = 7, start: datetime | None = None,
-               prefix: str = "t") -> list[dict[str, Any]]:
+def make_posts(
+    count: int, *, seed: int = 7, start: datetime | None = None, prefix: str = "t"
+) -> list[dict[str, Any]]:
     """Return ``count`` varied posts in the public post format, ids ``{prefix}-N``."""
     rng = random.Random(seed)
     start = start or datetime(2026, 11, 20, 9, 0, tzinfo=CST)
@@ -33,21 +63,27 @@ def make_posts(count: int, *, seed: int = 7, start: datetime | None = None,
         text += rng.choice(_TAILS) + str(number % 97 if rng.random() < 0.2 else "")
         if rng.random() < 0.05:
             text = f"<p>{text}</p>&amp;"
-        posts.append({
-            "id": f"{prefix}-{number}",
-            "text": text,
-            "published_at": (start + timedelta(seconds=3 * number)).isoformat(),
-            "source": rng.choice(["weibo", "dianping", "heimao"]),
-            "author": f"user{rng.randrange(300)}",
-            "metrics": {"likes": rng.randrange(50), "reposts": rng.randrange(5),
-                        "followers": rng.randrange(10_000)},
-            "customer_tier": rng.choice(["gold", "regular"]),
-        })
+        posts.append(
+            {
+                "id": f"{prefix}-{number}",
+                "text": text,
+                "published_at": (start + timedelta(seconds=3 * number)).isoformat(),
+                "source": rng.choice(["weibo", "dianping", "heimao"]),
+                "author": f"user{rng.randrange(300)}",
+                "metrics": {
+                    "likes": rng.randrange(50),
+                    "reposts": rng.randrange(5),
+                    "followers": rng.randrange(10_000),
+                },
+                "customer_tier": rng.choice(["gold", "regular"]),
+            }
+        )
     return posts
 
 
-def wait_until(predicate: Callable[[], T], *, timeout: float, what: str,
-               interval: float = 0.25) -> T:
+def wait_until(
+    predicate: Callable[[], T], *, timeout: float, what: str, interval: float = 0.25
+) -> T:
     """Poll ``predicate`` until it returns a truthy value; fail the test on timeout."""
     deadline = time.monotonic() + timeout
     last: Any = None
@@ -56,4 +92,6 @@ def wait_until(predicate: Callable[[], T], *, timeout: float, what: str,
         if last:
             return last
         time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what} (last: {last!r})")
+    raise AssertionError(
+        f"timed out after {timeout:.0f} s waiting for {what} (last: {last!r})"
+    )

@@ -18,6 +18,7 @@ def roc_auc(labels: Sequence[int], scores: Sequence[float]) -> float:
 
     Returns:
         AUC in 0.0-1.0; ``nan`` when one class is absent.
+
     """
     if len(labels) != len(scores):
         raise ValueError("labels and scores differ in length")
@@ -60,19 +61,36 @@ def binary_report(
         A JSON-able dict with ``n``, ``accuracy``, ``roc_auc``, ``classes``
         (``negative``/``positive`` each with precision, recall, f1, support)
         and ``label_distribution``.
+
     """
     if len(labels) != len(scores):
         raise ValueError("labels and scores differ in length")
     predicted = [1 if score >= threshold else 0 for score in scores]
-    correct = sum(1 for truth, guess in zip(labels, predicted, strict=True) if truth == guess)
+    correct = sum(
+        1 for truth, guess in zip(labels, predicted, strict=True) if truth == guess
+    )
     classes = {}
     for name, value in (("negative", 0), ("positive", 1)):
-        tp = sum(1 for t, p in zip(labels, predicted, strict=True) if t == value and p == value)
-        fp = sum(1 for t, p in zip(labels, predicted, strict=True) if t != value and p == value)
-        fn = sum(1 for t, p in zip(labels, predicted, strict=True) if t == value and p != value)
+        tp = sum(
+            1
+            for t, p in zip(labels, predicted, strict=True)
+            if t == value and p == value
+        )
+        fp = sum(
+            1
+            for t, p in zip(labels, predicted, strict=True)
+            if t != value and p == value
+        )
+        fn = sum(
+            1
+            for t, p in zip(labels, predicted, strict=True)
+            if t == value and p != value
+        )
         precision = tp / (tp + fp) if tp + fp else 0.0
         recall = tp / (tp + fn) if tp + fn else 0.0
-        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        f1 = (
+            2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        )
         classes[name] = {
             "precision": precision,
             "recall": recall,
@@ -82,7 +100,9 @@ def binary_report(
     cuts = thresholds or LabelThresholds()
     distribution: dict[str, dict[str, int]] = {}
     for name, value in (("negative", 0), ("positive", 1)):
-        counts = Counter(cuts.label(s) for t, s in zip(labels, scores, strict=True) if t == value)
+        counts = Counter(
+            cuts.label(s) for t, s in zip(labels, scores, strict=True) if t == value
+        )
         distribution[f"true_{name}"] = {
             label: counts.get(label, 0) for label in (NEGATIVE, NEUTRAL, POSITIVE)
         }

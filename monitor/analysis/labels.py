@@ -23,6 +23,7 @@ class LabelThresholds:
         negative_below: A probability strictly below this is ``negative``.
         positive_from: A probability at or above this is ``positive``;
             anything between the two is ``neutral``.
+
     """
 
     negative_below: float = 0.3

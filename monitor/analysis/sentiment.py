@@ -32,6 +32,7 @@ class TextAnalysis:
         keywords: Most important first; punctuation and single characters
             dropped.
         topics: Watched topics matched, sorted.
+
     """
 
     positive_probability: float

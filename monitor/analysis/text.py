@@ -19,13 +19,15 @@ def normalise_text(text: str) -> str:
     """Return the text as the pipeline scores and searches it.
 
     Strips HTML tags (line-breaking tags become spaces), decodes HTML
-    entities, converts traditional characters to simplified (OpenCC ``t2s``), and collapses runs of whitespace into single spaces.
+    entities, converts traditional characters to simplified (OpenCC ``t2s``),
+    and collapses runs of whitespace into single spaces.
 
     Args:
         text: The text as a source delivered it.
 
     Returns:
         The normalised text; ``""`` when nothing but markup or whitespace is left.
+
     """
     text = _BREAK_TAG.sub(" ", text)
     text = _TAG.sub("", text)

@@ -17,6 +17,7 @@ class WatchedTopic:
         keywords: A post matches if its normalised text contains any of them
             (case-insensitive substring).
         exclude: ...unless it also contains one of these.
+
     """
 
     name: str
@@ -48,6 +49,7 @@ class TopicMatcher:
         Args:
             text: The normalised text.
             declared: Topics the source already assigned; always included.
+
         """
         folded = text.lower()
         found = {name for name in declared if name}

@@ -1,0 +1,1 @@
+"""Evaluations of the analysis on labelled data (reads files)."""

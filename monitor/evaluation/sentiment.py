@@ -20,18 +20,22 @@ def read_labelled_csv(path: Path) -> tuple[list[str], list[int]]:
 
     Raises:
         InvalidRecordError: Naming the file and line of a bad row.
+
     """
     texts: list[str] = []
     labels: list[int] = []
     with path.open("r", encoding="utf-8-sig", newline="") as handle:
         reader = csv.DictReader(handle)
         if not reader.fieldnames or not {"text", "label"} <= set(reader.fieldnames):
-            raise InvalidRecordError(f"{path}: the header must have 'text' and 'label' columns")
+            raise InvalidRecordError(
+                f"{path}: the header must have 'text' and 'label' columns"
+            )
         for row in reader:
             label = (row.get("label") or "").strip()
             if label not in ("0", "1"):
                 raise InvalidRecordError(
-                    f"{path} line {reader.line_num}: label must be 0 or 1, got {label!r}"
+                    f"{path} line {reader.line_num}: "
+                    f"label must be 0 or 1, got {label!r}"
                 )
             texts.append(row.get("text") or "")
             labels.append(int(label))
@@ -50,6 +54,7 @@ def evaluate_sentiment(
     Returns:
         ``{"files": {name: report}, "overall": report}`` where each report is
         :func:`binary_report` plus ``texts_per_second`` (scoring only).
+
     """
     model = model or SentimentModel()
     thresholds = thresholds or LabelThresholds()
@@ -68,7 +73,9 @@ def evaluate_sentiment(
         seconds = time.perf_counter() - started
         total_seconds += seconds
         report = binary_report(labels, scores, thresholds=thresholds)
-        report["texts_per_second"] = len(texts) / seconds if seconds > 0 else float("nan")
+        report["texts_per_second"] = (
+            len(texts) / seconds if seconds > 0 else float("nan")
+        )
         files[path.name] = report
         all_labels.extend(labels)
         all_scores.extend(scores)

@@ -48,7 +48,9 @@ async def index_events(pipeline: Pipeline, events: Sequence[faust.EventT]) -> No
         try:
             posts.append((event, ScoredPost.loads(event.value)))
         except Exception as exc:  # noqa: BLE001 - undecodable record, see STYLE 4
-            await _dead_letter(pipeline, event, f"not a ScoredPost: {type(exc).__name__}: {exc}")
+            await _dead_letter(
+                pipeline, event, f"not a ScoredPost: {type(exc).__name__}: {exc}"
+            )
     if not posts:
         return
 
@@ -92,7 +94,10 @@ async def index_events(pipeline: Pipeline, events: Sequence[faust.EventT]) -> No
         metrics.es_bulk_errors.labels(kind="rejected").inc()
         event, post = by_id[rejected.doc_id]
         await _dead_letter(
-            pipeline, event, f"Elasticsearch rejected the document: {rejected.reason}", post
+            pipeline,
+            event,
+            f"Elasticsearch rejected the document: {rejected.reason}",
+            post,
         )
     now = utc_now()
     for doc_id in result.written:

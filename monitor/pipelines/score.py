@@ -39,12 +39,18 @@ async def score_events(pipeline: Pipeline, events: Sequence[faust.EventT]) -> No
         try:
             await score_event(pipeline, event.value)
         except Exception as exc:  # noqa: BLE001 - one boundary per event, see STYLE 4
-            reason = exc.reason if isinstance(exc, InvalidRecordError) else (
-                f"scoring failed: {type(exc).__name__}: {exc}"
+            reason = (
+                exc.reason
+                if isinstance(exc, InvalidRecordError)
+                else (f"scoring failed: {type(exc).__name__}: {exc}")
             )
             if not isinstance(exc, InvalidRecordError):
-                log.exception("scoring failed at %s[%s]@%s", message.topic,
-                              message.partition, message.offset)
+                log.exception(
+                    "scoring failed at %s[%s]@%s",
+                    message.topic,
+                    message.partition,
+                    message.offset,
+                )
             else:
                 pipeline.metrics.posts_consumed.labels(source="unknown").inc()
             await pipeline.dead_letter(
@@ -68,6 +74,7 @@ async def score_event(pipeline: Pipeline, payload: bytes) -> None:
     Raises:
         InvalidRecordError: If the payload is not a valid post.
         Exception: Whatever scoring raised, tagged with ``source``/``post_id``.
+
     """
     post = parse_post(payload)
     metrics = pipeline.metrics

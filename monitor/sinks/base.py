@@ -15,6 +15,7 @@ class Rejected:
         doc_id: The document's id.
         reason: The sink's own explanation.
         document: The document as it was sent.
+
     """
 
     doc_id: str
@@ -29,6 +30,7 @@ class WriteResult:
     Attributes:
         written: Ids written (created or replaced).
         rejected: Documents refused for good.
+
     """
 
     written: list[str] = field(default_factory=list)
@@ -43,6 +45,7 @@ class Document:
         index: Target index name.
         doc_id: Document id; writing the same id again replaces it.
         body: The JSON-able source.
+
     """
 
     index: str

@@ -68,7 +68,9 @@ def post_index_template(prefix: str) -> dict[str, Any]:
     }
 
 
-def daily_index(prefix: str, kind: str, at: datetime, utc_offset: str = "+00:00") -> str:
+def daily_index(
+    prefix: str, kind: str, at: datetime, utc_offset: str = "+00:00"
+) -> str:
     """Name of the daily index for a timestamp, e.g. ``monitor-posts-2026.11.20``.
 
     Args:
@@ -76,6 +78,7 @@ def daily_index(prefix: str, kind: str, at: datetime, utc_offset: str = "+00:00"
         kind: ``posts``, ``tickets``, ...
         at: A timezone-aware timestamp (the post's ``published_at``).
         utc_offset: ``+08:00`` dates indices by China Standard Time.
+
     """
     sign = -1 if utc_offset.startswith("-") else 1
     hours, minutes = utc_offset[1:].split(":")
@@ -151,6 +154,7 @@ class ElasticsearchSink:
                 so that no index is created without its mapping.
             api_key: Optional API key.
             request_timeout: Seconds per request.
+
         """
         client = AsyncElasticsearch(
             url,
@@ -166,6 +170,7 @@ class ElasticsearchSink:
 
         Raises:
             SinkUnavailable: If Elasticsearch cannot be reached.
+
         """
         while self._templates:
             name, body = next(iter(self._templates.items()))
@@ -177,6 +182,7 @@ class ElasticsearchSink:
 
         Raises:
             SinkUnavailable: If any part of the batch should be retried.
+
         """
         result = WriteResult()
         if not docs:
@@ -210,7 +216,7 @@ class ElasticsearchSink:
         return result
 
     async def _call(self, request: Awaitable[T]) -> T:
-        """Await a client call, turning "try again later" failures into SinkUnavailable."""
+        """Await a client call; "try again later" failures become SinkUnavailable."""
         try:
             return await request
         except (TransportConnectionError, ConnectionTimeout) as exc:
@@ -240,4 +246,3 @@ def _error_reason(error: Any) -> str:
     if isinstance(caused, Mapping):
         reason += f" (caused by {caused.get('type')}: {caused.get('reason')})"
     return reason
-

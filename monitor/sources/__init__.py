@@ -1,0 +1,1 @@
+"""Feeds that yield posts: file replay, HTTP polling, webhooks."""

@@ -26,6 +26,7 @@ class FileLine:
         line: 1-based line number in the file (for CSV, of the record's first line).
         post: The post, if the line is valid.
         error: Why the line was rejected, otherwise.
+
     """
 
     line: int
@@ -41,7 +42,9 @@ def read_posts(path: Path) -> Iterator[FileLine]:
     the metrics; other columns go to ``meta``; empty cells count as absent.
     """
     if path.suffix.lower() in (".csv", ".tsv"):
-        yield from _read_csv(path, delimiter="\t" if path.suffix.lower() == ".tsv" else ",")
+        yield from _read_csv(
+            path, delimiter="\t" if path.suffix.lower() == ".tsv" else ","
+        )
     else:
         yield from _read_jsonl(path)
 
@@ -63,7 +66,8 @@ def _read_csv(path: Path, *, delimiter: str) -> Iterator[FileLine]:
         header = next(reader, None)
         if not header or "id" not in header:
             raise InvalidRecordError(
-                f"{path}: the CSV header must name the columns (id, text, published_at, ...)"
+                f"{path}: the CSV header must name the columns "
+                "(id, text, published_at, ...)"
             )
         while True:
             # csv.reader yields [] for a blank line, so line_num + 1 is always
@@ -97,7 +101,9 @@ def _csv_row_to_post(row: dict[str, Any]) -> dict[str, Any]:
             try:
                 metrics[column] = int(cell)
             except ValueError:
-                raise InvalidRecordError(f"{column} must be an integer, got {cell!r}") from None
+                raise InvalidRecordError(
+                    f"{column} must be an integer, got {cell!r}"
+                ) from None
         elif column == "metrics":
             try:
                 document["metrics"] = orjson.loads(cell)

@@ -1,0 +1,1 @@
+"""The HTTP API and console served by the worker."""

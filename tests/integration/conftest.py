@@ -47,8 +47,11 @@ class WorkerProcess:
     def start(self, *, timeout: float = 60) -> WorkerProcess:
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "monitor", "worker"], env=self.env,
-                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                [sys.executable, "-m", "monitor", "worker"],
+                env=self.env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
             )
         try:
             wait_until(self._ready, timeout=timeout, what="the worker's /metrics")
@@ -97,14 +100,18 @@ class WorkerProcess:
             metric, _, label_text = key.partition("{")
             if metric != name:
                 continue
-            pairs = dict(p.split("=", 1) for p in label_text.rstrip("}").split(",") if p)
+            pairs = dict(
+                p.split("=", 1) for p in label_text.rstrip("}").split(",") if p
+            )
             if all(pairs.get(k) == v for k, v in labels.items()):
                 total += value
         return total
 
     def log_tail(self, lines: int = 40) -> str:
         try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+            return "\n".join(
+                self.log_path.read_text(errors="replace").splitlines()[-lines:]
+            )
         except OSError:
             return "(no log)"
 
@@ -142,28 +149,42 @@ class Stack:
 
     def worker(self) -> WorkerProcess:
         process = WorkerProcess(
-            self.env, self.tmp_path / f"worker-{len(self.workers)}.log",
+            self.env,
+            self.tmp_path / f"worker-{len(self.workers)}.log",
             f"http://127.0.0.1:{self.web_port}",
         )
         self.workers.append(process)
         return process
 
-    def monitor(self, *args: str, timeout: float = 180, check: bool = True,
-                env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    def monitor(
+        self,
+        *args: str,
+        timeout: float = 180,
+        check: bool = True,
+        env: dict[str, str] | None = None,
+    ) -> subprocess.CompletedProcess[str]:
         done = subprocess.run(
-            [sys.executable, "-m", "monitor", *args], env=env or self.env,
-            capture_output=True, text=True, timeout=timeout, check=False,
+            [sys.executable, "-m", "monitor", *args],
+            env=env or self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
         )
         if check and done.returncode != 0:
             raise AssertionError(
-                f"monitor {' '.join(args)} exited {done.returncode}:\n{done.stderr[-3000:]}"
+                f"monitor {' '.join(args)} exited {done.returncode}:\n"
+                f"{done.stderr[-3000:]}"
             )
         return done
 
-    def write_jsonl(self, posts: list[dict[str, Any]], name: str = "feed.jsonl") -> Path:
+    def write_jsonl(
+        self, posts: list[dict[str, Any]], name: str = "feed.jsonl"
+    ) -> Path:
         path = self.tmp_path / name
         path.write_text(
-            "".join(json.dumps(p, ensure_ascii=False) + "\n" for p in posts), encoding="utf-8"
+            "".join(json.dumps(p, ensure_ascii=False) + "\n" for p in posts),
+            encoding="utf-8",
         )
         return path
 
@@ -172,7 +193,8 @@ class Stack:
 
         async def send() -> None:
             producer = AIOKafkaProducer(
-                bootstrap_servers=bootstrap_servers(self.addresses.kafka_url), acks="all"
+                bootstrap_servers=bootstrap_servers(self.addresses.kafka_url),
+                acks="all",
             )
             await producer.start()
             try:

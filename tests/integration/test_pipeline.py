@@ -22,25 +22,55 @@ MALFORMED: list[tuple[bytes, str]] = [
     (b'"just a string"', "must be a JSON object"),
     (b"null", "must be a JSON object"),
     (b"{}", "id is required"),
-    (b'{"text": "no id", "published_at": "2026-11-20T10:00:00+08:00"}', "id is required"),
-    (b'{"id": "", "text": "x", "published_at": "2026-11-20T10:00:00+08:00"}', "id is required"),
-    (b'{"id": null, "text": "x", "published_at": "2026-11-20T10:00:00+08:00"}', "id is required"),
-    (json.dumps({"id": "x" * 600, "text": "x",
-                 "published_at": "2026-11-20T10:00:00+08:00"}).encode(), "longer than 512"),
+    (
+        b'{"text": "no id", "published_at": "2026-11-20T10:00:00+08:00"}',
+        "id is required",
+    ),
+    (
+        b'{"id": "", "text": "x", "published_at": "2026-11-20T10:00:00+08:00"}',
+        "id is required",
+    ),
+    (
+        b'{"id": null, "text": "x", "published_at": "2026-11-20T10:00:00+08:00"}',
+        "id is required",
+    ),
+    (
+        json.dumps(
+            {"id": "x" * 600, "text": "x", "published_at": "2026-11-20T10:00:00+08:00"}
+        ).encode(),
+        "longer than 512",
+    ),
     (b'{"id": "m1", "published_at": "2026-11-20T10:00:00+08:00"}', "text is required"),
-    (b'{"id": "m2", "text": 42, "published_at": "2026-11-20T10:00:00+08:00"}',
-     "text must be a string"),
+    (
+        b'{"id": "m2", "text": 42, "published_at": "2026-11-20T10:00:00+08:00"}',
+        "text must be a string",
+    ),
     (b'{"id": "m3", "text": "x"}', "published_at is required"),
-    (b'{"id": "m4", "text": "x", "published_at": "2026-11-20T10:00:00"}', "no UTC offset"),
+    (
+        b'{"id": "m4", "text": "x", "published_at": "2026-11-20T10:00:00"}',
+        "no UTC offset",
+    ),
     (b'{"id": "m5", "text": "x", "published_at": "yesterday"}', "not ISO 8601"),
-    (b'{"id": "m6", "text": "x", "published_at": "2026-11-20T10:00:00Z", "metrics": [1]}',
-     "metrics must be an object"),
-    (b'{"id": "m7", "text": "x", "published_at": "2026-11-20T10:00:00Z",'
-     b' "metrics": {"likes": -1}}', "metrics.likes"),
-    (b'{"id": "m8", "text": "x", "published_at": "2026-11-20T10:00:00Z",'
-     b' "metrics": {"reposts": true}}', "metrics.reposts"),
-    (b'{"id": "m9", "text": "x", "published_at": "2026-11-20T10:00:00Z", "author": ["a"]}',
-     "author must be a string"),
+    (
+        b'{"id": "m6", "text": "x", "published_at": "2026-11-20T10:00:00Z",'
+        b' "metrics": [1]}',
+        "metrics must be an object",
+    ),
+    (
+        b'{"id": "m7", "text": "x", "published_at": "2026-11-20T10:00:00Z",'
+        b' "metrics": {"likes": -1}}',
+        "metrics.likes",
+    ),
+    (
+        b'{"id": "m8", "text": "x", "published_at": "2026-11-20T10:00:00Z",'
+        b' "metrics": {"reposts": true}}',
+        "metrics.reposts",
+    ),
+    (
+        b'{"id": "m9", "text": "x", "published_at": "2026-11-20T10:00:00Z",'
+        b' "author": ["a"]}',
+        "author must be a string",
+    ),
 ]
 
 
@@ -60,10 +90,15 @@ def test_replayed_feed_is_indexed_once_scored_by_snownlp_and_bad_records_dead_le
     assert "sent 1000 posts" in replay.stdout and "rejected 0" in replay.stdout
     stack.publish_raw([payload for payload, _ in MALFORMED])
 
-    wait_until(lambda: stack.indexed_count() >= 1000, timeout=180, what="1000 indexed posts")
     wait_until(
-        lambda: worker.metric_sum("monitor_posts_dead_lettered_total") >= len(MALFORMED),
-        timeout=60, what="dead letters counted",
+        lambda: stack.indexed_count() >= 1000, timeout=180, what="1000 indexed posts"
+    )
+    wait_until(
+        lambda: (
+            worker.metric_sum("monitor_posts_dead_lettered_total") >= len(MALFORMED)
+        ),
+        timeout=60,
+        what="dead letters counted",
     )
     docs = stack.indexed_docs()
     assert set(docs) == {post["id"] for post in posts}
@@ -72,14 +107,18 @@ def test_replayed_feed_is_indexed_once_scored_by_snownlp_and_bad_records_dead_le
         # noida-db re-formats floats in _source and can lose the last ulp of a
         # 17-digit double (real Elasticsearch returns _source verbatim); the
         # records themselves carry snownlp's value exactly (unit-tested).
-        assert abs(doc["sentiment"] - expected_probability(post["text"])) < 1e-12, post["id"]
+        assert abs(doc["sentiment"] - expected_probability(post["text"])) < 1e-12, post[
+            "id"
+        ]
         assert doc["label"] in ("negative", "neutral", "positive")
         assert doc["text"] == normalise_text(post["text"])
         assert doc["source"] == post["source"] and doc["author"] == post["author"]
         assert doc["meta"] == {"customer_tier": post["customer_tier"]}
         assert doc["published_at"] == post["published_at"]
 
-    letters = json.loads(stack.monitor("dead-letters", "--json", "--limit", "100").stdout)
+    letters = json.loads(
+        stack.monitor("dead-letters", "--json", "--limit", "100").stdout
+    )
     assert len(letters) == len(MALFORMED)
     reasons = sorted(letter["reason"] for letter in letters)
     for _, expected in MALFORMED:
@@ -88,7 +127,9 @@ def test_replayed_feed_is_indexed_once_scored_by_snownlp_and_bad_records_dead_le
     assert any(letter["payload_encoding"] == "base64" for letter in letters)
 
     assert worker.metric_sum("monitor_posts_consumed_total") == 1000 + len(MALFORMED)
-    assert worker.metric_sum("monitor_posts_consumed_total", source="unknown") == len(MALFORMED)
+    assert worker.metric_sum("monitor_posts_consumed_total", source="unknown") == len(
+        MALFORMED
+    )
     assert worker.metric_sum("monitor_posts_scored_total") == 1000
     assert worker.metric_sum("monitor_posts_indexed_total") == 1000
     assert worker.metric_sum("monitor_posts_dead_lettered_total", stage="score") == len(
@@ -99,8 +140,11 @@ def test_replayed_feed_is_indexed_once_scored_by_snownlp_and_bad_records_dead_le
 
     # The same file again: every post is indexed again under its own id.
     stack.monitor("replay", str(feed))
-    wait_until(lambda: worker.metric_sum("monitor_posts_indexed_total") >= 2000,
-               timeout=180, what="the second replay indexed")
+    wait_until(
+        lambda: worker.metric_sum("monitor_posts_indexed_total") >= 2000,
+        timeout=180,
+        what="the second replay indexed",
+    )
     assert stack.indexed_count() == 1000
 
 
@@ -109,14 +153,21 @@ def test_worker_restarted_mid_stream_resumes_without_loss(stack: Stack) -> None:
     feed = stack.write_jsonl(posts)
     first = stack.worker().start()
     stack.monitor("replay", str(feed))
-    wait_until(lambda: stack.indexed_count() >= 100, timeout=120, what="some posts indexed")
+    wait_until(
+        lambda: stack.indexed_count() >= 100, timeout=120, what="some posts indexed"
+    )
     assert first.stop() == 0
     done_before = stack.indexed_count()
-    assert done_before < len(posts), "the worker finished before it could be interrupted"
+    assert done_before < len(posts), (
+        "the worker finished before it could be interrupted"
+    )
 
     second = stack.worker().start()
-    wait_until(lambda: stack.indexed_count() >= len(posts), timeout=180,
-               what="all posts indexed after the restart")
+    wait_until(
+        lambda: stack.indexed_count() >= len(posts),
+        timeout=180,
+        what="all posts indexed after the restart",
+    )
     assert set(stack.indexed_docs()) == {post["id"] for post in posts}
     # It resumed from the committed offsets instead of starting over.
     assert second.metric_sum("monitor_posts_consumed_total") < len(posts)
@@ -128,19 +179,27 @@ def test_elasticsearch_outage_is_retried_then_drained(stack: Stack, noida) -> No
     noida.stop_service("elasticsearch")
     try:
         stack.monitor("replay", str(stack.write_jsonl(posts)))
-        wait_until(lambda: worker.metric_sum("monitor_sink_retries_total") >= 2,
-                   timeout=120, what="the index stage retrying")
+        wait_until(
+            lambda: worker.metric_sum("monitor_sink_retries_total") >= 2,
+            timeout=120,
+            what="the index stage retrying",
+        )
         assert worker.metric_sum("monitor_posts_indexed_total") == 0
         assert worker.metric_sum("monitor_posts_dead_lettered_total") == 0
     finally:
         noida.start_service("elasticsearch")
-    wait_until(lambda: stack.indexed_count() >= len(posts), timeout=120,
-               what="the backlog drained after the outage")
+    wait_until(
+        lambda: stack.indexed_count() >= len(posts),
+        timeout=120,
+        what="the backlog drained after the outage",
+    )
     assert set(stack.indexed_docs()) == {post["id"] for post in posts}
     assert worker.metric_sum("monitor_es_bulk_errors_total", kind="unavailable") >= 2
 
 
-def test_document_elasticsearch_rejects_is_dead_lettered_with_its_reason(stack: Stack) -> None:
+def test_document_elasticsearch_rejects_is_dead_lettered_with_its_reason(
+    stack: Stack,
+) -> None:
     # An index created by someone else for that day, where 'author' is a number:
     # Elasticsearch refuses our document, and says why.
     stack.es.indices.create(
@@ -150,8 +209,11 @@ def test_document_elasticsearch_rejects_is_dead_lettered_with_its_reason(stack: 
     posts = make_posts(3, seed=14, prefix="x")
     worker = stack.worker().start()
     stack.monitor("replay", str(stack.write_jsonl(posts)))
-    wait_until(lambda: worker.metric_sum("monitor_posts_dead_lettered_total") >= 3,
-               timeout=120, what="rejected documents dead-lettered")
+    wait_until(
+        lambda: worker.metric_sum("monitor_posts_dead_lettered_total") >= 3,
+        timeout=120,
+        what="rejected documents dead-lettered",
+    )
     letters = json.loads(stack.monitor("dead-letters", "--json").stdout)
     assert {letter["post_id"] for letter in letters} == {post["id"] for post in posts}
     for letter in letters:

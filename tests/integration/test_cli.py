@@ -1,0 +1,220 @@
+"""The ``monitor`` commands as a user runs them, on real local servers."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from monitor.embedded import free_port
+from tests.integration.conftest import Stack, WorkerProcess
+from tests.support import make_posts, wait_until
+
+pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MONITOR_")}
+    env.update(extra)
+    return env
+
+
+def run_monitor(
+    *args: str, env: dict[str, str], cwd: Path | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "monitor", *args],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def test_bad_environment_value_fails_fast_naming_the_variable(tmp_path: Path) -> None:
+    done = run_monitor(
+        "worker", env=clean_env(MONITOR_WEB_PORT="abc"), cwd=tmp_path, timeout=30
+    )
+    assert done.returncode == 2
+    assert "MONITOR_WEB_PORT" in done.stderr and "integer" in done.stderr
+    assert not (tmp_path / ".monitor").exists(), "nothing may start on a bad config"
+
+
+def test_bad_config_file_fails_fast_naming_the_line(tmp_path: Path) -> None:
+    config = tmp_path / "monitor.yaml"
+    config.write_text("web_port: 6070\nnegative_below: lots\n", encoding="utf-8")
+    done = run_monitor(
+        "--config", str(config), "worker", env=clean_env(), cwd=tmp_path, timeout=30
+    )
+    assert done.returncode == 2
+    assert f"{config} line 2: negative_below" in done.stderr
+
+
+def test_worker_without_servers_starts_the_embedded_ones_and_stops_them(
+    tmp_path: Path,
+) -> None:
+    data_dir = tmp_path / "data"
+    port = free_port()
+    env = clean_env(MONITOR_DATA_DIR=str(data_dir), MONITOR_WEB_PORT=str(port))
+    worker = WorkerProcess(
+        env, tmp_path / "worker.log", f"http://127.0.0.1:{port}"
+    ).start()
+    state = json.loads((data_dir / "embedded.json").read_text())
+    os.kill(state["pid"], 0)  # the noida-db child is alive
+
+    # A second command joins the running servers instead of starting others.
+    feed = tmp_path / "feed.jsonl"
+    feed.write_text(
+        "".join(
+            json.dumps(p, ensure_ascii=False) + "\n" for p in make_posts(20, prefix="e")
+        ),
+        encoding="utf-8",
+    )
+    replay = run_monitor("replay", str(feed), env=env, cwd=tmp_path)
+    assert replay.returncode == 0, replay.stderr
+    assert "sent 20 posts" in replay.stdout
+    wait_until(
+        lambda: worker.metric_sum("monitor_posts_indexed_total") >= 20,
+        timeout=90,
+        what="the replayed posts indexed",
+    )
+    assert json.loads((data_dir / "embedded.json").read_text())["pid"] == state["pid"]
+
+    assert worker.stop(signal.SIGTERM) == 0
+    wait_until(lambda: not _alive(state["pid"]), timeout=20, what="noida-db to stop")
+    assert not (data_dir / "embedded.json").exists()
+
+
+def test_replay_lists_rejected_lines_with_their_numbers(stack: Stack) -> None:
+    posts = make_posts(3, prefix="j")
+    feed = stack.tmp_path / "mixed.jsonl"
+    lines = [
+        json.dumps(posts[0]),
+        "{broken",
+        "",
+        json.dumps(posts[1]),
+        json.dumps({"id": "n", "text": "x"}),
+        json.dumps(posts[2]),
+    ]
+    feed.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    done = stack.monitor("replay", str(feed))
+    assert "sent 3 posts" in done.stdout and "rejected 2" in done.stdout
+    assert "line 2: not valid JSON" in done.stdout
+    assert "line 5: published_at is required" in done.stdout
+
+
+def test_replay_from_csv_maps_columns_by_header(stack: Stack) -> None:
+    feed = stack.tmp_path / "feed.csv"
+    feed.write_text(
+        "published_at,id,text,source,likes,followers,city\n"
+        "2026-11-20T10:00:00+08:00,c1,空调有股怪味,dianping,3,120,上海\n"
+        "2026-11-20T10:01:00+08:00,c2,服务很好,weibo,,,\n",
+        encoding="utf-8",
+    )
+    worker = stack.worker().start()
+    done = stack.monitor("replay", str(feed))
+    assert "sent 2 posts" in done.stdout
+    wait_until(lambda: stack.indexed_count() >= 2, timeout=90, what="CSV posts indexed")
+    docs = stack.indexed_docs()
+    assert docs["c1"]["likes"] == 3 and docs["c1"]["followers"] == 120
+    assert docs["c1"]["meta"] == {"city": "上海"} and docs["c1"]["source"] == "dianping"
+    assert docs["c2"]["likes"] == 0
+    assert worker.metric_sum("monitor_posts_indexed_total") == 2
+
+
+def test_evaluate_sentiment_reports_per_file_and_overall(tmp_path: Path) -> None:
+    good = tmp_path / "a.csv"
+    good.write_text(
+        "text,label\n服务很好，非常满意,1\n太差了，再也不来了,0\n"
+        "环境干净，味道不错,1\n等了一个小时还没上菜,0\n",
+        encoding="utf-8",
+    )
+    other = tmp_path / "b.csv"
+    other.write_text("label,text\n1,物美价廉\n0,质量很差\n", encoding="utf-8")
+    done = run_monitor(
+        "evaluate",
+        "sentiment",
+        str(good),
+        str(other),
+        "--json",
+        env=clean_env(),
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert set(report["files"]) == {"a.csv", "b.csv"}
+    assert report["files"]["a.csv"]["n"] == 4 and report["overall"]["n"] == 6
+    for entry in [*report["files"].values(), report["overall"]]:
+        assert 0.0 <= entry["accuracy"] <= 1.0
+        assert entry["texts_per_second"] > 0
+        assert set(entry["classes"]) == {"negative", "positive"}
+    assert report["files"]["a.csv"]["accuracy"] == 1.0  # clear-cut texts
+    table = run_monitor(
+        "evaluate", "sentiment", str(good), env=clean_env(), cwd=tmp_path
+    )
+    assert table.returncode == 0 and "overall" in table.stdout
+
+
+def test_evaluate_sentiment_names_a_bad_label_line(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text("text,label\n好,1\n差,maybe\n", encoding="utf-8")
+    done = run_monitor("evaluate", "sentiment", str(bad), env=clean_env(), cwd=tmp_path)
+    assert done.returncode != 0
+    assert "line 3" in done.stderr and "label must be 0 or 1" in done.stderr
+
+
+def test_demo_runs_the_main_job_on_the_embedded_default(tmp_path: Path) -> None:
+    feed = tmp_path / "feed.jsonl"
+    posts = make_posts(60, prefix="d")
+    feed.write_text(
+        "".join(json.dumps(p, ensure_ascii=False) + "\n" for p in posts),
+        encoding="utf-8",
+    )
+    env = clean_env(
+        MONITOR_DATA_DIR=str(tmp_path / "data"), MONITOR_WEB_PORT=str(free_port())
+    )
+    started = time.monotonic()
+    done = run_monitor(
+        "demo",
+        "--feed",
+        str(feed),
+        "--topics",
+        str(REPO / "samples/topics.yaml"),
+        "--rate",
+        "200",
+        "--exit-when-done",
+        env=env,
+        cwd=tmp_path,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "60 posts indexed" in done.stdout
+    assert "Elasticsearch" in done.stdout and "/metrics" in done.stdout
+    assert "labels:" in done.stdout
+    assert time.monotonic() - started < 120
+    assert not (tmp_path / "data" / "embedded.json").exists(), (
+        "demo must stop its servers"
+    )
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        return False
+    # A zombie still answers kill(0); its status says it is gone.
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as status:
+            return "\nState:\tZ" not in status.read()
+    except OSError:
+        return False
