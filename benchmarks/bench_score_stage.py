@@ -1,0 +1,99 @@
+"""Score-stage throughput beside plain ``SnowNLP(text).sentiments`` in the same run.
+
+Prints one JSON object. Texts are the distinct texts of the bundled sample feed.
+Usage: python benchmarks/bench_score_stage.py [--posts N] [--runs R]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from snownlp import SnowNLP
+
+from monitor.analysis.labels import LabelThresholds
+from monitor.analysis.sentiment import SentimentModel
+from monitor.analysis.text import normalise_text
+from monitor.scoring import PostScorer
+from monitor.sources.files import read_posts
+from monitor.watchlist import load_watchlist
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def timed(function, items) -> float:  # noqa: ANN001
+    started = time.perf_counter()
+    for item in items:
+        function(item)
+    return len(items) / (time.perf_counter() - started)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--posts", type=int, default=400)
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args()
+
+    seen: set[str] = set()
+    posts = []
+    for line in read_posts(ROOT / "samples" / "feed.jsonl"):
+        if line.post and normalise_text(line.post.text) and line.post.text not in seen:
+            seen.add(line.post.text)
+            posts.append(line.post)
+        if len(posts) == args.posts:
+            break
+    texts = [post.text for post in posts]
+    model = SentimentModel()
+    scorer = PostScorer(
+        load_watchlist(ROOT / "samples" / "topics.yaml"), LabelThresholds()
+    )
+    now = datetime.now(UTC)
+
+    results: dict[str, list[float]] = {
+        "stock_snownlp_sentiments": [],
+        "sentiment_only": [],
+        "score_stage": [],
+    }
+    for _ in range(args.runs):
+        results["stock_snownlp_sentiments"].append(
+            timed(lambda text: SnowNLP(text).sentiments, texts)
+        )
+        results["sentiment_only"].append(
+            timed(lambda text: model.positive_probability(normalise_text(text)), texts)
+        )
+        results["score_stage"].append(
+            timed(lambda post: scorer.score(post, now=now), posts)
+        )
+    medians = {name: statistics.median(values) for name, values in results.items()}
+    baseline = medians["stock_snownlp_sentiments"]
+    print(
+        json.dumps(
+            {
+                "benchmark": "score_stage",
+                "machine": f"{platform.machine()} {platform.python_version()}, "
+                "shared 2-core box: "
+                "compare ratios, not absolute numbers",
+                "texts": len(texts),
+                "mean_text_chars": round(statistics.mean(len(t) for t in texts), 1),
+                "runs": args.runs,
+                "posts_per_second_median": {k: round(v, 1) for k, v in medians.items()},
+                "posts_per_second_runs": {
+                    k: [round(x, 1) for x in v] for k, v in results.items()
+                },
+                "ratio_to_stock": {
+                    k: round(v / baseline, 3) for k, v in medians.items()
+                },
+                "note": "score_stage = normalise, sentiment, label, keywords, topics",
+            },
+            indent=2,
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
