@@ -24,9 +24,15 @@ is a robust, seasonal, overdispersed count model:
   whose noise is heavier than the model (bots, news cycles) thus gets the
   same alarm rate as a well-behaved one, and repeated bursts of one size
   become gradually less surprising;
+* a novelty gate keeps repeats quiet: an event only starts if the window's
+  log ratio ``log((count + 1) / (expected + 1))`` beats every earlier
+  window's, with that running record decaying towards 0 (half-life
+  ``novelty_half_life_seconds``). A series that keeps producing bursts of the
+  same size (bots, daily news slots) thus alarms on the first one and again
+  only on a bigger one or once the record has faded;
 * hysteresis turns scores into events: an event starts when the score reaches
-  ``enter_score``, its peak is tracked, and it ends after ``quiet_windows``
-  windows below ``exit_score``.
+  ``enter_score`` on a novel window, its peak is tracked, and it ends after
+  ``quiet_windows`` windows below ``exit_score``.
 
 State per series is a fixed number of floats (31 seasonal factors plus a few
 scalars per scale), whatever the stream length, and round-trips through
@@ -88,7 +94,8 @@ class DetectorConfig:
         min_expected: Floor of the expected count per window (> 0), so an
             all-zero history still has Poisson noise.
         enter_score: Surprise (``-log10`` of the calibrated tail probability
-            of a window) that starts an event; 3 is about once in 1000 windows.
+            of a window) that starts an event if the window is also novel;
+            2.5 is about once in 300 windows.
         exit_score: Surprise below which an event winds down (< enter_score).
         tail_fraction: Share of windows above the tracked tail threshold (0-1)
             in the peaks-over-threshold calibration.
@@ -107,6 +114,9 @@ class DetectorConfig:
             learns but no event can start (>= 0).
         max_gap_windows: Missing windows (no count reported) up to this many are
             filled with zeros; a longer gap fills only this many (>= 0).
+        novelty_half_life_seconds: Half-life of the record log ratio that a
+            window must beat to start an event (> 0), or ``None`` to start
+            events on the score alone.
 
     """
 
@@ -122,7 +132,7 @@ class DetectorConfig:
     winsor_sd: float = 3.0
     scale_half_lives_windows: tuple[float, ...] = (3.0,)
     min_expected: float = 0.05
-    enter_score: float = 3.0
+    enter_score: float = 2.5
     exit_score: float = 1.0
     quiet_windows: int = 3
     min_excess: float = 3.0
@@ -133,6 +143,7 @@ class DetectorConfig:
     tail_memory: float = 200.0
     tail_clip: float = 5.0
     min_tail_excess: float = 0.3
+    novelty_half_life_seconds: float | None = 7 * _DAY
 
     def __post_init__(self) -> None:
         problems = []
@@ -152,6 +163,11 @@ class DetectorConfig:
                 value <= 0
             ):
                 problems.append(f"{name}: must be a finite number > 0, got {value!r}")
+        novelty = self.novelty_half_life_seconds
+        if novelty is not None and not (math.isfinite(novelty) and novelty > 0):
+            problems.append(
+                f"novelty_half_life_seconds: must be None or > 0, got {novelty!r}"
+            )
         if self.window_seconds is not None and not (
             math.isfinite(self.window_seconds) and self.window_seconds > 0
         ):
@@ -236,7 +252,9 @@ class WindowScore:
         score: Surprise, ``-log10`` of the calibrated probability of a window
             at least this far above baseline (>= 0; 3 is one in a thousand).
             Computed during warm-up too.
-        is_anomalous: True if ``score >= enter_score`` after warm-up.
+        is_anomalous: True if ``score >= enter_score`` after warm-up and the
+            window beats the decaying record log ratio (see
+            ``DetectorConfig.novelty_half_life_seconds``).
         event: The ongoing or just-ended event, if any.
         phase: What happened to ``event`` in this window, if anything.
 
@@ -269,6 +287,7 @@ class _State:
     last_start: datetime | None = None
     event: BurstEvent | None = None
     quiet: int = 0
+    record: float = 0.0
 
 
 def _aware(moment: datetime, what: str) -> datetime:
@@ -403,17 +422,35 @@ class BurstDetector:
             z = root / math.sqrt(max(sums[2] / sums[1], 1e-12))
             surprises.append(self._surprise(state.tails[k], z))
         score = max(surprises) - math.log10(len(surprises))
-        warm = (
-            state.first_start is not None
-            and (start - state.first_start).total_seconds() >= cfg.warmup_seconds
+        age = 0.0 if state.first_start is None else (start - state.first_start)
+        seconds = 0.0 if isinstance(age, float) else age.total_seconds()
+        warm = seconds >= cfg.warmup_seconds
+        # The record is kept from half-way through the warm-up: earlier, an
+        # untrained baseline's ratios would set it far too high; later, the
+        # first windows after warm-up would all count as novel.
+        novel = seconds >= cfg.warmup_seconds / 2 and self._beats_record(
+            observed, mu, step
         )
-        anomalous = warm and score >= cfg.enter_score
+        anomalous = warm and novel and score >= cfg.enter_score
         score_out = self._advance_event(start, observed, mu, score, anomalous)
 
         self._learn(start, observed, mu, sd, step)
         state.windows_seen += 1
         state.last_start = start
         return score_out
+
+    def _beats_record(self, observed: float, mu: float, step: float) -> bool:
+        # Novelty: the log ratio must beat every earlier window's, as
+        # remembered by a record that fades towards 0. The +1 keeps sparse
+        # series from treating 0 -> 1 as a huge ratio.
+        half_life = self.config.novelty_half_life_seconds
+        if half_life is None:
+            return True
+        state = self._state
+        ratio = math.log((observed + 1.0) / (mu + 1.0))
+        record = state.record * 2.0 ** (-step / half_life)
+        state.record = max(record, ratio)
+        return ratio >= record
 
     def _surprise(self, tail: list[float], z: float) -> float:
         cfg = self.config
@@ -602,6 +639,8 @@ class BurstDetector:
                     else _event_from_dict(snapshot["event"])
                 ),
                 quiet=int(snapshot["quiet"]),
+                # Absent from snapshots taken before the novelty gate.
+                record=float(snapshot.get("record", 0.0)),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise InvalidRecordError(f"malformed burst snapshot: {exc!r}") from exc

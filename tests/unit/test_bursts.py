@@ -90,12 +90,15 @@ def test_spike_is_one_event_with_start_peak_and_end(height: float) -> None:
     for k, extra in enumerate([height * 0.6, height, height * 0.4]):
         counts[spike + k] += extra
     scores = _run(counts)
-    assert _starts(scores) == [spike]
+    # The smaller first window may not beat the novelty record left by the
+    # early, still untrained baseline; the event then starts one window later.
+    starts = _starts(scores)
+    assert len(starts) == 1 and spike <= starts[0] <= spike + 1
     ended = [s for s in scores if s.phase is BurstPhase.ENDED]
     assert len(ended) == 1
     event = ended[0].event
     assert event is not None
-    assert event.started_at == T0 + spike * STEP
+    assert event.started_at == T0 + starts[0] * STEP
     assert event.peak_at == T0 + (spike + 1) * STEP
     assert event.ended_at is not None and event.ended_at > event.peak_at
     assert event.peak_observed_count == counts[spike + 1]
@@ -155,6 +158,38 @@ def test_hysteresis_keeps_a_flickering_burst_as_one_event() -> None:
     scores = _run(counts)[burst - 5 :]
     assert _starts(scores) == [5]
     assert sum(s.phase is BurstPhase.ENDED for s in scores) == 1
+
+
+def _bursts(n: int, at: Sequence[int], heights: Sequence[float]) -> list[float]:
+    counts = _poisson(20.0, n, 31)
+    for start, height in zip(at, heights, strict=True):
+        for k in range(6):
+            counts[start + k] += height
+    return counts
+
+
+def test_repeated_identical_bursts_stop_alarming() -> None:
+    at = [2 * PER_DAY + 100 * k for k in range(5)]
+    counts = _bursts(4 * PER_DAY, at, [150.0] * 5)
+    starts = _starts(_run(counts))
+    # Noise can lift the second burst's first window just past the barely
+    # faded record; from the third on, repeats are no longer novel.
+    assert starts[0] == at[0] and set(starts) <= set(at[:2])
+    without = DetectorConfig(novelty_half_life_seconds=None)
+    assert len(_starts(_run(counts, without))) > len(starts)
+
+
+def test_bigger_burst_after_repeats_still_alarms() -> None:
+    at = [2 * PER_DAY + 100 * k for k in range(4)]
+    counts = _bursts(4 * PER_DAY, at, [100.0, 100.0, 100.0, 400.0])
+    starts = _starts(_run(counts))
+    assert at[0] in starts and at[3] in starts and at[2] not in starts
+
+
+def test_novelty_record_fades_so_a_repeat_alarms_much_later() -> None:
+    at = [2 * PER_DAY, 20 * PER_DAY]
+    counts = _bursts(21 * PER_DAY, at, [150.0, 150.0])
+    assert set(at) <= set(_starts(_run(counts)))
 
 
 def test_no_event_during_warmup() -> None:
@@ -250,6 +285,7 @@ def test_out_of_order_window_is_rejected() -> None:
         {"scale_half_lives_windows": ()},
         {"tail_fraction": 1.5},
         {"min_excess": -1.0},
+        {"novelty_half_life_seconds": 0.0},
     ],
 )
 def test_invalid_config_is_rejected(kwargs: dict[str, object]) -> None:
