@@ -4,7 +4,9 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: demo test unit integration lint bench clean
+SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: demo test unit integration lint bench clean system-deps
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -12,18 +14,26 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
 	touch $(STAMP)
 
+## Servers the integration tests run for real: Prometheus (Debian package).
+system-deps:
+	@command -v prometheus >/dev/null && command -v promtool >/dev/null || { \
+	  command -v apt-get >/dev/null || { echo "install Prometheus (Debian package 'prometheus')"; exit 1; }; \
+	  echo "installing Debian's prometheus package"; \
+	  $(SUDO) apt-get update -qq && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null; }
+
 ## Run the main job on the embedded default: local servers, worker, sample feed.
 demo: $(STAMP)
 	$(BIN)/monitor demo
 
 ## Lint, unit tests, then integration tests on real local servers.
-test: $(STAMP) lint
+test: $(STAMP) system-deps lint
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests/unit
 
-integration: $(STAMP)
+integration: $(STAMP) system-deps
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests/integration
 
 lint: $(STAMP)

@@ -1,0 +1,142 @@
+"""A real Prometheus (Debian's package) scrapes a real worker and loads our rules."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from monitor.embedded import free_port
+from tests.integration.conftest import Stack
+from tests.support import make_posts, wait_until
+
+pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+class Prometheus:
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def query(self, promql: str) -> list[dict[str, Any]]:
+        query = urllib.parse.urlencode({"query": promql})
+        with urllib.request.urlopen(f"{self.url}/api/v1/query?{query}", timeout=5) as r:
+            body = json.load(r)
+        assert body["status"] == "success", body
+        return body["data"]["result"]
+
+    def value(self, promql: str) -> float | None:
+        result = self.query(promql)
+        return float(result[0]["value"][1]) if result else None
+
+
+@pytest.fixture
+def prometheus(stack: Stack, tmp_path: Path) -> Iterator[Prometheus]:
+    binary = shutil.which("prometheus")
+    assert binary, "Debian's prometheus package is missing (make test installs it)"
+    shutil.copy(REPO / "dashboards" / "prometheus-rules.yml", tmp_path)
+    config = tmp_path / "prometheus.yml"
+    config.write_text(
+        "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
+        "rule_files: [prometheus-rules.yml]\n"
+        "scrape_configs:\n"
+        "  - job_name: monitor\n"
+        f"    static_configs: [{{targets: ['127.0.0.1:{stack.web_port}']}}]\n",
+        encoding="utf-8",
+    )
+    port = free_port()
+    log = (tmp_path / "prometheus.log").open("wb")
+    process = subprocess.Popen(
+        [
+            binary,
+            f"--config.file={config}",
+            f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+
+    def ready() -> bool:
+        if process.poll() is not None:
+            raise AssertionError(
+                "prometheus exited:\n"
+                + (tmp_path / "prometheus.log").read_text()[-2000:]
+            )
+        try:
+            with urllib.request.urlopen(f"{url}/-/ready", timeout=1) as r:
+                return r.status == 200
+        except OSError:
+            return False
+
+    try:
+        wait_until(ready, timeout=30, what="prometheus ready")
+        yield Prometheus(url)
+    finally:
+        process.terminate()
+        process.wait(20)
+        log.close()
+
+
+def test_prometheus_scrapes_the_worker_counters_and_loads_the_alert_rules(
+    stack: Stack, prometheus: Prometheus
+) -> None:
+    worker = stack.worker().start()
+    stack.monitor("replay", str(stack.write_jsonl(make_posts(25, prefix="p"))))
+    stack.publish_raw([b"{not json"])
+    wait_until(
+        lambda: worker.metric_sum("monitor_posts_indexed_total") >= 25,
+        timeout=120,
+        what="posts indexed",
+    )
+
+    wait_until(
+        lambda: prometheus.value('up{job="monitor"}') == 1.0,
+        timeout=30,
+        what="the worker target up",
+    )
+    wait_until(
+        lambda: prometheus.value("sum(monitor_posts_indexed_total)") == 25.0,
+        timeout=30,
+        what="Prometheus to see 25 indexed posts",
+    )
+    assert prometheus.value("sum(monitor_posts_consumed_total)") == 26.0
+    assert (
+        prometheus.value('sum(monitor_posts_dead_lettered_total{stage="score"})') == 1.0
+    )
+    assert (
+        prometheus.value('sum(monitor_event_lag_seconds_count{stage="index"})') == 25.0
+    )
+
+    with urllib.request.urlopen(f"{prometheus.url}/api/v1/rules", timeout=5) as r:
+        groups = json.load(r)["data"]["groups"]
+    names = {rule["name"] for group in groups for rule in group["rules"]}
+    assert {
+        "MonitorWorkerDown",
+        "MonitorElasticsearchUnavailable",
+        "MonitorDeadLettersRising",
+        "MonitorConsumerLagHigh",
+    } <= names
+    assert all(rule["health"] != "err" for group in groups for rule in group["rules"])
+
+
+def test_alert_rules_pass_promtool() -> None:
+    promtool = shutil.which("promtool")
+    assert promtool, "promtool (Debian's prometheus package) is missing"
+    done = subprocess.run(
+        [promtool, "check", "rules", str(REPO / "dashboards" / "prometheus-rules.yml")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "SUCCESS: 5 rules found" in done.stdout
