@@ -32,6 +32,7 @@ and maps the total to ``P1`` (>= 6), ``P2`` (4-5), ``P3`` (2-3) or ``P4``
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, time, timedelta, tzinfo
@@ -652,11 +653,11 @@ def fingerprint(topic: str, rule: str, keyword: str | None) -> str:
         keyword: Keyword, or ``None``.
 
     Returns:
-        ``fp-`` and the SHA-1 hex digest of the three, separated by a unit
-        separator so that no two different triples collide by concatenation.
+        ``fp-`` and the SHA-1 hex digest of the JSON array of the three, so
+        that no two different triples can collide by concatenation.
 
     """
-    raw = "\x1f".join((topic, rule, "" if keyword is None else "\x1e" + keyword))
+    raw = json.dumps([topic, rule, keyword], ensure_ascii=False)
     return "fp-" + hashlib.sha1(raw.encode("utf-8")).hexdigest()
 
 
