@@ -548,13 +548,13 @@ class _Bayes:
         return prob if ret == "pos" else 1 - prob
 
 
-def _keyword_rank(docs: Sequence[Sequence[str]], limit: int) -> list[str]:
-    """``KeywordTextRank(docs).solve()`` then ``top_index(limit)``, faster.
+def _cooccurrence(docs: Sequence[Sequence[str]]) -> dict[str, set[str]]:
+    """Build the word graph of ``KeywordTextRank.solve`` (5-word windows).
 
-    The graph, the iteration order, the floating-point accumulation order and
-    every tie-break (stable sorts, dict insertion order, set iteration order)
-    follow ``snownlp.summary.textrank.KeywordTextRank``; only redundant work
-    is skipped, so the result is the same list.
+    Only pairs with the newest word of the window are new at each step (the
+    older pairs were added on earlier steps), and set iteration order depends
+    only on each set's own insertion order, so the sets equal snownlp's and
+    iterate in the same order.
     """
     words: dict[str, set[str]] = {}
     for doc in docs:
@@ -565,41 +565,96 @@ def _keyword_rank(docs: Sequence[Sequence[str]], limit: int) -> list[str]:
             que.append(word)
             if len(que) > 5:
                 del que[0]
-            # Pairs among the older window members were added on earlier
-            # steps, and each set only depends on its own insertion order.
             neighbours = words[word]
             for other in que:
                 if other != word:
                     words[other].add(word)
                     neighbours.add(other)
-    vertex: dict[str, float] = dict.fromkeys(words, 1.0)
-    degree = {k: len(v) for k, v in words.items()}
-    adjacency = {k: tuple(v) for k, v in words.items()}
+    return words
+
+
+def _rank_keywords(
+    graphs: Sequence[Sequence[Sequence[str]]], limit: int
+) -> list[list[str]]:
+    """``KeywordTextRank(docs).top_index(limit)`` for many texts at once.
+
+    The PageRank iterations of all texts run together in numpy, each text
+    stopping at its own convergence. Every floating-point operation and
+    tie-break follows ``snownlp.summary.textrank.KeywordTextRank``:
+
+    - vertices are ranked by ``score / degree`` with a stable sort whose ties
+      keep the previous iteration's dict order (``np.lexsort`` is stable);
+    - ``m[j] = 1 - d`` then ``m[j] += d / degree[k] * score[k]`` for k in
+      that ranking and j in k's neighbour set, in set iteration order:
+      ``np.add.at`` adds in index order, so the sums are the same;
+    - the next dict order is the order in which j was first reached;
+    - the result is a stable descending sort of the final scores.
+
+    Args:
+        graphs: Per text, its sentences' stop-word-filtered words.
+        limit: Keywords per text.
+
+    Returns:
+        Per text, up to ``limit`` keywords, best first.
+
+    """
+    names: list[str] = []
+    graph_ids: list[int] = []
+    degrees: list[int] = []
+    neighbours: list[int] = []
+    for g, docs in enumerate(graphs):
+        words = _cooccurrence(docs)
+        base = len(names)
+        local = {w: base + i for i, w in enumerate(words)}
+        names += words
+        graph_ids += [g] * len(words)
+        for adjacent in words.values():
+            degrees.append(len(adjacent))
+            neighbours += [local[w] for w in adjacent]
+    graph = np.array(graph_ids, dtype=np.int64)
+    degree = np.array(degrees, dtype=np.int64)
+    adjacency = np.array(neighbours, dtype=np.int64)
+    ptr = np.cumsum(degree) - degree
     damping = 0.85
+    score = np.ones(len(names))
+    order = np.arange(len(names), dtype=np.int64)
+    finished: list[IntArray] = []
     for _ in range(200):
-        m: dict[str, float] = {}
-        ranked = sorted(
-            [(k, v) for k, v in vertex.items() if degree[k] > 0],
-            key=lambda kv: kv[1] / degree[kv[0]],
-        )
-        for k, v in ranked:
-            share = damping / degree[k] * v
-            for j in adjacency[k]:
-                if j in m:
-                    m[j] += share
-                else:
-                    m[j] = 1 - damping + share
-        max_diff: float = 0
-        for k, v in vertex.items():
-            if k in m:
-                diff = abs(m[k] - v)
-                if diff > max_diff:
-                    max_diff = diff
-        vertex = m
-        if max_diff <= 0.001:
+        if not len(order):
             break
-    top = sorted(vertex.items(), key=lambda kv: kv[1], reverse=True)
-    return [k for k, _ in top][:limit]
+        ranked = order[degree[order] > 0]
+        ranked = ranked[np.lexsort((score[ranked] / degree[ranked], graph[ranked]))]
+        share = damping / degree[ranked] * score[ranked]
+        counts = degree[ranked]
+        first_edge = np.cumsum(counts) - counts
+        edge = np.arange(int(counts.sum()), dtype=np.int64) + np.repeat(
+            ptr[ranked] - first_edge, counts
+        )
+        reached = adjacency[edge]
+        new = np.zeros(len(names))
+        new[reached] = 1 - damping
+        np.add.at(new, reached, np.repeat(share, counts))
+        first = np.full(len(names), len(reached), dtype=np.int64)
+        np.minimum.at(first, reached, np.arange(len(reached), dtype=np.int64))
+        touched = np.flatnonzero(first < len(reached))
+        next_order = touched[np.argsort(first[touched])]
+        was = order[np.isin(order, touched)]
+        max_diff = np.zeros(len(graphs))
+        np.maximum.at(max_diff, graph[was], np.abs(new[was] - score[was]))
+        score[touched] = new[touched]
+        done = max_diff[graph[next_order]] <= 0.001
+        finished.append(next_order[done])
+        order = next_order[~done]
+    finished.append(order)
+    # Each text's vertices sit together, in its final dict order.
+    final = np.concatenate(finished)
+    final = final[np.lexsort((-score[final], graph[final]))]
+    out: list[list[str]] = [[] for _ in graphs]
+    for v in final.tolist():
+        top = out[graph_ids[v]]
+        if len(top) < limit:
+            top.append(names[v])
+    return out
 
 
 def _sentences(doc: str) -> list[str]:
@@ -759,22 +814,25 @@ class FastSnowNLP:
         _check_not_empty(texts)
         stop = self._stop
         classify = self._bayes.positive_probability
-        out = []
+        scores: list[float] = []
+        words: list[list[str]] = []
+        graphs: list[list[list[str]]] = []
         for text, (parts, run_words) in zip(
             texts, self._tag_batches(texts), strict=True
         ):
-            words = _join_words(parts, run_words)
-            probability = classify([w for w in words if w not in stop])
-            docs = _sentence_words(text, run_words)
-            docs = [[w for w in doc if w not in stop] for doc in docs]
-            out.append(
-                TextAnalysis(
-                    positive_probability=probability,
-                    keywords=_keyword_rank(docs, keyword_limit),
-                    words=words,
-                )
+            words.append(_join_words(parts, run_words))
+            scores.append(classify([w for w in words[-1] if w not in stop]))
+            graphs.append(
+                [
+                    [w for w in doc if w not in stop]
+                    for doc in _sentence_words(text, run_words)
+                ]
             )
-        return out
+        keywords = _rank_keywords(graphs, keyword_limit)
+        return [
+            TextAnalysis(positive_probability=p, keywords=k, words=w)
+            for p, k, w in zip(scores, keywords, words, strict=True)
+        ]
 
     def _tag_batches(
         self, texts: Sequence[str]
