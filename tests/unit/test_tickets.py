@@ -985,3 +985,12 @@ def test_any_sequence_of_steps_keeps_the_invariants(
         if ticket.status in (RESOLVED, CLOSED):
             assert ticket.resolved_at is not None
         assert ticket.ack_due <= ticket.resolve_due or ticket.escalation_level > 0
+
+
+def test_check_sla_skips_deadlines_already_handled() -> None:
+    ticket = open_ticket()
+    late = ticket.ack_due + timedelta(seconds=1)
+    (breach,) = check_sla(ticket, late)
+    assert breach.key == f"ack@{ticket.ack_due.isoformat()}"
+    handled = replace(ticket, sla_breaches=frozenset({breach.key}))
+    assert check_sla(handled, late) == []

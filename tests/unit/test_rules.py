@@ -1,0 +1,555 @@
+"""The rules file: the example loads and fits the sample feed; errors name lines."""
+
+from __future__ import annotations
+
+from datetime import datetime, time, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from monitor.analysis.tickets import OPENED, RULE_KINDS, SUPPRESSED, Trigger
+from monitor.errors import ConfigError
+from monitor.rules import RuleSet, load_rules, parse_duration
+from monitor.watchlist import load_watchlist
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE = ROOT / "examples" / "rules.yaml"
+CST = timezone(timedelta(hours=8))
+
+
+@pytest.fixture(scope="module")
+def example() -> RuleSet:
+    return load_rules(EXAMPLE)
+
+
+# --- the example file ---------------------------------------------------------------
+
+
+def test_example_topics_are_the_sample_watch_list(example: RuleSet) -> None:
+    sample = load_watchlist(ROOT / "samples" / "topics.yaml")
+    assert sorted(example.topics, key=str) == sorted(sample, key=str)
+
+
+def test_example_covers_every_rule_kind_and_routes_everything(
+    example: RuleSet,
+) -> None:
+    assert {rule.kind for rule in example.rules} == set(RULE_KINDS)
+    assert example.routing.default_team == "mall-ops"
+    assert example.routing.team_for("空调异味").name == "facilities"
+    assert example.routing.team_for("影城").name == "mall-ops"
+    assert example.rule("空调异味", "重复投诉").team == "customer-care"
+    assert example.rule("空调异味", "重复投诉").within_seconds == 40 * 60
+    assert example.rule("空调异味", "负面声量").window_seconds == 300
+    for rule in example.rules:
+        assert set(rule.channels) <= set(example.channels)
+    for team in example.teams.values():
+        assert set(team.members) | set(team.escalation) <= set(example.owners)
+
+
+def test_example_channels_keep_secrets_as_env_references(example: RuleSet) -> None:
+    channels = example.channels
+    assert {channel.kind for channel in channels.values()} == {
+        "webhook",
+        "dingtalk",
+        "feishu",
+        "wecom",
+        "slack",
+        "email",
+    }
+    assert channels["ops-webhook"].settings["url"] == "${MONITOR_WEBHOOK_URL}"
+    assert channels["duty-email"].env_names == {
+        "MONITOR_SMTP_HOST",
+        "MONITOR_SMTP_USER",
+        "MONITOR_SMTP_PASSWORD",
+    }
+    resolved = channels["ops-webhook"].resolve(
+        {
+            "MONITOR_WEBHOOK_URL": "http://127.0.0.1:9/hook",
+            "MONITOR_WEBHOOK_SECRET": "s",
+        }
+    )
+    assert resolved == {
+        "url": "http://127.0.0.1:9/hook",
+        "secret": "s",
+        "timeout": "10s",
+    }
+    with pytest.raises(ConfigError, match="MONITOR_WEBHOOK_SECRET is not set"):
+        channels["ops-webhook"].resolve({"MONITOR_WEBHOOK_URL": "http://x"})
+
+
+def test_example_sla_silences_and_maintenance(example: RuleSet) -> None:
+    assert example.sla.ack["P1"] == timedelta(minutes=5)
+    assert example.sla.resolve["P3"] == timedelta(hours=24)  # default kept
+    assert example.settings.cooldown == timedelta(minutes=30)
+    assert example.settings.flap_max_opens == 3
+    (silence,) = example.silences
+    assert silence.topic == "停车" and silence.author == "值班运营"
+    nightly = example.maintenance[0]
+    assert (nightly.daily_from, nightly.daily_until) == (time(2), time(4))
+    assert nightly.is_active(
+        "停车", datetime(2026, 11, 20, 18, 30, tzinfo=timezone.utc)
+    )
+
+
+def test_example_policy_opens_an_incident_ticket(example: RuleSet) -> None:
+    policy = example.policy()
+    start = datetime(2026, 11, 20, 13, 5, tzinfo=CST)
+    trigger = Trigger(
+        topic="空调异味",
+        rule="负面声量",
+        kind="negative_volume",
+        keyword=None,
+        window_start=start,
+        window_end=start + timedelta(minutes=5),
+        observed_value=7,
+        threshold=example.rule("空调异味", "负面声量").threshold,
+    )
+    decision = policy.decide(trigger, [], start + timedelta(minutes=5))
+    assert decision.outcome == OPENED and decision.ticket is not None
+    ticket = decision.ticket
+    assert ticket.priority == "P3"  # the rule's floor
+    assert (ticket.team, ticket.owner) == ("facilities", "王工")
+    assert ticket.channels == ("ops-webhook", "facilities-dingtalk")
+    parking = Trigger(**{**trigger.__dict__, "topic": "停车"})
+    assert policy.decide(parking, [], start).outcome == SUPPRESSED
+
+
+# Negative/all posts per 5-minute window, 09:00 to 14:55 +08:00, as snownlp
+# (positive probability < 0.3) labels samples/feed.jsonl per watched topic.
+MEASURED = {
+    "空调异味": "0/0 0/0 0/0 0/0 0/0 0/0 0/0 0/0 1/1 0/0 0/0 0/0 0/0 0/0 0/0 1/1 0/0 "
+    "0/0 0/0 0/0 0/0 0/0 1/1 0/0 0/0 0/0 0/0 0/0 0/0 0/0 0/0 0/0 0/0 0/0 0/1 0/0 "
+    "0/0 0/0 0/0 0/0 1/1 0/0 0/0 0/0 0/0 0/0 0/0 0/0 0/0 7/7 14/15 31/33 57/61 "
+    "83/84 78/83 60/62 94/97 95/99 78/80 42/42 37/38 22/23 12/14 7/7 2/2 1/1 0/0 "
+    "0/0 0/0 1/1 0/0 0/1",
+    "星河广场": "9/17 10/19 8/21 13/25 10/26 11/25 16/30 9/30 22/35 21/31 15/27 "
+    "10/25 11/22 15/30 7/23 12/23 15/33 7/25 13/26 8/20 17/23 11/30 15/28 11/27 "
+    "18/32 15/32 21/41 14/33 14/29 13/35 13/34 17/32 14/31 13/28 13/30 31/42 23/35 "
+    "20/35 22/41 18/35 15/30 22/39 21/40 17/34 14/33 20/40 13/25 23/35 20/37 24/43 "
+    "25/42 50/67 74/93 87/109 88/106 71/87 98/112 113/129 79/93 47/59 51/69 30/48 "
+    "25/40 15/34 19/42 7/21 19/40 12/29 12/22 18/39 21/33 12/25",
+    "会员活动": "0/0 0/0 0/0 0/0 1/1 1/1 1/1 2/2 0/0 1/1 1/1 0/0 2/2 1/2 0/0 0/0 1/1 "
+    "0/0 4/16 4/20 5/33 2/27 2/23 0/8 1/2 0/1 0/0 1/2 0/0 0/0 2/2 2/3 0/0 1/1 0/0 "
+    "1/1 1/1 1/1 0/0 3/3 0/0 1/1 2/2 0/0 0/1 2/2 0/0 1/1 0/0 2/2 1/1 1/2 2/2 1/1 "
+    "0/0 1/1 0/0 0/0 1/1 0/0 1/1 0/0 1/1 0/0 1/1 0/0 0/0 0/0 0/0 0/0 2/2 0/0",
+    "停车": "1/2 4/7 4/8 4/5 2/5 3/4 3/4 2/4 6/8 4/6 2/4 4/7 2/4 5/9 2/5 4/5 3/8 3/9 "
+    "4/10 3/6 3/5 1/7 5/8 3/6 5/11 5/8 4/10 3/6 3/3 2/6 6/12 5/6 2/4 6/9 6/9 9/11 "
+    "5/11 3/4 5/12 6/7 3/4 3/5 6/10 3/4 3/7 3/6 5/6 6/8 6/8 4/6 4/6 6/9 3/5 5/10 "
+    "3/6 5/8 1/2 4/5 2/6 2/4 1/6 2/5 2/5 0/2 6/13 2/3 6/10 1/2 3/7 5/8 6/8 5/7",
+    "客服": "2/2 3/4 1/1 5/5 3/4 4/5 6/7 5/6 5/5 5/5 5/5 2/2 1/2 0/0 2/3 5/8 5/5 2/2 "
+    "3/4 3/3 4/4 2/4 4/6 3/5 3/3 4/5 4/4 4/5 3/4 3/6 2/2 5/5 4/8 1/2 1/2 4/5 7/7 4/4 "
+    "6/7 4/7 3/4 5/6 4/5 3/3 2/3 5/7 9/9 5/6 4/5 5/7 9/9 10/10 13/13 10/12 22/24 "
+    "11/12 15/15 19/19 8/8 10/12 14/14 8/10 5/6 3/3 3/4 4/6 3/3 2/3 3/3 2/2 7/7 2/3",
+    "餐饮": "0/9 8/17 7/16 10/24 7/18 6/17 4/11 4/21 5/18 5/11 7/13 4/14 1/15 11/20 "
+    "5/14 7/16 9/23 5/22 4/9 3/10 8/19 10/19 7/16 6/21 8/19 3/16 9/19 8/26 2/14 5/23 "
+    "7/21 12/21 7/17 8/19 5/19 11/21 5/12 17/37 3/18 10/30 5/23 10/30 6/22 6/21 "
+    "16/32 10/16 9/18 5/16 6/18 8/25 10/32 14/27 12/32 16/30 22/36 14/27 16/29 13/36 "
+    "14/27 10/19 15/22 5/18 5/16 5/17 4/27 7/18 5/13 9/26 6/16 10/22 11/26 6/22",
+}
+INCIDENT = (time(13, 0), time(14, 30))
+
+
+def _windows(topic: str) -> list[tuple[time, int, int]]:
+    counts = MEASURED[topic].split()
+    assert len(counts) == 72
+    result = []
+    for index, pair in enumerate(counts):
+        negative, total = (int(part) for part in pair.split("/"))
+        result.append((time(9 + index // 12, index % 12 * 5), negative, total))
+    return result
+
+
+def _fires(example: RuleSet, topic: str) -> list[time]:
+    fired = []
+    for start, negative, total in _windows(topic):
+        for rule in example.rules_for(topic):
+            if rule.kind == "negative_volume" and negative >= rule.threshold:
+                fired.append(start)
+            elif (
+                rule.kind == "negative_share"
+                and total >= rule.min_volume
+                and negative / total >= rule.threshold
+            ):
+                fired.append(start)
+    return sorted(set(fired))
+
+
+def test_example_air_conditioning_rules_fire_through_the_incident_only(
+    example: RuleSet,
+) -> None:
+    fired = _fires(example, "空调异味")
+    assert fired[0] == time(13, 5)  # the first window with incident posts
+    assert fired[-1] >= time(14, 10)
+    assert all(INCIDENT[0] <= start < INCIDENT[1] for start in fired)
+    # Every window of the main incident (13:05-14:15) fires.
+    assert len(fired) == (fired[-1].hour * 60 + fired[-1].minute - 13 * 60 - 5) // 5 + 1
+
+
+@pytest.mark.parametrize("topic", ["星河广场", "客服"])
+def test_example_mall_rules_fire_only_during_the_incident(
+    example: RuleSet, topic: str
+) -> None:
+    fired = _fires(example, topic)
+    assert fired
+    assert all(INCIDENT[0] <= start < INCIDENT[1] for start in fired)
+
+
+@pytest.mark.parametrize("topic", ["会员活动", "停车", "餐饮"])
+def test_example_calm_topics_and_the_promotion_never_fire(
+    example: RuleSet, topic: str
+) -> None:
+    assert example.rules_for(topic)
+    assert _fires(example, topic) == []
+
+
+# --- durations ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [
+        ("30s", 30),
+        ("5m", 300),
+        ("1h", 3600),
+        ("2d", 172800),
+        ("1h30m", 5400),
+        (" 10m ", 600),
+    ],
+)
+def test_parse_duration(text: str, seconds: int) -> None:
+    assert parse_duration(text) == timedelta(seconds=seconds)
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("5x", "bad duration"),
+        ("", "bad duration"),
+        ("m5", "bad duration"),
+        ("1.5h", "bad duration"),
+        ("-5m", "bad duration"),
+        ("5", "bad duration"),
+        ("0m", "must be > 0"),
+        (300, "needs a unit"),
+        (None, "must be text"),
+        (True, "must be text"),
+    ],
+)
+def test_parse_duration_rejects(value: object, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        parse_duration(value)
+
+
+# --- errors name the line --------------------------------------------------
+
+BASE = """\
+topics:
+  空调异味:
+    keywords: [空调, 异味]
+    rules:
+      - name: 负面声量
+        kind: negative_volume
+        threshold: 6
+        window: 5m
+        channels: [hook]
+  停车:
+    keywords: [停车]
+owners:
+  王工: {email: w@example.com}
+  张经理: {email: z@example.com}
+teams:
+  ops:
+    members: [王工]
+    escalation: [张经理]
+channels:
+  hook: {kind: webhook, url: "${MONITOR_WEBHOOK_URL}"}
+routing:
+  default_team: ops
+"""
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "rules.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_base_file_is_valid(tmp_path: Path) -> None:
+    rules = load_rules(_write(tmp_path, BASE))
+    assert [rule.name for rule in rules.rules] == ["负面声量"]
+    assert rules.teams["ops"].strategy == "round_robin"
+
+
+def _edit(old: str, new: str) -> str:
+    assert BASE.count(old) == 1, old
+    return BASE.replace(old, new)
+
+
+RULE_LINES = "        kind: negative_volume\n        threshold: 6\n"
+
+# (edited file, reason fragment); the line marked "#!" is the one to name.
+ERRORS = {
+    "unknown-top-key": (BASE + "alerts: []  #!\n", "unknown key 'alerts'"),
+    "unknown-rule-key": (
+        _edit("        window: 5m\n", "        window: 5m\n        treshold: 6  #!\n"),
+        "unknown key 'treshold' in a negative_volume rule",
+    ),
+    "unknown-kind": (
+        _edit("kind: negative_volume\n", "kind: sentiment  #!\n"),
+        "unknown rule kind 'sentiment'",
+    ),
+    "threshold-type": (
+        _edit("threshold: 6\n", "threshold: many  #!\n"),
+        "must be a whole number",
+    ),
+    "threshold-bool": (
+        _edit("threshold: 6\n", "threshold: true  #!\n"),
+        "must be a whole number",
+    ),
+    "threshold-zero": (_edit("threshold: 6\n", "threshold: 0  #!\n"), "must be >= 1"),
+    "share-out-of-range": (
+        _edit(
+            RULE_LINES,
+            "        kind: negative_share\n        threshold: 1.5  #!\n"
+            "        min_volume: 10\n",
+        ),
+        "must be > 0 and <= 1, got 1.5",
+    ),
+    "share-needs-volume": (
+        _edit(
+            "      - name: 负面声量\n" + RULE_LINES,
+            "      - name: 负面声量  #!\n        kind: negative_share\n"
+            "        threshold: 0.8\n",
+        ),
+        "needs min_volume",
+    ),
+    "burst-out-of-range": (
+        _edit(RULE_LINES, "        kind: burst\n        threshold: 50  #!\n"),
+        "burst score",
+    ),
+    "repeat-threshold": (
+        _edit(
+            RULE_LINES,
+            "        kind: repeat_complaints\n        threshold: 1  #!\n"
+            "        within: 40m\n",
+        ),
+        "must be >= 2",
+    ),
+    "repeat-needs-within": (
+        _edit(
+            "      - name: 负面声量\n" + RULE_LINES,
+            "      - name: 负面声量  #!\n        kind: repeat_complaints\n"
+            "        threshold: 3\n",
+        ),
+        "needs within",
+    ),
+    "missing-threshold": (
+        _edit(
+            "      - name: 负面声量\n" + RULE_LINES,
+            "      - name: 负面声量  #!\n        kind: negative_volume\n",
+        ),
+        "needs a threshold",
+    ),
+    "bad-duration": (_edit("window: 5m\n", "window: 5x  #!\n"), "bad duration '5x'"),
+    "duration-without-unit": (
+        _edit("window: 5m\n", "window: 300  #!\n"),
+        "needs a unit",
+    ),
+    "window-too-long": (
+        _edit("window: 5m\n", "window: 2d  #!\n"),
+        "between 10s and 1d",
+    ),
+    "unknown-channel": (
+        _edit(
+            "channels: [hook]\n", "channels:\n          - hook\n          - pager  #!\n"
+        ),
+        "unknown channel 'pager'",
+    ),
+    "unknown-team": (
+        _edit("window: 5m\n", "window: 5m\n        team: nobody  #!\n"),
+        "unknown team 'nobody'",
+    ),
+    "bad-min-priority": (
+        _edit("window: 5m\n", "window: 5m\n        min_priority: P0  #!\n"),
+        "min_priority must be one of",
+    ),
+    "duplicate-rule": (
+        _edit(
+            "        channels: [hook]\n",
+            "        channels: [hook]\n      - name: 负面声量  #!\n"
+            "        kind: negative_volume\n        threshold: 9\n",
+        ),
+        "duplicate rule name '负面声量'",
+    ),
+    "duplicate-topic": (
+        _edit(
+            "  停车:\n    keywords: [停车]\n",
+            "  停车:\n    keywords: [停车]\n  空调异味:  #!\n    keywords: [x]\n",
+        ),
+        "duplicate key '空调异味' (first at line 2)",
+    ),
+    "topic-without-keywords": (
+        _edit("  停车:\n    keywords: [停车]\n", "  停车:  #!\n    exclude: [x]\n"),
+        "has no keywords",
+    ),
+    "channel-kind": (
+        _edit(
+            'hook: {kind: webhook, url: "${MONITOR_WEBHOOK_URL}"}',
+            "hook: {kind: pager, url: x}  #!",
+        ),
+        "needs kind: one of webhook, dingtalk",
+    ),
+    "channel-missing-url": (
+        _edit(
+            'hook: {kind: webhook, url: "${MONITOR_WEBHOOK_URL}"}',
+            "hook: {kind: webhook}  #!",
+        ),
+        "needs 'url'",
+    ),
+    "channel-unknown-key": (
+        _edit(
+            'hook: {kind: webhook, url: "${MONITOR_WEBHOOK_URL}"}',
+            'hook:\n    kind: webhook\n    url: "${MONITOR_WEBHOOK_URL}"\n'
+            "    token: abc  #!",
+        ),
+        "unknown key 'token' in a webhook channel",
+    ),
+    "bad-env-reference": (
+        _edit('url: "${MONITOR_WEBHOOK_URL}"}', 'url: "${monitor-url}"}  #!'),
+        "bad environment reference '${monitor-url}'",
+    ),
+    "unclosed-env-reference": (
+        _edit('url: "${MONITOR_WEBHOOK_URL}"}', 'url: "https://x/${TOKEN"}  #!'),
+        "unclosed",
+    ),
+    "url-not-http": (
+        _edit('url: "${MONITOR_WEBHOOK_URL}"}', "url: ftp://x}  #!"),
+        "must be an http(s) URL",
+    ),
+    "email-port": (
+        _edit(
+            'hook: {kind: webhook, url: "${MONITOR_WEBHOOK_URL}"}',
+            'hook: {kind: webhook, url: "${MONITOR_WEBHOOK_URL}"}\n'
+            "  mail: {kind: email, smtp_host: h, from: a@b, to: [c@d], "
+            "smtp_port: 70000}  #!",
+        ),
+        "smtp_port must be >= 1 and <= 65535",
+    ),
+    "member-not-owner": (
+        _edit("members: [王工]\n", "members:\n      - 王工\n      - 李工  #!\n"),
+        "'李工' in team 'ops' is not in owners",
+    ),
+    "team-without-members": (
+        _edit("    members: [王工]\n", "    members: []\n"),
+        "team 'ops' needs at least one member",
+    ),
+    "bad-strategy": (
+        _edit(
+            "    escalation: [张经理]\n",
+            "    escalation: [张经理]\n    strategy: random  #!\n",
+        ),
+        "unknown strategy 'random'",
+    ),
+    "unknown-default-team": (
+        _edit("default_team: ops\n", "default_team: nobody  #!\n"),
+        "default_team 'nobody' is not a team",
+    ),
+    "route-unknown-topic": (
+        BASE + "  topics:\n    影城: ops  #!\n",
+        "routing names unknown topic '影城'",
+    ),
+    "route-unknown-team": (
+        BASE + "  topics:\n    停车: valet  #!\n",
+        "routed to unknown team 'valet'",
+    ),
+    "sla-unknown-priority": (BASE + "sla:\n  P5: {ack: 5m}  #!\n", "unknown priority"),
+    "sla-ack-after-resolve": (
+        BASE + "sla:\n  P1: {ack: 2h, resolve: 1h}  #!\n",
+        "P1 ack deadline is after its resolve deadline",
+    ),
+    "sla-bad-duration": (
+        BASE + "sla:\n  P1:\n    ack: soon  #!\n",
+        "bad duration 'soon'",
+    ),
+    "flapping-max-opens": (
+        BASE + "tickets:\n  flapping:\n    max_opens: 0  #!\n",
+        "max_opens must be >= 1",
+    ),
+    "silence-without-matcher": (
+        BASE + "silences:\n  - id: S-1  #!\n    starts: 2026-11-20T08:00:00+08:00\n"
+        "    expires: 2026-11-21T08:00:00+08:00\n    author: a\n    reason: r\n",
+        "needs a topic, keyword or rule",
+    ),
+    "silence-naive-time": (
+        BASE + "silences:\n  - id: S-1\n    topic: 停车\n"
+        "    starts: 2026-11-20T08:00:00  #!\n"
+        "    expires: 2026-11-21T08:00:00+08:00\n    author: a\n    reason: r\n",
+        "needs a UTC offset",
+    ),
+    "silence-expires-first": (
+        BASE + "silences:\n  - id: S-1\n    topic: 停车\n"
+        "    starts: 2026-11-20T08:00:00+08:00\n"
+        "    expires: 2026-11-19T08:00:00+08:00  #!\n    author: a\n    reason: r\n",
+        "must expire after it starts",
+    ),
+    "silence-unknown-rule": (
+        BASE + "silences:\n  - id: S-1\n    rule: 负面占比  #!\n"
+        "    starts: 2026-11-20T08:00:00+08:00\n"
+        "    expires: 2026-11-21T08:00:00+08:00\n    author: a\n    reason: r\n",
+        "silence on unknown rule '负面占比'",
+    ),
+    "maintenance-bad-daily": (
+        BASE + "maintenance:\n  - name: n\n    daily: 2-4  #!\n",
+        "daily must look like",
+    ),
+    "maintenance-impossible-time": (
+        BASE + "maintenance:\n  - name: n\n    daily: '25:00-04:00 +08:00'  #!\n",
+        "impossible time of day",
+    ),
+    "maintenance-needs-times": (
+        BASE + "maintenance:\n  - name: n  #!\n    topics: [停车]\n",
+        "needs start and end, or daily",
+    ),
+    "maintenance-unknown-topic": (
+        BASE + "maintenance:\n  - name: n\n    topics: [影城]  #!\n"
+        "    daily: '02:00-04:00 +08:00'\n",
+        "maintenance on unknown topic '影城'",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(ERRORS))
+def test_each_error_names_its_line(tmp_path: Path, case: str) -> None:
+    text, reason = ERRORS[case]
+    lines = text.splitlines()
+    marked = [number for number, line in enumerate(lines, start=1) if "#!" in line]
+    path = _write(tmp_path, text)
+    with pytest.raises(ConfigError) as caught:
+        load_rules(path)
+    problems = caught.value.problems
+    matching = [problem for problem in problems if reason in problem]
+    assert matching, problems
+    if marked:
+        assert matching[0].startswith(f"{path} line {marked[0]}: "), problems
+    else:
+        assert matching[0].startswith(f"{path} line "), problems
+
+
+def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
+    text = _edit("threshold: 6\n", "threshold: 0\n")
+    text = text.replace("window: 5m\n", "window: 5x\n").replace(
+        "default_team: ops", "default_team: nobody"
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_rules(_write(tmp_path, text))
+    assert len(caught.value.problems) == 3
+    assert all(" line " in problem for problem in caught.value.problems)
+
+
+def test_invalid_yaml_and_missing_file_are_config_errors(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"line 3: invalid YAML"):
+        load_rules(_write(tmp_path, "topics:\n  a: [1, 2\n  b: 3\n"))
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_rules(tmp_path / "missing.yaml")
+    with pytest.raises(ConfigError, match="expected a mapping"):
+        load_rules(_write(tmp_path, "- just\n- a list\n"))
