@@ -10,7 +10,7 @@ import faust
 
 from monitor.errors import InvalidRecordError
 from monitor.pipelines import Pipeline
-from monitor.records import parse_post, utc_now
+from monitor.records import Post, parse_post, utc_now
 
 log = logging.getLogger(__name__)
 
@@ -33,26 +33,23 @@ def register(app: faust.App, pipeline: Pipeline) -> faust.types.AgentT:
 
 async def score_events(pipeline: Pipeline, events: Sequence[faust.EventT]) -> None:
     """Score a batch of raw post events; each event succeeds or is dead-lettered."""
+    metrics = pipeline.metrics
     started = time.perf_counter()
     for event in events:
-        message = event.message
+        post: Post | None = None
         try:
-            await score_event(pipeline, event.value)
+            post = parse_post(event.value)
+            metrics.posts_consumed.labels(source=post.source).inc()
+            await score_post(pipeline, post)
         except Exception as exc:  # noqa: BLE001 - one boundary per event, see STYLE 4
-            reason = (
-                exc.reason
-                if isinstance(exc, InvalidRecordError)
-                else (f"scoring failed: {type(exc).__name__}: {exc}")
-            )
-            if not isinstance(exc, InvalidRecordError):
-                log.exception(
-                    "scoring failed at %s[%s]@%s",
-                    message.topic,
-                    message.partition,
-                    message.offset,
-                )
+            if post is None:
+                metrics.posts_consumed.labels(source="unknown").inc()
+            if isinstance(exc, InvalidRecordError):
+                reason = exc.reason
             else:
-                pipeline.metrics.posts_consumed.labels(source="unknown").inc()
+                reason = f"scoring failed: {type(exc).__name__}: {exc}"
+                log.exception("scoring post %s failed", post.id if post else None)
+            message = event.message
             await pipeline.dead_letter(
                 stage=STAGE,
                 reason=reason,
@@ -60,34 +57,22 @@ async def score_events(pipeline: Pipeline, events: Sequence[faust.EventT]) -> No
                 topic=message.topic,
                 partition=message.partition,
                 offset=message.offset,
-                source=getattr(exc, "source", "unknown"),
-                post_id=getattr(exc, "post_id", None),
+                source=post.source if post else "unknown",
+                post_id=post.id if post else None,
             )
     if events:
         per_event = (time.perf_counter() - started) / len(events)
-        pipeline.metrics.stage_seconds.labels(stage=STAGE).observe(per_event)
+        metrics.stage_seconds.labels(stage=STAGE).observe(per_event)
 
 
-async def score_event(pipeline: Pipeline, payload: bytes) -> None:
-    """Validate, score and forward one post.
-
-    Raises:
-        InvalidRecordError: If the payload is not a valid post.
-        Exception: Whatever scoring raised, tagged with ``source``/``post_id``.
-
-    """
-    post = parse_post(payload)
-    metrics = pipeline.metrics
-    metrics.posts_consumed.labels(source=post.source).inc()
-    try:
-        now = utc_now()
-        scored = pipeline.scorer.score(post, now=now)
-    except Exception as exc:
-        exc.source, exc.post_id = post.source, post.id  # type: ignore[attr-defined]
-        raise
+async def score_post(pipeline: Pipeline, post: Post) -> None:
+    """Score one valid post and send it to the scored-posts topic."""
+    now = utc_now()
+    scored = pipeline.scorer.score(post, now=now)
     await pipeline.topics.scored_posts.send(
         key=post.id.encode("utf-8"), value=scored.dumps()
     )
+    metrics = pipeline.metrics
     metrics.posts_scored.labels(source=post.source).inc()
     lag = (now - post.published_at).total_seconds()
     metrics.event_lag_seconds.labels(stage=STAGE).observe(max(lag, 0.0))

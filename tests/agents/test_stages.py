@@ -1,0 +1,147 @@
+"""The stage functions the agents call, wired to in-memory topics and sinks."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from prometheus_client import CollectorRegistry
+
+from monitor.analysis.labels import LabelThresholds
+from monitor.metrics import MonitorMetrics
+from monitor.pipelines import Pipeline
+from monitor.pipelines.index import index_events
+from monitor.pipelines.score import score_events
+from monitor.records import DeadLetter, ScoredPost
+from monitor.scoring import PostScorer
+from monitor.settings import Settings
+from tests.fakes import FakeDocumentSink, FakeTopic, fake_event
+
+POST = {
+    "id": "p1",
+    "text": "空调有股怪味",
+    "published_at": "2026-11-20T13:00:00+08:00",
+    "source": "weibo",
+}
+
+
+class ExplodingScorer(PostScorer):
+    def score(self, post, *, now):  # noqa: ANN001, ANN201
+        if post.id == "boom":
+            raise RuntimeError("model file corrupt")
+        return super().score(post, now=now)
+
+
+def make_pipeline(sink: FakeDocumentSink | None = None) -> Pipeline:
+    topics = {
+        name: FakeTopic(name)
+        for name in ("posts", "scored_posts", "bursts", "tickets", "dead_letters")
+    }
+    return Pipeline(
+        settings=Settings(
+            kafka_url="kafka://x:1",
+            es_url="http://x:2",
+            es_retry_initial_seconds=0.001,
+            es_retry_max_seconds=0.001,
+        ),
+        topics=type("T", (), topics)(),  # attribute access like monitor.topics.Topics
+        metrics=MonitorMetrics.create(CollectorRegistry()),
+        scorer=ExplodingScorer([], LabelThresholds()),
+        posts_sink=sink or FakeDocumentSink(),
+    )
+
+
+def value(metric, **labels: str) -> float:  # noqa: ANN001
+    return metric.labels(**labels)._value.get()
+
+
+def dead_letters(pipeline: Pipeline) -> list[DeadLetter]:
+    return [DeadLetter.loads(v) for _, v in pipeline.topics.dead_letters.sent]
+
+
+async def test_a_scoring_crash_dead_letters_that_post_and_the_batch_goes_on() -> None:
+    pipeline = make_pipeline()
+    events = [
+        fake_event(json.dumps(POST).encode(), offset=0),
+        fake_event(json.dumps({**POST, "id": "boom"}).encode(), offset=1),
+        fake_event(json.dumps({**POST, "id": "p3"}).encode(), offset=2),
+    ]
+    await score_events(pipeline, events)
+    assert [k for k, _ in pipeline.topics.scored_posts.sent] == [b"p1", b"p3"]
+    (letter,) = dead_letters(pipeline)
+    assert letter.post_id == "boom" and letter.source == "weibo" and letter.offset == 1
+    assert letter.reason == "scoring failed: RuntimeError: model file corrupt"
+    assert value(pipeline.metrics.posts_consumed, source="weibo") == 3
+    assert value(pipeline.metrics.posts_scored, source="weibo") == 2
+    assert (
+        value(pipeline.metrics.posts_dead_lettered, stage="score", source="weibo") == 1
+    )
+
+
+async def test_invalid_post_is_dead_lettered_with_its_reason_counted_unknown() -> None:
+    pipeline = make_pipeline()
+    await score_events(pipeline, [fake_event(b'{"id": "x"}', offset=7)])
+    (letter,) = dead_letters(pipeline)
+    assert letter.reason == "text is required" and letter.post_id is None
+    assert letter.payload == '{"id": "x"}' and letter.offset == 7
+    assert value(pipeline.metrics.posts_consumed, source="unknown") == 1
+    assert pipeline.topics.scored_posts.sent == []
+
+
+async def scored_events(pipeline: Pipeline, ids: list[str]) -> list:  # noqa: ANN001
+    await score_events(
+        pipeline, [fake_event(json.dumps({**POST, "id": i}).encode()) for i in ids]
+    )
+    return [
+        fake_event(v, topic="scored-posts")
+        for _, v in pipeline.topics.scored_posts.sent
+    ]
+
+
+async def test_index_waits_out_an_outage_then_writes_and_dead_letters_refusals() -> (
+    None
+):
+    sink = FakeDocumentSink(unavailable_times=2, refuse={"bad"})
+    pipeline = make_pipeline(sink)
+    events = await scored_events(pipeline, ["a", "bad", "c"])
+    await index_events(pipeline, events)
+    assert sink.attempts == 3
+    assert {doc_id for _, doc_id in sink.documents} == {"a", "c"}
+    assert {index for index, _ in sink.documents} == {"monitor-posts-2026.11.20"}
+    (letter,) = dead_letters(pipeline)
+    assert letter.stage == "index" and letter.post_id == "bad"
+    assert letter.reason == "Elasticsearch rejected the document: refused by fake"
+    assert ScoredPost.loads(letter.payload.encode()).post_id == "bad"
+    assert value(pipeline.metrics.sink_retries, sink="elasticsearch") == 2
+    assert value(pipeline.metrics.posts_indexed, source="weibo") == 2
+
+
+async def test_index_dead_letters_a_record_that_is_not_a_scored_post() -> None:
+    sink = FakeDocumentSink()
+    pipeline = make_pipeline(sink)
+    await index_events(pipeline, [fake_event(b'{"post_id": 1}', topic="scored-posts")])
+    (letter,) = dead_letters(pipeline)
+    assert letter.stage == "index" and letter.reason.startswith("not a ScoredPost")
+    assert sink.attempts == 0
+
+
+@pytest.mark.parametrize("offset", ["+00:00", "+08:00"])
+async def test_daily_index_follows_the_configured_offset(offset: str) -> None:
+    sink = FakeDocumentSink()
+    pipeline = make_pipeline(sink)
+    pipeline.settings = pipeline.settings.model_copy(
+        update={"index_utc_offset": offset}
+    )
+    late = {**POST, "id": "late", "published_at": "2026-11-20T23:30:00+00:00"}
+    await score_events(pipeline, [fake_event(json.dumps(late).encode())])
+    events = [fake_event(v) for _, v in pipeline.topics.scored_posts.sent]
+    await index_events(pipeline, events)
+    expected = "2026.11.20" if offset == "+00:00" else "2026.11.21"
+    assert list(sink.documents) == [(f"monitor-posts-{expected}", "late")]
+
+
+def test_fakes_module_is_not_used_by_integration_tests() -> None:
+    integration = Path(__file__).resolve().parents[1] / "integration"
+    for path in integration.glob("*.py"):
+        assert "tests.fakes" not in path.read_text(encoding="utf-8"), path

@@ -1,0 +1,60 @@
+"""In-memory twins for agent-wiring tests. Never a stand-in for a real server
+in integration tests."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from types import SimpleNamespace
+from typing import Any
+
+from monitor.errors import SinkUnavailable
+from monitor.sinks.base import Document, Rejected, WriteResult
+
+
+@dataclass
+class FakeTopic:
+    """Records what was sent to it."""
+
+    name: str
+    sent: list[tuple[bytes | None, bytes]] = field(default_factory=list)
+
+    async def send(self, *, key: bytes | None = None, value: bytes) -> None:
+        self.sent.append((key, value))
+
+
+@dataclass
+class FakeDocumentSink:
+    """A DocumentSink in memory: fails ``unavailable_times`` times, then writes;
+    refuses documents whose id is in ``refuse``."""
+
+    unavailable_times: int = 0
+    refuse: set[str] = field(default_factory=set)
+    documents: dict[tuple[str, str], Any] = field(default_factory=dict)
+    attempts: int = 0
+
+    async def write(self, docs: Sequence[Document]) -> WriteResult:
+        self.attempts += 1
+        if self.attempts <= self.unavailable_times:
+            raise SinkUnavailable("fake outage", retry_after=0.0)
+        result = WriteResult()
+        for doc in docs:
+            if doc.doc_id in self.refuse:
+                result.rejected.append(
+                    Rejected(doc.doc_id, "refused by fake", doc.body)
+                )
+            else:
+                self.documents[(doc.index, doc.doc_id)] = doc.body
+                result.written.append(doc.doc_id)
+        return result
+
+    async def close(self) -> None:
+        return None
+
+
+def fake_event(
+    value: bytes, *, topic: str = "posts", partition: int = 0, offset: int = 0
+) -> Any:
+    """An object shaped like a Faust event: ``.value`` and ``.message``."""
+    message = SimpleNamespace(topic=topic, partition=partition, offset=offset)
+    return SimpleNamespace(value=value, key=None, message=message)
