@@ -132,6 +132,7 @@ _DURATION = re.compile(r"(\d+)([smhd])")
 _DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _ENV_REF = re.compile(r"\$\{([^}]*)\}")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_PROBLEM_LINE = re.compile(r" line (\d+): ")
 _DAILY = re.compile(r"(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*(Z|[+-]\d{2}:?\d{2})")
 
 
@@ -320,6 +321,11 @@ def load_rules(path: Path) -> RuleSet:
     return _Loader(document).load()
 
 
+def _line_number(problem: str) -> int:
+    match = _PROBLEM_LINE.search(problem)
+    return int(match.group(1)) if match else 0
+
+
 class _Loader:
     """Walks the document once, collecting every problem with its line."""
 
@@ -332,7 +338,7 @@ class _Loader:
 
     # -- small typed readers -------------------------------------------------
 
-    def mapping(self, value: Any, location: Sequence[Any], what: str) -> dict:
+    def mapping(self, value: Any, location: Sequence[Any], what: str) -> dict[Any, Any]:
         if value is None:
             return {}
         if not isinstance(value, dict):
@@ -340,7 +346,7 @@ class _Loader:
             return {}
         return value
 
-    def sequence(self, value: Any, location: Sequence[Any], what: str) -> list:
+    def sequence(self, value: Any, location: Sequence[Any], what: str) -> list[Any]:
         if value is None:
             return []
         if not isinstance(value, list):
@@ -349,7 +355,11 @@ class _Loader:
         return value
 
     def unknown(
-        self, body: dict, allowed: frozenset[str], location: Sequence[Any], what: str
+        self,
+        body: dict[Any, Any],
+        allowed: frozenset[str],
+        location: Sequence[Any],
+        what: str,
     ) -> None:
         for key in body:
             if key not in allowed:
@@ -449,7 +459,7 @@ class _Loader:
         silences = self.load_silences(data.get("silences"), topics, rules)
         maintenance = self.load_maintenance(data.get("maintenance"), topics)
         if self.problems:
-            raise ConfigError(self.problems)
+            raise ConfigError(sorted(self.problems, key=_line_number))
         assert routing is not None and sla is not None and settings is not None
         return RuleSet(
             path=self.document.path,
@@ -536,7 +546,7 @@ class _Loader:
         return channels
 
     def check_channel_values(
-        self, kind: str, name: str, settings: dict, where: list[Any]
+        self, kind: str, name: str, settings: dict[str, Any], where: list[Any]
     ) -> None:
         for key, value in settings.items():
             location = [*where, key]
@@ -758,7 +768,9 @@ class _Loader:
             min_priority=min_priority,
         )
 
-    def threshold(self, kind: str, item: dict, where: list[Any]) -> float | None:
+    def threshold(
+        self, kind: str, item: dict[Any, Any], where: list[Any]
+    ) -> float | None:
         location = [*where, "threshold"]
         if "threshold" not in item:
             if kind in _DEFAULT_THRESHOLD:

@@ -543,7 +543,11 @@ def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as caught:
         load_rules(_write(tmp_path, text))
     assert len(caught.value.problems) == 3
-    assert all(" line " in problem for problem in caught.value.problems)
+    lines = [
+        int(problem.split(" line ")[1].split(":")[0])
+        for problem in caught.value.problems
+    ]
+    assert lines == sorted(lines) == [7, 8, 22]
 
 
 def test_invalid_yaml_and_missing_file_are_config_errors(tmp_path: Path) -> None:
