@@ -5,11 +5,34 @@ character-based generative tagger of ``snownlp.seg.y09_2047``, which
 recomputes dictionary look-ups and ``math.log`` for every character, every
 tag and every predecessor state. :class:`FastSnowNLP` loads the same model
 files, precomputes every log-probability the tagger can ever ask for (with
-the same floating-point expressions, evaluated once), and runs the Viterbi
-search for a whole batch of texts at once with numpy. Sums and maxima are
-taken in the same order as snownlp's, so segmentations, sentiment
+the same floating-point expressions, evaluated once at load), and runs the
+Viterbi search for a whole batch of texts at once with numpy. Sums, maxima
+and tie-breaks follow snownlp's order of operations, so words, sentiment
 probabilities and TextRank keywords are identical to stock snownlp's, not
 merely close.
+
+API:
+
+- ``FastSnowNLP(seg_model, sentiment_model, stopwords, iszip=True)``; every
+  argument defaults to the file shipped with snownlp, and models trained and
+  saved with snownlp's own API load the same way snownlp loads them.
+- ``segment(text)`` / ``segment_many(texts)``: ``SnowNLP(text).words``.
+- ``sentiments(texts)``: ``[SnowNLP(t).sentiments for t in texts]``.
+- ``analyse(text, keyword_limit)`` / ``analyse_many(texts, keyword_limit)``:
+  sentiment, ``SnowNLP(text).keywords(limit)`` and words from one tagging.
+- ``score_texts(texts)``: ``sentiments`` of a lazily built shared instance.
+
+Edge cases behave as in stock snownlp: punctuation, Latin, digits, emoji and
+CJK outside U+4E00..U+9FA5 become whitespace-split tokens, traditional
+characters are scored unconverted, characters the model never saw take
+snownlp's unseen-character path. The empty string, which stock cannot score
+(``ZeroDivisionError``), raises :class:`EmptyTextError` (a ``ValueError``
+and a ``ZeroDivisionError``) before anything in the batch is scored.
+
+Speed comes from batching: per call there is a fixed numpy cost per
+character position of the longest Chinese run, so pass tens to thousands of
+texts per call (``benchmarks/bench_scorer.py`` measures both). Model loading
+takes several seconds, mostly unmarshalling snownlp's files.
 
 Only the stdlib, numpy and snownlp's model files are used: the files are
 read directly (gzip + marshal, with snownlp's ``.3`` suffix on Python 3), so
@@ -53,9 +76,12 @@ _RE_DELIMITER = re.compile("[，。？！；]")
 _CJK_FIRST = 0x4E00
 _CJK_LAST = 0x9FA5
 _BOS = ("", "BOS")
-# Texts are tagged in chunks of about this many Chinese characters, which
-# bounds the (chars x 64) log-probability array to a few tens of megabytes.
+# Texts are tagged in chunks of about this many characters, which bounds the
+# (characters x 64) log-probability arrays to a few tens of megabytes.
 _CHUNK_CHARS = 40_000
+# Below this many runs side by side, argmax/max along the last axis (two
+# calls) beats the elementwise comparisons (ten calls, but faster per row).
+_NARROW = 32
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -179,6 +205,12 @@ class _IntIndex:
             (indices of the queries that are keys, their positions in keys).
 
         """
+        if len(queries) <= 256:
+            # Few queries: one binary search beats the probing loop's overhead.
+            pos = np.searchsorted(self.keys, queries)
+            np.minimum(pos, len(self.keys) - 1, out=pos)
+            hit = np.flatnonzero(self.keys[pos] == queries)
+            return hit, pos[hit]
         found_q: list[IntArray] = []
         found_k: list[IntArray] = []
         active = np.arange(len(queries), dtype=np.int64)
@@ -448,12 +480,17 @@ class _Tagger:
             n = int(active[j])
             sl = slice(offsets[j], offsets[j] + n)
             cand = score[:n, None, :, :] + lp[sl]
-            best = cand[..., 0]
-            bp = np.zeros(best.shape, dtype=np.int64)
-            for t2 in range(1, s):
-                better = cand[..., t2] > best
-                best = np.where(better, cand[..., t2], best)
-                bp[better] = t2
+            if n < _NARROW:
+                # argmax returns the first maximum, as snownlp's strict ">".
+                bp = cand.argmax(axis=-1)
+                best = cand.max(axis=-1)
+            else:
+                best = cand[..., 0]
+                bp = np.zeros(best.shape, dtype=np.int64)
+                for t2 in range(1, s):
+                    better = cand[..., t2] > best
+                    best = np.where(better, cand[..., t2], best)
+                    bp[better] = t2
             rows = np.flatnonzero(unseen[sl])
             if len(rows):
                 best[rows] = score[rows, None, :, s - 1]
@@ -638,7 +675,7 @@ def _rank_keywords(
         np.minimum.at(first, reached, np.arange(len(reached), dtype=np.int64))
         touched = np.flatnonzero(first < len(reached))
         next_order = touched[np.argsort(first[touched])]
-        was = order[np.isin(order, touched)]
+        was = order[first[order] < len(reached)]
         max_diff = np.zeros(len(graphs))
         np.maximum.at(max_diff, graph[was], np.abs(new[was] - score[was]))
         score[touched] = new[touched]
@@ -649,12 +686,10 @@ def _rank_keywords(
     # Each text's vertices sit together, in its final dict order.
     final = np.concatenate(finished)
     final = final[np.lexsort((-score[final], graph[final]))]
-    out: list[list[str]] = [[] for _ in graphs]
+    ranking: list[list[str]] = [[] for _ in graphs]
     for v in final.tolist():
-        top = out[graph_ids[v]]
-        if len(top) < limit:
-            top.append(names[v])
-    return out
+        ranking[graph_ids[v]].append(names[v])
+    return [top[:limit] for top in ranking]
 
 
 def _sentences(doc: str) -> list[str]:

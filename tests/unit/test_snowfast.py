@@ -199,6 +199,17 @@ def test_batch_size_does_not_change_scores(
     assert one_by_one == [stock_scores[i] for i in picked]
 
 
+@pytest.mark.parametrize("narrow", [0, 10**9], ids=["elementwise", "argmax"])
+def test_both_viterbi_reductions_match_stock(
+    fast: FastSnowNLP,
+    stock_scores: list[float],
+    monkeypatch: pytest.MonkeyPatch,
+    narrow: int,
+) -> None:
+    monkeypatch.setattr(snowfast, "_NARROW", narrow)
+    assert fast.sentiments(CORPUS[::3]) == stock_scores[::3]
+
+
 def test_segment_matches_stock_words(
     fast: FastSnowNLP, stock_results: tuple[list[float], list[list[str]]]
 ) -> None:
@@ -218,7 +229,7 @@ def test_analyse_matches_stock_keywords_and_score(
         assert analysis.words == stock.words
 
 
-@pytest.mark.parametrize("limit", [1, 3, 10, 50])
+@pytest.mark.parametrize("limit", [0, 1, 3, 10, 50, -2])
 def test_keyword_limit_matches_stock(fast: FastSnowNLP, limit: int) -> None:
     text = CORPUS[5] + "，" + CORPUS[6] + "。" + CORPUS[7]
     assert fast.analyse(text, keyword_limit=limit).keywords == SnowNLP(text).keywords(
