@@ -205,12 +205,12 @@ class _IntIndex:
             (indices of the queries that are keys, their positions in keys).
 
         """
-        if len(queries) <= 256:
+        if len(queries) <= 256 and len(self.keys):
             # Few queries: one binary search beats the probing loop's overhead.
             pos = np.searchsorted(self.keys, queries)
             np.minimum(pos, len(self.keys) - 1, out=pos)
-            hit = np.flatnonzero(self.keys[pos] == queries)
-            return hit, pos[hit]
+            found = np.flatnonzero(self.keys[pos] == queries)
+            return found, pos[found]
         found_q: list[IntArray] = []
         found_k: list[IntArray] = []
         active = np.arange(len(queries), dtype=np.int64)
