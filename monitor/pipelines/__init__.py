@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+
+import faust
 
 from monitor.metrics import MonitorMetrics
 from monitor.records import DeadLetter, encode_payload, utc_now
@@ -64,3 +67,29 @@ class Pipeline:
             key=(post_id or "").encode("utf-8") or None, value=letter.dumps()
         )
         self.metrics.posts_dead_lettered.labels(stage=stage, source=source).inc()
+
+
+BatchHandler = Callable[["Pipeline", Sequence[faust.EventT]], Awaitable[None]]
+
+
+def register_batch_agent(
+    app: faust.App,
+    pipeline: Pipeline,
+    *,
+    topic: faust.TopicT,
+    name: str,
+    batch_size: int,
+    batch_seconds: float,
+    handle: BatchHandler,
+) -> faust.types.AgentT:
+    """Add an agent that hands ``handle`` batches of raw events from ``topic``.
+
+    A batch is acknowledged (its offsets may be committed) only once
+    ``handle`` returns, so a crash or stop mid-batch replays it.
+    """
+
+    async def consume(stream: faust.StreamT) -> None:
+        async for events in stream.take_events(batch_size, within=batch_seconds):
+            await handle(pipeline, events)
+
+    return app.agent(topic, name=name)(consume)

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import faust
 
 from monitor.errors import SinkUnavailable
-from monitor.pipelines import Pipeline
+from monitor.pipelines import Pipeline, register_batch_agent
 from monitor.records import ScoredPost, utc_now
 from monitor.sinks.base import Document, WriteResult
 from monitor.sinks.elasticsearch import to_es_document
@@ -23,15 +23,15 @@ STAGE = "index"
 def register(app: faust.App, pipeline: Pipeline) -> faust.types.AgentT:
     """Add the ``index_posts`` agent to ``app``."""
     settings = pipeline.settings
-
-    @app.agent(pipeline.topics.scored_posts, name="index_posts")
-    async def index_posts(stream: faust.StreamT) -> None:
-        async for events in stream.take_events(
-            settings.index_batch_size, within=settings.index_batch_seconds
-        ):
-            await index_events(pipeline, events)
-
-    return index_posts
+    return register_batch_agent(
+        app,
+        pipeline,
+        topic=pipeline.topics.scored_posts,
+        name="index_posts",
+        batch_size=settings.index_batch_size,
+        batch_seconds=settings.index_batch_seconds,
+        handle=index_events,
+    )
 
 
 async def index_events(pipeline: Pipeline, events: Sequence[faust.EventT]) -> None:

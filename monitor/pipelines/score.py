@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import faust
 
 from monitor.errors import InvalidRecordError
-from monitor.pipelines import Pipeline
+from monitor.pipelines import Pipeline, register_batch_agent
 from monitor.records import Post, parse_post, utc_now
 
 log = logging.getLogger(__name__)
@@ -20,15 +20,15 @@ STAGE = "score"
 def register(app: faust.App, pipeline: Pipeline) -> faust.types.AgentT:
     """Add the ``score_posts`` agent to ``app``."""
     settings = pipeline.settings
-
-    @app.agent(pipeline.topics.posts, name="score_posts")
-    async def score_posts(stream: faust.StreamT) -> None:
-        async for events in stream.take_events(
-            settings.score_batch_size, within=settings.score_batch_seconds
-        ):
-            await score_events(pipeline, events)
-
-    return score_posts
+    return register_batch_agent(
+        app,
+        pipeline,
+        topic=pipeline.topics.posts,
+        name="score_posts",
+        batch_size=settings.score_batch_size,
+        batch_seconds=settings.score_batch_seconds,
+        handle=score_events,
+    )
 
 
 async def score_events(pipeline: Pipeline, events: Sequence[faust.EventT]) -> None:
