@@ -904,11 +904,12 @@ class FastSnowNLP:
         begins = tagger.is_bs[tags]
         begins[1:] |= tagger.is_e[tags[:-1]]
         begins[run_starts] = True
-        cuts = np.flatnonzero(begins).tolist()
+        word_starts = np.flatnonzero(begins)
+        first_word = np.searchsorted(word_starts, run_starts).tolist()
+        first_word.append(len(word_starts))
+        cuts = word_starts.tolist()
         cuts.append(n)
-        words = [joined[a:b] for a, b in zip(cuts[:-1], cuts[1:], strict=False)]
-        first_word = np.searchsorted(np.array(cuts[:-1]), run_starts).tolist()
-        first_word.append(len(words))
+        words = list(map(joined.__getitem__, map(slice, cuts, cuts[1:])))
         i = 0
         for parts in batch:
             k = len(parts) // 2
