@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
 from monitor.analysis.labels import LabelThresholds
-from monitor.analysis.sentiment import SentimentModel, extract_keywords
+from monitor.analysis.sentiment import SentimentModel, TextScore
 from monitor.analysis.text import normalise_text
 from monitor.analysis.topics import TopicMatcher, WatchedTopic
-from monitor.records import Post, ScoredPost
+from monitor.records import Post, ScoredPost, utc_now
 
 
 class PostScorer:
@@ -39,7 +40,38 @@ class PostScorer:
     def score(self, post: Post, *, now: datetime) -> ScoredPost:
         """Return the scored post; ``now`` becomes its ``scored_at``."""
         text = normalise_text(post.text)
-        probability = self.model.positive_probability(text)
+        (result,) = self.model.score_many([text], self.keywords_per_post)
+        return self._scored(post, text, result, now)
+
+    def score_many(self, posts: Sequence[Post]) -> list[ScoredPost | Exception]:
+        """Score a batch; a post that fails yields its exception instead.
+
+        The batch is segmented and scored in one pass (much faster per post
+        than one by one). CPU-bound: the score stage runs it in a worker
+        thread so that the event loop keeps serving Kafka, the other agents
+        and /metrics meanwhile. If the batch pass itself fails, each post is
+        retried alone so that one bad post cannot sink the others.
+        """
+        texts = [normalise_text(post.text) for post in posts]
+        try:
+            results = self.model.score_many(texts, self.keywords_per_post)
+        except Exception:  # noqa: BLE001 - find the culprit post by post below
+            return [self._score_alone(post) for post in posts]
+        now = utc_now()
+        return [
+            self._scored(post, text, result, now)
+            for post, text, result in zip(posts, texts, results, strict=True)
+        ]
+
+    def _score_alone(self, post: Post) -> ScoredPost | Exception:
+        try:
+            return self.score(post, now=utc_now())
+        except Exception as exc:  # noqa: BLE001 - returned to the caller, per post
+            return exc
+
+    def _scored(
+        self, post: Post, text: str, result: TextScore, now: datetime
+    ) -> ScoredPost:
         metrics = post.metrics or {}
         return ScoredPost(
             post_id=post.id,
@@ -48,9 +80,9 @@ class PostScorer:
             url=post.url,
             text=text,
             original_text=post.text,
-            positive_probability=probability,
-            label=self.thresholds.label(probability),
-            keywords=extract_keywords(text, self.keywords_per_post),
+            positive_probability=result.positive_probability,
+            label=self.thresholds.label(result.positive_probability),
+            keywords=result.keywords,
             topics=self.matcher.match(text, [post.topic] if post.topic else []),
             published_at=post.published_at,
             scored_at=now,

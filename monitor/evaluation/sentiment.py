@@ -14,6 +14,9 @@ from monitor.analysis.sentiment import SentimentModel
 from monitor.analysis.text import normalise_text
 from monitor.errors import InvalidRecordError
 
+#: Texts scored per call: the scorer is batched, as the score stage is.
+BATCH = 512
+
 
 def read_labelled_csv(path: Path) -> tuple[list[str], list[int]]:
     """Read a ``text,label`` CSV (label 1 positive, 0 negative).
@@ -65,11 +68,12 @@ def evaluate_sentiment(
     for path in paths:
         texts, labels = read_labelled_csv(path)
         started = time.perf_counter()
-        scores = []
-        for text in texts:
-            scores.append(model.positive_probability(normalise_text(text)))
+        scores: list[float] = []
+        for start in range(0, len(texts), BATCH):
+            chunk = [normalise_text(text) for text in texts[start : start + BATCH]]
+            scores.extend(model.positive_probabilities(chunk))
             if on_progress is not None:
-                on_progress(1)
+                on_progress(len(chunk))
         seconds = time.perf_counter() - started
         total_seconds += seconds
         report = binary_report(labels, scores, thresholds=thresholds)

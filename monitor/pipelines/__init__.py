@@ -92,4 +92,5 @@ def register_batch_agent(
         async for events in stream.take_events(batch_size, within=batch_seconds):
             await handle(pipeline, events)
 
+    consume.__name__ = consume.__qualname__ = name  # Faust names the agent after it
     return app.agent(topic, name=name)(consume)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Sequence
@@ -10,7 +11,7 @@ import faust
 
 from monitor.errors import InvalidRecordError
 from monitor.pipelines import Pipeline, register_batch_agent
-from monitor.records import Post, parse_post, utc_now
+from monitor.records import Post, ScoredPost, parse_post
 
 log = logging.getLogger(__name__)
 
@@ -32,48 +33,64 @@ def register(app: faust.App, pipeline: Pipeline) -> faust.types.AgentT:
 
 
 async def score_events(pipeline: Pipeline, events: Sequence[faust.EventT]) -> None:
-    """Score a batch of raw post events; each event succeeds or is dead-lettered."""
+    """Score a batch of raw post events; each event succeeds or is dead-lettered.
+
+    Validation runs on the event loop (it is cheap); scoring runs in a worker
+    thread, so a large batch never starves the other agents or the consumer.
+    """
     metrics = pipeline.metrics
     started = time.perf_counter()
+    valid: list[tuple[faust.EventT, Post]] = []
     for event in events:
-        post: Post | None = None
         try:
             post = parse_post(event.value)
-            metrics.posts_consumed.labels(source=post.source).inc()
-            await score_post(pipeline, post)
+        except InvalidRecordError as exc:
+            metrics.posts_consumed.labels(source="unknown").inc()
+            await _dead_letter(pipeline, event, exc.reason)
+            continue
+        metrics.posts_consumed.labels(source=post.source).inc()
+        valid.append((event, post))
+    results = await asyncio.to_thread(
+        pipeline.scorer.score_many, [post for _, post in valid]
+    )
+    for (event, post), result in zip(valid, results, strict=True):
+        try:
+            if isinstance(result, Exception):
+                raise result
+            await forward(pipeline, post, result)
         except Exception as exc:  # noqa: BLE001 - one boundary per event, see STYLE 4
-            if post is None:
-                metrics.posts_consumed.labels(source="unknown").inc()
-            if isinstance(exc, InvalidRecordError):
-                reason = exc.reason
-            else:
-                reason = f"scoring failed: {type(exc).__name__}: {exc}"
-                log.exception("scoring post %s failed", post.id if post else None)
-            message = event.message
-            await pipeline.dead_letter(
-                stage=STAGE,
-                reason=reason,
-                payload=event.value,
-                topic=message.topic,
-                partition=message.partition,
-                offset=message.offset,
-                source=post.source if post else "unknown",
-                post_id=post.id if post else None,
+            log.error("scoring post %s failed", post.id, exc_info=exc)
+            await _dead_letter(
+                pipeline, event, f"scoring failed: {type(exc).__name__}: {exc}", post
             )
     if events:
         per_event = (time.perf_counter() - started) / len(events)
         metrics.stage_seconds.labels(stage=STAGE).observe(per_event)
 
 
-async def score_post(pipeline: Pipeline, post: Post) -> None:
-    """Score one valid post and send it to the scored-posts topic."""
-    now = utc_now()
-    scored = pipeline.scorer.score(post, now=now)
+async def forward(pipeline: Pipeline, post: Post, scored: ScoredPost) -> None:
+    """Send one scored post to the scored-posts topic and count it."""
     await pipeline.topics.scored_posts.send(
         key=post.id.encode("utf-8"), value=scored.dumps()
     )
     metrics = pipeline.metrics
     metrics.posts_scored.labels(source=post.source).inc()
-    lag = (now - post.published_at).total_seconds()
+    lag = (scored.scored_at - post.published_at).total_seconds()
     metrics.event_lag_seconds.labels(stage=STAGE).observe(max(lag, 0.0))
     metrics.event_time_lag.labels(stage=STAGE).set(lag)
+
+
+async def _dead_letter(
+    pipeline: Pipeline, event: faust.EventT, reason: str, post: Post | None = None
+) -> None:
+    message = event.message
+    await pipeline.dead_letter(
+        stage=STAGE,
+        reason=reason,
+        payload=event.value,
+        topic=message.topic,
+        partition=message.partition,
+        offset=message.offset,
+        source=post.source if post else "unknown",
+        post_id=post.id if post else None,
+    )

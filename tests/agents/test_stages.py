@@ -26,11 +26,22 @@ POST = {
 }
 
 
-class ExplodingScorer(PostScorer):
-    def score(self, post, *, now):  # noqa: ANN001, ANN201
-        if post.id == "boom":
+class ExplodingModel:
+    """Wraps the real model; fails on any batch that holds the text 炸了."""
+
+    def __init__(self, model) -> None:  # noqa: ANN001
+        self.model = model
+
+    def score_many(self, texts, keyword_limit):  # noqa: ANN001, ANN201
+        if "炸了" in texts:
             raise RuntimeError("model file corrupt")
-        return super().score(post, now=now)
+        return self.model.score_many(texts, keyword_limit)
+
+
+class ExplodingScorer(PostScorer):
+    def __init__(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
+        super().__init__(*args, **kwargs)
+        self.model = ExplodingModel(self.model)
 
 
 def make_pipeline(sink: FakeDocumentSink | None = None) -> Pipeline:
@@ -64,7 +75,9 @@ async def test_a_scoring_crash_dead_letters_that_post_and_the_batch_goes_on() ->
     pipeline = make_pipeline()
     events = [
         fake_event(json.dumps(POST).encode(), offset=0),
-        fake_event(json.dumps({**POST, "id": "boom"}).encode(), offset=1),
+        fake_event(
+            json.dumps({**POST, "id": "boom", "text": "炸了"}).encode(), offset=1
+        ),
         fake_event(json.dumps({**POST, "id": "p3"}).encode(), offset=2),
     ]
     await score_events(pipeline, events)
