@@ -15,6 +15,13 @@ from typing import Any
 
 from elasticsearch import AsyncElasticsearch
 from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+)
 
 from monitor.embedded import EmbeddedServers, free_port
 from monitor.errors import MonitorError
@@ -114,14 +121,22 @@ async def _report(settings: Settings, sent: int, console: Console) -> None:
     try:
         deadline = time.monotonic() + 120
         count = 0
-        while time.monotonic() < deadline:
-            await es.indices.refresh(index=index, allow_no_indices=True)
-            count = (await es.count(index=index, allow_no_indices=True))["count"]
-            console.print(f"\r{count} posts indexed", end="")
-            if count >= sent:
-                break
-            await asyncio.sleep(1)
-        console.print()
+        with Progress(
+            TextColumn("indexed"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+        ) as progress:
+            task = progress.add_task("indexed", total=sent)
+            while time.monotonic() < deadline:
+                await es.indices.refresh(index=index, allow_no_indices=True)
+                count = (await es.count(index=index, allow_no_indices=True))["count"]
+                progress.update(task, completed=count)
+                if count >= sent:
+                    break
+                await asyncio.sleep(1)
+        console.print(f"{count} posts indexed")
         response = await es.search(
             index=index,
             size=0,
