@@ -4,6 +4,8 @@ idempotent replays, restarts and an Elasticsearch outage, on real servers."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import pytest
 from snownlp import SnowNLP
@@ -152,12 +154,24 @@ def test_worker_restarted_mid_stream_resumes_without_loss(stack: Stack) -> None:
     posts = make_posts(600, seed=12, prefix="r")
     feed = stack.write_jsonl(posts)
     first = stack.worker().start()
-    stack.monitor("replay", str(feed))
-    wait_until(
-        lambda: stack.indexed_count() >= 100, timeout=120, what="some posts indexed"
+    # A steady stream (60 posts/s for 10 s), so the stop lands mid-stream.
+    replay = subprocess.Popen(
+        [sys.executable, "-m", "monitor", "replay", str(feed), "--rate", "60"],
+        env=stack.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
-    assert first.stop() == 0
-    done_before = stack.indexed_count()
+    try:
+        wait_until(
+            lambda: stack.indexed_count() >= 100, timeout=120, what="some posts indexed"
+        )
+        assert first.stop() == 0
+        done_before = stack.indexed_count()
+    finally:
+        out, err = replay.communicate(timeout=120)
+    assert replay.returncode == 0, err
+    assert "sent 600 posts" in out
     assert done_before < len(posts), (
         "the worker finished before it could be interrupted"
     )
