@@ -79,13 +79,13 @@ def wait_indexed(es: Elasticsearch, pattern: str, count: int, timeout: float) ->
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument(
-        "--posts", type=int, default=600, help="posts for the latency run"
+        "--posts", type=int, default=1000, help="posts for the latency run"
     )
     parser.add_argument(
-        "--rate", type=float, default=30.0, help="posts/s for the latency run"
+        "--rate", type=float, default=100.0, help="posts/s for the latency run"
     )
     parser.add_argument(
-        "--burst", type=int, default=1500, help="posts for the throughput run"
+        "--burst", type=int, default=5000, help="posts for the throughput run"
     )
     args = parser.parse_args()
 
@@ -147,7 +147,7 @@ def main() -> None:
                 for h in hits
             ]
             # 2. throughput of a burst
-            burst = texts[args.posts : args.posts + args.burst]
+            burst = [texts[(args.posts + i) % len(texts)] for i in range(args.burst)]
             started = asyncio.run(send(settings, burst, "thr", None))
             wait_indexed(es, pattern, args.posts + len(burst), timeout=1800)
             elapsed = time.perf_counter() - started
