@@ -218,3 +218,45 @@ def _alive(pid: int) -> bool:
             return "\nState:\tZ" not in status.read()
     except OSError:
         return False
+
+
+def test_evaluate_bursts_scores_a_series_in_nab_format(tmp_path: Path) -> None:
+    import math
+    import random
+    from datetime import UTC, datetime, timedelta
+
+    rng = random.Random(3)
+    start = datetime(2015, 3, 1, tzinfo=UTC)  # NAB files are UTC, without offset
+    rows, spike = 3000, 2200
+    lines = ["timestamp,value"]
+    for i in range(rows):
+        base = 20 + 8 * math.sin(2 * math.pi * i / 288)
+        value = rng.gauss(base, 3) + (200 if spike <= i < spike + 6 else 0)
+        stamp = start + timedelta(minutes=5 * i)
+        lines.append(f"{stamp:%Y-%m-%d %H:%M:%S},{max(0, round(value))}")
+    (tmp_path / "Twitter_volume_TEST.csv").write_text("\n".join(lines) + "\n")
+    window = [
+        f"{start + timedelta(minutes=5 * (spike - 150)):%Y-%m-%d %H:%M:%S}.000000",
+        f"{start + timedelta(minutes=5 * (spike + 150)):%Y-%m-%d %H:%M:%S}.000000",
+    ]
+    (tmp_path / "combined_windows.json").write_text(
+        json.dumps({"realTweets/Twitter_volume_TEST.csv": [window]})
+    )
+    done = run_monitor(
+        "evaluate", "bursts", str(tmp_path), "--json", env=clean_env(), cwd=tmp_path
+    )
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["profile"] == "standard" and report["windows"] == 1
+    assert set(report["files"]) == {"Twitter_volume_TEST.csv"}
+    assert report["score"] > 50, report  # the spike is caught inside its window
+    table = run_monitor(
+        "evaluate",
+        "bursts",
+        str(tmp_path),
+        "--profile",
+        "reward_low_FP_rate",
+        env=clean_env(),
+        cwd=tmp_path,
+    )
+    assert table.returncode == 0 and "overall" in table.stdout
