@@ -42,6 +42,7 @@ class MonitorMetrics(NamedTuple):
     es_bulk_errors: Counter
     es_bulk_seconds: Histogram
     sink_retries: Counter
+    batch_retries: Counter
     consumer_lag: Gauge
 
     @classmethod
@@ -112,6 +113,13 @@ class MonitorMetrics(NamedTuple):
                 "monitor_sink_retries_total",
                 "Batches retried because a sink was unavailable.",
                 ["sink"],
+                registry=registry,
+            ),
+            batch_retries=Counter(
+                "monitor_batch_retries_total",
+                "Batches a stage failed to finish and is processing again "
+                "(nothing is acknowledged until a batch succeeds).",
+                ["stage"],
                 registry=registry,
             ),
             consumer_lag=Gauge(

@@ -36,6 +36,11 @@ POST_FIELDS = (
 POST_METRICS = ("likes", "reposts", "followers")
 #: Counts are stored as Elasticsearch ``long`` (signed 64-bit).
 MAX_COUNT = 2**63 - 1
+#: Longer texts are refused: a scored post carries the text twice and must
+#: stay well under Kafka's default 1 MB message size.
+MAX_TEXT_CHARS = 100_000
+#: Years outside this range are refused (they cannot date a daily index).
+MIN_YEAR, MAX_YEAR = 1970, 2100
 #: Elasticsearch refuses document ids longer than 512 bytes.
 MAX_ID_BYTES = 512
 
@@ -151,6 +156,7 @@ class DeadLetter(
     offset: int | None = None
     source: str = "unknown"
     post_id: str | None = None
+    payload_truncated: bool = False
 
 
 def utc_now() -> datetime:
@@ -183,6 +189,10 @@ def parse_timestamp(value: Any, field: str = "published_at") -> datetime:
     if parsed.tzinfo is None or parsed.utcoffset() is None:
         raise InvalidRecordError(
             f"{field} has no UTC offset: {value[:64]!r} (write e.g. +08:00 or Z)"
+        )
+    if not MIN_YEAR <= parsed.year <= MAX_YEAR:
+        raise InvalidRecordError(
+            f"{field} is outside the years {MIN_YEAR}-{MAX_YEAR}: {value[:64]!r}"
         )
     return parsed
 
@@ -223,6 +233,10 @@ def parse_post(payload: bytes | str | Mapping[str, Any]) -> Post:
     text = data["text"]
     if not isinstance(text, str):
         raise InvalidRecordError(f"text must be a string, got {_kind(text)}")
+    if len(text) > MAX_TEXT_CHARS:
+        raise InvalidRecordError(
+            f"text is longer than {MAX_TEXT_CHARS:,} characters ({len(text):,})"
+        )
 
     if "published_at" not in data:
         raise InvalidRecordError("published_at is required")

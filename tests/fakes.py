@@ -3,6 +3,7 @@ in integration tests."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from types import SimpleNamespace
@@ -19,8 +20,18 @@ class FakeTopic:
     name: str
     sent: list[tuple[bytes | None, bytes]] = field(default_factory=list)
 
-    async def send(self, *, key: bytes | None = None, value: bytes) -> None:
-        self.sent.append((key, value))
+    fail_next: int = 0
+
+    async def send(self, *, key: bytes | None = None, value: bytes) -> Any:
+        """Queue like Faust: return a future that the 'broker' resolves."""
+        future = asyncio.get_running_loop().create_future()
+        if self.fail_next > 0:
+            self.fail_next -= 1
+            future.set_exception(RuntimeError("broker refused the record"))
+        else:
+            self.sent.append((key, value))
+            future.set_result(None)
+        return future
 
 
 @dataclass

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -16,6 +17,13 @@ from monitor.sinks.base import DocumentSink
 from monitor.topics import Topics
 
 log = logging.getLogger(__name__)
+
+#: Dead letters keep at most this much of the payload (topic, partition and
+#: offset still locate the original): a dead letter must fit in a Kafka message.
+MAX_DEAD_LETTER_PAYLOAD_CHARS = 256 * 1024
+#: Backoff for a batch whose handler failed, doubling up to the maximum.
+BATCH_RETRY_INITIAL_SECONDS = 0.5
+BATCH_RETRY_MAX_SECONDS = 30.0
 
 
 @dataclass
@@ -42,11 +50,13 @@ class Pipeline:
     ) -> None:
         """Send a record a stage gave up on to the dead-letter topic, and count it."""
         text, encoding = encode_payload(payload)
+        truncated = len(text) > MAX_DEAD_LETTER_PAYLOAD_CHARS
         letter = DeadLetter(
             stage=stage,
             reason=reason,
-            payload=text,
+            payload=text[:MAX_DEAD_LETTER_PAYLOAD_CHARS],
             payload_encoding=encoding,
+            payload_truncated=truncated,
             topic=topic,
             partition=partition,
             offset=offset,
@@ -63,9 +73,10 @@ class Pipeline:
             offset,
             reason,
         )
-        await self.topics.dead_letters.send(
+        delivery = await self.topics.dead_letters.send(
             key=(post_id or "").encode("utf-8") or None, value=letter.dumps()
         )
+        await delivery  # raises if the broker refused it: the batch is retried
         self.metrics.posts_dead_lettered.labels(stage=stage, source=source).inc()
 
 
@@ -84,13 +95,50 @@ def register_batch_agent(
 ) -> faust.types.AgentT:
     """Add an agent that hands ``handle`` batches of raw events from ``topic``.
 
-    A batch is acknowledged (its offsets may be committed) only once
-    ``handle`` returns, so a crash or stop mid-batch replays it.
+    Faust acknowledges a ``take_events`` batch when the agent moves on, even
+    if the handler raised. So a failing batch is never let go: it is handled
+    again, with backoff, until it succeeds (handlers are idempotent: records
+    are keyed by post id downstream). A batch that keeps failing stalls its
+    stage, visible in ``monitor_batch_retries_total``, instead of vanishing.
     """
 
     async def consume(stream: faust.StreamT) -> None:
-        async for events in stream.take_events(batch_size, within=batch_seconds):
-            await handle(pipeline, events)
+        await consume_batches(
+            stream, pipeline, name=name, batch_size=batch_size,
+            batch_seconds=batch_seconds, handle=handle,
+        )
 
     consume.__name__ = consume.__qualname__ = name  # Faust names the agent after it
     return app.agent(topic, name=name)(consume)
+
+
+async def consume_batches(
+    stream: faust.StreamT,
+    pipeline: Pipeline,
+    *,
+    name: str,
+    batch_size: int,
+    batch_seconds: float,
+    handle: BatchHandler,
+) -> None:
+    """Hand batches to ``handle``, handling a failed batch again until it succeeds."""
+    async for events in stream.take_events(batch_size, within=batch_seconds):
+        attempt = 0
+        while True:
+            try:
+                await handle(pipeline, events)
+                break
+            except Exception:
+                wait = min(
+                    BATCH_RETRY_MAX_SECONDS, BATCH_RETRY_INITIAL_SECONDS * 2**attempt
+                )
+                attempt += 1
+                pipeline.metrics.batch_retries.labels(stage=name).inc()
+                log.exception(
+                    "%s: a batch of %d failed (attempt %d); retrying in %.1f s",
+                    name,
+                    len(events),
+                    attempt,
+                    wait,
+                )
+                await asyncio.sleep(wait)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 
 import faust
 
@@ -53,24 +53,35 @@ async def score_events(pipeline: Pipeline, events: Sequence[faust.EventT]) -> No
     results = await asyncio.to_thread(
         pipeline.scorer.score_many, [post for _, post in valid]
     )
+    deliveries: list[Awaitable[object]] = []
     for (event, post), result in zip(valid, results, strict=True):
         try:
             if isinstance(result, Exception):
                 raise result
-            await forward(pipeline, post, result)
+            deliveries.append(await forward(pipeline, post, result))
         except Exception as exc:  # noqa: BLE001 - one boundary per event, see STYLE 4
             log.error("scoring post %s failed", post.id, exc_info=exc)
             await _dead_letter(
                 pipeline, event, f"scoring failed: {type(exc).__name__}: {exc}", post
             )
+    # The batch is done only when the broker has every scored post; if one
+    # was refused this raises and the whole batch is handled again.
+    await asyncio.gather(*deliveries)
     if events:
         per_event = (time.perf_counter() - started) / len(events)
         metrics.stage_seconds.labels(stage=STAGE).observe(per_event)
 
 
-async def forward(pipeline: Pipeline, post: Post, scored: ScoredPost) -> None:
-    """Send one scored post to the scored-posts topic and count it."""
-    await pipeline.topics.scored_posts.send(
+async def forward(
+    pipeline: Pipeline, post: Post, scored: ScoredPost
+) -> Awaitable[object]:
+    """Send one scored post to the scored-posts topic and count it.
+
+    Returns:
+        The delivery future; await it to know the broker has the record.
+
+    """
+    delivery = await pipeline.topics.scored_posts.send(
         key=post.id.encode("utf-8"), value=scored.dumps()
     )
     metrics = pipeline.metrics
@@ -78,6 +89,7 @@ async def forward(pipeline: Pipeline, post: Post, scored: ScoredPost) -> None:
     lag = (scored.scored_at - post.published_at).total_seconds()
     metrics.event_lag_seconds.labels(stage=STAGE).observe(max(lag, 0.0))
     metrics.event_time_lag.labels(stage=STAGE).set(lag)
+    return delivery
 
 
 async def _dead_letter(
