@@ -82,16 +82,26 @@ def create_app(
     score.register(app, pipeline)
     index.register(app, pipeline)
 
+    reported: set[str] = set()
+
     @app.timer(CONSUMER_LAG_INTERVAL_SECONDS)
     async def report_consumer_lag() -> None:
-        consumer = app.consumer
-        lag: dict[str, int] = defaultdict(int)
-        for tp in consumer.assignment():
-            position = await consumer.position(tp)
-            if position is not None:
-                lag[tp.topic] += max(consumer.highwater(tp) - position, 0)
-        for topic, value in lag.items():
-            metrics.consumer_lag.labels(topic=topic).set(value)
+        # A timer that raises crashes the worker: this one only logs.
+        try:
+            consumer = app.consumer
+            lag: dict[str, int] = defaultdict(int)
+            for tp in consumer.assignment():
+                highwater = consumer.highwater(tp)  # None until the first fetch
+                position = await consumer.position(tp)
+                if highwater is not None and position is not None:
+                    lag[tp.topic] += max(highwater - position, 0)
+            for topic in reported - set(lag):
+                metrics.consumer_lag.labels(topic=topic).set(0)  # no longer assigned
+            for topic, value in lag.items():
+                metrics.consumer_lag.labels(topic=topic).set(value)
+            reported.update(lag)
+        except Exception:  # noqa: BLE001 - e.g. a partition revoked mid-loop
+            log.debug("consumer lag not measured this time", exc_info=True)
 
     @app.service
     class CloseSinks(faust.Service):

@@ -49,10 +49,29 @@ def load_settings(ctx: click.Context, **overrides: Any) -> Settings:
 
 
 @contextlib.contextmanager
-def resolve_servers(settings: Settings) -> Iterator[Settings]:
-    """Yield settings with server addresses; start the embedded ones if none are set."""
+def resolve_servers(settings: Settings, *, start: bool = True) -> Iterator[Settings]:
+    """Yield settings with server addresses.
+
+    With no addresses configured: join the embedded server running under the
+    data dir, or start one when ``start`` (long-running commands only). A
+    one-shot command must not own it: stopping it on exit would pull the
+    server from under a worker that joined it meanwhile.
+    """
     if not settings.embedded:
         yield settings
+        return
+    if not start:
+        running = EmbeddedServers(settings.data_dir).running()
+        if running is None:
+            raise click.ClickException(
+                f"no embedded server is running under {settings.data_dir.resolve()}: "
+                "start `monitor worker` (or `monitor demo`) first, from the same "
+                "directory or with the same MONITOR_DATA_DIR, or set "
+                "MONITOR_KAFKA_URL and MONITOR_ES_URL"
+            )
+        yield settings.model_copy(
+            update={"kafka_url": running.kafka_url, "es_url": running.es_url}
+        )
         return
     servers = EmbeddedServers(settings.data_dir)
     try:
@@ -141,7 +160,7 @@ def replay(
 
     settings = load_settings(ctx)
     configure_logging("warning")
-    with resolve_servers(settings) as resolved:
+    with resolve_servers(settings, start=False) as resolved:
         summary = run(replay_file(resolved, file, rate=rate, progress=True))
     out.print(
         f"sent {summary.sent} posts to '{resolved.topic_posts}' "
@@ -163,7 +182,7 @@ def dead_letters(ctx: click.Context, as_json: bool, limit: int) -> None:
 
     settings = load_settings(ctx)
     configure_logging("warning")
-    with resolve_servers(settings) as resolved:
+    with resolve_servers(settings, start=False) as resolved:
         assert resolved.kafka_url is not None
         letters = run(
             read_dead_letters(

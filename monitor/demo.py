@@ -101,6 +101,9 @@ def _start_worker(settings: Settings) -> subprocess.Popen[bytes]:
     )
     if settings.topics_file is not None:
         env["MONITOR_TOPICS_FILE"] = str(settings.topics_file)
+    # Everything else the demo was configured with (--config, MONITOR_*):
+    for name, value in settings.model_dump(exclude_none=True).items():
+        env.setdefault(f"MONITOR_{name.upper()}", str(value))
     log = (Path(settings.data_dir) / "worker.log").open("ab")
     try:
         return subprocess.Popen(

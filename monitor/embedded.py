@@ -20,7 +20,6 @@ import stat
 import subprocess
 import time
 import urllib.request
-from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
@@ -109,7 +108,7 @@ class EmbeddedServers:
         """
         self.data_dir.mkdir(parents=True, exist_ok=True)
         if self.attach:
-            running = self._running()
+            running = self.running()
             if running is not None:
                 log.info("using the embedded server already running: %s", running)
                 self.addresses = running
@@ -160,7 +159,7 @@ class EmbeddedServers:
         process, self.process = self.process, None
         if process is None:
             return
-        with contextlib.suppress(FileNotFoundError):
+        with contextlib.suppress(OSError, ValueError):
             state_path = self.data_dir / STATE_FILE
             if json.loads(state_path.read_text()).get("pid") == process.pid:
                 state_path.unlink()
@@ -221,7 +220,8 @@ class EmbeddedServers:
             + self._log_tail()
         )
 
-    def _running(self) -> ServerAddresses | None:
+    def running(self) -> ServerAddresses | None:
+        """Return the addresses of the server running under this data dir, if any."""
         try:
             state = json.loads((self.data_dir / STATE_FILE).read_text(encoding="utf-8"))
             addresses = ServerAddresses(
@@ -242,16 +242,6 @@ class EmbeddedServers:
         except OSError:
             return "(no log)"
         return "\n".join(text.splitlines()[-lines:])
-
-
-@contextlib.contextmanager
-def embedded_servers(data_dir: Path) -> Iterator[ServerAddresses]:
-    """Context manager form of :class:`EmbeddedServers`."""
-    servers = EmbeddedServers(data_dir)
-    try:
-        yield servers.start()
-    finally:
-        servers.stop()
 
 
 def _port_open(host: str, port: int) -> bool:

@@ -59,10 +59,16 @@ async def ensure_topics(
             if name not in existing
         ]
         if missing:
-            try:
-                await admin.create_topics(missing)
-            except TopicAlreadyExistsError:
-                pass  # another process created it between the two calls
+            response = await admin.create_topics(missing)
+            failed = [
+                f"{name}: error {code} {message or ''}".strip()
+                for name, code, *rest in getattr(response, "topic_errors", [])
+                for message in [rest[0] if rest else None]
+                # 36: created meanwhile by another process
+                if code not in (0, TopicAlreadyExistsError.errno)
+            ]
+            if failed:
+                raise MonitorError("cannot create topics: " + "; ".join(failed))
             log.info("created topics %s", ", ".join(topic.name for topic in missing))
         present = [name for name in partitions if name in existing]
         if present:
@@ -117,12 +123,14 @@ async def prepare_topics(settings: Settings, *, timeout: float = 120.0) -> None:
                 replicas=settings.topic_replicas,
             )
             return
+        except MonitorError:
+            raise  # the broker answered and refused: waiting will not help
         except Exception as exc:
             if loop.time() >= deadline:
                 raise MonitorError(
                     f"Kafka not ready after {timeout:.0f} s "
                     f"({settings.kafka_url}): {exc}"
                 ) from exc
-            log.info("waiting for Kafka: %s", exc)
+            log.warning("waiting for Kafka at %s: %s", settings.kafka_url, exc)
             await asyncio.sleep(delay)
             delay = min(delay * 2, 5.0)

@@ -8,7 +8,9 @@ fails at start-up with a message naming the variable or the file line.
 
 from __future__ import annotations
 
+import difflib
 import os
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -164,7 +166,16 @@ class Settings(BaseModel):
                 continue
             field = name[len(ENV_PREFIX) :].lower()
             if field not in cls.model_fields:
-                raise ConfigError([f"{name}: unknown setting (known: {_known()})"])
+                # Not fatal: platforms inject MONITOR_* of their own (Kubernetes
+                # adds MONITOR_PORT, MONITOR_SERVICE_HOST for a Service "monitor").
+                close = difflib.get_close_matches(field, cls.model_fields, n=1)
+                hint = (
+                    f"; did you mean {ENV_PREFIX}{close[0].upper()}?" if close else ""
+                )
+                warnings.warn(
+                    f"{name}: not a monitor setting, ignored{hint}", stacklevel=2
+                )
+                continue
             values[field] = value if value != "" else None
             origin[field] = name
         for field, value in overrides.items():
@@ -175,10 +186,6 @@ class Settings(BaseModel):
             return cls(**values)
         except ValidationError as exc:
             raise ConfigError(_describe(exc, origin)) from None
-
-
-def _known() -> str:
-    return ", ".join(ENV_PREFIX + name.upper() for name in Settings.model_fields)
 
 
 def _describe(exc: ValidationError, origin: Mapping[str, str]) -> list[str]:

@@ -1,4 +1,8 @@
-"""The Kafka topics, each declared once, and the record each carries.
+"""The Kafka topics, each declared once.
+
+``posts`` carries :class:`~monitor.records.Post` (the public post format),
+``scored-posts`` :class:`~monitor.records.ScoredPost` and ``dead-letters``
+:class:`~monitor.records.DeadLetter`.
 
 Agents read raw bytes and decode them themselves, so that a record that does
 not decode becomes a dead letter instead of crashing the agent (Faust acks
@@ -11,15 +15,7 @@ from dataclasses import dataclass
 
 import faust
 
-from monitor.records import DeadLetter, Post, ScoredPost
 from monitor.settings import Settings
-
-#: Record type carried by each topic, by settings field name.
-TOPIC_RECORDS: dict[str, type[faust.Record]] = {
-    "topic_posts": Post,
-    "topic_scored_posts": ScoredPost,
-    "topic_dead_letters": DeadLetter,
-}
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from monitor.analysis.text import normalise_text
 from monitor.analysis.topics import WatchedTopic
 from monitor.errors import ConfigError
 from monitor.yamlfile import load_yaml
@@ -49,7 +50,7 @@ def load_watchlist(path: Path) -> list[WatchedTopic]:
         for key in ("keywords", "exclude"):
             value = body.get(key, [])
             if not isinstance(value, list) or not all(
-                isinstance(word, str) and word.strip() for word in value
+                isinstance(word, str) and normalise_text(word) for word in value
             ):
                 problems.append(
                     f"{document.where(['topics', name, key])}: {key} of {name!r} "

@@ -29,11 +29,12 @@ class TopicMatcher:
     """Finds the watched topics a normalised text belongs to."""
 
     def __init__(self, topics: Iterable[WatchedTopic]) -> None:
+        # A keyword that normalises to "" (say "&nbsp;") would match every post.
         self._topics = [
             (
                 topic.name,
-                tuple(_fold(word) for word in topic.keywords if word.strip()),
-                tuple(_fold(word) for word in topic.exclude if word.strip()),
+                tuple(word for word in map(_fold, topic.keywords) if word),
+                tuple(word for word in map(_fold, topic.exclude) if word),
             )
             for topic in topics
         ]

@@ -104,8 +104,12 @@ def register_batch_agent(
 
     async def consume(stream: faust.StreamT) -> None:
         await consume_batches(
-            stream, pipeline, name=name, batch_size=batch_size,
-            batch_seconds=batch_seconds, handle=handle,
+            stream,
+            pipeline,
+            name=name,
+            batch_size=batch_size,
+            batch_seconds=batch_seconds,
+            handle=handle,
         )
 
     consume.__name__ = consume.__qualname__ = name  # Faust names the agent after it

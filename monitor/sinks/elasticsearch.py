@@ -20,6 +20,9 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
+#: Statuses that mean "try again later".
+TRANSIENT_STATUSES = frozenset({429, 500, 502, 503, 504})
+
 #: Mapping of ``<prefix>-posts-*``: explicit and strict, so a field the code
 #: did not mean to send is refused instead of guessed.
 POST_MAPPING: dict[str, Any] = {
@@ -224,8 +227,18 @@ class ElasticsearchSink:
                 f"Elasticsearch unreachable: {exc}", retry_after=self.retry_after
             ) from exc
         except ApiError as exc:
+            status = exc.meta.status
+            if status not in TRANSIENT_STATUSES:
+                # 400/401/403/404/413...: retrying alone will not fix it, but
+                # dropping the batch would lose it. Keep it, and say so loudly.
+                log.error(
+                    "Elasticsearch refused the request with %s; fix the cause "
+                    "(credentials, template, request size); the batch is held: %s",
+                    status,
+                    exc,
+                )
             raise SinkUnavailable(
-                f"Elasticsearch refused the request ({exc.meta.status}): {exc}",
+                f"Elasticsearch refused the request ({status}): {exc}",
                 retry_after=self.retry_after,
             ) from exc
         except TransportError as exc:

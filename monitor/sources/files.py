@@ -42,9 +42,14 @@ def read_posts(path: Path) -> Iterator[FileLine]:
     the metrics; other columns go to ``meta``; empty cells count as absent.
     """
     if path.suffix.lower() in (".csv", ".tsv"):
-        yield from _read_csv(
-            path, delimiter="\t" if path.suffix.lower() == ".tsv" else ","
-        )
+        delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
+        try:
+            yield from _read_csv(path, delimiter=delimiter)
+        except UnicodeDecodeError as exc:
+            raise InvalidRecordError(
+                f"{path}: not UTF-8 (byte {exc.start}); save it as UTF-8 "
+                "(Excel: 'CSV UTF-8')"
+            ) from None
     else:
         yield from _read_jsonl(path)
 
@@ -52,6 +57,8 @@ def read_posts(path: Path) -> Iterator[FileLine]:
 def _read_jsonl(path: Path) -> Iterator[FileLine]:
     with path.open("rb") as handle:
         for number, raw in enumerate(handle, start=1):
+            if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
+                raw = raw[3:]  # a UTF-8 byte-order mark, as editors on Windows write
             if not raw.strip():
                 continue
             try:

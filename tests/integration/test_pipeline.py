@@ -95,6 +95,12 @@ def test_replayed_feed_is_indexed_once_scored_by_snownlp_and_bad_records_dead_le
     wait_until(
         lambda: stack.indexed_count() >= 1000, timeout=180, what="1000 indexed posts"
     )
+    # ES shows documents before the worker has counted the bulk response.
+    wait_until(
+        lambda: worker.metric_sum("monitor_posts_indexed_total") >= 1000,
+        timeout=60,
+        what="the indexed counter",
+    )
     wait_until(
         lambda: (
             worker.metric_sum("monitor_posts_dead_lettered_total") >= len(MALFORMED)

@@ -109,7 +109,11 @@ def test_prometheus_scrapes_the_worker_counters_and_loads_the_alert_rules(
         timeout=30,
         what="Prometheus to see 25 indexed posts",
     )
-    assert prometheus.value("sum(monitor_posts_consumed_total)") == 26.0
+    wait_until(
+        lambda: prometheus.value("sum(monitor_posts_consumed_total)") == 26.0,
+        timeout=30,
+        what="Prometheus to see 26 consumed records",
+    )
     assert (
         prometheus.value('sum(monitor_posts_dead_lettered_total{stage="score"})') == 1.0
     )

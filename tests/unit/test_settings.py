@@ -143,10 +143,16 @@ def test_several_bad_values_are_all_reported() -> None:
     ]
 
 
-def test_unknown_env_variable_is_refused_by_name() -> None:
-    (problem,) = _problems(env={"MONITOR_FOO": "1"})
-    assert problem.startswith("MONITOR_FOO: unknown setting")
-    assert "MONITOR_WEB_PORT" in problem  # lists the known ones
+def test_unknown_env_variable_is_ignored_with_a_warning_naming_it() -> None:
+    # Not fatal: Kubernetes injects MONITOR_PORT etc. for a Service "monitor".
+    with pytest.warns(UserWarning, match="MONITOR_FOO: not a monitor setting"):
+        settings = Settings.load(env={"MONITOR_FOO": "1"})
+    assert settings == Settings()
+
+
+def test_misspelt_env_variable_warning_suggests_the_setting() -> None:
+    with pytest.warns(UserWarning, match="did you mean MONITOR_WEB_PORT"):
+        Settings.load(env={"MONITOR_WEB_PROT": "7000"})
 
 
 def test_monitor_config_is_not_taken_for_a_setting(tmp_path: Path) -> None:

@@ -80,3 +80,8 @@ def test_matcher_accepts_any_iterable_once() -> None:
     matcher = TopicMatcher(topic for topic in WATCHED)
     assert matcher.match("快递") == ["物流"]
     assert matcher.match("快递") == ["物流"]  # not consumed by the first call
+
+
+def test_keyword_that_normalises_to_nothing_matches_nothing() -> None:
+    matcher = TopicMatcher([WatchedTopic("t", ("&nbsp;", "<br>"))])
+    assert matcher.match("任何帖子") == []

@@ -139,3 +139,11 @@ def test_topic_with_a_numeric_name_is_blamed_on_its_own_line(tmp_path: Path) -> 
         tmp_path, "topics:\n  物流:\n    keywords: [快递]\n  2024:\n    keywords: []\n"
     )
     assert _problems(path) == [f"{path} line 4: topic name 2024 is not text; quote it"]
+
+
+def test_keyword_that_normalises_to_nothing_is_refused(tmp_path: Path) -> None:
+    # "&nbsp;" normalises to "", which would match every post.
+    path = _write(tmp_path, "topics:\n  空调:\n    keywords: [空调, '&nbsp;']\n")
+    assert _problems(path)[0] == (
+        f"{path} line 3: keywords of '空调' must be a list of non-empty strings"
+    )
