@@ -76,7 +76,8 @@ class MonitorMetrics(NamedTuple):
             ),
             stage_seconds=Histogram(
                 "monitor_stage_seconds",
-                "Processing time per record in each stage (batch time / batch size).",
+                "Mean processing time per record of each batch "
+                "(one observation per batch).",
                 ["stage"],
                 buckets=LATENCY_BUCKETS,
                 registry=registry,
@@ -92,7 +93,7 @@ class MonitorMetrics(NamedTuple):
             event_time_lag=Gauge(
                 "monitor_event_time_lag_seconds",
                 "Wall-clock time minus published_at "
-                "of the newest post a stage finished.",
+                "of the last post a stage finished.",
                 ["stage"],
                 registry=registry,
             ),
