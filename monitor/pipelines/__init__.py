@@ -79,6 +79,28 @@ class Pipeline:
         await delivery  # raises if the broker refused it: the batch is retried
         self.metrics.posts_dead_lettered.labels(stage=stage, source=source).inc()
 
+    async def dead_letter_event(
+        self,
+        stage: str,
+        event: faust.EventT,
+        reason: str,
+        *,
+        source: str = "unknown",
+        post_id: str | None = None,
+    ) -> None:
+        """Dead-letter a consumed event with its raw value and where it came from."""
+        message = event.message
+        await self.dead_letter(
+            stage=stage,
+            reason=reason,
+            payload=event.value,
+            topic=message.topic,
+            partition=message.partition,
+            offset=message.offset,
+            source=source,
+            post_id=post_id,
+        )
+
 
 BatchHandler = Callable[["Pipeline", Sequence[faust.EventT]], Awaitable[None]]
 

@@ -95,14 +95,10 @@ async def forward(
 async def _dead_letter(
     pipeline: Pipeline, event: faust.EventT, reason: str, post: Post | None = None
 ) -> None:
-    message = event.message
-    await pipeline.dead_letter(
-        stage=STAGE,
-        reason=reason,
-        payload=event.value,
-        topic=message.topic,
-        partition=message.partition,
-        offset=message.offset,
+    await pipeline.dead_letter_event(
+        STAGE,
+        event,
+        reason,
         source=post.source if post else "unknown",
         post_id=post.id if post else None,
     )
