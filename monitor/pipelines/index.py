@@ -46,11 +46,28 @@ async def index_events(pipeline: Pipeline, events: Sequence[faust.EventT]) -> No
     posts: list[tuple[faust.EventT, ScoredPost]] = []
     for event in events:
         try:
-            posts.append((event, ScoredPost.loads(event.value)))
+            post = ScoredPost.loads(event.value)
         except Exception as exc:  # noqa: BLE001 - undecodable record, see STYLE 4
             await _dead_letter(
                 pipeline, event, f"not a ScoredPost: {type(exc).__name__}: {exc}"
             )
+            continue
+        try:  # map it once here, so one bad post cannot fail the whole batch
+            to_es_document(
+                post,
+                prefix=settings.index_prefix,
+                utc_offset=settings.index_utc_offset,
+                indexed_at=utc_now(),
+            )
+        except Exception as exc:  # noqa: BLE001 - one boundary per event, see STYLE 4
+            await _dead_letter(
+                pipeline,
+                event,
+                f"cannot map to a document: {type(exc).__name__}: {exc}",
+                post,
+            )
+            continue
+        posts.append((event, post))
     if not posts:
         return
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Awaitable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, TypeVar
 
@@ -22,6 +24,9 @@ T = TypeVar("T")
 
 #: Statuses that mean "try again later".
 TRANSIENT_STATUSES = frozenset({429, 500, 502, 503, 504})
+#: Bulk requests stay under this many bytes (Elasticsearch refuses bodies over
+#: http.max_content_length, 100 MB by default and 10 MB on small hosted plans).
+DEFAULT_MAX_REQUEST_BYTES = 8 * 1024 * 1024
 
 #: Mapping of ``<prefix>-posts-*``: explicit and strict, so a field the code
 #: did not mean to send is refused instead of guessed.
@@ -135,9 +140,11 @@ class ElasticsearchSink:
         *,
         templates: Mapping[str, Mapping[str, Any]] | None = None,
         retry_after: float = 1.0,
+        max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
     ) -> None:
         self.client = client
         self.retry_after = retry_after
+        self.max_request_bytes = max_request_bytes
         self._templates = dict(templates or {})
 
     @classmethod
@@ -181,7 +188,11 @@ class ElasticsearchSink:
             del self._templates[name]
 
     async def write(self, docs: Sequence[Document]) -> WriteResult:
-        """Index ``docs`` in one bulk request.
+        """Index ``docs`` with as many bulk requests as the byte cap needs.
+
+        Requests stay under ``max_request_bytes``; a request Elasticsearch
+        still finds too large (413) is split in halves, and a single document
+        too large on its own is rejected with that reason.
 
         Raises:
             SinkUnavailable: If any part of the batch should be retried.
@@ -190,16 +201,44 @@ class ElasticsearchSink:
         result = WriteResult()
         if not docs:
             return result
+        await self.ensure_templates()
+        for chunk in _chunks_by_size(docs, self.max_request_bytes):
+            await self._write_chunk(chunk, result)
+        return result
+
+    async def _write_chunk(self, docs: list[_Sized], result: WriteResult) -> None:
         operations: list[Mapping[str, Any]] = []
-        for doc in docs:
+        for sized in docs:
+            doc = sized.doc
             operations.append({"index": {"_index": doc.index, "_id": doc.doc_id}})
             operations.append(doc.body)
-        await self.ensure_templates()
         started = time.perf_counter()
-        response = await self._call(self.client.bulk(operations=operations))
+        try:
+            response = await self.client.bulk(operations=operations)
+        except ApiError as exc:
+            if exc.meta.status != 413:
+                raise self._unavailable(exc) from exc
+            if len(docs) == 1:
+                doc = docs[0].doc
+                result.rejected.append(
+                    Rejected(
+                        doc.doc_id,
+                        f"document too large for Elasticsearch "
+                        f"(413, {docs[0].size:,} bytes)",
+                        doc.body,
+                    )
+                )
+                return
+            middle = len(docs) // 2
+            await self._write_chunk(docs[:middle], result)
+            await self._write_chunk(docs[middle:], result)
+            return
+        except TransportError as exc:
+            raise self._unavailable(exc) from exc
         log.debug("bulk of %d in %.3f s", len(docs), time.perf_counter() - started)
         retryable = 0
-        for doc, item in zip(docs, response["items"], strict=True):
+        for sized, item in zip(docs, response["items"], strict=True):
+            doc = sized.doc
             outcome = next(iter(item.values()))
             status = int(outcome.get("status", 500))
             if 200 <= status < 300:
@@ -216,35 +255,38 @@ class ElasticsearchSink:
                 "(429/5xx); retrying the batch",
                 retry_after=self.retry_after,
             )
-        return result
 
     async def _call(self, request: Awaitable[T]) -> T:
         """Await a client call; "try again later" failures become SinkUnavailable."""
         try:
             return await request
-        except (TransportConnectionError, ConnectionTimeout) as exc:
-            raise SinkUnavailable(
+        except (ApiError, TransportError) as exc:
+            raise self._unavailable(exc) from exc
+
+    def _unavailable(self, exc: ApiError | TransportError) -> SinkUnavailable:
+        """Return the SinkUnavailable that holds the batch for a client error."""
+        if isinstance(exc, TransportConnectionError | ConnectionTimeout):
+            return SinkUnavailable(
                 f"Elasticsearch unreachable: {exc}", retry_after=self.retry_after
-            ) from exc
-        except ApiError as exc:
+            )
+        if isinstance(exc, ApiError):
             status = exc.meta.status
             if status not in TRANSIENT_STATUSES:
-                # 400/401/403/404/413...: retrying alone will not fix it, but
+                # 400/401/403/404...: retrying alone will not fix it, but
                 # dropping the batch would lose it. Keep it, and say so loudly.
                 log.error(
                     "Elasticsearch refused the request with %s; fix the cause "
-                    "(credentials, template, request size); the batch is held: %s",
+                    "(credentials, template, proxy); the batch is held: %s",
                     status,
                     exc,
                 )
-            raise SinkUnavailable(
+            return SinkUnavailable(
                 f"Elasticsearch refused the request ({status}): {exc}",
                 retry_after=self.retry_after,
-            ) from exc
-        except TransportError as exc:
-            raise SinkUnavailable(
-                f"Elasticsearch transport error: {exc}", retry_after=self.retry_after
-            ) from exc
+            )
+        return SinkUnavailable(
+            f"Elasticsearch transport error: {exc}", retry_after=self.retry_after
+        )
 
     async def close(self) -> None:
         """Close the client's connections."""
@@ -259,3 +301,27 @@ def _error_reason(error: Any) -> str:
     if isinstance(caused, Mapping):
         reason += f" (caused by {caused.get('type')}: {caused.get('reason')})"
     return reason
+
+
+@dataclass(frozen=True)
+class _Sized:
+    doc: Document
+    size: int
+
+
+def _chunks_by_size(docs: Sequence[Document], max_bytes: int) -> list[list[_Sized]]:
+    """Split docs into runs whose estimated bulk body stays under ``max_bytes``."""
+    chunks: list[list[_Sized]] = []
+    current: list[_Sized] = []
+    total = 0
+    for doc in docs:
+        # Action line plus source line; ensure_ascii=False as the client sends it.
+        size = len(json.dumps(doc.body, ensure_ascii=False, default=str).encode()) + 128
+        if current and total + size > max_bytes:
+            chunks.append(current)
+            current, total = [], 0
+        current.append(_Sized(doc, size))
+        total += size
+    if current:
+        chunks.append(current)
+    return chunks

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -219,3 +220,19 @@ async def test_dead_letter_keeps_a_bounded_payload_and_says_so() -> None:
         and len(letter.payload) == MAX_DEAD_LETTER_PAYLOAD_CHARS
     )
     assert letter.reason == "text must be a string, got int"
+
+
+async def test_a_post_that_cannot_be_mapped_is_dead_lettered_alone() -> None:
+    sink = FakeDocumentSink()
+    pipeline = make_pipeline(sink)
+    events = await scored_events(pipeline, ["a", "b"])
+    bad = ScoredPost.loads(events[1].value)
+    # 0001-01-01 at +08:00 is before year 1 in UTC: no daily index name exists.
+    bad.published_at = datetime(1, 1, 1, tzinfo=timezone(timedelta(hours=8)))
+    events[1] = fake_event(bad.dumps(), topic="scored-posts")
+    await index_events(pipeline, events)
+    assert [doc_id for _, doc_id in sink.documents] == ["a"]
+    (letter,) = dead_letters(pipeline)
+    assert letter.post_id == "b" and letter.reason.startswith(
+        "cannot map to a document"
+    )
