@@ -29,6 +29,31 @@ LATENCY_BUCKETS = (
 LAG_BUCKETS = (0.1, 0.5, 1, 2, 5, 10, 30, 60, 300, 900, 3600, 21600, 86400, 604800)
 
 
+#: Distinct ``source`` label values kept; later ones are counted as "other".
+MAX_SOURCE_LABELS = 50
+
+
+class SourceLabels:
+    """Bounds the ``source`` label: it comes from producers, not from us.
+
+    The first ``limit`` distinct sources keep their name; any later one is
+    reported as ``other`` (it is still in Elasticsearch under its own name).
+    """
+
+    def __init__(self, limit: int = MAX_SOURCE_LABELS) -> None:
+        self.limit = limit
+        self._seen: set[str] = {"unknown"}
+
+    def __call__(self, source: str) -> str:
+        """Return the label value to use for ``source``."""
+        if source in self._seen:
+            return source
+        if len(self._seen) < self.limit:
+            self._seen.add(source)
+            return source
+        return "other"
+
+
 class MonitorMetrics(NamedTuple):
     """The pipeline's metrics; build with :meth:`create`."""
 
@@ -92,8 +117,7 @@ class MonitorMetrics(NamedTuple):
             ),
             event_time_lag=Gauge(
                 "monitor_event_time_lag_seconds",
-                "Wall-clock time minus published_at "
-                "of the last post a stage finished.",
+                "Wall-clock time minus published_at of the last post a stage finished.",
                 ["stage"],
                 registry=registry,
             ),

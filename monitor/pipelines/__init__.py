@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import faust
 
-from monitor.metrics import MonitorMetrics
+from monitor.metrics import MonitorMetrics, SourceLabels
 from monitor.records import DeadLetter, encode_payload, utc_now
 from monitor.scoring import PostScorer
 from monitor.settings import Settings
@@ -35,6 +35,7 @@ class Pipeline:
     metrics: MonitorMetrics
     scorer: PostScorer
     posts_sink: DocumentSink
+    source_label: SourceLabels = field(default_factory=SourceLabels)
 
     async def dead_letter(
         self,
@@ -77,7 +78,9 @@ class Pipeline:
             key=(post_id or "").encode("utf-8") or None, value=letter.dumps()
         )
         await delivery  # raises if the broker refused it: the batch is retried
-        self.metrics.posts_dead_lettered.labels(stage=stage, source=source).inc()
+        self.metrics.posts_dead_lettered.labels(
+            stage=stage, source=self.source_label(source)
+        ).inc()
 
     async def dead_letter_event(
         self,

@@ -119,7 +119,7 @@ async def index_events(pipeline: Pipeline, events: Sequence[faust.EventT]) -> No
     now = utc_now()
     for doc_id in result.written:
         _, post = by_id[doc_id]
-        metrics.posts_indexed.labels(source=post.source).inc()
+        metrics.posts_indexed.labels(source=pipeline.source_label(post.source)).inc()
         lag = (now - post.published_at).total_seconds()
         metrics.event_lag_seconds.labels(stage=STAGE).observe(max(lag, 0.0))
         metrics.event_time_lag.labels(stage=STAGE).set(lag)

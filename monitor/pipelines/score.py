@@ -48,7 +48,7 @@ async def score_events(pipeline: Pipeline, events: Sequence[faust.EventT]) -> No
             metrics.posts_consumed.labels(source="unknown").inc()
             await _dead_letter(pipeline, event, exc.reason)
             continue
-        metrics.posts_consumed.labels(source=post.source).inc()
+        metrics.posts_consumed.labels(source=pipeline.source_label(post.source)).inc()
         valid.append((event, post))
     results = await asyncio.to_thread(
         pipeline.scorer.score_many, [post for _, post in valid]
@@ -85,7 +85,7 @@ async def forward(
         key=post.id.encode("utf-8"), value=scored.dumps()
     )
     metrics = pipeline.metrics
-    metrics.posts_scored.labels(source=post.source).inc()
+    metrics.posts_scored.labels(source=pipeline.source_label(post.source)).inc()
     lag = (scored.scored_at - post.published_at).total_seconds()
     metrics.event_lag_seconds.labels(stage=STAGE).observe(max(lag, 0.0))
     metrics.event_time_lag.labels(stage=STAGE).set(lag)
