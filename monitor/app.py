@@ -49,6 +49,7 @@ def create_app(
         topic_replication_factor=settings.topic_replicas,
         stream_buffer_maxsize=settings.stream_buffer_maxsize,
         consumer_auto_offset_reset="earliest",
+        consumer_group_instance_id=settings.instance_id,
         web_enabled=True,
         web_bind=settings.web_host,
         web_host=settings.web_host,

@@ -80,7 +80,13 @@ def resolve_servers(settings: Settings, *, start: bool = True) -> Iterator[Setti
         raise click.ClickException(str(exc)) from None
     try:
         yield settings.model_copy(
-            update={"kafka_url": addresses.kafka_url, "es_url": addresses.es_url}
+            update={
+                "kafka_url": addresses.kafka_url,
+                "es_url": addresses.es_url,
+                # One worker per embedded server: a fixed static-membership id
+                # lets a crashed worker's successor take its place at once.
+                "instance_id": settings.instance_id or f"{settings.app_id}-local",
+            }
         )
     finally:
         servers.stop()

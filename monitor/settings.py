@@ -60,6 +60,11 @@ class Settings(BaseModel):
     app_id: str = Field(
         "monitor", min_length=1, description="Faust app id (consumer group)"
     )
+    instance_id: str | None = Field(
+        None,
+        description="Stable id of this worker process (Kafka static membership): a "
+        "restarted worker takes its old place without waiting for a rebalance",
+    )
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
     # Topics.

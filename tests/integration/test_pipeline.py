@@ -4,6 +4,7 @@ idempotent replays, restarts and an Elasticsearch outage, on real servers."""
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 
@@ -191,6 +192,40 @@ def test_worker_restarted_mid_stream_resumes_without_loss(stack: Stack) -> None:
     assert set(stack.indexed_docs()) == {post["id"] for post in posts}
     # It resumed from the committed offsets instead of starting over.
     assert second.metric_sum("monitor_posts_consumed_total") < len(posts)
+
+
+def test_worker_killed_hard_mid_stream_loses_nothing(stack: Stack) -> None:
+    posts = make_posts(400, seed=15, prefix="k")
+    feed = stack.write_jsonl(posts)
+    # Static membership: the restarted worker takes the killed one's place
+    # instead of waiting for the broker to expire it.
+    stack.env["MONITOR_INSTANCE_ID"] = "worker-1"
+    first = stack.worker().start()
+    replay = subprocess.Popen(
+        [sys.executable, "-m", "monitor", "replay", str(feed), "--rate", "50"],
+        env=stack.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_until(
+            lambda: stack.indexed_count() >= 50, timeout=120, what="some posts indexed"
+        )
+        first.stop(signal.SIGKILL)  # no goodbye: nothing flushed or committed on exit
+        killed_at = stack.indexed_count()
+    finally:
+        out, err = replay.communicate(timeout=120)
+    assert replay.returncode == 0, err
+    assert killed_at < len(posts), "the worker finished before it was killed"
+
+    stack.worker().start()
+    wait_until(
+        lambda: stack.indexed_count() >= len(posts),
+        timeout=180,
+        what="all posts indexed after the hard kill",
+    )
+    assert set(stack.indexed_docs()) == {post["id"] for post in posts}
 
 
 def test_elasticsearch_outage_is_retried_then_drained(stack: Stack, noida) -> None:  # noqa: ANN001
