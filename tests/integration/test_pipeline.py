@@ -157,13 +157,15 @@ def test_replayed_feed_is_indexed_once_scored_by_snownlp_and_bad_records_dead_le
     assert stack.indexed_count() == 1000
 
 
-def test_worker_restarted_mid_stream_resumes_without_loss(stack: Stack) -> None:
-    posts = make_posts(600, seed=12, prefix="r")
+def interrupt_mid_stream(
+    stack: Stack, posts: list[dict], *, rate: float, after: int, sig: int
+) -> int:
+    """Replay ``posts`` at ``rate`` while a worker runs; once ``after`` posts are
+    indexed, stop the worker with ``sig``. Returns how many were indexed then."""
     feed = stack.write_jsonl(posts)
-    first = stack.worker().start()
-    # A steady stream (60 posts/s for 10 s), so the stop lands mid-stream.
+    worker = stack.worker().start()
     replay = subprocess.Popen(
-        [sys.executable, "-m", "monitor", "replay", str(feed), "--rate", "60"],
+        [sys.executable, "-m", "monitor", "replay", str(feed), "--rate", str(rate)],
         env=stack.env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -171,17 +173,25 @@ def test_worker_restarted_mid_stream_resumes_without_loss(stack: Stack) -> None:
     )
     try:
         wait_until(
-            lambda: stack.indexed_count() >= 100, timeout=120, what="some posts indexed"
+            lambda: stack.indexed_count() >= after,
+            timeout=120,
+            what="some posts indexed",
         )
-        assert first.stop() == 0
-        done_before = stack.indexed_count()
+        code = worker.stop(sig)
+        indexed = stack.indexed_count()
+        if sig == signal.SIGTERM:
+            assert code == 0, "a worker told to stop exits cleanly"
     finally:
         out, err = replay.communicate(timeout=120)
     assert replay.returncode == 0, err
-    assert "sent 600 posts" in out
-    assert done_before < len(posts), (
-        "the worker finished before it could be interrupted"
-    )
+    assert f"sent {len(posts)} posts" in out
+    assert indexed < len(posts), "the worker finished before it was interrupted"
+    return indexed
+
+
+def test_worker_restarted_mid_stream_resumes_without_loss(stack: Stack) -> None:
+    posts = make_posts(600, seed=12, prefix="r")
+    interrupt_mid_stream(stack, posts, rate=60, after=100, sig=signal.SIGTERM)
 
     second = stack.worker().start()
     wait_until(
@@ -196,28 +206,11 @@ def test_worker_restarted_mid_stream_resumes_without_loss(stack: Stack) -> None:
 
 def test_worker_killed_hard_mid_stream_loses_nothing(stack: Stack) -> None:
     posts = make_posts(400, seed=15, prefix="k")
-    feed = stack.write_jsonl(posts)
     # Static membership: the restarted worker takes the killed one's place
     # instead of waiting for the broker to expire it.
     stack.env["MONITOR_INSTANCE_ID"] = "worker-1"
-    first = stack.worker().start()
-    replay = subprocess.Popen(
-        [sys.executable, "-m", "monitor", "replay", str(feed), "--rate", "50"],
-        env=stack.env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        wait_until(
-            lambda: stack.indexed_count() >= 50, timeout=120, what="some posts indexed"
-        )
-        first.stop(signal.SIGKILL)  # no goodbye: nothing flushed or committed on exit
-        killed_at = stack.indexed_count()
-    finally:
-        out, err = replay.communicate(timeout=120)
-    assert replay.returncode == 0, err
-    assert killed_at < len(posts), "the worker finished before it was killed"
+    # No goodbye: nothing is flushed or committed on exit.
+    interrupt_mid_stream(stack, posts, rate=50, after=50, sig=signal.SIGKILL)
 
     stack.worker().start()
     wait_until(
