@@ -70,7 +70,9 @@ class Settings(BaseModel):
     # Topics.
     topic_posts: str = Field("posts", min_length=1)
     topic_scored_posts: str = Field("scored-posts", min_length=1)
+    topic_window_counts: str = Field("window-counts", min_length=1)
     topic_bursts: str = Field("bursts", min_length=1)
+    topic_triggers: str = Field("triggers", min_length=1)
     topic_tickets: str = Field("tickets", min_length=1)
     topic_dead_letters: str = Field("dead-letters", min_length=1)
     topic_partitions: int = Field(
@@ -105,6 +107,42 @@ class Settings(BaseModel):
     es_request_timeout_seconds: float = Field(30.0, gt=0.0)
 
     stream_buffer_maxsize: int = Field(4096, ge=1)
+
+    # Windowed counts and burst detection (event time = published_at).
+    window_seconds: int = Field(
+        300, ge=10, le=86_400, description="Length of the tumbling count windows"
+    )
+    window_grace_seconds: int = Field(
+        120,
+        ge=0,
+        le=86_400,
+        description="How late (event time) a post may arrive and still be counted",
+    )
+    count_batch_size: int = Field(1000, ge=1, le=100_000)
+    count_batch_seconds: float = Field(0.5, gt=0.0, le=60.0)
+    idle_close_seconds: float = Field(
+        30.0,
+        gt=0.0,
+        description="Close a partition's windows after this long without posts "
+        "(wall clock), so a quiet feed still gets its last window scored",
+    )
+
+    # Alert tickets.
+    rules_file: Path | None = Field(
+        None, description="YAML of alert rules, owners, teams and channels"
+    )
+    rules_reload_seconds: float = Field(
+        5.0, gt=0.0, description="How often the rules file is checked for changes"
+    )
+    api_tokens: str | None = Field(
+        None,
+        description="Ticket API tokens, comma-separated name:role:sha256-of-token "
+        "(role viewer, responder or admin); see `monitor tokens hash`",
+    )
+    console_url: str | None = Field(
+        None, description="Public base URL of the worker's web server, for links"
+    )
+    sla_check_seconds: float = Field(15.0, gt=0.0)
 
     @model_validator(mode="after")
     def _check_thresholds(self) -> Settings:
