@@ -24,15 +24,24 @@ is a robust, seasonal, overdispersed count model:
   whose noise is heavier than the model (bots, news cycles) thus gets the
   same alarm rate as a well-behaved one, and repeated bursts of one size
   become gradually less surprising;
-* a novelty gate keeps repeats quiet: an event only starts if the window's
-  log ratio ``log((count + 1) / (expected + 1))`` beats every earlier
-  window's, with that running record decaying towards 0 (half-life
-  ``novelty_half_life_seconds``). A series that keeps producing bursts of the
-  same size (bots, daily news slots) thus alarms on the first one and again
-  only on a bigger one or once the record has faded;
+* a novelty gate keeps repeats quiet: an event only starts on a window that
+  sets two records at once. Its log ratio ``log((count + 1) / (expected +
+  1))`` must beat every earlier window's, with that running record decaying
+  towards 0 (half-life ``novelty_half_life_seconds``), and its log count
+  ``log(count + 1)`` must beat every earlier window's, with a slower decay
+  (``loudness_half_life_seconds``): a burst is news when it is unusual for
+  the hour *and* the series has not been this loud for weeks. Both decays
+  are multiplicative in log scale, so a count record of 1000 posts is down
+  to about 130 after two half-lives while a record of 3 barely moves. A
+  series that keeps producing bursts of the same size (bots, daily news
+  slots) thus alarms on the first one and again only on a bigger one or once
+  the records have faded, and a slow rise, which sets count records but not
+  ratio records, does not alarm;
 * hysteresis turns scores into events: an event starts when the score reaches
-  ``enter_score`` on a novel window, its peak is tracked, and it ends after
-  ``quiet_windows`` windows below ``exit_score``.
+  ``enter_score`` on a novel window, at least ``refractory_seconds`` after the
+  previous event started, its peak is tracked, and it ends after
+  ``quiet_windows`` windows below ``exit_score``. The refractory gap keeps
+  one news story, whose volume comes in waves over a day, to one event.
 
 State per series is a fixed number of floats (31 seasonal factors plus a few
 scalars per scale), whatever the stream length, and round-trips through
@@ -55,7 +64,10 @@ from typing import Any
 
 from monitor.errors import ConfigError, InvalidRecordError
 
-SNAPSHOT_VERSION = 1
+SNAPSHOT_VERSION = 2
+"""Version of :meth:`BurstDetector.snapshot`; 2 added the refractory clock."""
+TERM_SNAPSHOT_VERSION = 1
+"""Version of :meth:`EmergingTermDetector.snapshot`."""
 _ANSCOMBE = 3.0 / 8.0
 _HOUR = 3600.0
 _DAY = 86400.0
@@ -114,9 +126,14 @@ class DetectorConfig:
             learns but no event can start (>= 0).
         max_gap_windows: Missing windows (no count reported) up to this many are
             filled with zeros; a longer gap fills only this many (>= 0).
-        novelty_half_life_seconds: Half-life of the record log ratio that a
-            window must beat to start an event (> 0), or ``None`` to start
-            events on the score alone.
+        novelty_half_life_seconds: Half-life of the record log ratio to the
+            baseline that a window must beat to start an event (> 0), or
+            ``None`` to drop this gate.
+        loudness_half_life_seconds: Half-life of the record log count that a
+            window must also beat to start an event (> 0), or ``None`` to drop
+            this gate.
+        refractory_seconds: Least time between the starts of two events
+            (>= 0); 0 lets a new event start as soon as the last one ended.
 
     """
 
@@ -143,7 +160,9 @@ class DetectorConfig:
     tail_memory: float = 200.0
     tail_clip: float = 5.0
     min_tail_excess: float = 0.3
-    novelty_half_life_seconds: float | None = 7 * _DAY
+    novelty_half_life_seconds: float | None = 3 * _DAY
+    loudness_half_life_seconds: float | None = 28 * _DAY
+    refractory_seconds: float = _DAY
 
     def __post_init__(self) -> None:
         problems = []
@@ -163,18 +182,22 @@ class DetectorConfig:
                 value <= 0
             ):
                 problems.append(f"{name}: must be a finite number > 0, got {value!r}")
-        novelty = self.novelty_half_life_seconds
-        if novelty is not None and not (math.isfinite(novelty) and novelty > 0):
-            problems.append(
-                f"novelty_half_life_seconds: must be None or > 0, got {novelty!r}"
-            )
+        for name in ("novelty_half_life_seconds", "loudness_half_life_seconds"):
+            value = getattr(self, name)
+            if value is not None and not (math.isfinite(value) and value > 0):
+                problems.append(f"{name}: must be None or > 0, got {value!r}")
         if self.window_seconds is not None and not (
             math.isfinite(self.window_seconds) and self.window_seconds > 0
         ):
             problems.append(
                 f"window_seconds: must be None or > 0, got {self.window_seconds!r}"
             )
-        for name in ("initial_dispersion", "min_excess", "warmup_seconds"):
+        for name in (
+            "initial_dispersion",
+            "min_excess",
+            "warmup_seconds",
+            "refractory_seconds",
+        ):
             value = getattr(self, name)
             if not math.isfinite(value) or value < 0:
                 problems.append(f"{name}: must be a finite number >= 0, got {value!r}")
@@ -253,8 +276,9 @@ class WindowScore:
             at least this far above baseline (>= 0; 3 is one in a thousand).
             Computed during warm-up too.
         is_anomalous: True if ``score >= enter_score`` after warm-up and the
-            window beats the decaying record log ratio (see
-            ``DetectorConfig.novelty_half_life_seconds``).
+            window beats the decaying record log ratio and log count (see
+            ``DetectorConfig.novelty_half_life_seconds``); an event may still
+            not start within ``refractory_seconds`` of the previous one.
         event: The ongoing or just-ended event, if any.
         phase: What happened to ``event`` in this window, if anything.
 
@@ -288,6 +312,8 @@ class _State:
     event: BurstEvent | None = None
     quiet: int = 0
     record: float = 0.0
+    loud_record: float = 0.0
+    last_event_start: datetime | None = None
 
 
 def _aware(moment: datetime, what: str) -> datetime:
@@ -440,17 +466,27 @@ class BurstDetector:
         return score_out
 
     def _beats_record(self, observed: float, mu: float, step: float) -> bool:
-        # Novelty: the log ratio must beat every earlier window's, as
-        # remembered by a record that fades towards 0. The +1 keeps sparse
-        # series from treating 0 -> 1 as a huge ratio.
-        half_life = self.config.novelty_half_life_seconds
-        if half_life is None:
-            return True
+        # Novelty: the log ratio and the log count must each beat every
+        # earlier window's, as remembered by records that fade towards 0.
+        # The +1 keeps sparse series from treating 0 -> 1 as a huge ratio.
+        # Both records are always updated, so neither gate depends on the
+        # other's outcome.
+        cfg = self.config
         state = self._state
-        ratio = math.log((observed + 1.0) / (mu + 1.0))
-        record = state.record * 2.0 ** (-step / half_life)
-        state.record = max(record, ratio)
-        return ratio >= record
+        novel = True
+        if cfg.novelty_half_life_seconds is not None:
+            ratio = math.log((observed + 1.0) / (mu + 1.0))
+            record = state.record * 2.0 ** (-step / cfg.novelty_half_life_seconds)
+            state.record = max(record, ratio)
+            novel = ratio >= record
+        if cfg.loudness_half_life_seconds is not None:
+            loud = math.log(observed + 1.0)
+            record = state.loud_record * 2.0 ** (
+                -step / cfg.loudness_half_life_seconds
+            )
+            state.loud_record = max(record, loud)
+            novel = novel and loud >= record
+        return novel
 
     def _surprise(self, tail: list[float], z: float) -> float:
         cfg = self.config
@@ -481,10 +517,16 @@ class BurstDetector:
         event = state.event
         phase: BurstPhase | None = None
         if event is None:
-            if anomalous and observed - mu >= cfg.min_excess:
+            last = state.last_event_start
+            rested = (
+                last is None
+                or (start - last).total_seconds() >= cfg.refractory_seconds
+            )
+            if anomalous and rested and observed - mu >= cfg.min_excess:
                 event = BurstEvent(start, start, None, score, observed, mu, 1)
                 state.event = event
                 state.quiet = 0
+                state.last_event_start = start
                 phase = BurstPhase.STARTED
         else:
             event = BurstEvent(
@@ -581,7 +623,7 @@ class BurstDetector:
         """
         state = self._state
         data = asdict(state)
-        for key in ("first_start", "last_start"):
+        for key in ("first_start", "last_start", "last_event_start"):
             moment = getattr(state, key)
             data[key] = None if moment is None else moment.isoformat()
         event = state.event
@@ -639,8 +681,9 @@ class BurstDetector:
                     else _event_from_dict(snapshot["event"])
                 ),
                 quiet=int(snapshot["quiet"]),
-                # Absent from snapshots taken before the novelty gate.
-                record=float(snapshot.get("record", 0.0)),
+                record=float(snapshot["record"]),
+                loud_record=float(snapshot["loud_record"]),
+                last_event_start=_parse_time(snapshot["last_event_start"]),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise InvalidRecordError(f"malformed burst snapshot: {exc!r}") from exc
@@ -869,7 +912,7 @@ class EmergingTermDetector:
 
         """
         return {
-            "version": SNAPSHOT_VERSION,
+            "version": TERM_SNAPSHOT_VERSION,
             "clock": self._clock,
             "total": self._total,
             "terms": {
@@ -890,7 +933,7 @@ class EmergingTermDetector:
         """
         detector = cls(config)
         try:
-            if snapshot["version"] != SNAPSHOT_VERSION:
+            if snapshot["version"] != TERM_SNAPSHOT_VERSION:
                 raise ValueError(f"version {snapshot['version']!r}")
             clock = snapshot["clock"]
             detector._clock = None if clock is None else float(clock)
