@@ -430,6 +430,7 @@ class BurstDetector:
             state.level = observed
             state.first_start = start
         step = state.window_seconds or 300.0
+        self._seed_seasonal(start)
         mu = self._expected(start)
         phi = self._dispersion()
         variance = mu + phi * mu * mu
@@ -464,6 +465,23 @@ class BurstDetector:
         state.windows_seen += 1
         state.last_start = start
         return score_out
+
+    def _seed_seasonal(self, start: datetime) -> None:
+        # The factors are not normalised, so the level carries the inverse of
+        # the visited factors' scale. A never-visited hour or weekday starts
+        # at the mean of the visited ones instead of 1.0: otherwise, on a
+        # sparse series whose learned factors sit far below 1, the first
+        # window of a new weekday would expect many times the usual count
+        # and hide a burst that starts there.
+        state = self._state
+        for factors, visits, slot in (
+            (state.daily, state.daily_visits, start.hour),
+            (state.weekly, state.weekly_visits, start.weekday()),
+        ):
+            if visits[slot] == 0:
+                seen = [f for f, v in zip(factors, visits, strict=True) if v]
+                if seen:
+                    factors[slot] = sum(seen) / len(seen)
 
     def _beats_record(self, observed: float, mu: float, step: float) -> bool:
         # Novelty: the log ratio and the log count must each beat every

@@ -83,6 +83,40 @@ def test_sparse_series_alarms_on_a_real_jump() -> None:
     assert _starts(_run(counts)) == [spike]
 
 
+
+@pytest.mark.parametrize("calm_days", [1.5, 2, 4, 10])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_quiet_topic_incident_starts_on_its_first_or_second_window(
+    calm_days: float, seed: int
+) -> None:
+    # The bundled sample incident: a topic quiet at 0-2 posts per window
+    # jumps to 7, 14, 31, 57, 83 ... The alert must not wait for the peak,
+    # also when the incident falls on a weekday the baseline has not seen.
+    calm = [min(c, 2.0) for c in _poisson(0.3, int(calm_days * PER_DAY), seed)]
+    incident = [7.0, 14.0, 31.0, 57.0, 83.0, 78.0, 60.0, 94.0, 95.0, 78.0]
+    starts = _starts(_run(calm + incident))
+    assert len(starts) == 1 and starts[0] - len(calm) in (0, 1)
+
+
+def test_refractory_period_keeps_a_second_wave_in_the_first_event() -> None:
+    counts = _poisson(20.0, 4 * PER_DAY, 12)
+    first, second = 2 * PER_DAY, 2 * PER_DAY + 60  # five hours apart
+    for k in range(6):
+        counts[first + k] += 150.0
+        counts[second + k] += 400.0
+    assert _starts(_run(counts)) == [first]
+    eager = DetectorConfig(refractory_seconds=0.0)
+    assert _starts(_run(counts, eager)) == [first, second]
+
+
+def test_slow_rise_sets_count_records_but_does_not_alarm() -> None:
+    # Only the count record (no ratio gate) would let a rising series alarm.
+    n = 7 * PER_DAY
+    counts = _poisson(np.linspace(20, 60, n), n, 5)
+    assert len(_starts(_run(counts))) <= 1
+    loud_only = DetectorConfig(novelty_half_life_seconds=None)
+    assert len(_starts(_run(counts, loud_only))) > len(_starts(_run(counts)))
+
 @pytest.mark.parametrize("height", [150.0, 400.0])
 def test_spike_is_one_event_with_start_peak_and_end(height: float) -> None:
     counts = _poisson(_daily_rate(4 * PER_DAY, 5, 40), 4 * PER_DAY, 7)
@@ -286,6 +320,8 @@ def test_out_of_order_window_is_rejected() -> None:
         {"tail_fraction": 1.5},
         {"min_excess": -1.0},
         {"novelty_half_life_seconds": 0.0},
+        {"loudness_half_life_seconds": -1.0},
+        {"refractory_seconds": math.nan},
     ],
 )
 def test_invalid_config_is_rejected(kwargs: dict[str, object]) -> None:
