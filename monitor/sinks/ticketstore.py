@@ -1,0 +1,950 @@
+"""Alert tickets in Elasticsearch: the JSON codec, index templates and the store.
+
+Three indices per prefix, each with a strict explicit mapping:
+
+- ``<prefix>-tickets``: one index, one document per ticket (id = ticket id),
+  rewritten in place as the ticket changes over days;
+- ``<prefix>-ticket-events-YYYY.MM``: the audit trail, one document per event
+  (id = event id), monthly by the event's UTC time;
+- ``<prefix>-silences``: silences created through the API (id = silence id).
+
+Ticket writes use optimistic concurrency: a new ticket is created with
+``op_type=create`` and a changed one is written with the ``if_seq_no`` /
+``if_primary_term`` it was read with, so two processes acting on one ticket
+never overwrite each other (the loser gets :class:`ConcurrentUpdate`, re-reads
+and decides again). Every write uses ``refresh=True`` so the next search sees
+it.
+
+The ticket document also carries the events of its latest write
+(``recent_events``). They are committed with the ticket itself, so a process
+that dies between the ticket write and the event write loses no audit entry:
+:meth:`TicketStore.events` merges them in, and the next write of the ticket
+indexes them for good.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, fields
+from datetime import datetime, timezone
+from typing import Any, TypeVar
+
+from elastic_transport import TransportError
+from elasticsearch import ApiError, AsyncElasticsearch, ConflictError, NotFoundError
+
+from monitor.analysis.tickets import (
+    ACTIVE_STATUSES,
+    Evidence,
+    Observation,
+    Silence,
+    Ticket,
+    TicketEvent,
+)
+from monitor.errors import MonitorError, SinkUnavailable
+from monitor.sinks.elasticsearch import TRANSIENT_STATUSES
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+#: Largest page a search may ask for (``index.max_result_window`` is 10,000).
+MAX_RESULT_WINDOW = 10_000
+_SCAN_PAGE = 500
+
+
+# --- errors -------------------------------------------------------------------
+
+
+class TicketStoreUnavailable(SinkUnavailable):
+    """Elasticsearch cannot serve the ticket store now (connection, 429, 5xx).
+
+    Retrying the same call later is safe; ``retry_after`` is a hint in seconds.
+    """
+
+
+class TicketStoreError(MonitorError):
+    """Elasticsearch refused a ticket-store request for good (400, 401, 403...).
+
+    Attributes:
+        status: The HTTP status, if there was one.
+
+    """
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        self.status = status
+        super().__init__(message)
+
+
+class ConcurrentUpdate(MonitorError):
+    """A ticket changed (or was created) since it was read.
+
+    Attributes:
+        ticket_id: The ticket that was written concurrently.
+
+    """
+
+    def __init__(self, ticket_id: str) -> None:
+        self.ticket_id = ticket_id
+        super().__init__(
+            f"ticket {ticket_id} was changed by someone else meanwhile; read it again"
+        )
+
+
+# --- the codec ----------------------------------------------------------------
+
+
+def _time(value: datetime) -> str:
+    return value.isoformat()
+
+
+def _opt_time(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def _parse(value: str) -> datetime:
+    return datetime.fromisoformat(value)
+
+
+def _opt_parse(value: str | None) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(value)
+
+
+def _opt_float(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+def evidence_to_dict(item: Evidence) -> dict[str, Any]:
+    """Encode one evidence post as JSON-ready values."""
+    return {
+        "post_id": item.post_id,
+        "excerpt": item.excerpt,
+        "followers": item.followers,
+        "reposts": item.reposts,
+        "published_at": _opt_time(item.published_at),
+        "author": item.author,
+        "url": item.url,
+    }
+
+
+def evidence_from_dict(data: Mapping[str, Any]) -> Evidence:
+    """Decode what :func:`evidence_to_dict` produced."""
+    return Evidence(
+        post_id=data["post_id"],
+        excerpt=data["excerpt"],
+        followers=int(data["followers"]),
+        reposts=int(data["reposts"]),
+        published_at=_opt_parse(data.get("published_at")),
+        author=data.get("author"),
+        url=data.get("url"),
+    )
+
+
+def _observation_to_dict(item: Observation) -> dict[str, Any]:
+    return {
+        "window_start": _time(item.window_start),
+        "window_end": _time(item.window_end),
+        "observed_value": item.observed_value,
+        "expected_value": item.expected_value,
+    }
+
+
+def _observation_from_dict(data: Mapping[str, Any]) -> Observation:
+    return Observation(
+        window_start=_parse(data["window_start"]),
+        window_end=_parse(data["window_end"]),
+        observed_value=float(data["observed_value"]),
+        expected_value=_opt_float(data.get("expected_value")),
+    )
+
+
+_TICKET_TIMES = ("first_seen", "last_seen", "opened_at", "ack_due", "resolve_due")
+_TICKET_OPTIONAL_TIMES = ("acknowledged_at", "started_at", "resolved_at", "closed_at")
+_TICKET_FLOATS = ("threshold", "opening_value", "growth_reference", "peak_value")
+_TICKET_PLAIN = (
+    "ticket_id",
+    "fingerprint",
+    "sequence",
+    "status",
+    "priority",
+    "priority_reason",
+    "topic",
+    "rule",
+    "kind",
+    "keyword",
+    "team",
+    "owner",
+    "occurrences",
+    "escalation_level",
+    "escalation_contact",
+    "reopen_count",
+    "flapping",
+    "revision",
+)
+
+
+def ticket_to_dict(ticket: Ticket) -> dict[str, Any]:
+    """Encode a ticket as JSON-ready values (times as ISO 8601 with offset).
+
+    :func:`ticket_from_dict` gives back an equal ticket. The result is also
+    the ticket's Elasticsearch document and its form in the API.
+    """
+    data: dict[str, Any] = {name: getattr(ticket, name) for name in _TICKET_PLAIN}
+    for name in _TICKET_TIMES:
+        data[name] = _time(getattr(ticket, name))
+    for name in _TICKET_OPTIONAL_TIMES:
+        data[name] = _opt_time(getattr(ticket, name))
+    for name in _TICKET_FLOATS:
+        data[name] = getattr(ticket, name)
+    data["expected_value"] = ticket.expected_value
+    data["evidence"] = [evidence_to_dict(item) for item in ticket.evidence]
+    data["keywords"] = list(ticket.keywords)
+    data["history"] = [_observation_to_dict(item) for item in ticket.history]
+    data["opened_times"] = [_time(moment) for moment in ticket.opened_times]
+    data["sla_breaches"] = sorted(ticket.sla_breaches)
+    data["delivery"] = dict(ticket.delivery)
+    data["channels"] = list(ticket.channels)
+    return data
+
+
+def ticket_from_dict(data: Mapping[str, Any]) -> Ticket:
+    """Decode what :func:`ticket_to_dict` produced; unknown keys are ignored.
+
+    Raises:
+        KeyError: If a required field is missing.
+        ValueError: If a time is not ISO 8601.
+
+    """
+    values: dict[str, Any] = {name: data[name] for name in _TICKET_PLAIN}
+    for name in _TICKET_TIMES:
+        values[name] = _parse(data[name])
+    for name in _TICKET_OPTIONAL_TIMES:
+        values[name] = _opt_parse(data.get(name))
+    for name in _TICKET_FLOATS:
+        values[name] = float(data[name])
+    values["expected_value"] = _opt_float(data.get("expected_value"))
+    values["evidence"] = tuple(evidence_from_dict(item) for item in data["evidence"])
+    values["keywords"] = tuple(data["keywords"])
+    values["history"] = tuple(_observation_from_dict(item) for item in data["history"])
+    values["opened_times"] = tuple(_parse(item) for item in data["opened_times"])
+    values["sla_breaches"] = frozenset(data["sla_breaches"])
+    values["delivery"] = dict(data["delivery"])
+    values["channels"] = tuple(data["channels"])
+    return Ticket(**values)
+
+
+def event_to_dict(event: TicketEvent) -> dict[str, Any]:
+    """Encode an audit event as JSON-ready values; ``details`` must be JSON."""
+    return {
+        "ticket_id": event.ticket_id,
+        "event_id": event.event_id,
+        "at": _time(event.at),
+        "actor": event.actor,
+        "action": event.action,
+        "from_status": event.from_status,
+        "to_status": event.to_status,
+        "note": event.note,
+        "details": dict(event.details),
+    }
+
+
+def event_from_dict(data: Mapping[str, Any]) -> TicketEvent:
+    """Decode what :func:`event_to_dict` produced; unknown keys are ignored."""
+    return TicketEvent(
+        ticket_id=data["ticket_id"],
+        event_id=data["event_id"],
+        at=_parse(data["at"]),
+        actor=data["actor"],
+        action=data["action"],
+        from_status=data.get("from_status"),
+        to_status=data["to_status"],
+        note=data.get("note", ""),
+        details=dict(data.get("details") or {}),
+    )
+
+
+def event_revision(event: TicketEvent) -> int:
+    """Return the ticket revision an event created (the number after ``#``)."""
+    _, _, number = event.event_id.rpartition("#")
+    return int(number) if number.isdigit() else 0
+
+
+def silence_to_dict(silence: Silence) -> dict[str, Any]:
+    """Encode a silence as JSON-ready values."""
+    data = {item.name: getattr(silence, item.name) for item in fields(silence)}
+    data["starts_at"] = _time(silence.starts_at)
+    data["expires_at"] = _time(silence.expires_at)
+    return data
+
+
+def silence_from_dict(data: Mapping[str, Any]) -> Silence:
+    """Decode what :func:`silence_to_dict` produced.
+
+    Raises:
+        InvalidPolicyError: If the silence is not valid.
+
+    """
+    return Silence(
+        silence_id=data["silence_id"],
+        starts_at=_parse(data["starts_at"]),
+        expires_at=_parse(data["expires_at"]),
+        author=data["author"],
+        reason=data["reason"],
+        topic=data.get("topic"),
+        keyword=data.get("keyword"),
+        rule=data.get("rule"),
+    )
+
+
+# --- mappings and templates ---------------------------------------------------
+
+_KEYWORD = {"type": "keyword"}
+_DATE = {"type": "date"}
+_LONG = {"type": "long"}
+_DOUBLE = {"type": "double"}
+_OPAQUE = {"type": "object", "enabled": False}
+
+TICKET_MAPPING: dict[str, Any] = {
+    "dynamic": "strict",
+    "properties": {
+        **{name: _KEYWORD for name in _TICKET_PLAIN},
+        **{
+            name: _LONG
+            for name in (
+                "sequence",
+                "occurrences",
+                "escalation_level",
+                "reopen_count",
+                "revision",
+            )
+        },
+        "flapping": {"type": "boolean"},
+        "priority_reason": {"type": "text"},
+        **{name: _DATE for name in (*_TICKET_TIMES, *_TICKET_OPTIONAL_TIMES)},
+        **{name: _DOUBLE for name in (*_TICKET_FLOATS, "expected_value")},
+        "evidence": {
+            "properties": {
+                "post_id": _KEYWORD,
+                "excerpt": {"type": "text"},
+                "followers": _LONG,
+                "reposts": _LONG,
+                "published_at": _DATE,
+                "author": _KEYWORD,
+                "url": {"type": "keyword", "index": False},
+            }
+        },
+        "keywords": _KEYWORD,
+        "history": {
+            "properties": {
+                "window_start": _DATE,
+                "window_end": _DATE,
+                "observed_value": _DOUBLE,
+                "expected_value": _DOUBLE,
+            }
+        },
+        "opened_times": _DATE,
+        "sla_breaches": _KEYWORD,
+        "delivery": _OPAQUE,
+        "channels": _KEYWORD,
+        # Store-only: the events of the latest write (see the module docstring).
+        "recent_events": _OPAQUE,
+    },
+}
+
+EVENT_MAPPING: dict[str, Any] = {
+    "dynamic": "strict",
+    "properties": {
+        "ticket_id": _KEYWORD,
+        "event_id": _KEYWORD,
+        "revision": _LONG,
+        "at": _DATE,
+        "actor": _KEYWORD,
+        "action": _KEYWORD,
+        "from_status": _KEYWORD,
+        "to_status": _KEYWORD,
+        "note": {"type": "text"},
+        "details": _OPAQUE,
+    },
+}
+
+SILENCE_MAPPING: dict[str, Any] = {
+    "dynamic": "strict",
+    "properties": {
+        "silence_id": _KEYWORD,
+        "starts_at": _DATE,
+        "expires_at": _DATE,
+        "author": _KEYWORD,
+        "reason": {"type": "text"},
+        "topic": _KEYWORD,
+        "keyword": _KEYWORD,
+        "rule": _KEYWORD,
+    },
+}
+
+#: Fields the free-text ``text`` filter of :meth:`TicketStore.search` looks in.
+TEXT_FIELDS = (
+    "ticket_id",
+    "topic",
+    "rule",
+    "keyword",
+    "keywords",
+    "owner",
+    "priority_reason",
+    "evidence.excerpt",
+)
+
+
+def tickets_index(prefix: str) -> str:
+    """Return the one tickets index, e.g. ``monitor-tickets``."""
+    return f"{prefix}-tickets"
+
+
+def silences_index(prefix: str) -> str:
+    """Return the silences index, e.g. ``monitor-silences``."""
+    return f"{prefix}-silences"
+
+
+def events_index(prefix: str, at: datetime) -> str:
+    """Return the monthly events index of a moment (``...-ticket-events-2026.11``)."""
+    return f"{prefix}-ticket-events-{at.astimezone(timezone.utc):%Y.%m}"
+
+
+def events_index_pattern(prefix: str) -> str:
+    """Pattern of every events index."""
+    return f"{prefix}-ticket-events-*"
+
+
+def ticket_index_templates(prefix: str) -> dict[str, dict[str, Any]]:
+    """Index templates (name -> body) of the three ticket indices."""
+
+    def template(pattern: str, mapping: Mapping[str, Any], what: str) -> dict[str, Any]:
+        return {
+            "index_patterns": [pattern],
+            "priority": 200,
+            "template": {
+                "settings": {"number_of_shards": 1, "number_of_replicas": 0},
+                "mappings": mapping,
+            },
+            "_meta": {"managed_by": "monitor", "description": what},
+        }
+
+    return {
+        f"{prefix}-tickets": template(
+            tickets_index(prefix), TICKET_MAPPING, "alert tickets, one doc each"
+        ),
+        f"{prefix}-ticket-events": template(
+            events_index_pattern(prefix), EVENT_MAPPING, "ticket audit trail"
+        ),
+        f"{prefix}-silences": template(
+            silences_index(prefix), SILENCE_MAPPING, "silences made in the API"
+        ),
+    }
+
+
+# --- the store ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Version:
+    """Where a ticket document was when it was read, for the next write.
+
+    Attributes:
+        seq_no: ``_seq_no`` of the document as read.
+        primary_term: ``_primary_term`` of the document as read.
+        pending: Events carried by the document (its latest write's), indexed
+            again on the next write in case that write's event write was lost.
+
+    """
+
+    seq_no: int
+    primary_term: int
+    pending: tuple[TicketEvent, ...] = ()
+
+
+class TicketStore:
+    """Tickets, their audit trail and silences in Elasticsearch.
+
+    Args:
+        client: An ``AsyncElasticsearch`` client (the store does not retry;
+            its callers do, on :class:`TicketStoreUnavailable`).
+        prefix: Index prefix (``settings.index_prefix``).
+        retry_after: Seconds suggested to wait after a transient failure.
+        related_limit: Tickets read per fingerprint and per team's history
+            when deciding on a trigger.
+
+    """
+
+    def __init__(
+        self,
+        client: AsyncElasticsearch,
+        prefix: str,
+        *,
+        retry_after: float = 1.0,
+        related_limit: int = 20,
+    ) -> None:
+        self.client = client
+        self.prefix = prefix
+        self.retry_after = retry_after
+        self.related_limit = related_limit
+        self._tickets = tickets_index(prefix)
+        self._silences = silences_index(prefix)
+        self._events = events_index_pattern(prefix)
+        self._ready = False
+
+    @classmethod
+    def connect(
+        cls,
+        url: str,
+        prefix: str,
+        *,
+        api_key: str | None = None,
+        request_timeout: float = 30.0,
+    ) -> TicketStore:
+        """Create a store with its own client (no client-side retries).
+
+        Args:
+            url: Elasticsearch URL.
+            prefix: Index prefix.
+            api_key: Optional API key.
+            request_timeout: Seconds per request.
+
+        """
+        client = AsyncElasticsearch(
+            url,
+            api_key=api_key,
+            request_timeout=request_timeout,
+            max_retries=0,
+            retry_on_timeout=False,
+        )
+        return cls(client, prefix)
+
+    async def close(self) -> None:
+        """Close the client's connections."""
+        await self.client.close()
+
+    async def ping(self) -> bool:
+        """Return True if Elasticsearch answers."""
+        try:
+            return bool(await self.client.ping())
+        except (ApiError, TransportError):
+            return False
+
+    # -- plumbing --------------------------------------------------------------
+
+    async def _call(self, request: Awaitable[T]) -> T:
+        """Await a client call, turning failures into the store's errors.
+
+        ``ConflictError`` and ``NotFoundError`` pass through for the caller.
+        """
+        try:
+            return await request
+        except (ConflictError, NotFoundError):
+            raise
+        except ApiError as exc:
+            status = exc.meta.status
+            if status in TRANSIENT_STATUSES:
+                raise TicketStoreUnavailable(
+                    f"Elasticsearch is busy or failing ({status}): {exc}",
+                    retry_after=self.retry_after,
+                ) from exc
+            raise TicketStoreError(
+                f"Elasticsearch refused a ticket-store request ({status}): {exc}",
+                status,
+            ) from exc
+        except TransportError as exc:
+            raise TicketStoreUnavailable(
+                f"Elasticsearch unreachable: {exc}", retry_after=self.retry_after
+            ) from exc
+
+    async def ensure_templates(self) -> None:
+        """Put the index templates and create the tickets and silences indices.
+
+        Safe to call again (and from several processes at once); later calls
+        of the same store return at once.
+
+        Raises:
+            TicketStoreUnavailable: If Elasticsearch cannot be reached.
+
+        """
+        if self._ready:
+            return
+        for name, body in ticket_index_templates(self.prefix).items():
+            await self._call(self.client.indices.put_index_template(name=name, **body))
+        for index in (self._tickets, self._silences):
+            if await self._call(self.client.indices.exists(index=index)):
+                continue
+            try:
+                await self._call(self.client.indices.create(index=index))
+            except TicketStoreError as exc:
+                # Another process created it between the check and the create.
+                if "resource_already_exists" not in str(exc):
+                    raise
+        self._ready = True
+
+    async def _search(self, index: str, **body: Any) -> dict[str, Any]:
+        await self.ensure_templates()
+        response = await self._call(
+            self.client.search(
+                index=index,
+                ignore_unavailable=True,
+                allow_no_indices=True,
+                **body,
+            )
+        )
+        return dict(response)
+
+    async def _scan(
+        self, index: str, query: Mapping[str, Any], sort: Sequence[Any]
+    ) -> list[dict[str, Any]]:
+        """Every hit of ``query``, paged with ``search_after`` on ``sort``."""
+        hits: list[dict[str, Any]] = []
+        after: list[Any] | None = None
+        while True:
+            extra = {"search_after": after} if after is not None else {}
+            page = (
+                await self._search(
+                    index, query=query, sort=list(sort), size=_SCAN_PAGE, **extra
+                )
+            )["hits"]["hits"]
+            hits.extend(page)
+            if len(page) < _SCAN_PAGE:
+                return hits
+            after = page[-1]["sort"]
+
+    @staticmethod
+    def _tickets_of(hits: Iterable[Mapping[str, Any]]) -> list[Ticket]:
+        return [ticket_from_dict(hit["_source"]) for hit in hits]
+
+    # -- tickets ---------------------------------------------------------------
+
+    async def get(self, ticket_id: str) -> tuple[Ticket, Version] | None:
+        """Read one ticket and the version to write it back with.
+
+        Returns:
+            ``(ticket, version)``, or ``None`` if there is no such ticket.
+
+        Raises:
+            TicketStoreUnavailable: If Elasticsearch cannot serve it now.
+
+        """
+        await self.ensure_templates()
+        try:
+            response = await self._call(
+                self.client.get(index=self._tickets, id=ticket_id)
+            )
+        except NotFoundError:
+            return None
+        source = response["_source"]
+        pending = tuple(
+            event_from_dict(item) for item in source.get("recent_events") or ()
+        )
+        version = Version(
+            int(response["_seq_no"]), int(response["_primary_term"]), pending
+        )
+        return ticket_from_dict(source), version
+
+    async def save(
+        self,
+        ticket: Ticket,
+        events: Sequence[TicketEvent],
+        version: Version | None,
+    ) -> None:
+        """Write a ticket and its new events.
+
+        Args:
+            ticket: The ticket as it is now.
+            events: The events that made it so (in order).
+            version: The version it was read with, or ``None`` for a ticket
+                that must not exist yet.
+
+        Raises:
+            ConcurrentUpdate: If the ticket exists (new one) or changed since
+                ``version`` was read; nothing was written.
+            TicketStoreUnavailable: If Elasticsearch cannot take it now. The
+                ticket may or may not have been written; read it again.
+
+        """
+        await self.ensure_templates()
+        document = ticket_to_dict(ticket)
+        document["recent_events"] = [event_to_dict(event) for event in events]
+        occ: dict[str, Any] = (
+            {"op_type": "create"}
+            if version is None
+            else {"if_seq_no": version.seq_no, "if_primary_term": version.primary_term}
+        )
+        try:
+            await self._call(
+                self.client.index(
+                    index=self._tickets,
+                    id=ticket.ticket_id,
+                    document=document,
+                    refresh=True,
+                    **occ,
+                )
+            )
+        except ConflictError:
+            raise ConcurrentUpdate(ticket.ticket_id) from None
+        pending = version.pending if version is not None else ()
+        await self.write_events([*pending, *events])
+
+    async def write_events(self, events: Sequence[TicketEvent]) -> None:
+        """Index audit events by id (idempotent: writing one again changes nothing).
+
+        Raises:
+            TicketStoreUnavailable: If Elasticsearch cannot take them now.
+            TicketStoreError: If it refused any of them for good.
+
+        """
+        if not events:
+            return
+        await self.ensure_templates()
+        operations: list[Mapping[str, Any]] = []
+        for event in events:
+            operations.append(
+                {
+                    "index": {
+                        "_index": events_index(self.prefix, event.at),
+                        "_id": event.event_id,
+                    }
+                }
+            )
+            operations.append(
+                {**event_to_dict(event), "revision": event_revision(event)}
+            )
+        response = await self._call(
+            self.client.bulk(operations=operations, refresh=True)
+        )
+        if not response.get("errors"):
+            return
+        statuses = [
+            int(next(iter(item.values())).get("status", 500))
+            for item in response["items"]
+        ]
+        if any(status == 429 or status >= 500 for status in statuses):
+            raise TicketStoreUnavailable(
+                "Elasticsearch could not take every ticket event; retry",
+                retry_after=self.retry_after,
+            )
+        raise TicketStoreError(f"Elasticsearch refused ticket events: {response}")
+
+    async def events(self, ticket_id: str) -> list[TicketEvent]:
+        """Return a ticket's audit trail, oldest first.
+
+        Raises:
+            TicketStoreUnavailable: If Elasticsearch cannot serve it now.
+
+        """
+        hits = await self._scan(
+            self._events,
+            {"term": {"ticket_id": ticket_id}},
+            [{"revision": "asc"}, {"event_id": "asc"}],
+        )
+        found = {
+            hit["_source"]["event_id"]: event_from_dict(hit["_source"]) for hit in hits
+        }
+        current = await self.get(ticket_id)
+        if current is not None:
+            for event in current[1].pending:
+                found.setdefault(event.event_id, event)
+        return sorted(found.values(), key=event_revision)
+
+    async def related(self, fingerprint: str, team: str) -> list[Ticket]:
+        """Tickets a trigger's decision needs.
+
+        Args:
+            fingerprint: The trigger's fingerprint.
+            team: The team that would take a new ticket.
+
+        Returns:
+            The fingerprint's latest ``related_limit`` tickets (highest
+            sequence first), then the team's active tickets and its latest
+            ``related_limit`` opened ones (for owner routing), without repeats.
+
+        Raises:
+            TicketStoreUnavailable: If Elasticsearch cannot serve it now.
+
+        """
+        own = await self._search(
+            self._tickets,
+            query={"term": {"fingerprint": fingerprint}},
+            sort=[{"sequence": "desc"}],
+            size=self.related_limit,
+        )
+        busy = await self._scan(
+            self._tickets,
+            {
+                "bool": {
+                    "filter": [
+                        {"term": {"team": team}},
+                        {"terms": {"status": sorted(ACTIVE_STATUSES)}},
+                    ]
+                }
+            },
+            [{"ticket_id": "asc"}],
+        )
+        recent = await self._search(
+            self._tickets,
+            query={"term": {"team": team}},
+            sort=[{"opened_at": "desc"}, {"ticket_id": "asc"}],
+            size=self.related_limit,
+        )
+        tickets: dict[str, Ticket] = {}
+        for hits in (own["hits"]["hits"], busy, recent["hits"]["hits"]):
+            for ticket in self._tickets_of(hits):
+                tickets.setdefault(ticket.ticket_id, ticket)
+        return list(tickets.values())
+
+    async def search(
+        self,
+        status: str | Sequence[str] | None = None,
+        topic: str | None = None,
+        priority: str | Sequence[str] | None = None,
+        owner: str | None = None,
+        text: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> tuple[list[Ticket], int]:
+        """Find tickets, most recently opened first.
+
+        Args:
+            status: A status or several (any of them matches).
+            topic: Exact watched topic.
+            priority: A priority or several.
+            owner: Exact owner.
+            text: Words that must all appear in one of :data:`TEXT_FIELDS`.
+            limit: Page size, 1-500.
+            offset: Tickets to skip; ``offset + limit`` <= 10,000.
+
+        Returns:
+            The page and the total number of matching tickets.
+
+        Raises:
+            ValueError: If ``limit`` or ``offset`` is out of range.
+            TicketStoreUnavailable: If Elasticsearch cannot serve it now.
+
+        """
+        if not 1 <= limit <= 500:
+            raise ValueError(f"limit must be 1-500, got {limit}")
+        if offset < 0 or offset + limit > MAX_RESULT_WINDOW:
+            raise ValueError(
+                f"offset must be >= 0 and offset + limit <= {MAX_RESULT_WINDOW}"
+            )
+        filters: list[dict[str, Any]] = []
+        for name, value in (("status", status), ("priority", priority)):
+            if value is not None:
+                values = [value] if isinstance(value, str) else list(value)
+                filters.append({"terms": {name: values}})
+        for name, single in (("topic", topic), ("owner", owner)):
+            if single is not None:
+                filters.append({"term": {name: single}})
+        must: list[dict[str, Any]] = []
+        if text and text.strip():
+            must.append(
+                {
+                    "multi_match": {
+                        "query": text.strip(),
+                        "fields": list(TEXT_FIELDS),
+                        "operator": "and",
+                    }
+                }
+            )
+        response = await self._search(
+            self._tickets,
+            query={"bool": {"filter": filters, "must": must}},
+            sort=[{"opened_at": "desc"}, {"ticket_id": "asc"}],
+            size=limit,
+            from_=offset,
+            track_total_hits=True,
+        )
+        hits = response["hits"]
+        return self._tickets_of(hits["hits"]), int(hits["total"]["value"])
+
+    async def active(self) -> list[Ticket]:
+        """Every open, acknowledged or in-progress ticket (for SLA sweeps).
+
+        Raises:
+            TicketStoreUnavailable: If Elasticsearch cannot serve it now.
+
+        """
+        hits = await self._scan(
+            self._tickets,
+            {"terms": {"status": sorted(ACTIVE_STATUSES)}},
+            [{"ticket_id": "asc"}],
+        )
+        return self._tickets_of(hits)
+
+    # -- silences --------------------------------------------------------------
+
+    async def add_silence(self, silence: Silence) -> None:
+        """Store a new silence.
+
+        Raises:
+            ConcurrentUpdate: If a silence with its id exists already.
+            TicketStoreUnavailable: If Elasticsearch cannot take it now.
+
+        """
+        await self.ensure_templates()
+        try:
+            await self._call(
+                self.client.index(
+                    index=self._silences,
+                    id=silence.silence_id,
+                    document=silence_to_dict(silence),
+                    op_type="create",
+                    refresh=True,
+                )
+            )
+        except ConflictError:
+            raise ConcurrentUpdate(silence.silence_id) from None
+
+    async def put_silence(self, silence: Silence) -> None:
+        """Store a silence, replacing the one with its id (e.g. to expire it)."""
+        await self.ensure_templates()
+        await self._call(
+            self.client.index(
+                index=self._silences,
+                id=silence.silence_id,
+                document=silence_to_dict(silence),
+                refresh=True,
+            )
+        )
+
+    async def get_silence(self, silence_id: str) -> Silence | None:
+        """Return one stored silence, or ``None``."""
+        await self.ensure_templates()
+        try:
+            response = await self._call(
+                self.client.get(index=self._silences, id=silence_id)
+            )
+        except NotFoundError:
+            return None
+        return silence_from_dict(response["_source"])
+
+    async def delete_silence(self, silence_id: str) -> bool:
+        """Delete a stored silence; False if there was none."""
+        await self.ensure_templates()
+        try:
+            await self._call(
+                self.client.delete(index=self._silences, id=silence_id, refresh=True)
+            )
+        except NotFoundError:
+            return False
+        return True
+
+    async def silences(self, active_at: datetime | None = None) -> list[Silence]:
+        """Return the stored silences, soonest expiry first.
+
+        Args:
+            active_at: Only those not yet expired at this moment (including
+                ones that start later); every one if ``None``.
+
+        """
+        query: dict[str, Any] = (
+            {"range": {"expires_at": {"gt": active_at.isoformat()}}}
+            if active_at is not None
+            else {"match_all": {}}
+        )
+        hits = await self._scan(
+            self._silences, query, [{"expires_at": "asc"}, {"silence_id": "asc"}]
+        )
+        return [silence_from_dict(hit["_source"]) for hit in hits]

@@ -1,0 +1,385 @@
+"""The ticket API (aiohttp), mounted by the worker under ``/api``.
+
+Routes (paths relative to the mount point; :mod:`monitor.web.openapi` has
+the full description, served at ``GET /openapi.json``):
+
+=======  ===============================  =========  ==========================
+method   path                             role       what
+=======  ===============================  =========  ==========================
+GET      /health                          (none)     up, and Elasticsearch too?
+GET      /openapi.json                    (none)     the OpenAPI 3.1 document
+GET      /tickets                         viewer     find tickets
+GET      /tickets/{ticket_id}             viewer     a ticket and its events
+POST     /tickets/{ticket_id}/actions     responder  ``{"action": ..., ...}``
+GET      /silences                        viewer     silences
+POST     /silences                        admin      add a silence
+DELETE   /silences/{silence_id}           admin      end a silence now
+=======  ===============================  =========  ==========================
+
+One action route takes every action, so that the audit trail, the
+authorization and the error mapping live in one place. Every error is JSON,
+``{"error": {"status": N, "message": "..."}}``: 401 missing or unknown
+token, 403 role too low, 404 unknown ticket or silence, 409 the action is not
+allowed in the ticket's status, 422 malformed body or query (the message
+names the field), 503 Elasticsearch unavailable (with ``Retry-After``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import datetime
+from typing import Any
+
+from aiohttp import web
+
+from monitor.analysis.tickets import (
+    PRIORITIES,
+    STATUSES,
+    InvalidPolicyError,
+    InvalidTransitionError,
+    Silence,
+)
+from monitor.errors import SinkUnavailable
+from monitor.rules import parse_duration
+from monitor.sinks.ticketstore import (
+    ConcurrentUpdate,
+    event_to_dict,
+    silence_to_dict,
+    ticket_to_dict,
+)
+from monitor.ticketing import (
+    ACTION_PARAMS,
+    InvalidActionError,
+    SilenceNotFound,
+    TicketNotFound,
+    TicketService,
+)
+from monitor.web.auth import ADMIN, RESPONDER, VIEWER, Authenticator, AuthError
+from monitor.web.openapi import openapi_document
+
+log = logging.getLogger(__name__)
+
+SERVICE_KEY = web.AppKey("ticket_service", TicketService)
+AUTH_KEY = web.AppKey("ticket_auth", Authenticator)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class Unprocessable(Exception):
+    """A request body or query is malformed (422); the message names the field."""
+
+
+def error_response(
+    status: int, message: str, headers: Mapping[str, str] | None = None
+) -> web.Response:
+    """Return ``{"error": {"status": N, "message": ...}}`` with that status."""
+    return web.json_response(
+        {"error": {"status": status, "message": message}},
+        status=status,
+        headers=headers,
+        dumps=_dumps,
+    )
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _ok(body: Any, status: int = 200) -> web.Response:
+    return web.json_response(body, status=status, dumps=_dumps)
+
+
+@web.middleware
+async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Map every failure to a JSON error with the right status."""
+    try:
+        return await handler(request)
+    except AuthError as exc:
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        return error_response(exc.status, exc.reason, headers)
+    except (TicketNotFound, SilenceNotFound) as exc:
+        return error_response(404, str(exc))
+    except InvalidTransitionError as exc:
+        return error_response(409, str(exc))
+    except ConcurrentUpdate as exc:
+        return error_response(409, str(exc))
+    except InvalidActionError as exc:
+        return error_response(422, str(exc))
+    except (Unprocessable, InvalidPolicyError) as exc:
+        return error_response(422, str(exc))
+    except SinkUnavailable as exc:
+        log.warning("ticket API: %s", exc)
+        retry = str(max(1, math.ceil(exc.retry_after)))
+        return error_response(
+            503,
+            "Elasticsearch is unavailable; try again later",
+            {"Retry-After": retry},
+        )
+    except web.HTTPException as exc:
+        if exc.empty_body:
+            return error_response(exc.status, exc.reason)
+        return error_response(exc.status, exc.text or exc.reason)
+    except Exception:
+        log.exception("ticket API: %s %s failed", request.method, request.path)
+        return error_response(500, "internal error; see the worker log")
+
+
+def _require(request: web.Request, role: str) -> str:
+    """Return the caller's name, if their token has ``role`` or above."""
+    token = request.app[AUTH_KEY].authorize(request.headers.get("Authorization"), role)
+    return token.name
+
+
+async def _json_object(request: web.Request) -> dict[str, Any]:
+    try:
+        body = await request.json(loads=json.loads)
+    except (ValueError, UnicodeDecodeError):
+        raise Unprocessable("the body must be a JSON object") from None
+    if not isinstance(body, dict):
+        raise Unprocessable("the body must be a JSON object")
+    return body
+
+
+def _text(body: Mapping[str, Any], name: str, *, required: bool = False) -> str | None:
+    value = body.get(name)
+    if value is None:
+        if required:
+            raise Unprocessable(f"{name}: required")
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise Unprocessable(f"{name}: must be non-empty text")
+    return value.strip()
+
+
+def _moment(body: Mapping[str, Any], name: str) -> datetime | None:
+    value = _text(body, name)
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise Unprocessable(f"{name}: {value!r} is not an ISO 8601 time") from None
+    if moment.tzinfo is None:
+        raise Unprocessable(f"{name}: {value!r} needs a UTC offset")
+    return moment
+
+
+def _choices(
+    query: Mapping[str, str], name: str, allowed: tuple[str, ...]
+) -> list[str] | None:
+    raw = query.get(name)
+    if raw is None or not raw.strip():
+        return None
+    values = [part.strip() for part in raw.split(",") if part.strip()]
+    for value in values:
+        if value not in allowed:
+            raise Unprocessable(
+                f"{name}: unknown value {value!r}; expected {', '.join(allowed)}"
+            )
+    return values
+
+
+def _integer(
+    query: Mapping[str, str], name: str, default: int, low: int, high: int
+) -> int:
+    raw = query.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise Unprocessable(f"{name}: must be a whole number, got {raw!r}") from None
+    if not low <= value <= high:
+        raise Unprocessable(f"{name}: must be {low}-{high}, got {value}")
+    return value
+
+
+# --- handlers -----------------------------------------------------------------
+
+
+async def health(request: web.Request) -> web.Response:
+    """Report whether the API is up and Elasticsearch answers (no token)."""
+    up = await request.app[SERVICE_KEY].store.ping()
+    body = {"status": "ok" if up else "degraded", "elasticsearch": up}
+    return _ok(body, 200 if up else 503)
+
+
+async def openapi(request: web.Request) -> web.Response:
+    """Serve the OpenAPI document, with the server URL where this API is mounted."""
+    prefix = request.path.removesuffix("/openapi.json") or "/"
+    return _ok(openapi_document(prefix))
+
+
+async def list_tickets(request: web.Request) -> web.Response:
+    """``GET /tickets``: filters status, topic, priority, owner, q, limit, offset."""
+    _require(request, VIEWER)
+    query = request.query
+    limit = _integer(query, "limit", 50, 1, 500)
+    offset = _integer(query, "offset", 0, 0, 10_000 - limit)
+    tickets, total = await request.app[SERVICE_KEY].list(
+        status=_choices(query, "status", STATUSES),
+        topic=query.get("topic") or None,
+        priority=_choices(query, "priority", PRIORITIES),
+        owner=query.get("owner") or None,
+        text=query.get("q") or None,
+        limit=limit,
+        offset=offset,
+    )
+    return _ok(
+        {
+            "tickets": [ticket_to_dict(ticket) for ticket in tickets],
+            "total": total,
+            "limit": limit,
+            "offset": offset,
+        }
+    )
+
+
+async def get_ticket(request: web.Request) -> web.Response:
+    """``GET /tickets/{ticket_id}``: the ticket and its audit trail."""
+    _require(request, VIEWER)
+    ticket, events = await request.app[SERVICE_KEY].get(request.match_info["ticket_id"])
+    return _ok(
+        {
+            "ticket": ticket_to_dict(ticket),
+            "events": [event_to_dict(event) for event in events],
+        }
+    )
+
+
+async def act(request: web.Request) -> web.Response:
+    """``POST /tickets/{ticket_id}/actions``: apply one action as the caller."""
+    actor = _require(request, RESPONDER)
+    body = await _json_object(request)
+    action = _text(body, "action", required=True)
+    assert action is not None
+    if action not in ACTION_PARAMS:
+        raise Unprocessable(
+            f"action: unknown action {action!r}; expected one of "
+            f"{', '.join(ACTION_PARAMS)}"
+        )
+    allowed = {"action", "note"} | ACTION_PARAMS[action]
+    for name in body:
+        if name not in allowed:
+            raise Unprocessable(
+                f"{name}: not a field of {action}; expected "
+                f"{', '.join(sorted(allowed))}"
+            )
+    note = body.get("note", "")
+    if not isinstance(note, str):
+        raise Unprocessable("note: must be text")
+    params = {name: body[name] for name in ACTION_PARAMS[action] if name in body}
+    ticket, event = await request.app[SERVICE_KEY].act(
+        request.match_info["ticket_id"], action, actor, note, **params
+    )
+    return _ok({"ticket": ticket_to_dict(ticket), "event": event_to_dict(event)})
+
+
+def _silence_json(silence: Silence, source: str) -> dict[str, Any]:
+    return {**silence_to_dict(silence), "source": source}
+
+
+async def list_silences(request: web.Request) -> web.Response:
+    """``GET /silences``: stored silences, then the rules file's."""
+    _require(request, VIEWER)
+    raw = request.query.get("include_expired", "false").lower()
+    if raw not in {"true", "false", "1", "0"}:
+        raise Unprocessable("include_expired: must be true or false")
+    include_expired = raw in {"true", "1"}
+    service = request.app[SERVICE_KEY]
+    stored = await service.silences(include_expired=include_expired)
+    now = service.now()
+    configured = [
+        s
+        for s in service.configured_silences()
+        if include_expired or s.expires_at > now
+    ]
+    return _ok(
+        {
+            "silences": [_silence_json(s, "api") for s in stored]
+            + [_silence_json(s, "rules") for s in configured]
+        }
+    )
+
+
+_SILENCE_FIELDS = frozenset(
+    {"reason", "topic", "keyword", "rule", "starts_at", "expires_at", "duration"}
+)
+
+
+async def add_silence(request: web.Request) -> web.Response:
+    """``POST /silences``: mute matching triggers; the caller is the author."""
+    author = _require(request, ADMIN)
+    body = await _json_object(request)
+    for name in body:
+        if name not in _SILENCE_FIELDS:
+            raise Unprocessable(
+                f"{name}: not a silence field; expected "
+                f"{', '.join(sorted(_SILENCE_FIELDS))}"
+            )
+    reason = _text(body, "reason", required=True)
+    assert reason is not None
+    matchers = {name: _text(body, name) for name in ("topic", "keyword", "rule")}
+    if not any(matchers.values()):
+        raise Unprocessable("topic, keyword or rule: a silence needs one to match")
+    service = request.app[SERVICE_KEY]
+    starts_at = _moment(body, "starts_at")
+    expires_at = _moment(body, "expires_at")
+    duration = _text(body, "duration")
+    if (expires_at is None) == (duration is None):
+        raise Unprocessable("expires_at or duration: give exactly one")
+    if duration is not None:
+        try:
+            expires_at = (starts_at or service.now()) + parse_duration(duration)
+        except ValueError as exc:
+            raise Unprocessable(f"duration: {exc}") from None
+    assert expires_at is not None
+    silence = await service.add_silence(
+        author=author,
+        reason=reason,
+        expires_at=expires_at,
+        starts_at=starts_at,
+        **matchers,
+    )
+    return _ok({"silence": _silence_json(silence, "api")}, 201)
+
+
+async def expire_silence(request: web.Request) -> web.Response:
+    """``DELETE /silences/{silence_id}``: end a stored silence now."""
+    actor = _require(request, ADMIN)
+    silence_id = request.match_info["silence_id"]
+    service = request.app[SERVICE_KEY]
+    if any(s.silence_id == silence_id for s in service.configured_silences()):
+        return error_response(
+            409, f"silence {silence_id} is in the rules file; remove it there"
+        )
+    silence = await service.expire_silence(silence_id, actor)
+    return _ok({"silence": _silence_json(silence, "api")})
+
+
+def api_app(service: TicketService, auth: Authenticator) -> web.Application:
+    """Build the ticket API application.
+
+    Mount it in the worker's web server with
+    ``web_app.add_subapp("/api", api_app(service, auth))``.
+
+    Args:
+        service: The ticket service (its store is the source of truth).
+        auth: Checks the callers' bearer tokens.
+
+    """
+    app = web.Application(middlewares=[_errors])
+    app[SERVICE_KEY] = service
+    app[AUTH_KEY] = auth
+    app.router.add_get("/health", health)
+    app.router.add_get("/openapi.json", openapi)
+    app.router.add_get("/tickets", list_tickets)
+    app.router.add_get("/tickets/{ticket_id}", get_ticket)
+    app.router.add_post("/tickets/{ticket_id}/actions", act)
+    app.router.add_get("/silences", list_silences)
+    app.router.add_post("/silences", add_silence)
+    app.router.add_delete("/silences/{silence_id}", expire_silence)
+    return app
