@@ -1,0 +1,354 @@
+"""The ticket API over a real aiohttp server, on real Elasticsearch (noida-db)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+from openapi_spec_validator import validate
+
+from monitor.analysis.tickets import ACTIONS, Trigger
+from monitor.embedded import EmbeddedServers, free_port
+from monitor.rules import RuleSet, load_rules
+from monitor.sinks.ticketstore import TicketStore
+from monitor.ticketing import TicketService
+from monitor.web.api import api_app
+from monitor.web.auth import Authenticator, hash_token
+
+pytestmark = pytest.mark.integration
+
+T0 = datetime(2026, 11, 20, 13, 0, tzinfo=timezone(timedelta(hours=8)))
+VIEWER, RESPONDER, ADMIN = "view-token", "respond-token", "admin-token"
+TOKENS = (
+    f"kibana:viewer:{hash_token(VIEWER)},王工:responder:{hash_token(RESPONDER)},"
+    f"root:admin:{hash_token(ADMIN)}"
+)
+RULES = """\
+topics:
+  空调异味:
+    keywords: [空调]
+    rules:
+      - {name: 负面声量, kind: negative_volume, threshold: 6}
+teams:
+  facilities: {members: [王工, 李工]}
+routing: {default_team: facilities}
+silences:
+  - {id: S-file, topic: 空调异味, starts: 2026-11-01T00:00:00+08:00,
+     expires: 2026-11-02T00:00:00+08:00, author: 小李, reason: 旧的}
+"""
+
+
+def trigger(minutes: float = 0) -> Trigger:
+    start = T0 + timedelta(minutes=minutes)
+    return Trigger(
+        "空调异味",
+        "负面声量",
+        "negative_volume",
+        None,
+        start,
+        start + timedelta(minutes=5),
+        12.0,
+        6.0,
+    )
+
+
+class Api:
+    """A client of the API as mounted in the worker (under /api)."""
+
+    def __init__(self, base: str, session: aiohttp.ClientSession) -> None:
+        self.base, self.session = base, session
+
+    async def call(
+        self,
+        method: str,
+        path: str,
+        token: str | None = None,
+        *,
+        body: Any = None,
+        raw: bytes | None = None,
+        params: dict[str, str] | None = None,
+    ) -> tuple[int, Any]:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        if raw is not None:
+            headers["Content-Type"] = "application/json"
+        async with self.session.request(
+            method,
+            self.base + path,
+            headers=headers,
+            json=body if raw is None and body is not None else None,
+            data=raw,
+            params=params,
+        ) as response:
+            assert response.content_type == "application/json", await response.text()
+            return response.status, await response.json()
+
+
+async def serve(app: web.Application) -> tuple[web.AppRunner, str]:
+    """Run ``app`` mounted under /api in a real server on a free port."""
+    root = web.Application()
+    root.add_subapp("/api", app)
+    runner = web.AppRunner(root)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    return runner, f"http://127.0.0.1:{port}/api"
+
+
+@pytest.fixture
+def rules(tmp_path: Path) -> RuleSet:
+    path = tmp_path / "rules.yaml"
+    path.write_text(RULES, encoding="utf-8")
+    return load_rules(path)
+
+
+@pytest.fixture
+async def service(
+    noida: EmbeddedServers, rules: RuleSet
+) -> AsyncIterator[TicketService]:
+    assert noida.addresses is not None
+    store = TicketStore.connect(noida.addresses.es_url, "ta" + uuid.uuid4().hex[:10])
+    service = TicketService(store, lambda: rules, now=lambda: T0 + timedelta(hours=1))
+    yield service
+    await service.close()
+    await store.close()
+
+
+@pytest.fixture
+async def api(service: TicketService) -> AsyncIterator[Api]:
+    runner, base = await serve(api_app(service, Authenticator.from_spec(TOKENS)))
+    async with aiohttp.ClientSession() as session:
+        yield Api(base, session)
+    await runner.cleanup()
+
+
+@pytest.fixture
+async def ticket_id(service: TicketService) -> str:
+    decision = await service.handle_trigger(trigger())
+    assert decision.ticket is not None
+    return decision.ticket.ticket_id
+
+
+def error(status: int, body: Any) -> tuple[int, str]:
+    assert set(body) == {"error"} and body["error"]["status"] == status
+    return status, body["error"]["message"]
+
+
+async def test_no_token_or_a_wrong_one_is_401(api: Api, ticket_id: str) -> None:
+    status, body = await api.call("GET", "/tickets")
+    assert error(401, body)[0] == status == 401
+    status, body = await api.call("GET", f"/tickets/{ticket_id}", "not-a-token")
+    assert status == 401 and "unknown token" in error(401, body)[1]
+    status, body = await api.call(
+        "POST", f"/tickets/{ticket_id}/actions", "nope", body={"action": "acknowledge"}
+    )
+    assert status == 401
+
+
+async def test_roles_limit_what_a_token_may_do(api: Api, ticket_id: str) -> None:
+    status, body = await api.call(
+        "POST", f"/tickets/{ticket_id}/actions", VIEWER, body={"action": "acknowledge"}
+    )
+    assert status == 403 and "responder" in error(403, body)[1]
+    status, body = await api.call(
+        "POST",
+        "/silences",
+        RESPONDER,
+        body={"reason": "x", "topic": "t", "duration": "1h"},
+    )
+    assert status == 403 and "admin" in error(403, body)[1]
+    status, _ = await api.call("GET", "/silences", VIEWER)
+    assert status == 200
+
+
+async def test_list_get_and_act_record_the_caller_in_the_audit_trail(
+    api: Api, ticket_id: str
+) -> None:
+    status, body = await api.call("GET", "/tickets", VIEWER, params={"status": "open"})
+    assert status == 200 and body["total"] == 1
+    assert body["tickets"][0]["ticket_id"] == ticket_id
+    status, body = await api.call(
+        "GET", "/tickets", VIEWER, params={"status": "resolved,closed", "limit": "5"}
+    )
+    assert (status, body["total"], body["limit"]) == (200, 0, 5)
+
+    status, body = await api.call(
+        "POST",
+        f"/tickets/{ticket_id}/actions",
+        RESPONDER,
+        body={"action": "acknowledge", "note": "在处理"},
+    )
+    assert status == 200 and body["ticket"]["status"] == "acknowledged"
+    assert body["event"]["actor"] == "王工" and body["event"]["note"] == "在处理"
+    status, body = await api.call(
+        "POST",
+        f"/tickets/{ticket_id}/actions",
+        RESPONDER,
+        body={"action": "transfer", "owner": "李工", "team": "facilities"},
+    )
+    assert status == 200 and body["ticket"]["owner"] == "李工"
+
+    status, body = await api.call("GET", f"/tickets/{ticket_id}", VIEWER)
+    assert status == 200 and body["ticket"]["revision"] == 3
+    assert [(e["action"], e["actor"]) for e in body["events"]] == [
+        ("open", "system"),
+        ("acknowledge", "王工"),
+        ("transfer", "王工"),
+    ]
+    assert body["events"][2]["details"]["to_owner"] == "李工"
+
+
+async def test_unknown_ticket_or_silence_is_404(api: Api) -> None:
+    status, body = await api.call("GET", "/tickets/T-missing-1", VIEWER)
+    assert status == 404 and "T-missing-1" in error(404, body)[1]
+    status, body = await api.call(
+        "POST", "/tickets/T-missing-1/actions", RESPONDER, body={"action": "resolve"}
+    )
+    assert status == 404
+    status, body = await api.call("DELETE", "/silences/S-missing", ADMIN)
+    assert status == 404 and error(404, body)
+
+
+async def test_invalid_transition_is_409_with_the_reason(
+    api: Api, ticket_id: str
+) -> None:
+    status, body = await api.call(
+        "POST", f"/tickets/{ticket_id}/actions", RESPONDER, body={"action": "close"}
+    )
+    message = error(409, body)[1]
+    assert status == 409 and "cannot close" in message
+    assert "only allowed from resolved" in message
+
+
+@pytest.mark.parametrize(
+    ("body", "raw", "names"),
+    [
+        (None, b"{not json", "JSON object"),
+        (None, b"[1, 2]", "JSON object"),
+        ({"note": "x"}, None, "action: required"),
+        ({"action": "explode"}, None, "unknown action 'explode'"),
+        ({"action": 7}, None, "action: must be non-empty text"),
+        ({"action": "acknowledge", "owner": "李工"}, None, "owner: not a field"),
+        ({"action": "assign", "owner": 5}, None, "owner: must be non-empty text"),
+        ({"action": "comment", "note": ["x"]}, None, "note: must be text"),
+    ],
+)
+async def test_bad_body_is_422_naming_the_field(
+    api: Api, ticket_id: str, body: Any, raw: bytes | None, names: str
+) -> None:
+    status, answer = await api.call(
+        "POST", f"/tickets/{ticket_id}/actions", RESPONDER, body=body, raw=raw
+    )
+    assert status == 422 and names in error(422, answer)[1]
+
+
+@pytest.mark.parametrize(
+    ("params", "names"),
+    [
+        ({"status": "lost"}, "status: unknown value 'lost'"),
+        ({"priority": "P9"}, "priority"),
+        ({"limit": "0"}, "limit"),
+        ({"limit": "ten"}, "limit: must be a whole number"),
+        ({"offset": "-1"}, "offset"),
+    ],
+)
+async def test_bad_query_is_422(api: Api, params: dict[str, str], names: str) -> None:
+    status, body = await api.call("GET", "/tickets", VIEWER, params=params)
+    assert status == 422 and names in error(422, body)[1]
+
+
+async def test_silences_through_the_api_suppress_and_can_be_ended(
+    api: Api, service: TicketService
+) -> None:
+    status, body = await api.call(
+        "POST",
+        "/silences",
+        ADMIN,
+        body={"topic": "空调异味", "reason": "已知问题", "duration": "2h"},
+    )
+    assert status == 201 and body["silence"]["author"] == "root"
+    silence_id = body["silence"]["silence_id"]
+    assert (await service.handle_trigger(trigger())).outcome == "suppressed"
+    status, body = await api.call(
+        "GET", "/silences", VIEWER, params={"include_expired": "true"}
+    )
+    assert [(s["silence_id"], s["source"]) for s in body["silences"]] == [
+        (silence_id, "api"),
+        ("S-file", "rules"),
+    ]
+    status, body = await api.call("DELETE", "/silences/S-file", ADMIN)
+    assert status == 409 and "rules file" in error(409, body)[1]
+    status, body = await api.call("DELETE", f"/silences/{silence_id}", ADMIN)
+    assert status == 200
+    status, body = await api.call("GET", "/silences", VIEWER)
+    assert body["silences"] == []
+    for bad, names in [
+        ({"reason": "x", "duration": "1h"}, "a silence needs one"),
+        ({"reason": "x", "topic": "t"}, "expires_at or duration"),
+        ({"reason": "x", "topic": "t", "duration": "soon"}, "duration"),
+        ({"reason": "x", "topic": "t", "expires_at": "2026-01-01T00:00"}, "UTC offset"),
+        ({"reason": "x", "topic": "t", "duration": "1h", "who": 1}, "who"),
+    ]:
+        status, body = await api.call("POST", "/silences", ADMIN, body=bad)
+        assert status == 422 and names in error(422, body)[1], (bad, body)
+
+
+async def test_openapi_is_valid_and_lists_every_route(
+    api: Api, service: TicketService
+) -> None:
+    async with api.session.get(api.base + "/openapi.json") as response:
+        assert response.status == 200
+        document = await response.json()
+    validate(document)
+    assert document["servers"] == [{"url": "/api"}]
+    app = api_app(service, Authenticator([]))
+    routes = {
+        (route.method.lower(), route.resource.canonical)
+        for route in app.router.routes()
+        if route.method != "HEAD" and route.resource is not None
+    }
+    documented = {
+        (method, path)
+        for path, operations in document["paths"].items()
+        for method in operations
+    }
+    assert documented == routes
+    action_schema = document["components"]["schemas"]["ActionRequest"]
+    assert action_schema["properties"]["action"]["enum"] == list(ACTIONS)
+
+
+async def test_health_needs_no_token(api: Api) -> None:
+    status, body = await api.call("GET", "/health")
+    assert status == 200 and body == {"status": "ok", "elasticsearch": True}
+
+
+async def test_elasticsearch_down_is_503(rules: RuleSet) -> None:
+    store = TicketStore.connect(
+        f"http://127.0.0.1:{free_port()}", "down", request_timeout=2
+    )
+    service = TicketService(store, lambda: rules)
+    runner, base = await serve(api_app(service, Authenticator.from_spec(TOKENS)))
+    try:
+        async with aiohttp.ClientSession() as session:
+            api = Api(base, session)
+            status, body = await api.call("GET", "/tickets", VIEWER)
+            assert status == 503 and "Elasticsearch" in error(503, body)[1]
+            status, body = await api.call(
+                "POST", "/tickets/T-1/actions", RESPONDER, body={"action": "resolve"}
+            )
+            assert status == 503
+            status, body = await api.call("GET", "/health")
+            assert status == 503 and body["elasticsearch"] is False
+    finally:
+        await runner.cleanup()
+        await store.close()
+
+
+async def test_unknown_path_is_a_json_404(api: Api) -> None:
+    status, body = await api.call("GET", "/nothing-here", VIEWER)
+    assert status == 404 and error(404, body)
