@@ -10,7 +10,7 @@ import math
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.console import Console
@@ -26,6 +26,9 @@ from rich.table import Table
 from monitor.embedded import EmbeddedServers
 from monitor.errors import MonitorError
 from monitor.settings import Settings
+
+if TYPE_CHECKING:
+    from monitor.sinks.ticketstore import TicketStore
 
 console = Console(stderr=True)
 out = Console()
@@ -375,6 +378,253 @@ def demo(
     settings = load_settings(ctx, topics_file=topics_file)
     configure_logging("warning")
     run_demo(settings, feed, rate=rate, exit_when_done=exit_when_done, console=out)
+
+
+# --- tickets, rules, tokens ---------------------------------------------------
+
+
+def _ticket_store(settings: Settings) -> TicketStore:
+    """Return a TicketStore on the configured (or running embedded) server."""
+    from monitor.sinks.ticketstore import TicketStore
+
+    assert settings.es_url is not None
+    return TicketStore.connect(
+        settings.es_url,
+        settings.index_prefix,
+        api_key=settings.es_api_key,
+        request_timeout=settings.es_request_timeout_seconds,
+    )
+
+
+def _when(moment: Any) -> str:
+    return "" if moment is None else f"{moment:%Y-%m-%d %H:%M %z}"
+
+
+@cli.group("tickets")
+def tickets_group() -> None:
+    """Look at alert tickets (预警工单) as Elasticsearch holds them."""
+
+
+@tickets_group.command("list")
+@click.option(
+    "--status",
+    "statuses",
+    multiple=True,
+    type=click.Choice(["open", "acknowledged", "in_progress", "resolved", "closed"]),
+    help="Only tickets in this status (repeat for several).",
+)
+@click.option("--topic", default=None, help="Only tickets of this watched topic.")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 500))
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
+@click.pass_context
+def tickets_list(
+    ctx: click.Context,
+    statuses: tuple[str, ...],
+    topic: str | None,
+    limit: int,
+    as_json: bool,
+) -> None:
+    """List tickets, most recently opened first."""
+    from monitor.sinks.ticketstore import ticket_to_dict
+
+    settings = load_settings(ctx)
+    configure_logging("warning")
+
+    async def find() -> tuple[list[Any], int]:
+        store = _ticket_store(resolved)
+        try:
+            found: tuple[list[Any], int] = await store.search(
+                status=list(statuses) or None, topic=topic, limit=limit
+            )
+            return found
+        finally:
+            await store.close()
+
+    with resolve_servers(settings, start=False) as resolved:
+        tickets, total = run(find())
+    if as_json:
+        click.echo(
+            json.dumps(
+                [ticket_to_dict(ticket) for ticket in tickets],
+                ensure_ascii=False,
+                indent=2,
+            )
+        )
+        return
+    table = Table(title=f"{len(tickets)} of {total} tickets")
+    for column in (
+        "ticket",
+        "priority",
+        "status",
+        "topic",
+        "rule",
+        "owner",
+        "occurrences",
+        "opened",
+        "ack due",
+    ):
+        table.add_column(column, overflow="fold")
+    for ticket in tickets:
+        rule = ticket.rule + (f" ({ticket.keyword})" if ticket.keyword else "")
+        table.add_row(
+            ticket.ticket_id,
+            ticket.priority,
+            ticket.status,
+            ticket.topic,
+            rule,
+            ticket.owner or "-",
+            str(ticket.occurrences),
+            _when(ticket.opened_at),
+            _when(ticket.ack_due) if ticket.status == "open" else "",
+        )
+    out.print(table)
+
+
+@tickets_group.command("show")
+@click.argument("ticket_id")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.pass_context
+def tickets_show(ctx: click.Context, ticket_id: str, as_json: bool) -> None:
+    """Show one ticket with its evidence and audit trail."""
+    from monitor.sinks.ticketstore import event_to_dict, ticket_to_dict
+
+    settings = load_settings(ctx)
+    configure_logging("warning")
+
+    async def read() -> tuple[Any, list[Any]] | None:
+        store = _ticket_store(resolved)
+        try:
+            found = await store.get(ticket_id)
+            if found is None:
+                return None
+            return found[0], await store.events(ticket_id)
+        finally:
+            await store.close()
+
+    with resolve_servers(settings, start=False) as resolved:
+        shown = run(read())
+    if shown is None:
+        raise click.ClickException(f"no ticket {ticket_id!r}")
+    ticket, events = shown
+    if as_json:
+        body = {
+            "ticket": ticket_to_dict(ticket),
+            "events": [event_to_dict(event) for event in events],
+        }
+        click.echo(json.dumps(body, ensure_ascii=False, indent=2))
+        return
+    out.print(f"[bold]{ticket.ticket_id}[/bold]  {ticket.priority}  {ticket.status}")
+    facts = [
+        ("topic", ticket.topic),
+        ("rule", f"{ticket.rule} ({ticket.kind})"),
+        ("keyword", ticket.keyword or "-"),
+        ("team / owner", f"{ticket.team} / {ticket.owner or '-'}"),
+        ("priority reason", ticket.priority_reason),
+        ("occurrences", str(ticket.occurrences)),
+        ("seen", f"{_when(ticket.first_seen)} .. {_when(ticket.last_seen)}"),
+        ("opened", _when(ticket.opened_at)),
+        (
+            "ack due / resolve due",
+            f"{_when(ticket.ack_due)} / {_when(ticket.resolve_due)}",
+        ),
+        (
+            "escalation",
+            f"level {ticket.escalation_level} {ticket.escalation_contact or ''}",
+        ),
+        ("value", f"peak {ticket.peak_value:g}, threshold {ticket.threshold:g}"),
+        ("keywords", ", ".join(ticket.keywords) or "-"),
+        ("delivery", ", ".join(f"{k}: {v}" for k, v in ticket.delivery.items()) or "-"),
+    ]
+    for name, value in facts:
+        out.print(f"  {name:<22} {value}", markup=False, highlight=False)
+    if ticket.evidence:
+        evidence = Table(title="evidence")
+        for column in ("post", "author", "followers", "excerpt"):
+            evidence.add_column(column, overflow="fold")
+        for item in ticket.evidence:
+            evidence.add_row(
+                item.post_id, item.author or "-", str(item.followers), item.excerpt
+            )
+        out.print(evidence)
+    trail = Table(title="audit trail")
+    for column in ("#", "at", "actor", "action", "status", "note"):
+        trail.add_column(column, overflow="fold")
+    for event in events:
+        status = f"{event.from_status or '-'} → {event.to_status}"
+        trail.add_row(
+            event.event_id.rpartition("#")[2],
+            _when(event.at),
+            event.actor,
+            event.action,
+            status,
+            event.note,
+        )
+    out.print(trail)
+
+
+@cli.group("rules")
+def rules_group() -> None:
+    """Alert rules files."""
+
+
+@rules_group.command("check")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+def rules_check(file: Path) -> None:
+    """Validate a rules FILE: exit 0 with a summary, or 2 listing every problem."""
+    from monitor.errors import ConfigError
+    from monitor.rules import load_rules
+
+    try:
+        ruleset = load_rules(file)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            click.echo(problem)
+        raise SystemExit(2) from None
+    click.echo(
+        f"{file}: OK: {len(ruleset.topics)} topics, {len(ruleset.rules)} rules, "
+        f"{len(ruleset.teams)} teams, {len(ruleset.channels)} channels, "
+        f"{len(ruleset.silences)} silences, {len(ruleset.maintenance)} "
+        "maintenance windows"
+    )
+
+
+@cli.group("tokens")
+def tokens_group() -> None:
+    """Ticket API tokens (MONITOR_API_TOKENS holds name:role:sha256)."""
+
+
+@tokens_group.command("hash")
+@click.option("--new", "make_new", is_flag=True, help="Make a new random token.")
+@click.option("--name", default=None, help="Also print the settings entry for NAME.")
+@click.option(
+    "--role",
+    type=click.Choice(["viewer", "responder", "admin"]),
+    default=None,
+    help="Role of the settings entry (with --name).",
+)
+def tokens_hash(make_new: bool, name: str | None, role: str | None) -> None:
+    """Print the SHA-256 of a token read from stdin (or of a new one with --new).
+
+    Only the hash goes in the settings; give the token itself to its holder.
+    """
+    from monitor.web.auth import hash_token, new_token
+
+    if (name is None) != (role is None):
+        raise click.UsageError("--name and --role go together")
+    if make_new:
+        token = new_token()
+    else:
+        token = sys.stdin.read().rstrip("\r\n")
+        if not token.strip():
+            raise click.UsageError("no token on stdin (or use --new)")
+    digest = hash_token(token)
+    if make_new:
+        click.echo(f"token:  {token}")
+        click.echo(f"sha256: {digest}")
+    else:
+        click.echo(digest)
+    if name is not None:
+        click.echo(f"entry:  {name}:{role}:{digest}")
 
 
 def _finite(value: Any) -> Any:

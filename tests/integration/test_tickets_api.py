@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 import uuid
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from subprocess import CompletedProcess
 from typing import Any
 
 import aiohttp
@@ -352,3 +357,90 @@ async def test_elasticsearch_down_is_503(rules: RuleSet) -> None:
 async def test_unknown_path_is_a_json_404(api: Api) -> None:
     status, body = await api.call("GET", "/nothing-here", VIEWER)
     assert status == 404 and error(404, body)
+
+
+# --- the command line -----------------------------------------------------------
+
+
+def monitor(*args: str, env: dict[str, str], stdin: str = "") -> CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "monitor", *args],
+        env=env,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MONITOR_")}
+    return {**env, **extra}
+
+
+async def test_cli_lists_and_shows_tickets(
+    noida: EmbeddedServers, service: TicketService, ticket_id: str
+) -> None:
+    await service.act(ticket_id, "acknowledge", "王工", note="收到")
+    assert noida.addresses is not None
+    env = clean_env(
+        MONITOR_KAFKA_URL=noida.addresses.kafka_url,
+        MONITOR_ES_URL=noida.addresses.es_url,
+        MONITOR_INDEX_PREFIX=service.store.prefix,
+    )
+    listed = monitor("tickets", "list", "--status", "acknowledged", "--json", env=env)
+    assert listed.returncode == 0, listed.stderr
+    assert [t["ticket_id"] for t in json.loads(listed.stdout)] == [ticket_id]
+    table = monitor("tickets", "list", env=env)
+    assert table.returncode == 0 and "1 of 1 tickets" in table.stdout
+    none = monitor("tickets", "list", "--status", "closed", "--json", env=env)
+    assert json.loads(none.stdout) == []
+    shown = monitor("tickets", "show", ticket_id, "--json", env=env)
+    assert shown.returncode == 0, shown.stderr
+    body = json.loads(shown.stdout)
+    assert body["ticket"]["status"] == "acknowledged"
+    assert [e["note"] for e in body["events"]][-1] == "收到"
+    readable = monitor("tickets", "show", ticket_id, env=env)
+    assert "audit trail" in readable.stdout and "acknowledge" in readable.stdout
+    missing = monitor("tickets", "show", "T-missing-1", env=env)
+    assert missing.returncode == 1 and "no ticket 'T-missing-1'" in missing.stderr
+
+
+def test_cli_rules_check(tmp_path: Path) -> None:
+    good = tmp_path / "good.yaml"
+    good.write_text(RULES, encoding="utf-8")
+    done = monitor("rules", "check", str(good), env=clean_env())
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.strip() == (
+        f"{good}: OK: 1 topics, 1 rules, 1 teams, 0 channels, 1 silences, "
+        "0 maintenance windows"
+    )
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        RULES.replace("threshold: 6", "threshold: -6").replace(
+            "members: [王工, 李工]", "members: []"
+        ),
+        encoding="utf-8",
+    )
+    done = monitor("rules", "check", str(bad), env=clean_env())
+    assert done.returncode == 2
+    problems = done.stdout.strip().splitlines()
+    assert len(problems) == 2
+    assert all(p.startswith(f"{bad} line ") for p in problems), problems
+    assert "threshold" in done.stdout
+
+
+def test_cli_tokens_hash() -> None:
+    done = monitor("tokens", "hash", env=clean_env(), stdin=f"{RESPONDER}\n")
+    assert done.returncode == 0 and done.stdout.strip() == hash_token(RESPONDER)
+    done = monitor(
+        "tokens", "hash", "--new", "--name", "ops", "--role", "admin", env=clean_env()
+    )
+    lines = dict(line.split(":", 1) for line in done.stdout.strip().splitlines())
+    token, digest = lines["token"].strip(), lines["sha256"].strip()
+    assert hash_token(token) == digest
+    entry = lines["entry"].strip()
+    assert entry == f"ops:admin:{digest}"
+    assert Authenticator.from_spec(entry).authenticate(f"Bearer {token}").name == "ops"
+    assert monitor("tokens", "hash", env=clean_env(), stdin="").returncode == 2
