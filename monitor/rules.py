@@ -90,7 +90,7 @@ _CHANNEL_KEYS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
     "slack": (frozenset({"webhook"}), frozenset({"channel"})),
     "email": (
         frozenset({"smtp_host", "from", "to"}),
-        frozenset({"smtp_port", "username", "password", "starttls"}),
+        frozenset({"smtp_port", "username", "password", "starttls", "use_tls"}),
     ),
 }
 
@@ -561,9 +561,9 @@ class _Loader:
                 self.number(
                     value, location, "smtp_port", low=1, high=65535, integer=True
                 )
-            elif key == "starttls":
+            elif key in {"starttls", "use_tls"}:
                 if not isinstance(value, bool):
-                    self.problem(location, "starttls must be true or false")
+                    self.problem(location, f"{key} must be true or false")
             elif key == "timeout":
                 self.duration(value, location, "timeout")
             elif self.text(value, location, f"{key} of channel {name!r}") is None:

@@ -1,0 +1,245 @@
+"""The neutral notification message: what on-call staff read about a ticket.
+
+:func:`build_message` turns a ticket into a :class:`Message` (title, facts,
+evidence, console link) that renders itself as plain text, chat markdown and
+HTML; the channel payloads in :mod:`monitor.sinks.notifiers.payloads` are
+built from it.
+"""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass
+from datetime import datetime
+from urllib.parse import quote
+
+from monitor.analysis.tickets import (
+    ACKNOWLEDGED,
+    BURST,
+    CLOSED,
+    EMERGING_KEYWORD,
+    IN_PROGRESS,
+    NEGATIVE_SHARE,
+    NEGATIVE_VOLUME,
+    OPEN,
+    REPEAT_COMPLAINTS,
+    RESOLVED,
+    Ticket,
+    TicketEvent,
+)
+
+NOTIFY_KINDS = ("opened", "reopened", "escalated", "acknowledged", "resolved")
+
+#: How each notification kind reads in a message.
+KIND_LABELS = {
+    "opened": "新工单",
+    "reopened": "重新打开",
+    "escalated": "升级",
+    "acknowledged": "已确认",
+    "resolved": "已解决",
+}
+_STATUS_LABELS = {
+    OPEN: "待处理",
+    ACKNOWLEDGED: "已确认",
+    IN_PROGRESS: "处理中",
+    RESOLVED: "已解决",
+    CLOSED: "已关闭",
+}
+_RULE_KIND_LABELS = {
+    NEGATIVE_VOLUME: "负面声量",
+    NEGATIVE_SHARE: "负面占比",
+    BURST: "声量突增",
+    EMERGING_KEYWORD: "新关键词",
+    REPEAT_COMPLAINTS: "重复投诉",
+}
+
+#: Evidence posts a message shows at most, and characters of each excerpt.
+MAX_EVIDENCE = 3
+MAX_EXCERPT_CHARS = 120
+
+_CHAT_MARKUP = str.maketrans({"[": "［", "]": "］", "<": "‹", ">": "›"})
+
+
+@dataclass(frozen=True)
+class Message:
+    """A notification before any channel shapes it.
+
+    Attributes:
+        title: One line, e.g. ``[P2] 新工单 T-ab12-1 空调异味 负面声量``.
+        facts: ``(label, value)`` pairs in display order.
+        evidence: Up to :data:`MAX_EVIDENCE` posts as ``(excerpt, url)``.
+        link: The ticket in the console, if a console URL is configured.
+
+    """
+
+    title: str
+    facts: tuple[tuple[str, str], ...]
+    evidence: tuple[tuple[str, str | None], ...] = ()
+    link: str | None = None
+
+    @property
+    def lines(self) -> tuple[str, ...]:
+        """Plain-text lines: title, facts, evidence (with URLs), link."""
+        lines = [self.title, *(f"{label}：{value}" for label, value in self.facts)]
+        if self.evidence:
+            lines.append("证据：")
+            for number, (excerpt, url) in enumerate(self.evidence, 1):
+                lines.append(f"{number}. {excerpt}" + (f" {url}" if url else ""))
+        if self.link:
+            lines.append(f"工单详情：{self.link}")
+        return tuple(lines)
+
+    @property
+    def text(self) -> str:
+        """The plain-text lines joined with newlines."""
+        return "\n".join(self.lines)
+
+    @property
+    def markdown(self) -> str:
+        """Markdown for chat robots (DingTalk, WeCom): heading, list, links."""
+        lines = [f"### {self.title}"]
+        lines += [f"- **{label}**：{chat_text(value)}" for label, value in self.facts]
+        if self.evidence:
+            lines += ["", "**证据**"]
+            for number, (excerpt, url) in enumerate(self.evidence, 1):
+                link = f" [原帖]({url})" if url else ""
+                lines.append(f"{number}. {chat_text(excerpt)}{link}")
+        if self.link:
+            lines += ["", f"[查看工单]({self.link})"]
+        return "\n".join(lines)
+
+    @property
+    def html(self) -> str:
+        """A small HTML document: title, facts table, evidence list, link."""
+        esc = html.escape
+        rows = "".join(
+            f"<tr><th align='left'>{esc(label)}</th><td>{esc(value)}</td></tr>"
+            for label, value in self.facts
+        )
+        parts = [
+            "<!DOCTYPE html><html><head><meta charset='utf-8'>",
+            f"<title>{esc(self.title)}</title></head><body>",
+            f"<h2>{esc(self.title)}</h2><table>{rows}</table>",
+        ]
+        if self.evidence:
+            items = "".join(
+                f"<li>{esc(excerpt)}"
+                + (f" <a href='{esc(url)}'>原帖</a>" if url else "")
+                + "</li>"
+                for excerpt, url in self.evidence
+            )
+            parts.append(f"<h3>证据</h3><ol>{items}</ol>")
+        if self.link:
+            parts.append(f"<p><a href='{esc(self.link)}'>查看工单</a></p>")
+        parts.append("</body></html>")
+        return "".join(parts)
+
+
+def chat_text(text: str) -> str:
+    """Make post text safe inside chat markdown (DingTalk, WeCom).
+
+    Chat markdown has no reliable escaping, so the characters that would open
+    a link or a tag are swapped for look-alikes: post text cannot forge a link
+    or a mention.
+    """
+    return text.translate(_CHAT_MARKUP)
+
+
+def one_line(text: str, limit: int) -> str:
+    """Collapse white space and cut to ``limit`` characters (with ``…``)."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def _number(value: float) -> str:
+    if float(value).is_integer():
+        return str(int(value))
+    return f"{value:.2f}".rstrip("0").rstrip(".")
+
+
+def _value(value: float, rule_kind: str) -> str:
+    # A share rule's values are fractions 0-1; people read them as percent.
+    return f"{value:.0%}" if rule_kind == NEGATIVE_SHARE else _number(value)
+
+
+def _moment(moment: datetime) -> str:
+    return moment.isoformat(sep=" ", timespec="minutes")
+
+
+def ticket_link(console_url: str, ticket_id: str) -> str:
+    """Return ``{console_url}/api/tickets/{ticket_id}`` (id percent-encoded)."""
+    return f"{console_url.rstrip('/')}/api/tickets/{quote(ticket_id, safe='')}"
+
+
+def build_message(
+    ticket: Ticket,
+    kind: str,
+    event: TicketEvent | None = None,
+    *,
+    console_url: str | None = None,
+) -> Message:
+    """Describe a ticket for on-call staff, independent of any channel.
+
+    Args:
+        ticket: The ticket, as it is after the change being announced.
+        kind: One of :data:`NOTIFY_KINDS`.
+        event: The event that caused the notification, if any; its actor,
+            action and note are shown.
+        console_url: Base URL of the console; adds a link to the ticket.
+
+    Returns:
+        The message: title, facts, up to three evidence posts and the link.
+
+    Raises:
+        ValueError: If ``kind`` is not one of :data:`NOTIFY_KINDS`.
+
+    """
+    if kind not in KIND_LABELS:
+        raise ValueError(f"unknown notification kind {kind!r}; use {NOTIFY_KINDS}")
+    rule_kind = _RULE_KIND_LABELS.get(ticket.kind, ticket.kind)
+    reason = f"（{ticket.priority_reason}）" if ticket.priority_reason else ""
+    facts: list[tuple[str, str]] = [
+        ("工单", ticket.ticket_id),
+        ("通知", KIND_LABELS[kind]),
+        ("优先级", f"{ticket.priority}{reason}"),
+        ("状态", _STATUS_LABELS.get(ticket.status, ticket.status)),
+        ("话题", ticket.topic),
+        ("规则", f"{ticket.rule}（{rule_kind}）"),
+    ]
+    if ticket.keyword:
+        facts.append(("关键词", ticket.keyword))
+    observed = _value(ticket.peak_value, ticket.kind)
+    if ticket.opening_value != ticket.peak_value:
+        observed += f"（开单时 {_value(ticket.opening_value, ticket.kind)}）"
+    facts.append(("观测值", f"峰值 {observed}"))
+    facts.append(("阈值", _value(ticket.threshold, ticket.kind)))
+    if ticket.expected_value is not None:
+        facts.append(("基线", _value(ticket.expected_value, ticket.kind)))
+    facts.append(("负责人", f"{ticket.owner or '未分配'}（{ticket.team}）"))
+    if ticket.escalation_level:
+        contact = ticket.escalation_contact or "无联系人"
+        facts.append(("升级", f"第 {ticket.escalation_level} 级：{contact}"))
+    facts.append(("触发次数", str(ticket.occurrences)))
+    facts.append(("确认期限", _moment(ticket.ack_due)))
+    if ticket.acknowledged_at is not None:
+        facts.append(("确认时间", _moment(ticket.acknowledged_at)))
+    facts.append(("解决期限", _moment(ticket.resolve_due)))
+    if ticket.resolved_at is not None:
+        facts.append(("解决时间", _moment(ticket.resolved_at)))
+    if event is not None:
+        note = f"：{one_line(event.note, 200)}" if event.note else ""
+        facts.append(("操作", f"{event.actor} {event.action}{note}"))
+    evidence = tuple(
+        (
+            (f"@{post.author}：" if post.author else "")
+            + one_line(post.excerpt, MAX_EXCERPT_CHARS),
+            post.url,
+        )
+        for post in ticket.evidence[:MAX_EVIDENCE]
+    )
+    title = (
+        f"[{ticket.priority}] {KIND_LABELS[kind]} {ticket.ticket_id} "
+        f"{ticket.topic} {ticket.rule}"
+    )
+    link = ticket_link(console_url, ticket.ticket_id) if console_url else None
+    return Message(title, tuple(facts), evidence, link)

@@ -1,0 +1,496 @@
+"""Sending notifications: channel settings, retries, rate limits, delivery.
+
+:class:`Notifier` resolves and checks every channel up front, then sends each
+notification to its channels concurrently over one :class:`aiohttp.ClientSession`
+(email over SMTP with aiosmtplib), and reports one :class:`Delivery` each.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from types import TracebackType
+from typing import Any
+
+import aiohttp
+import aiosmtplib
+from yarl import URL
+
+from monitor.analysis.tickets import Ticket, TicketEvent
+from monitor.errors import ConfigError
+from monitor.rules import Channel, parse_duration
+from monitor.sinks.notifiers.messages import Message, build_message
+from monitor.sinks.notifiers.payloads import (
+    DeliveryError,
+    check_reply,
+    dingtalk_payload,
+    dingtalk_url,
+    email_bytes,
+    email_message,
+    encode_json,
+    feishu_payload,
+    slack_payload,
+    webhook_headers,
+    webhook_payload,
+    wecom_payload,
+)
+from monitor.sinks.retry import backoff_delays
+
+log = logging.getLogger(__name__)
+
+SENT = "sent"
+FAILED = "failed"
+RATE_LIMITED = "rate_limited"
+SKIPPED = "skipped"
+DELIVERY_STATUSES = (SENT, FAILED, RATE_LIMITED, SKIPPED)
+
+#: Bytes of a reply body read, for the check and the error text.
+_REPLY_BYTES = 64 * 1024
+_ROBOT_KINDS = frozenset({"dingtalk", "feishu", "wecom", "slack"})
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """Outcome of one notification on one channel.
+
+    Attributes:
+        channel: Channel name.
+        status: ``sent``, ``failed``, ``rate_limited`` or ``skipped``.
+        attempts: Requests made (0 when rate limited or skipped).
+        error: The last error when not sent, else empty.
+        latency_seconds: From the first attempt to the outcome, retries and
+            the waits between them included.
+
+    """
+
+    channel: str
+    status: str
+    attempts: int
+    error: str = ""
+    latency_seconds: float = 0.0
+
+
+class TokenBucket:
+    """Allows ``rate_per_minute`` events a minute, in bursts of up to that many.
+
+    Args:
+        rate_per_minute: Tokens added per minute and the bucket's size (>= 1).
+        clock: Monotonic seconds; injected by tests.
+
+    Raises:
+        ValueError: If ``rate_per_minute`` < 1.
+
+    """
+
+    def __init__(
+        self, rate_per_minute: int, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        if rate_per_minute < 1:
+            raise ValueError(f"rate_per_minute must be >= 1, got {rate_per_minute}")
+        self.capacity = float(rate_per_minute)
+        self.tokens = self.capacity
+        self._per_second = rate_per_minute / 60.0
+        self._clock = clock
+        self._updated = clock()
+
+    def take(self) -> bool:
+        """Take a token if there is one; True if the event may go ahead."""
+        now = self._clock()
+        elapsed = max(0.0, now - self._updated)
+        self._updated = now
+        self.tokens = min(self.capacity, self.tokens + elapsed * self._per_second)
+        if self.tokens >= 1.0:
+            self.tokens -= 1.0
+            return True
+        return False
+
+
+# --- settings -----------------------------------------------------------------
+
+
+def _http_url(value: Any, key: str) -> str:
+    if not isinstance(value, str) or not value.startswith(("http://", "https://")):
+        raise ValueError(f"{key} must be an http(s) URL")
+    try:
+        url = URL(value)
+    except ValueError as exc:
+        raise ValueError(f"{key} is not a valid URL ({exc})") from None
+    if not url.host:
+        raise ValueError(f"{key} has no host")
+    return str(url)  # percent-encoded, so it can be sent as it is
+
+
+def _texts(value: Any, key: str) -> list[str]:
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list | tuple) or not all(
+        isinstance(item, str) and item for item in items
+    ):
+        raise ValueError(f"{key} must be a list of texts")
+    return list(items)
+
+
+def _check_email(settings: dict[str, Any]) -> None:
+    for key in ("smtp_host", "from"):
+        if not isinstance(settings.get(key), str) or not settings[key].strip():
+            raise ValueError(f"{key} must be non-empty text")
+    settings["to"] = _texts(settings.get("to"), "to")
+    if not settings["to"]:
+        raise ValueError("to needs at least one address")
+    port = settings.get("smtp_port")
+    if port is not None:
+        try:
+            settings["smtp_port"] = int(port)
+        except (TypeError, ValueError):
+            raise ValueError(f"smtp_port must be a number, got {port!r}") from None
+        if not 1 <= settings["smtp_port"] <= 65535:
+            raise ValueError(f"smtp_port {port} is out of range 1-65535")
+    for key in ("starttls", "use_tls"):
+        if settings.get(key) is not None and not isinstance(settings[key], bool):
+            raise ValueError(f"{key} must be true or false")
+    if settings.get("starttls") and settings.get("use_tls"):
+        raise ValueError("use either starttls or use_tls, not both")
+    if bool(settings.get("username")) != bool(settings.get("password")):
+        raise ValueError("username and password go together")
+
+
+def check_settings(kind: str, resolved: Mapping[str, Any]) -> dict[str, Any]:
+    """Check a channel's resolved settings and normalise them.
+
+    Args:
+        kind: The channel kind.
+        resolved: Settings with ``${NAME}`` references already replaced.
+
+    Returns:
+        A copy with URLs percent-encoded, lists as lists and ``smtp_port``
+        as an int.
+
+    Raises:
+        ValueError: Naming the first bad setting.
+
+    """
+    settings = dict(resolved)
+    if kind == "webhook":
+        settings["url"] = _http_url(settings.get("url"), "url")
+        headers = settings.get("headers") or {}
+        if not isinstance(headers, Mapping) or not all(
+            isinstance(name, str) and isinstance(text, str)
+            for name, text in headers.items()
+        ):
+            raise ValueError("headers must map names to texts")
+        settings["headers"] = dict(headers)
+        if settings.get("timeout") is not None:
+            settings["timeout"] = parse_duration(settings["timeout"]).total_seconds()
+    elif kind in _ROBOT_KINDS:
+        settings["webhook"] = _http_url(settings.get("webhook"), "webhook")
+        for key in ("at_mobiles", "mentioned_list"):
+            if key in settings:
+                settings[key] = _texts(settings[key], key)
+    elif kind == "email":
+        _check_email(settings)
+    else:
+        raise ValueError(f"unknown channel kind {kind!r}")
+    return settings
+
+
+# --- the notifier -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Target:
+    name: str
+    kind: str
+    settings: Mapping[str, Any]
+    timeout: float
+
+
+@dataclass(frozen=True)
+class _Notice:
+    ticket: Ticket
+    kind: str
+    event: TicketEvent | None
+    message: Message
+    delivery_id: str
+
+
+def _http_request(
+    target: _Target, notice: _Notice, now: float
+) -> tuple[str, bytes, dict[str, str]]:
+    """Return URL, body and headers of one attempt; ``now`` is unix seconds."""
+    settings = target.settings
+    json_headers = {"Content-Type": "application/json; charset=utf-8"}
+    if target.kind == "webhook":
+        sent_at = datetime.fromtimestamp(now, timezone.utc)
+        payload = webhook_payload(
+            notice.ticket, notice.kind, notice.event, sent_at=sent_at
+        )
+        body = encode_json(payload)
+        headers = webhook_headers(
+            body,
+            delivery_id=notice.delivery_id,
+            timestamp=int(now),
+            secret=settings.get("secret") or None,
+            extra=settings["headers"],
+        )
+        return settings["url"], body, headers
+    webhook = settings["webhook"]
+    if target.kind == "dingtalk":
+        url = dingtalk_url(webhook, settings.get("secret"), int(now * 1000))
+        payload = dingtalk_payload(
+            notice.message, at_mobiles=settings.get("at_mobiles", ())
+        )
+        return url, encode_json(payload), json_headers
+    if target.kind == "feishu":
+        payload = feishu_payload(
+            notice.message, secret=settings.get("secret"), timestamp=int(now)
+        )
+    elif target.kind == "wecom":
+        payload = wecom_payload(
+            notice.message, mentioned_list=settings.get("mentioned_list", ())
+        )
+    else:
+        payload = slack_payload(notice.message, channel=settings.get("channel"))
+    return webhook, encode_json(payload), json_headers
+
+
+def _retry_after(headers: Mapping[str, str]) -> float | None:
+    value = headers.get("Retry-After")
+    try:
+        return max(0.0, float(value)) if value is not None else None
+    except ValueError:
+        return None  # an HTTP date; the backoff applies instead
+
+
+def _as_delivery_error(exc: Exception, timeout: float) -> DeliveryError:
+    if isinstance(exc, DeliveryError):
+        return exc
+    if isinstance(exc, aiosmtplib.SMTPResponseException):
+        transient = 400 <= exc.code < 500
+        return DeliveryError(f"SMTP {exc.code}: {exc.message}", retryable=transient)
+    if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
+        codes = [refusal.code for refusal in exc.recipients]
+        return DeliveryError(
+            f"SMTP recipients refused ({', '.join(map(str, codes))})",
+            retryable=all(400 <= code < 500 for code in codes),
+        )
+    if isinstance(exc, TimeoutError):
+        return DeliveryError(f"timed out after {timeout:g} s", retryable=True)
+    if isinstance(exc, aiohttp.ClientError | OSError | aiosmtplib.SMTPException):
+        return DeliveryError(f"{type(exc).__name__}: {exc}", retryable=True)
+    log.exception("notification failed unexpectedly")
+    return DeliveryError(f"{type(exc).__name__}: {exc}", retryable=False)
+
+
+class Notifier:
+    """Sends ticket notifications to configured channels.
+
+    Args:
+        channels: Channels by name, as loaded from the rules file.
+        env: The environment that ``${NAME}`` references resolve from.
+        console_url: Base URL of the console, for a link to the ticket.
+        timeout: Seconds per request (a webhook's ``timeout`` overrides it).
+        retries: Retries after the first attempt, so at most ``retries + 1``
+            attempts per channel and notification.
+        backoff: Seconds before the first retry; doubles for each next one.
+        max_backoff: Most seconds between two attempts.
+        rate_per_minute: Notifications a minute per channel (>= 1); one
+            notification takes one token however many attempts it needs.
+        clock: Monotonic seconds for the rate limit; injected by tests.
+
+    Raises:
+        ConfigError: One line per problem, each naming its channel: a missing
+            environment variable or a bad setting.
+        ValueError: If a numeric argument is out of range.
+
+    """
+
+    def __init__(
+        self,
+        channels: Mapping[str, Channel],
+        env: Mapping[str, str],
+        *,
+        console_url: str | None = None,
+        timeout: float = 10.0,
+        retries: int = 3,
+        backoff: float = 0.5,
+        max_backoff: float = 10.0,
+        rate_per_minute: int = 20,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if timeout <= 0 or retries < 0 or backoff < 0 or max_backoff < 0:
+            raise ValueError("timeout must be > 0; retries and backoffs >= 0")
+        self.console_url = console_url
+        self.timeout = timeout
+        self.retries = retries
+        self.max_backoff = max_backoff
+        self._delay = backoff_delays(backoff, max_backoff)
+        self._buckets = {name: TokenBucket(rate_per_minute, clock) for name in channels}
+        self._targets: dict[str, _Target] = {}
+        self._session: aiohttp.ClientSession | None = None
+        problems: list[str] = []
+        for name, channel in channels.items():
+            try:
+                settings = check_settings(channel.kind, channel.resolve(env))
+            except ConfigError as exc:
+                problems.extend(exc.problems)
+            except ValueError as exc:
+                problems.append(f"channel {name!r} ({channel.kind}): {exc}")
+            else:
+                timeout = settings.get("timeout") or self.timeout
+                self._targets[name] = _Target(name, channel.kind, settings, timeout)
+        if problems:
+            raise ConfigError(problems)
+
+    async def start(self) -> None:
+        """Open the HTTP session every channel shares (idempotent)."""
+        if self._session is None:
+            self._session = aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(total=self.timeout),
+                headers={"User-Agent": "monitor-notifier"},
+            )
+
+    async def close(self) -> None:
+        """Close the HTTP session."""
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def __aenter__(self) -> Notifier:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def notify(
+        self,
+        ticket: Ticket,
+        kind: str,
+        channel_names: Sequence[str],
+        event: TicketEvent | None = None,
+    ) -> list[Delivery]:
+        """Send one notification to the named channels, all at once.
+
+        A channel's failure never raises; it is reported in its
+        :class:`Delivery`. A name given twice is delivered to once.
+
+        Args:
+            ticket: The ticket, as it is after the change.
+            kind: One of ``NOTIFY_KINDS``.
+            channel_names: Channels to notify.
+            event: The event behind the notification, if any.
+
+        Returns:
+            One delivery per distinct name, in the order given; names of no
+            configured channel are ``skipped``.
+
+        Raises:
+            ValueError: If ``kind`` is not one of ``NOTIFY_KINDS``.
+            RuntimeError: If :meth:`start` was not called.
+
+        """
+        message = build_message(ticket, kind, event, console_url=self.console_url)
+        if self._session is None:
+            raise RuntimeError("call Notifier.start() before notify()")
+        names = list(dict.fromkeys(channel_names))
+        deliveries = await asyncio.gather(
+            *(
+                self._deliver(
+                    name, _Notice(ticket, kind, event, message, uuid.uuid4().hex)
+                )
+                for name in names
+            )
+        )
+        return list(deliveries)
+
+    async def _deliver(self, name: str, notice: _Notice) -> Delivery:
+        target = self._targets.get(name)
+        if target is None:
+            return Delivery(name, SKIPPED, 0, error=f"no channel named {name!r}")
+        bucket = self._buckets[name]
+        if not bucket.take():
+            log.warning("channel %s: rate limited, %s not sent", name, notice.kind)
+            limit = f"over {bucket.capacity:.0f} notifications per minute"
+            return Delivery(name, RATE_LIMITED, 0, error=limit)
+        started = time.perf_counter()
+        attempts = 0
+        while True:
+            attempts += 1
+            try:
+                await self._attempt(target, notice)
+            except Exception as exc:  # a channel's failure must not escape
+                failure = _as_delivery_error(exc, target.timeout)
+            else:
+                elapsed = time.perf_counter() - started
+                return Delivery(name, SENT, attempts, latency_seconds=elapsed)
+            if not failure.retryable or attempts > self.retries:
+                log.warning(
+                    "channel %s: %s of %s failed after %d attempt(s): %s",
+                    name,
+                    notice.kind,
+                    notice.ticket.ticket_id,
+                    attempts,
+                    failure.reason,
+                )
+                elapsed = time.perf_counter() - started
+                return Delivery(name, FAILED, attempts, failure.reason, elapsed)
+            backoff = self._delay(attempts - 1)
+            wait = min(self.max_backoff, max(failure.retry_after or 0.0, backoff))
+            log.info("channel %s: %s; retry in %.2f s", name, failure.reason, wait)
+            await asyncio.sleep(wait)
+
+    async def _attempt(self, target: _Target, notice: _Notice) -> None:
+        if target.kind == "email":
+            await self._send_email(target, notice)
+            return
+        if self._session is None:
+            raise RuntimeError("the notifier was closed")
+        url, body, headers = _http_request(target, notice, time.time())
+        async with self._session.post(
+            URL(url, encoded=True),
+            data=body,
+            headers=headers,
+            timeout=aiohttp.ClientTimeout(total=target.timeout),
+            allow_redirects=False,  # a redirected POST would arrive as a GET
+        ) as response:
+            raw = await response.content.read(_REPLY_BYTES)
+            check_reply(
+                target.kind,
+                response.status,
+                raw.decode(errors="replace"),
+                retry_after=_retry_after(response.headers),
+            )
+
+    async def _send_email(self, target: _Target, notice: _Notice) -> None:
+        settings = target.settings
+        email = email_message(
+            notice.message,
+            sender=settings["from"],
+            recipients=settings["to"],
+            sent_at=datetime.now(timezone.utc),
+            delivery_id=notice.delivery_id,
+        )
+        refused, _ = await aiosmtplib.send(
+            email_bytes(email),
+            sender=settings["from"],
+            recipients=settings["to"],
+            hostname=settings["smtp_host"],
+            port=settings.get("smtp_port"),
+            username=settings.get("username") or None,
+            password=settings.get("password") or None,
+            start_tls=settings.get("starttls"),
+            use_tls=bool(settings.get("use_tls")),
+            timeout=target.timeout,
+        )
+        if refused:
+            # The others got it; a retry would send them a second copy.
+            log.warning("channel %s: recipients refused: %s", target.name, refused)

@@ -1,0 +1,440 @@
+r"""Channel payloads, signatures and reply checks: pure functions, no I/O.
+
+One builder per channel shapes a :class:`~.messages.Message` (or, for the
+generic webhook, the ticket itself) into what the channel takes. Signing
+follows each vendor's document:
+
+* ``webhook``: headers ``X-Monitor-Timestamp: <unix s>`` and
+  ``X-Monitor-Signature: sha256=<hex HMAC-SHA256(key=secret,
+  msg=f"{timestamp}.{body}")>`` (see :mod:`monitor.sinks.notifiers`).
+* DingTalk: ``&timestamp=<unix ms>&sign=<urlencode(base64(HMAC-SHA256(
+  key=secret, msg=f"{timestamp}\n{secret}")))>`` appended to the URL.
+* Feishu/Lark: body fields ``timestamp`` (unix s, as text) and ``sign``
+  (``base64(HMAC-SHA256(key=f"{timestamp}\n{secret}", msg=b""))``).
+* WeCom and Slack: no signature; the key is in the URL.
+
+:func:`check_reply` reads a reply the way each vendor documents it and raises
+:class:`DeliveryError`, retryable or not.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import fields, is_dataclass
+from datetime import datetime
+from email import policy
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid
+from typing import Any
+from urllib.parse import urlencode
+
+from monitor.analysis.tickets import Ticket, TicketEvent
+from monitor.errors import MonitorError
+from monitor.sinks.notifiers.messages import Message, one_line
+
+#: WeCom refuses markdown content over 4096 bytes.
+WECOM_MAX_CONTENT_BYTES = 4096
+#: Slack refuses header text over 150 and section text over 3000 characters.
+_SLACK_HEADER_CHARS = 150
+_SLACK_SECTION_CHARS = 3000
+
+#: Python 3.11 drops the space between two encoded words when it folds a
+#: long non-ASCII header ("空调异味 负面声量" arrives as "空调异味负面声量"), so
+#: mail is flattened without folding; the lines stay far below 998 bytes.
+_SMTP_UNFOLDED = policy.SMTP.clone(max_line_length=None)
+
+#: Robot reply codes that mean "too fast" or "busy" and are retried. Any other
+#: non-zero code (a bad signature, a missing keyword, an IP not on the
+#: allow-list, a disabled robot) fails at once.
+RETRYABLE_CODES: Mapping[str, frozenset[int]] = {
+    "dingtalk": frozenset({-1, 130101, 410100}),
+    "feishu": frozenset({11232}),
+    "wecom": frozenset({-1, 45009}),
+}
+#: HTTP statuses retried besides 5xx.
+RETRYABLE_STATUSES = frozenset({408, 429})
+
+
+class DeliveryError(MonitorError):
+    """One attempt to deliver a notification failed.
+
+    Attributes:
+        reason: What went wrong, safe to show (never a URL or a secret).
+        retryable: True if the same request may succeed later.
+        retry_after: Seconds the receiver asked us to wait, if it did.
+
+    """
+
+    def __init__(
+        self, reason: str, *, retryable: bool, retry_after: float | None = None
+    ) -> None:
+        self.reason = reason
+        self.retryable = retryable
+        self.retry_after = retry_after
+        super().__init__(reason)
+
+
+# --- generic webhook ----------------------------------------------------------
+
+
+def _jsonable(value: Any) -> Any:
+    if is_dataclass(value) and not isinstance(value, type):
+        return {
+            item.name: _jsonable(getattr(value, item.name)) for item in fields(value)
+        }
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, Mapping):
+        return {str(key): _jsonable(item) for key, item in value.items()}
+    if isinstance(value, frozenset | set):
+        return sorted(_jsonable(item) for item in value)
+    if isinstance(value, list | tuple):
+        return [_jsonable(item) for item in value]
+    return value
+
+
+def webhook_payload(
+    ticket: Ticket, kind: str, event: TicketEvent | None, *, sent_at: datetime
+) -> dict[str, Any]:
+    """Build the generic webhook's JSON body.
+
+    Args:
+        ticket: The ticket; every field is included, datetimes as ISO 8601.
+        kind: One of ``NOTIFY_KINDS``.
+        event: The event behind the notification, or ``None``.
+        sent_at: When the notification was sent (timezone-aware).
+
+    Returns:
+        ``{"kind", "ticket", "event", "sent_at"}``, ready for :func:`encode_json`.
+
+    """
+    return {
+        "kind": kind,
+        "ticket": _jsonable(ticket),
+        "event": None if event is None else _jsonable(event),
+        "sent_at": sent_at.isoformat(),
+    }
+
+
+def encode_json(payload: Mapping[str, Any]) -> bytes:
+    """Encode a payload as compact UTF-8 JSON: the bytes that are sent."""
+    return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def webhook_signature(secret: str, timestamp: int, body: bytes) -> str:
+    """Return ``sha256=<hex HMAC-SHA256(key=secret, msg=f"{timestamp}.{body}")>``.
+
+    Args:
+        secret: The channel's shared secret (UTF-8).
+        timestamp: Unix seconds, as sent in ``X-Monitor-Timestamp``.
+        body: The raw request body.
+
+    """
+    signed = str(timestamp).encode("ascii") + b"." + body
+    digest = hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
+    return f"sha256={digest}"
+
+
+def webhook_headers(
+    body: bytes,
+    *,
+    delivery_id: str,
+    timestamp: int,
+    secret: str | None = None,
+    extra: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """Return the webhook request's headers, signed when there is a secret.
+
+    Args:
+        body: The raw request body.
+        delivery_id: ``X-Monitor-Delivery``, shared by every retry of one
+            delivery so the receiver can drop repeats.
+        timestamp: Unix seconds of this attempt.
+        secret: The channel's secret, or ``None`` to send unsigned.
+        extra: Headers from the channel's settings (ours take precedence).
+
+    """
+    headers = dict(extra or {})
+    headers["Content-Type"] = "application/json; charset=utf-8"
+    headers["X-Monitor-Delivery"] = delivery_id
+    if secret:
+        headers["X-Monitor-Timestamp"] = str(timestamp)
+        headers["X-Monitor-Signature"] = webhook_signature(secret, timestamp, body)
+    return headers
+
+
+# --- chat robots --------------------------------------------------------------
+
+
+def dingtalk_sign(secret: str, timestamp_ms: int) -> str:
+    r"""Return DingTalk's signature, base64 HMAC-SHA256 of ``f"{ts}\n{secret}"``.
+
+    Args:
+        secret: The robot's ``SEC...`` secret, which is also the HMAC key.
+        timestamp_ms: Unix milliseconds.
+
+    Returns:
+        The base64 text, not yet URL-encoded.
+
+    """
+    signed = f"{timestamp_ms}\n{secret}".encode()
+    digest = hmac.new(secret.encode(), signed, hashlib.sha256).digest()
+    return base64.b64encode(digest).decode("ascii")
+
+
+def dingtalk_url(webhook: str, secret: str | None, timestamp_ms: int) -> str:
+    """Return the robot URL, with ``&timestamp=..&sign=..`` when there is a secret.
+
+    Args:
+        webhook: The robot's URL (``.../robot/send?access_token=...``).
+        secret: The robot's signing secret, or ``None``.
+        timestamp_ms: Unix milliseconds of this attempt.
+
+    """
+    if not secret:
+        return webhook
+    query = urlencode(
+        {"timestamp": timestamp_ms, "sign": dingtalk_sign(secret, timestamp_ms)}
+    )
+    return f"{webhook}{'&' if '?' in webhook else '?'}{query}"
+
+
+def dingtalk_payload(
+    message: Message, *, at_mobiles: Sequence[str] = ()
+) -> dict[str, Any]:
+    """Build a DingTalk custom robot ``markdown`` message.
+
+    Args:
+        message: The neutral message.
+        at_mobiles: Phone numbers to @. DingTalk alerts them only when the
+            text names them too, so each is appended as ``@<mobile>``.
+
+    """
+    text = message.markdown
+    if at_mobiles:
+        text += "\n\n" + " ".join(f"@{mobile}" for mobile in at_mobiles)
+    return {
+        "msgtype": "markdown",
+        "markdown": {"title": message.title, "text": text},
+        "at": {"atMobiles": list(at_mobiles), "isAtAll": False},
+    }
+
+
+def feishu_sign(secret: str, timestamp: int) -> str:
+    r"""Return Feishu's signature: base64 HMAC-SHA256 keyed ``f"{ts}\n{secret}"``.
+
+    Args:
+        secret: The bot's signing secret.
+        timestamp: Unix seconds.
+
+    Returns:
+        The base64 text of the HMAC of an empty message.
+
+    """
+    key = f"{timestamp}\n{secret}".encode()
+    return base64.b64encode(hmac.new(key, b"", hashlib.sha256).digest()).decode()
+
+
+def feishu_payload(
+    message: Message, *, secret: str | None = None, timestamp: int = 0
+) -> dict[str, Any]:
+    """Build a Feishu/Lark custom bot ``post`` (rich text) message.
+
+    Args:
+        message: The neutral message.
+        secret: The bot's signing secret; adds ``timestamp`` and ``sign``.
+        timestamp: Unix seconds of this attempt (used only with a secret).
+
+    """
+    content: list[list[dict[str, str]]] = [
+        [{"tag": "text", "text": f"{label}：{value}"}] for label, value in message.facts
+    ]
+    for number, (excerpt, url) in enumerate(message.evidence, 1):
+        line = [{"tag": "text", "text": f"证据 {number}：{excerpt} "}]
+        if url:
+            line.append({"tag": "a", "text": "原帖", "href": url})
+        content.append(line)
+    if message.link:
+        content.append([{"tag": "a", "text": "查看工单", "href": message.link}])
+    payload: dict[str, Any] = {
+        "msg_type": "post",
+        "content": {"post": {"zh_cn": {"title": message.title, "content": content}}},
+    }
+    if secret:
+        payload["timestamp"] = str(timestamp)
+        payload["sign"] = feishu_sign(secret, timestamp)
+    return payload
+
+
+def _truncate_utf8(text: str, limit: int) -> str:
+    data = text.encode()
+    if len(data) <= limit:
+        return text
+    return data[: limit - len("…".encode())].decode(errors="ignore") + "…"
+
+
+def wecom_payload(
+    message: Message, *, mentioned_list: Sequence[str] = ()
+) -> dict[str, Any]:
+    """Build a WeCom group robot ``markdown`` message of at most 4096 bytes.
+
+    Args:
+        message: The neutral message.
+        mentioned_list: User ids to @, written ``<@userid>`` in the text (the
+            markdown type has no ``mentioned_list`` field of its own).
+
+    """
+    mentions = "".join(f"<@{user}>" for user in mentioned_list)
+    tail = f"\n{mentions}" if mentions else ""
+    limit = WECOM_MAX_CONTENT_BYTES - len(tail.encode())
+    content = _truncate_utf8(message.markdown, limit) + tail
+    return {"msgtype": "markdown", "markdown": {"content": content}}
+
+
+def _mrkdwn(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _mrkdwn_section(text: str) -> dict[str, Any]:
+    section = text[:_SLACK_SECTION_CHARS]
+    return {"type": "section", "text": {"type": "mrkdwn", "text": section}}
+
+
+def slack_payload(message: Message, *, channel: str | None = None) -> dict[str, Any]:
+    """Build a Slack incoming-webhook message: fallback ``text`` plus blocks.
+
+    Args:
+        message: The neutral message.
+        channel: Channel override, for legacy webhooks that honour it.
+
+    """
+    facts = "\n".join(
+        f"*{_mrkdwn(label)}*：{_mrkdwn(value)}" for label, value in message.facts
+    )
+    header = one_line(message.title, _SLACK_HEADER_CHARS)
+    blocks: list[dict[str, Any]] = [
+        {"type": "header", "text": {"type": "plain_text", "text": header}},
+        _mrkdwn_section(facts),
+    ]
+    if message.evidence:
+        items = "\n".join(
+            f"{number}. {_mrkdwn(excerpt)}" + (f" <{url}|原帖>" if url else "")
+            for number, (excerpt, url) in enumerate(message.evidence, 1)
+        )
+        blocks.append(_mrkdwn_section(f"*证据*\n{items}"))
+    if message.link:
+        blocks.append(_mrkdwn_section(f"<{message.link}|查看工单>"))
+    payload: dict[str, Any] = {"text": message.text, "blocks": blocks}
+    if channel:
+        payload["channel"] = channel
+    return payload
+
+
+# --- email --------------------------------------------------------------------
+
+
+def email_message(
+    message: Message,
+    *,
+    sender: str,
+    recipients: Sequence[str],
+    sent_at: datetime,
+    delivery_id: str,
+) -> EmailMessage:
+    """Build a ``multipart/alternative`` email with a text and an HTML part.
+
+    Args:
+        message: The neutral message; its title is the subject.
+        sender: The ``From`` address.
+        recipients: The ``To`` addresses.
+        sent_at: The ``Date`` (timezone-aware).
+        delivery_id: Goes into the ``Message-ID``, the same on every retry.
+
+    """
+    email = EmailMessage()
+    email["Subject"] = message.title
+    email["From"] = sender
+    email["To"] = ", ".join(recipients)
+    email["Date"] = format_datetime(sent_at)
+    domain = sender.rpartition("@")[2] or "monitor.invalid"
+    email["Message-ID"] = make_msgid(idstring=delivery_id, domain=domain)
+    email.set_content(message.text)
+    email.add_alternative(message.html, subtype="html")
+    return email
+
+
+def email_bytes(email: EmailMessage) -> bytes:
+    """Flatten an email for SMTP (CRLF line ends, headers not folded)."""
+    return email.as_bytes(policy=_SMTP_UNFOLDED)
+
+
+# --- replies ------------------------------------------------------------------
+
+
+def check_reply(
+    kind: str, status: int, body: str, *, retry_after: float | None = None
+) -> None:
+    """Decide whether an HTTP reply means the channel took the message.
+
+    Args:
+        kind: Channel kind: ``webhook``, ``dingtalk``, ``feishu``, ``wecom``
+            or ``slack``.
+        status: HTTP status.
+        body: Reply body as text.
+        retry_after: The reply's ``Retry-After`` in seconds, if any.
+
+    Raises:
+        DeliveryError: Retryable for HTTP 408, 429 and 5xx and for the
+            robots' "too fast / busy" codes (:data:`RETRYABLE_CODES`);
+            permanent for any other error status or code, and for a robot
+            reply that is not what the vendor documents.
+
+    """
+    snippet = one_line(body, 200)
+    if status in RETRYABLE_STATUSES or status >= 500:
+        raise DeliveryError(
+            f"HTTP {status}: {snippet}", retryable=True, retry_after=retry_after
+        )
+    if kind in RETRYABLE_CODES:
+        code, text = robot_code(body)
+        if code == 0 and 200 <= status < 300:
+            return
+        if code is not None and code != 0:
+            raise DeliveryError(
+                f"{kind} error {code}: {one_line(text, 200)}",
+                retryable=code in RETRYABLE_CODES[kind],
+                retry_after=retry_after,
+            )
+    if not 200 <= status < 300:
+        raise DeliveryError(f"HTTP {status}: {snippet}", retryable=False)
+    if kind == "slack" and body.strip() != "ok":
+        raise DeliveryError(f"slack replied {snippet!r}", retryable=False)
+    if kind in RETRYABLE_CODES:
+        raise DeliveryError(f"unexpected {kind} reply: {snippet}", retryable=False)
+
+
+def robot_code(body: str) -> tuple[int | None, str]:
+    """Return a robot reply's code and message, or ``(None, "")``.
+
+    Reads DingTalk and WeCom's ``errcode``/``errmsg``, Feishu's ``code``/``msg``
+    and Feishu's older ``StatusCode``/``StatusMessage``.
+    """
+    try:
+        reply = json.loads(body)
+    except ValueError:
+        return None, ""
+    if not isinstance(reply, dict):
+        return None, ""
+    for code_key, text_key in (
+        ("errcode", "errmsg"),
+        ("code", "msg"),
+        ("StatusCode", "StatusMessage"),
+    ):
+        code = reply.get(code_key)
+        if isinstance(code, int) and not isinstance(code, bool):
+            return code, str(reply.get(text_key, ""))
+    return None, ""

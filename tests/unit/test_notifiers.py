@@ -1,0 +1,702 @@
+"""Notification messages, channel payloads, signatures, replies, rate limit.
+
+Pure functions only: no event loop, no network. Signatures are recomputed
+here from the vendors' documented formulas, not with the code under test.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+from dataclasses import fields, replace
+from datetime import datetime, timedelta, timezone
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from monitor.analysis.tickets import Evidence, Ticket, TicketEvent
+from monitor.errors import ConfigError
+from monitor.rules import Channel, load_rules
+from monitor.sinks.notifiers import (
+    NOTIFY_KINDS,
+    DeliveryError,
+    Notifier,
+    TokenBucket,
+    build_message,
+    check_reply,
+    dingtalk_payload,
+    dingtalk_url,
+    email_bytes,
+    email_message,
+    encode_json,
+    feishu_payload,
+    slack_payload,
+    webhook_headers,
+    webhook_payload,
+    wecom_payload,
+)
+
+CST = timezone(timedelta(hours=8))
+T0 = datetime(2026, 11, 20, 13, 0, tzinfo=CST)
+EXAMPLE_RULES = Path(__file__).parents[2] / "examples" / "rules.yaml"
+
+EVIDENCE = (
+    Evidence(
+        "p1",
+        "空调有股怪味，熏得头疼",
+        followers=120_000,
+        author="小王",
+        url="https://weibo.example/p1",
+    ),
+    Evidence(
+        "p2",
+        "三楼 [点我](http://evil.example) <b>异味</b> & 很重",
+        author="路人",
+        url="https://weibo.example/p2",
+    ),
+    Evidence("p3", "换气系统是不是坏了\n  大家注意"),
+    Evidence("p4", "第四条不该出现", url="https://weibo.example/p4"),
+)
+
+
+def make_ticket(**changes: Any) -> Ticket:
+    """A P2 negative-volume ticket with four evidence posts."""
+    ticket = Ticket(
+        ticket_id="T-3f2a9c01de-1",
+        fingerprint="fp-3f2a9c01de",
+        sequence=1,
+        status="open",
+        priority="P2",
+        priority_reason="超过阈值 2.3 倍；作者粉丝 12 万",
+        topic="空调异味",
+        rule="负面声量",
+        kind="negative_volume",
+        keyword=None,
+        team="facilities",
+        owner="王工",
+        occurrences=3,
+        first_seen=T0,
+        last_seen=T0 + timedelta(minutes=10),
+        opened_at=T0 + timedelta(minutes=5),
+        ack_due=T0 + timedelta(minutes=20),
+        resolve_due=T0 + timedelta(hours=2),
+        threshold=10,
+        opening_value=18,
+        growth_reference=18,
+        peak_value=23,
+        expected_value=4.2,
+        evidence=EVIDENCE,
+        keywords=("空调", "异味"),
+        sla_breaches=frozenset({"ack@2026-11-20T13:20:00+08:00"}),
+        delivery={"ops-webhook": "sent"},
+        channels=("ops-webhook",),
+    )
+    return replace(ticket, **changes)
+
+
+EVENT = TicketEvent(
+    ticket_id="T-3f2a9c01de-1",
+    event_id="T-3f2a9c01de-1#4",
+    at=T0 + timedelta(minutes=30),
+    actor="张经理",
+    action="escalate",
+    from_status="open",
+    to_status="open",
+    note="确认超时，升级",
+    details={"to_priority": "P1"},
+)
+
+
+# --- the neutral message ------------------------------------------------------
+
+
+def test_message_states_the_facts_on_call_staff_need() -> None:
+    text = build_message(
+        make_ticket(), "opened", console_url="https://ops.example"
+    ).text
+
+    for fact in [
+        "T-3f2a9c01de-1",
+        "P2",
+        "超过阈值 2.3 倍；作者粉丝 12 万",
+        "待处理",
+        "新工单",
+        "空调异味",
+        "负面声量",
+        "峰值 23（开单时 18）",
+        "阈值：10",
+        "基线：4.2",
+        "王工（facilities）",
+        "触发次数：3",
+        "确认期限：2026-11-20 13:20+08:00",
+        "解决期限：2026-11-20 15:00+08:00",
+        "https://ops.example/api/tickets/T-3f2a9c01de-1",
+    ]:
+        assert fact in text, fact
+
+
+@pytest.mark.parametrize(
+    ("kind", "label"),
+    [
+        ("opened", "新工单"),
+        ("reopened", "重新打开"),
+        ("escalated", "升级"),
+        ("acknowledged", "已确认"),
+        ("resolved", "已解决"),
+    ],
+)
+def test_title_reads_priority_kind_id_topic_and_rule(kind: str, label: str) -> None:
+    message = build_message(make_ticket(), kind)
+
+    assert message.title == f"[P2] {label} T-3f2a9c01de-1 空调异味 负面声量"
+
+
+def test_message_shows_at_most_three_evidence_posts_with_their_links() -> None:
+    message = build_message(make_ticket(), "opened")
+
+    assert [url for _, url in message.evidence] == [
+        "https://weibo.example/p1",
+        "https://weibo.example/p2",
+        None,
+    ]
+    assert message.evidence[0][0] == "@小王：空调有股怪味，熏得头疼"
+    assert message.evidence[2][0] == "换气系统是不是坏了 大家注意"
+    assert "第四条" not in message.text
+    assert "https://weibo.example/p1" in message.text
+
+
+def test_long_excerpts_are_cut() -> None:
+    post = Evidence("p9", "很" * 500, url="https://weibo.example/p9")
+    message = build_message(make_ticket(evidence=(post,)), "opened")
+
+    excerpt = message.evidence[0][0]
+    assert len(excerpt) == 120 and excerpt.endswith("…")
+
+
+@pytest.mark.parametrize("console_url", ["https://ops.example", "https://ops.example/"])
+def test_console_link_points_at_the_ticket_api(console_url: str) -> None:
+    message = build_message(make_ticket(), "opened", console_url=console_url)
+
+    assert message.link == "https://ops.example/api/tickets/T-3f2a9c01de-1"
+
+
+def test_no_console_url_means_no_link() -> None:
+    message = build_message(make_ticket(), "opened")
+
+    assert message.link is None
+    assert "/api/tickets/" not in message.text + message.markdown + message.html
+
+
+def test_share_rules_read_as_percent_and_keyword_is_shown() -> None:
+    ticket = make_ticket(
+        kind="negative_share",
+        keyword="异味",
+        threshold=0.8,
+        opening_value=0.85,
+        peak_value=0.85,
+        expected_value=None,
+    )
+
+    facts = dict(build_message(ticket, "opened").facts)
+
+    assert facts["观测值"] == "峰值 85%"
+    assert facts["阈值"] == "80%"
+    assert facts["关键词"] == "异味"
+    assert "基线" not in facts
+
+
+def test_later_notifications_show_event_and_times() -> None:
+    ticket = make_ticket(
+        status="resolved",
+        owner=None,
+        escalation_level=1,
+        escalation_contact="张经理",
+        acknowledged_at=T0 + timedelta(minutes=12),
+        resolved_at=T0 + timedelta(minutes=50),
+    )
+
+    facts = dict(build_message(ticket, "resolved", EVENT).facts)
+
+    assert facts["状态"] == "已解决"
+    assert facts["负责人"] == "未分配（facilities）"
+    assert facts["升级"] == "第 1 级：张经理"
+    assert facts["确认时间"] == "2026-11-20 13:12+08:00"
+    assert facts["解决时间"] == "2026-11-20 13:50+08:00"
+    assert facts["操作"] == "张经理 escalate：确认超时，升级"
+
+
+def test_unknown_kind_is_refused() -> None:
+    with pytest.raises(ValueError, match="folded"):
+        build_message(make_ticket(), "folded")
+
+
+def test_post_text_cannot_forge_links_or_tags() -> None:
+    message = build_message(make_ticket(), "opened")
+
+    assert "](http://evil.example)" not in message.markdown
+    assert "<b>" not in message.markdown
+    assert "<b>" not in message.html
+    assert "&lt;b&gt;异味&lt;/b&gt; &amp; 很重" in message.html
+
+
+# --- webhook ------------------------------------------------------------------
+
+
+def test_webhook_payload_carries_the_whole_ticket_and_event() -> None:
+    sent_at = datetime(2026, 11, 20, 5, 31, tzinfo=timezone.utc)
+
+    body = encode_json(
+        webhook_payload(make_ticket(), "escalated", EVENT, sent_at=sent_at)
+    )
+    payload = json.loads(body)
+
+    assert payload["kind"] == "escalated"
+    assert payload["sent_at"] == "2026-11-20T05:31:00+00:00"
+    assert set(payload["ticket"]) == {field.name for field in fields(Ticket)}
+    assert payload["ticket"]["ack_due"] == "2026-11-20T13:20:00+08:00"
+    assert payload["ticket"]["sla_breaches"] == ["ack@2026-11-20T13:20:00+08:00"]
+    assert payload["ticket"]["evidence"][0]["url"] == "https://weibo.example/p1"
+    assert payload["event"]["details"] == {"to_priority": "P1"}
+    assert payload["event"]["at"] == "2026-11-20T13:30:00+08:00"
+    assert "空调异味" in body.decode()  # UTF-8, not \\u escapes
+
+
+def test_webhook_payload_without_event_has_null() -> None:
+    payload = webhook_payload(make_ticket(), "opened", None, sent_at=T0)
+
+    assert payload["event"] is None
+
+
+def test_webhook_headers_are_signed_over_timestamp_and_body() -> None:
+    body = b'{"kind":"opened"}'
+
+    headers = webhook_headers(
+        body,
+        delivery_id="d-1",
+        timestamp=1763614800,
+        secret="s3cret",
+        extra={"Authorization": "Bearer x", "X-Monitor-Delivery": "forged"},
+    )
+
+    expected = hmac.new(
+        b"s3cret", b'1763614800.{"kind":"opened"}', hashlib.sha256
+    ).hexdigest()
+    assert headers["X-Monitor-Signature"] == f"sha256={expected}"
+    assert headers["X-Monitor-Timestamp"] == "1763614800"
+    assert headers["X-Monitor-Delivery"] == "d-1"
+    assert headers["Authorization"] == "Bearer x"
+    assert headers["Content-Type"].startswith("application/json")
+
+
+def test_webhook_without_secret_is_not_signed() -> None:
+    headers = webhook_headers(b"{}", delivery_id="d-1", timestamp=1, secret=None)
+
+    assert "X-Monitor-Signature" not in headers
+    assert "X-Monitor-Timestamp" not in headers
+
+
+@given(
+    secret=st.text(min_size=1),
+    body=st.binary(),
+    timestamp=st.integers(min_value=0, max_value=2**40),
+)
+def test_webhook_signature_verifies_for_any_secret_and_body(
+    secret: str, body: bytes, timestamp: int
+) -> None:
+    headers = webhook_headers(body, delivery_id="d", timestamp=timestamp, secret=secret)
+
+    signed = f"{headers['X-Monitor-Timestamp']}.".encode() + body
+    expected = hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
+    assert hmac.compare_digest(headers["X-Monitor-Signature"], f"sha256={expected}")
+    tampered = webhook_headers(
+        body + b"x", delivery_id="d", timestamp=timestamp, secret=secret
+    )
+    assert tampered["X-Monitor-Signature"] != headers["X-Monitor-Signature"]
+
+
+# --- DingTalk -----------------------------------------------------------------
+
+
+def _dingtalk_expected(secret: str, timestamp: str) -> str:
+    digest = hmac.new(
+        secret.encode(), f"{timestamp}\n{secret}".encode(), hashlib.sha256
+    ).digest()
+    return base64.b64encode(digest).decode()
+
+
+@given(secret=st.text(min_size=1), timestamp=st.integers(0, 2**45))
+def test_dingtalk_url_is_signed_as_dingtalk_documents(
+    secret: str, timestamp: int
+) -> None:
+    webhook = "https://oapi.dingtalk.com/robot/send?access_token=abc"
+
+    url = dingtalk_url(webhook, secret, timestamp)
+
+    assert url.startswith(webhook + "&timestamp=")
+    query = parse_qs(urlsplit(url).query)
+    assert query["access_token"] == ["abc"]
+    assert query["timestamp"] == [str(timestamp)]
+    assert query["sign"] == [_dingtalk_expected(secret, str(timestamp))]
+
+
+def test_dingtalk_url_without_secret_is_unchanged() -> None:
+    webhook = "https://oapi.dingtalk.com/robot/send?access_token=abc"
+
+    assert dingtalk_url(webhook, None, 1) == webhook
+
+
+def test_dingtalk_payload_is_markdown_that_mentions_its_mobiles() -> None:
+    message = build_message(make_ticket(), "opened", console_url="https://ops.example")
+
+    payload = dingtalk_payload(message, at_mobiles=["13800000001"])
+
+    assert payload["msgtype"] == "markdown"
+    assert payload["markdown"]["title"] == message.title
+    text = payload["markdown"]["text"]
+    assert text.startswith(f"### {message.title}")
+    assert "[原帖](https://weibo.example/p1)" in text
+    assert "[查看工单](https://ops.example/api/tickets/T-3f2a9c01de-1)" in text
+    assert text.endswith("@13800000001")
+    assert payload["at"] == {"atMobiles": ["13800000001"], "isAtAll": False}
+
+
+# --- Feishu -------------------------------------------------------------------
+
+
+@given(secret=st.text(min_size=1), timestamp=st.integers(0, 2**40))
+def test_feishu_payload_is_signed_as_feishu_documents(
+    secret: str, timestamp: int
+) -> None:
+    message = build_message(make_ticket(), "opened")
+
+    payload = feishu_payload(message, secret=secret, timestamp=timestamp)
+
+    key = f"{payload['timestamp']}\n{secret}".encode()
+    expected = base64.b64encode(hmac.new(key, b"", hashlib.sha256).digest()).decode()
+    assert payload["timestamp"] == str(timestamp)
+    assert payload["sign"] == expected
+
+
+def test_feishu_payload_is_a_rich_text_post() -> None:
+    message = build_message(make_ticket(), "opened", console_url="https://ops.example")
+
+    payload = feishu_payload(message)
+
+    assert payload["msg_type"] == "post"
+    assert "sign" not in payload and "timestamp" not in payload
+    post = payload["content"]["post"]["zh_cn"]
+    assert post["title"] == message.title
+    tags = [element for line in post["content"] for element in line]
+    assert {"tag": "text", "text": "工单：T-3f2a9c01de-1"} in tags
+    assert {"tag": "a", "text": "原帖", "href": "https://weibo.example/p1"} in tags
+    assert tags[-1]["href"] == "https://ops.example/api/tickets/T-3f2a9c01de-1"
+
+
+# --- WeCom, Slack, email ------------------------------------------------------
+
+
+def test_wecom_payload_is_markdown_with_mentions() -> None:
+    message = build_message(make_ticket(), "opened")
+
+    payload = wecom_payload(message, mentioned_list=["wanggong"])
+
+    assert payload["msgtype"] == "markdown"
+    content = payload["markdown"]["content"]
+    assert content.startswith(f"### {message.title}")
+    assert content.endswith("<@wanggong>")
+
+
+def test_wecom_content_stays_within_4096_bytes() -> None:
+    message = build_message(make_ticket(priority_reason="很长" * 2000), "opened")
+
+    payload = wecom_payload(message, mentioned_list=["wanggong"])
+
+    content = payload["markdown"]["content"]
+    assert len(content.encode()) <= 4096
+    assert "…" in content and content.endswith("<@wanggong>")
+
+
+def test_slack_payload_has_fallback_text_and_mrkdwn_blocks() -> None:
+    message = build_message(make_ticket(), "opened", console_url="https://ops.example")
+
+    payload = slack_payload(message, channel="#ops")
+
+    assert payload["text"] == message.text
+    assert payload["channel"] == "#ops"
+    header, facts, evidence, link = payload["blocks"]
+    assert header["text"] == {"type": "plain_text", "text": message.title}
+    assert "*工单*：T-3f2a9c01de-1" in facts["text"]["text"]
+    assert "&lt;b&gt;异味&lt;/b&gt; &amp; 很重" in evidence["text"]["text"]
+    assert "<https://weibo.example/p1|原帖>" in evidence["text"]["text"]
+    assert link["text"]["text"] == (
+        "<https://ops.example/api/tickets/T-3f2a9c01de-1|查看工单>"
+    )
+
+
+def test_email_has_a_text_and_an_html_part() -> None:
+    message = build_message(make_ticket(), "opened")
+
+    sent = email_message(
+        message,
+        sender="monitor@example.com",
+        recipients=["duty.ops@example.com", "wang.gong@example.com"],
+        sent_at=T0,
+        delivery_id="abc123",
+    )
+    email = message_from_bytes(email_bytes(sent), policy=policy.default)
+    assert isinstance(email, EmailMessage)
+
+    assert email["Subject"] == "[P2] 新工单 T-3f2a9c01de-1 空调异味 负面声量"
+    assert email["To"] == "duty.ops@example.com, wang.gong@example.com"
+    assert "abc123" in email["Message-ID"]
+    assert email.get_content_type() == "multipart/alternative"
+    text = email.get_body(("plain",))
+    html = email.get_body(("html",))
+    assert text is not None and html is not None
+    assert "峰值 23" in text.get_content()  # type: ignore[attr-defined]
+    assert "<table>" in html.get_content()  # type: ignore[attr-defined]
+
+
+# --- replies ------------------------------------------------------------------
+
+OK, RETRY, FAIL = "ok", "retry", "fail"
+
+
+@pytest.mark.parametrize(
+    ("kind", "status", "body", "outcome"),
+    [
+        ("webhook", 200, "", OK),
+        ("webhook", 204, "", OK),
+        ("webhook", 500, "oops", RETRY),
+        ("webhook", 503, "", RETRY),
+        ("webhook", 429, "", RETRY),
+        ("webhook", 408, "", RETRY),
+        ("webhook", 404, "not found", FAIL),
+        ("webhook", 401, "bad signature", FAIL),
+        ("dingtalk", 200, '{"errcode":0,"errmsg":"ok"}', OK),
+        ("dingtalk", 200, '{"errcode":310000,"errmsg":"sign not match"}', FAIL),
+        ("dingtalk", 200, '{"errcode":300001,"errmsg":"token is not exist"}', FAIL),
+        ("dingtalk", 200, '{"errcode":130101,"errmsg":"send too fast"}', RETRY),
+        ("dingtalk", 200, '{"errcode":410100,"errmsg":"send too fast"}', RETRY),
+        ("dingtalk", 200, '{"errcode":-1,"errmsg":"system busy"}', RETRY),
+        ("dingtalk", 200, "<html>proxy</html>", FAIL),
+        ("dingtalk", 502, "", RETRY),
+        ("feishu", 200, '{"code":0,"data":{},"msg":"success"}', OK),
+        ("feishu", 200, '{"StatusCode":0,"StatusMessage":"success"}', OK),
+        ("feishu", 200, '{"code":19021,"msg":"sign match fail"}', FAIL),
+        ("feishu", 400, '{"code":11232,"msg":"frequency limited"}', RETRY),
+        ("feishu", 400, '{"code":9499,"msg":"Bad Request"}', FAIL),
+        ("wecom", 200, '{"errcode":0,"errmsg":"ok"}', OK),
+        ("wecom", 200, '{"errcode":45009,"errmsg":"api freq out of limit"}', RETRY),
+        ("wecom", 200, '{"errcode":93000,"errmsg":"invalid webhook url"}', FAIL),
+        ("slack", 200, "ok", OK),
+        ("slack", 400, "invalid_payload", FAIL),
+        ("slack", 404, "no_service", FAIL),
+        ("slack", 200, "something else", FAIL),
+        ("slack", 429, "", RETRY),
+    ],
+)
+def test_replies_are_read_as_each_vendor_documents(
+    kind: str, status: int, body: str, outcome: str
+) -> None:
+    if outcome == OK:
+        check_reply(kind, status, body)
+        return
+    with pytest.raises(DeliveryError) as caught:
+        check_reply(kind, status, body)
+    assert caught.value.retryable is (outcome == RETRY)
+
+
+def test_reply_error_names_the_vendor_code() -> None:
+    with pytest.raises(DeliveryError, match="310000: sign not match"):
+        check_reply("dingtalk", 200, '{"errcode":310000,"errmsg":"sign not match"}')
+
+
+def test_retry_after_is_kept() -> None:
+    with pytest.raises(DeliveryError) as caught:
+        check_reply("slack", 429, "rate_limited", retry_after=7.0)
+
+    assert caught.value.retry_after == 7.0
+
+
+# --- rate limit ---------------------------------------------------------------
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_bucket_allows_a_burst_of_the_rate_then_refills_over_the_minute() -> None:
+    clock = FakeClock()
+    bucket = TokenBucket(2, clock)
+
+    assert [bucket.take() for _ in range(3)] == [True, True, False]
+    clock.now += 29
+    assert not bucket.take()
+    clock.now += 1  # 30 s at 2 a minute: one token
+    assert bucket.take()
+    assert not bucket.take()
+    clock.now += 3600  # never more than the bucket holds
+    assert [bucket.take() for _ in range(3)] == [True, True, False]
+
+
+def test_bucket_rate_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="rate_per_minute"):
+        TokenBucket(0)
+
+
+# --- configuration ------------------------------------------------------------
+
+EXAMPLE_ENV = {
+    "MONITOR_WEBHOOK_URL": "https://hooks.example/monitor",
+    "MONITOR_WEBHOOK_SECRET": "s3cret",
+    "MONITOR_DINGTALK_WEBHOOK": "https://oapi.dingtalk.com/robot/send?access_token=a",
+    "MONITOR_DINGTALK_SECRET": "SECabc",
+    "MONITOR_FEISHU_WEBHOOK": "https://open.feishu.cn/open-apis/bot/v2/hook/x",
+    "MONITOR_FEISHU_SECRET": "fs",
+    "MONITOR_WECOM_WEBHOOK": "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=k",
+    "MONITOR_SLACK_WEBHOOK": "https://hooks.slack.com/services/T/B/X",
+    "MONITOR_SMTP_HOST": "smtp.example.com",
+    "MONITOR_SMTP_USER": "monitor",
+    "MONITOR_SMTP_PASSWORD": "pw",
+}
+
+
+def test_the_example_rules_file_channels_are_all_usable() -> None:
+    channels = load_rules(EXAMPLE_RULES).channels
+
+    Notifier(channels, EXAMPLE_ENV)  # raises ConfigError if not
+
+
+def test_missing_environment_variables_name_their_channels() -> None:
+    channels = load_rules(EXAMPLE_RULES).channels
+    env = {
+        key: value
+        for key, value in EXAMPLE_ENV.items()
+        if key not in {"MONITOR_DINGTALK_SECRET", "MONITOR_SMTP_HOST"}
+    }
+
+    with pytest.raises(ConfigError) as caught:
+        Notifier(channels, env)
+
+    assert caught.value.problems == [
+        "channel 'facilities-dingtalk': environment variable "
+        "MONITOR_DINGTALK_SECRET is not set",
+        "channel 'duty-email': environment variable MONITOR_SMTP_HOST is not set",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("kind", "settings", "reason"),
+    [
+        ("webhook", {"url": "ftp://x"}, "url must be an http"),
+        ("webhook", {"url": "https://x", "timeout": "soon"}, "bad duration"),
+        ("dingtalk", {"webhook": "${HOOK}"}, "webhook must be an http"),
+        ("wecom", {"webhook": "https://x", "mentioned_list": [1]}, "list of texts"),
+        (
+            "email",
+            {"smtp_host": "h", "from": "a@b", "to": ["c@d"], "smtp_port": "smtp"},
+            "smtp_port must be a number",
+        ),
+        (
+            "email",
+            {
+                "smtp_host": "h",
+                "from": "a@b",
+                "to": ["c@d"],
+                "starttls": True,
+                "use_tls": True,
+            },
+            "not both",
+        ),
+        (
+            "email",
+            {"smtp_host": "h", "from": "a@b", "to": ["c@d"], "username": "u"},
+            "username and password",
+        ),
+        ("email", {"smtp_host": "h", "from": "a@b", "to": []}, "at least one"),
+        ("pager", {}, "unknown channel kind"),
+    ],
+)
+def test_bad_settings_are_reported_with_the_channel(
+    kind: str, settings: dict[str, Any], reason: str
+) -> None:
+    channels = {"bad": Channel("bad", kind, settings)}
+
+    with pytest.raises(ConfigError) as caught:
+        Notifier(channels, {"HOOK": "not-a-url"})
+
+    (problem,) = caught.value.problems
+    assert problem.startswith(f"channel 'bad' ({kind}): ")
+    assert reason in problem
+
+
+def test_every_notify_kind_has_a_label() -> None:
+    for kind in NOTIFY_KINDS:
+        assert build_message(make_ticket(), kind).title.startswith("[P2] ")
+
+
+@given(title=st.text(st.sampled_from("空调异味 负面声量T-1[P2]ab"), max_size=120))
+def test_email_subject_survives_the_wire(title: str) -> None:
+    message = build_message(make_ticket(), "opened")
+    sent = email_message(
+        replace(message, title=title.strip() or "x"),
+        sender="monitor@example.com",
+        recipients=["duty.ops@example.com"],
+        sent_at=T0,
+        delivery_id="d",
+    )
+
+    received = message_from_bytes(email_bytes(sent), policy=policy.default)
+
+    assert received["Subject"] == (title.strip() or "x")
+
+
+RULES_WITH_TLS_EMAIL = """
+topics:
+  停车:
+    keywords: [停车]
+teams:
+  ops:
+    members: [值班]
+channels:
+  mail:
+    kind: email
+    smtp_host: smtp.example.com
+    smtp_port: 465
+    use_tls: USE_TLS
+    from: monitor@example.com
+    to: [duty@example.com]
+routing:
+  default_team: ops
+"""
+
+
+def test_rules_file_accepts_use_tls_for_email(tmp_path: Path) -> None:
+    path = tmp_path / "rules.yaml"
+    path.write_text(RULES_WITH_TLS_EMAIL.replace("USE_TLS", "true"), encoding="utf-8")
+
+    channels = load_rules(path).channels
+
+    assert channels["mail"].settings["use_tls"] is True
+    Notifier(channels, {})
+
+
+def test_rules_file_refuses_a_use_tls_that_is_not_a_flag(tmp_path: Path) -> None:
+    path = tmp_path / "rules.yaml"
+    path.write_text(RULES_WITH_TLS_EMAIL.replace("USE_TLS", '"yes"'), encoding="utf-8")
+
+    with pytest.raises(ConfigError, match="use_tls must be true or false"):
+        load_rules(path)
