@@ -10,13 +10,16 @@ import faust
 from faust.sensors.prometheus import setup_prometheus_sensors
 from prometheus_client import CollectorRegistry
 
+from monitor.analysis.topics import TopicMatcher
 from monitor.errors import MonitorError
 from monitor.kafka import faust_broker
 from monitor.metrics import MonitorMetrics
-from monitor.pipelines import Pipeline, index, score
+from monitor.pipelines import Pipeline, count, index, score
+from monitor.ruleswatch import RulesWatcher
 from monitor.scoring import PostScorer
 from monitor.settings import Settings
 from monitor.sinks.elasticsearch import ElasticsearchSink, post_index_template
+from monitor.sinks.windows import burst_index_template, count_index_template
 from monitor.topics import declare_topics
 from monitor.watchlist import load_watchlist
 
@@ -60,7 +63,12 @@ def create_app(
     registry = registry if registry is not None else CollectorRegistry()
     setup_prometheus_sensors(app, registry=registry, name_prefix="monitor_faust")
     metrics = MonitorMetrics.create(registry)
-    watched = load_watchlist(settings.topics_file) if settings.topics_file else []
+    rules = RulesWatcher(settings.rules) if settings.rules else None
+    if settings.topics_file:
+        watched = load_watchlist(settings.topics_file)
+    else:
+        # Without a separate watch list, the rules file's topics are watched.
+        watched = list(rules.current.topics) if rules else []
     scorer = PostScorer(
         watched,
         settings.label_thresholds,
@@ -80,8 +88,33 @@ def create_app(
         scorer=scorer,
         posts_sink=sink,
     )
+    pipeline.windows_sink = sink
     score.register(app, pipeline)
     index.register(app, pipeline)
+
+    def current_rules() -> tuple[Any, ...]:
+        return rules.current.rules if rules else ()
+
+    def current_topics() -> list[str]:
+        return list(scorer.matcher.names)
+
+    count.register(app, pipeline, current_rules, current_topics)
+
+    if rules is not None and not settings.topics_file:
+
+        def rematch(ruleset: Any) -> None:
+            scorer.matcher = TopicMatcher(list(ruleset.topics))
+
+        rules.on_change = rematch
+
+    if rules is not None:
+
+        @app.timer(settings.rules_reload_seconds)
+        async def reload_rules() -> None:
+            try:
+                rules.check()
+            except Exception:  # noqa: BLE001 - a timer must not crash the worker
+                log.exception("checking the rules file failed")
 
     reported: set[str] = set()
 
@@ -110,11 +143,15 @@ def create_app(
             await sink.close()
 
     app.monitor_pipeline = pipeline  # type: ignore[attr-defined]
+    app.monitor_rules = rules  # type: ignore[attr-defined]
     return app
 
 
 def index_templates(settings: Settings) -> dict[str, dict[str, Any]]:
     """Return the index templates the worker puts before its first write."""
+    prefix = settings.index_prefix
     return {
-        f"{settings.index_prefix}-posts": post_index_template(settings.index_prefix)
+        f"{prefix}-posts": post_index_template(prefix),
+        f"{prefix}-counts": count_index_template(prefix),
+        f"{prefix}-bursts": burst_index_template(prefix),
     }

@@ -88,8 +88,13 @@ async def ensure_topics(
 
 
 def topic_partitions(settings: Settings) -> dict[str, int]:
-    """Every topic name with its partition count, for creating them up front."""
-    return {
+    """Every topic name with its partition count, for creating them up front.
+
+    ``window-partials`` and ``triggers`` have one partition: they carry a few
+    pre-aggregated records per window, merged (and turned into tickets) in
+    one place so that each series sees every partition's counts.
+    """
+    partitions = {
         name: settings.topic_partitions
         for name in (
             settings.topic_posts,
@@ -99,6 +104,9 @@ def topic_partitions(settings: Settings) -> dict[str, int]:
             settings.topic_dead_letters,
         )
     }
+    partitions[settings.topic_window_partials] = 1
+    partitions[settings.topic_triggers] = 1
+    return partitions
 
 
 async def prepare_topics(settings: Settings, *, timeout: float = 120.0) -> None:

@@ -69,6 +69,16 @@ class MonitorMetrics(NamedTuple):
     sink_retries: Counter
     batch_retries: Counter
     consumer_lag: Gauge
+    posts_late: Counter
+    posts_duplicate: Counter
+    windows_closed: Counter
+    windows_merged: Counter
+    windows_incomplete: Counter
+    bursts: Counter
+    triggers: Counter
+    tickets: Counter
+    alert_seconds: Histogram
+    notifications: Counter
 
     @classmethod
     def create(cls, registry: CollectorRegistry) -> MonitorMetrics:
@@ -151,6 +161,62 @@ class MonitorMetrics(NamedTuple):
                 "monitor_consumer_lag",
                 "Messages not yet consumed (highwater minus position) per topic.",
                 ["topic"],
+                registry=registry,
+            ),
+            posts_late=Counter(
+                "monitor_posts_late_total",
+                "Posts not counted because their window had closed: later than "
+                "the grace period, or a redelivery of a post already counted.",
+                registry=registry,
+            ),
+            posts_duplicate=Counter(
+                "monitor_posts_duplicate_total",
+                "Posts the count stage had already counted (a redelivery).",
+                registry=registry,
+            ),
+            windows_closed=Counter(
+                "monitor_window_partials_total",
+                "Windows closed per partition (partials sent to the merge).",
+                registry=registry,
+            ),
+            windows_merged=Counter(
+                "monitor_windows_total",
+                "Complete windows evaluated (every partition merged).",
+                registry=registry,
+            ),
+            windows_incomplete=Counter(
+                "monitor_windows_incomplete_total",
+                "Windows completed on the timeout, without every partition.",
+                registry=registry,
+            ),
+            bursts=Counter(
+                "monitor_bursts_total",
+                "Burst updates by series kind and phase.",
+                ["kind", "phase"],
+                registry=registry,
+            ),
+            triggers=Counter(
+                "monitor_triggers_total",
+                "Rule triggers sent to the ticket policy, by rule kind.",
+                ["kind"],
+                registry=registry,
+            ),
+            tickets=Counter(
+                "monitor_ticket_decisions_total",
+                "What the ticket policy did with triggers (opened, folded, ...).",
+                ["outcome"],
+                registry=registry,
+            ),
+            alert_seconds=Histogram(
+                "monitor_alert_seconds",
+                "From a window's close to its ticket being saved.",
+                buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30),
+                registry=registry,
+            ),
+            notifications=Counter(
+                "monitor_notifications_total",
+                "Notification deliveries by channel kind and status.",
+                ["channel", "status"],
                 registry=registry,
             ),
         )

@@ -70,7 +70,7 @@ class Settings(BaseModel):
     # Topics.
     topic_posts: str = Field("posts", min_length=1)
     topic_scored_posts: str = Field("scored-posts", min_length=1)
-    topic_window_counts: str = Field("window-counts", min_length=1)
+    topic_window_partials: str = Field("window-partials", min_length=1)
     topic_bursts: str = Field("bursts", min_length=1)
     topic_triggers: str = Field("triggers", min_length=1)
     topic_tickets: str = Field("tickets", min_length=1)
@@ -128,7 +128,7 @@ class Settings(BaseModel):
     )
 
     # Alert tickets.
-    rules_file: Path | None = Field(
+    rules: Path | None = Field(
         None, description="YAML of alert rules, owners, teams and channels"
     )
     rules_reload_seconds: float = Field(

@@ -1,7 +1,10 @@
 """The Kafka topics, each declared once.
 
 ``posts`` carries :class:`~monitor.records.Post` (the public post format),
-``scored-posts`` :class:`~monitor.records.ScoredPost` and ``dead-letters``
+``scored-posts`` :class:`~monitor.records.ScoredPost`, ``window-partials``
+one partition's counts of a closed window (JSON of
+:class:`~monitor.analysis.windows.WindowAggregate`), ``bursts`` burst events,
+``triggers`` rule triggers for the ticket policy and ``dead-letters``
 :class:`~monitor.records.DeadLetter`.
 
 Agents read raw bytes and decode them themselves, so that a record that does
@@ -24,7 +27,9 @@ class Topics:
 
     posts: faust.TopicT
     scored_posts: faust.TopicT
+    window_partials: faust.TopicT
     bursts: faust.TopicT
+    triggers: faust.TopicT
     tickets: faust.TopicT
     dead_letters: faust.TopicT
 
@@ -32,19 +37,21 @@ class Topics:
 def declare_topics(app: faust.App, settings: Settings) -> Topics:
     """Declare the topics on ``app`` (raw bytes keys and values)."""
 
-    def topic(name: str) -> faust.TopicT:
+    def topic(name: str, partitions: int = settings.topic_partitions) -> faust.TopicT:
         return app.topic(
             name,
             key_serializer="raw",
             value_serializer="raw",
-            partitions=settings.topic_partitions,
+            partitions=partitions,
             replicas=settings.topic_replicas,
         )
 
     return Topics(
         posts=topic(settings.topic_posts),
         scored_posts=topic(settings.topic_scored_posts),
+        window_partials=topic(settings.topic_window_partials, 1),
         bursts=topic(settings.topic_bursts),
+        triggers=topic(settings.topic_triggers, 1),
         tickets=topic(settings.topic_tickets),
         dead_letters=topic(settings.topic_dead_letters),
     )

@@ -35,6 +35,7 @@ class Pipeline:
     metrics: MonitorMetrics
     scorer: PostScorer
     posts_sink: DocumentSink
+    windows_sink: DocumentSink | None = None
     source_label: SourceLabels = field(default_factory=SourceLabels)
 
     async def dead_letter(

@@ -1,0 +1,624 @@
+"""From complete windows to window counts, bursts and rule triggers.
+
+:class:`WindowEvaluator` sees each complete window (all partitions merged,
+see :mod:`monitor.analysis.windows`) once, in time order. For every series it
+follows it runs a :class:`~monitor.analysis.bursts.BurstDetector`:
+
+* ``topic:<name>``: posts matching a watched topic;
+* ``negative:<name>``: negative posts matching it (the baseline of
+  ``negative_volume`` rules);
+* ``keyword:<word>``: posts with a keyword, once the keyword has had
+  ``keyword_min_posts`` posts in one window (rarer words would only cost
+  memory; emerging words are caught by the emerging-term detector).
+
+Per topic it also keeps an :class:`~monitor.analysis.bursts.EmergingTermDetector`
+over the keywords of the topic's posts, and the negative posts per author for
+repeat complaints. Then it checks each topic's rules against the window and
+returns :class:`~monitor.analysis.tickets.Trigger` objects for the ticket
+policy. Pure: no Faust, no I/O; state round-trips through JSON-able dicts.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from monitor.analysis.bursts import (
+    BurstDetector,
+    BurstPhase,
+    DetectorConfig,
+    EmergingTermConfig,
+    EmergingTermDetector,
+    WindowScore,
+)
+from monitor.analysis.tickets import (
+    BURST,
+    CUSTOMER_TIER_POINTS,
+    EMERGING_KEYWORD,
+    NEGATIVE_SHARE,
+    NEGATIVE_VOLUME,
+    REPEAT_COMPLAINTS,
+    AlertRule,
+    Evidence,
+    Trigger,
+)
+from monitor.analysis.windows import TopicCounts, WindowAggregate, to_datetime
+
+#: A new series learns this long before it may start a burst event. Shorter
+#: than the detector's own default (tuned on days-long benchmark series) so
+#: that a topic added today can alarm today; the burst-score rules do not wait.
+PRODUCT_WARMUP_SECONDS = 2 * 3600
+#: Keywords on a trigger, most frequent first.
+TRIGGER_KEYWORDS = 10
+#: A keyword series is dropped after this long without a post (seconds).
+SERIES_TTL_SECONDS = 7 * 86_400
+#: Keyword series followed at most; the least recently active go first.
+MAX_KEYWORD_SERIES = 20_000
+
+
+@dataclass(frozen=True)
+class SeriesPoint:
+    """One series' value in one window, with the detector's verdict.
+
+    Attributes:
+        series: ``topic:<name>``, ``negative:<name>`` or ``keyword:<word>``.
+        kind: ``topic``, ``negative`` or ``keyword``.
+        key: The topic name or keyword.
+        window_start: Window start, UTC epoch seconds.
+        window_seconds: Window length.
+        observed: Count in the window.
+        expected: The baseline's expectation before seeing the count.
+        score: Surprise, ``-log10`` of the tail probability.
+        anomalous: The detector's verdict on this window.
+        negative: Negative posts (topic and keyword series).
+        posts: Posts (topic and keyword series).
+        negative_influence: Influence-weighted negative volume (topics).
+
+    """
+
+    series: str
+    kind: str
+    key: str
+    window_start: int
+    window_seconds: int
+    observed: float
+    expected: float
+    score: float
+    anomalous: bool
+    posts: int = 0
+    negative: int = 0
+    negative_influence: float = 0.0
+
+
+@dataclass(frozen=True)
+class BurstUpdate:
+    """A burst event that started, peaked or ended in a window.
+
+    Attributes:
+        burst_id: ``<series>@<start epoch>``: stable for the whole event.
+        series: The series it is on.
+        kind: Series kind.
+        key: Topic name or keyword.
+        phase: ``started``, ``peaked``, ``ended`` (or ``emerging`` for an
+            emerging keyword, which is a one-window event).
+        window_start: The window that caused the update (epoch seconds).
+        window_seconds: Window length.
+        observed: Count of that window.
+        expected: Baseline of that window.
+        score: Score of that window.
+        started_at: Event start (epoch seconds).
+        peak_at: Window of the highest score so far (epoch seconds).
+        ended_at: Last window of the event, once ended.
+        peak_score: Highest score in the event.
+        peak_observed: Count at the peak.
+        peak_expected: Baseline at the peak.
+        post_ids: Ids of the most representative posts of the window.
+
+    """
+
+    burst_id: str
+    series: str
+    kind: str
+    key: str
+    phase: str
+    window_start: int
+    window_seconds: int
+    observed: float
+    expected: float
+    score: float
+    started_at: int
+    peak_at: int
+    ended_at: int | None
+    peak_score: float
+    peak_observed: float
+    peak_expected: float
+    post_ids: tuple[str, ...] = ()
+
+
+@dataclass
+class WindowReport:
+    """What one complete window produced."""
+
+    window_start: int
+    window_seconds: int
+    complete: bool
+    points: list[SeriesPoint] = field(default_factory=list)
+    bursts: list[BurstUpdate] = field(default_factory=list)
+    triggers: list[Trigger] = field(default_factory=list)
+
+
+def _evidence(
+    counts: TopicCounts, post_ids: Iterable[str] | None = None
+) -> tuple[Evidence, ...]:
+    wanted = None if post_ids is None else set(post_ids)
+    return tuple(
+        Evidence(
+            post_id=item["post_id"],
+            excerpt=item.get("excerpt", ""),
+            followers=int(item.get("followers", 0)),
+            reposts=int(item.get("reposts", 0)),
+            published_at=(
+                to_datetime(item["published"]) if item.get("published") else None
+            ),
+            author=item.get("author"),
+            url=item.get("url"),
+        )
+        for item in counts.evidence
+        if wanted is None or item["post_id"] in wanted
+    )
+
+
+def _tier(counts: TopicCounts) -> str | None:
+    tiers = [tier for tier in counts.customer_tiers if tier in CUSTOMER_TIER_POINTS]
+    return max(tiers, key=lambda tier: CUSTOMER_TIER_POINTS[tier], default=None)
+
+
+class WindowEvaluator:
+    """Detectors, emerging terms and repeat complaints over complete windows.
+
+    Args:
+        window_seconds: Window length.
+        detector: Burst detector settings for every series.
+        emerging: Emerging-term settings.
+        keyword_min_posts: Posts a keyword needs in one window before it gets
+            its own burst detector.
+
+    """
+
+    def __init__(
+        self,
+        window_seconds: int,
+        detector: DetectorConfig | None = None,
+        emerging: EmergingTermConfig | None = None,
+        keyword_min_posts: int = 3,
+    ) -> None:
+        """Start with no history."""
+        self.window_seconds = window_seconds
+        self.detector_config = detector or DetectorConfig(
+            window_seconds=window_seconds, warmup_seconds=PRODUCT_WARMUP_SECONDS
+        )
+        # Per-topic keyword vocabularies are small; keep their state small too.
+        self.emerging_config = emerging or EmergingTermConfig(max_terms=5_000)
+        self.keyword_min_posts = keyword_min_posts
+        self.detectors: dict[str, BurstDetector] = {}
+        self.last_active: dict[str, int] = {}
+        self.emerging: dict[str, EmergingTermDetector] = {}
+        #: topic -> deque of (window start, author, negative posts, post ids)
+        self.complaints: dict[str, deque[tuple[int, str, int, list[str]]]] = {}
+        self.last_window: int | None = None
+
+    # -- the window ------------------------------------------------------------
+
+    def evaluate(
+        self,
+        window: WindowAggregate,
+        rules: Sequence[AlertRule],
+        topics: Iterable[str] = (),
+        complete: bool = True,
+    ) -> WindowReport:
+        """Score one complete window and check the rules against it.
+
+        Args:
+            window: All partitions' counts of the window.
+            rules: Alert rules of every topic.
+            topics: Watched topics to follow even when they have no posts.
+            complete: False if the window was completed on a timeout.
+
+        Returns:
+            Points for every followed series, burst updates and triggers. A
+            window at or before the last one evaluated gives an empty report
+            (a replay after a restart).
+
+        """
+        report = WindowReport(window.start, window.size, complete)
+        if self.last_window is not None and window.start <= self.last_window:
+            return report
+        self.last_window = window.start
+        start = to_datetime(window.start)
+        names = set(topics) | set(window.topics) | {rule.topic for rule in rules}
+        names |= {name for name in self.emerging}
+        scores: dict[str, WindowScore] = {}
+        for name in sorted(names):
+            counts = window.topics.get(name) or TopicCounts()
+            for kind, value in (("topic", counts.posts), ("negative", counts.negative)):
+                series = f"{kind}:{name}"
+                score = self._update(series, start, value, window.start)
+                scores[series] = score
+                report.points.append(
+                    SeriesPoint(
+                        series,
+                        kind,
+                        name,
+                        window.start,
+                        window.size,
+                        value,
+                        score.expected_count,
+                        score.score,
+                        score.is_anomalous,
+                        posts=counts.posts,
+                        negative=counts.negative,
+                        negative_influence=counts.negative_influence,
+                    )
+                )
+                self._burst(report, series, kind, name, score, counts)
+        for keyword, (posts, negative) in sorted(window.keywords.items()):
+            series = f"keyword:{keyword}"
+            if series not in self.detectors and posts < self.keyword_min_posts:
+                continue
+            score = self._update(series, start, posts, window.start)
+            report.points.append(
+                SeriesPoint(
+                    series,
+                    "keyword",
+                    keyword,
+                    window.start,
+                    window.size,
+                    posts,
+                    score.expected_count,
+                    score.score,
+                    score.is_anomalous,
+                    posts=posts,
+                    negative=negative,
+                )
+            )
+            self._burst(report, series, "keyword", keyword, score, None)
+        # Followed keywords without posts in this window still see their zero.
+        for series in [s for s in self.detectors if s.startswith("keyword:")]:
+            keyword = series.split(":", 1)[1]
+            if keyword not in window.keywords:
+                score = self._update(series, start, 0, None)
+                self._burst(report, series, "keyword", keyword, score, None)
+        self._expire(window.start)
+        emerging = self._emerging(window)
+        self._remember_complaints(window)
+        for rule in rules:
+            report.triggers.extend(
+                self._check(rule, window, scores, emerging.get(rule.topic, []))
+            )
+        return report
+
+    def _update(
+        self, series: str, start: Any, value: float, active_at: int | None
+    ) -> WindowScore:
+        detector = self.detectors.get(series)
+        if detector is None:
+            detector = self.detectors[series] = BurstDetector(self.detector_config)
+        if active_at is not None and value > 0:
+            self.last_active[series] = active_at
+        elif series not in self.last_active:
+            self.last_active[series] = int(start.timestamp())
+        return detector.update(start, value)
+
+    def _burst(
+        self,
+        report: WindowReport,
+        series: str,
+        kind: str,
+        key: str,
+        score: WindowScore,
+        counts: TopicCounts | None,
+    ) -> None:
+        event = score.event
+        if event is None or score.phase is None:
+            return
+        started = int(event.started_at.timestamp())
+        report.bursts.append(
+            BurstUpdate(
+                burst_id=f"{series}@{started}",
+                series=series,
+                kind=kind,
+                key=key,
+                phase=score.phase.value,
+                window_start=int(score.window_start.timestamp()),
+                window_seconds=self.window_seconds,
+                observed=score.observed_count,
+                expected=score.expected_count,
+                score=score.score,
+                started_at=started,
+                peak_at=int(event.peak_at.timestamp()),
+                ended_at=int(event.ended_at.timestamp()) if event.ended_at else None,
+                peak_score=event.peak_score,
+                peak_observed=event.peak_observed_count,
+                peak_expected=event.peak_expected_count,
+                post_ids=tuple(item["post_id"] for item in counts.evidence)
+                if counts is not None and score.phase is not BurstPhase.ENDED
+                else (),
+            )
+        )
+
+    def _expire(self, now: int) -> None:
+        stale = [
+            series
+            for series, seen in self.last_active.items()
+            if series.startswith("keyword:") and now - seen > SERIES_TTL_SECONDS
+        ]
+        if len(self.last_active) - len(stale) > MAX_KEYWORD_SERIES:
+            keywords = sorted(
+                (seen, series)
+                for series, seen in self.last_active.items()
+                if series.startswith("keyword:") and series not in stale
+            )
+            stale += [series for _, series in keywords[:-MAX_KEYWORD_SERIES]]
+        for series in stale:
+            self.detectors.pop(series, None)
+            self.last_active.pop(series, None)
+
+    def _emerging(self, window: WindowAggregate) -> dict[str, list[Any]]:
+        found = {}
+        start = to_datetime(window.start)
+        for name, counts in window.topics.items():
+            detector = self.emerging.get(name)
+            if detector is None:
+                detector = self.emerging[name] = EmergingTermDetector(
+                    self.emerging_config
+                )
+            total = max(counts.posts, max(counts.keywords.values(), default=0))
+            found[name] = detector.update(start, counts.keywords, total)
+        return found
+
+    def _remember_complaints(self, window: WindowAggregate) -> None:
+        for name, counts in window.topics.items():
+            queue = self.complaints.setdefault(name, deque())
+            for author, (count, ids) in counts.negative_authors.items():
+                queue.append((window.start, author, int(count), list(ids)))
+        horizon = window.start - 7 * 86_400
+        for queue in self.complaints.values():
+            while queue and queue[0][0] < horizon:
+                queue.popleft()
+
+    # -- rules -------------------------------------------------------------------
+
+    def _check(
+        self,
+        rule: AlertRule,
+        window: WindowAggregate,
+        scores: Mapping[str, WindowScore],
+        emerging: Sequence[Any],
+    ) -> list[Trigger]:
+        counts = window.topics.get(rule.topic) or TopicCounts()
+        start, end = to_datetime(window.start), to_datetime(window.end)
+        followers = max((item["followers"] for item in counts.evidence), default=0)
+        common = {
+            "topic": rule.topic,
+            "rule": rule.name,
+            "kind": rule.kind,
+            "window_start": start,
+            "window_end": end,
+            "threshold": rule.threshold,
+            "author_followers": int(followers),
+            "customer_tier": _tier(counts),
+            "keywords": tuple(
+                word for word, _ in counts.keywords.most_common(TRIGGER_KEYWORDS)
+            ),
+        }
+        volume = scores.get(f"topic:{rule.topic}")
+        negative = scores.get(f"negative:{rule.topic}")
+        repeat = max(
+            (count for count, _ in counts.negative_authors.values()), default=0
+        )
+        if rule.kind == NEGATIVE_VOLUME and counts.negative >= rule.threshold:
+            return [
+                Trigger(
+                    keyword=None,
+                    observed_value=counts.negative,
+                    expected_value=negative.expected_count if negative else None,
+                    burst_score=negative.score if negative else None,
+                    repeat_complaints=repeat,
+                    evidence=_evidence(counts),
+                    **common,
+                )
+            ]
+        if rule.kind == NEGATIVE_SHARE and counts.posts >= max(rule.min_volume, 1):
+            share = counts.negative / counts.posts
+            if share >= rule.threshold:
+                return [
+                    Trigger(
+                        keyword=None,
+                        observed_value=share,
+                        repeat_complaints=repeat,
+                        evidence=_evidence(counts),
+                        **common,
+                    )
+                ]
+        if rule.kind == BURST and volume is not None and volume.score >= rule.threshold:
+            if volume.observed_count > volume.expected_count:
+                return [
+                    Trigger(
+                        keyword=None,
+                        observed_value=volume.score,
+                        expected_value=volume.expected_count,
+                        burst_score=volume.score,
+                        repeat_complaints=repeat,
+                        evidence=_evidence(counts),
+                        **common,
+                    )
+                ]
+        if rule.kind == EMERGING_KEYWORD:
+            return [
+                Trigger(
+                    keyword=term.term,
+                    observed_value=term.observed_count,
+                    expected_value=term.expected_count,
+                    burst_score=term.score,
+                    repeat_complaints=repeat,
+                    evidence=_evidence(counts),
+                    **{**common, "keywords": (term.term, *common["keywords"])},
+                )
+                for term in emerging
+                if term.observed_count >= rule.threshold
+            ]
+        if rule.kind == REPEAT_COMPLAINTS:
+            return self._repeat(rule, window, counts, common)
+        return []
+
+    def _repeat(
+        self,
+        rule: AlertRule,
+        window: WindowAggregate,
+        counts: TopicCounts,
+        common: dict[str, Any],
+    ) -> list[Trigger]:
+        since = window.end - max(rule.within_seconds, window.size)
+        per_author: dict[str, list[Any]] = {}
+        for start, author, count, ids in self.complaints.get(rule.topic, ()):
+            if start >= since:
+                entry = per_author.setdefault(author, [0, []])
+                entry[0] += count
+                entry[1].extend(ids)
+        # Only authors who complained in this window re-fire the rule.
+        now_authors = set(counts.negative_authors)
+        repeaters = {
+            author: entry
+            for author, entry in per_author.items()
+            if entry[0] >= rule.threshold and author in now_authors
+        }
+        if not repeaters:
+            return []
+        worst = max(entry[0] for entry in repeaters.values())
+        post_ids = [post for entry in repeaters.values() for post in entry[1]]
+        evidence = _evidence(counts, post_ids) or _evidence(counts)
+        return [
+            Trigger(
+                keyword=None,
+                observed_value=worst,
+                repeat_complaints=worst,
+                evidence=evidence,
+                **common,
+            )
+        ]
+
+    # -- persistence -------------------------------------------------------------
+
+    def snapshot(self) -> dict[str, Any]:
+        """Return the state as JSON-able entries, one per series or topic.
+
+        Keys: ``meta``, ``detector:<series>``, ``emerging:<topic>`` and
+        ``complaints:<topic>``. Entries stay small (a Kafka message each) and
+        only those of series that changed need rewriting after a window.
+        """
+        entries: dict[str, Any] = {
+            "meta": {"last_window": self.last_window},
+        }
+        for series, detector in self.detectors.items():
+            entries[f"detector:{series}"] = {
+                "state": detector.snapshot(),
+                "last_active": self.last_active.get(series),
+            }
+        for topic, emerging in self.emerging.items():
+            entries[f"emerging:{topic}"] = emerging.snapshot()
+        for topic, queue in self.complaints.items():
+            entries[f"complaints:{topic}"] = [list(item) for item in queue]
+        return entries
+
+    def restore(self, entries: Mapping[str, Any]) -> None:
+        """Continue from :meth:`snapshot` entries (same settings)."""
+        for key, value in entries.items():
+            kind, _, name = key.partition(":")
+            if kind == "meta":
+                self.last_window = value.get("last_window")
+            elif kind == "detector":
+                self.detectors[name] = BurstDetector.restore(
+                    value["state"], self.detector_config
+                )
+                if value.get("last_active") is not None:
+                    self.last_active[name] = int(value["last_active"])
+            elif kind == "emerging":
+                self.emerging[name] = EmergingTermDetector.restore(
+                    value, self.emerging_config
+                )
+            elif kind == "complaints":
+                self.complaints[name] = deque(
+                    (int(s), a, int(c), list(ids)) for s, a, c, ids in value
+                )
+
+    def dropped(self, before: Iterable[str]) -> list[str]:
+        """Return the snapshot keys among ``before`` that no longer exist."""
+        now = set(self.snapshot_keys())
+        return [key for key in before if key not in now]
+
+    def snapshot_keys(self) -> list[str]:
+        """Return the keys :meth:`snapshot` would produce."""
+        return [
+            "meta",
+            *(f"detector:{series}" for series in self.detectors),
+            *(f"emerging:{topic}" for topic in self.emerging),
+            *(f"complaints:{topic}" for topic in self.complaints),
+        ]
+
+
+def trigger_to_dict(trigger: Trigger) -> dict[str, Any]:
+    """Return a trigger as a JSON-able dict (times as ISO 8601)."""
+    data = {
+        name: getattr(trigger, name)
+        for name in (
+            "topic",
+            "rule",
+            "kind",
+            "keyword",
+            "observed_value",
+            "threshold",
+            "expected_value",
+            "burst_score",
+            "author_followers",
+            "repeat_complaints",
+            "customer_tier",
+        )
+    }
+    data["window_start"] = trigger.window_start.isoformat()
+    data["window_end"] = trigger.window_end.isoformat()
+    data["keywords"] = list(trigger.keywords)
+    data["evidence"] = [
+        {
+            "post_id": item.post_id,
+            "excerpt": item.excerpt,
+            "followers": item.followers,
+            "reposts": item.reposts,
+            "published_at": item.published_at.isoformat()
+            if item.published_at
+            else None,
+            "author": item.author,
+            "url": item.url,
+        }
+        for item in trigger.evidence
+    ]
+    return data
+
+
+def trigger_from_dict(data: Mapping[str, Any]) -> Trigger:
+    """Inverse of :func:`trigger_to_dict`."""
+
+    def moment(value: str | None) -> datetime | None:
+        return None if value is None else datetime.fromisoformat(value)
+
+    fields = dict(data)
+    fields["window_start"] = moment(data["window_start"])
+    fields["window_end"] = moment(data["window_end"])
+    fields["keywords"] = tuple(data.get("keywords", ()))
+    fields["evidence"] = tuple(
+        Evidence(**{**item, "published_at": moment(item.get("published_at"))})
+        for item in data.get("evidence", ())
+    )
+    return Trigger(**fields)

@@ -1,0 +1,665 @@
+"""Event-time tumbling windows of post counts, per watched topic and keyword.
+
+Counting happens in two steps, so that it scales with the partitions of
+``scored-posts`` and still gives one exact count per series and window:
+
+1. :class:`PartitionWindows` follows one partition of ``scored-posts``. It adds
+   every post to the window its ``published_at`` falls in and closes a window
+   once the partition's watermark (the latest event time seen, minus the
+   grace period) has passed the window's end. A closed window leaves as a
+   :class:`WindowAggregate` *partial*: that partition's share of the window.
+   A partition closes every window from its first one on, empty ones too, so
+   that the merge can tell "nothing here" from "not yet".
+2. :class:`WindowMerger` sums the partials of all partitions. A window is
+   complete once every partition has closed it (or, for a partition that
+   never reports, after a wall-clock timeout) and complete windows leave in
+   time order, with no gaps.
+
+Posts later than the grace period are not counted (they are reported, so
+the loss is visible). Everything here is pure: no Faust, no I/O. State
+round-trips through plain JSON-able dicts (``to_dict`` / ``from_dict``).
+
+**Influence-weighted negative volume.** A negative post counts
+``1 + log10(1 + reposts) + 0.5 * log10(1 + followers)``: an ordinary post
+counts about 1, one reposted 100 times by an author with 10,000 followers
+counts 1 + 2 + 2 = 5. Logarithms keep one celebrity from drowning out a
+hundred customers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+NEGATIVE = "negative"
+#: Most representative negative posts kept per topic and window.
+EVIDENCE_LIMIT = 10
+#: Characters of a post's text kept on its evidence entry.
+EXCERPT_CHARS = 120
+#: Negative post ids kept per author, topic and window (repeat complaints).
+AUTHOR_POSTS_LIMIT = 10
+#: Keywords kept per topic and per window when a window leaves, most frequent
+#: first; rarer words cannot start a burst or an emerging-keyword alert.
+TOPIC_KEYWORD_LIMIT = 200
+GLOBAL_KEYWORD_LIMIT = 2000
+#: Authors kept per topic and window when a window leaves (most negative first).
+AUTHOR_LIMIT = 500
+
+
+def influence(reposts: int, followers: int) -> float:
+    """Return the weight of one post in the influence-weighted volume (>= 1)."""
+    return (
+        1.0 + math.log10(1 + max(reposts, 0)) + 0.5 * math.log10(1 + max(followers, 0))
+    )
+
+
+def window_start(epoch_seconds: float, size: int) -> int:
+    """Return the start (UTC epoch seconds) of the window holding a moment."""
+    return int(epoch_seconds // size) * size
+
+
+def to_datetime(epoch_seconds: float) -> datetime:
+    """Return a UTC datetime for epoch seconds."""
+    return datetime.fromtimestamp(epoch_seconds, tz=timezone.utc)
+
+
+@dataclass(frozen=True)
+class PostFacts:
+    """What counting needs of one scored post.
+
+    Attributes:
+        post_id: The post's id.
+        published: Event time, UTC epoch seconds.
+        negative: True if its label is negative.
+        topics: Watched topics it matches.
+        keywords: Its keywords.
+        author: Author handle, if known.
+        followers: The author's followers (>= 0).
+        reposts: Reposts (>= 0).
+        excerpt: The start of its text.
+        url: Link to the original, if known.
+        customer_tier: Customer tier the source gave (``vip``, ``gold``), if any.
+
+    """
+
+    post_id: str
+    published: float
+    negative: bool
+    topics: tuple[str, ...]
+    keywords: tuple[str, ...]
+    author: str | None = None
+    followers: int = 0
+    reposts: int = 0
+    excerpt: str = ""
+    url: str | None = None
+    customer_tier: str | None = None
+
+    @classmethod
+    def from_scored(cls, scored: Mapping[str, Any] | Any) -> PostFacts:
+        """Build from a ``ScoredPost`` (record or its dict)."""
+        get = scored.get if isinstance(scored, Mapping) else scored.__getattribute__
+        published = get("published_at")
+        if isinstance(published, str):
+            published = datetime.fromisoformat(published)
+        meta = get("meta") or {}
+        tier = meta.get("customer_tier") if isinstance(meta, Mapping) else None
+        return cls(
+            post_id=get("post_id"),
+            published=published.timestamp(),
+            negative=get("label") == NEGATIVE,
+            topics=tuple(get("topics") or ()),
+            keywords=tuple(dict.fromkeys(get("keywords") or ())),
+            author=get("author"),
+            followers=int(get("followers") or 0),
+            reposts=int(get("reposts") or 0),
+            excerpt=(get("text") or "")[:EXCERPT_CHARS],
+            url=get("url"),
+            customer_tier=str(tier).lower() if tier else None,
+        )
+
+
+def _evidence_rank(item: Mapping[str, Any]) -> tuple[int, int, float, str]:
+    return (-item["followers"], -item["reposts"], item["published"], item["post_id"])
+
+
+@dataclass
+class TopicCounts:
+    """One watched topic's counts in one window (a partial or the whole)."""
+
+    posts: int = 0
+    negative: int = 0
+    negative_influence: float = 0.0
+    keywords: Counter[str] = field(default_factory=Counter)
+    #: author -> [negative posts, post ids (bounded)]
+    negative_authors: dict[str, list[Any]] = field(default_factory=dict)
+    #: most representative negative posts, best first (bounded)
+    evidence: list[dict[str, Any]] = field(default_factory=list)
+    customer_tiers: Counter[str] = field(default_factory=Counter)
+
+    def add(self, post: PostFacts) -> None:
+        """Count one post that matches the topic."""
+        self.posts += 1
+        self.keywords.update(post.keywords)
+        if not post.negative:
+            return
+        self.negative += 1
+        self.negative_influence += influence(post.reposts, post.followers)
+        if post.customer_tier:
+            self.customer_tiers[post.customer_tier] += 1
+        if post.author:
+            entry = self.negative_authors.setdefault(post.author, [0, []])
+            entry[0] += 1
+            if len(entry[1]) < AUTHOR_POSTS_LIMIT:
+                entry[1].append(post.post_id)
+        self._add_evidence(
+            [
+                {
+                    "post_id": post.post_id,
+                    "excerpt": post.excerpt,
+                    "followers": post.followers,
+                    "reposts": post.reposts,
+                    "published": post.published,
+                    "author": post.author,
+                    "url": post.url,
+                }
+            ]
+        )
+
+    def _add_evidence(self, items: Iterable[Mapping[str, Any]]) -> None:
+        seen = {item["post_id"]: item for item in self.evidence}
+        for item in items:
+            seen.setdefault(item["post_id"], dict(item))
+        self.evidence = sorted(seen.values(), key=_evidence_rank)[:EVIDENCE_LIMIT]
+
+    def merge(self, other: TopicCounts) -> None:
+        """Add another partial of the same topic and window."""
+        self.posts += other.posts
+        self.negative += other.negative
+        self.negative_influence += other.negative_influence
+        self.keywords.update(other.keywords)
+        self.customer_tiers.update(other.customer_tiers)
+        for author, (count, ids) in other.negative_authors.items():
+            entry = self.negative_authors.setdefault(author, [0, []])
+            entry[0] += count
+            entry[1] = (entry[1] + list(ids))[:AUTHOR_POSTS_LIMIT]
+        self._add_evidence(other.evidence)
+
+    def to_dict(self, bounded: bool = True) -> dict[str, Any]:
+        """Return a JSON-able dict; ``bounded`` keeps the top keywords/authors."""
+        keywords = (
+            self.keywords.most_common(TOPIC_KEYWORD_LIMIT)
+            if bounded
+            else self.keywords.items()
+        )
+        authors = sorted(self.negative_authors.items(), key=lambda kv: -kv[1][0])
+        return {
+            "posts": self.posts,
+            "negative": self.negative,
+            "negative_influence": self.negative_influence,
+            "keywords": dict(keywords),
+            "negative_authors": dict(authors[:AUTHOR_LIMIT] if bounded else authors),
+            "evidence": self.evidence,
+            "customer_tiers": dict(self.customer_tiers),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> TopicCounts:
+        """Inverse of :meth:`to_dict`."""
+        return cls(
+            posts=int(data["posts"]),
+            negative=int(data["negative"]),
+            negative_influence=float(data["negative_influence"]),
+            keywords=Counter(data.get("keywords", {})),
+            negative_authors={
+                author: [int(count), list(ids)]
+                for author, (count, ids) in data.get("negative_authors", {}).items()
+            },
+            evidence=[dict(item) for item in data.get("evidence", [])],
+            customer_tiers=Counter(data.get("customer_tiers", {})),
+        )
+
+
+@dataclass
+class WindowAggregate:
+    """Counts of one window: one partition's partial, or all partitions merged.
+
+    Attributes:
+        start: Window start, UTC epoch seconds (a multiple of ``size``).
+        size: Window length in seconds.
+        posts: Posts in the window.
+        negative: Negative posts in the window.
+        topics: Counts per watched topic.
+        keywords: Per keyword, ``[posts, negative posts]``.
+        max_published: Latest event time counted (epoch seconds), 0 if none.
+
+    """
+
+    start: int
+    size: int
+    posts: int = 0
+    negative: int = 0
+    topics: dict[str, TopicCounts] = field(default_factory=dict)
+    keywords: dict[str, list[int]] = field(default_factory=dict)
+    max_published: float = 0.0
+
+    @property
+    def end(self) -> int:
+        """Window end (exclusive), UTC epoch seconds."""
+        return self.start + self.size
+
+    def add(self, post: PostFacts) -> None:
+        """Count one post (it must fall in this window)."""
+        self.posts += 1
+        self.negative += post.negative
+        self.max_published = max(self.max_published, post.published)
+        for topic in post.topics:
+            counts = self.topics.get(topic)
+            if counts is None:
+                counts = self.topics[topic] = TopicCounts()
+            counts.add(post)
+        for keyword in post.keywords:
+            entry = self.keywords.get(keyword)
+            if entry is None:
+                entry = self.keywords[keyword] = [0, 0]
+            entry[0] += 1
+            entry[1] += post.negative
+
+    def merge(self, other: WindowAggregate) -> None:
+        """Add another partial of the same window."""
+        if (other.start, other.size) != (self.start, self.size):
+            raise ValueError("can only merge partials of the same window")
+        self.posts += other.posts
+        self.negative += other.negative
+        self.max_published = max(self.max_published, other.max_published)
+        for topic, counts in other.topics.items():
+            mine = self.topics.get(topic)
+            if mine is None:
+                mine = self.topics[topic] = TopicCounts()
+            mine.merge(counts)
+        for keyword, (posts, negative) in other.keywords.items():
+            entry = self.keywords.get(keyword)
+            if entry is None:
+                entry = self.keywords[keyword] = [0, 0]
+            entry[0] += posts
+            entry[1] += negative
+
+    def to_dict(self, bounded: bool = True) -> dict[str, Any]:
+        """Return a JSON-able dict; ``bounded`` keeps the most frequent keywords."""
+        keywords = self.keywords.items()
+        if bounded and len(self.keywords) > GLOBAL_KEYWORD_LIMIT:
+            keywords = sorted(keywords, key=lambda kv: (-kv[1][0], kv[0]))[
+                :GLOBAL_KEYWORD_LIMIT
+            ]
+        return {
+            "start": self.start,
+            "size": self.size,
+            "posts": self.posts,
+            "negative": self.negative,
+            "max_published": self.max_published,
+            "topics": {
+                topic: counts.to_dict(bounded) for topic, counts in self.topics.items()
+            },
+            "keywords": dict(keywords),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> WindowAggregate:
+        """Inverse of :meth:`to_dict`."""
+        return cls(
+            start=int(data["start"]),
+            size=int(data["size"]),
+            posts=int(data["posts"]),
+            negative=int(data["negative"]),
+            max_published=float(data.get("max_published", 0.0)),
+            topics={
+                topic: TopicCounts.from_dict(counts)
+                for topic, counts in data.get("topics", {}).items()
+            },
+            keywords={
+                keyword: [int(posts), int(negative)]
+                for keyword, (posts, negative) in data.get("keywords", {}).items()
+            },
+        )
+
+
+@dataclass(frozen=True)
+class AddResult:
+    """What :meth:`PartitionWindows.add` did with one post."""
+
+    counted: bool
+    window_start: int
+    late: bool = False
+    duplicate: bool = False
+
+
+def post_hash(post_id: str) -> int:
+    """Return a stable 64-bit hash of a post id (Python's ``hash`` is salted)."""
+    digest = hashlib.blake2b(post_id.encode("utf-8"), digest_size=8).digest()
+    return int.from_bytes(digest, "big")
+
+
+class PartitionWindows:
+    """Open windows of one ``scored-posts`` partition; see the module docstring.
+
+    Args:
+        size: Window length in seconds.
+        grace: Seconds of event time a post may be late and still count.
+
+    """
+
+    def __init__(self, size: int, grace: int) -> None:
+        """Start with no windows."""
+        if size <= 0 or grace < 0:
+            raise ValueError("window size must be > 0 and grace >= 0")
+        self.size = size
+        self.grace = grace
+        self.open: dict[int, WindowAggregate] = {}
+        #: Hashes of the post ids counted per open window: the stage upstream
+        #: is at-least-once, so a post can arrive twice (same partition, as
+        #: ``scored-posts`` is keyed by post id); it is counted once.
+        self.seen: dict[int, set[int]] = {}
+        #: Start of the latest window closed (emitted), None before the first.
+        self.closed_through: int | None = None
+        self.max_published: float | None = None
+
+    @property
+    def watermark(self) -> float | None:
+        """Event time up to which windows are complete (latest seen - grace)."""
+        return None if self.max_published is None else self.max_published - self.grace
+
+    def add(self, post: PostFacts) -> AddResult:
+        """Count a post in its window, unless its window has closed (too late)."""
+        start = window_start(post.published, self.size)
+        if self.closed_through is not None and start <= self.closed_through:
+            return AddResult(False, start, late=True)
+        seen = self.seen.setdefault(start, set())
+        digest = post_hash(post.post_id)
+        if digest in seen:
+            return AddResult(False, start, duplicate=True)
+        seen.add(digest)
+        window = self.open.get(start)
+        if window is None:
+            window = self.open[start] = WindowAggregate(start, self.size)
+        window.add(post)
+        if self.max_published is None or post.published > self.max_published:
+            self.max_published = post.published
+        return AddResult(True, start)
+
+    def close(self, flush: bool = False) -> list[WindowAggregate]:
+        """Close every window the watermark has passed, empty ones included.
+
+        Args:
+            flush: Close every open window regardless of the watermark (the
+                partition went idle: no late posts are expected any more).
+
+        Returns:
+            The closed partials, oldest first; consecutive, without gaps since
+            the previous call.
+
+        """
+        if self.max_published is None:
+            return []
+        if flush:
+            last = max(self.open, default=None)
+        else:
+            watermark = self.max_published - self.grace
+            last = window_start(watermark, self.size) - self.size
+            if self.closed_through is not None and last <= self.closed_through:
+                return []
+        if last is None:
+            return []
+        first = (
+            min(self.open, default=last)
+            if self.closed_through is None
+            else self.closed_through + self.size
+        )
+        closed = []
+        for start in range(first, last + 1, self.size):
+            window = self.open.pop(start, None)
+            self.seen.pop(start, None)
+            closed.append(window or WindowAggregate(start, self.size))
+        if closed:
+            self.closed_through = closed[-1].start
+        return closed
+
+
+@dataclass
+class _Pending:
+    aggregate: WindowAggregate
+    partitions: set[int]
+    first_seen: float
+
+
+class WindowMerger:
+    """Sums partials from every partition into complete windows, in order.
+
+    Args:
+        partitions: Number of ``scored-posts`` partitions that report.
+        size: Window length in seconds.
+        timeout: Wall-clock seconds after a window's first partial arrived
+            after which it is completed without the partitions still missing
+            (they are idle or stuck; the window is marked incomplete).
+
+    """
+
+    def __init__(self, partitions: int, size: int, timeout: float) -> None:
+        """Start with nothing pending."""
+        self.partitions = partitions
+        self.size = size
+        self.timeout = timeout
+        self.pending: dict[int, _Pending] = {}
+        #: partition -> start of the latest window it closed
+        self.reported: dict[int, int] = {}
+        #: start of the latest window emitted
+        self.emitted_through: int | None = None
+
+    def add(
+        self, partition: int, partial: WindowAggregate, now: float
+    ) -> tuple[bool, list[tuple[WindowAggregate, bool]]]:
+        """Take one partition's partial; return (accepted, completed windows).
+
+        A partial of a window already emitted, or one this partition already
+        sent, is ignored (``accepted`` is False): partials may be re-sent
+        after a restart. Completed windows come with ``True`` when every
+        partition contributed.
+        """
+        accepted = self.absorb(partition, partial, now)
+        return accepted, self.completed(now) if accepted else []
+
+    def absorb(self, partition: int, partial: WindowAggregate, now: float) -> bool:
+        """Take a partial without completing anything (used when restoring)."""
+        if partial.size != self.size:
+            raise ValueError(
+                f"partial of a {partial.size}s window, expected {self.size}s"
+            )
+        start = partial.start
+        if self.emitted_through is not None and start <= self.emitted_through:
+            return False
+        pending = self.pending.get(start)
+        if pending is None:
+            pending = self.pending[start] = _Pending(
+                WindowAggregate(start, self.size), set(), now
+            )
+        if partition in pending.partitions:
+            return False
+        pending.partitions.add(partition)
+        pending.aggregate.merge(partial)
+        self.reported[partition] = max(self.reported.get(partition, start), start)
+        return True
+
+    def completed(self, now: float) -> list[tuple[WindowAggregate, bool]]:
+        """Return windows now complete (or timed out), oldest first, gaps filled."""
+        done: list[tuple[WindowAggregate, bool]] = []
+        while self.pending:
+            start = min(self.pending)
+            pending = self.pending[start]
+            complete = len(self.reported) >= self.partitions and all(
+                reported >= start for reported in self.reported.values()
+            )
+            if not complete and now - pending.first_seen < self.timeout:
+                break
+            del self.pending[start]
+            if self.emitted_through is not None:
+                # Every partition closes every window, so a gap only appears
+                # when all partitions were silent: those windows were empty.
+                for gap in range(self.emitted_through + self.size, start, self.size):
+                    done.append((WindowAggregate(gap, self.size), complete))
+            done.append((pending.aggregate, complete))
+            self.emitted_through = start
+        return done
+
+
+@dataclass
+class BatchOutcome:
+    """What one batch did to a partition's windows.
+
+    Attributes:
+        closed: Partials of the windows closed, oldest first.
+        writes: State-log entries to persist (key -> value, ``None`` deletes).
+        counted: Posts counted.
+        late: Posts whose window had already closed (not counted).
+        duplicates: Posts counted before under the same id (not counted again).
+        skipped: Posts at or below the applied offset (already counted).
+
+    """
+
+    closed: list[WindowAggregate] = field(default_factory=list)
+    writes: dict[str, dict[str, Any] | None] = field(default_factory=dict)
+    counted: int = 0
+    late: int = 0
+    duplicates: int = 0
+    skipped: int = 0
+
+
+class PartitionLedger:
+    """One partition's windows plus the state log that rebuilds them.
+
+    Each batch writes one *delta* entry per window it touched (that batch's
+    counts, with the batch's last offset) and, when windows close, deletes
+    their deltas and rewrites one ``meta`` entry (latest window closed,
+    offset applied). Restoring sums the surviving deltas. Posts at or below
+    the highest offset the log has seen are skipped, so replaying a batch
+    after a crash neither loses nor double-counts a post; a window closed
+    again after a crash yields the same partial, which the merge ignores.
+
+    Writes per batch are bounded by the windows it touched, not its posts.
+    """
+
+    def __init__(self, partition: int, size: int, grace: int) -> None:
+        """Start empty (nothing applied)."""
+        self.partition = partition
+        self.windows = PartitionWindows(size, grace)
+        self.applied_offset = -1
+        self._deltas: dict[int, list[str]] = {}
+
+    def _key(self, *parts: object) -> str:
+        return ":".join(str(part) for part in (self.partition, *parts))
+
+    def apply(self, posts: Iterable[tuple[int, PostFacts]]) -> BatchOutcome:
+        """Count a batch of ``(offset, post)`` from this partition, then close."""
+        outcome = BatchOutcome()
+        deltas: dict[int, WindowAggregate] = {}
+        hashes: dict[int, list[int]] = {}
+        last = self.applied_offset
+        for offset, post in posts:
+            if offset <= self.applied_offset:
+                outcome.skipped += 1
+                continue
+            last = max(last, offset)
+            result = self.windows.add(post)
+            if result.duplicate:
+                outcome.duplicates += 1
+                continue
+            if not result.counted:
+                outcome.late += 1
+                continue
+            hashes.setdefault(result.window_start, []).append(post_hash(post.post_id))
+            outcome.counted += 1
+            delta = deltas.get(result.window_start)
+            if delta is None:
+                delta = deltas[result.window_start] = WindowAggregate(
+                    result.window_start, self.windows.size
+                )
+            delta.add(post)
+        for start, delta in deltas.items():
+            key = self._key("d", start, last)
+            self._deltas.setdefault(start, []).append(key)
+            outcome.writes[key] = {
+                "offset": last,
+                "window": delta.to_dict(bounded=False),
+                "ids": hashes[start],
+            }
+        moved = last > self.applied_offset
+        self.applied_offset = last
+        self._close(outcome, flush=False)
+        if moved and not deltas and not outcome.closed:
+            outcome.writes[self._key("meta")] = self._meta()
+        return outcome
+
+    def flush(self) -> BatchOutcome:
+        """Close every open window (the partition is idle)."""
+        outcome = BatchOutcome()
+        self._close(outcome, flush=True)
+        return outcome
+
+    def _close(self, outcome: BatchOutcome, flush: bool) -> None:
+        closed = self.windows.close(flush=flush)
+        if not closed:
+            return
+        outcome.closed.extend(closed)
+        for window in closed:
+            for key in self._deltas.pop(window.start, []):
+                outcome.writes[key] = None
+        outcome.writes[self._key("meta")] = self._meta()
+
+    def _meta(self) -> dict[str, Any]:
+        return {
+            "offset": self.applied_offset,
+            "closed_through": self.windows.closed_through,
+            "max_published": self.windows.max_published,
+        }
+
+    @classmethod
+    def restore(
+        cls,
+        partition: int,
+        size: int,
+        grace: int,
+        entries: Iterable[tuple[str, Mapping[str, Any]]],
+    ) -> PartitionLedger:
+        """Rebuild from the state-log entries of this partition (any order)."""
+        ledger = cls(partition, size, grace)
+        windows = ledger.windows
+        meta_key = ledger._key("meta")
+        prefix = ledger._key("d") + ":"
+        deltas = []
+        for key, value in entries:
+            if key == meta_key:
+                ledger.applied_offset = max(ledger.applied_offset, int(value["offset"]))
+                windows.closed_through = value.get("closed_through")
+                windows.max_published = value.get("max_published")
+            elif key.startswith(prefix):
+                deltas.append((key, value))
+        for key, value in sorted(deltas, key=lambda kv: int(kv[1]["offset"])):
+            delta = WindowAggregate.from_dict(value["window"])
+            ledger.applied_offset = max(ledger.applied_offset, int(value["offset"]))
+            closed = windows.closed_through
+            if closed is not None and delta.start <= closed:
+                continue  # its window closed; the delete did not land before a crash
+            window = windows.open.get(delta.start)
+            if window is None:
+                window = windows.open[delta.start] = WindowAggregate(delta.start, size)
+            window.merge(delta)
+            windows.seen.setdefault(delta.start, set()).update(value.get("ids", ()))
+            ledger._deltas.setdefault(delta.start, []).append(key)
+            if delta.max_published and (
+                windows.max_published is None
+                or delta.max_published > windows.max_published
+            ):
+                windows.max_published = delta.max_published
+        return ledger

@@ -1,0 +1,481 @@
+"""The count and detect stages: scored-posts -> window partials -> bursts, triggers.
+
+``count_posts`` reads ``scored-posts`` in batches and keeps each partition's
+open windows (:class:`~monitor.analysis.windows.PartitionLedger`). Closed
+windows leave as partials on ``window-partials`` (one partition).
+``merge_windows`` reads that topic, sums the partials of all partitions
+(:class:`~monitor.analysis.windows.WindowMerger`), runs the detectors and the
+rules on every complete window (:class:`~monitor.analysis.alerts.WindowEvaluator`)
+and writes window counts and bursts to Elasticsearch, bursts to ``bursts``
+and triggers to ``triggers``.
+
+Both stages keep their state in a Faust table used as a state log: one
+changelog write per window touched per batch (not per post), written to the
+partition of the input it came from, and awaited before the batch is
+acknowledged. After a restart or a rebalance Faust restores the table from
+its changelog before the stage sees a record, and the stage rebuilds its
+state from it; records already applied are recognised by offset and skipped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+import faust
+import orjson
+
+from monitor.analysis.alerts import (
+    WindowEvaluator,
+    WindowReport,
+    trigger_to_dict,
+)
+from monitor.analysis.tickets import AlertRule
+from monitor.analysis.windows import (
+    PartitionLedger,
+    PostFacts,
+    WindowAggregate,
+    WindowMerger,
+)
+from monitor.pipelines import Pipeline, register_batch_agent
+from monitor.records import utc_now
+from monitor.sinks.base import Document
+from monitor.sinks.retry import until_written
+from monitor.sinks.windows import burst_body, burst_document, count_document
+
+log = logging.getLogger(__name__)
+
+#: State tables hold JSON bytes the stages encode themselves.
+RAW_SCHEMA = faust.Schema(
+    key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
+)
+COUNT_STAGE = "count"
+MERGE_STAGE = "merge"
+#: Timers check idle partitions and overdue windows this often (seconds).
+TICK_SECONDS = 1.0
+
+
+class StateLog:
+    """A Faust table used as a keyed log of JSON state, per partition.
+
+    Keys are ``"<partition>:..."``. Writes go to the changelog partition
+    given (the partition of the input the state belongs to), so they work
+    from batch handlers, outside Faust's per-event context.
+    """
+
+    def __init__(self, table: faust.types.TableT) -> None:
+        """Wrap ``table`` (raw keys and values)."""
+        self.table = table
+
+    def entries(self, partition: int) -> list[tuple[str, Any]]:
+        """Return this partition's entries, decoded."""
+        prefix = f"{partition}:".encode()
+        return [
+            (key.decode("utf-8"), orjson.loads(value))
+            for key, value in list(self.table.data.items())
+            if key.startswith(prefix) and value is not None
+        ]
+
+    def write(
+        self, partition: int, writes: Mapping[str, Any | None]
+    ) -> list[Awaitable[Any]]:
+        """Apply and log ``key -> value`` (``None`` deletes); return deliveries."""
+        futures = []
+        for key, value in writes.items():
+            raw_key = key.encode("utf-8")
+            if value is None:
+                self.table.data.pop(raw_key, None)
+                raw = None
+            else:
+                raw = orjson.dumps(value)
+                self.table.data[raw_key] = raw
+            futures.append(self.table.send_changelog(partition, raw_key, raw))
+        return futures
+
+
+class CountStage:
+    """Per-partition window counting (stage 1)."""
+
+    def __init__(self, pipeline: Pipeline, state: StateLog) -> None:
+        """Start with no partition restored."""
+        self.pipeline = pipeline
+        self.state = state
+        self.ledgers: dict[int, PartitionLedger] = {}
+        self.last_seen: dict[int, float] = {}
+        self.lock = asyncio.Lock()
+
+    def ledger(self, partition: int) -> PartitionLedger:
+        """Return the partition's ledger, rebuilt from the state log on first use."""
+        ledger = self.ledgers.get(partition)
+        if ledger is None:
+            settings = self.pipeline.settings
+            ledger = PartitionLedger.restore(
+                partition,
+                settings.window_seconds,
+                settings.window_grace_seconds,
+                self.state.entries(partition),
+            )
+            self.ledgers[partition] = ledger
+            log.info(
+                "count: partition %d restored (offset %d, %d open windows)",
+                partition,
+                ledger.applied_offset,
+                len(ledger.windows.open),
+            )
+        return ledger
+
+    def forget(self, partitions: Iterable[int]) -> None:
+        """Drop partitions this worker no longer owns (rebuilt if they return)."""
+        for partition in partitions:
+            self.ledgers.pop(partition, None)
+            self.last_seen.pop(partition, None)
+
+    async def handle(self, pipeline: Pipeline, events: Sequence[faust.EventT]) -> None:
+        """Count a batch of scored posts; send the windows it closes."""
+        started = time.perf_counter()
+        by_partition: dict[int, list[tuple[int, PostFacts]]] = defaultdict(list)
+        for event in events:
+            message = event.message
+            try:
+                facts = PostFacts.from_scored(orjson.loads(event.value))
+            except Exception as exc:  # noqa: BLE001 - any undecodable record
+                await pipeline.dead_letter_event(
+                    COUNT_STAGE, event, f"not a scored post: {exc}"
+                )
+                continue
+            by_partition[message.partition].append((message.offset, facts))
+        async with self.lock:
+            deliveries: list[Awaitable[Any]] = []
+            now = time.monotonic()
+            for partition, posts in by_partition.items():
+                outcome = self.ledger(partition).apply(posts)
+                self.last_seen[partition] = now
+                if outcome.late:
+                    pipeline.metrics.posts_late.inc(outcome.late)
+                if outcome.duplicates:
+                    pipeline.metrics.posts_duplicate.inc(outcome.duplicates)
+                deliveries += await self._send(partition, outcome.closed)
+                deliveries += self.state.write(partition, outcome.writes)
+            await asyncio.gather(*deliveries)
+        pipeline.metrics.stage_seconds.labels(stage=COUNT_STAGE).observe(
+            time.perf_counter() - started
+        )
+
+    async def flush_idle(self) -> None:
+        """Close the windows of partitions that have been quiet for a while."""
+        idle = self.pipeline.settings.idle_close_seconds
+        async with self.lock:
+            now = time.monotonic()
+            deliveries: list[Awaitable[Any]] = []
+            for partition, ledger in list(self.ledgers.items()):
+                if (
+                    not ledger.windows.open
+                    or now - self.last_seen.get(partition, now) < idle
+                ):
+                    continue
+                outcome = ledger.flush()
+                deliveries += await self._send(partition, outcome.closed)
+                deliveries += self.state.write(partition, outcome.writes)
+            await asyncio.gather(*deliveries)
+
+    async def _send(
+        self, partition: int, closed: Sequence[WindowAggregate]
+    ) -> list[Awaitable[Any]]:
+        topic = self.pipeline.topics.window_partials
+        futures = []
+        for window in closed:
+            body = {"partition": partition, "window": window.to_dict(bounded=True)}
+            futures.append(
+                await topic.send(
+                    key=f"{window.start}:{partition}".encode(),
+                    value=orjson.dumps(body),
+                    partition=0,
+                )
+            )
+        self.pipeline.metrics.windows_closed.inc(len(closed))
+        return futures
+
+
+class MergeStage:
+    """Merges partials, detects bursts and checks rules (stage 2, one partition)."""
+
+    PARTITION = 0
+
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        state: StateLog,
+        rules: Callable[[], Sequence[AlertRule]],
+        topics: Callable[[], Sequence[str]],
+    ) -> None:
+        """Start unrestored; ``rules``/``topics`` return the current rule set."""
+        self.pipeline = pipeline
+        self.state = state
+        self.rules = rules
+        self.topics = topics
+        self.lock = asyncio.Lock()
+        self.merger: WindowMerger | None = None
+        self.evaluator: WindowEvaluator | None = None
+        self.saved_keys: set[str] = set()
+        #: Called with each report after its outputs are sent (for tests, metrics).
+        self.on_report: Callable[[WindowReport], None] | None = None
+
+    def _restore(self) -> tuple[WindowMerger, WindowEvaluator]:
+        if self.merger is not None and self.evaluator is not None:
+            return self.merger, self.evaluator
+        settings = self.pipeline.settings
+        merger = WindowMerger(
+            settings.topic_partitions,
+            settings.window_seconds,
+            settings.idle_close_seconds,
+        )
+        evaluator = WindowEvaluator(settings.window_seconds)
+        now = time.monotonic()
+        entries = self.state.entries(self.PARTITION)
+        detector_entries = {}
+        for key, value in entries:
+            self.saved_keys.add(key)
+            _, kind, rest = key.split(":", 2)
+            if kind == "merger":
+                merger.emitted_through = value["emitted_through"]
+                merger.reported.update(
+                    {int(p): int(start) for p, start in value["reported"].items()}
+                )
+            elif kind == "eval":
+                detector_entries[rest] = value
+        for key, value in entries:
+            _, kind, rest = key.split(":", 2)
+            if kind == "pending":
+                partition = int(rest.rsplit(":", 1)[1])
+                merger.absorb(partition, WindowAggregate.from_dict(value), now)
+        evaluator.restore(detector_entries)
+        log.info(
+            "merge: restored (%d pending windows, emitted through %s, %d series)",
+            len(merger.pending),
+            merger.emitted_through,
+            len(evaluator.detectors),
+        )
+        self.merger, self.evaluator = merger, evaluator
+        return merger, evaluator
+
+    def forget(self) -> None:
+        """Drop the state (the partition moved to another worker)."""
+        self.merger = self.evaluator = None
+        self.saved_keys = set()
+
+    async def handle(self, pipeline: Pipeline, events: Sequence[faust.EventT]) -> None:
+        """Merge a batch of partials; handle every window that completes."""
+        async with self.lock:
+            merger, _ = self._restore()
+            now = time.monotonic()
+            writes: dict[str, Any] = {}
+            completed: list[tuple[WindowAggregate, bool]] = []
+            for event in events:
+                try:
+                    body = orjson.loads(event.value)
+                    partition = int(body["partition"])
+                    partial = WindowAggregate.from_dict(body["window"])
+                except Exception as exc:  # noqa: BLE001 - any undecodable record
+                    await pipeline.dead_letter_event(
+                        MERGE_STAGE, event, f"not a window partial: {exc}"
+                    )
+                    continue
+                accepted, done = merger.add(partition, partial, now)
+                log.debug(
+                    "partial %s from partition %d (%d posts): %s",
+                    partial.start,
+                    partition,
+                    partial.posts,
+                    "taken" if accepted else "already merged",
+                )
+                if accepted:
+                    key = f"0:pending:{partial.start}:{partition}"
+                    writes[key] = partial.to_dict(bounded=False)
+                completed += done
+            await self._finish(completed, writes)
+
+    async def tick(self) -> None:
+        """Complete windows whose missing partitions timed out."""
+        async with self.lock:
+            if self.merger is None:
+                return
+            completed = self.merger.completed(time.monotonic())
+            if completed:
+                await self._finish(completed, {})
+
+    async def _finish(
+        self, completed: list[tuple[WindowAggregate, bool]], writes: dict[str, Any]
+    ) -> None:
+        merger, evaluator = self._restore()
+        pipeline = self.pipeline
+        rules = list(self.rules())
+        topics = list(self.topics())
+        for window, complete in completed:
+            log.info(
+                "window %s complete%s: %d posts, %d negative",
+                window.start,
+                "" if complete else " (timed out)",
+                window.posts,
+                window.negative,
+            )
+            report = evaluator.evaluate(window, rules, topics, complete)
+            await self._publish(report)
+            if not complete:
+                pipeline.metrics.windows_incomplete.inc()
+            for key in [k for k in self.saved_keys if k.startswith("0:pending:")]:
+                if int(key.split(":")[2]) <= window.start:
+                    writes[key] = None
+            for key in [k for k in writes if k.startswith("0:pending:")]:
+                if int(key.split(":")[2]) <= window.start:
+                    writes[key] = None
+        if completed:
+            entries = {f"0:eval:{k}": v for k, v in evaluator.snapshot().items()}
+            for key in self.saved_keys:
+                if key.startswith("0:eval:") and key not in entries:
+                    writes[key] = None
+            writes.update(entries)
+        writes["0:merger:"] = {
+            "emitted_through": merger.emitted_through,
+            "reported": {str(p): start for p, start in merger.reported.items()},
+        }
+        for key, value in writes.items():
+            if value is None:
+                self.saved_keys.discard(key)
+            else:
+                self.saved_keys.add(key)
+        await asyncio.gather(*self.state.write(self.PARTITION, writes))
+
+    async def _publish(self, report: WindowReport) -> None:
+        pipeline, settings = self.pipeline, self.pipeline.settings
+        now = utc_now()
+        docs: list[Document] = [
+            count_document(
+                point,
+                prefix=settings.index_prefix,
+                utc_offset=settings.index_utc_offset,
+                complete=report.complete,
+            )
+            for point in report.points
+            if point.kind != "keyword" or point.observed > 0 or point.anomalous
+        ]
+        docs += [
+            burst_document(burst, prefix=settings.index_prefix, updated_at=now)
+            for burst in report.bursts
+        ]
+        deliveries = []
+        for burst in report.bursts:
+            deliveries.append(
+                await pipeline.topics.bursts.send(
+                    key=burst.series.encode(),
+                    value=orjson.dumps(burst_body(burst, now)),
+                )
+            )
+            pipeline.metrics.bursts.labels(kind=burst.kind, phase=burst.phase).inc()
+        for trigger in report.triggers:
+            deliveries.append(
+                await pipeline.topics.triggers.send(
+                    key=trigger.fingerprint.encode(),
+                    value=orjson.dumps(
+                        {"trigger": trigger_to_dict(trigger), "closed_at": now}
+                    ),
+                    partition=0,
+                )
+            )
+            pipeline.metrics.triggers.labels(kind=trigger.kind).inc()
+        await asyncio.gather(*deliveries)
+        if docs and pipeline.windows_sink is not None:
+            sink = pipeline.windows_sink
+            result = await until_written(
+                lambda: sink.write(docs),
+                initial=settings.es_retry_initial_seconds,
+                maximum=settings.es_retry_max_seconds,
+                on_retry=lambda exc, wait: pipeline.metrics.sink_retries.labels(
+                    sink="elasticsearch"
+                ).inc(),
+            )
+            for rejected in result.rejected:
+                log.error(
+                    "window document %s refused: %s", rejected.doc_id, rejected.reason
+                )
+        pipeline.metrics.windows_merged.inc()
+        if self.on_report is not None:
+            self.on_report(report)
+
+
+def state_table(app: faust.App, name: str, partitions: int) -> faust.types.TableT:
+    """Declare a table of raw JSON bytes with its (compacted) changelog topic.
+
+    The changelog topic is declared here because Faust derives a table's
+    codecs from its key/value types (JSON for bytes); these hold raw bytes.
+    """
+    changelog = app.topic(
+        f"{app.conf.id}-{name}-changelog",
+        schema=RAW_SCHEMA,
+        key_serializer="raw",
+        value_serializer="raw",
+        partitions=partitions,
+        compacting=True,
+        deleting=False,
+        acks=False,
+        internal=True,
+    )
+    table = app.Table(
+        name, partitions=partitions, schema=RAW_SCHEMA, changelog_topic=changelog
+    )
+    table.key_serializer = table.value_serializer = "raw"
+    return table
+
+
+def register(
+    app: faust.App,
+    pipeline: Pipeline,
+    rules: Callable[[], Sequence[AlertRule]],
+    topics: Callable[[], Sequence[str]],
+) -> tuple[CountStage, MergeStage]:
+    """Add ``count_posts`` and ``merge_windows`` with their state tables."""
+    settings = pipeline.settings
+    count_table = state_table(app, "count_state", settings.topic_partitions)
+    merge_table = state_table(app, "merge_state", 1)
+    count = CountStage(pipeline, StateLog(count_table))
+    merge = MergeStage(pipeline, StateLog(merge_table), rules, topics)
+    register_batch_agent(
+        app,
+        pipeline,
+        topic=pipeline.topics.scored_posts,
+        name="count_posts",
+        batch_size=settings.count_batch_size,
+        batch_seconds=settings.count_batch_seconds,
+        handle=count.handle,
+    )
+    register_batch_agent(
+        app,
+        pipeline,
+        topic=pipeline.topics.window_partials,
+        name="merge_windows",
+        batch_size=100,
+        batch_seconds=0.05,
+        handle=merge.handle,
+    )
+
+    @app.timer(TICK_SECONDS)
+    async def close_idle_windows() -> None:
+        # A timer that raises crashes the worker: log and try again next tick.
+        try:
+            await count.flush_idle()
+            await merge.tick()
+        except Exception:
+            log.exception("closing idle windows failed; retrying next tick")
+
+    @app.on_partitions_revoked.connect
+    async def on_revoked(app: faust.App, revoked: set[Any], **kwargs: Any) -> None:
+        count.forget(
+            tp.partition for tp in revoked if tp.topic == settings.topic_scored_posts
+        )
+        if any(tp.topic == settings.topic_window_partials for tp in revoked):
+            merge.forget()
+
+    return count, merge
