@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections import defaultdict
+from collections.abc import Mapping
 from typing import Any
 
 import faust
@@ -14,14 +16,19 @@ from monitor.analysis.topics import TopicMatcher
 from monitor.errors import MonitorError
 from monitor.kafka import faust_broker
 from monitor.metrics import MonitorMetrics
-from monitor.pipelines import Pipeline, count, index, score
+from monitor.pipelines import Pipeline, alert, count, index, score
 from monitor.ruleswatch import RulesWatcher
 from monitor.scoring import PostScorer
 from monitor.settings import Settings
 from monitor.sinks.elasticsearch import ElasticsearchSink, post_index_template
+from monitor.sinks.notifiers import Notifier
+from monitor.sinks.ticketstore import TicketStore
 from monitor.sinks.windows import burst_index_template, count_index_template
+from monitor.ticketing import TicketService
 from monitor.topics import declare_topics
 from monitor.watchlist import load_watchlist
+from monitor.web.api import api_app
+from monitor.web.auth import Authenticator
 
 log = logging.getLogger(__name__)
 
@@ -29,13 +36,21 @@ CONSUMER_LAG_INTERVAL_SECONDS = 5.0
 
 
 def create_app(
-    settings: Settings, *, registry: CollectorRegistry | None = None
+    settings: Settings,
+    *,
+    registry: CollectorRegistry | None = None,
+    env: Mapping[str, str] | None = None,
 ) -> faust.App:
-    """Build the worker's Faust app with every agent, /metrics and timers.
+    """Build the worker's Faust app with every agent, /metrics, the API and timers.
 
     Args:
         settings: Resolved settings: ``kafka_url`` and ``es_url`` must be set.
         registry: Prometheus registry for the app's metrics (a fresh one if None).
+        env: Where notification channels find their ``${NAME}`` secrets
+            (``os.environ`` if None).
+
+    Raises:
+        ConfigError: A bad rules file, API token list or channel setting.
 
     """
     if settings.kafka_url is None or settings.es_url is None:
@@ -142,9 +157,101 @@ def create_app(
         async def on_stop(self) -> None:
             await sink.close()
 
+    service = _ticketing(app, settings, pipeline, rules, env)
+    app.monitor_tickets = service  # type: ignore[attr-defined]
+
     app.monitor_pipeline = pipeline  # type: ignore[attr-defined]
     app.monitor_rules = rules  # type: ignore[attr-defined]
     return app
+
+
+def _ticketing(
+    app: faust.App,
+    settings: Settings,
+    pipeline: Pipeline,
+    rules: RulesWatcher | None,
+    env: Mapping[str, str] | None,
+) -> TicketService:
+    """Wire the ticket service: alert agent, notifier, SLA timer and the API."""
+    assert settings.es_url is not None
+    env = os.environ if env is None else env
+    metrics = pipeline.metrics
+    auth = Authenticator.from_spec(settings.api_tokens)  # fails fast on a bad entry
+
+    def notifier_for(ruleset: Any) -> Notifier:
+        channels = ruleset.channels if ruleset is not None else {}
+        return Notifier(channels, env, console_url=settings.console_url)
+
+    notifier = notifier_for(rules.current if rules else None)  # fails fast too
+    store = TicketStore.connect(
+        settings.es_url,
+        settings.index_prefix,
+        api_key=settings.es_api_key,
+        request_timeout=settings.es_request_timeout_seconds,
+    )
+    service = TicketService(
+        store,
+        rules if rules is not None else (lambda: None),
+        notifier=notifier,
+        retry_initial=settings.es_retry_initial_seconds,
+        retry_max=settings.es_retry_max_seconds,
+        on_event=lambda ticket, event: _count_delivery(metrics, event),
+    )
+    alert.register(app, pipeline, service)
+
+    if rules is not None:
+        previous = rules.on_change
+
+        def on_rules_change(ruleset: Any) -> None:
+            if previous is not None:
+                previous(ruleset)
+            try:
+                fresh = notifier_for(ruleset)
+            except MonitorError as exc:
+                log.error("new channels not usable, keeping the old ones: %s", exc)
+                return
+            app.loop.create_task(_swap_notifier(service, fresh))
+
+        rules.on_change = on_rules_change
+
+    @app.timer(settings.sla_check_seconds)
+    async def enforce_sla() -> None:
+        try:
+            await service.sweep_sla()
+        except Exception:  # noqa: BLE001 - a timer must not crash the worker
+            log.exception("SLA sweep failed; trying again next time")
+
+    @app.service
+    class Tickets(faust.Service):
+        async def on_start(self) -> None:
+            if service.notifier is not None:
+                await service.notifier.start()
+
+        async def on_stop(self) -> None:
+            await service.drain(timeout=5)
+            await service.close()
+            if service.notifier is not None:
+                await service.notifier.close()
+            await store.close()
+
+    app.web.web_app.add_subapp("/api", api_app(service, auth))
+    return service
+
+
+async def _swap_notifier(service: TicketService, fresh: Notifier) -> None:
+    await fresh.start()
+    old, service.notifier = service.notifier, fresh
+    if old is not None:
+        await service.drain(timeout=10)  # let deliveries in flight finish
+        await old.close()
+
+
+def _count_delivery(metrics: Any, event: Any) -> None:
+    if event.action == "delivery":
+        metrics.notifications.labels(
+            channel=event.details.get("channel", "?"),
+            status=event.details.get("status", "?"),
+        ).inc()
 
 
 def index_templates(settings: Settings) -> dict[str, dict[str, Any]]:

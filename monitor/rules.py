@@ -26,7 +26,7 @@ The file is YAML; every problem is reported with its line, all at once::
         strategy: least_loaded    # or round_robin (default)
         escalation: [张经理]
     channels:
-      ops-webhook: {kind: webhook, url: "${MONITOR_WEBHOOK_URL}"}
+      ops-webhook: {kind: webhook, url: "${ALERT_WEBHOOK_URL}"}
     routing: {default_team: facilities, topics: {空调异味: facilities}}
     sla: {P1: {ack: 5m, resolve: 1h}}                   # overrides per priority
     tickets: {cooldown: 30m, flapping: {max_opens: 3, within: 2h}}
@@ -557,7 +557,9 @@ class _Loader:
                 for header, text in headers.items():
                     if not isinstance(text, str):
                         self.problem([*location, header], "header values must be text")
-            elif key == "smtp_port":
+            elif key == "smtp_port" and not (
+                isinstance(value, str) and _ENV_REF.search(value)
+            ):
                 self.number(
                     value, location, "smtp_port", low=1, high=65535, integer=True
                 )

@@ -560,17 +560,18 @@ def test_bucket_rate_must_be_positive() -> None:
 # --- configuration ------------------------------------------------------------
 
 EXAMPLE_ENV = {
-    "MONITOR_WEBHOOK_URL": "https://hooks.example/monitor",
-    "MONITOR_WEBHOOK_SECRET": "s3cret",
-    "MONITOR_DINGTALK_WEBHOOK": "https://oapi.dingtalk.com/robot/send?access_token=a",
-    "MONITOR_DINGTALK_SECRET": "SECabc",
-    "MONITOR_FEISHU_WEBHOOK": "https://open.feishu.cn/open-apis/bot/v2/hook/x",
-    "MONITOR_FEISHU_SECRET": "fs",
-    "MONITOR_WECOM_WEBHOOK": "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=k",
-    "MONITOR_SLACK_WEBHOOK": "https://hooks.slack.com/services/T/B/X",
-    "MONITOR_SMTP_HOST": "smtp.example.com",
-    "MONITOR_SMTP_USER": "monitor",
-    "MONITOR_SMTP_PASSWORD": "pw",
+    "ALERT_WEBHOOK_URL": "https://hooks.example/monitor",
+    "ALERT_WEBHOOK_SECRET": "s3cret",
+    "ALERT_DINGTALK_WEBHOOK": "https://oapi.dingtalk.com/robot/send?access_token=a",
+    "ALERT_DINGTALK_SECRET": "SECabc",
+    "ALERT_FEISHU_WEBHOOK": "https://open.feishu.cn/open-apis/bot/v2/hook/x",
+    "ALERT_FEISHU_SECRET": "fs",
+    "ALERT_WECOM_WEBHOOK": "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=k",
+    "ALERT_SLACK_WEBHOOK": "https://hooks.slack.com/services/T/B/X",
+    "ALERT_SMTP_HOST": "smtp.example.com",
+    "ALERT_SMTP_PORT": "587",
+    "ALERT_SMTP_USER": "monitor",
+    "ALERT_SMTP_PASSWORD": "pw",
 }
 
 
@@ -585,7 +586,7 @@ def test_missing_environment_variables_name_their_channels() -> None:
     env = {
         key: value
         for key, value in EXAMPLE_ENV.items()
-        if key not in {"MONITOR_DINGTALK_SECRET", "MONITOR_SMTP_HOST"}
+        if key not in {"ALERT_DINGTALK_SECRET", "ALERT_SMTP_HOST"}
     }
 
     with pytest.raises(ConfigError) as caught:
@@ -593,8 +594,8 @@ def test_missing_environment_variables_name_their_channels() -> None:
 
     assert caught.value.problems == [
         "channel 'facilities-dingtalk': environment variable "
-        "MONITOR_DINGTALK_SECRET is not set",
-        "channel 'duty-email': environment variable MONITOR_SMTP_HOST is not set",
+        "ALERT_DINGTALK_SECRET is not set",
+        "channel 'duty-email': environment variable ALERT_SMTP_HOST is not set",
     ]
 
 

@@ -56,16 +56,17 @@ def test_example_channels_keep_secrets_as_env_references(example: RuleSet) -> No
         "slack",
         "email",
     }
-    assert channels["ops-webhook"].settings["url"] == "${MONITOR_WEBHOOK_URL}"
+    assert channels["ops-webhook"].settings["url"] == "${ALERT_WEBHOOK_URL}"
     assert channels["duty-email"].env_names == {
-        "MONITOR_SMTP_HOST",
-        "MONITOR_SMTP_USER",
-        "MONITOR_SMTP_PASSWORD",
+        "ALERT_SMTP_HOST",
+        "ALERT_SMTP_PORT",
+        "ALERT_SMTP_USER",
+        "ALERT_SMTP_PASSWORD",
     }
     resolved = channels["ops-webhook"].resolve(
         {
-            "MONITOR_WEBHOOK_URL": "http://127.0.0.1:9/hook",
-            "MONITOR_WEBHOOK_SECRET": "s",
+            "ALERT_WEBHOOK_URL": "http://127.0.0.1:9/hook",
+            "ALERT_WEBHOOK_SECRET": "s",
         }
     )
     assert resolved == {
@@ -73,8 +74,8 @@ def test_example_channels_keep_secrets_as_env_references(example: RuleSet) -> No
         "secret": "s",
         "timeout": "10s",
     }
-    with pytest.raises(ConfigError, match="MONITOR_WEBHOOK_SECRET is not set"):
-        channels["ops-webhook"].resolve({"MONITOR_WEBHOOK_URL": "http://x"})
+    with pytest.raises(ConfigError, match="ALERT_WEBHOOK_SECRET is not set"):
+        channels["ops-webhook"].resolve({"ALERT_WEBHOOK_URL": "http://x"})
 
 
 def test_example_sla_silences_and_maintenance(example: RuleSet) -> None:
@@ -262,7 +263,7 @@ teams:
     members: [王工]
     escalation: [张经理]
 channels:
-  hook: {kind: webhook, url: "${MONITOR_WEBHOOK_URL}"}
+  hook: {kind: webhook, url: "${ALERT_WEBHOOK_URL}"}
 routing:
   default_team: ops
 """
@@ -394,42 +395,42 @@ ERRORS = {
     ),
     "channel-kind": (
         _edit(
-            'hook: {kind: webhook, url: "${MONITOR_WEBHOOK_URL}"}',
+            'hook: {kind: webhook, url: "${ALERT_WEBHOOK_URL}"}',
             "hook: {kind: pager, url: x}  #!",
         ),
         "needs kind: one of webhook, dingtalk",
     ),
     "channel-missing-url": (
         _edit(
-            'hook: {kind: webhook, url: "${MONITOR_WEBHOOK_URL}"}',
+            'hook: {kind: webhook, url: "${ALERT_WEBHOOK_URL}"}',
             "hook: {kind: webhook}  #!",
         ),
         "needs 'url'",
     ),
     "channel-unknown-key": (
         _edit(
-            'hook: {kind: webhook, url: "${MONITOR_WEBHOOK_URL}"}',
-            'hook:\n    kind: webhook\n    url: "${MONITOR_WEBHOOK_URL}"\n'
+            'hook: {kind: webhook, url: "${ALERT_WEBHOOK_URL}"}',
+            'hook:\n    kind: webhook\n    url: "${ALERT_WEBHOOK_URL}"\n'
             "    token: abc  #!",
         ),
         "unknown key 'token' in a webhook channel",
     ),
     "bad-env-reference": (
-        _edit('url: "${MONITOR_WEBHOOK_URL}"}', 'url: "${monitor-url}"}  #!'),
+        _edit('url: "${ALERT_WEBHOOK_URL}"}', 'url: "${monitor-url}"}  #!'),
         "bad environment reference '${monitor-url}'",
     ),
     "unclosed-env-reference": (
-        _edit('url: "${MONITOR_WEBHOOK_URL}"}', 'url: "https://x/${TOKEN"}  #!'),
+        _edit('url: "${ALERT_WEBHOOK_URL}"}', 'url: "https://x/${TOKEN"}  #!'),
         "unclosed",
     ),
     "url-not-http": (
-        _edit('url: "${MONITOR_WEBHOOK_URL}"}', "url: ftp://x}  #!"),
+        _edit('url: "${ALERT_WEBHOOK_URL}"}', "url: ftp://x}  #!"),
         "must be an http(s) URL",
     ),
     "email-port": (
         _edit(
-            'hook: {kind: webhook, url: "${MONITOR_WEBHOOK_URL}"}',
-            'hook: {kind: webhook, url: "${MONITOR_WEBHOOK_URL}"}\n'
+            'hook: {kind: webhook, url: "${ALERT_WEBHOOK_URL}"}',
+            'hook: {kind: webhook, url: "${ALERT_WEBHOOK_URL}"}\n'
             "  mail: {kind: email, smtp_host: h, from: a@b, to: [c@d], "
             "smtp_port: 70000}  #!",
         ),
