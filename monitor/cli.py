@@ -342,7 +342,14 @@ def evaluate_bursts_command(directory: Path, profile: str, as_json: bool) -> Non
     "topics_file",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
-    help="Watched topics (default: samples/topics.yaml).",
+    help="Watched topics (default: the rules file's topics).",
+)
+@click.option(
+    "--rules",
+    "rules_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Alert rules (default: the bundled examples/rules.yaml).",
 )
 @click.option(
     "--rate",
@@ -361,21 +368,26 @@ def demo(
     ctx: click.Context,
     feed: Path | None,
     topics_file: Path | None,
+    rules_file: Path | None,
     rate: float,
     exit_when_done: bool,
 ) -> None:
-    """Run the main job on the embedded default: servers, worker, the sample feed."""
+    """Run the main job on the embedded default: servers, worker, the sample feed.
+
+    Tickets are raised by the bundled rules and delivered to local stand-ins
+    of the six on-call channels, which print what they receive.
+    """
     from monitor.demo import run_demo
 
-    samples = Path(__file__).resolve().parent.parent / "samples"
-    feed = feed or samples / "feed.jsonl"
-    topics_file = topics_file or samples / "topics.yaml"
-    for path in (feed, topics_file):
-        if not path.is_file():
+    root = Path(__file__).resolve().parent.parent
+    feed = feed or root / "samples" / "feed.jsonl"
+    rules_file = rules_file or root / "examples" / "rules.yaml"
+    for path in (feed, rules_file, topics_file):
+        if path is not None and not path.is_file():
             raise click.UsageError(
                 f"{path} not found (run from the repository, or pass it)"
             )
-    settings = load_settings(ctx, topics_file=topics_file)
+    settings = load_settings(ctx, topics_file=topics_file, rules=rules_file)
     configure_logging("warning")
     run_demo(settings, feed, rate=rate, exit_when_done=exit_when_done, console=out)
 

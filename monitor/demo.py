@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -25,6 +27,7 @@ from rich.progress import (
 
 from monitor.embedded import EmbeddedServers, free_port
 from monitor.errors import MonitorError
+from monitor.receivers import LocalReceivers, Received
 from monitor.replay import replay_file
 from monitor.settings import Settings
 from monitor.sinks.elasticsearch import posts_index_pattern
@@ -41,7 +44,15 @@ def run_demo(
     """Start servers and a worker, replay ``feed``, report, then wait for Ctrl-C."""
     servers = EmbeddedServers(settings.data_dir) if settings.embedded else None
     worker: subprocess.Popen[bytes] | None = None
+    receivers = LocalReceivers(on_delivery=lambda item: _print_delivery(console, item))
+    token = secrets.token_urlsafe(18)
     try:
+        receivers.start()
+        settings = settings.model_copy(
+            update={
+                "api_tokens": "demo:admin:" + hashlib.sha256(token.encode()).hexdigest()
+            }
+        )
         if servers is not None:
             addresses = servers.start()
             settings = settings.model_copy(
@@ -60,7 +71,15 @@ def run_demo(
             f"(index {posts_index_pattern(settings.index_prefix)})"
         )
         console.print(f"[bold]Metrics[/]        {metrics_url}")
-        worker = _start_worker(settings)
+        console.print(
+            f"[bold]Ticket API[/]     http://{settings.web_host}:{port}/api/tickets"
+            f"  (Authorization: Bearer {token})"
+        )
+        console.print(
+            f"[bold]Channels[/]       local stand-ins on :{receivers.http_port} (HTTP)"
+            f" and :{receivers.smtp_port} (SMTP)"
+        )
+        worker = _start_worker(settings, receivers.env())
         _wait_for_url(metrics_url, worker, timeout=60)
         console.print(
             f"worker up (pid {worker.pid}); replaying {feed} at {rate:.0f} posts/s"
@@ -68,6 +87,7 @@ def run_demo(
         summary = asyncio.run(replay_file(settings, feed, rate=rate, progress=True))
         console.print(f"sent {summary.sent} posts, rejected {len(summary.rejected)}")
         asyncio.run(_report(settings, summary.sent, console))
+        asyncio.run(_report_tickets(settings, console))
         console.print(
             f"\nLook: curl '{settings.es_url}/"
             f"{posts_index_pattern(settings.index_prefix)}"
@@ -89,10 +109,56 @@ def run_demo(
                 worker.kill()
         if servers is not None:
             servers.stop()
+        receivers.stop()
 
 
-def _start_worker(settings: Settings) -> subprocess.Popen[bytes]:
+def _print_delivery(console: Console, item: Received) -> None:
+    body = item.body if isinstance(item.body, dict) else {}
+    ticket = body.get("ticket") or {}
+    what = (
+        f"{body.get('kind')} {ticket.get('ticket_id')} {ticket.get('priority')} "
+        f"{ticket.get('topic')}/{ticket.get('rule')}"
+        if ticket
+        else (body.get("subject") or body.get("msgtype") or body.get("msg_type") or "")
+    )
+    console.print(f"  [cyan]→ {item.channel:<8}[/] {what}")
+
+
+async def _report_tickets(settings: Settings, console: Console) -> None:
+    """Wait for the feed's last windows to be evaluated, then list the tickets."""
+    es = AsyncElasticsearch(str(settings.es_url))
+    index = f"{settings.index_prefix}-tickets"
+    try:
+        await asyncio.sleep(settings.idle_close_seconds + 5)
+        if not await es.indices.exists(index=index):
+            console.print("no tickets")
+            return
+        await es.indices.refresh(index=index)
+        hits = (
+            await es.search(
+                index=index,
+                size=50,
+                sort=[{"priority": "asc"}],
+                query={"match_all": {}},
+            )
+        )["hits"]["hits"]
+        console.print(f"\n[bold]{len(hits)} tickets[/] (monitor tickets list):")
+        for hit in hits:
+            t = hit["_source"]
+            console.print(
+                f"  {t['ticket_id']}  {t['priority']}  {t['status']:<12} "
+                f"{t['topic']}/{t['rule']}  owner {t.get('owner') or '-'}  "
+                f"×{t['occurrences']}  {t['priority_reason'][:60]}"
+            )
+    finally:
+        await es.close()
+
+
+def _start_worker(
+    settings: Settings, extra_env: dict[str, str]
+) -> subprocess.Popen[bytes]:
     env = dict(os.environ)
+    env.update(extra_env)
     env.update(
         MONITOR_KAFKA_URL=str(settings.kafka_url),
         MONITOR_ES_URL=str(settings.es_url),
