@@ -363,7 +363,9 @@ class PartitionWindows:
         #: is at-least-once, so a post can arrive twice (same partition, as
         #: ``scored-posts`` is keyed by post id); it is counted once.
         self.seen: dict[int, set[int]] = {}
-        #: Start of the latest window closed (emitted), None before the first.
+        #: Start of the latest window closed (emitted, or passed by the
+        #: watermark before this partition had a post in it), None before the
+        #: first close.
         self.closed_through: int | None = None
         self.max_published: float | None = None
 
@@ -418,6 +420,12 @@ class PartitionWindows:
             if self.closed_through is None
             else self.closed_through + self.size
         )
+        if self.closed_through is None and first > last:
+            # Nothing of this partition fell in a window the watermark has
+            # passed; those windows are over all the same, so a post for one
+            # of them is late, as it is once some window has closed.
+            self.closed_through = last
+            return []
         closed = []
         for start in range(first, last + 1, self.size):
             window = self.open.pop(start, None)
@@ -608,8 +616,9 @@ class PartitionLedger:
         return outcome
 
     def _close(self, outcome: BatchOutcome, flush: bool) -> None:
+        before = self.windows.closed_through
         closed = self.windows.close(flush=flush)
-        if not closed:
+        if not closed and self.windows.closed_through == before:
             return
         outcome.closed.extend(closed)
         for window in closed:

@@ -1,0 +1,573 @@
+"""Complete windows to series points, burst updates and rule triggers."""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+from collections.abc import Sequence
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from monitor.analysis.alerts import (
+    BurstUpdate,
+    WindowEvaluator,
+    WindowReport,
+    trigger_from_dict,
+    trigger_to_dict,
+)
+from monitor.analysis.tickets import (
+    BURST,
+    EMERGING_KEYWORD,
+    NEGATIVE_SHARE,
+    NEGATIVE_VOLUME,
+    REPEAT_COMPLAINTS,
+    RULE_KINDS,
+    AlertRule,
+    Evidence,
+    Trigger,
+)
+from monitor.analysis.windows import PostFacts, WindowAggregate
+
+T0 = 1_709_510_400  # 2024-03-04 00:00 UTC, a Monday
+SIZE = 300
+#: Posts per window of a calm topic: the baseline of the burst detectors.
+CALM = [2, 3, 2, 1, 2, 3, 2, 2] * 5
+
+
+def _at(index: int) -> int:
+    return T0 + index * SIZE
+
+
+def _posts(
+    index: int,
+    count: int,
+    *,
+    negative: int = 0,
+    topic: str = "a",
+    keywords: Sequence[str] = (),
+    author: str | None = None,
+    prefix: str = "p",
+    followers: int = 0,
+    tier: str | None = None,
+) -> list[PostFacts]:
+    """``count`` posts in window ``index``, the first ``negative`` negative."""
+    return [
+        PostFacts(
+            post_id=f"{prefix}{index}-{topic}-{n}",
+            published=_at(index) + n % SIZE,
+            negative=n < negative,
+            topics=(topic,),
+            keywords=tuple(keywords),
+            author=author,
+            followers=followers,
+            excerpt=f"post {n}",
+            customer_tier=tier,
+        )
+        for n in range(count)
+    ]
+
+
+def _window(index: int, *groups: list[PostFacts]) -> WindowAggregate:
+    window = WindowAggregate(_at(index), SIZE)
+    for group in groups:
+        for post in group:
+            window.add(post)
+    return window
+
+
+def _rule(kind: str, threshold: float, **extra: Any) -> AlertRule:
+    return AlertRule(
+        name=f"{kind}-rule", topic="a", kind=kind, threshold=threshold, **extra
+    )
+
+
+def _calm(evaluator: WindowEvaluator, rules: Sequence[AlertRule] = ()) -> int:
+    """Feed the calm baseline; return the index of the next window."""
+    for index, count in enumerate(CALM):
+        evaluator.evaluate(_window(index, _posts(index, count)), rules, ["a"])
+    return len(CALM)
+
+
+# --- per-window value rules ---------------------------------------------------
+
+
+@pytest.mark.parametrize(("negative", "fires"), [(2, False), (3, True), (4, True)])
+def test_negative_volume_fires_at_its_threshold(negative: int, fires: bool) -> None:
+    rule = _rule(NEGATIVE_VOLUME, 3)
+    window = _window(0, _posts(0, 5, negative=negative, followers=50, tier="gold"))
+    report = WindowEvaluator(SIZE).evaluate(window, [rule])
+    assert bool(report.triggers) is fires
+    if fires:
+        (trigger,) = report.triggers
+        assert (trigger.topic, trigger.rule, trigger.kind) == (
+            "a",
+            rule.name,
+            rule.kind,
+        )
+        assert trigger.keyword is None
+        assert trigger.observed_value == negative
+        assert trigger.threshold == 3
+        assert trigger.window_start == datetime.fromtimestamp(T0, tz=timezone.utc)
+        assert trigger.window_end - trigger.window_start == timedelta(seconds=SIZE)
+        assert trigger.author_followers == 50
+        assert trigger.customer_tier == "gold"
+        assert {item.post_id for item in trigger.evidence} == {
+            f"p0-a-{n}" for n in range(negative)
+        }
+
+
+@pytest.mark.parametrize(
+    ("posts", "negative", "min_volume", "threshold", "fires"),
+    [
+        (10, 8, 10, 0.8, True),  # exactly the share, exactly the volume
+        (10, 7, 10, 0.8, False),  # share below
+        (9, 9, 10, 0.8, False),  # 100 % but below the volume floor
+        (20, 16, 10, 0.8, True),
+        (3, 2, 0, 2 / 3, True),  # no floor: any window with a post
+        (3, 1, 0, 0.5, False),
+        (0, 0, 0, 0.1, False),  # no posts: no share at all
+    ],
+)
+def test_negative_share_needs_its_share_and_min_volume(
+    posts: int, negative: int, min_volume: int, threshold: float, fires: bool
+) -> None:
+    rule = _rule(NEGATIVE_SHARE, threshold, min_volume=min_volume)
+    window = _window(0, _posts(0, posts, negative=negative))
+    report = WindowEvaluator(SIZE).evaluate(window, [rule], ["a"])
+    assert bool(report.triggers) is fires
+    if fires:
+        assert report.triggers[0].observed_value == pytest.approx(negative / posts)
+
+
+def test_rules_only_look_at_their_own_topic() -> None:
+    rule = _rule(NEGATIVE_VOLUME, 1)
+    window = _window(0, _posts(0, 5, negative=5, topic="b"))
+    assert WindowEvaluator(SIZE).evaluate(window, [rule]).triggers == []
+
+
+def test_customer_tier_is_the_highest_one_in_the_window() -> None:
+    rule = _rule(NEGATIVE_VOLUME, 1)
+    window = _window(
+        0,
+        _posts(0, 1, negative=1, tier="gold", prefix="g"),
+        _posts(0, 1, negative=1, tier="vip", prefix="v"),
+        _posts(0, 1, negative=1, tier="bronze", prefix="b"),
+    )
+    (trigger,) = WindowEvaluator(SIZE).evaluate(window, [rule]).triggers
+    assert trigger.customer_tier == "vip"
+
+
+# --- bursts -----------------------------------------------------------------------
+
+
+def _spike_score(spike: int) -> float:
+    evaluator = WindowEvaluator(SIZE)
+    index = _calm(evaluator)
+    report = evaluator.evaluate(_window(index, _posts(index, spike)), [], ["a"])
+    (point,) = [p for p in report.points if p.series == "topic:a"]
+    assert point.observed == spike and point.anomalous
+    return point.score
+
+
+def test_burst_rule_fires_at_its_threshold_and_not_below() -> None:
+    score = _spike_score(20)
+    assert score > 2
+    for threshold, fires in ((score, True), (math.nextafter(score, math.inf), False)):
+        rule = _rule(BURST, threshold)
+        evaluator = WindowEvaluator(SIZE)
+        index = _calm(evaluator, [rule])
+        report = evaluator.evaluate(_window(index, _posts(index, 20)), [rule], ["a"])
+        assert bool(report.triggers) is fires
+        if fires:
+            (trigger,) = report.triggers
+            assert trigger.observed_value == trigger.burst_score == score
+            assert trigger.expected_value is not None and trigger.expected_value < 20
+
+
+def test_burst_rule_ignores_the_calm_windows() -> None:
+    rule = _rule(BURST, 2)
+    evaluator = WindowEvaluator(SIZE)
+    reports = [
+        evaluator.evaluate(_window(i, _posts(i, count)), [rule], ["a"])
+        for i, count in enumerate(CALM)
+    ]
+    assert [r.triggers for r in reports] == [[]] * len(CALM)
+
+
+def test_burst_rule_needs_the_window_above_its_baseline() -> None:
+    # Right after a spike the multi-window score stays high while the
+    # counts have dropped to nothing: that is no burst.
+    rule = _rule(BURST, 1.5)
+    evaluator = WindowEvaluator(SIZE)
+    quiet = []
+    for i, count in enumerate([*CALM, 12, 30, 80, 0]):
+        quiet.append(evaluator.evaluate(_window(i, _posts(i, count)), [rule], ["a"]))
+    (point,) = [p for p in quiet[-1].points if p.series == "topic:a"]
+    assert point.score >= 1.5 and point.observed < point.expected
+    assert quiet[-1].triggers == []
+    assert quiet[-2].triggers  # the spike itself did fire
+
+
+def _burst_updates(spike: list[int]) -> list[BurstUpdate]:
+    """Calm, a spike, then calm for 10 hours; half of every window negative."""
+    evaluator = WindowEvaluator(SIZE)
+    updates = []
+    for i, count in enumerate([*CALM, *spike, *[2, 3, 1, 2] * 30]):
+        window = _window(i, _posts(i, count, negative=count // 2))
+        updates += evaluator.evaluate(window, [], ["a"]).bursts
+    return updates
+
+
+@pytest.mark.parametrize("spike", [[12, 30, 80], [10, 25, 60, 150]])
+def test_burst_updates_carry_a_stable_burst_id(spike: list[int]) -> None:
+    updates = _burst_updates(spike)
+    started = {u.series: u for u in updates if u.phase == "started"}
+    assert started
+    for update in updates:
+        first = started[update.series]  # every event is announced first
+        assert update.started_at == first.window_start
+        assert update.burst_id == f"{update.series}@{first.window_start}"
+        assert update.window_seconds == SIZE
+    assert len(updates) > len(started)  # the same event seen again
+
+
+def test_burst_phases_cover_start_peak_and_end() -> None:
+    updates = _burst_updates([12, 30, 80]) + _burst_updates([10, 25, 60, 150])
+    phases = {(u.phase, u.ended_at is not None) for u in updates}
+    assert phases == {("started", False), ("peaked", False), ("ended", True)}
+    for update in updates:
+        # evidence for a live event, none once it ended
+        assert bool(update.post_ids) is (update.phase != "ended")
+
+
+# --- emerging keywords ------------------------------------------------------------
+
+
+def _emerging_run(threshold: float) -> WindowReport:
+    rule = _rule(EMERGING_KEYWORD, threshold)
+    evaluator = WindowEvaluator(SIZE)
+    for i in range(12):
+        evaluator.evaluate(
+            _window(i, _posts(i, 5, keywords=("商场", "停车"))), [rule], ["a"]
+        )
+    window = _window(
+        12,
+        _posts(12, 12, negative=3, keywords=("漏水", "商场")),
+        _posts(12, 5, prefix="q"),
+    )
+    return evaluator.evaluate(window, [rule], ["a"])
+
+
+def test_emerging_keyword_gives_a_trigger_with_that_keyword() -> None:
+    (trigger,) = _emerging_run(12).triggers
+    assert trigger.keyword == "漏水"
+    assert trigger.observed_value == 12
+    assert trigger.keywords[0] == "漏水"
+    assert trigger.expected_value is not None and trigger.expected_value < 1
+    assert trigger.burst_score is not None and trigger.burst_score > 0
+    # one incident per keyword
+    other = Trigger(**{**trigger.__dict__, "keyword": "别的"})
+    assert trigger.fingerprint != other.fingerprint
+
+
+def test_emerging_keyword_needs_its_threshold_of_posts() -> None:
+    assert _emerging_run(13).triggers == []
+
+
+def test_known_keywords_do_not_emerge() -> None:
+    rule = _rule(EMERGING_KEYWORD, 1)
+    evaluator = WindowEvaluator(SIZE)
+    for i in range(12):
+        report = evaluator.evaluate(
+            _window(i, _posts(i, 5, keywords=("商场", "停车"))), [rule], ["a"]
+        )
+        assert report.triggers == []
+
+
+# --- repeat complaints -------------------------------------------------------------
+
+
+def _complaint(index: int, author: str, negative: bool = True) -> list[PostFacts]:
+    return _posts(index, 1, negative=int(negative), author=author, prefix=f"{author}-")
+
+
+def _repeat_reports(
+    rule: AlertRule, plan: dict[int, list[list[PostFacts]]], last: int
+) -> dict[int, WindowReport]:
+    evaluator = WindowEvaluator(SIZE)
+    return {
+        i: evaluator.evaluate(_window(i, *plan.get(i, [])), [rule], ["a"])
+        for i in range(last + 1)
+    }
+
+
+def test_repeat_complaints_count_one_authors_negative_posts_across_windows() -> None:
+    rule = _rule(REPEAT_COMPLAINTS, 3, within_seconds=1800)
+    plan = {
+        0: [_complaint(0, "u")],
+        1: [_complaint(1, "u", negative=False), _complaint(1, "v")],
+        2: [_complaint(2, "u"), _complaint(2, "v")],
+        4: [_complaint(4, "u")],
+    }
+    reports = _repeat_reports(rule, plan, 4)
+    assert [bool(reports[i].triggers) for i in range(5)] == [False] * 4 + [True]
+    (trigger,) = reports[4].triggers
+    assert trigger.observed_value == trigger.repeat_complaints == 3
+    assert [item.post_id for item in trigger.evidence] == ["u-4-a-0"]
+
+
+def test_repeat_complaints_fire_again_only_when_the_author_complains_again() -> None:
+    rule = _rule(REPEAT_COMPLAINTS, 2, within_seconds=1800)
+    plan = {
+        0: [_complaint(0, "u")],
+        1: [_complaint(1, "u")],
+        2: [_complaint(2, "v")],  # u is quiet: no new trigger for u
+        3: [_complaint(3, "u")],
+    }
+    reports = _repeat_reports(rule, plan, 3)
+    assert [len(reports[i].triggers) for i in range(4)] == [0, 1, 0, 1]
+    assert reports[3].triggers[0].observed_value == 3
+
+
+@pytest.mark.parametrize(("within", "fires"), [(1800, False), (2100, True)])
+def test_repeat_complaints_look_back_within_seconds(within: int, fires: bool) -> None:
+    # complaints in windows 0 and 6; at window 6 a 30-minute look-back starts
+    # at window 1, a 35-minute one at window 0
+    rule = _rule(REPEAT_COMPLAINTS, 2, within_seconds=within)
+    plan = {0: [_complaint(0, "u")], 6: [_complaint(6, "u")]}
+    assert bool(_repeat_reports(rule, plan, 6)[6].triggers) is fires
+
+
+@pytest.mark.parametrize(("threshold", "fires"), [(2, True), (3, False)])
+def test_repeat_complaints_within_one_window(threshold: int, fires: bool) -> None:
+    rule = _rule(REPEAT_COMPLAINTS, threshold, within_seconds=600)
+    window = _window(
+        0,
+        _posts(0, 2, negative=2, author="u"),
+        _posts(0, 1, negative=1, author="v", prefix="x"),
+    )
+    report = WindowEvaluator(SIZE).evaluate(window, [rule])
+    assert bool(report.triggers) is fires
+
+
+# --- the evaluator's bookkeeping -----------------------------------------------------
+
+
+def test_a_window_at_or_before_the_last_one_gives_an_empty_report() -> None:
+    rule = _rule(NEGATIVE_VOLUME, 1)
+    evaluator = WindowEvaluator(SIZE)
+    window = _window(5, _posts(5, 3, negative=3))
+    assert evaluator.evaluate(window, [rule], ["a"]).triggers
+    before = json.dumps(evaluator.snapshot(), sort_keys=True)
+    for replay in (window, _window(4, _posts(4, 3, negative=3))):
+        report = evaluator.evaluate(replay, [rule], ["a"])
+        assert (report.points, report.bursts, report.triggers) == ([], [], [])
+        assert report.window_start == replay.start
+    assert json.dumps(evaluator.snapshot(), sort_keys=True) == before
+
+
+def test_topics_without_posts_still_get_zero_points() -> None:
+    evaluator = WindowEvaluator(SIZE)
+    report = evaluator.evaluate(
+        _window(0, _posts(0, 2, topic="b")),
+        [_rule(NEGATIVE_VOLUME, 1)],  # topic a, from the rule
+        ["c"],
+        complete=False,
+    )
+    assert report.complete is False
+    observed = {p.series: (p.kind, p.key, p.observed) for p in report.points}
+    assert observed == {
+        "topic:a": ("topic", "a", 0),
+        "negative:a": ("negative", "a", 0),
+        "topic:b": ("topic", "b", 2),
+        "negative:b": ("negative", "b", 0),
+        "topic:c": ("topic", "c", 0),
+        "negative:c": ("negative", "c", 0),
+    }
+    assert all(p.window_start == T0 and p.window_seconds == SIZE for p in report.points)
+
+
+def test_topic_points_carry_counts_and_influence() -> None:
+    evaluator = WindowEvaluator(SIZE)
+    window = _window(0, _posts(0, 4, negative=2, followers=99))
+    report = evaluator.evaluate(window, [], ["a"])
+    (point,) = [p for p in report.points if p.series == "negative:a"]
+    assert (point.observed, point.posts, point.negative) == (2, 4, 2)
+    assert point.negative_influence == pytest.approx(2 * 2.0)  # 1 + 0.5 * log10(100)
+
+
+def test_keyword_series_appear_only_after_keyword_min_posts() -> None:
+    evaluator = WindowEvaluator(SIZE, keyword_min_posts=3)
+
+    def keyword_points(index: int, count: int) -> list[tuple[str, float]]:
+        window = _window(index, _posts(index, count, keywords=("漏水",)))
+        report = evaluator.evaluate(window, [], ["a"])
+        return [(p.key, p.observed) for p in report.points if p.kind == "keyword"]
+
+    assert keyword_points(0, 2) == []
+    assert keyword_points(1, 3) == [("漏水", 3)]
+    assert keyword_points(2, 1) == [("漏水", 1)]  # followed from now on
+    assert "keyword:漏水" in evaluator.detectors
+
+
+def test_keyword_series_expire_after_a_week_without_posts() -> None:
+    evaluator = WindowEvaluator(SIZE, keyword_min_posts=1)
+    evaluator.evaluate(_window(0, _posts(0, 2, keywords=("漏水",))), [], ["a"])
+    week = 7 * 86_400 // SIZE
+    evaluator.evaluate(_window(week, _posts(week, 1)), [], ["a"])
+    assert "keyword:漏水" in evaluator.detectors  # exactly a week: kept
+    evaluator.evaluate(_window(week + 1, _posts(week + 1, 1)), [], ["a"])
+    assert "keyword:漏水" not in evaluator.detectors
+    assert "keyword:漏水" not in evaluator.last_active
+    assert "topic:a" in evaluator.detectors  # topics never expire
+
+
+# --- snapshot and restore -------------------------------------------------------------
+
+
+def _busy_windows(count: int, seed: int = 7) -> list[WindowAggregate]:
+    """Calm, then an incident: keywords, repeat complainers, tiers, a new word."""
+    rng = random.Random(seed)
+    windows = []
+    for i in range(count):
+        incident = 40 <= i < 46
+        groups = []
+        for topic in ("a", "b"):
+            n = rng.randint(1, 4) + (25 if incident and topic == "a" else 0)
+            words = (
+                ["漏水", "商场"] if incident else [rng.choice(["商场", "停车", "影院"])]
+            )
+            groups.append(
+                _posts(
+                    i,
+                    n,
+                    negative=n - 3 if incident else rng.randint(0, 1),
+                    topic=topic,
+                    keywords=words,
+                    followers=rng.randint(0, 5000),
+                    tier=rng.choice([None, "vip", "gold"]),
+                )
+            )
+        if i % 3 == 0 or incident:
+            groups.append(_complaint(i, rng.choice(["u1", "u2"])))
+        windows.append(_window(i, *groups))
+    return windows
+
+
+RULES = [
+    _rule(NEGATIVE_VOLUME, 8),
+    _rule(NEGATIVE_SHARE, 0.6, min_volume=10),
+    _rule(BURST, 3),
+    _rule(EMERGING_KEYWORD, 5),
+    _rule(REPEAT_COMPLAINTS, 3, within_seconds=3600),
+    AlertRule(name="b-volume", topic="b", kind=NEGATIVE_VOLUME, threshold=2),
+]
+
+
+@pytest.mark.parametrize("split", [0, 30, 41, 44])
+def test_snapshot_restore_continues_identically(split: int) -> None:
+    windows = _busy_windows(70)
+    original = WindowEvaluator(SIZE, keyword_min_posts=2)
+    for window in windows[:split]:
+        original.evaluate(window, RULES, ["a", "b"])
+    snapshot = json.loads(json.dumps(original.snapshot(), ensure_ascii=False))
+    assert set(snapshot) == set(original.snapshot_keys())
+    copy = WindowEvaluator(SIZE, keyword_min_posts=2)
+    copy.restore(snapshot)
+    ours, theirs = [], []
+    for window in windows[split:]:
+        ours.append(original.evaluate(window, RULES, ["a", "b"]))
+        theirs.append(copy.evaluate(window, RULES, ["a", "b"]))
+        assert theirs[-1] == ours[-1]
+        assert copy.snapshot() == original.snapshot()
+    # the run has something to compare: triggers of every kind, bursts
+    if split < 40:
+        kinds = {t.kind for r in ours for t in r.triggers}
+        assert kinds == set(RULE_KINDS)
+        assert any(r.bursts for r in ours)
+
+
+def test_restore_keeps_the_replay_guard() -> None:
+    windows = _busy_windows(3)
+    original = WindowEvaluator(SIZE)
+    for window in windows:
+        original.evaluate(window, RULES, ["a", "b"])
+    copy = WindowEvaluator(SIZE)
+    copy.restore(json.loads(json.dumps(original.snapshot())))
+    assert copy.evaluate(windows[-1], RULES, ["a", "b"]).points == []
+
+
+# --- trigger codec ---------------------------------------------------------------
+
+
+_zones = st.builds(
+    lambda minutes: timezone(timedelta(minutes=minutes)), st.integers(-14 * 60, 14 * 60)
+)
+_moments = st.datetimes(
+    min_value=datetime(2000, 1, 1),  # noqa: DTZ001 - hypothesis wants naive bounds
+    max_value=datetime(2100, 1, 1),  # noqa: DTZ001
+    timezones=_zones,
+)
+_text = st.text(max_size=12)
+_finite = st.floats(allow_nan=False, allow_infinity=False, width=64)
+_evidence = st.builds(
+    Evidence,
+    post_id=st.text(min_size=1, max_size=8),
+    excerpt=_text,
+    followers=st.integers(0, 10**9),
+    reposts=st.integers(0, 10**9),
+    published_at=st.none() | _moments,
+    author=st.none() | _text,
+    url=st.none() | _text,
+)
+
+
+@st.composite
+def _triggers(draw: st.DrawFn) -> Trigger:
+    start = draw(_moments)
+    return Trigger(
+        topic=draw(_text),
+        rule=draw(_text),
+        kind=draw(st.sampled_from(RULE_KINDS)),
+        keyword=draw(st.none() | _text),
+        window_start=start,
+        window_end=start + draw(st.timedeltas(timedelta(0), timedelta(days=7))),
+        observed_value=draw(_finite),
+        threshold=draw(st.floats(min_value=1e-6, max_value=1e9)),
+        expected_value=draw(st.none() | _finite),
+        burst_score=draw(st.none() | _finite),
+        author_followers=draw(st.integers(0, 10**9)),
+        repeat_complaints=draw(st.integers(0, 10**4)),
+        customer_tier=draw(st.none() | st.sampled_from(["vip", "gold"])),
+        evidence=tuple(draw(st.lists(_evidence, max_size=3))),
+        keywords=tuple(draw(st.lists(_text, max_size=4))),
+    )
+
+
+@settings(max_examples=100)
+@given(_triggers())
+def test_trigger_round_trips_through_a_json_dict(trigger: Trigger) -> None:
+    data = json.loads(json.dumps(trigger_to_dict(trigger)))
+    restored = trigger_from_dict(data)
+    assert restored == trigger
+    assert restored.window_start.utcoffset() == trigger.window_start.utcoffset()
+    assert restored.fingerprint == trigger.fingerprint
+
+
+def test_triggers_from_the_evaluator_round_trip() -> None:
+    windows = _busy_windows(50)
+    evaluator = WindowEvaluator(SIZE)
+    triggers = [
+        t for w in windows for t in evaluator.evaluate(w, RULES, ["a", "b"]).triggers
+    ]
+    assert len({t.kind for t in triggers}) == len(RULE_KINDS)
+    for trigger in triggers:
+        assert (
+            trigger_from_dict(json.loads(json.dumps(trigger_to_dict(trigger))))
+            == trigger
+        )
