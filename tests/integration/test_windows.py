@@ -8,12 +8,14 @@ import signal
 import subprocess
 import sys
 from datetime import datetime, timedelta, timezone
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from monitor.analysis.labels import LabelThresholds
 from monitor.analysis.windows import window_start
+from monitor.receivers import LocalReceivers
 from monitor.records import parse_post
 from monitor.rules import load_rules
 from monitor.scoring import PostScorer
@@ -47,8 +49,16 @@ def expected_counts() -> dict[tuple[str, int], tuple[int, int]]:
     return {key: (posts, negative) for key, (posts, negative) in counts.items()}
 
 
-def windows_stack(stack: Stack) -> Stack:
+@pytest.fixture
+def receivers() -> Iterator[LocalReceivers]:
+    """Local stand-ins for the channels the example rules notify."""
+    with LocalReceivers() as running:
+        yield running
+
+
+def windows_stack(stack: Stack, receivers: LocalReceivers) -> Stack:
     stack.env.update(
+        receivers.env(),
         MONITOR_RULES=str(RULES),
         MONITOR_IDLE_CLOSE_SECONDS="3",
         MONITOR_COUNT_BATCH_SECONDS="0.2",
@@ -100,9 +110,9 @@ def wait_for_counts(stack: Stack, expected: dict, timeout: float = 240) -> dict:
 
 
 def test_sample_incident_is_counted_exactly_and_bursts_at_onset(
-    stack: Stack, expected_counts: dict
+    stack: Stack, expected_counts: dict, receivers: LocalReceivers
 ) -> None:
-    windows_stack(stack)
+    windows_stack(stack, receivers)
     worker = stack.worker().start()
     stack.monitor("replay", str(FEED))
     counted = wait_for_counts(stack, expected_counts)
@@ -132,9 +142,9 @@ def test_sample_incident_is_counted_exactly_and_bursts_at_onset(
 
 
 def test_worker_killed_mid_replay_keeps_counts_exact(
-    stack: Stack, expected_counts: dict
+    stack: Stack, expected_counts: dict, receivers: LocalReceivers
 ) -> None:
-    windows_stack(stack)
+    windows_stack(stack, receivers)
     stack.env["MONITOR_INSTANCE_ID"] = f"{stack.name}-w"
     first = stack.worker().start()
     replay = subprocess.Popen(
