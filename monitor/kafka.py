@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
@@ -40,21 +40,33 @@ def faust_broker(kafka_url: str) -> str:
 
 
 async def ensure_topics(
-    kafka_url: str, partitions: Mapping[str, int], *, replicas: int = 1
+    kafka_url: str,
+    partitions: Mapping[str, int],
+    *,
+    replicas: int = 1,
+    compacted: Collection[str] = (),
 ) -> None:
     """Create the topics that do not exist yet, with their partition counts.
 
     Brokers that auto-create unknown topics would give them one partition at
     the first write, so every command that writes creates its topics first.
     An existing topic with fewer partitions than configured is reported, not
-    changed: adding partitions moves keys between them.
+    changed: adding partitions moves keys between them. Topics named in
+    ``compacted`` are created with ``cleanup.policy=compact`` (state logs).
     """
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers(kafka_url))
     await admin.start()
     try:
         existing = set(await admin.list_topics())
         missing = [
-            NewTopic(name=name, num_partitions=count, replication_factor=replicas)
+            NewTopic(
+                name=name,
+                num_partitions=count,
+                replication_factor=replicas,
+                topic_configs=(
+                    {"cleanup.policy": "compact"} if name in compacted else {}
+                ),
+            )
             for name, count in partitions.items()
             if name not in existing
         ]
@@ -104,7 +116,9 @@ def topic_partitions(settings: Settings) -> dict[str, int]:
             settings.topic_dead_letters,
         )
     }
+    partitions[settings.topic_count_state] = settings.topic_partitions
     partitions[settings.topic_window_partials] = 1
+    partitions[settings.topic_merge_state] = 1
     partitions[settings.topic_triggers] = 1
     return partitions
 
@@ -129,6 +143,7 @@ async def prepare_topics(settings: Settings, *, timeout: float = 120.0) -> None:
                 settings.kafka_url,
                 topic_partitions(settings),
                 replicas=settings.topic_replicas,
+                compacted=(settings.topic_count_state, settings.topic_merge_state),
             )
             return
         except MonitorError:

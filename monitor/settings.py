@@ -71,6 +71,8 @@ class Settings(BaseModel):
     topic_posts: str = Field("posts", min_length=1)
     topic_scored_posts: str = Field("scored-posts", min_length=1)
     topic_window_partials: str = Field("window-partials", min_length=1)
+    topic_count_state: str = Field("count-state", min_length=1)
+    topic_merge_state: str = Field("merge-state", min_length=1)
     topic_bursts: str = Field("bursts", min_length=1)
     topic_triggers: str = Field("triggers", min_length=1)
     topic_tickets: str = Field("tickets", min_length=1)

@@ -28,6 +28,8 @@ class Topics:
     posts: faust.TopicT
     scored_posts: faust.TopicT
     window_partials: faust.TopicT
+    count_state: faust.TopicT
+    merge_state: faust.TopicT
     bursts: faust.TopicT
     triggers: faust.TopicT
     tickets: faust.TopicT
@@ -50,6 +52,8 @@ def declare_topics(app: faust.App, settings: Settings) -> Topics:
         posts=topic(settings.topic_posts),
         scored_posts=topic(settings.topic_scored_posts),
         window_partials=topic(settings.topic_window_partials, 1),
+        count_state=topic(settings.topic_count_state),
+        merge_state=topic(settings.topic_merge_state, 1),
         bursts=topic(settings.topic_bursts),
         triggers=topic(settings.topic_triggers, 1),
         tickets=topic(settings.topic_tickets),

@@ -9,12 +9,15 @@ rules on every complete window (:class:`~monitor.analysis.alerts.WindowEvaluator
 and writes window counts and bursts to Elasticsearch, bursts to ``bursts``
 and triggers to ``triggers``.
 
-Both stages keep their state in a Faust table used as a state log: one
-changelog write per window touched per batch (not per post), written to the
-partition of the input it came from, and awaited before the batch is
-acknowledged. After a restart or a rebalance Faust restores the table from
-its changelog before the stage sees a record, and the stage rebuilds its
-state from it; records already applied are recognised by offset and skipped.
+Both stages keep their state in a state log (a compacted topic, ``count-state``
+and ``merge-state``): one write per window touched per batch (not per post),
+to the partition of the input it came from, awaited before the batch is
+acknowledged. When a stage first sees a partition (start, restart,
+rebalance) it reads that partition of its log back and rebuilds its state;
+records already applied are recognised by offset (and redelivered posts by
+id) and skipped. A Faust table would do the same, but Faust's table recovery
+stalled the consumer after a restart on the local server, and a table cannot
+be written from ``take_events`` batches.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from typing import Any
 
 import faust
 import orjson
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from monitor.analysis.alerts import (
     WindowEvaluator,
@@ -41,6 +45,7 @@ from monitor.analysis.windows import (
     WindowAggregate,
     WindowMerger,
 )
+from monitor.kafka import bootstrap_servers
 from monitor.pipelines import Pipeline, register_batch_agent
 from monitor.records import utc_now
 from monitor.sinks.base import Document
@@ -49,10 +54,6 @@ from monitor.sinks.windows import burst_body, burst_document, count_document
 
 log = logging.getLogger(__name__)
 
-#: State tables hold JSON bytes the stages encode themselves.
-RAW_SCHEMA = faust.Schema(
-    key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
-)
 COUNT_STAGE = "count"
 MERGE_STAGE = "merge"
 #: Timers check idle partitions and overdue windows this often (seconds).
@@ -60,40 +61,59 @@ TICK_SECONDS = 1.0
 
 
 class StateLog:
-    """A Faust table used as a keyed log of JSON state, per partition.
+    """A keyed log of JSON state on a Kafka topic, one partition per input partition.
 
-    Keys are ``"<partition>:..."``. Writes go to the changelog partition
-    given (the partition of the input the state belongs to), so they work
-    from batch handlers, outside Faust's per-event context.
+    Keys are ``"<partition>:..."``; a ``None`` value deletes (a tombstone, so
+    the topic can be compacted). Writes go to the partition given, from batch
+    handlers, and are awaited before the batch is acknowledged. Restoring reads
+    the partition from the beginning with a plain consumer (no group), keeping
+    each key's latest value. The stages read it when they first see a partition,
+    so a restart or a rebalance rebuilds their state before they go on.
     """
 
-    def __init__(self, table: faust.types.TableT) -> None:
-        """Wrap ``table`` (raw keys and values)."""
-        self.table = table
+    def __init__(self, topic: faust.TopicT, kafka_url: str) -> None:
+        """Log to ``topic`` (raw keys and values) on the cluster at ``kafka_url``."""
+        self.topic = topic
+        self.kafka_url = kafka_url
 
-    def entries(self, partition: int) -> list[tuple[str, Any]]:
-        """Return this partition's entries, decoded."""
-        prefix = f"{partition}:".encode()
+    async def entries(self, partition: int) -> list[tuple[str, Any]]:
+        """Return this partition's entries (latest value per key), decoded."""
+        tp = TopicPartition(self.topic.get_topic_name(), partition)
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=bootstrap_servers(self.kafka_url),
+            enable_auto_commit=False,
+            group_id=None,
+        )
+        await consumer.start()
+        latest: dict[bytes, bytes | None] = {}
+        try:
+            consumer.assign([tp])
+            await consumer.seek_to_beginning(tp)
+            end = (await consumer.end_offsets([tp]))[tp]
+            while await consumer.position(tp) < end:
+                batches = await consumer.getmany(tp, timeout_ms=1000, max_records=5000)
+                for message in batches.get(tp, []):
+                    latest[message.key] = message.value
+        finally:
+            await consumer.stop()
         return [
             (key.decode("utf-8"), orjson.loads(value))
-            for key, value in list(self.table.data.items())
-            if key.startswith(prefix) and value is not None
+            for key, value in latest.items()
+            if value is not None
         ]
 
-    def write(
+    async def write(
         self, partition: int, writes: Mapping[str, Any | None]
     ) -> list[Awaitable[Any]]:
-        """Apply and log ``key -> value`` (``None`` deletes); return deliveries."""
+        """Log ``key -> value`` (``None`` deletes); return the deliveries."""
         futures = []
         for key, value in writes.items():
-            raw_key = key.encode("utf-8")
-            if value is None:
-                self.table.data.pop(raw_key, None)
-                raw = None
-            else:
-                raw = orjson.dumps(value)
-                self.table.data[raw_key] = raw
-            futures.append(self.table.send_changelog(partition, raw_key, raw))
+            raw = None if value is None else orjson.dumps(value)
+            futures.append(
+                await self.topic.send(
+                    key=key.encode("utf-8"), value=raw, partition=partition
+                )
+            )
         return futures
 
 
@@ -108,7 +128,7 @@ class CountStage:
         self.last_seen: dict[int, float] = {}
         self.lock = asyncio.Lock()
 
-    def ledger(self, partition: int) -> PartitionLedger:
+    async def ledger(self, partition: int) -> PartitionLedger:
         """Return the partition's ledger, rebuilt from the state log on first use."""
         ledger = self.ledgers.get(partition)
         if ledger is None:
@@ -117,7 +137,7 @@ class CountStage:
                 partition,
                 settings.window_seconds,
                 settings.window_grace_seconds,
-                self.state.entries(partition),
+                await self.state.entries(partition),
             )
             self.ledgers[partition] = ledger
             log.info(
@@ -152,14 +172,14 @@ class CountStage:
             deliveries: list[Awaitable[Any]] = []
             now = time.monotonic()
             for partition, posts in by_partition.items():
-                outcome = self.ledger(partition).apply(posts)
+                outcome = (await self.ledger(partition)).apply(posts)
                 self.last_seen[partition] = now
                 if outcome.late:
                     pipeline.metrics.posts_late.inc(outcome.late)
                 if outcome.duplicates:
                     pipeline.metrics.posts_duplicate.inc(outcome.duplicates)
                 deliveries += await self._send(partition, outcome.closed)
-                deliveries += self.state.write(partition, outcome.writes)
+                deliveries += await self.state.write(partition, outcome.writes)
             await asyncio.gather(*deliveries)
         pipeline.metrics.stage_seconds.labels(stage=COUNT_STAGE).observe(
             time.perf_counter() - started
@@ -179,7 +199,7 @@ class CountStage:
                     continue
                 outcome = ledger.flush()
                 deliveries += await self._send(partition, outcome.closed)
-                deliveries += self.state.write(partition, outcome.writes)
+                deliveries += await self.state.write(partition, outcome.writes)
             await asyncio.gather(*deliveries)
 
     async def _send(
@@ -224,7 +244,7 @@ class MergeStage:
         #: Called with each report after its outputs are sent (for tests, metrics).
         self.on_report: Callable[[WindowReport], None] | None = None
 
-    def _restore(self) -> tuple[WindowMerger, WindowEvaluator]:
+    async def _restore(self) -> tuple[WindowMerger, WindowEvaluator]:
         if self.merger is not None and self.evaluator is not None:
             return self.merger, self.evaluator
         settings = self.pipeline.settings
@@ -235,7 +255,7 @@ class MergeStage:
         )
         evaluator = WindowEvaluator(settings.window_seconds)
         now = time.monotonic()
-        entries = self.state.entries(self.PARTITION)
+        entries = await self.state.entries(self.PARTITION)
         detector_entries = {}
         for key, value in entries:
             self.saved_keys.add(key)
@@ -270,7 +290,7 @@ class MergeStage:
     async def handle(self, pipeline: Pipeline, events: Sequence[faust.EventT]) -> None:
         """Merge a batch of partials; handle every window that completes."""
         async with self.lock:
-            merger, _ = self._restore()
+            merger, _ = await self._restore()
             now = time.monotonic()
             writes: dict[str, Any] = {}
             completed: list[tuple[WindowAggregate, bool]] = []
@@ -310,7 +330,7 @@ class MergeStage:
     async def _finish(
         self, completed: list[tuple[WindowAggregate, bool]], writes: dict[str, Any]
     ) -> None:
-        merger, evaluator = self._restore()
+        merger, evaluator = await self._restore()
         pipeline = self.pipeline
         rules = list(self.rules())
         topics = list(self.topics())
@@ -347,7 +367,7 @@ class MergeStage:
                 self.saved_keys.discard(key)
             else:
                 self.saved_keys.add(key)
-        await asyncio.gather(*self.state.write(self.PARTITION, writes))
+        await asyncio.gather(*(await self.state.write(self.PARTITION, writes)))
 
     async def _publish(self, report: WindowReport) -> None:
         pipeline, settings = self.pipeline, self.pipeline.settings
@@ -406,42 +426,19 @@ class MergeStage:
             self.on_report(report)
 
 
-def state_table(app: faust.App, name: str, partitions: int) -> faust.types.TableT:
-    """Declare a table of raw JSON bytes with its (compacted) changelog topic.
-
-    The changelog topic is declared here because Faust derives a table's
-    codecs from its key/value types (JSON for bytes); these hold raw bytes.
-    """
-    changelog = app.topic(
-        f"{app.conf.id}-{name}-changelog",
-        schema=RAW_SCHEMA,
-        key_serializer="raw",
-        value_serializer="raw",
-        partitions=partitions,
-        compacting=True,
-        deleting=False,
-        acks=False,
-        internal=True,
-    )
-    table = app.Table(
-        name, partitions=partitions, schema=RAW_SCHEMA, changelog_topic=changelog
-    )
-    table.key_serializer = table.value_serializer = "raw"
-    return table
-
-
 def register(
     app: faust.App,
     pipeline: Pipeline,
     rules: Callable[[], Sequence[AlertRule]],
     topics: Callable[[], Sequence[str]],
 ) -> tuple[CountStage, MergeStage]:
-    """Add ``count_posts`` and ``merge_windows`` with their state tables."""
+    """Add ``count_posts`` and ``merge_windows`` with their state logs."""
     settings = pipeline.settings
-    count_table = state_table(app, "count_state", settings.topic_partitions)
-    merge_table = state_table(app, "merge_state", 1)
-    count = CountStage(pipeline, StateLog(count_table))
-    merge = MergeStage(pipeline, StateLog(merge_table), rules, topics)
+    assert settings.kafka_url is not None
+    count_state = StateLog(pipeline.topics.count_state, settings.kafka_url)
+    merge_state = StateLog(pipeline.topics.merge_state, settings.kafka_url)
+    count = CountStage(pipeline, count_state)
+    merge = MergeStage(pipeline, merge_state, rules, topics)
     register_batch_agent(
         app,
         pipeline,

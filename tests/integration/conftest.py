@@ -140,6 +140,8 @@ class Stack:
             "MONITOR_TOPIC_BURSTS": f"{self.name}-bursts",
             "MONITOR_TOPIC_WINDOW_PARTIALS": f"{self.name}-window-partials",
             "MONITOR_TOPIC_TRIGGERS": f"{self.name}-triggers",
+            "MONITOR_TOPIC_COUNT_STATE": f"{self.name}-count-state",
+            "MONITOR_TOPIC_MERGE_STATE": f"{self.name}-merge-state",
             "MONITOR_TOPIC_TICKETS": f"{self.name}-tickets",
             "MONITOR_TOPIC_DEAD_LETTERS": self.dead_letters_topic,
             "MONITOR_TOPIC_PARTITIONS": "2",
