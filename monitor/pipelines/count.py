@@ -414,7 +414,7 @@ class MergeStage:
                 initial=settings.es_retry_initial_seconds,
                 maximum=settings.es_retry_max_seconds,
                 on_retry=lambda exc, wait: pipeline.metrics.sink_retries.labels(
-                    sink="elasticsearch"
+                    sink="elasticsearch-windows"
                 ).inc(),
             )
             for rejected in result.rejected:

@@ -228,7 +228,10 @@ def test_elasticsearch_outage_is_retried_then_drained(stack: Stack, noida) -> No
     try:
         stack.monitor("replay", str(stack.write_jsonl(posts)))
         wait_until(
-            lambda: worker.metric_sum("monitor_sink_retries_total") >= 2,
+            lambda: (
+                worker.metric_sum("monitor_sink_retries_total", sink="elasticsearch")
+                >= 2
+            ),
             timeout=120,
             what="the index stage retrying",
         )
