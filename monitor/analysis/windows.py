@@ -564,6 +564,10 @@ class PartitionLedger:
         self.windows = PartitionWindows(size, grace)
         self.applied_offset = -1
         self._deltas: dict[int, list[str]] = {}
+        self._closed_keys: list[str] = []
+        #: Partials of the last close, restored from the log: send them again
+        #: (the merge ignores ones it has).
+        self.unsent: list[WindowAggregate] = []
 
     def _key(self, *parts: object) -> str:
         return ":".join(str(part) for part in (self.partition, *parts))
@@ -624,6 +628,15 @@ class PartitionLedger:
         for window in closed:
             for key in self._deltas.pop(window.start, []):
                 outcome.writes[key] = None
+        if closed:
+            # The partials are logged with the close, before they are sent:
+            # a window's content is fixed the first time it closes, and one
+            # closed but not sent before a crash is sent again on restore.
+            for key in self._closed_keys:
+                outcome.writes[key] = None
+            self._closed_keys = [self._key("closed", w.start) for w in closed]
+            for key, window in zip(self._closed_keys, closed, strict=True):
+                outcome.writes[key] = window.to_dict(bounded=True)
         outcome.writes[self._key("meta")] = self._meta()
 
     def _meta(self) -> dict[str, Any]:
@@ -645,6 +658,7 @@ class PartitionLedger:
         ledger = cls(partition, size, grace)
         windows = ledger.windows
         meta_key = ledger._key("meta")
+        closed_prefix = ledger._key("closed") + ":"
         prefix = ledger._key("d") + ":"
         deltas = []
         for key, value in entries:
@@ -652,6 +666,9 @@ class PartitionLedger:
                 ledger.applied_offset = max(ledger.applied_offset, int(value["offset"]))
                 windows.closed_through = value.get("closed_through")
                 windows.max_published = value.get("max_published")
+            elif key.startswith(closed_prefix):
+                ledger._closed_keys.append(key)
+                ledger.unsent.append(WindowAggregate.from_dict(value))
             elif key.startswith(prefix):
                 deltas.append((key, value))
         for key, value in sorted(deltas, key=lambda kv: int(kv[1]["offset"])):
@@ -671,4 +688,5 @@ class PartitionLedger:
                 or delta.max_published > windows.max_published
             ):
                 windows.max_published = delta.max_published
+        ledger.unsent.sort(key=lambda window: window.start)
         return ledger

@@ -140,6 +140,9 @@ class CountStage:
                 await self.state.entries(partition),
             )
             self.ledgers[partition] = ledger
+            if ledger.unsent:
+                await asyncio.gather(*(await self._send(partition, ledger.unsent)))
+                ledger.unsent = []
             log.info(
                 "count: partition %d restored (offset %d, %d open windows)",
                 partition,
@@ -178,8 +181,11 @@ class CountStage:
                     pipeline.metrics.posts_late.inc(outcome.late)
                 if outcome.duplicates:
                     pipeline.metrics.posts_duplicate.inc(outcome.duplicates)
+                # State first: a window's partial is logged before it is sent.
+                await asyncio.gather(
+                    *(await self.state.write(partition, outcome.writes))
+                )
                 deliveries += await self._send(partition, outcome.closed)
-                deliveries += await self.state.write(partition, outcome.writes)
             await asyncio.gather(*deliveries)
         pipeline.metrics.stage_seconds.labels(stage=COUNT_STAGE).observe(
             time.perf_counter() - started
@@ -198,8 +204,11 @@ class CountStage:
                 ):
                     continue
                 outcome = ledger.flush()
+                # State first: a window's partial is logged before it is sent.
+                await asyncio.gather(
+                    *(await self.state.write(partition, outcome.writes))
+                )
                 deliveries += await self._send(partition, outcome.closed)
-                deliveries += await self.state.write(partition, outcome.writes)
             await asyncio.gather(*deliveries)
 
     async def _send(
