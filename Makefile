@@ -41,8 +41,11 @@ lint: $(STAMP)
 
 ## Benchmarks print JSON (see benchmarks/README.md).
 bench: $(STAMP)
-	$(BIN)/python benchmarks/bench_scoring.py
+	$(BIN)/python benchmarks/bench_scorer.py
+	$(BIN)/python benchmarks/bench_score_stage.py
+	$(BIN)/python benchmarks/bench_detector.py
 	$(BIN)/python benchmarks/bench_pipeline.py
+	$(BIN)/python benchmarks/bench_alert_latency.py
 
 clean:
 	rm -rf $(VENV) .monitor build *.egg-info
