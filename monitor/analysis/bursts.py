@@ -23,7 +23,10 @@ is a robust, seasonal, overdispersed count model:
   give a tail probability, reported as the surprise ``-log10(p)``. A series
   whose noise is heavier than the model (bots, news cycles) thus gets the
   same alarm rate as a well-behaved one, and repeated bursts of one size
-  become gradually less surprising;
+  become gradually less surprising. The fitted tail only describes windows
+  above the quantile; below it, the probability comes from the model's own
+  unit-variance noise, placed so that its upper quantile sits on the tracked
+  one, so a window at baseline scores near 0 however heavy the tail;
 * a novelty gate keeps repeats quiet: an event only starts on a window that
   sets two records at once. Its log ratio ``log((count + 1) / (expected +
   1))`` must beat every earlier window's, with that running record decaying
@@ -40,8 +43,11 @@ is a robust, seasonal, overdispersed count model:
 * hysteresis turns scores into events: an event starts when the score reaches
   ``enter_score`` on a novel window, at least ``refractory_seconds`` after the
   previous event started, its peak is tracked, and it ends after
-  ``quiet_windows`` windows below ``exit_score``. The refractory gap keeps
-  one news story, whose volume comes in waves over a day, to one event.
+  ``quiet_windows`` quiet windows in a row: below ``exit_score``, or less
+  than ``min_excess`` above their expected count, which could not start an
+  event either (the smoothed sums still carry a large burst for many windows
+  after the counts are back). The refractory gap keeps one news story, whose
+  volume comes in waves over a day, to one event.
 
 State per series is a fixed number of floats (31 seasonal factors plus a few
 scalars per scale), whatever the stream length, and round-trips through
@@ -57,6 +63,7 @@ from __future__ import annotations
 
 import enum
 import math
+import statistics
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -118,8 +125,9 @@ class DetectorConfig:
         tail_clip: An exceedance is clipped to this many mean excesses before
             it is learned (> 0), so one giant burst cannot mute the series.
         min_tail_excess: Floor of the mean tail excess (> 0).
-        quiet_windows: Consecutive windows below ``exit_score`` that end an
-            event (>= 1).
+        quiet_windows: Consecutive quiet windows that end an event (>= 1);
+            a window is quiet if its score is below ``exit_score`` or its
+            count is not above the expected count by ``min_excess`` or more.
         min_excess: An event only starts if the count exceeds the expected
             count by at least this many posts (>= 0).
         warmup_seconds: Time after the first window during which the baseline
@@ -247,7 +255,8 @@ class BurstEvent:
         started_at: Start of the window whose score reached ``enter_score``.
         peak_at: Start of the window with the highest score so far.
         ended_at: Start of the last window of the event, set once it ended
-            (``quiet_windows`` after the last window above ``exit_score``).
+            (after ``quiet_windows`` quiet windows in a row, see
+            ``DetectorConfig.quiet_windows``).
         peak_score: Highest score in the event, in standard deviations.
         peak_observed_count: Count of the peak window (posts).
         peak_expected_count: Baseline expectation of the peak window (posts).
@@ -352,6 +361,11 @@ class BurstDetector:
         scales = len(self.config.scale_half_lives_windows)
         self._state.sums = [[0.0, 0.0, 0.0] for _ in range(scales)]
         self._state.tails = [[_GAUSS_Q95, _GAUSS_EXCESS, 0.0] for _ in range(scales)]
+        # Standard-normal quantile with tail_fraction above it: where the
+        # body below the tracked tail quantile is anchored.
+        self._body_quantile = statistics.NormalDist().inv_cdf(
+            1.0 - self.config.tail_fraction
+        )
 
     @property
     def event(self) -> BurstEvent | None:
@@ -509,7 +523,18 @@ class BurstDetector:
     def _surprise(self, tail: list[float], z: float) -> float:
         cfg = self.config
         u, e, n = tail
-        surprise = max(0.0, -math.log10(cfg.tail_fraction) + (z - u) / (e * _LN10))
+        if z > u:
+            surprise = -math.log10(cfg.tail_fraction) + (z - u) / (e * _LN10)
+        else:
+            # The exponential is fitted to excesses over u and says nothing
+            # about the body: extrapolated below u with a large mean excess
+            # (after a giant burst), it kept every window, even one at
+            # baseline, near -log10(tail_fraction) and above exit_score, so
+            # events never ended. The body uses the model's unit-variance
+            # noise instead, shifted so its upper quantile is u; continuous
+            # at u, and near 0 for a window at baseline.
+            shifted = z - u + self._body_quantile
+            surprise = max(0.0, -math.log10(0.5 * math.erfc(shifted / math.sqrt(2))))
         # Peaks over threshold: track the upper quantile and the mean excess.
         rate = cfg.tail_quantile_step
         if z > u:
@@ -561,7 +586,15 @@ class BurstDetector:
                     event.started_at, start, None, score, observed, mu, event.windows
                 )
                 phase = BurstPhase.PEAKED
-            state.quiet = state.quiet + 1 if score < cfg.exit_score else 0
+            # The smoothed sums carry a large burst for many windows after the
+            # counts are back, so a window too close to its expectation to
+            # start an event is quiet whatever its score.
+            calm = (
+                score < cfg.exit_score
+                or observed <= mu
+                or observed - mu < cfg.min_excess
+            )
+            state.quiet = state.quiet + 1 if calm else 0
             if state.quiet >= cfg.quiet_windows:
                 event = BurstEvent(
                     event.started_at,

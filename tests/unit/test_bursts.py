@@ -226,6 +226,38 @@ def test_novelty_record_fades_so_a_repeat_alarms_much_later() -> None:
     assert set(at) <= set(_starts(_run(counts)))
 
 
+@pytest.mark.parametrize("calm_days", [1.5, 3])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_giant_spike_on_quiet_series_ends_and_a_later_incident_alarms(
+    calm_days: float, seed: int
+) -> None:
+    # A spike of several hundred on a series at 0-2 posts per window used to
+    # inflate the tail calibration so far that windows back at baseline
+    # still scored above exit_score: the event never ended, and the series
+    # could never start another one.
+    def calm(n: int, offset: int) -> list[float]:
+        return [min(c, 2.0) for c in _poisson(0.3, n, seed + offset)]
+
+    before = calm(int(calm_days * PER_DAY), 0)
+    between = calm(2 * PER_DAY, 100)
+    first = len(before)
+    second = first + 4 + len(between)
+    counts = before + [300.0, 600.0, 450.0, 200.0] + between
+    counts += [500.0, 1000.0, 800.0, 400.0] + calm(PER_DAY, 200)
+    config = DetectorConfig()
+    scores = _run(counts, config)
+
+    assert _starts(scores) == [first, second]
+    ends = [i for i, s in enumerate(scores) if s.phase is BurstPhase.ENDED]
+    assert ends[0] <= first + 3 + config.quiet_windows + 2
+    # Once the spike has left the smoothed sums (half-life 3 windows), windows
+    # at or below their expected count look calm (a single one may still sit
+    # in the tail just after a 2, which the sums carry for a few windows).
+    faded = scores[first + 60 : second]
+    at_or_below = [s.score for s in faded if s.observed_count <= s.expected_count]
+    assert np.median(at_or_below) < 0.5 * config.exit_score
+
+
 def test_no_event_during_warmup() -> None:
     counts = [10.0] * 50 + [500.0] + [10.0] * 50
     assert _starts(_run(counts)) == []
