@@ -554,11 +554,6 @@ class WindowEvaluator:
                     (int(s), a, int(c), list(ids)) for s, a, c, ids in value
                 )
 
-    def dropped(self, before: Iterable[str]) -> list[str]:
-        """Return the snapshot keys among ``before`` that no longer exist."""
-        now = set(self.snapshot_keys())
-        return [key for key in before if key not in now]
-
     def snapshot_keys(self) -> list[str]:
         """Return the keys :meth:`snapshot` would produce."""
         return [

@@ -250,8 +250,6 @@ class MergeStage:
         self.merger: WindowMerger | None = None
         self.evaluator: WindowEvaluator | None = None
         self.saved_keys: set[str] = set()
-        #: Called with each report after its outputs are sent (for tests, metrics).
-        self.on_report: Callable[[WindowReport], None] | None = None
 
     async def _restore(self) -> tuple[WindowMerger, WindowEvaluator]:
         if self.merger is not None and self.evaluator is not None:
@@ -431,8 +429,6 @@ class MergeStage:
                     "window document %s refused: %s", rejected.doc_id, rejected.reason
                 )
         pipeline.metrics.windows_merged.inc()
-        if self.on_report is not None:
-            self.on_report(report)
 
 
 def register(
