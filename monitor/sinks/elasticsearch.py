@@ -185,7 +185,8 @@ class ElasticsearchSink:
         while self._templates:
             name, body = next(iter(self._templates.items()))
             await self._call(self.client.indices.put_index_template(name=name, **body))
-            del self._templates[name]
+            # Two stages share the sink and may put the same template at once.
+            self._templates.pop(name, None)
 
     async def write(self, docs: Sequence[Document]) -> WriteResult:
         """Index ``docs`` with as many bulk requests as the byte cap needs.

@@ -96,7 +96,7 @@ def test_incident_opens_one_ticket_notifies_and_can_be_worked(stack: Stack) -> N
                 {"webhook", "dingtalk", "wecom", "feishu", "email"}
                 <= set(receivers.by_channel())
             ),
-            timeout=60,
+            timeout=120,
             what=f"deliveries on five channels (got {set(receivers.by_channel())})",
         )
         hook = receivers.by_channel()["webhook"][0]
