@@ -74,6 +74,8 @@ class MonitorMetrics(NamedTuple):
     windows_closed: Counter
     windows_merged: Counter
     windows_incomplete: Counter
+    windows_amended: Counter
+    partials_dropped: Counter
     bursts: Counter
     triggers: Counter
     tickets: Counter
@@ -187,6 +189,16 @@ class MonitorMetrics(NamedTuple):
             windows_incomplete=Counter(
                 "monitor_windows_incomplete_total",
                 "Windows completed on the timeout, without every partition.",
+                registry=registry,
+            ),
+            windows_amended=Counter(
+                "monitor_windows_amended_total",
+                "Emitted windows corrected by a partition's late partial.",
+                registry=registry,
+            ),
+            partials_dropped=Counter(
+                "monitor_window_partials_dropped_total",
+                "Partials of windows emitted too long ago to correct (logged).",
                 registry=registry,
             ),
             bursts=Counter(

@@ -128,6 +128,12 @@ class Settings(BaseModel):
         description="Close a partition's windows after this long without posts "
         "(wall clock), so a quiet feed still gets its last window scored",
     )
+    window_wait_seconds: float = Field(
+        60.0,
+        gt=0.0,
+        description="How long the merge waits for a partition it hears nothing "
+        "from (no partial, no heartbeat) before completing windows without it",
+    )
 
     # Alert tickets.
     rules: Path | None = Field(

@@ -176,6 +176,70 @@ def _tier(counts: TopicCounts) -> str | None:
     return max(tiers, key=lambda tier: CUSTOMER_TIER_POINTS[tier], default=None)
 
 
+def _topic_point(
+    window: WindowAggregate,
+    kind: str,
+    name: str,
+    counts: TopicCounts,
+    verdict: tuple[float, float, float, bool],
+) -> SeriesPoint:
+    """Point of a topic or negative series; verdict: observed, expected, score, flag."""
+    observed, expected, score, anomalous = verdict
+    return SeriesPoint(
+        f"{kind}:{name}",
+        kind,
+        name,
+        window.start,
+        window.size,
+        observed,
+        float(expected),
+        float(score),
+        bool(anomalous),
+        posts=counts.posts,
+        negative=counts.negative,
+        negative_influence=counts.negative_influence,
+    )
+
+
+def point_verdicts(report: WindowReport) -> dict[str, list[Any]]:
+    """Return ``series -> [expected, score, anomalous]`` of a report's topic series.
+
+    Kept for a window emitted without some partition, so that a late partial
+    can correct its counts without running the detectors again.
+    """
+    return {
+        point.series: [point.expected, point.score, point.anomalous]
+        for point in report.points
+        if point.kind != "keyword"
+    }
+
+
+def amended_points(
+    window: WindowAggregate, verdicts: Mapping[str, Sequence[Any]]
+) -> list[SeriesPoint]:
+    """Return the topic series points of a window a late partial corrected.
+
+    Counts come from ``window`` (all partials so far); expected value, score
+    and verdict stay those the detector gave when the window was first
+    emitted (see :func:`point_verdicts`): the detectors have moved on and are
+    not run twice on one window. A topic first seen in the late partial gets
+    no expectation (0).
+    """
+    names = {series.split(":", 1)[1] for series in verdicts} | set(window.topics)
+    points = []
+    for name in sorted(names):
+        counts = window.topics.get(name) or TopicCounts()
+        for kind, value in (("topic", counts.posts), ("negative", counts.negative)):
+            series = f"{kind}:{name}"
+            expected, score, anomalous = verdicts.get(series, (0.0, 0.0, False))
+            points.append(
+                _topic_point(
+                    window, kind, name, counts, (value, expected, score, anomalous)
+                )
+            )
+    return points
+
+
 class WindowEvaluator:
     """Detectors, emerging terms and repeat complaints over complete windows.
 
@@ -247,22 +311,13 @@ class WindowEvaluator:
                 series = f"{kind}:{name}"
                 score = self._update(series, start, value, window.start)
                 scores[series] = score
-                report.points.append(
-                    SeriesPoint(
-                        series,
-                        kind,
-                        name,
-                        window.start,
-                        window.size,
-                        value,
-                        score.expected_count,
-                        score.score,
-                        score.is_anomalous,
-                        posts=counts.posts,
-                        negative=counts.negative,
-                        negative_influence=counts.negative_influence,
-                    )
+                verdict = (
+                    value,
+                    score.expected_count,
+                    score.score,
+                    score.is_anomalous,
                 )
+                report.points.append(_topic_point(window, kind, name, counts, verdict))
                 self._burst(report, series, kind, name, score, counts)
         for keyword, (posts, negative) in sorted(window.keywords.items()):
             series = f"keyword:{keyword}"

@@ -513,9 +513,7 @@ class BurstDetector:
             novel = ratio >= record
         if cfg.loudness_half_life_seconds is not None:
             loud = math.log(observed + 1.0)
-            record = state.loud_record * 2.0 ** (
-                -step / cfg.loudness_half_life_seconds
-            )
+            record = state.loud_record * 2.0 ** (-step / cfg.loudness_half_life_seconds)
             state.loud_record = max(record, loud)
             novel = novel and loud >= record
         return novel
@@ -562,8 +560,7 @@ class BurstDetector:
         if event is None:
             last = state.last_event_start
             rested = (
-                last is None
-                or (start - last).total_seconds() >= cfg.refractory_seconds
+                last is None or (start - last).total_seconds() >= cfg.refractory_seconds
             )
             if anomalous and rested and observed - mu >= cfg.min_excess:
                 event = BurstEvent(start, start, None, score, observed, mu, 1)

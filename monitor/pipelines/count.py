@@ -36,10 +36,13 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from monitor.analysis.alerts import (
     WindowEvaluator,
     WindowReport,
+    amended_points,
+    point_verdicts,
     trigger_to_dict,
 )
 from monitor.analysis.tickets import AlertRule
 from monitor.analysis.windows import (
+    DROPPED,
     PartitionLedger,
     PostFacts,
     WindowAggregate,
@@ -126,6 +129,10 @@ class CountStage:
         self.state = state
         self.ledgers: dict[int, PartitionLedger] = {}
         self.last_seen: dict[int, float] = {}
+        #: ``scored-posts`` partitions assigned to this worker
+        self.owned: set[int] = set()
+        #: partition -> whether its last heartbeat said it had open windows
+        self.active: dict[int, bool] = {}
         self.lock = asyncio.Lock()
 
     async def ledger(self, partition: int) -> PartitionLedger:
@@ -140,6 +147,7 @@ class CountStage:
                 await self.state.entries(partition),
             )
             self.ledgers[partition] = ledger
+            self.last_seen[partition] = time.monotonic()
             if ledger.unsent:
                 await asyncio.gather(*(await self._send(partition, ledger.unsent)))
                 ledger.unsent = []
@@ -151,11 +159,17 @@ class CountStage:
             )
         return ledger
 
+    def assign(self, partitions: Iterable[int]) -> None:
+        """Note partitions assigned to this worker (restored on the next tick)."""
+        self.owned.update(partitions)
+
     def forget(self, partitions: Iterable[int]) -> None:
         """Drop partitions this worker no longer owns (rebuilt if they return)."""
         for partition in partitions:
+            self.owned.discard(partition)
             self.ledgers.pop(partition, None)
             self.last_seen.pop(partition, None)
+            self.active.pop(partition, None)
 
     async def handle(self, pipeline: Pipeline, events: Sequence[faust.EventT]) -> None:
         """Count a batch of scored posts; send the windows it closes."""
@@ -186,30 +200,55 @@ class CountStage:
                     *(await self.state.write(partition, outcome.writes))
                 )
                 deliveries += await self._send(partition, outcome.closed)
+                if not self.active.get(partition):
+                    # Tell the merge at once that this partition has windows
+                    # open again, so that it waits for them.
+                    deliveries += await self._heartbeat(partition)
             await asyncio.gather(*deliveries)
         pipeline.metrics.stage_seconds.labels(stage=COUNT_STAGE).observe(
             time.perf_counter() - started
         )
 
-    async def flush_idle(self) -> None:
-        """Close the windows of partitions that have been quiet for a while."""
+    async def tick(self) -> None:
+        """Restore owned partitions, close idle ones' windows, send heartbeats.
+
+        Every owned partition is restored here even without new posts, so that
+        windows left open by a crash are still closed. Each tick tells the
+        merge, per partition, whether it still has open windows: the merge
+        waits for an active partition however long it takes, and not for an
+        idle one.
+        """
         idle = self.pipeline.settings.idle_close_seconds
         async with self.lock:
+            for partition in sorted(self.owned - set(self.ledgers)):
+                await self.ledger(partition)
             now = time.monotonic()
             deliveries: list[Awaitable[Any]] = []
             for partition, ledger in list(self.ledgers.items()):
                 if (
-                    not ledger.windows.open
-                    or now - self.last_seen.get(partition, now) < idle
+                    ledger.windows.open
+                    and now - self.last_seen.get(partition, now) >= idle
                 ):
-                    continue
-                outcome = ledger.flush()
-                # State first: a window's partial is logged before it is sent.
-                await asyncio.gather(
-                    *(await self.state.write(partition, outcome.writes))
-                )
-                deliveries += await self._send(partition, outcome.closed)
+                    outcome = ledger.flush()
+                    # State first: a window's partial is logged before it is sent.
+                    await asyncio.gather(
+                        *(await self.state.write(partition, outcome.writes))
+                    )
+                    deliveries += await self._send(partition, outcome.closed)
+                deliveries += await self._heartbeat(partition)
             await asyncio.gather(*deliveries)
+
+    async def _heartbeat(self, partition: int) -> list[Awaitable[Any]]:
+        active = bool(self.ledgers[partition].windows.open)
+        self.active[partition] = active
+        body = {"partition": partition, "heartbeat": True, "active": active}
+        return [
+            await self.pipeline.topics.window_partials.send(
+                key=f"heartbeat:{partition}".encode(),
+                value=orjson.dumps(body),
+                partition=0,
+            )
+        ]
 
     async def _send(
         self, partition: int, closed: Sequence[WindowAggregate]
@@ -230,7 +269,14 @@ class CountStage:
 
 
 class MergeStage:
-    """Merges partials, detects bursts and checks rules (stage 2, one partition)."""
+    """Merges partials, detects bursts and checks rules (stage 2, one partition).
+
+    State-log keys (partition 0 of ``merge-state``): ``0:merger:`` (progress),
+    ``0:eval:<series>`` (detector snapshots), ``0:pending:<start>:<partition>``
+    (a partial of a window not yet emitted, or of one still amendable) and
+    ``0:emitted:<start>`` (an emitted window some partition did not
+    contribute to: who did, and the detectors' verdicts on it).
+    """
 
     PARTITION = 0
 
@@ -250,6 +296,9 @@ class MergeStage:
         self.merger: WindowMerger | None = None
         self.evaluator: WindowEvaluator | None = None
         self.saved_keys: set[str] = set()
+        #: window start -> {"complete": bool, "verdicts": point_verdicts(...)}
+        #: of an emitted window, while it is amendable
+        self.emitted: dict[int, dict[str, Any]] = {}
 
     async def _restore(self) -> tuple[WindowMerger, WindowEvaluator]:
         if self.merger is not None and self.evaluator is not None:
@@ -258,12 +307,13 @@ class MergeStage:
         merger = WindowMerger(
             settings.topic_partitions,
             settings.window_seconds,
-            settings.idle_close_seconds,
+            settings.window_wait_seconds,
         )
         evaluator = WindowEvaluator(settings.window_seconds)
         now = time.monotonic()
         entries = await self.state.entries(self.PARTITION)
         detector_entries = {}
+        emitted: dict[int, dict[str, Any]] = {}
         for key, value in entries:
             self.saved_keys.add(key)
             _, kind, rest = key.split(":", 2)
@@ -274,16 +324,31 @@ class MergeStage:
                 )
             elif kind == "eval":
                 detector_entries[rest] = value
+            elif kind == "emitted":
+                emitted[int(rest)] = value
+        partials: dict[int, list[WindowAggregate]] = defaultdict(list)
         for key, value in entries:
             _, kind, rest = key.split(":", 2)
             if kind == "pending":
-                partition = int(rest.rsplit(":", 1)[1])
-                merger.absorb(partition, WindowAggregate.from_dict(value), now)
+                start, partition = (int(part) for part in rest.split(":"))
+                partial = WindowAggregate.from_dict(value)
+                if start in emitted:
+                    partials[start].append(partial)
+                else:
+                    merger.absorb(partition, partial, now)
+        for start, value in emitted.items():
+            merger.restore_emitted(start, value["partitions"], partials[start])
+            self.emitted[start] = {
+                "complete": value["complete"],
+                "verdicts": value["verdicts"],
+            }
         evaluator.restore(detector_entries)
         log.info(
-            "merge: restored (%d pending windows, emitted through %s, %d series)",
+            "merge: restored (%d pending windows, emitted through %s, "
+            "%d amendable, %d series)",
             len(merger.pending),
             merger.emitted_through,
+            len(merger.amendable),
             len(evaluator.detectors),
         )
         self.merger, self.evaluator = merger, evaluator
@@ -293,49 +358,72 @@ class MergeStage:
         """Drop the state (the partition moved to another worker)."""
         self.merger = self.evaluator = None
         self.saved_keys = set()
+        self.emitted = {}
 
     async def handle(self, pipeline: Pipeline, events: Sequence[faust.EventT]) -> None:
-        """Merge a batch of partials; handle every window that completes."""
+        """Merge a batch of partials and heartbeats; handle what completes."""
         async with self.lock:
             merger, _ = await self._restore()
             now = time.monotonic()
             writes: dict[str, Any] = {}
             completed: list[tuple[WindowAggregate, bool]] = []
+            amended: dict[int, WindowAggregate] = {}
             for event in events:
                 try:
                     body = orjson.loads(event.value)
                     partition = int(body["partition"])
+                    if body.get("heartbeat"):
+                        completed += merger.heartbeat(
+                            partition, bool(body["active"]), now
+                        )
+                        continue
                     partial = WindowAggregate.from_dict(body["window"])
                 except Exception as exc:  # noqa: BLE001 - any undecodable record
                     await pipeline.dead_letter_event(
                         MERGE_STAGE, event, f"not a window partial: {exc}"
                     )
                     continue
-                accepted, done = merger.add(partition, partial, now)
+                outcome = merger.add(partition, partial, now)
                 log.debug(
                     "partial %s from partition %d (%d posts): %s",
                     partial.start,
                     partition,
                     partial.posts,
-                    "taken" if accepted else "already merged",
+                    outcome.status,
                 )
-                if accepted:
+                if outcome.accepted:
                     key = f"0:pending:{partial.start}:{partition}"
                     writes[key] = partial.to_dict(bounded=False)
-                completed += done
-            await self._finish(completed, writes)
+                if outcome.amended is not None:
+                    amended[partial.start] = outcome.amended
+                elif outcome.status == DROPPED:
+                    pipeline.metrics.partials_dropped.inc()
+                    log.error(
+                        "partial of window %s from partition %d arrived after the "
+                        "window was emitted and can no longer be corrected: "
+                        "%d posts, %d negative not in its counts",
+                        partial.start,
+                        partition,
+                        partial.posts,
+                        partial.negative,
+                    )
+                completed += outcome.completed
+            await self._finish(completed, writes, amended)
 
     async def tick(self) -> None:
-        """Complete windows whose missing partitions timed out."""
+        """Complete windows whose missing partitions fell silent."""
         async with self.lock:
             if self.merger is None:
                 return
             completed = self.merger.completed(time.monotonic())
             if completed:
-                await self._finish(completed, {})
+                await self._finish(completed, {}, {})
 
     async def _finish(
-        self, completed: list[tuple[WindowAggregate, bool]], writes: dict[str, Any]
+        self,
+        completed: list[tuple[WindowAggregate, bool]],
+        writes: dict[str, Any],
+        amended: Mapping[int, WindowAggregate],
     ) -> None:
         merger, evaluator = await self._restore()
         pipeline = self.pipeline
@@ -345,7 +433,7 @@ class MergeStage:
             log.info(
                 "window %s complete%s: %d posts, %d negative",
                 window.start,
-                "" if complete else " (timed out)",
+                "" if complete else " (a partition given up on)",
                 window.posts,
                 window.negative,
             )
@@ -353,11 +441,29 @@ class MergeStage:
             await self._publish(report)
             if not complete:
                 pipeline.metrics.windows_incomplete.inc()
-            for key in [k for k in self.saved_keys if k.startswith("0:pending:")]:
-                if int(key.split(":")[2]) <= window.start:
-                    writes[key] = None
-            for key in [k for k in writes if k.startswith("0:pending:")]:
-                if int(key.split(":")[2]) <= window.start:
+            if window.start in merger.amendable:
+                self.emitted[window.start] = {
+                    "complete": complete,
+                    "verdicts": point_verdicts(report),
+                }
+        for _, window in sorted(amended.items()):
+            await self._amend(window)
+        # Keep what may still be amended; delete the rest of what was emitted.
+        through = merger.emitted_through
+        for start, info in list(self.emitted.items()):
+            record = merger.amendable.get(start)
+            if record is None:
+                del self.emitted[start]
+                continue
+            writes[f"0:emitted:{start}"] = {
+                "partitions": sorted(record.partitions),
+                **info,
+            }
+        for key in [*self.saved_keys, *writes]:
+            _, kind, rest = key.split(":", 2)
+            if kind in ("pending", "emitted") and through is not None:
+                start = int(rest.split(":")[0])
+                if start <= through and start not in merger.amendable:
                     writes[key] = None
         if completed:
             entries = {f"0:eval:{k}": v for k, v in evaluator.snapshot().items()}
@@ -375,6 +481,33 @@ class MergeStage:
             else:
                 self.saved_keys.add(key)
         await asyncio.gather(*(await self.state.write(self.PARTITION, writes)))
+
+    async def _amend(self, window: WindowAggregate) -> None:
+        """Rewrite the counts of an emitted window a late partial corrected."""
+        assert self.merger is not None
+        settings = self.pipeline.settings
+        info = self.emitted.get(window.start, {})
+        # Whole once every partition is in; else as complete as when emitted.
+        complete = window.start not in self.merger.amendable or bool(
+            info.get("complete")
+        )
+        log.warning(
+            "window %s amended by a late partial: now %d posts, %d negative",
+            window.start,
+            window.posts,
+            window.negative,
+        )
+        docs = [
+            count_document(
+                point,
+                prefix=settings.index_prefix,
+                utc_offset=settings.index_utc_offset,
+                complete=complete,
+            )
+            for point in amended_points(window, info.get("verdicts", {}))
+        ]
+        await self._write_windows(docs)
+        self.pipeline.metrics.windows_amended.inc()
 
     async def _publish(self, report: WindowReport) -> None:
         pipeline, settings = self.pipeline, self.pipeline.settings
@@ -414,21 +547,26 @@ class MergeStage:
             )
             pipeline.metrics.triggers.labels(kind=trigger.kind).inc()
         await asyncio.gather(*deliveries)
-        if docs and pipeline.windows_sink is not None:
-            sink = pipeline.windows_sink
-            result = await until_written(
-                lambda: sink.write(docs),
-                initial=settings.es_retry_initial_seconds,
-                maximum=settings.es_retry_max_seconds,
-                on_retry=lambda exc, wait: pipeline.metrics.sink_retries.labels(
-                    sink="elasticsearch-windows"
-                ).inc(),
-            )
-            for rejected in result.rejected:
-                log.error(
-                    "window document %s refused: %s", rejected.doc_id, rejected.reason
-                )
+        await self._write_windows(docs)
         pipeline.metrics.windows_merged.inc()
+
+    async def _write_windows(self, docs: list[Document]) -> None:
+        pipeline, settings = self.pipeline, self.pipeline.settings
+        sink = pipeline.windows_sink
+        if not docs or sink is None:
+            return
+        result = await until_written(
+            lambda: sink.write(docs),
+            initial=settings.es_retry_initial_seconds,
+            maximum=settings.es_retry_max_seconds,
+            on_retry=lambda exc, wait: pipeline.metrics.sink_retries.labels(
+                sink="elasticsearch-windows"
+            ).inc(),
+        )
+        for rejected in result.rejected:
+            log.error(
+                "window document %s refused: %s", rejected.doc_id, rejected.reason
+            )
 
 
 def register(
@@ -467,10 +605,16 @@ def register(
     async def close_idle_windows() -> None:
         # A timer that raises crashes the worker: log and try again next tick.
         try:
-            await count.flush_idle()
+            await count.tick()
             await merge.tick()
         except Exception:
             log.exception("closing idle windows failed; retrying next tick")
+
+    @app.on_partitions_assigned.connect
+    async def on_assigned(app: faust.App, assigned: set[Any], **kwargs: Any) -> None:
+        count.assign(
+            tp.partition for tp in assigned if tp.topic == settings.topic_scored_posts
+        )
 
     @app.on_partitions_revoked.connect
     async def on_revoked(app: faust.App, revoked: set[Any], **kwargs: Any) -> None:

@@ -175,3 +175,6 @@ def test_worker_killed_mid_replay_keeps_counts_exact(
     assert not wrong, f"(topic, window): (counted, expected): {wrong}"
     # The restarted score stage re-sent posts: each was counted once.
     assert second.metric_sum("monitor_posts_duplicate_total") > 0
+    # Both partitions were alive throughout: no window was given up on.
+    assert second.metric_sum("monitor_windows_incomplete_total") == 0
+    assert second.metric_sum("monitor_window_partials_dropped_total") == 0

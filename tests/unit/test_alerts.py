@@ -17,6 +17,8 @@ from monitor.analysis.alerts import (
     BurstUpdate,
     WindowEvaluator,
     WindowReport,
+    amended_points,
+    point_verdicts,
     trigger_from_dict,
     trigger_to_dict,
 )
@@ -571,3 +573,35 @@ def test_triggers_from_the_evaluator_round_trip() -> None:
             trigger_from_dict(json.loads(json.dumps(trigger_to_dict(trigger))))
             == trigger
         )
+
+
+# --- amending a window a late partial corrected ---------------------------------
+
+
+def test_amended_points_keep_the_first_verdict_and_take_the_new_counts() -> None:
+    evaluator = WindowEvaluator(SIZE)
+    index = _calm(evaluator)
+    first = _window(index, _posts(index, 2, negative=1))
+    report = evaluator.evaluate(first, [], ["a"])
+    verdicts = point_verdicts(report)
+    assert set(verdicts) == {"topic:a", "negative:a"}  # keywords are not kept
+    before = {point.series: point for point in report.points}
+
+    whole = _window(index, _posts(index, 2, negative=1))
+    whole.merge(_window(index, _posts(index, 5, negative=4, prefix="late")))
+    whole.merge(_window(index, _posts(index, 1, topic="b", prefix="new")))
+    points = {point.series: point for point in amended_points(whole, verdicts)}
+
+    assert set(points) == {"topic:a", "negative:a", "topic:b", "negative:b"}
+    assert (points["topic:a"].observed, points["negative:a"].observed) == (7, 5)
+    assert points["topic:a"].posts == 7 and points["topic:a"].negative == 5
+    for series in ("topic:a", "negative:a"):
+        assert points[series].expected == before[series].expected
+        assert points[series].score == before[series].score
+        assert points[series].anomalous == before[series].anomalous
+    assert points["topic:b"].observed == 1 and points["topic:b"].expected == 0.0
+    assert all(point.window_start == _at(index) for point in points.values())
+    # The verdicts survive the state log (JSON) unchanged.
+    assert amended_points(whole, json.loads(json.dumps(verdicts))) == list(
+        amended_points(whole, verdicts)
+    )

@@ -83,7 +83,6 @@ def test_sparse_series_alarms_on_a_real_jump() -> None:
     assert _starts(_run(counts)) == [spike]
 
 
-
 @pytest.mark.parametrize("calm_days", [1.5, 2, 4, 10])
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_quiet_topic_incident_starts_on_its_first_or_second_window(
@@ -116,6 +115,7 @@ def test_slow_rise_sets_count_records_but_does_not_alarm() -> None:
     assert len(_starts(_run(counts))) <= 1
     loud_only = DetectorConfig(novelty_half_life_seconds=None)
     assert len(_starts(_run(counts, loud_only))) > len(_starts(_run(counts)))
+
 
 @pytest.mark.parametrize("height", [150.0, 400.0])
 def test_spike_is_one_event_with_start_peak_and_end(height: float) -> None:

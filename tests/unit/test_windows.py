@@ -14,12 +14,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from monitor.analysis.windows import (
+    AMENDED,
     AUTHOR_LIMIT,
     AUTHOR_POSTS_LIMIT,
+    DROPPED,
+    DUPLICATE,
     EVIDENCE_LIMIT,
     EXCERPT_CHARS,
     GLOBAL_KEYWORD_LIMIT,
+    TAKEN,
     TOPIC_KEYWORD_LIMIT,
+    MergeOutcome,
     PartitionLedger,
     PartitionWindows,
     PostFacts,
@@ -646,12 +651,13 @@ def test_ledger_counts_each_post_once_across_a_crash(data: st.DataObject) -> Non
 
     def send(closed: list[WindowAggregate]) -> None:
         for partial in closed:
-            ok, done = merger.add(0, partial, now=0.0)
-            if ok:
+            outcome = merger.add(0, partial, now=0.0)
+            if outcome.accepted:
                 accepted[partial.start] = partial
             else:  # a window closed again after the crash: the very same counts
+                assert outcome.status == DUPLICATE
                 assert _comparable(partial) == _comparable(accepted[partial.start])
-            for window, complete in done:
+            for window, complete in outcome.completed:
                 assert complete
                 output.append(window)
 
@@ -730,73 +736,169 @@ def _partial(start: int, *post_ids: str, topic: str = "t") -> WindowAggregate:
     return window
 
 
+def _summary(done: list[tuple[WindowAggregate, bool]]) -> list[tuple[int, int, bool]]:
+    return [(w.start, w.posts, complete) for w, complete in done]
+
+
 def test_merger_completes_a_window_once_every_partition_closed_it() -> None:
     merger = WindowMerger(3, SIZE, timeout=30)
-    assert merger.add(0, _partial(0, "a"), now=0) == (True, [])
-    assert merger.add(1, _partial(0, "b", "c"), now=1) == (True, [])
-    accepted, done = merger.add(2, _partial(0), now=2)
-    assert accepted
-    ((window, complete),) = done
+    assert merger.add(0, _partial(0, "a"), now=0) == MergeOutcome(TAKEN)
+    assert merger.add(1, _partial(0, "b", "c"), now=1) == MergeOutcome(TAKEN)
+    outcome = merger.add(2, _partial(0), now=2)
+    assert outcome.accepted and outcome.amended is None
+    ((window, complete),) = outcome.completed
     assert complete and (window.start, window.posts, window.negative) == (0, 3, 3)
     assert window.topics["t"].negative_authors == {}
     assert merger.emitted_through == 0
+    assert merger.amendable == {}  # every partition is in: nothing to amend
 
 
 def test_merger_waits_for_partitions_that_have_not_reached_the_window() -> None:
     merger = WindowMerger(2, SIZE, timeout=30)
-    assert merger.add(0, _partial(0, "a"), now=0) == (True, [])
-    assert merger.add(0, _partial(60, "b"), now=0) == (True, [])
+    assert merger.add(0, _partial(0, "a"), now=0).completed == []
+    assert merger.add(0, _partial(60, "b"), now=0).completed == []
     # partition 1 starts at 60: it had nothing in 0, which is then complete too
-    _, done = merger.add(1, _partial(60, "c"), now=0)
-    assert [(w.start, w.posts, complete) for w, complete in done] == [
-        (0, 1, True),
-        (60, 2, True),
-    ]
+    done = merger.add(1, _partial(60, "c"), now=0).completed
+    assert _summary(done) == [(0, 1, True), (60, 2, True)]
 
 
 def test_merger_emits_in_order_and_fills_gaps_with_empty_windows() -> None:
     merger = WindowMerger(1, SIZE, timeout=30)
     merger.add(0, _partial(0, "a"), now=0)
-    _, done = merger.add(0, _partial(180, "b"), now=0)
-    assert [(w.start, w.posts, complete) for w, complete in done] == [
-        (60, 0, True),
-        (120, 0, True),
-        (180, 1, True),
-    ]
+    done = merger.add(0, _partial(180, "b"), now=0).completed
+    assert _summary(done) == [(60, 0, True), (120, 0, True), (180, 1, True)]
     assert all(w.size == SIZE for w, _ in done)
 
 
-def test_merger_ignores_duplicate_and_already_emitted_partials() -> None:
+def test_merger_ignores_duplicate_partials() -> None:
     merger = WindowMerger(2, SIZE, timeout=30)
-    assert merger.add(0, _partial(0, "a"), now=0) == (True, [])
-    assert merger.add(0, _partial(0, "a"), now=0) == (False, [])
-    _, done = merger.add(1, _partial(0, "b"), now=0)
+    assert merger.add(0, _partial(0, "a"), now=0).status == TAKEN
+    again = merger.add(0, _partial(0, "a"), now=0)
+    assert again == MergeOutcome(DUPLICATE) and not again.accepted
+    done = merger.add(1, _partial(0, "b"), now=0).completed
     assert [w.posts for w, _ in done] == [2]
-    assert merger.add(1, _partial(0, "b"), now=0) == (False, [])
-    assert merger.add(0, _partial(0, "z"), now=0) == (False, [])
+    assert merger.add(1, _partial(0, "b"), now=0).status == DUPLICATE
+    assert merger.add(0, _partial(0, "z"), now=0).status == DUPLICATE
     assert merger.pending == {}
 
 
-def test_merger_times_out_a_window_as_incomplete() -> None:
+def test_merger_waits_for_a_live_partition_however_long_it_takes() -> None:
+    merger = WindowMerger(2, SIZE, timeout=30)
+    merger.add(0, _partial(0, "a"), now=100)
+    for now in range(100, 1000, 10):  # partition 1 is catching up, still open
+        assert merger.heartbeat(1, active=True, now=now) == []
+        assert merger.completed(now=now + 5) == []
+    done = merger.add(1, _partial(0, "b"), now=1000).completed
+    assert _summary(done) == [(0, 2, True)]
+
+
+def test_merger_does_not_wait_for_an_idle_partition() -> None:
+    merger = WindowMerger(2, SIZE, timeout=30)
+    merger.add(0, _partial(0, "a"), now=0)
+    assert merger.completed(now=1) == []
+    done = merger.heartbeat(1, active=False, now=2)
+    assert _summary(done) == [(0, 1, True)]
+    done = merger.add(0, _partial(60, "b"), now=3).completed  # 1 is still idle
+    assert _summary(done) == [(60, 1, True)]
+    merger.heartbeat(1, active=True, now=4)  # it has posts again
+    merger.add(0, _partial(120, "c"), now=5)
+    assert merger.completed(now=6) == []
+
+
+def test_a_partial_makes_an_idle_partition_waited_for_until_it_says_otherwise() -> None:
+    merger = WindowMerger(2, SIZE, timeout=30)
+    merger.heartbeat(1, active=False, now=0)
+    merger.add(1, _partial(0, "a"), now=1)
+    done = merger.add(0, _partial(0, "b"), now=1).completed
+    assert _summary(done) == [(0, 2, True)]
+    assert merger.add(0, _partial(60, "c"), now=1).completed == []  # waits on 1
+    assert merger.completed(now=2) == []
+    assert _summary(merger.heartbeat(1, active=False, now=3)) == [(60, 1, True)]
+
+
+def test_merger_gives_up_on_a_silent_partition_and_marks_the_window_incomplete() -> (
+    None
+):
+    merger = WindowMerger(2, SIZE, timeout=30)
+    merger.heartbeat(1, active=True, now=90)
+    merger.add(0, _partial(0, "a"), now=100)
+    assert merger.completed(now=119.9) == []
+    done = merger.completed(now=120)  # partition 1 silent since 90
+    assert _summary(done) == [(0, 1, False)]
+
+
+def test_merger_never_heard_from_a_partition_waits_from_the_first_partial() -> None:
     merger = WindowMerger(2, SIZE, timeout=30)
     merger.add(0, _partial(0, "a"), now=100)
     assert merger.completed(now=129.9) == []
-    _, done = merger.add(0, _partial(60, "b"), now=125)
-    assert done == []
+    merger.add(0, _partial(60, "b"), now=125)
     done = merger.completed(now=130)
-    assert [(w.start, w.posts, complete) for w, complete in done] == [(0, 1, False)]
+    assert _summary(done) == [(0, 1, False)]
     assert merger.completed(now=154.9) == []  # window 60's clock started at 125
     assert [w.start for w, _ in merger.completed(now=155)] == [60]
-    # the silent partition shows up: its partials are too late to count
-    assert merger.add(1, _partial(0, "c"), now=156) == (False, [])
-    assert merger.add(1, _partial(60, "d"), now=156) == (False, [])
+
+
+def test_a_late_partial_amends_a_window_emitted_without_it() -> None:
+    merger = WindowMerger(2, SIZE, timeout=30)
+    merger.add(0, _partial(0, "a"), now=0)
+    merger.add(0, _partial(60, "b"), now=0)
+    assert [w.start for w, _ in merger.completed(now=40)] == [0, 60]
+    assert set(merger.amendable) == {0, 60}
+    outcome = merger.add(1, _partial(0, "c", "d"), now=41)
+    assert outcome.status == AMENDED and outcome.accepted
+    assert outcome.completed == []
+    assert outcome.amended is not None
+    assert (outcome.amended.start, outcome.amended.posts) == (0, 3)
+    assert outcome.amended.topics["t"].negative == 3
+    assert set(merger.amendable) == {60}  # window 0 now has every partition
+    assert merger.add(1, _partial(0, "c", "d"), now=42).status == DUPLICATE
+    assert merger.add(0, _partial(60, "b"), now=42).status == DUPLICATE
+
+
+def test_an_idle_partition_that_wakes_up_amends_the_windows_it_missed() -> None:
+    merger = WindowMerger(2, SIZE, timeout=30)
+    merger.heartbeat(1, active=False, now=0)
+    ((window, complete),) = merger.add(0, _partial(0, "a"), now=0).completed
+    assert complete and 0 in merger.amendable
+    outcome = merger.add(1, _partial(0, "b"), now=1)
+    assert outcome.status == AMENDED and outcome.amended.posts == 2  # type: ignore[union-attr]
+
+
+def test_amendment_horizon_is_bounded_and_older_partials_are_dropped() -> None:
+    merger = WindowMerger(2, SIZE, timeout=30, amend_windows=3)
+    merger.heartbeat(1, active=False, now=0)
+    for index in range(10):
+        merger.add(0, _partial(index * SIZE, f"p{index}"), now=0)
+    assert merger.emitted_through == 9 * SIZE
+    assert sorted(merger.amendable) == [7 * SIZE, 8 * SIZE, 9 * SIZE]
+    assert merger.add(1, _partial(6 * SIZE, "x"), now=1) == MergeOutcome(DROPPED)
+    assert merger.add(1, _partial(7 * SIZE, "x"), now=1).status == AMENDED
+    # partition 0 re-sending a window it sent long ago is a duplicate, not a loss
+    assert merger.add(0, _partial(2 * SIZE, "p2"), now=1).status == DUPLICATE
+
+
+def test_gap_windows_are_amendable_too() -> None:
+    merger = WindowMerger(1, SIZE, timeout=30)
+    merger.add(0, _partial(0, "a"), now=0)
+    merger.add(0, _partial(180, "b"), now=0)
+    assert {60, 120} <= set(merger.amendable)
+
+
+def test_restore_emitted_rebuilds_an_amendable_window() -> None:
+    merger = WindowMerger(3, SIZE, timeout=30)
+    merger.emitted_through = 60
+    merger.restore_emitted(60, [0, 2], [_partial(60, "a"), _partial(60, "b")])
+    assert merger.add(2, _partial(60, "b"), now=0).status == DUPLICATE
+    outcome = merger.add(1, _partial(60, "c"), now=0)
+    assert outcome.amended is not None and outcome.amended.posts == 3
+    assert merger.amendable == {}
 
 
 def test_merger_absorb_never_completes() -> None:
     merger = WindowMerger(2, SIZE, timeout=0)
-    assert merger.absorb(0, _partial(0, "a"), now=0)
-    assert merger.absorb(1, _partial(0, "b"), now=0)
-    assert not merger.absorb(1, _partial(0, "b"), now=0)
+    assert merger.absorb(0, _partial(0, "a"), now=0).accepted
+    assert merger.absorb(1, _partial(0, "b"), now=0).accepted
+    assert not merger.absorb(1, _partial(0, "b"), now=0).accepted
     assert merger.emitted_through is None and list(merger.pending) == [0]
     ((window, complete),) = merger.completed(now=0)
     assert complete and window.posts == 2
@@ -834,11 +936,11 @@ def test_merger_sums_interleaved_partials_into_consecutive_windows(
             st.sampled_from([p for p, queue in enumerate(queues) if queue])
         )
         partial = queues[partition].pop(0)
-        accepted, done = merger.add(partition, partial, now=0)
-        assert accepted
-        output += done
+        outcome = merger.add(partition, partial, now=0)
+        assert outcome.status == TAKEN
+        output += outcome.completed
         if data.draw(st.booleans(), label="re-sent"):
-            assert merger.add(partition, partial, now=0) == (False, [])
+            assert merger.add(partition, partial, now=0) == MergeOutcome(DUPLICATE)
     # every partition reported through the last window: nothing is left
     windows = [w for w, _ in output]
     assert all(complete for _, complete in output)
