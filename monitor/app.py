@@ -89,6 +89,7 @@ def create_app(
         settings.label_thresholds,
         keywords_per_post=settings.keywords_per_post,
         model_path=settings.sentiment_model,
+        cache_size=settings.score_cache_size,
     )
     sink = ElasticsearchSink.connect(
         settings.es_url,

@@ -75,6 +75,7 @@ class MonitorMetrics(NamedTuple):
     windows_merged: Counter
     windows_incomplete: Counter
     windows_amended: Counter
+    score_cache: Counter
     partials_dropped: Counter
     bursts: Counter
     triggers: Counter
@@ -189,6 +190,13 @@ class MonitorMetrics(NamedTuple):
             windows_incomplete=Counter(
                 "monitor_windows_incomplete_total",
                 "Windows completed on the timeout, without every partition.",
+                registry=registry,
+            ),
+            score_cache=Counter(
+                "monitor_score_cache_lookups_total",
+                "Texts looked up in the score cache, by result (hit or miss); "
+                "hit rate = hit / (hit + miss).",
+                ["result"],
                 registry=registry,
             ),
             windows_amended=Counter(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
@@ -13,6 +15,58 @@ from monitor.analysis.topics import TopicMatcher, WatchedTopic
 from monitor.records import Post, ScoredPost, utc_now
 
 
+class ScoreCache:
+    """A bounded LRU map from normalised text to its :class:`TextScore`.
+
+    Repost storms send the same text thousands of times; each is scored once.
+    ``hits`` and ``misses`` count look-ups (texts repeated within one batch
+    count as hits). Thread-safe: scoring runs in worker threads.
+
+    Args:
+        size: Texts kept at most; 0 turns the cache off.
+
+    """
+
+    def __init__(self, size: int) -> None:
+        """Start empty."""
+        if size < 0:
+            raise ValueError("cache size must be >= 0")
+        self.size = size
+        self.hits = 0
+        self.misses = 0
+        self._entries: OrderedDict[str, TextScore] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, text: str) -> TextScore | None:
+        """Return the cached score of ``text`` (and count a hit or a miss)."""
+        with self._lock:
+            found = self._entries.get(text)
+            if found is None:
+                self.misses += 1
+            else:
+                self.hits += 1
+                self._entries.move_to_end(text)
+            return found
+
+    def count_hit(self) -> None:
+        """Count a hit served without a look-up (a repeat within one batch)."""
+        with self._lock:
+            self.hits += 1
+
+    def put(self, text: str, score: TextScore) -> None:
+        """Remember a score, evicting the least recently used beyond ``size``."""
+        if not self.size:
+            return
+        with self._lock:
+            self._entries[text] = score
+            self._entries.move_to_end(text)
+            while len(self._entries) > self.size:
+                self._entries.popitem(last=False)
+
+
 class PostScorer:
     """Scores posts: normalise, sentiment, label, keywords, watched topics.
 
@@ -21,6 +75,7 @@ class PostScorer:
         thresholds: Label thresholds.
         keywords_per_post: How many keywords to keep (0 for none).
         model_path: A snownlp sentiment model file; None for snownlp's own.
+        cache_size: Distinct texts whose scores are kept (0: no cache).
 
     """
 
@@ -31,8 +86,11 @@ class PostScorer:
         *,
         keywords_per_post: int = 5,
         model_path: Path | None = None,
+        cache_size: int = 0,
     ) -> None:
+        """Load the model (snownlp's own unless ``model_path``)."""
         self.model = SentimentModel(model_path)
+        self.cache = ScoreCache(cache_size)
         self.matcher = TopicMatcher(topics)
         self.thresholds = thresholds
         self.keywords_per_post = keywords_per_post
@@ -54,7 +112,7 @@ class PostScorer:
         """
         texts = [normalise_text(post.text) for post in posts]
         try:
-            results = self.model.score_many(texts, self.keywords_per_post)
+            results = self._analyse(texts)
         except Exception:  # noqa: BLE001 - find the culprit post by post below
             return [self._score_alone(post) for post in posts]
         now = utc_now()
@@ -62,6 +120,22 @@ class PostScorer:
             self._scored(post, text, result, now)
             for post, text, result in zip(posts, texts, results, strict=True)
         ]
+
+    def _analyse(self, texts: Sequence[str]) -> list[TextScore]:
+        """Scores of ``texts``; each distinct uncached text is analysed once."""
+        found: dict[str, TextScore | None] = {}
+        for text in texts:
+            if text not in found:
+                found[text] = self.cache.get(text)
+            else:
+                self.cache.count_hit()  # a repeat within the batch
+        missing = [text for text, score in found.items() if score is None]
+        if missing:
+            scores = self.model.score_many(missing, self.keywords_per_post)
+            for text, score in zip(missing, scores, strict=True):
+                found[text] = score
+                self.cache.put(text, score)
+        return [found[text] for text in texts]  # type: ignore[misc]
 
     def _score_alone(self, post: Post) -> ScoredPost | Exception:
         try:

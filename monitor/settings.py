@@ -94,6 +94,12 @@ class Settings(BaseModel):
     keywords_per_post: int = Field(5, ge=0, le=50)
     score_batch_size: int = Field(100, ge=1, le=10_000)
     score_batch_seconds: float = Field(0.2, gt=0.0, le=60.0)
+    score_cache_size: int = Field(
+        10_000,
+        ge=0,
+        le=10_000_000,
+        description="Distinct texts whose scores are kept (repost storms); 0: off",
+    )
 
     # Indexing.
     index_prefix: str = Field("monitor", pattern=r"^[a-z0-9][a-z0-9_\-]*$")

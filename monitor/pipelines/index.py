@@ -44,6 +44,7 @@ async def index_events(pipeline: Pipeline, events: Sequence[faust.EventT]) -> No
     settings, metrics = pipeline.settings, pipeline.metrics
     started = time.perf_counter()
     posts: list[tuple[faust.EventT, ScoredPost]] = []
+    docs: list[Document] = []
     for event in events:
         try:
             post = ScoredPost.loads(event.value)
@@ -52,12 +53,14 @@ async def index_events(pipeline: Pipeline, events: Sequence[faust.EventT]) -> No
                 pipeline, event, f"not a ScoredPost: {type(exc).__name__}: {exc}"
             )
             continue
-        try:  # map it once here, so one bad post cannot fail the whole batch
-            to_es_document(
-                post,
-                prefix=settings.index_prefix,
-                utc_offset=settings.index_utc_offset,
-                indexed_at=utc_now(),
+        try:  # map it here, so one bad post cannot fail the whole batch
+            docs.append(
+                to_es_document(
+                    post,
+                    prefix=settings.index_prefix,
+                    utc_offset=settings.index_utc_offset,
+                    indexed_at=utc_now(),
+                )
             )
         except Exception as exc:  # noqa: BLE001 - one boundary per event, see STYLE 4
             await _dead_letter(
@@ -72,15 +75,11 @@ async def index_events(pipeline: Pipeline, events: Sequence[faust.EventT]) -> No
         return
 
     def build() -> list[Document]:
-        indexed_at = utc_now()
+        # indexed_at is the time of the attempt that succeeds, retries included.
+        indexed_at = utc_now().isoformat()
         return [
-            to_es_document(
-                post,
-                prefix=settings.index_prefix,
-                utc_offset=settings.index_utc_offset,
-                indexed_at=indexed_at,
-            )
-            for _, post in posts
+            Document(doc.index, doc.doc_id, {**doc.body, "indexed_at": indexed_at})
+            for doc in docs
         ]
 
     def on_retry(exc: SinkUnavailable, wait: float) -> None:

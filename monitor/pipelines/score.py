@@ -50,9 +50,13 @@ async def score_events(pipeline: Pipeline, events: Sequence[faust.EventT]) -> No
             continue
         metrics.posts_consumed.labels(source=pipeline.source_label(post.source)).inc()
         valid.append((event, post))
+    cache = pipeline.scorer.cache
+    hits, misses = cache.hits, cache.misses
     results = await asyncio.to_thread(
         pipeline.scorer.score_many, [post for _, post in valid]
     )
+    metrics.score_cache.labels(result="hit").inc(cache.hits - hits)
+    metrics.score_cache.labels(result="miss").inc(cache.misses - misses)
     deliveries: list[Awaitable[object]] = []
     for (event, post), result in zip(valid, results, strict=True):
         try:

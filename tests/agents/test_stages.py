@@ -236,3 +236,14 @@ async def test_a_post_that_cannot_be_mapped_is_dead_lettered_alone() -> None:
     assert letter.post_id == "b" and letter.reason.startswith(
         "cannot map to a document"
     )
+
+
+async def test_score_stage_counts_cache_hits_and_misses() -> None:
+    pipeline = make_pipeline()
+    pipeline.scorer.cache.size = 100
+    storm = [json.dumps({**POST, "id": f"r{n}"}).encode() for n in range(5)]
+    await score_events(pipeline, [fake_event(v, offset=n) for n, v in enumerate(storm)])
+    await score_events(pipeline, [fake_event(storm[0], offset=5)])
+    assert value(pipeline.metrics.score_cache, result="miss") == 1
+    assert value(pipeline.metrics.score_cache, result="hit") == 5
+    assert len(pipeline.topics.scored_posts.sent) == 6

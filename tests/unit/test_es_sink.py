@@ -94,3 +94,34 @@ async def test_other_failures_hold_the_batch_for_a_retry(error: BaseException) -
     sink = ElasticsearchSink(ScriptedClient(fail_with=error))  # type: ignore[arg-type]
     with pytest.raises(SinkUnavailable):
         await sink.write(docs(3))
+
+
+def test_fast_serializers_encode_as_the_client_does() -> None:
+    from datetime import datetime, timezone
+
+    from elasticsearch.serializer import (
+        CompatibilityModeJsonSerializer,
+        CompatibilityModeNdjsonSerializer,
+        JsonSerializer,
+        NdjsonSerializer,
+    )
+
+    from monitor.sinks.elasticsearch import fast_serializers
+
+    stock = {
+        "application/json": JsonSerializer(),
+        "application/x-ndjson": NdjsonSerializer(),
+        "application/vnd.elasticsearch+json": CompatibilityModeJsonSerializer(),
+        "application/vnd.elasticsearch+x-ndjson": CompatibilityModeNdjsonSerializer(),
+    }
+    body = {
+        "text": '空调有股怪味 "引号" \\ 😀',
+        "at": datetime(2026, 11, 20, 5, 1, 2, 345678, tzinfo=timezone.utc),
+        "n": [1, 2.5, None, True],
+        "meta": {"nested": {"k": "v"}},
+    }
+    fast = fast_serializers()
+    assert set(fast) == set(stock)
+    for mimetype, serializer in fast.items():
+        data = [{"index": {"_id": "x"}}, body] if "ndjson" in mimetype else body
+        assert serializer.dumps(data) == stock[mimetype].dumps(data), mimetype
