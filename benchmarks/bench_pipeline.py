@@ -1,10 +1,22 @@
-"""End-to-end throughput and published->indexed latency through the local servers.
+"""End-to-end throughput, latency and memory through the local servers.
 
-Starts its own noida-db and one ``monitor worker`` process, then:
-1. latency: sends N posts at a steady rate with ``published_at`` = send time and
-   reads each document's ``indexed_at`` back (p50/p99 of indexed_at - published_at);
-2. throughput: sends M posts at once and times until all are indexed.
-Prints one JSON object. Usage: python benchmarks/bench_pipeline.py [--posts N] ...
+For each worker count (``--workers 1 2``) it starts its own noida-db, creates
+the topics (``--partitions``, at least the workers) and runs that many
+``monitor worker`` processes (each its own instance id and web port), then,
+``--runs`` times:
+
+1. latency: posts at a steady rate (each of ``--rates``) with ``published_at``
+   = send time; p50/p99 of ``indexed_at - published_at`` read back from
+   Elasticsearch;
+2. throughput: ``--burst`` posts sent as fast as the producer goes; posts/s
+   from the first send until the last is indexed.
+
+Texts are distinct (two posts of the sample feed joined), so the score cache
+does not flatter the figures. With ``--memory-posts N`` it then sends N posts
+in ten chunks and samples the workers' RSS after each chunk is indexed.
+
+Prints one JSON object: medians over the runs, every run, and the machine.
+Usage: python benchmarks/bench_pipeline.py [--workers 1 2] [--runs 3] ...
 """
 
 from __future__ import annotations
@@ -20,167 +32,345 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
+import orjson
 from elasticsearch import Elasticsearch
 
 from monitor.embedded import EmbeddedServers, free_port
 from monitor.kafka import prepare_topics
 from monitor.publisher import PostPublisher, RateLimiter
-from monitor.records import parse_post
 from monitor.settings import Settings
-from monitor.sources.files import read_posts
 
 ROOT = Path(__file__).resolve().parents[1]
+FEED = ROOT / "samples" / "feed.jsonl"
 
 
 def percentile(values: list[float], q: float) -> float:
+    """Nearest-rank percentile."""
     ordered = sorted(values)
     index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
     return ordered[index]
 
 
-async def send(
-    settings: Settings, texts: list[str], prefix: str, rate: float | None
-) -> float:
-    publisher = PostPublisher(str(settings.kafka_url), settings.topic_posts)
-    await publisher.start()
-    limiter = RateLimiter(rate)
-    started = time.perf_counter()
-    try:
-        for number, text in enumerate(texts):
-            await limiter.wait()
-            await publisher.publish(
-                parse_post(
-                    {
-                        "id": f"{prefix}-{number}",
-                        "text": text,
-                        "source": "bench",
-                        "published_at": datetime.now(UTC).isoformat(),
-                    }
-                )
+def distinct_texts(count: int) -> Iterator[str]:
+    """Yield ``count`` distinct texts: pairs of sample-feed texts joined."""
+    texts = sorted({json.loads(line)["text"] for line in FEED.open(encoding="utf-8")})
+    n = len(texts)
+    for number in range(count):
+        first, second = divmod(number, n)
+        yield f"{texts[first % n]}，{texts[(first + second + 1) % n]}"
+
+
+def rss_mb(pid: int) -> float:
+    """Resident set size of a process, MiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+@dataclass
+class Stack:
+    """noida-db plus N workers, isolated in a temporary directory."""
+
+    workers: int
+    partitions: int
+    tmp: Path
+    settings: Settings = field(init=False)
+    env: dict[str, str] = field(init=False)
+    processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    ports: list[int] = field(default_factory=list)
+    es: Elasticsearch = field(init=False)
+    texts: Iterator[str] = field(init=False)
+    sent: int = 0
+
+    def start(self, addr: Any) -> None:
+        """Create topics and start the workers; wait until posts flow."""
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("MONITOR_")}
+        self.env.update(
+            MONITOR_KAFKA_URL=addr.kafka_url,
+            MONITOR_ES_URL=addr.es_url,
+            MONITOR_DATA_DIR=str(self.tmp / "data"),
+            MONITOR_LOG_LEVEL="warning",
+            MONITOR_TOPIC_PARTITIONS=str(self.partitions),
+        )
+        self.settings = Settings.load(env=self.env)
+        asyncio.run(prepare_topics(self.settings))
+        self.es = Elasticsearch(addr.es_url, request_timeout=120)
+        self.texts = distinct_texts(10_000_000)
+        for number in range(self.workers):
+            port = free_port()
+            env = dict(
+                self.env,
+                MONITOR_WEB_PORT=str(port),
+                MONITOR_INSTANCE_ID=f"bench-worker-{number}",
             )
-    finally:
-        await publisher.close()
-    return started
+            with (self.tmp / f"worker-{number}.log").open("ab") as log:
+                self.processes.append(
+                    subprocess.Popen(
+                        [sys.executable, "-m", "monitor", "worker"],
+                        env=env,
+                        stdout=log,
+                        stderr=subprocess.STDOUT,
+                    )
+                )
+            self.ports.append(port)
+        for process, port in zip(self.processes, self.ports, strict=True):
+            self._wait_for_web(process, port)
+        # Every worker has its partitions once a warm-up batch comes through.
+        self.send(200, "warmup", rate=None)
+        self.wait_indexed("warmup", 200, timeout=300)
+
+    def _wait_for_web(self, process: subprocess.Popen[bytes], port: int) -> None:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=1)
+                return
+            except OSError:
+                if time.monotonic() > deadline or process.poll() is not None:
+                    raise SystemExit(
+                        f"worker did not start; see {self.tmp}/worker-*.log"
+                    ) from None
+                time.sleep(0.3)
+
+    def stop(self) -> None:
+        """Stop the workers (SIGTERM, then wait)."""
+        for process in self.processes:
+            process.terminate()
+        for process in self.processes:
+            try:
+                process.wait(60)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        self.es.close()
+
+    def send(self, count: int, prefix: str, rate: float | None) -> float:
+        """Send ``count`` posts (ids ``<prefix>-<n>``); return the start time."""
+        payloads = [next(self.texts) for _ in range(count)]
+        self.sent += count
+        return asyncio.run(self._send(payloads, prefix, rate))
+
+    async def _send(self, texts: list[str], prefix: str, rate: float | None) -> float:
+        publisher = PostPublisher(
+            str(self.settings.kafka_url), self.settings.topic_posts
+        )
+        await publisher.start()
+        limiter = RateLimiter(rate)
+        started = time.perf_counter()
+        try:
+            for number, text in enumerate(texts):
+                await limiter.wait()
+                post_id = f"{prefix}-{number}"
+                await publisher.publish_raw(
+                    orjson.dumps(
+                        {
+                            "id": post_id,
+                            "text": text,
+                            "source": "bench",
+                            "published_at": datetime.now(UTC).isoformat(),
+                        }
+                    ),
+                    key=post_id.encode(),
+                )
+                if number % 2000 == 1999:
+                    await publisher.flush()
+        finally:
+            await publisher.close()
+        return started
+
+    def indexed(self, prefix: str) -> int:
+        """Posts of a run that are in Elasticsearch."""
+        pattern = f"{self.settings.index_prefix}-posts-*"
+        self.es.indices.refresh(index=pattern, allow_no_indices=True)
+        return int(
+            self.es.count(
+                index=pattern,
+                query={"prefix": {"post_id": f"{prefix}-"}},
+                allow_no_indices=True,
+            )["count"]
+        )
+
+    def wait_indexed(self, prefix: str, count: int, timeout: float) -> None:
+        """Block until ``count`` posts of a run are indexed."""
+        deadline = time.monotonic() + timeout
+        while self.indexed(prefix) < count:
+            if time.monotonic() > deadline:
+                raise SystemExit(f"{prefix}: not all {count} indexed in {timeout} s")
+            time.sleep(0.2)
+
+    def latencies(self, prefix: str, count: int) -> list[float]:
+        """published -> indexed seconds of every post of a run."""
+        hits = self.es.search(
+            index=f"{self.settings.index_prefix}-posts-*",
+            size=count,
+            query={"prefix": {"post_id": f"{prefix}-"}},
+            source=["published_at", "indexed_at"],
+        )["hits"]["hits"]
+        return [
+            (
+                datetime.fromisoformat(h["_source"]["indexed_at"])
+                - datetime.fromisoformat(h["_source"]["published_at"])
+            ).total_seconds()
+            for h in hits
+        ]
+
+    def rss(self) -> list[float]:
+        """RSS of each worker, MiB."""
+        return [round(rss_mb(p.pid), 1) for p in self.processes]
 
 
-def wait_indexed(es: Elasticsearch, pattern: str, count: int, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        es.indices.refresh(index=pattern, allow_no_indices=True)
-        if es.count(index=pattern, allow_no_indices=True)["count"] >= count:
-            return
-        time.sleep(0.2)
-    raise SystemExit(f"not all {count} posts indexed within {timeout:.0f} s")
+@contextmanager
+def running_stack(workers: int, partitions: int) -> Iterator[Stack]:
+    """A fresh noida-db with ``workers`` workers, stopped afterwards."""
+    with ExitStack() as stack:
+        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        addr = stack.enter_context(EmbeddedServers(tmp / "noida", attach=False))
+        bench = Stack(workers, partitions, tmp)
+        try:
+            bench.start(addr)
+            yield bench
+        finally:
+            bench.stop()
+
+
+def one_run(
+    bench: Stack, run: int, rates: list[float], seconds: float, burst: int
+) -> dict[str, Any]:
+    """Latency at each rate, then a burst; figures of this run."""
+    result: dict[str, Any] = {"latency": {}}
+    for rate in rates:
+        count = int(min(rate * seconds, 10_000))
+        prefix = f"lat{run}r{int(rate)}"
+        bench.send(count, prefix, rate)
+        bench.wait_indexed(prefix, count, timeout=1800)
+        values = bench.latencies(prefix, count)
+        result["latency"][str(int(rate))] = {
+            "posts": len(values),
+            "p50": round(statistics.median(values), 3),
+            "p99": round(percentile(values, 99), 3),
+            "max": round(max(values), 3),
+        }
+    prefix = f"thr{run}"
+    started = bench.send(burst, prefix, None)
+    sent = time.perf_counter() - started
+    bench.wait_indexed(prefix, burst, timeout=3600)
+    elapsed = time.perf_counter() - started
+    result["throughput"] = {
+        "posts": burst,
+        "send_seconds": round(sent, 2),
+        "seconds": round(elapsed, 2),
+        "posts_per_second": round(burst / elapsed, 1),
+    }
+    result["worker_rss_mb"] = bench.rss()
+    return result
+
+
+def memory_run(bench: Stack, posts: int) -> list[dict[str, Any]]:
+    """Send ``posts`` in ten chunks; RSS of each worker after each chunk."""
+    samples = [{"posts": bench.sent, "worker_rss_mb": bench.rss()}]
+    chunk = posts // 10
+    for number in range(10):
+        prefix = f"mem{number}"
+        started = time.perf_counter()
+        bench.send(chunk, prefix, None)
+        bench.wait_indexed(prefix, chunk, timeout=7200)
+        samples.append(
+            {
+                "posts": bench.sent,
+                "posts_per_second": round(chunk / (time.perf_counter() - started), 1),
+                "worker_rss_mb": bench.rss(),
+            }
+        )
+        print(json.dumps(samples[-1]), file=sys.stderr)
+    return samples
+
+
+def median_of(runs: list[dict[str, Any]], *path: str) -> float:
+    """Median of one figure over the runs."""
+    values = []
+    for run in runs:
+        value: Any = run
+        for key in path:
+            value = value[key]
+        values.append(value)
+    return round(statistics.median(values), 3)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--partitions", type=int, default=4)
+    parser.add_argument("--runs", type=int, default=3)
     parser.add_argument(
-        "--posts", type=int, default=1000, help="posts for the latency run"
+        "--rates",
+        type=float,
+        nargs="+",
+        default=[200.0, 2000.0],
+        help="posts/s of the latency runs",
     )
     parser.add_argument(
-        "--rate", type=float, default=100.0, help="posts/s for the latency run"
+        "--latency-seconds",
+        type=float,
+        default=10.0,
+        help="length of each latency run (at most 10,000 posts)",
     )
+    parser.add_argument("--burst", type=int, default=20_000)
     parser.add_argument(
-        "--burst", type=int, default=5000, help="posts for the throughput run"
+        "--memory-posts",
+        type=int,
+        default=0,
+        help="then send this many posts and sample RSS (with the last worker count)",
     )
     args = parser.parse_args()
+    if any(workers > args.partitions for workers in args.workers):
+        parser.error("--partitions must be at least the number of workers")
 
-    texts = [
-        line.post.text
-        for line in read_posts(ROOT / "samples" / "feed.jsonl")
-        if line.post is not None
-    ]
-    with (
-        tempfile.TemporaryDirectory() as tmp,
-        EmbeddedServers(Path(tmp), attach=False) as addr,
-    ):
-        port = free_port()
-        env = {k: v for k, v in os.environ.items() if not k.startswith("MONITOR_")}
-        env.update(
-            MONITOR_KAFKA_URL=addr.kafka_url,
-            MONITOR_ES_URL=addr.es_url,
-            MONITOR_DATA_DIR=str(Path(tmp) / "data"),
-            MONITOR_WEB_PORT=str(port),
-            MONITOR_LOG_LEVEL="warning",
-        )
-        settings = Settings.load(env=env)
-        asyncio.run(prepare_topics(settings))
-        with (Path(tmp) / "worker.log").open("ab") as log:
-            worker = subprocess.Popen(
-                [sys.executable, "-m", "monitor", "worker"],
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        es = Elasticsearch(addr.es_url, request_timeout=60)
-        pattern = f"{settings.index_prefix}-posts-*"
-        try:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    urllib.request.urlopen(
-                        f"http://127.0.0.1:{port}/metrics", timeout=1
-                    )
-                    break
-                except OSError:
-                    if time.monotonic() > deadline or worker.poll() is not None:
-                        raise SystemExit("worker did not start") from None
-                    time.sleep(0.3)
-            # 1. latency at a steady rate
-            asyncio.run(send(settings, texts[: args.posts], "lat", args.rate))
-            wait_indexed(es, pattern, args.posts, timeout=600)
-            hits = es.search(
-                index=pattern,
-                size=args.posts,
-                query={"prefix": {"post_id": "lat-"}},
-                source=["published_at", "indexed_at"],
-            )["hits"]["hits"]
-            latencies = [
-                (
-                    datetime.fromisoformat(h["_source"]["indexed_at"])
-                    - datetime.fromisoformat(h["_source"]["published_at"])
-                ).total_seconds()
-                for h in hits
+    report: dict[str, Any] = {
+        "benchmark": "pipeline_end_to_end",
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python "
+        f"{platform.python_version()}; noida-db, the workers and the load "
+        "generator share the cores",
+        "partitions": args.partitions,
+        "texts": "distinct: two sample-feed posts joined (about 100 characters)",
+        "workers": {},
+    }
+    for index, workers in enumerate(args.workers):
+        with running_stack(workers, args.partitions) as bench:
+            runs = [
+                one_run(bench, run, args.rates, args.latency_seconds, args.burst)
+                for run in range(args.runs)
             ]
-            # 2. throughput of a burst
-            burst = [texts[(args.posts + i) % len(texts)] for i in range(args.burst)]
-            started = asyncio.run(send(settings, burst, "thr", None))
-            wait_indexed(es, pattern, args.posts + len(burst), timeout=1800)
-            elapsed = time.perf_counter() - started
-        finally:
-            worker.terminate()
-            worker.wait(30)
-            es.close()
-    print(
-        json.dumps(
-            {
-                "benchmark": "pipeline_end_to_end",
-                "machine": f"{platform.machine()} {platform.python_version()}, "
-                "shared 2-core box, "
-                "servers, worker and load on the same cores",
-                "workers": 1,
-                "latency_run": {
-                    "posts": len(latencies),
-                    "rate_posts_per_second": args.rate,
-                    "published_to_indexed_seconds": {
-                        "p50": round(statistics.median(latencies), 3),
-                        "p99": round(percentile(latencies, 99), 3),
-                        "max": round(max(latencies), 3),
-                    },
+            summary: dict[str, Any] = {
+                "throughput_posts_per_second": median_of(
+                    runs, "throughput", "posts_per_second"
+                ),
+                "latency_seconds": {
+                    rate: {
+                        "p50": median_of(runs, "latency", rate, "p50"),
+                        "p99": median_of(runs, "latency", rate, "p99"),
+                    }
+                    for rate in runs[0]["latency"]
                 },
-                "throughput_run": {
-                    "posts": len(burst),
-                    "seconds": round(elapsed, 2),
-                    "posts_per_second": round(len(burst) / elapsed, 1),
-                },
-            },
-            indent=2,
+                "runs": runs,
+            }
+            if args.memory_posts and index == len(args.workers) - 1:
+                summary["memory"] = memory_run(bench, args.memory_posts)
+            report["workers"][str(workers)] = summary
+    if len(args.workers) > 1:
+        first, last = (str(w) for w in (args.workers[0], args.workers[-1]))
+        report["throughput_ratio"] = round(
+            report["workers"][last]["throughput_posts_per_second"]
+            / report["workers"][first]["throughput_posts_per_second"],
+            2,
         )
-    )
+    print(json.dumps(report, indent=2, ensure_ascii=False))
 
 
 if __name__ == "__main__":

@@ -66,6 +66,7 @@ def create_app(
         topic_partitions=settings.topic_partitions,
         topic_replication_factor=settings.topic_replicas,
         stream_buffer_maxsize=settings.stream_buffer_maxsize,
+        producer_linger=settings.producer_linger_seconds,
         consumer_auto_offset_reset="earliest",
         consumer_group_instance_id=settings.instance_id,
         web_enabled=True,

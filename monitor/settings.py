@@ -92,7 +92,7 @@ class Settings(BaseModel):
     negative_below: float = Field(0.3, ge=0.0, le=1.0)
     positive_from: float = Field(0.7, ge=0.0, le=1.0)
     keywords_per_post: int = Field(5, ge=0, le=50)
-    score_batch_size: int = Field(100, ge=1, le=10_000)
+    score_batch_size: int = Field(500, ge=1, le=10_000)
     score_batch_seconds: float = Field(0.2, gt=0.0, le=60.0)
     score_cache_size: int = Field(
         10_000,
@@ -115,6 +115,13 @@ class Settings(BaseModel):
     es_request_timeout_seconds: float = Field(30.0, gt=0.0)
 
     stream_buffer_maxsize: int = Field(4096, ge=1)
+    producer_linger_seconds: float = Field(
+        0.005,
+        ge=0.0,
+        le=1.0,
+        description="How long the worker's producer gathers records into one "
+        "request: fewer, larger produce requests and responses",
+    )
 
     # Windowed counts and burst detection (event time = published_at).
     window_seconds: int = Field(
