@@ -133,6 +133,19 @@ def create_app(
             except Exception:  # noqa: BLE001 - a timer must not crash the worker
                 log.exception("checking the rules file failed")
 
+    @app.on_partitions_revoked.connect
+    async def on_revoked(app: faust.App, revoked: set[Any], **kwargs: Any) -> None:
+        for tp in revoked:
+            metrics.assigned_partitions.labels(topic=tp.topic).set(0)
+
+    @app.on_partitions_assigned.connect
+    async def on_assigned(app: faust.App, assigned: set[Any], **kwargs: Any) -> None:
+        per_topic: dict[str, int] = defaultdict(int)
+        for tp in assigned:
+            per_topic[tp.topic] += 1
+        for topic, owned in per_topic.items():
+            metrics.assigned_partitions.labels(topic=topic).set(owned)
+
     reported: set[str] = set()
 
     @app.timer(CONSUMER_LAG_INTERVAL_SECONDS)

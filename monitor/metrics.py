@@ -69,6 +69,7 @@ class MonitorMetrics(NamedTuple):
     sink_retries: Counter
     batch_retries: Counter
     consumer_lag: Gauge
+    assigned_partitions: Gauge
     posts_late: Counter
     posts_duplicate: Counter
     windows_closed: Counter
@@ -158,6 +159,12 @@ class MonitorMetrics(NamedTuple):
                 "Batches a stage failed to finish and is processing again "
                 "(nothing is acknowledged until a batch succeeds).",
                 ["stage"],
+                registry=registry,
+            ),
+            assigned_partitions=Gauge(
+                "monitor_assigned_partitions",
+                "Partitions of each topic assigned to this worker now.",
+                ["topic"],
                 registry=registry,
             ),
             consumer_lag=Gauge(

@@ -32,6 +32,7 @@ from typing import Any
 import faust
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from faust.types import TP
 
 from monitor.analysis.alerts import (
     WindowEvaluator,
@@ -123,14 +124,30 @@ class StateLog:
 class CountStage:
     """Per-partition window counting (stage 1)."""
 
-    def __init__(self, pipeline: Pipeline, state: StateLog) -> None:
-        """Start with no partition restored."""
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        state: StateLog,
+        highwater: Callable[[int], int | None] | None = None,
+    ) -> None:
+        """Start with no partition restored.
+
+        ``highwater(partition)`` returns the offset the next record of that
+        ``scored-posts`` partition will get (None if not known yet): a
+        partition is only idle once this worker has read up to it.
+        """
         self.pipeline = pipeline
         self.state = state
+        self.highwater = highwater
+        #: partition -> offset after the last record this worker handled
+        self.position: dict[int, int] = {}
         self.ledgers: dict[int, PartitionLedger] = {}
         self.last_seen: dict[int, float] = {}
         #: ``scored-posts`` partitions assigned to this worker
         self.owned: set[int] = set()
+        #: partitions taken away and not given back: Faust may still hand
+        #: over events of theirs it had buffered; their new owner counts them
+        self.revoked: set[int] = set()
         #: partition -> whether its last heartbeat said it had open windows
         self.active: dict[int, bool] = {}
         self.lock = asyncio.Lock()
@@ -148,6 +165,9 @@ class CountStage:
             )
             self.ledgers[partition] = ledger
             self.last_seen[partition] = time.monotonic()
+            self.position[partition] = max(
+                self.position.get(partition, 0), ledger.applied_offset + 1
+            )
             if ledger.unsent:
                 await asyncio.gather(*(await self._send(partition, ledger.unsent)))
                 ledger.unsent = []
@@ -161,15 +181,26 @@ class CountStage:
 
     def assign(self, partitions: Iterable[int]) -> None:
         """Note partitions assigned to this worker (restored on the next tick)."""
-        self.owned.update(partitions)
+        for partition in partitions:
+            self.owned.add(partition)
+            self.revoked.discard(partition)
 
     def forget(self, partitions: Iterable[int]) -> None:
         """Drop partitions this worker no longer owns (rebuilt if they return)."""
         for partition in partitions:
+            self.revoked.add(partition)
             self.owned.discard(partition)
             self.ledgers.pop(partition, None)
             self.last_seen.pop(partition, None)
             self.active.pop(partition, None)
+            self.position.pop(partition, None)
+
+    def caught_up(self, partition: int) -> bool:
+        """Return True once this worker has handled every record so far."""
+        if self.highwater is None:
+            return True
+        highwater = self.highwater(partition)
+        return highwater is not None and highwater <= self.position.get(partition, 0)
 
     async def handle(self, pipeline: Pipeline, events: Sequence[faust.EventT]) -> None:
         """Count a batch of scored posts; send the windows it closes."""
@@ -177,6 +208,9 @@ class CountStage:
         by_partition: dict[int, list[tuple[int, PostFacts]]] = defaultdict(list)
         for event in events:
             message = event.message
+            self.position[message.partition] = max(
+                self.position.get(message.partition, 0), message.offset + 1
+            )
             try:
                 facts = PostFacts.from_scored(orjson.loads(event.value))
             except Exception as exc:  # noqa: BLE001 - any undecodable record
@@ -189,6 +223,15 @@ class CountStage:
             deliveries: list[Awaitable[Any]] = []
             now = time.monotonic()
             for partition, posts in by_partition.items():
+                if partition in self.revoked:
+                    # Counting them here too would send a second, partial
+                    # share of their windows beside the new owner's.
+                    log.info(
+                        "count: %d posts of revoked partition %d left to its owner",
+                        len(posts),
+                        partition,
+                    )
+                    continue
                 outcome = (await self.ledger(partition)).apply(posts)
                 self.last_seen[partition] = now
                 if outcome.late:
@@ -228,6 +271,9 @@ class CountStage:
                 if (
                     ledger.windows.open
                     and now - self.last_seen.get(partition, now) >= idle
+                    # Quiet only because its records have not reached this
+                    # worker yet (a restart, a rebalance): not idle.
+                    and self.caught_up(partition)
                 ):
                     outcome = ledger.flush()
                     # State first: a window's partial is logged before it is sent.
@@ -296,6 +342,9 @@ class MergeStage:
         self.merger: WindowMerger | None = None
         self.evaluator: WindowEvaluator | None = None
         self.saved_keys: set[str] = set()
+        #: True once the partition was taken away (until it is given back):
+        #: events Faust had buffered are left to the new owner
+        self.revoked = False
         #: window start -> {"complete": bool, "verdicts": point_verdicts(...)}
         #: of an emitted window, while it is amendable
         self.emitted: dict[int, dict[str, Any]] = {}
@@ -354,8 +403,13 @@ class MergeStage:
         self.merger, self.evaluator = merger, evaluator
         return merger, evaluator
 
+    def assign(self) -> None:
+        """Take the partition (again): its records are this worker's to merge."""
+        self.revoked = False
+
     def forget(self) -> None:
         """Drop the state (the partition moved to another worker)."""
+        self.revoked = True
         self.merger = self.evaluator = None
         self.saved_keys = set()
         self.emitted = {}
@@ -363,6 +417,11 @@ class MergeStage:
     async def handle(self, pipeline: Pipeline, events: Sequence[faust.EventT]) -> None:
         """Merge a batch of partials and heartbeats; handle what completes."""
         async with self.lock:
+            if self.revoked:
+                log.info(
+                    "merge: %d records of a revoked partition skipped", len(events)
+                )
+                return
             merger, _ = await self._restore()
             now = time.monotonic()
             writes: dict[str, Any] = {}
@@ -394,7 +453,8 @@ class MergeStage:
                 if outcome.accepted:
                     key = f"0:pending:{partial.start}:{partition}"
                     writes[key] = partial.to_dict(bounded=False)
-                if outcome.amended is not None:
+                if outcome.amended is not None and partial.posts:
+                    # (an empty share changes no count: nothing to rewrite)
                     amended[partial.start] = outcome.amended
                 elif outcome.status == DROPPED:
                     pipeline.metrics.partials_dropped.inc()
@@ -580,7 +640,13 @@ def register(
     assert settings.kafka_url is not None
     count_state = StateLog(pipeline.topics.count_state, settings.kafka_url)
     merge_state = StateLog(pipeline.topics.merge_state, settings.kafka_url)
-    count = CountStage(pipeline, count_state)
+    count = CountStage(
+        pipeline,
+        count_state,
+        highwater=lambda partition: app.consumer.highwater(
+            TP(settings.topic_scored_posts, partition)
+        ),
+    )
     merge = MergeStage(pipeline, merge_state, rules, topics)
     register_batch_agent(
         app,
@@ -615,13 +681,21 @@ def register(
         count.assign(
             tp.partition for tp in assigned if tp.topic == settings.topic_scored_posts
         )
+        if any(tp.topic == settings.topic_window_partials for tp in assigned):
+            merge.assign()
 
     @app.on_partitions_revoked.connect
     async def on_revoked(app: faust.App, revoked: set[Any], **kwargs: Any) -> None:
-        count.forget(
-            tp.partition for tp in revoked if tp.topic == settings.topic_scored_posts
-        )
+        # Under the locks: a batch in flight finishes (and logs its state)
+        # before the partition's state is dropped.
+        async with count.lock:
+            count.forget(
+                tp.partition
+                for tp in revoked
+                if tp.topic == settings.topic_scored_posts
+            )
         if any(tp.topic == settings.topic_window_partials for tp in revoked):
-            merge.forget()
+            async with merge.lock:
+                merge.forget()
 
     return count, merge

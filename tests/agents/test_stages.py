@@ -247,3 +247,20 @@ async def test_score_stage_counts_cache_hits_and_misses() -> None:
     assert value(pipeline.metrics.score_cache, result="miss") == 1
     assert value(pipeline.metrics.score_cache, result="hit") == 5
     assert len(pipeline.topics.scored_posts.sent) == 6
+
+
+def test_a_partition_is_caught_up_only_once_read_to_its_highwater() -> None:
+    from monitor.pipelines.count import CountStage
+
+    highwater: dict[int, int | None] = {0: None, 1: 10}
+    stage = CountStage(make_pipeline(), state=None, highwater=highwater.get)  # type: ignore[arg-type]
+    assert not stage.caught_up(0)  # not fetched yet: unknown, so not idle
+    stage.position[1] = 7
+    assert not stage.caught_up(1)  # records 7..9 still on their way
+    stage.position[1] = 10
+    assert stage.caught_up(1)
+    stage.assign([1])
+    stage.forget([1])
+    assert 1 in stage.revoked and 1 not in stage.position
+    stage.assign([1])
+    assert 1 not in stage.revoked and 1 in stage.owned

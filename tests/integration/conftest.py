@@ -151,11 +151,13 @@ class Stack:
         self.es = Elasticsearch(addresses.es_url, request_timeout=30)
         self.workers: list[WorkerProcess] = []
 
-    def worker(self) -> WorkerProcess:
+    def worker(self, **env: str) -> WorkerProcess:
+        """A worker of this stack; ``env`` overrides (another web port, say)."""
+        merged = {**self.env, **env}
         process = WorkerProcess(
-            self.env,
+            merged,
             self.tmp_path / f"worker-{len(self.workers)}.log",
-            f"http://127.0.0.1:{self.web_port}",
+            f"http://127.0.0.1:{merged['MONITOR_WEB_PORT']}",
         )
         self.workers.append(process)
         return process

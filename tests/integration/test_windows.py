@@ -15,6 +15,7 @@ import pytest
 
 from monitor.analysis.labels import LabelThresholds
 from monitor.analysis.windows import window_start
+from monitor.embedded import free_port
 from monitor.receivers import LocalReceivers
 from monitor.records import parse_post
 from monitor.rules import load_rules
@@ -178,3 +179,36 @@ def test_worker_killed_mid_replay_keeps_counts_exact(
     # Both partitions were alive throughout: no window was given up on.
     assert second.metric_sum("monitor_windows_incomplete_total") == 0
     assert second.metric_sum("monitor_window_partials_dropped_total") == 0
+
+
+def test_two_workers_share_the_partitions_and_count_exactly(
+    stack: Stack, expected_counts: dict, receivers: LocalReceivers
+) -> None:
+    """N workers on one machine: same app id, own instance id and web port."""
+    windows_stack(stack, receivers)
+    workers = [
+        stack.worker(
+            MONITOR_INSTANCE_ID=f"{stack.name}-w{number}",
+            MONITOR_WEB_PORT=str(free_port()),
+        ).start()
+        for number in range(2)
+    ]
+    # Posts flow once the group has settled: one scored-posts partition each.
+    scored_posts = f"{stack.name}-scored-posts"
+    wait_until(
+        lambda: all(
+            w.metric_sum("monitor_assigned_partitions", topic=scored_posts) == 1
+            for w in workers
+        ),
+        timeout=120,
+        what="each worker owning one scored-posts partition",
+    )
+    stack.monitor("replay", str(FEED), "--rate", "600")
+    counted = wait_for_counts(stack, expected_counts)
+    assert nonzero(counted) == expected_counts
+    scored = [w.metric_sum("monitor_posts_scored_total") for w in workers]
+    assert sum(scored) >= len(FEED.read_text("utf-8").splitlines())
+    assert all(scored), f"a worker scored nothing: {scored}"
+    for worker in workers:
+        assert worker.metric_sum("monitor_windows_incomplete_total") == 0
+        assert worker.metric_sum("monitor_window_partials_dropped_total") == 0
