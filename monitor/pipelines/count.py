@@ -206,8 +206,14 @@ class CountStage:
         """Count a batch of scored posts; send the windows it closes."""
         started = time.perf_counter()
         by_partition: dict[int, list[tuple[int, PostFacts]]] = defaultdict(list)
+        left: set[int] = set()
         for event in events:
             message = event.message
+            if message.partition in self.revoked:
+                # Counting it here too would send a second, partial share of
+                # its window beside the new owner's.
+                left.add(message.partition)
+                continue
             self.position[message.partition] = max(
                 self.position.get(message.partition, 0), message.offset + 1
             )
@@ -223,14 +229,8 @@ class CountStage:
             deliveries: list[Awaitable[Any]] = []
             now = time.monotonic()
             for partition, posts in by_partition.items():
-                if partition in self.revoked:
-                    # Counting them here too would send a second, partial
-                    # share of their windows beside the new owner's.
-                    log.info(
-                        "count: %d posts of revoked partition %d left to its owner",
-                        len(posts),
-                        partition,
-                    )
+                if partition in self.revoked:  # revoked during this batch
+                    left.add(partition)
                     continue
                 outcome = (await self.ledger(partition)).apply(posts)
                 self.last_seen[partition] = now
@@ -248,6 +248,10 @@ class CountStage:
                     # open again, so that it waits for them.
                     deliveries += await self._heartbeat(partition)
             await asyncio.gather(*deliveries)
+        for partition in sorted(left):
+            log.info(
+                "count: records of revoked partition %d left to its owner", partition
+            )
         pipeline.metrics.stage_seconds.labels(stage=COUNT_STAGE).observe(
             time.perf_counter() - started
         )
