@@ -172,14 +172,7 @@ class ElasticsearchSink:
             request_timeout: Seconds per request.
 
         """
-        client = AsyncElasticsearch(
-            url,
-            api_key=api_key,
-            request_timeout=request_timeout,
-            max_retries=0,
-            retry_on_timeout=False,
-            serializers=fast_serializers(),
-        )
+        client = es_client(url, api_key=api_key, request_timeout=request_timeout)
         return cls(client, templates=templates)
 
     async def ensure_templates(self) -> None:
@@ -323,6 +316,24 @@ def _with_orjson(base: type[JsonSerializer]) -> JsonSerializer:
             return orjson.dumps(data, default=self.default)
 
     return Orjson()
+
+
+def es_client(
+    url: str, *, api_key: str | None = None, request_timeout: float = 30.0
+) -> AsyncElasticsearch:
+    """Return an async client for the product's own writers.
+
+    No client-side retries (each caller retries in its own way); request
+    bodies are encoded with orjson (:func:`fast_serializers`).
+    """
+    return AsyncElasticsearch(
+        url,
+        api_key=api_key,
+        request_timeout=request_timeout,
+        max_retries=0,
+        retry_on_timeout=False,
+        serializers=fast_serializers(),
+    )
 
 
 def fast_serializers() -> dict[str, JsonSerializer]:

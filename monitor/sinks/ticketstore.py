@@ -42,7 +42,7 @@ from monitor.analysis.tickets import (
     TicketEvent,
 )
 from monitor.errors import MonitorError, SinkUnavailable
-from monitor.sinks.elasticsearch import TRANSIENT_STATUSES
+from monitor.sinks.elasticsearch import TRANSIENT_STATUSES, es_client
 
 log = logging.getLogger(__name__)
 
@@ -509,14 +509,9 @@ class TicketStore:
             request_timeout: Seconds per request.
 
         """
-        client = AsyncElasticsearch(
-            url,
-            api_key=api_key,
-            request_timeout=request_timeout,
-            max_retries=0,
-            retry_on_timeout=False,
+        return cls(
+            es_client(url, api_key=api_key, request_timeout=request_timeout), prefix
         )
-        return cls(client, prefix)
 
     async def close(self) -> None:
         """Close the client's connections."""
