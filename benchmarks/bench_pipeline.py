@@ -75,6 +75,13 @@ def rss_mb(pid: int) -> float:
     return 0.0
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) a process has used so far, seconds."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    # utime and stime are fields 14 and 15 of stat(5); [0] here is field 3.
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 @dataclass
 class Stack:
     """noida-db plus N workers, isolated in a temporary directory."""
@@ -89,6 +96,7 @@ class Stack:
     es: Elasticsearch = field(init=False)
     texts: Iterator[str] = field(init=False)
     sent: int = 0
+    server_pid: int = 0
 
     def start(self, addr: Any) -> None:
         """Create topics and start the workers; wait until posts flow."""
@@ -226,6 +234,13 @@ class Stack:
             for h in hits
         ]
 
+    def cpu(self) -> dict[str, float]:
+        """CPU seconds used so far by the workers (together) and by noida-db."""
+        return {
+            "workers": sum(cpu_seconds(p.pid) for p in self.processes),
+            "noida-db": cpu_seconds(self.server_pid),
+        }
+
     def rss(self) -> list[float]:
         """RSS of each worker, MiB."""
         return [round(rss_mb(p.pid), 1) for p in self.processes]
@@ -236,8 +251,11 @@ def running_stack(workers: int, partitions: int) -> Iterator[Stack]:
     """A fresh noida-db with ``workers`` workers, stopped afterwards."""
     with ExitStack() as stack:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory()))
-        addr = stack.enter_context(EmbeddedServers(tmp / "noida", attach=False))
+        server = EmbeddedServers(tmp / "noida", attach=False)
+        addr = stack.enter_context(server)
         bench = Stack(workers, partitions, tmp)
+        assert server.process is not None
+        bench.server_pid = server.process.pid
         try:
             bench.start(addr)
             yield bench
@@ -263,15 +281,23 @@ def one_run(
             "max": round(max(values), 3),
         }
     prefix = f"thr{run}"
+    cpu_before = bench.cpu()
     started = bench.send(burst, prefix, None)
     sent = time.perf_counter() - started
     bench.wait_indexed(prefix, burst, timeout=3600)
     elapsed = time.perf_counter() - started
+    cpu_after = bench.cpu()
     result["throughput"] = {
         "posts": burst,
         "send_seconds": round(sent, 2),
         "seconds": round(elapsed, 2),
         "posts_per_second": round(burst / elapsed, 1),
+        # What one post costs each side: the capacity per core of a worker
+        # whose servers run elsewhere, and of the local server.
+        "cpu_us_per_post": {
+            name: round((cpu_after[name] - cpu_before[name]) / burst * 1e6, 1)
+            for name in cpu_before
+        },
     }
     result["worker_rss_mb"] = bench.rss()
     return result
@@ -316,9 +342,9 @@ def main() -> None:
     parser.add_argument(
         "--rates",
         type=float,
-        nargs="+",
+        nargs="*",
         default=[200.0, 2000.0],
-        help="posts/s of the latency runs",
+        help="posts/s of the latency runs (none: throughput only)",
     )
     parser.add_argument(
         "--latency-seconds",

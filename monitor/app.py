@@ -107,7 +107,6 @@ def create_app(
     )
     pipeline.windows_sink = sink
     score.register(app, pipeline)
-    index.register(app, pipeline)
 
     def current_rules() -> tuple[Any, ...]:
         return rules.current.rules if rules else ()
@@ -115,7 +114,8 @@ def create_app(
     def current_topics() -> list[str]:
         return list(scorer.matcher.names)
 
-    count.register(app, pipeline, current_rules, current_topics)
+    counter, _ = count.register(app, pipeline, current_rules, current_topics)
+    index.register(app, pipeline, counter)
 
     if rules is not None and not settings.topics_file:
 

@@ -276,6 +276,58 @@ def post_to_payload(post: Post) -> bytes:
     return orjson.dumps(document)
 
 
+#: Fields every scored post carries, with the JSON types they must have.
+SCORED_POST_REQUIRED: dict[str, type | tuple[type, ...]] = {
+    "post_id": str,
+    "source": str,
+    "text": str,
+    "label": str,
+    "positive_probability": (int, float),
+    "keywords": list,
+    "topics": list,
+    "published_at": str,
+    "scored_at": str,
+}
+
+
+def encode_scored_post(post: ScoredPost) -> bytes:
+    """Return the JSON ``ScoredPost.dumps()`` writes, byte for byte, via orjson.
+
+    Faust's own encoder is a tenth of the speed; this is on every post's path.
+    """
+    return orjson.dumps(post.asdict(), option=orjson.OPT_UTC_Z)
+
+
+def decode_scored_post(payload: bytes | str) -> dict[str, Any]:
+    """Decode a ``scored-posts`` record to a dict, checking the fields stages use.
+
+    The stages reading ``scored-posts`` work on this dict rather than a
+    :class:`ScoredPost`: building the record costs more than the rest of
+    counting a post.
+
+    Raises:
+        InvalidRecordError: Not JSON, not an object, a required field missing
+            or of the wrong type, or ``published_at`` without a UTC offset.
+
+    """
+    try:
+        data = orjson.loads(payload)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidRecordError(f"not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise InvalidRecordError(
+            f"a scored post must be a JSON object, got {_kind(data)}"
+        )
+    for field, kind in SCORED_POST_REQUIRED.items():
+        value = data.get(field)
+        if not isinstance(value, kind) or isinstance(value, bool):
+            raise InvalidRecordError(
+                f"{field} must be a {_kind_name(kind)}, got {_kind(value)}"
+            )
+    parse_timestamp(data["published_at"])
+    return data
+
+
 def encode_payload(payload: bytes | str | None) -> tuple[str, str]:
     """Return ``(text, encoding)`` that keeps any payload losslessly in JSON."""
     if payload is None:
@@ -331,3 +383,9 @@ def _optional_str(data: Mapping[str, Any], field: str) -> str | None:
 
 def _kind(value: Any) -> str:
     return "null" if value is None else type(value).__name__
+
+
+def _kind_name(kind: type | tuple[type, ...]) -> str:
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    names = {str: "string", int: "number", float: "number", list: "list"}
+    return "/".join(dict.fromkeys(names.get(k, k.__name__) for k in kinds))

@@ -133,8 +133,6 @@ class Settings(BaseModel):
         le=86_400,
         description="How late (event time) a post may arrive and still be counted",
     )
-    count_batch_size: int = Field(1000, ge=1, le=100_000)
-    count_batch_seconds: float = Field(0.5, gt=0.0, le=60.0)
     idle_close_seconds: float = Field(
         30.0,
         gt=0.0,

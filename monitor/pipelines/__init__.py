@@ -6,11 +6,14 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import faust
+import orjson
 
+from monitor.errors import InvalidRecordError
 from monitor.metrics import MonitorMetrics, SourceLabels
-from monitor.records import DeadLetter, encode_payload, utc_now
+from monitor.records import DeadLetter, decode_scored_post, encode_payload, utc_now
 from monitor.scoring import PostScorer
 from monitor.settings import Settings
 from monitor.sinks.base import DocumentSink
@@ -104,6 +107,38 @@ class Pipeline:
             source=source,
             post_id=post_id,
         )
+
+
+async def decode_scored_events(
+    pipeline: Pipeline, stage: str, events: Sequence[faust.EventT]
+) -> list[tuple[faust.EventT, dict[str, Any] | None]]:
+    """Decode ``scored-posts`` events; each undecodable one is dead-lettered.
+
+    Returns every event, in order, with its decoded post, or None for one
+    that went to the dead letters (a stage still has to step past it).
+    """
+    decoded: list[tuple[faust.EventT, dict[str, Any] | None]] = []
+    for event in events:
+        try:
+            decoded.append((event, decode_scored_post(event.value)))
+        except InvalidRecordError as exc:
+            await pipeline.dead_letter_event(
+                stage, event, f"not a ScoredPost: {exc.reason}", **_identity(event)
+            )
+            decoded.append((event, None))
+    return decoded
+
+
+def _identity(event: faust.EventT) -> dict[str, str]:
+    """Return an invalid record's post id and source, if it has them."""
+    try:
+        data = orjson.loads(event.value)
+    except orjson.JSONDecodeError:
+        return {}
+    if not isinstance(data, dict):
+        return {}
+    found = {"post_id": data.get("post_id"), "source": data.get("source")}
+    return {field: value for field, value in found.items() if isinstance(value, str)}
 
 
 BatchHandler = Callable[["Pipeline", Sequence[faust.EventT]], Awaitable[None]]

@@ -1,6 +1,7 @@
 """The count and detect stages: scored-posts -> window partials -> bursts, triggers.
 
-``count_posts`` reads ``scored-posts`` in batches and keeps each partition's
+The count stage gets every batch of ``scored-posts`` from the index stage's
+agent (``index_and_count``: one read for both) and keeps each partition's
 open windows (:class:`~monitor.analysis.windows.PartitionLedger`). Closed
 windows leave as partials on ``window-partials`` (one partition).
 ``merge_windows`` reads that topic, sums the partials of all partitions
@@ -50,7 +51,7 @@ from monitor.analysis.windows import (
     WindowMerger,
 )
 from monitor.kafka import bootstrap_servers
-from monitor.pipelines import Pipeline, register_batch_agent
+from monitor.pipelines import Pipeline, decode_scored_events, register_batch_agent
 from monitor.records import utc_now
 from monitor.sinks.base import Document
 from monitor.sinks.retry import until_written
@@ -203,11 +204,25 @@ class CountStage:
         return highwater is not None and highwater <= self.position.get(partition, 0)
 
     async def handle(self, pipeline: Pipeline, events: Sequence[faust.EventT]) -> None:
-        """Count a batch of scored posts; send the windows it closes."""
+        """Decode and count a batch of scored posts (see :meth:`count`)."""
+        await self.count(
+            pipeline, await decode_scored_events(pipeline, COUNT_STAGE, events)
+        )
+
+    async def count(
+        self,
+        pipeline: Pipeline,
+        decoded: Sequence[tuple[faust.EventT, Mapping[str, Any] | None]],
+    ) -> None:
+        """Count a batch of decoded scored posts; send the windows it closes.
+
+        ``None`` stands for a record that could not be decoded (and was
+        dead-lettered): it is not counted, but this worker has read past it.
+        """
         started = time.perf_counter()
         by_partition: dict[int, list[tuple[int, PostFacts]]] = defaultdict(list)
         left: set[int] = set()
-        for event in events:
+        for event, data in decoded:
             message = event.message
             if message.partition in self.revoked:
                 # Counting it here too would send a second, partial share of
@@ -217,9 +232,11 @@ class CountStage:
             self.position[message.partition] = max(
                 self.position.get(message.partition, 0), message.offset + 1
             )
+            if data is None:
+                continue
             try:
-                facts = PostFacts.from_scored(orjson.loads(event.value))
-            except Exception as exc:  # noqa: BLE001 - any undecodable record
+                facts = PostFacts.from_scored(data)
+            except Exception as exc:  # noqa: BLE001 - any unusable record
                 await pipeline.dead_letter_event(
                     COUNT_STAGE, event, f"not a scored post: {exc}"
                 )
@@ -639,7 +656,11 @@ def register(
     rules: Callable[[], Sequence[AlertRule]],
     topics: Callable[[], Sequence[str]],
 ) -> tuple[CountStage, MergeStage]:
-    """Add ``count_posts`` and ``merge_windows`` with their state logs."""
+    """Add ``merge_windows``, the state logs, timers and partition hooks.
+
+    The count stage has no agent of its own: the index stage's agent hands it
+    every batch of ``scored-posts`` (see :func:`monitor.pipelines.index.register`).
+    """
     settings = pipeline.settings
     assert settings.kafka_url is not None
     count_state = StateLog(pipeline.topics.count_state, settings.kafka_url)
@@ -652,15 +673,6 @@ def register(
         ),
     )
     merge = MergeStage(pipeline, merge_state, rules, topics)
-    register_batch_agent(
-        app,
-        pipeline,
-        topic=pipeline.topics.scored_posts,
-        name="count_posts",
-        batch_size=settings.count_batch_size,
-        batch_seconds=settings.count_batch_seconds,
-        handle=count.handle,
-    )
     register_batch_agent(
         app,
         pipeline,

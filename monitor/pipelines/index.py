@@ -1,16 +1,24 @@
-"""The index stage: scored-posts -> Elasticsearch ``<prefix>-posts-YYYY.MM.DD``."""
+"""The index stage: scored-posts -> Elasticsearch ``<prefix>-posts-YYYY.MM.DD``.
+
+Its agent also hands each batch to the count stage, so that ``scored-posts`` is
+read once (see :func:`register`).
+"""
 
 from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
 
 import faust
 
 from monitor.errors import SinkUnavailable
-from monitor.pipelines import Pipeline, register_batch_agent
-from monitor.records import ScoredPost, utc_now
+from monitor.pipelines import Pipeline, decode_scored_events, register_batch_agent
+from monitor.pipelines.count import CountStage
+from monitor.records import utc_now
 from monitor.sinks.base import Document, WriteResult
 from monitor.sinks.elasticsearch import to_es_document
 from monitor.sinks.retry import until_written
@@ -20,22 +28,44 @@ log = logging.getLogger(__name__)
 STAGE = "index"
 
 
-def register(app: faust.App, pipeline: Pipeline) -> faust.types.AgentT:
-    """Add the ``index_posts`` agent to ``app``."""
+def register(
+    app: faust.App, pipeline: Pipeline, count: CountStage
+) -> faust.types.AgentT:
+    """Add the ``index_and_count`` agent: one pass over ``scored-posts``.
+
+    Indexing and counting read the same records; reading them once halves
+    the per-record cost of the consumer (fetch, decode, Faust's event).
+    """
     settings = pipeline.settings
+
+    async def handle(pipeline: Pipeline, events: Sequence[faust.EventT]) -> None:
+        decoded = await decode_scored_events(pipeline, STAGE, events)
+        # Counting first: both steps are idempotent (posts by id, windows by
+        # offset), so a batch handled again after a failure is harmless.
+        await count.count(pipeline, decoded)
+        await index_decoded(pipeline, [item for item in decoded if item[1] is not None])
+
     return register_batch_agent(
         app,
         pipeline,
         topic=pipeline.topics.scored_posts,
-        name="index_posts",
+        name="index_and_count",
         batch_size=settings.index_batch_size,
         batch_seconds=settings.index_batch_seconds,
-        handle=index_events,
+        handle=handle,
     )
 
 
 async def index_events(pipeline: Pipeline, events: Sequence[faust.EventT]) -> None:
-    """Index a batch of scored posts; retry while Elasticsearch is unavailable.
+    """Decode and index a batch of scored-post events (see :func:`index_decoded`)."""
+    decoded = await decode_scored_events(pipeline, STAGE, events)
+    await index_decoded(pipeline, [item for item in decoded if item[1] is not None])
+
+
+async def index_decoded(
+    pipeline: Pipeline, items: Sequence[tuple[faust.EventT, dict[str, Any] | None]]
+) -> None:
+    """Index a batch of decoded scored posts; retry while Elasticsearch is unavailable.
 
     The batch is not acknowledged (so its offsets are not committed) until
     Elasticsearch has taken it: an outage delays the stream, it loses nothing.
@@ -43,23 +73,18 @@ async def index_events(pipeline: Pipeline, events: Sequence[faust.EventT]) -> No
     """
     settings, metrics = pipeline.settings, pipeline.metrics
     started = time.perf_counter()
-    posts: list[tuple[faust.EventT, ScoredPost]] = []
+    posts: list[tuple[faust.EventT, dict[str, Any]]] = []
     docs: list[Document] = []
-    for event in events:
-        try:
-            post = ScoredPost.loads(event.value)
-        except Exception as exc:  # noqa: BLE001 - undecodable record, see STYLE 4
-            await _dead_letter(
-                pipeline, event, f"not a ScoredPost: {type(exc).__name__}: {exc}"
-            )
-            continue
+    indexed_at = utc_now()
+    for event, post in items:
+        assert post is not None
         try:  # map it here, so one bad post cannot fail the whole batch
             docs.append(
                 to_es_document(
                     post,
                     prefix=settings.index_prefix,
                     utc_offset=settings.index_utc_offset,
-                    indexed_at=utc_now(),
+                    indexed_at=indexed_at,
                 )
             )
         except Exception as exc:  # noqa: BLE001 - one boundary per event, see STYLE 4
@@ -77,10 +102,9 @@ async def index_events(pipeline: Pipeline, events: Sequence[faust.EventT]) -> No
     def build() -> list[Document]:
         # indexed_at is the time of the attempt that succeeds, retries included.
         indexed_at = utc_now().isoformat()
-        return [
-            Document(doc.index, doc.doc_id, {**doc.body, "indexed_at": indexed_at})
-            for doc in docs
-        ]
+        for doc in docs:
+            doc.body["indexed_at"] = indexed_at
+        return docs
 
     def on_retry(exc: SinkUnavailable, wait: float) -> None:
         metrics.es_bulk_errors.labels(kind="unavailable").inc()
@@ -105,7 +129,7 @@ async def index_events(pipeline: Pipeline, events: Sequence[faust.EventT]) -> No
             )
         return
 
-    by_id = {post.post_id: (event, post) for event, post in posts}
+    by_id = {post["post_id"]: (event, post) for event, post in posts}
     for rejected in result.rejected:
         metrics.es_bulk_errors.labels(kind="rejected").inc()
         event, post = by_id[rejected.doc_id]
@@ -116,24 +140,33 @@ async def index_events(pipeline: Pipeline, events: Sequence[faust.EventT]) -> No
             post,
         )
     now = utc_now()
+    per_source: Counter[str] = Counter()
+    lags = metrics.event_lag_seconds.labels(stage=STAGE)
+    lag = None
     for doc_id in result.written:
         _, post = by_id[doc_id]
-        metrics.posts_indexed.labels(source=pipeline.source_label(post.source)).inc()
-        lag = (now - post.published_at).total_seconds()
-        metrics.event_lag_seconds.labels(stage=STAGE).observe(max(lag, 0.0))
+        per_source[post["source"]] += 1
+        lag = (now - datetime.fromisoformat(post["published_at"])).total_seconds()
+        lags.observe(max(lag, 0.0))
+    for source, indexed in per_source.items():
+        metrics.posts_indexed.labels(source=pipeline.source_label(source)).inc(indexed)
+    if lag is not None:
         metrics.event_time_lag.labels(stage=STAGE).set(lag)
     metrics.stage_seconds.labels(stage=STAGE).observe(
-        (time.perf_counter() - started) / len(events)
+        (time.perf_counter() - started) / len(items)
     )
 
 
 async def _dead_letter(
-    pipeline: Pipeline, event: faust.EventT, reason: str, post: ScoredPost | None = None
+    pipeline: Pipeline,
+    event: faust.EventT,
+    reason: str,
+    post: dict[str, Any] | None = None,
 ) -> None:
     await pipeline.dead_letter_event(
         STAGE,
         event,
         reason,
-        source=post.source if post else "unknown",
-        post_id=post.post_id if post else None,
+        source=post["source"] if post else "unknown",
+        post_id=post["post_id"] if post else None,
     )

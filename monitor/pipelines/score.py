@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import Counter
 from collections.abc import Awaitable, Sequence
 
 import faust
 
 from monitor.errors import InvalidRecordError
 from monitor.pipelines import Pipeline, register_batch_agent
-from monitor.records import Post, ScoredPost, parse_post
+from monitor.records import Post, ScoredPost, encode_scored_post, parse_post
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +42,7 @@ async def score_events(pipeline: Pipeline, events: Sequence[faust.EventT]) -> No
     metrics = pipeline.metrics
     started = time.perf_counter()
     valid: list[tuple[faust.EventT, Post]] = []
+    consumed: Counter[str] = Counter()
     for event in events:
         try:
             post = parse_post(event.value)
@@ -48,8 +50,10 @@ async def score_events(pipeline: Pipeline, events: Sequence[faust.EventT]) -> No
             metrics.posts_consumed.labels(source="unknown").inc()
             await _dead_letter(pipeline, event, exc.reason)
             continue
-        metrics.posts_consumed.labels(source=pipeline.source_label(post.source)).inc()
+        consumed[post.source] += 1
         valid.append((event, post))
+    for source, posts in consumed.items():
+        metrics.posts_consumed.labels(source=pipeline.source_label(source)).inc(posts)
     cache = pipeline.scorer.cache
     hits, misses = cache.hits, cache.misses
     results = await asyncio.to_thread(
@@ -58,11 +62,13 @@ async def score_events(pipeline: Pipeline, events: Sequence[faust.EventT]) -> No
     metrics.score_cache.labels(result="hit").inc(cache.hits - hits)
     metrics.score_cache.labels(result="miss").inc(cache.misses - misses)
     deliveries: list[Awaitable[object]] = []
+    sent: list[tuple[Post, ScoredPost]] = []
     for (event, post), result in zip(valid, results, strict=True):
         try:
             if isinstance(result, Exception):
                 raise result
-            deliveries.append(await forward(pipeline, post, result))
+            deliveries.append(await send_scored(pipeline, result))
+            sent.append((post, result))
         except Exception as exc:  # noqa: BLE001 - one boundary per event, see STYLE 4
             log.error("scoring post %s failed", post.id, exc_info=exc)
             await _dead_letter(
@@ -71,29 +77,32 @@ async def score_events(pipeline: Pipeline, events: Sequence[faust.EventT]) -> No
     # The batch is done only when the broker has every scored post; if one
     # was refused this raises and the whole batch is handled again.
     await asyncio.gather(*deliveries)
+    count_scored(pipeline, sent)
     if events:
         per_event = (time.perf_counter() - started) / len(events)
         metrics.stage_seconds.labels(stage=STAGE).observe(per_event)
 
 
-async def forward(
-    pipeline: Pipeline, post: Post, scored: ScoredPost
-) -> Awaitable[object]:
-    """Send one scored post to the scored-posts topic and count it.
-
-    Returns:
-        The delivery future; await it to know the broker has the record.
-
-    """
-    delivery = await pipeline.topics.scored_posts.send(
-        key=post.id.encode("utf-8"), value=scored.dumps()
+async def send_scored(pipeline: Pipeline, scored: ScoredPost) -> Awaitable[object]:
+    """Send one scored post to the scored-posts topic; return the delivery future."""
+    return await pipeline.topics.scored_posts.send(
+        key=scored.post_id.encode("utf-8"), value=encode_scored_post(scored)
     )
+
+
+def count_scored(pipeline: Pipeline, sent: Sequence[tuple[Post, ScoredPost]]) -> None:
+    """Count scored posts per source and observe their event-time lag."""
     metrics = pipeline.metrics
-    metrics.posts_scored.labels(source=pipeline.source_label(post.source)).inc()
-    lag = (scored.scored_at - post.published_at).total_seconds()
-    metrics.event_lag_seconds.labels(stage=STAGE).observe(max(lag, 0.0))
-    metrics.event_time_lag.labels(stage=STAGE).set(lag)
-    return delivery
+    per_source = Counter(post.source for post, _ in sent)
+    for source, scored in per_source.items():
+        metrics.posts_scored.labels(source=pipeline.source_label(source)).inc(scored)
+    lags = metrics.event_lag_seconds.labels(stage=STAGE)
+    lag = None
+    for post, scored in sent:
+        lag = (scored.scored_at - post.published_at).total_seconds()
+        lags.observe(max(lag, 0.0))
+    if lag is not None:
+        metrics.event_time_lag.labels(stage=STAGE).set(lag)
 
 
 async def _dead_letter(

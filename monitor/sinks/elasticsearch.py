@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Awaitable, Mapping, Sequence
@@ -94,38 +95,57 @@ def daily_index(
         utc_offset: ``+08:00`` dates indices by China Standard Time.
 
     """
+    day = at.astimezone(_zone(utc_offset))
+    return f"{prefix}-{kind}-{day.year:04d}.{day.month:02d}.{day.day:02d}"
+
+
+@functools.lru_cache(maxsize=64)
+def _zone(utc_offset: str) -> timezone:
+    """Return the fixed zone of e.g. ``+08:00`` (cached: asked for every post)."""
     sign = -1 if utc_offset.startswith("-") else 1
     hours, minutes = utc_offset[1:].split(":")
-    zone = timezone(sign * timedelta(hours=int(hours), minutes=int(minutes)))
-    return f"{prefix}-{kind}-{at.astimezone(zone):%Y.%m.%d}"
+    return timezone(sign * timedelta(hours=int(hours), minutes=int(minutes)))
 
 
 def to_es_document(
-    post: ScoredPost, *, prefix: str, utc_offset: str, indexed_at: datetime
+    post: ScoredPost | Mapping[str, Any],
+    *,
+    prefix: str,
+    utc_offset: str,
+    indexed_at: datetime,
 ) -> Document:
-    """Map a scored post to its Elasticsearch document (id = post id)."""
+    """Map a scored post to its Elasticsearch document (id = post id).
+
+    ``post`` is a :class:`ScoredPost` or its JSON as decoded by
+    :func:`~monitor.records.decode_scored_post` (timestamps as ISO strings).
+    """
+    data = post.asdict() if isinstance(post, ScoredPost) else post
+    published = data["published_at"]
+    if isinstance(published, str):
+        published = datetime.fromisoformat(published)
+    scored = data["scored_at"]
     body = {
-        "post_id": post.post_id,
-        "source": post.source,
-        "author": post.author,
-        "url": post.url,
-        "text": post.text,
-        "original_text": post.original_text,
-        "sentiment": post.positive_probability,
-        "label": post.label,
-        "keywords": list(post.keywords),
-        "topics": list(post.topics),
-        "published_at": post.published_at.isoformat(),
-        "scored_at": post.scored_at.isoformat(),
+        "post_id": data["post_id"],
+        "source": data["source"],
+        "author": data.get("author"),
+        "url": data.get("url"),
+        "text": data["text"],
+        "original_text": data.get("original_text", data["text"]),
+        "sentiment": data["positive_probability"],
+        "label": data["label"],
+        "keywords": list(data["keywords"]),
+        "topics": list(data["topics"]),
+        "published_at": published.isoformat(),
+        "scored_at": scored if isinstance(scored, str) else scored.isoformat(),
         "indexed_at": indexed_at.isoformat(),
-        "likes": post.likes,
-        "reposts": post.reposts,
-        "followers": post.followers,
-        "meta": post.meta or {},
+        "likes": data.get("likes") or 0,
+        "reposts": data.get("reposts") or 0,
+        "followers": data.get("followers") or 0,
+        "meta": data.get("meta") or {},
     }
     return Document(
-        index=daily_index(prefix, "posts", post.published_at, utc_offset),
-        doc_id=post.post_id,
+        index=daily_index(prefix, "posts", published, utc_offset),
+        doc_id=data["post_id"],
         body=body,
     )
 

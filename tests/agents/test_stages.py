@@ -234,7 +234,7 @@ async def test_a_post_that_cannot_be_mapped_is_dead_lettered_alone() -> None:
     assert [doc_id for _, doc_id in sink.documents] == ["a"]
     (letter,) = dead_letters(pipeline)
     assert letter.post_id == "b" and letter.reason.startswith(
-        "cannot map to a document"
+        "not a ScoredPost: published_at is outside the years"
     )
 
 

@@ -62,7 +62,7 @@ def windows_stack(stack: Stack, receivers: LocalReceivers) -> Stack:
         receivers.env(),
         MONITOR_RULES=str(RULES),
         MONITOR_IDLE_CLOSE_SECONDS="3",
-        MONITOR_COUNT_BATCH_SECONDS="0.2",
+        MONITOR_INDEX_BATCH_SECONDS="0.2",
     )
     return stack
 

@@ -18,7 +18,9 @@ from monitor.records import (
     DeadLetter,
     Post,
     ScoredPost,
+    decode_scored_post,
     encode_payload,
+    encode_scored_post,
     parse_post,
     post_to_payload,
 )
@@ -434,6 +436,13 @@ def test_encode_payload_is_lossless(payload: bytes) -> None:
 # --- ScoredPost / DeadLetter -------------------------------------------------
 
 
+AWARE_TIMES = [
+    datetime(2026, 11, 20, 14, 3, 27, 123456, tzinfo=CST),
+    datetime(2026, 11, 20, 1, 0, tzinfo=timezone(timedelta(hours=-5, minutes=-30))),
+    datetime(2026, 11, 20, 6, 3, 27, tzinfo=timezone.utc),
+]
+
+
 def _scored(**fields: Any) -> ScoredPost:
     values: dict[str, Any] = {
         "post_id": "weibo:1",
@@ -457,21 +466,56 @@ def _scored(**fields: Any) -> ScoredPost:
     return ScoredPost(**values)
 
 
-@pytest.mark.parametrize(
-    "published_at",
-    [
-        datetime(2026, 11, 20, 14, 3, 27, 123456, tzinfo=CST),
-        datetime(2026, 11, 20, 1, 0, tzinfo=timezone(timedelta(hours=-5, minutes=-30))),
-        datetime(2026, 11, 20, 6, 3, 27, tzinfo=timezone.utc),
-    ],
-    ids=["+08:00", "-05:30", "utc"],
-)
+@pytest.mark.parametrize("published_at", AWARE_TIMES, ids=["+08:00", "-05:30", "utc"])
 def test_scored_post_round_trips_with_aware_datetimes(published_at: datetime) -> None:
     original = _scored(published_at=published_at)
     again = ScoredPost.loads(original.dumps())
     assert again.asdict() == original.asdict()
     assert again.published_at.utcoffset() == published_at.utcoffset()
     assert again.scored_at.utcoffset() == timedelta(0)
+
+
+@pytest.mark.parametrize("published_at", AWARE_TIMES, ids=["+08:00", "-05:30", "utc"])
+def test_encode_scored_post_writes_what_faust_writes(published_at: datetime) -> None:
+    for post in (_scored(published_at=published_at), _scored(meta=None, author=None)):
+        assert encode_scored_post(post) == post.dumps()
+
+
+def test_decode_scored_post_reads_what_encode_writes() -> None:
+    post = _scored()
+    data = decode_scored_post(encode_scored_post(post))
+    assert data["post_id"] == "weibo:1" and data["keywords"] == ["环境"]
+    assert ScoredPost.from_data(data).asdict() == post.asdict()
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"post_id": 7}, "post_id must be a string, got int"),
+        ({"positive_probability": True}, "positive_probability must be a number"),
+        ({"keywords": "环境"}, "keywords must be a list, got str"),
+        ({"published_at": "2026-11-20T14:03:27"}, "published_at has no UTC offset"),
+        ({"published_at": "0001-01-01T00:00:00+08:00"}, "published_at is outside"),
+    ],
+)
+def test_decode_scored_post_rejects_with_reason(
+    change: dict[str, Any], reason: str
+) -> None:
+    data = orjson.loads(_scored().dumps()) | change
+    with pytest.raises(InvalidRecordError) as caught:
+        decode_scored_post(orjson.dumps(data))
+    assert caught.value.reason.startswith(reason), caught.value.reason
+
+
+@pytest.mark.parametrize(
+    ("payload", "reason"),
+    [(b"{", "not valid JSON"), (b"[1]", "a scored post must be a JSON object")],
+)
+def test_decode_scored_post_rejects_what_is_not_an_object(
+    payload: bytes, reason: str
+) -> None:
+    with pytest.raises(InvalidRecordError, match=reason):
+        decode_scored_post(payload)
 
 
 def test_scored_post_wire_format_has_no_faust_metadata() -> None:
