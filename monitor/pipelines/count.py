@@ -51,7 +51,7 @@ from monitor.analysis.windows import (
     WindowMerger,
 )
 from monitor.kafka import bootstrap_servers
-from monitor.pipelines import Pipeline, decode_scored_events, register_batch_agent
+from monitor.pipelines import Pipeline, register_batch_agent
 from monitor.records import utc_now
 from monitor.sinks.base import Document
 from monitor.sinks.retry import until_written
@@ -202,12 +202,6 @@ class CountStage:
             return True
         highwater = self.highwater(partition)
         return highwater is not None and highwater <= self.position.get(partition, 0)
-
-    async def handle(self, pipeline: Pipeline, events: Sequence[faust.EventT]) -> None:
-        """Decode and count a batch of scored posts (see :meth:`count`)."""
-        await self.count(
-            pipeline, await decode_scored_events(pipeline, COUNT_STAGE, events)
-        )
 
     async def count(
         self,

@@ -33,8 +33,8 @@ def register(
 ) -> faust.types.AgentT:
     """Add the ``index_and_count`` agent: one pass over ``scored-posts``.
 
-    Indexing and counting read the same records; reading them once halves
-    the per-record cost of the consumer (fetch, decode, Faust's event).
+    Indexing and counting read the same records; reading them once saves a
+    second fetch, decode and Faust event per record.
     """
     settings = pipeline.settings
 
@@ -43,7 +43,7 @@ def register(
         # Counting first: both steps are idempotent (posts by id, windows by
         # offset), so a batch handled again after a failure is harmless.
         await count.count(pipeline, decoded)
-        await index_decoded(pipeline, [item for item in decoded if item[1] is not None])
+        await index_decoded(pipeline, _valid(decoded))
 
     return register_batch_agent(
         app,
@@ -59,11 +59,11 @@ def register(
 async def index_events(pipeline: Pipeline, events: Sequence[faust.EventT]) -> None:
     """Decode and index a batch of scored-post events (see :func:`index_decoded`)."""
     decoded = await decode_scored_events(pipeline, STAGE, events)
-    await index_decoded(pipeline, [item for item in decoded if item[1] is not None])
+    await index_decoded(pipeline, _valid(decoded))
 
 
 async def index_decoded(
-    pipeline: Pipeline, items: Sequence[tuple[faust.EventT, dict[str, Any] | None]]
+    pipeline: Pipeline, items: Sequence[tuple[faust.EventT, dict[str, Any]]]
 ) -> None:
     """Index a batch of decoded scored posts; retry while Elasticsearch is unavailable.
 
@@ -77,7 +77,6 @@ async def index_decoded(
     docs: list[Document] = []
     indexed_at = utc_now()
     for event, post in items:
-        assert post is not None
         try:  # map it here, so one bad post cannot fail the whole batch
             docs.append(
                 to_es_document(
@@ -170,3 +169,9 @@ async def _dead_letter(
         source=post["source"] if post else "unknown",
         post_id=post["post_id"] if post else None,
     )
+
+
+def _valid(
+    decoded: Sequence[tuple[faust.EventT, dict[str, Any] | None]],
+) -> list[tuple[faust.EventT, dict[str, Any]]]:
+    return [(event, post) for event, post in decoded if post is not None]
