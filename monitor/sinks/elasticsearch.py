@@ -120,9 +120,11 @@ def to_es_document(
     :func:`~monitor.records.decode_scored_post` (timestamps as ISO strings).
     """
     data = post.asdict() if isinstance(post, ScoredPost) else post
-    published = data["published_at"]
+    published = wire = data["published_at"]
     if isinstance(published, str):
         published = datetime.fromisoformat(published)
+    else:
+        wire = published.isoformat()
     scored = data["scored_at"]
     body = {
         "post_id": data["post_id"],
@@ -135,7 +137,7 @@ def to_es_document(
         "label": data["label"],
         "keywords": list(data["keywords"]),
         "topics": list(data["topics"]),
-        "published_at": published.isoformat(),
+        "published_at": wire,
         "scored_at": scored if isinstance(scored, str) else scored.isoformat(),
         "indexed_at": indexed_at.isoformat(),
         "likes": data.get("likes") or 0,
