@@ -146,6 +146,41 @@ class Settings(BaseModel):
         "from (no partial, no heartbeat) before completing windows without it",
     )
 
+    # Bounds and fault handling.
+    max_future_seconds: float = Field(
+        900.0,
+        ge=0.0,
+        le=7 * 86_400,
+        description="A post published more than this far ahead of the worker's "
+        "clock is refused (dead letter 'from the future')",
+    )
+    batch_max_attempts: int = Field(
+        3,
+        ge=1,
+        le=100,
+        description="Times a stage handles a batch that fails with a non-transient "
+        "error before bisecting it to dead-letter the record that fails alone",
+    )
+    shutdown_seconds: float = Field(
+        20.0,
+        gt=0.0,
+        le=3600.0,
+        description="On SIGTERM, how long in-flight batches may drain; a batch "
+        "still failing then is abandoned unacknowledged (redelivered on restart)",
+    )
+    dedup_horizon_seconds: int = Field(
+        7 * 86_400,
+        ge=0,
+        description="A post id seen again within this much event time is a "
+        "duplicate: the first version is counted and indexed, later ones dropped",
+    )
+    dedup_max_ids: int = Field(
+        2_000_000,
+        ge=1_000,
+        description="Post ids remembered per scored-posts partition for the dedup "
+        "horizon (~60 bytes each); past it the oldest are forgotten early",
+    )
+
     # Alert tickets.
     rules: Path | None = Field(
         None, description="YAML of alert rules, owners, teams and channels"
@@ -162,6 +197,18 @@ class Settings(BaseModel):
         None, description="Public base URL of the worker's web server, for links"
     )
     sla_check_seconds: float = Field(15.0, gt=0.0)
+
+    @model_validator(mode="after")
+    def _check_dedup_horizon(self) -> Settings:
+        # Shorter than grace + the merge's amend horizon, a redelivered copy
+        # could be counted into a window that is still open or amendable.
+        minimum = self.window_grace_seconds + 24 * self.window_seconds
+        if 0 < self.dedup_horizon_seconds < minimum:
+            raise ValueError(
+                f"dedup_horizon_seconds must be 0 (off) or at least the grace plus "
+                f"24 windows ({minimum} s)"
+            )
+        return self
 
     @model_validator(mode="after")
     def _check_thresholds(self) -> Settings:
