@@ -143,11 +143,40 @@ def worker(ctx: click.Context) -> None:
             f"worker: Kafka {resolved.kafka_url}  Elasticsearch {resolved.es_url}  "
             f"metrics http://{resolved.web_host}:{resolved.web_port}/metrics"
         )
-        worker = faust.Worker(app, loglevel=resolved.log_level)
+        worker = _stopping_worker(faust.Worker)(app, loglevel=resolved.log_level)
         # Faust's progress spinner sets the root logger to DEBUG so that every
         # record turns it; building those records cost a busy worker ~7% CPU.
         worker.spinner = None
         worker.execute_from_commandline()
+
+
+def _stopping_worker(base: type) -> type:
+    """Return a Faust worker class whose SIGTERM/SIGINT bound the shutdown.
+
+    On the signal the pipeline's retry loops learn that the worker is
+    stopping (a batch that cannot finish is abandoned unacknowledged) and a
+    clock starts: after ``MONITOR_SHUTDOWN_SECONDS`` the process exits
+    whatever is still running (see
+    :func:`monitor.pipelines.start_shutdown_clock`).
+    """
+    from monitor.pipelines import start_shutdown_clock
+
+    class StoppingWorker(base):  # type: ignore[misc, valid-type]
+        def _begin_stopping(self) -> None:
+            pipeline = self.app.monitor_pipeline
+            start_shutdown_clock(
+                pipeline.shutdown, pipeline.settings.shutdown_seconds
+            )
+
+        def _on_sigterm(self) -> None:
+            self._begin_stopping()
+            super()._on_sigterm()
+
+        def _on_sigint(self) -> None:
+            self._begin_stopping()
+            super()._on_sigint()
+
+    return StoppingWorker
 
 
 @cli.command()

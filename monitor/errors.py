@@ -47,5 +47,12 @@ class SinkUnavailable(MonitorError):
         super().__init__(message)
 
 
+class BatchAbandoned(MonitorError):
+    """The worker is stopping and a batch could not be finished in time.
+
+    The batch must not be acknowledged: it is redelivered after the restart.
+    """
+
+
 class EmbeddedServerError(MonitorError):
     """The embedded noida-db server could not be started or reached."""

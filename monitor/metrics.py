@@ -68,6 +68,10 @@ class MonitorMetrics(NamedTuple):
     es_bulk_seconds: Histogram
     sink_retries: Counter
     batch_retries: Counter
+    batch_bisections: Counter
+    stage_pending_records: Gauge
+    stage_last_progress: Gauge
+    window_gaps_skipped: Counter
     consumer_lag: Gauge
     assigned_partitions: Gauge
     posts_late: Counter
@@ -161,6 +165,32 @@ class MonitorMetrics(NamedTuple):
                 ["stage"],
                 registry=registry,
             ),
+            batch_bisections=Counter(
+                "monitor_batch_bisections_total",
+                "Batches split in two because they kept failing with a "
+                "non-transient error (the record that fails alone is dead-lettered).",
+                ["stage"],
+                registry=registry,
+            ),
+            stage_pending_records=Gauge(
+                "monitor_stage_pending_records",
+                "Records a stage has taken and not yet finished (0 when idle).",
+                ["stage"],
+                registry=registry,
+            ),
+            stage_last_progress=Gauge(
+                "monitor_stage_last_progress_timestamp_seconds",
+                "Unix time a stage last finished records (or started); with "
+                "pending records, an old value means the stage is stuck.",
+                ["stage"],
+                registry=registry,
+            ),
+            window_gaps_skipped=Counter(
+                "monitor_window_gap_windows_skipped_total",
+                "Empty windows of a very long quiet gap not emitted one by one "
+                "(detectors are fed the most recent part of the gap).",
+                registry=registry,
+            ),
             assigned_partitions=Gauge(
                 "monitor_assigned_partitions",
                 "Partitions of each topic assigned to this worker now.",
@@ -181,7 +211,8 @@ class MonitorMetrics(NamedTuple):
             ),
             posts_duplicate=Counter(
                 "monitor_posts_duplicate_total",
-                "Posts the count stage had already counted (a redelivery).",
+                "Later copies of a post id already counted within the dedup "
+                "horizon: neither counted nor indexed again (the first wins).",
                 registry=registry,
             ),
             windows_closed=Counter(

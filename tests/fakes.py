@@ -21,13 +21,21 @@ class FakeTopic:
     sent: list[tuple[bytes | None, bytes]] = field(default_factory=list)
 
     fail_next: int = 0
+    error: Exception | None = None
 
-    async def send(self, *, key: bytes | None = None, value: bytes) -> Any:
+    async def send(
+        self,
+        *,
+        key: bytes | None = None,
+        value: bytes | None,
+        partition: int | None = None,
+    ) -> Any:
         """Queue like Faust: return a future that the 'broker' resolves."""
         future = asyncio.get_running_loop().create_future()
         if self.fail_next > 0:
             self.fail_next -= 1
-            future.set_exception(RuntimeError("broker refused the record"))
+            error = self.error or RuntimeError("broker refused the record")
+            future.set_exception(error)
         else:
             self.sent.append((key, value))
             future.set_result(None)
@@ -69,3 +77,35 @@ def fake_event(
     """An object shaped like a Faust event: ``.value`` and ``.message``."""
     message = SimpleNamespace(topic=topic, partition=partition, offset=offset)
     return SimpleNamespace(value=value, key=None, message=message)
+
+
+@dataclass
+class FakeStateLog:
+    """The state log in memory: a dict per partition; ``None`` deletes.
+
+    ``fail_next`` makes that many ``write`` calls fail after they were asked
+    for (the broker refused them), writing nothing.
+    """
+
+    partitions: dict[int, dict[str, Any]] = field(default_factory=dict)
+    fail_next: int = 0
+    restores: int = 0
+
+    async def entries(self, partition: int) -> list[tuple[str, Any]]:
+        self.restores += 1
+        return list(self.partitions.get(partition, {}).items())
+
+    async def write(self, partition: int, writes: dict[str, Any]) -> list[Any]:
+        future = asyncio.get_running_loop().create_future()
+        if self.fail_next > 0:
+            self.fail_next -= 1
+            future.set_exception(RuntimeError("state log write refused"))
+            return [future]
+        log = self.partitions.setdefault(partition, {})
+        for key, value in writes.items():
+            if value is None:
+                log.pop(key, None)
+            else:
+                log[key] = value
+        future.set_result(None)
+        return [future]

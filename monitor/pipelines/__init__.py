@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
+import os
+import threading
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NoReturn
 
 import faust
 import orjson
+from aiokafka.errors import KafkaConnectionError, KafkaError, KafkaTimeoutError
 
-from monitor.errors import InvalidRecordError
+from monitor.errors import InvalidRecordError, SinkUnavailable
 from monitor.metrics import MonitorMetrics, SourceLabels
 from monitor.records import DeadLetter, decode_scored_post, encode_payload, utc_now
 from monitor.scoring import PostScorer
 from monitor.settings import Settings
 from monitor.sinks.base import DocumentSink
+from monitor.sinks.retry import Shutdown, backoff_delays
 from monitor.topics import Topics
 
 log = logging.getLogger(__name__)
@@ -40,6 +44,8 @@ class Pipeline:
     posts_sink: DocumentSink
     windows_sink: DocumentSink | None = None
     source_label: SourceLabels = field(default_factory=SourceLabels)
+    #: set when the worker is asked to stop (see :func:`start_shutdown_clock`)
+    shutdown: Shutdown = field(default_factory=Shutdown)
 
     async def dead_letter(
         self,
@@ -137,11 +143,39 @@ def _identity(event: faust.EventT) -> dict[str, str]:
         return {}
     if not isinstance(data, dict):
         return {}
-    found = {"post_id": data.get("post_id"), "source": data.get("source")}
+    # ``post_id`` on scored posts, ``id`` on raw posts
+    found = {
+        "post_id": data.get("post_id", data.get("id")),
+        "source": data.get("source"),
+    }
     return {field: value for field, value in found.items() if isinstance(value, str)}
 
 
 BatchHandler = Callable[["Pipeline", Sequence[faust.EventT]], Awaitable[None]]
+
+#: Exit status of a worker that abandoned unfinished batches on shutdown
+#: (EX_TEMPFAIL): nothing was acknowledged that was not done.
+EXIT_ABANDONED = 75
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Return True for a failure that waiting cures: an outage, not bad data.
+
+    Transient failures are retried with backoff for as long as they last and
+    never bisected or dead-lettered: an outage delays posts, it never turns
+    them into dead letters. Everything else is a fault of the batch (or of
+    the code on some record of it) and is bisected after
+    ``batch_max_attempts``.
+    """
+    if isinstance(exc, SinkUnavailable):
+        return True
+    if isinstance(exc, KafkaError):
+        # aiokafka marks broker-side conditions that a retry may cure
+        # (timeouts, leader moves, connection loss); a record too large is not.
+        return bool(getattr(exc, "retriable", False)) or isinstance(
+            exc, KafkaConnectionError | KafkaTimeoutError
+        )
+    return isinstance(exc, TimeoutError | ConnectionError)
 
 
 def register_batch_agent(
@@ -156,11 +190,7 @@ def register_batch_agent(
 ) -> faust.types.AgentT:
     """Add an agent that hands ``handle`` batches of raw events from ``topic``.
 
-    Faust acknowledges a ``take_events`` batch when the agent moves on, even
-    if the handler raised. So a failing batch is never let go: it is handled
-    again, with backoff, until it succeeds (handlers are idempotent: records
-    are keyed by post id downstream). A batch that keeps failing stalls its
-    stage, visible in ``monitor_batch_retries_total``, instead of vanishing.
+    See :func:`consume_batches` for what happens to a batch that fails.
     """
 
     async def consume(stream: faust.StreamT) -> None:
@@ -186,24 +216,181 @@ async def consume_batches(
     batch_seconds: float,
     handle: BatchHandler,
 ) -> None:
-    """Hand batches to ``handle``, handling a failed batch again until it succeeds."""
+    """Hand ``handle`` batches of events; never lose one, never stall on one.
+
+    Faust acknowledges a ``take_events`` batch when the agent moves on, even
+    if the handler raised, so a batch is only let go once it is done:
+
+    - a transient failure (:func:`is_transient`) is retried with backoff for
+      as long as it lasts;
+    - any other failure is retried ``batch_max_attempts`` times, then the
+      batch is bisected in offset order and the halves handled on their own,
+      down to the one record that fails alone, which becomes a dead letter
+      with the error as its reason. Handlers are idempotent (records are
+      keyed by post id, windows by offset), so handling a part again is safe;
+    - when the worker is stopping, a batch that fails is abandoned: the
+      process exits without acknowledging it (:data:`EXIT_ABANDONED`), and it
+      is redelivered after the restart.
+    """
+    metrics = pipeline.metrics
+    pending = metrics.stage_pending_records.labels(stage=name)
+    progress = metrics.stage_last_progress.labels(stage=name)
+    progress.set(time.time())
     async for events in stream.take_events(batch_size, within=batch_seconds):
-        attempt = 0
-        while True:
-            try:
-                await handle(pipeline, events)
-                break
-            except Exception:
-                wait = min(
-                    BATCH_RETRY_MAX_SECONDS, BATCH_RETRY_INITIAL_SECONDS * 2**attempt
-                )
-                attempt += 1
-                pipeline.metrics.batch_retries.labels(stage=name).inc()
-                log.exception(
-                    "%s: a batch of %d failed (attempt %d); retrying in %.1f s",
-                    name,
-                    len(events),
-                    attempt,
-                    wait,
-                )
-                await asyncio.sleep(wait)
+        pending.set(len(events))
+        await handle_batch(pipeline, name, events, handle)
+        pending.set(0)
+        progress.set(time.time())
+
+
+async def handle_batch(
+    pipeline: Pipeline,
+    name: str,
+    events: Sequence[faust.EventT],
+    handle: BatchHandler,
+) -> None:
+    """Handle ``events`` until done; bisect and dead-letter what keeps failing."""
+    metrics = pipeline.metrics
+    left = len(events)
+    chunks: list[Sequence[faust.EventT]] = [events]
+    while chunks:
+        chunk = chunks.pop(0)
+        error = await _attempt(pipeline, name, chunk, handle)
+        if error is None:
+            left -= len(chunk)
+            metrics.stage_pending_records.labels(stage=name).set(left)
+            metrics.stage_last_progress.labels(stage=name).set(time.time())
+            continue
+        if len(chunk) > 1:
+            middle = len(chunk) // 2
+            log.warning(
+                "%s: a batch of %d keeps failing (%s); bisecting it",
+                name,
+                len(chunk),
+                _describe(error),
+            )
+            metrics.batch_bisections.labels(stage=name).inc()
+            chunks[:0] = [chunk[:middle], chunk[middle:]]
+            continue
+        await _dead_letter_failed(pipeline, name, chunk[0], error)
+        left -= 1
+
+
+async def _attempt(
+    pipeline: Pipeline,
+    name: str,
+    chunk: Sequence[faust.EventT],
+    handle: BatchHandler,
+) -> Exception | None:
+    """Handle ``chunk``; return the error once non-transient attempts run out."""
+    settings, shutdown = pipeline.settings, pipeline.shutdown
+    delay = backoff_delays(BATCH_RETRY_INITIAL_SECONDS, BATCH_RETRY_MAX_SECONDS)
+    failures = retries = 0
+    while True:
+        try:
+            await handle(pipeline, chunk)
+            return None
+        except Exception as exc:  # noqa: BLE001 - the one boundary, see STYLE 4
+            if shutdown.requested:
+                abandon(name, len(chunk), exc)
+            transient = is_transient(exc)
+            if not transient:
+                failures += 1
+                if failures >= settings.batch_max_attempts:
+                    return exc
+            wait = delay(retries)
+            retries += 1
+            pipeline.metrics.batch_retries.labels(stage=name).inc()
+            log.log(
+                logging.WARNING if transient else logging.ERROR,
+                "%s: a batch of %d failed (%s, attempt %d); retrying in %.1f s",
+                name,
+                len(chunk),
+                _describe(exc),
+                retries,
+                wait,
+                exc_info=None if transient else exc,
+            )
+            await shutdown.sleep(wait)
+
+
+async def _dead_letter_failed(
+    pipeline: Pipeline, name: str, event: faust.EventT, error: Exception
+) -> None:
+    """Dead-letter the record that fails on its own; retry the send until it goes.
+
+    The dead letter is the last place a record can go, so a send that fails
+    is retried (with backoff) rather than given up.
+    """
+    identity = _identity(event)
+    reason = (
+        f"failed {pipeline.settings.batch_max_attempts} times on its own in "
+        f"{name}: {_describe(error)}"
+    )
+    delay = backoff_delays(BATCH_RETRY_INITIAL_SECONDS, BATCH_RETRY_MAX_SECONDS)
+    attempt = 0
+    while True:
+        try:
+            await pipeline.dead_letter_event(name, event, reason, **identity)
+            return
+        except Exception as exc:  # noqa: BLE001 - retried until the broker takes it
+            if pipeline.shutdown.requested:
+                abandon(name, 1, exc)
+            wait = delay(attempt)
+            attempt += 1
+            log.error(
+                "%s: sending a dead letter failed (%s); retrying in %.1f s",
+                name,
+                _describe(exc),
+                wait,
+            )
+            await pipeline.shutdown.sleep(wait)
+
+
+def abandon(name: str, records: int, error: BaseException) -> NoReturn:
+    """Exit at once, leaving a failing batch unacknowledged (worker stopping).
+
+    Faust acknowledges a batch whose handler raised, and commits on stop, so
+    the only way to leave it for the restart is to exit before that: as after
+    a kill -9, everything not committed is redelivered, and every stage is
+    idempotent.
+    """
+    log.error(
+        "%s: stopping with a batch of %d unfinished (%s); exiting without "
+        "acknowledging it, it is redelivered on restart",
+        name,
+        records,
+        _describe(error),
+    )
+    logging.shutdown()
+    os._exit(EXIT_ABANDONED)
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc)
+    return f"{type(exc).__name__}: {text[:500]}" if text else type(exc).__name__
+
+
+def start_shutdown_clock(shutdown: Shutdown, seconds: float) -> None:
+    """Begin stopping: wake retry loops, and exit anyway after ``seconds``.
+
+    Called from the worker's SIGTERM/SIGINT handler. In-flight batches may
+    drain meanwhile; a worker that has not stopped by then exits with
+    :data:`EXIT_ABANDONED`, leaving whatever is unfinished unacknowledged.
+    """
+    if shutdown.requested:
+        return
+    shutdown.begin()
+
+    def hard_exit() -> None:
+        log.error(
+            "still stopping after %.0f s (MONITOR_SHUTDOWN_SECONDS); exiting, "
+            "unfinished batches are redelivered on restart",
+            seconds,
+        )
+        logging.shutdown()
+        os._exit(EXIT_ABANDONED)
+
+    timer = threading.Timer(seconds, hard_exit)
+    timer.daemon = True
+    timer.start()
