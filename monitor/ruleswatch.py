@@ -44,12 +44,15 @@ class RulesWatcher:
         """Return the current rule set."""
         return self.current
 
-    def _read_stamp(self) -> tuple[int, int] | None:
+    def _read_stamp(self) -> tuple[int, int, int, int] | None:
+        # The file is parsed again only when this stamp changes. The inode
+        # catches a file replaced by rename (editors, ConfigMap symlink swaps)
+        # whose copy kept the old size and modification time.
         try:
             stat = self.path.stat()
         except OSError:
             return None
-        return stat.st_mtime_ns, stat.st_size
+        return stat.st_mtime_ns, stat.st_size, stat.st_ino, stat.st_dev
 
     def check(self) -> bool:
         """Reload if the file changed; return True if new rules are in use."""

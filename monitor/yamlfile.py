@@ -1,4 +1,10 @@
-"""Reading YAML config files so that errors can name the line."""
+"""Reading YAML config files so that errors can name the line.
+
+Settings, rules and watch-list files all go through :func:`load_yaml`, which
+refuses what a hand-written config never needs and a hostile one can abuse:
+files over :data:`MAX_YAML_BYTES`, and anchors and aliases (``&a``, ``*a``,
+``<<: *a``), which let a few hundred bytes expand into millions of nodes.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +17,10 @@ import yaml
 
 from monitor.errors import ConfigError
 
+#: Largest config file read, in bytes (1 MiB): far above any real settings,
+#: rules or watch-list file, small enough that parsing it stays quick.
+MAX_YAML_BYTES = 1024 * 1024
+
 
 @dataclass(frozen=True)
 class YamlDocument:
@@ -21,12 +31,16 @@ class YamlDocument:
         data: The parsed document.
         lines: 1-based line of each location, keyed by the path of keys and
             list indexes that leads to it (``("topics", "空调", "keywords", 0)``).
+        node: The composed node tree ``data`` was built from (``None`` for an
+            empty file), for checks the parsed data cannot make, such as
+            duplicate keys.
 
     """
 
     path: Path
     data: Any
     lines: dict[tuple[Any, ...], int]
+    node: yaml.Node | None = None
 
     def line_of(self, location: Sequence[Any]) -> int | None:
         """Return the line of a location, or of its nearest enclosing one."""
@@ -43,34 +57,70 @@ class YamlDocument:
         return f"{self.path} line {line}" if line else str(self.path)
 
 
+class _AliasFound(Exception):
+    def __init__(self, mark: yaml.Mark) -> None:
+        self.mark = mark
+
+
+class _NoAliasLoader(yaml.SafeLoader):
+    """The safe loader, refusing anchors and aliases before they are expanded."""
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
+            raise _AliasFound(event.start_mark)
+        return super().compose_node(parent, index)  # type: ignore[no-any-return]
+
+
 def load_yaml(path: Path) -> YamlDocument:
     """Parse a YAML file, remembering the line of every key.
 
     Raises:
-        ConfigError: If the file cannot be read or is not valid YAML; the
-            message names the file and line.
+        ConfigError: If the file cannot be read, is larger than
+            :data:`MAX_YAML_BYTES`, is not UTF-8, is not valid YAML, uses
+            anchors or aliases, or nests too deeply; the message names the
+            file and, where there is one, the line.
 
     """
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        with path.open("rb") as file:
+            raw = file.read(MAX_YAML_BYTES + 1)
     except OSError as exc:
         raise ConfigError([f"{path}: cannot read: {exc.strerror or exc}"]) from None
+    if len(raw) > MAX_YAML_BYTES:
+        raise ConfigError(
+            [f"{path}: larger than {MAX_YAML_BYTES // 1024} KiB; not a config file?"]
+        )
+    try:
+        text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise ConfigError(
             [f"{path}: not UTF-8 (byte {exc.start}); save it as UTF-8"]
         ) from None
+    loader = _NoAliasLoader(text)
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        node = loader.get_single_node()
+        data = loader.construct_document(node) if node is not None else None
+        lines: dict[tuple[Any, ...], int] = {}
+        if node is not None:
+            _collect_lines(node, (), lines, yaml.SafeLoader(""))
+    except _AliasFound as exc:
+        raise ConfigError(
+            [
+                f"{path} line {exc.mark.line + 1}: "
+                "YAML anchors and aliases are not allowed"
+            ]
+        ) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path} line {mark.line + 1}" if mark is not None else str(path)
         problem = getattr(exc, "problem", None) or str(exc)
         raise ConfigError([f"{where}: invalid YAML: {problem}"]) from None
-    lines: dict[tuple[Any, ...], int] = {}
-    if node is not None:
-        _collect_lines(node, (), lines, yaml.SafeLoader(""))
-    return YamlDocument(path=path, data=data, lines=lines)
+    except RecursionError:
+        raise ConfigError([f"{path}: nested too deeply"]) from None
+    finally:
+        loader.dispose()
+    return YamlDocument(path=path, data=data, lines=lines, node=node)
 
 
 def _collect_lines(

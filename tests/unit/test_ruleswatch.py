@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from monitor.errors import ConfigError
-from monitor.rules import RuleSet
+from monitor.rules import RuleSet, load_rules
 from monitor.ruleswatch import RulesWatcher
 
 RULES = """\
@@ -151,3 +151,33 @@ def test_on_change_sees_the_new_rules_in_use(path: Path) -> None:
     _write(path, RULES.format(threshold=4), tick=10)
     watcher.check()
     assert in_use == [4]
+
+
+def test_an_unchanged_file_is_not_parsed_again(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    watcher = RulesWatcher(path)
+    loads: list[Path] = []
+
+    def counting_load(loaded: Path) -> RuleSet:
+        loads.append(loaded)
+        return load_rules(loaded)
+
+    monkeypatch.setattr("monitor.ruleswatch.load_rules", counting_load)
+    for _ in range(3):
+        assert watcher.check() is False
+    assert loads == []
+    _write(path, RULES.format(threshold=7), tick=10)
+    watcher.check()
+    assert loads == [path]
+
+
+def test_a_file_replaced_by_rename_is_reloaded_even_with_same_size_and_mtime(
+    path: Path,
+) -> None:
+    watcher = RulesWatcher(path)
+    replacement = path.with_name("rules.yaml.new")
+    _write(replacement, RULES.format(threshold=7), tick=0)  # same size, same mtime
+    os.replace(replacement, path)
+    assert watcher.check() is True
+    assert _threshold(watcher()) == 7
