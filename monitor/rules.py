@@ -42,7 +42,10 @@ Durations are written ``30s``, ``5m``, ``1h``, ``2d`` (or combined, ``1h30m``).
 Channel settings may name environment variables as ``${NAME}``; they are kept
 as references here and resolved by :meth:`Channel.resolve` with the
 environment the caller passes in (settings stay the only reader of
-``os.environ``).
+``os.environ``). Only names starting with ``ALERT_`` (:data:`ENV_NAME_PREFIX`)
+may be referred to, so a rules file cannot send the worker's own secrets
+(``MONITOR_ES_API_KEY``, say) to a webhook. Problems with channel settings
+never repeat the setting's value: it may hold a token or a password.
 """
 
 from __future__ import annotations
@@ -80,6 +83,9 @@ from monitor.errors import ConfigError
 from monitor.yamlfile import YamlDocument, load_yaml
 
 CHANNEL_KINDS = ("webhook", "dingtalk", "feishu", "wecom", "slack", "email")
+
+#: The prefix every ``${NAME}`` in channel settings must start with.
+ENV_NAME_PREFIX = "ALERT_"
 
 #: Keys per channel kind: (required, optional).
 _CHANNEL_KEYS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
@@ -181,17 +187,24 @@ class Channel:
             env: The environment, as read by the settings module.
 
         Raises:
-            ConfigError: Naming each variable that ``env`` lacks.
+            ConfigError: Naming each variable that does not start with
+                :data:`ENV_NAME_PREFIX` or that ``env`` lacks.
 
         """
-        missing = sorted(name for name in self.env_names if name not in env)
-        if missing:
-            raise ConfigError(
-                [
-                    f"channel {self.name!r}: environment variable {name} is not set"
-                    for name in missing
-                ]
-            )
+        names = sorted(self.env_names)
+        problems = [
+            f"channel {self.name!r}: environment variable {name} may not be used; "
+            f"channel settings may only refer to {ENV_NAME_PREFIX}* variables"
+            for name in names
+            if not name.startswith(ENV_NAME_PREFIX)
+        ]
+        problems += [
+            f"channel {self.name!r}: environment variable {name} is not set"
+            for name in names
+            if name.startswith(ENV_NAME_PREFIX) and name not in env
+        ]
+        if problems:
+            raise ConfigError(problems)
 
         def substitute(value: Any) -> Any:
             if isinstance(value, str):
@@ -369,17 +382,23 @@ class _Loader:
                     f"{', '.join(sorted(allowed))}",
                 )
 
-    def text(self, value: Any, location: Sequence[Any], what: str) -> str | None:
+    def text(
+        self, value: Any, location: Sequence[Any], what: str, *, show: bool = True
+    ) -> str | None:
+        # show=False for channel settings: the value may be a token or password.
         if not isinstance(value, str) or not value.strip():
-            self.problem(location, f"{what} must be non-empty text, got {value!r}")
+            got = f", got {value!r}" if show else ""
+            self.problem(location, f"{what} must be non-empty text{got}")
             return None
         return value.strip()
 
-    def texts(self, value: Any, location: Sequence[Any], what: str) -> list[str]:
+    def texts(
+        self, value: Any, location: Sequence[Any], what: str, *, show: bool = True
+    ) -> list[str]:
         items = self.sequence(value, location, what)
         result = []
         for index, item in enumerate(items):
-            checked = self.text(item, [*location, index], f"each of {what}")
+            checked = self.text(item, [*location, index], f"each of {what}", show=show)
             if checked is not None:
                 result.append(checked)
         return result
@@ -478,8 +497,9 @@ class _Loader:
     def check_duplicate_keys(self) -> None:
         # The parsed data keeps only the last of two equal keys, so a repeated
         # topic, team or channel name would silently replace the first one.
-        text = self.document.path.read_text(encoding="utf-8")
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        # The document's own node tree is walked: reading the file again could
+        # see another version of it (and load_yaml's limits would not apply).
+        root = self.document.node
         todo = [root] if root is not None else []
         while todo:
             node = todo.pop()
@@ -551,7 +571,7 @@ class _Loader:
         for key, value in settings.items():
             location = [*where, key]
             if key in {"to", "at_mobiles", "mentioned_list"}:
-                self.texts(value, location, f"{key} of channel {name!r}")
+                self.texts(value, location, f"{key} of channel {name!r}", show=False)
             elif key == "headers":
                 headers = self.mapping(value, location, "headers")
                 for header, text in headers.items():
@@ -568,7 +588,10 @@ class _Loader:
                     self.problem(location, f"{key} must be true or false")
             elif key == "timeout":
                 self.duration(value, location, "timeout")
-            elif self.text(value, location, f"{key} of channel {name!r}") is None:
+            elif (
+                self.text(value, location, f"{key} of channel {name!r}", show=False)
+                is None
+            ):
                 continue
             for text in _texts(value):
                 for match in _ENV_REF.finditer(text):
@@ -577,6 +600,13 @@ class _Loader:
                             location,
                             f"bad environment reference {match.group(0)!r}; "
                             "use ${NAME} with letters, digits and _",
+                        )
+                    elif not match.group(1).startswith(ENV_NAME_PREFIX):
+                        self.problem(
+                            location,
+                            f"{key} of channel {name!r} refers to environment "
+                            f"variable {match.group(1)}; channel settings may "
+                            f"only refer to {ENV_NAME_PREFIX}* variables",
                         )
                 if "${" in _ENV_REF.sub("", text):
                     self.problem(location, f"unclosed '${{' in {key} of {name!r}")

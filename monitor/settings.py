@@ -298,6 +298,13 @@ class Settings(BaseModel):
 
 
 def _describe(exc: ValidationError, origin: Mapping[str, str]) -> list[str]:
+    """One problem per error: where it was set, what is wrong, and the bad value.
+
+    The value is left out for secret fields (``es_api_key``, ``api_tokens``,
+    any name with a key, token, secret or password word in it): start-up
+    errors end up in logs and CI output.
+    """
+    secret_words = {"key", "token", "secret", "password", "passwd", "credential"}
     problems = []
     for error in exc.errors():
         field = str(error["loc"][0]) if error["loc"] else ""
@@ -305,7 +312,13 @@ def _describe(exc: ValidationError, origin: Mapping[str, str]) -> list[str]:
         if error["type"] == "extra_forbidden":
             problems.append(f"{where}: unknown setting")
             continue
+        # By word, not substring: keywords_per_post is not a key.
+        secret = any(part.rstrip("s") in secret_words for part in field.split("_"))
         value = error.get("input")
-        shown = f" (got {value!r})" if field and not isinstance(value, dict) else ""
+        shown = (
+            f" (got {value!r})"
+            if field and not secret and not isinstance(value, dict)
+            else ""
+        )
         problems.append(f"{where}: {error['msg']}{shown}")
     return problems

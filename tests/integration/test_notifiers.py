@@ -205,17 +205,21 @@ def channels(smtp_port: int) -> dict[str, Channel]:
         Channel(
             "ops-webhook",
             "webhook",
-            {"url": "${HOOK_BASE}/hooks/ops", "secret": "${WEBHOOK_SECRET}"},
+            {
+                "url": "${ALERT_HOOK_BASE}/hooks/ops",
+                "secret": "${ALERT_WEBHOOK_SECRET}",
+            },
         ),
-        Channel("down", "webhook", {"url": "${HOOK_BASE}/hooks/down"}),
-        Channel("slow", "webhook", {"url": "${HOOK_BASE}/hooks/slow"}),
+        Channel("down", "webhook", {"url": "${ALERT_HOOK_BASE}/hooks/down"}),
+        Channel("slow", "webhook", {"url": "${ALERT_HOOK_BASE}/hooks/slow"}),
         Channel("unreachable", "webhook", {"url": f"http://127.0.0.1:{free_port()}/x"}),
         Channel(
             "dingtalk",
             "dingtalk",
             {
-                "webhook": "${HOOK_BASE}/robot/send?access_token=" + DINGTALK_TOKEN,
-                "secret": "${DINGTALK_SECRET}",
+                "webhook": "${ALERT_HOOK_BASE}/robot/send?access_token="
+                + DINGTALK_TOKEN,
+                "secret": "${ALERT_DINGTALK_SECRET}",
                 "at_mobiles": ["13800000001"],
             },
         ),
@@ -223,7 +227,8 @@ def channels(smtp_port: int) -> dict[str, Channel]:
             "dingtalk-wrong-secret",
             "dingtalk",
             {
-                "webhook": "${HOOK_BASE}/robot/send?access_token=" + DINGTALK_TOKEN,
+                "webhook": "${ALERT_HOOK_BASE}/robot/send?access_token="
+                + DINGTALK_TOKEN,
                 "secret": "SECnot-the-robots",
             },
         ),
@@ -231,19 +236,19 @@ def channels(smtp_port: int) -> dict[str, Channel]:
             "feishu",
             "feishu",
             {
-                "webhook": "${HOOK_BASE}/open-apis/bot/v2/hook/abc",
-                "secret": "${FEISHU_SECRET}",
+                "webhook": "${ALERT_HOOK_BASE}/open-apis/bot/v2/hook/abc",
+                "secret": "${ALERT_FEISHU_SECRET}",
             },
         ),
         Channel(
             "wecom",
             "wecom",
             {
-                "webhook": "${HOOK_BASE}/cgi-bin/webhook/send?key=" + WECOM_KEY,
+                "webhook": "${ALERT_HOOK_BASE}/cgi-bin/webhook/send?key=" + WECOM_KEY,
                 "mentioned_list": ["wanggong"],
             },
         ),
-        Channel("slack", "slack", {"webhook": "${HOOK_BASE}/services/T0/B0/xyz"}),
+        Channel("slack", "slack", {"webhook": "${ALERT_HOOK_BASE}/services/T0/B0/xyz"}),
         Channel(
             "email",
             "email",
@@ -264,10 +269,10 @@ def make_notifier(
     receivers: Receivers, smtp: tuple[Controller, Inbox]
 ) -> Iterator[Any]:
     env = {
-        "HOOK_BASE": receivers.base_url,
-        "WEBHOOK_SECRET": WEBHOOK_SECRET,
-        "DINGTALK_SECRET": DINGTALK_SECRET,
-        "FEISHU_SECRET": FEISHU_SECRET,
+        "ALERT_HOOK_BASE": receivers.base_url,
+        "ALERT_WEBHOOK_SECRET": WEBHOOK_SECRET,
+        "ALERT_DINGTALK_SECRET": DINGTALK_SECRET,
+        "ALERT_FEISHU_SECRET": FEISHU_SECRET,
     }
     controller, _ = smtp
 

@@ -604,7 +604,7 @@ def test_missing_environment_variables_name_their_channels() -> None:
     [
         ("webhook", {"url": "ftp://x"}, "url must be an http"),
         ("webhook", {"url": "https://x", "timeout": "soon"}, "bad duration"),
-        ("dingtalk", {"webhook": "${HOOK}"}, "webhook must be an http"),
+        ("dingtalk", {"webhook": "${ALERT_HOOK}"}, "webhook must be an http"),
         ("wecom", {"webhook": "https://x", "mentioned_list": [1]}, "list of texts"),
         (
             "email",
@@ -637,7 +637,7 @@ def test_bad_settings_are_reported_with_the_channel(
     channels = {"bad": Channel("bad", kind, settings)}
 
     with pytest.raises(ConfigError) as caught:
-        Notifier(channels, {"HOOK": "not-a-url"})
+        Notifier(channels, {"ALERT_HOOK": "not-a-url"})
 
     (problem,) = caught.value.problems
     assert problem.startswith(f"channel 'bad' ({kind}): ")

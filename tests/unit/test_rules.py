@@ -9,7 +9,7 @@ import pytest
 
 from monitor.analysis.tickets import OPENED, RULE_KINDS, SUPPRESSED, Trigger
 from monitor.errors import ConfigError
-from monitor.rules import RuleSet, load_rules, parse_duration
+from monitor.rules import Channel, RuleSet, load_rules, parse_duration
 from monitor.watchlist import load_watchlist
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -419,6 +419,10 @@ ERRORS = {
         _edit('url: "${ALERT_WEBHOOK_URL}"}', 'url: "${monitor-url}"}  #!'),
         "bad environment reference '${monitor-url}'",
     ),
+    "env-reference-outside-alert": (
+        _edit('url: "${ALERT_WEBHOOK_URL}"}', 'url: "${MONITOR_ES_API_KEY}"}  #!'),
+        "may only refer to ALERT_* variables",
+    ),
     "unclosed-env-reference": (
         _edit('url: "${ALERT_WEBHOOK_URL}"}', 'url: "https://x/${TOKEN"}  #!'),
         "unclosed",
@@ -549,6 +553,65 @@ def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
         for problem in caught.value.problems
     ]
     assert lines == sorted(lines) == [7, 8, 22]
+
+
+def test_resolve_refuses_a_reference_outside_alert_even_when_set() -> None:
+    channel = Channel("hook", "webhook", {"url": "${MONITOR_ES_API_KEY}"})
+    with pytest.raises(ConfigError) as caught:
+        channel.resolve({"MONITOR_ES_API_KEY": "es-secret-key"})
+    (problem,) = caught.value.problems
+    assert "MONITOR_ES_API_KEY may not be used" in problem
+    assert "es-secret-key" not in problem
+
+
+HOOK = 'hook: {kind: webhook, url: "${ALERT_WEBHOOK_URL}"}'
+HOOK_LINE = BASE.splitlines().index(f"  {HOOK}") + 1
+
+
+def test_a_reference_outside_alert_is_refused_by_name_not_value(
+    tmp_path: Path,
+) -> None:
+    url = "https://h.example/?k=${MONITOR_ES_API_KEY}"
+    path = _write(tmp_path, _edit(HOOK, f'hook: {{kind: webhook, url: "{url}"}}'))
+    with pytest.raises(ConfigError) as caught:
+        load_rules(path)
+    (problem,) = caught.value.problems
+    assert problem.startswith(f"{path} line {HOOK_LINE}: ")
+    assert "MONITOR_ES_API_KEY" in problem and "ALERT_*" in problem
+    assert "h.example" not in problem
+
+
+@pytest.mark.parametrize(
+    ("channel", "secret"),
+    [
+        ('{kind: webhook, url: "${ALERT_WEBHOOK_URL}", secret: 8675309}', "8675309"),
+        ("{kind: webhook, url: ['https://hooks.example/T0/tok-123']}", "tok-123"),
+        ("{kind: webhook, url: 'ftp://hooks.example/tok-123'}", "tok-123"),
+        ("{kind: webhook, url: 'https://x.example/?k=${ALERT_K'}", "x.example"),
+        ('{kind: slack, webhook: "${ALERT_SLACK}", channel: [tok-123]}', "tok-123"),
+        (
+            "{kind: email, smtp_host: h, from: a@b, to: [c@d], username: u, "
+            "password: [pw-123]}",
+            "pw-123",
+        ),
+        (
+            '{kind: webhook, url: "${ALERT_WEBHOOK_URL}", '
+            "headers: {Authorization: 8675309}}",
+            "8675309",
+        ),
+    ],
+)
+def test_channel_setting_errors_do_not_echo_the_value(
+    tmp_path: Path, channel: str, secret: str
+) -> None:
+    path = _write(tmp_path, _edit(HOOK, f"hook: {channel}"))
+    with pytest.raises(ConfigError) as caught:
+        load_rules(path)
+    problems = caught.value.problems
+    assert problems and all(
+        problem.startswith(f"{path} line {HOOK_LINE}: ") for problem in problems
+    ), problems
+    assert not any(secret in problem for problem in problems), problems
 
 
 def test_invalid_yaml_and_missing_file_are_config_errors(tmp_path: Path) -> None:

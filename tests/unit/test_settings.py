@@ -135,6 +135,42 @@ def test_bad_web_port_message_shows_the_value() -> None:
     assert "'eighty'" in problem
 
 
+@pytest.mark.parametrize("key", ["es_api_key", "api_tokens"])
+def test_a_bad_secret_is_named_but_never_shown(tmp_path: Path, key: str) -> None:
+    path = _write(tmp_path, f"{key}: [hunter2-secret]\n")
+    (problem,) = _problems(env={}, config_file=path)
+    assert problem.startswith(f"{path} line 1: {key}: ")
+    assert "valid string" in problem
+    assert "hunter2" not in problem
+
+
+class _WithSecrets(Settings):
+    smtp_password: int = 0
+    signing_secret: int = 0
+    vendor_api_keys: int = 0
+    access_token: int = 0
+
+
+@pytest.mark.parametrize(
+    ("name", "shown"),
+    [
+        ("MONITOR_SMTP_PASSWORD", False),
+        ("MONITOR_SIGNING_SECRET", False),
+        ("MONITOR_VENDOR_API_KEYS", False),
+        ("MONITOR_ACCESS_TOKEN", False),
+        ("MONITOR_KEYWORDS_PER_POST", True),  # a word containing "key" is not one
+    ],
+)
+def test_values_of_secret_looking_fields_are_never_shown(
+    name: str, shown: bool
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        _WithSecrets.load(env={name: "hunter2"})
+    (problem,) = caught.value.problems
+    assert problem.startswith(f"{name}: ") and "valid integer" in problem
+    assert ("'hunter2'" in problem) is shown
+
+
 def test_several_bad_values_are_all_reported() -> None:
     problems = _problems(env={"MONITOR_WEB_PORT": "x", "MONITOR_TOPIC_REPLICAS": "0"})
     assert sorted(p.split(":")[0] for p in problems) == [
