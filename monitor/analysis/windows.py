@@ -8,16 +8,29 @@ Counting happens in two steps, so that it scales with the partitions of
    once the partition's watermark (the latest event time seen, minus the
    grace period) has passed the window's end. A closed window leaves as a
    :class:`WindowAggregate` *partial*: that partition's share of the window.
-   A partition closes every window from its first one on, empty ones too, so
-   that the merge can tell "nothing here" from "not yet".
+   Windows close in order, and one close sends only the windows that have
+   posts plus, as a marker, the latest window the watermark passed (empty or
+   not): "this partition has closed everything up to here". So a close costs
+   what it carries, not the event time it spans: a quiet gap of days, or
+   history followed by live posts, is one or two partials, not thousands.
 2. :class:`WindowMerger` sums the partials of all partitions. A window is
-   complete once every partition has closed it (or, for a partition that
-   never reports, after a wall-clock timeout) and complete windows leave in
-   time order, with no gaps.
+   complete once every partition has closed it (its latest partial is at or
+   after it; or, for a partition that never reports, after a wall-clock
+   timeout) and complete windows leave in time order, with no gaps: the
+   windows no partition sent a partial for were empty everywhere, and leave
+   as empty windows, so detectors see the zeros. A gap longer than
+   ``max_gap_windows`` (a week of windows by default) leaves as its last
+   ``max_gap_windows`` windows only: older empty windows carry nothing a
+   detector with a shorter memory keeps. The windows skipped are counted
+   (:attr:`WindowMerger.skipped_gap_windows`).
 
 Posts later than the grace period are not counted (they are reported, so
-the loss is visible). Everything here is pure: no Faust, no I/O. State
-round-trips through plain JSON-able dicts (``to_dict`` / ``from_dict``).
+the loss is visible). Copies of a post are counted once: per open window
+always, and within ``dedup_horizon`` seconds of event time when
+:class:`PartitionLedger` is given one (:mod:`monitor.analysis.dedup`; the
+memory costs about 80 bytes per id held). Everything here is pure: no
+Faust, no I/O. State round-trips through plain JSON-able dicts (``to_dict``
+/ ``from_dict``).
 
 **Influence-weighted negative volume.** A negative post counts
 ``1 + log10(1 + reposts) + 0.5 * log10(1 + followers)``: an ordinary post
@@ -31,10 +44,12 @@ from __future__ import annotations
 import hashlib
 import math
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
+
+from monitor.analysis.dedup import DedupMemory, bucket_seconds_for
 
 NEGATIVE = "negative"
 #: Most representative negative posts kept per topic and window.
@@ -102,7 +117,9 @@ class PostFacts:
     @classmethod
     def from_scored(cls, scored: Mapping[str, Any] | Any) -> PostFacts:
         """Build from a ``ScoredPost`` (record or its dict)."""
-        get = scored.get if isinstance(scored, Mapping) else scored.__getattribute__
+        get: Callable[[str], Any] = (
+            scored.get if isinstance(scored, Mapping) else scored.__getattribute__
+        )
         published = get("published_at")
         if isinstance(published, str):
             published = datetime.fromisoformat(published)
@@ -290,7 +307,7 @@ class WindowAggregate:
 
     def to_dict(self, bounded: bool = True) -> dict[str, Any]:
         """Return a JSON-able dict; ``bounded`` keeps the most frequent keywords."""
-        keywords = self.keywords.items()
+        keywords: Iterable[tuple[str, list[int]]] = self.keywords.items()
         if bounded and len(self.keywords) > GLOBAL_KEYWORD_LIMIT:
             keywords = sorted(keywords, key=lambda kv: (-kv[1][0], kv[0]))[
                 :GLOBAL_KEYWORD_LIMIT
@@ -374,13 +391,22 @@ class PartitionWindows:
         """Event time up to which windows are complete (latest seen - grace)."""
         return None if self.max_published is None else self.max_published - self.grace
 
-    def add(self, post: PostFacts) -> AddResult:
-        """Count a post in its window, unless its window has closed (too late)."""
+    def add(self, post: PostFacts, digest: int | None = None) -> AddResult:
+        """Count a post in its window, unless its window has closed (too late).
+
+        Args:
+            post: The post.
+            digest: ``post_hash(post.post_id)``, if the caller has it already.
+
+        """
         start = window_start(post.published, self.size)
         if self.closed_through is not None and start <= self.closed_through:
             return AddResult(False, start, late=True)
-        seen = self.seen.setdefault(start, set())
-        digest = post_hash(post.post_id)
+        seen = self.seen.get(start)
+        if seen is None:
+            seen = self.seen[start] = set()
+        if digest is None:
+            digest = post_hash(post.post_id)
         if digest in seen:
             return AddResult(False, start, duplicate=True)
         seen.add(digest)
@@ -393,46 +419,45 @@ class PartitionWindows:
         return AddResult(True, start)
 
     def close(self, flush: bool = False) -> list[WindowAggregate]:
-        """Close every window the watermark has passed, empty ones included.
+        """Close every window the watermark has passed.
 
         Args:
             flush: Close every open window regardless of the watermark (the
                 partition went idle: no late posts are expected any more).
 
         Returns:
-            The closed partials, oldest first; consecutive, without gaps since
-            the previous call.
+            The closed windows that have posts, oldest first, then (unless it
+            is the last of those) the latest window closed, empty, as the
+            marker of how far this partition has closed. Nothing if no new
+            window closed, or if this is the first close and none of this
+            partition's windows closed (it then has nothing to say yet). At
+            most one partial more than the windows with posts.
 
         """
         if self.max_published is None:
             return []
         if flush:
-            last = max(self.open, default=None)
+            if not self.open:
+                return []
+            last = max(self.open)
         else:
             watermark = self.max_published - self.grace
             last = window_start(watermark, self.size) - self.size
             if self.closed_through is not None and last <= self.closed_through:
                 return []
-        if last is None:
-            return []
-        first = (
-            min(self.open, default=last)
-            if self.closed_through is None
-            else self.closed_through + self.size
-        )
-        if self.closed_through is None and first > last:
+        starts = sorted(start for start in self.open if start <= last)
+        self.closed_through, before = last, self.closed_through
+        if before is None and not starts:
             # Nothing of this partition fell in a window the watermark has
             # passed; those windows are over all the same, so a post for one
             # of them is late, as it is once some window has closed.
-            self.closed_through = last
             return []
         closed = []
-        for start in range(first, last + 1, self.size):
-            window = self.open.pop(start, None)
+        for start in starts:
+            closed.append(self.open.pop(start))
             self.seen.pop(start, None)
-            closed.append(window or WindowAggregate(start, self.size))
-        if closed:
-            self.closed_through = closed[-1].start
+        if not starts or starts[-1] != last:
+            closed.append(WindowAggregate(last, self.size))
         return closed
 
 
@@ -446,6 +471,8 @@ class _Pending:
 #: Emitted windows that lacked a partition's partial are kept this many
 #: windows back, so the partial can still correct them when it comes.
 AMEND_WINDOWS = 24
+#: The merger emits at most this much event time of empty windows for one gap.
+MAX_GAP_SECONDS = 7 * 86_400
 
 TAKEN = "taken"
 DUPLICATE = "duplicate"
@@ -490,6 +517,12 @@ class WindowMerger:
     it (the partition was idle or given up on) amends that window, if it is
     one of the last ``amend_windows``.
 
+    Partitions send only the windows they have posts in, plus a marker of how
+    far they have closed (see :meth:`PartitionWindows.close`), so a window
+    nobody sent is empty once it is complete: it is emitted as an empty
+    window, of a gap at most ``max_gap_windows`` long (the rest of a longer
+    gap is skipped and counted in :attr:`skipped_gap_windows`).
+
     Args:
         partitions: Number of ``scored-posts`` partitions that report.
         size: Window length in seconds.
@@ -497,6 +530,8 @@ class WindowMerger:
             given up on (for a partition never heard from: since the window's
             first partial arrived).
         amend_windows: Emitted windows kept for amendment.
+        max_gap_windows: Most empty windows emitted for one gap between
+            windows that have partials (default: a week of windows).
 
     """
 
@@ -506,12 +541,20 @@ class WindowMerger:
         size: int,
         timeout: float,
         amend_windows: int = AMEND_WINDOWS,
+        max_gap_windows: int | None = None,
     ) -> None:
         """Start with nothing pending."""
+        if max_gap_windows is None:
+            max_gap_windows = max(1, MAX_GAP_SECONDS // size)
+        if max_gap_windows < 0:
+            raise ValueError("max_gap_windows must be >= 0")
         self.partitions = partitions
         self.size = size
         self.timeout = timeout
         self.amend_windows = amend_windows
+        self.max_gap_windows = max_gap_windows
+        #: empty windows of over-long gaps not emitted, since this merger began
+        self.skipped_gap_windows = 0
         self.pending: dict[int, _Pending] = {}
         #: partition -> start of the latest window it closed
         self.reported: dict[int, int] = {}
@@ -623,7 +666,12 @@ class WindowMerger:
         return gave_up
 
     def completed(self, now: float) -> list[tuple[WindowAggregate, bool]]:
-        """Return windows now complete (or given up on), oldest first, gaps filled."""
+        """Return windows now complete (or given up on), oldest first, gaps filled.
+
+        A gap longer than ``max_gap_windows`` is filled with its last
+        ``max_gap_windows`` windows; the others are counted in
+        :attr:`skipped_gap_windows`.
+        """
         done: list[tuple[WindowAggregate, bool]] = []
         while self.pending:
             start = min(self.pending)
@@ -634,16 +682,24 @@ class WindowMerger:
             del self.pending[start]
             complete = not gave_up
             if self.emitted_through is not None:
-                # Every partition closes every window, so a gap only appears
-                # when all partitions were silent: those windows were empty.
-                for gap in range(self.emitted_through + self.size, start, self.size):
+                # Every partition sends each window it has posts in, so one
+                # that no partition sent was empty for each that closed it.
+                first = self.emitted_through + self.size
+                kept = max(first, start - self.max_gap_windows * self.size)
+                self.skipped_gap_windows += (kept - first) // self.size
+                for gap in range(kept, start, self.size):
                     window = WindowAggregate(gap, self.size)
-                    self._keep(_Pending(window, set(), now))
+                    self._keep(_Pending(window, self._closed(gap), now))
                     done.append((window, complete))
+            pending.partitions |= self._closed(start)
             self._keep(pending)
             done.append((pending.aggregate, complete))
             self.emitted_through = start
         return done
+
+    def _closed(self, start: int) -> set[int]:
+        """Partitions that have closed the window at ``start`` (sent it or later)."""
+        return {p for p, through in self.reported.items() if through >= start}
 
     def _keep(self, emitted: _Pending) -> None:
         if len(emitted.partitions) < self.partitions:
@@ -659,11 +715,19 @@ class BatchOutcome:
 
     Attributes:
         closed: Partials of the windows closed, oldest first.
-        writes: State-log entries to persist (key -> value, ``None`` deletes).
+        writes: State-log entries to persist (key -> value, ``None`` deletes),
+            in the order to write them.
         counted: Posts counted.
         late: Posts whose window had already closed (not counted).
-        duplicates: Posts counted before under the same id (not counted again).
-        skipped: Posts at or below the applied offset (already counted).
+        duplicates: Posts at a new offset whose id was counted or seen before
+            (in the same open window, or within the dedup horizon): not
+            counted again.
+        skipped: Posts at or below the applied offset (already counted: a
+            redelivery, not a duplicate).
+        duplicate_offsets: Offsets of the ``duplicates``, in batch order: the
+            first copy wins, so these are not indexed either.
+        dedup_forgotten_early: Post ids forgotten before the end of the dedup
+            horizon because more than ``dedup_max_ids`` were held.
 
     """
 
@@ -673,32 +737,76 @@ class BatchOutcome:
     late: int = 0
     duplicates: int = 0
     skipped: int = 0
+    duplicate_offsets: list[int] = field(default_factory=list)
+    dedup_forgotten_early: int = 0
+
+
+#: Post ids remembered per partition by default when a dedup horizon is set.
+DEDUP_MAX_IDS = 2_000_000
 
 
 class PartitionLedger:
     """One partition's windows plus the state log that rebuilds them.
 
     Each batch writes one *delta* entry per window it touched (that batch's
-    counts, with the batch's last offset) and, when windows close, deletes
-    their deltas and rewrites one ``meta`` entry (latest window closed,
-    offset applied). Restoring sums the surviving deltas. Posts at or below
-    the highest offset the log has seen are skipped, so replaying a batch
-    after a crash neither loses nor double-counts a post; a window closed
-    again after a crash yields the same partial, which the merge ignores.
+    counts, with its last offset), the partials of the windows it closed,
+    then the ``meta`` entry (offset applied, latest window closed), and last
+    deletes the deltas of the windows closed. Restoring sums the surviving
+    deltas. The state log keeps a partition's writes in order, and a failed
+    batch may leave any prefix of them: a batch counts as applied once its
+    meta entry landed; before that, whatever it wrote is ignored (and
+    deleted by the next batch) and the batch is handled again. Posts at or
+    below the applied offset are skipped, so replaying a batch after a crash
+    neither loses nor double-counts a post; a window closed again after a
+    crash yields the same partial, which the merge ignores.
 
-    Writes per batch are bounded by the windows it touched, not its posts.
+    With a ``dedup_horizon``, the hashes of the post ids seen (counted or
+    late) are remembered for that much event time
+    (:class:`~monitor.analysis.dedup.DedupMemory`, about 80 bytes per id, at
+    most ``dedup_max_ids``): a later copy at a new offset is a duplicate even
+    with another ``published_at``. They are logged as ``<p>:ids:<bucket>:<n>``
+    entries, written before the batch's other entries.
+
+    Writes per batch are bounded by the windows and id buckets it touched
+    (plus the id entries of buckets it forgot), not by its posts or by the
+    event time a close spans.
+
+    Args:
+        partition: The ``scored-posts`` partition (prefix of every key).
+        size: Window length in seconds.
+        grace: Seconds of event time a post may be late and still count.
+        dedup_horizon: Seconds of event time post ids are remembered for
+            (0: off, only copies within one open window are recognised).
+        dedup_max_ids: Most post ids remembered.
+
     """
 
-    def __init__(self, partition: int, size: int, grace: int) -> None:
+    def __init__(
+        self,
+        partition: int,
+        size: int,
+        grace: int,
+        *,
+        dedup_horizon: int = 0,
+        dedup_max_ids: int = DEDUP_MAX_IDS,
+    ) -> None:
         """Start empty (nothing applied)."""
         self.partition = partition
         self.windows = PartitionWindows(size, grace)
+        self.dedup = DedupMemory(dedup_horizon, dedup_max_ids, bucket_seconds_for(size))
         self.applied_offset = -1
         self._deltas: dict[int, list[str]] = {}
         self._closed_keys: list[str] = []
+        #: Entries of a batch that did not fully land, deleted by the next one.
+        self._stale_keys: list[str] = []
         #: Partials of the last close, restored from the log: send them again
         #: (the merge ignores ones it has).
         self.unsent: list[WindowAggregate] = []
+
+    @property
+    def remembered_ids(self) -> int:
+        """Post ids held for the dedup horizon (0 when it is off)."""
+        return len(self.dedup)
 
     def _key(self, *parts: object) -> str:
         return ":".join(str(part) for part in (self.partition, *parts))
@@ -709,66 +817,124 @@ class PartitionLedger:
         deltas: dict[int, WindowAggregate] = {}
         hashes: dict[int, list[int]] = {}
         last = self.applied_offset
+        windows = self.windows
+        dedup = self.dedup if self.dedup.enabled else None
+        remembered = self.dedup.ids  # empty while the horizon is off
         for offset, post in posts:
             if offset <= self.applied_offset:
                 outcome.skipped += 1
                 continue
             last = max(last, offset)
-            result = self.windows.add(post)
+            digest = post_hash(post.post_id)
+            if digest in remembered:
+                outcome.duplicates += 1
+                outcome.duplicate_offsets.append(offset)
+                continue
+            result = windows.add(post, digest)
             if result.duplicate:
                 outcome.duplicates += 1
+                outcome.duplicate_offsets.append(offset)
                 continue
+            if dedup is not None:
+                dedup.remember(digest, post.published)
             if not result.counted:
                 outcome.late += 1
                 continue
-            hashes.setdefault(result.window_start, []).append(post_hash(post.post_id))
+            hashes.setdefault(result.window_start, []).append(digest)
             outcome.counted += 1
             delta = deltas.get(result.window_start)
             if delta is None:
                 delta = deltas[result.window_start] = WindowAggregate(
-                    result.window_start, self.windows.size
+                    result.window_start, windows.size
                 )
             delta.add(post)
+        entries: dict[str, dict[str, Any]] = {}
         for start, delta in deltas.items():
             key = self._key("d", start, last)
             self._deltas.setdefault(start, []).append(key)
-            outcome.writes[key] = {
+            entries[key] = {
                 "offset": last,
                 "window": delta.to_dict(bounded=False),
                 "ids": hashes[start],
+                # Counts only once the batch's meta entry (written after it)
+                # has landed too; see restore().
+                "with_meta": True,
             }
         moved = last > self.applied_offset
         self.applied_offset = last
-        self._close(outcome, flush=False)
-        if moved and not deltas and not outcome.closed:
-            outcome.writes[self._key("meta")] = self._meta()
+        deletes: list[str] = []
+        if self._close(outcome, entries, deletes, flush=False) or moved:
+            entries[self._key("meta")] = self._meta()
+        self._finish(outcome, entries, deletes)
         return outcome
 
     def flush(self) -> BatchOutcome:
         """Close every open window (the partition is idle)."""
         outcome = BatchOutcome()
-        self._close(outcome, flush=True)
+        entries: dict[str, dict[str, Any]] = {}
+        deletes: list[str] = []
+        if self._close(outcome, entries, deletes, flush=True):
+            entries[self._key("meta")] = self._meta()
+        self._finish(outcome, entries, deletes)
         return outcome
 
-    def _close(self, outcome: BatchOutcome, flush: bool) -> None:
+    def _close(
+        self,
+        outcome: BatchOutcome,
+        entries: dict[str, dict[str, Any]],
+        deletes: list[str],
+        flush: bool,
+    ) -> bool:
+        """Close what the watermark passed; return True if ``closed_through`` moved."""
         before = self.windows.closed_through
         closed = self.windows.close(flush=flush)
         if not closed and self.windows.closed_through == before:
-            return
+            return False
         outcome.closed.extend(closed)
         for window in closed:
             for key in self._deltas.pop(window.start, []):
-                outcome.writes[key] = None
+                if entries.pop(key, None) is None:  # not one of this batch's
+                    deletes.append(key)
         if closed:
             # The partials are logged with the close, before they are sent:
             # a window's content is fixed the first time it closes, and one
             # closed but not sent before a crash is sent again on restore.
-            for key in self._closed_keys:
-                outcome.writes[key] = None
+            deletes.extend(self._closed_keys)
             self._closed_keys = [self._key("closed", w.start) for w in closed]
             for key, window in zip(self._closed_keys, closed, strict=True):
-                outcome.writes[key] = window.to_dict(bounded=True)
-        outcome.writes[self._key("meta")] = self._meta()
+                entries[key] = window.to_dict(bounded=True)
+        return True
+
+    def _finish(
+        self,
+        outcome: BatchOutcome,
+        entries: dict[str, dict[str, Any]],
+        deletes: list[str],
+    ) -> None:
+        """Forget ids past the horizon or the cap; put the writes in order.
+
+        The state log keeps the order of one partition's writes, and a failed
+        batch may leave any prefix of them, so: changed id entries first
+        (dropped on restore unless the batch's meta entry landed), then the
+        new deltas and closed partials, then the meta entry (the batch counts
+        from here), and deletes last (one that does not land leaves an entry
+        that restoring ignores).
+        """
+        watermark = self.windows.watermark
+        if self.dedup.enabled and watermark is not None:
+            outcome.dedup_forgotten_early = self.dedup.expire(watermark)
+        chunks, forgotten = self.dedup.writes(self.applied_offset)
+        writes: dict[str, dict[str, Any] | None] = {
+            self._key("ids", *position): value for position, value in chunks.items()
+        }
+        writes.update(entries)
+        deletes += self._stale_keys
+        deletes += [self._key("ids", *position) for position in forgotten]
+        for key in deletes:
+            if key not in writes:
+                writes[key] = None
+        self._stale_keys = []
+        outcome.writes = writes
 
     def _meta(self) -> dict[str, Any]:
         return {
@@ -784,40 +950,85 @@ class PartitionLedger:
         size: int,
         grace: int,
         entries: Iterable[tuple[str, Mapping[str, Any]]],
+        *,
+        dedup_horizon: int = 0,
+        dedup_max_ids: int = DEDUP_MAX_IDS,
     ) -> PartitionLedger:
-        """Rebuild from the state-log entries of this partition (any order)."""
-        ledger = cls(partition, size, grace)
+        """Rebuild from the state-log entries of this partition (any order).
+
+        ``dedup_horizon`` and ``dedup_max_ids`` are as for the constructor.
+        """
+        ledger = cls(
+            partition,
+            size,
+            grace,
+            dedup_horizon=dedup_horizon,
+            dedup_max_ids=dedup_max_ids,
+        )
         windows = ledger.windows
         meta_key = ledger._key("meta")
         closed_prefix = ledger._key("closed") + ":"
         prefix = ledger._key("d") + ":"
-        deltas = []
+        ids_prefix = ledger._key("ids") + ":"
+        batches: dict[int, list[tuple[str, Mapping[str, Any]]]] = {}
+        closed: list[tuple[str, Mapping[str, Any]]] = []
+        chunks = []
         for key, value in entries:
             if key == meta_key:
                 ledger.applied_offset = max(ledger.applied_offset, int(value["offset"]))
                 windows.closed_through = value.get("closed_through")
                 windows.max_published = value.get("max_published")
             elif key.startswith(closed_prefix):
-                ledger._closed_keys.append(key)
-                ledger.unsent.append(WindowAggregate.from_dict(value))
+                closed.append((key, value))
             elif key.startswith(prefix):
-                deltas.append((key, value))
-        for key, value in sorted(deltas, key=lambda kv: int(kv[1]["offset"])):
-            delta = WindowAggregate.from_dict(value["window"])
-            ledger.applied_offset = max(ledger.applied_offset, int(value["offset"]))
-            closed = windows.closed_through
-            if closed is not None and delta.start <= closed:
-                continue  # its window closed; the delete did not land before a crash
-            window = windows.open.get(delta.start)
-            if window is None:
-                window = windows.open[delta.start] = WindowAggregate(delta.start, size)
-            window.merge(delta)
-            windows.seen.setdefault(delta.start, set()).update(value.get("ids", ()))
-            ledger._deltas.setdefault(delta.start, []).append(key)
-            if delta.max_published and (
-                windows.max_published is None
-                or delta.max_published > windows.max_published
-            ):
-                windows.max_published = delta.max_published
+                batches.setdefault(int(value["offset"]), []).append((key, value))
+            elif key.startswith(ids_prefix):
+                bucket, index = key[len(ids_prefix) :].split(":")
+                chunks.append(((int(bucket), int(index)), value))
+        # Entries of a batch or flush whose meta entry did not land are left
+        # over from a failure: it is handled again, and they are deleted.
+        logged = ledger.applied_offset
+        for offset, batch in sorted(batches.items()):
+            if offset > logged and any("with_meta" in value for _, value in batch):
+                ledger._stale_keys.extend(key for key, _ in batch)
+                continue
+            ledger.applied_offset = max(ledger.applied_offset, offset)
+            for key, value in batch:
+                ledger._restore_delta(key, value)
+        for key, value in closed:
+            partial = WindowAggregate.from_dict(value)
+            through = windows.closed_through
+            if through is None or partial.start > through:
+                ledger._stale_keys.append(key)
+                continue
+            ledger._closed_keys.append(key)
+            ledger.unsent.append(partial)
+        ledger.dedup = DedupMemory.restore(
+            dedup_horizon,
+            dedup_max_ids,
+            bucket_seconds_for(size),
+            chunks,
+            applied_offset=ledger.applied_offset,
+            watermark=windows.watermark,
+        )
         ledger.unsent.sort(key=lambda window: window.start)
         return ledger
+
+    def _restore_delta(self, key: str, value: Mapping[str, Any]) -> None:
+        windows = self.windows
+        delta = WindowAggregate.from_dict(value["window"])
+        closed = windows.closed_through
+        if closed is not None and delta.start <= closed:
+            return  # its window closed; the delete did not land before a crash
+        window = windows.open.get(delta.start)
+        if window is None:
+            window = windows.open[delta.start] = WindowAggregate(
+                delta.start, windows.size
+            )
+        window.merge(delta)
+        windows.seen.setdefault(delta.start, set()).update(value.get("ids", ()))
+        self._deltas.setdefault(delta.start, []).append(key)
+        if delta.max_published and (
+            windows.max_published is None or delta.max_published > windows.max_published
+        ):
+            windows.max_published = delta.max_published

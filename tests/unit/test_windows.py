@@ -10,7 +10,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from monitor.analysis.windows import (
@@ -409,18 +409,35 @@ def test_redelivered_post_in_an_open_window_is_counted_once() -> None:
     assert windows.open[0].posts == 1
 
 
-def test_close_emits_every_window_consecutively_including_empty_ones() -> None:
+def test_close_emits_windows_with_posts_and_the_latest_closed_as_a_marker() -> None:
     windows = PartitionWindows(SIZE, GRACE)
     windows.add(_post("a", 10))
     windows.add(_post("b", 400))  # watermark 370: windows 0..300 are done
     first = windows.close()
-    assert [w.start for w in first] == [0, 60, 120, 180, 240, 300]
-    assert [w.posts for w in first] == [1, 0, 0, 0, 0, 0]
+    # the empty windows 60..240 are not sent; 300 says "closed through here"
+    assert [w.start for w in first] == [0, 300]
+    assert [w.posts for w in first] == [1, 0]
     assert all(w.size == SIZE for w in first)
+    assert windows.closed_through == 300
     windows.add(_post("c", 700))  # watermark 670: 360..600
     second = windows.close()
-    assert [w.start for w in second] == [360, 420, 480, 540, 600]
-    assert [w.posts for w in second] == [1, 0, 0, 0, 0]
+    assert [w.start for w in second] == [360, 600]
+    assert [w.posts for w in second] == [1, 0]
+    windows.add(_post("d", 750))  # watermark 720: window 660 (with c) closes
+    assert [(w.start, w.posts) for w in windows.close()] == [(660, 1)]  # no marker
+
+
+def test_a_far_future_post_closes_in_two_partials() -> None:
+    windows = PartitionWindows(300, 120)
+    windows.add(_post("now", 1_800_000_000))
+    year = 365 * 86_400
+    windows.add(_post("next-year", 1_800_000_000 + year))
+    closed = windows.close()
+    assert [w.posts for w in closed] == [1, 0]
+    assert closed[0].start == window_start(1_800_000_000, 300)
+    assert closed[1].start == window_start(1_800_000_000 + year - 120, 300) - 300
+    assert windows.closed_through == closed[1].start
+    assert list(windows.open) == [window_start(1_800_000_000 + year, 300)]
 
 
 def test_post_behind_the_watermark_is_late_before_any_window_closed() -> None:
@@ -442,7 +459,8 @@ def test_flush_closes_every_open_window() -> None:
     windows.add(_post("a", 10))
     windows.add(_post("b", 200))
     closed = windows.close(flush=True)
-    assert [(w.start, w.posts) for w in closed] == [(0, 1), (60, 0), (120, 0), (180, 1)]
+    # the latest window flushed has posts: it is the marker, nothing empty goes
+    assert [(w.start, w.posts) for w in closed] == [(0, 1), (180, 1)]
     assert windows.open == {} and windows.closed_through == 180
     assert windows.close(flush=True) == []
     assert windows.add(_post("c", 239)).late  # its window was flushed
@@ -466,6 +484,14 @@ def test_partition_windows_count_every_post_that_is_not_late(
     emitted: list[WindowAggregate] = []
     expected: Counter[int] = Counter()
     cutoff = -math.inf  # the watermark at the latest close()
+
+    def check(closed: list[WindowAggregate]) -> None:
+        # windows with posts, then at most one empty marker: the latest closed
+        assert all(w.posts for w in closed[:-1])
+        if closed:
+            assert closed[-1].start == windows.closed_through
+        emitted.extend(closed)
+
     for i, (published, close_now) in enumerate(schedule):
         start = window_start(published, SIZE)
         result = windows.add(_post(f"p{i}", published))
@@ -478,11 +504,11 @@ def test_partition_windows_count_every_post_that_is_not_late(
             assert watermark is not None
             closed = windows.close()
             assert all(w.end <= watermark for w in closed)
-            emitted += closed
+            check(closed)
             cutoff = watermark
-    emitted += windows.close(flush=True)
+    check(windows.close(flush=True))
     starts = [w.start for w in emitted]
-    assert starts == list(range(starts[0], starts[-1] + SIZE, SIZE))
+    assert starts == sorted(set(starts))  # in order, each window once
     assert {w.start: w.posts for w in emitted if w.posts} == dict(expected)
     assert windows.open == {}
 
@@ -530,8 +556,8 @@ def test_ledger_deletes_deltas_of_closed_windows_and_writes_meta() -> None:
     ledger = PartitionLedger(3, SIZE, GRACE)
     ledger.apply([(0, _post("a", 10))])
     outcome = ledger.apply([(1, _post("b", 100))])
-    # -60: passed by the watermark of the first batch, so it closes (empty)
-    assert [(w.start, w.posts) for w in outcome.closed] == [(-60, 0), (0, 1)]
+    # -60 (passed by the first batch's watermark, empty) is not sent again
+    assert [(w.start, w.posts) for w in outcome.closed] == [(0, 1)]
     assert outcome.writes["3:d:0:0"] is None
     assert outcome.writes["3:meta"] == {
         "offset": 1,
@@ -586,6 +612,51 @@ def test_restore_of_an_empty_log_starts_from_scratch() -> None:
     assert restored.applied_offset == -1
     assert restored.windows.max_published is None
     assert restored.windows.open == {}
+
+
+YEAR = 365 * 86_400
+
+
+@pytest.mark.parametrize("dedup_horizon", [0, 7 * 86_400])
+def test_a_post_a_year_ahead_costs_two_partials_and_a_few_writes(
+    dedup_horizon: int,
+) -> None:
+    ledger = PartitionLedger(3, 300, 120, dedup_horizon=dedup_horizon)
+    now = 1_800_000_000
+    ledger.apply([(0, _post("now", now))])
+    outcome = ledger.apply([(1, _post("next-year", now + YEAR))])
+    assert [w.posts for w in outcome.closed] == [1, 0]  # the window, the marker
+    # the new delta, the old one's delete, two closed partials, meta (+ ids)
+    assert len(outcome.writes) <= 5 + (2 if dedup_horizon else 0)
+    assert ledger.windows.closed_through == outcome.closed[-1].start
+    assert list(ledger.windows.open) == [window_start(now + YEAR, 300)]
+    # the quiet year costs nothing more on the next close either
+    after = ledger.apply([(2, _post("a-day-on", now + YEAR + 86_400))])
+    assert [w.posts for w in after.closed] == [1, 0]
+    # ... and the deletes of the two partials logged before
+    assert len(after.writes) <= 7 + (2 if dedup_horizon else 0)
+
+
+def test_a_quiet_gap_fills_with_empty_windows_in_the_merge() -> None:
+    """The partition sends no empty window; the merge emits them all the same."""
+    ledger = PartitionLedger(0, SIZE, GRACE)
+    merger = WindowMerger(1, SIZE, timeout=30)
+    emitted: list[tuple[int, int]] = []
+    for offset, moment in enumerate([10, 400, 700, 1000]):
+        for partial in ledger.apply([(offset, _post(f"p{offset}", moment))]).closed:
+            done = merger.add(0, partial, now=0).completed
+            emitted += [(w.start, w.posts) for w, complete in done if complete]
+    for partial in ledger.flush().closed:
+        done = merger.add(0, partial, now=0).completed
+        emitted += [(w.start, w.posts) for w, complete in done if complete]
+    starts = [start for start, _ in emitted]
+    assert starts == list(range(0, 1000 // SIZE * SIZE + SIZE, SIZE))
+    assert {start: posts for start, posts in emitted if posts} == {
+        0: 1,
+        360: 1,
+        660: 1,
+        960: 1,
+    }
 
 
 def _cuts(data: st.DataObject, length: int, label: str) -> list[int]:
@@ -877,11 +948,25 @@ def test_amendment_horizon_is_bounded_and_older_partials_are_dropped() -> None:
     assert merger.add(0, _partial(2 * SIZE, "p2"), now=1).status == DUPLICATE
 
 
-def test_gap_windows_are_amendable_too() -> None:
-    merger = WindowMerger(1, SIZE, timeout=30)
+def test_gap_windows_are_amendable_for_a_partition_that_had_not_closed_them() -> None:
+    merger = WindowMerger(2, SIZE, timeout=30)
+    merger.heartbeat(1, active=False, now=0)  # idle: not waited for
     merger.add(0, _partial(0, "a"), now=0)
     merger.add(0, _partial(180, "b"), now=0)
     assert {60, 120} <= set(merger.amendable)
+    outcome = merger.add(1, _partial(120, "c"), now=1)
+    assert outcome.status == AMENDED
+    assert outcome.amended is not None and outcome.amended.posts == 1
+
+
+def test_gap_windows_every_partition_closed_are_final() -> None:
+    # A partition sends only windows with posts: one it closed without
+    # sending was empty there, so nothing is left to amend.
+    merger = WindowMerger(1, SIZE, timeout=30)
+    merger.add(0, _partial(0, "a"), now=0)
+    merger.add(0, _partial(180, "b"), now=0)
+    assert merger.amendable == {}
+    assert merger.add(0, _partial(120, "late"), now=1).status == DUPLICATE
 
 
 def test_restore_emitted_rebuilds_an_amendable_window() -> None:
@@ -949,6 +1034,157 @@ def test_merger_sums_interleaved_partials_into_consecutive_windows(
     )
     assert sum(w.posts for w in windows) == total
     assert merger.pending == {}
+
+
+def test_merger_bounds_a_gap_to_max_gap_windows_and_counts_the_rest() -> None:
+    size = 300
+    assert WindowMerger(1, size, timeout=30).max_gap_windows == 2016  # a week
+    merger = WindowMerger(1, size, timeout=30)
+    first = WindowAggregate(0, size)
+    first.add(_post("a", 1))
+    assert len(merger.add(0, first, now=0).completed) == 1
+    later = WindowAggregate(YEAR // size * size, size)
+    later.add(_post("b", YEAR + 1))
+    done = merger.add(0, later, now=0).completed
+    assert len(done) == 2016 + 1
+    starts = [w.start for w, _ in done]
+    assert starts == list(range(later.start - 2016 * size, later.start + size, size))
+    assert [w.posts for w, _ in done[:-1]] == [0] * 2016 and done[-1][0].posts == 1
+    assert all(complete for _, complete in done)
+    assert merger.skipped_gap_windows == YEAR // size - 1 - 2016
+    # the next gap within the bound is filled whole, and nothing more skipped
+    third = WindowAggregate(later.start + 3 * size, size)
+    assert len(merger.add(0, third, now=0).completed) == 3
+    assert merger.skipped_gap_windows == YEAR // size - 1 - 2016
+
+
+def test_merger_with_no_gap_allowance_emits_only_windows_with_partials() -> None:
+    merger = WindowMerger(1, SIZE, timeout=30, max_gap_windows=0)
+    merger.add(0, _partial(0, "a"), now=0)
+    done = merger.add(0, _partial(600, "b"), now=0).completed
+    assert _summary(done) == [(600, 1, True)]
+    assert merger.skipped_gap_windows == 9
+
+
+def test_merger_refuses_a_negative_gap_allowance() -> None:
+    with pytest.raises(ValueError, match="max_gap_windows"):
+        WindowMerger(1, SIZE, timeout=30, max_gap_windows=-1)
+
+
+@settings(max_examples=120, deadline=None)
+@given(st.data())
+def test_ledgers_and_merger_count_every_post_that_is_not_late(
+    data: st.DataObject,
+) -> None:
+    """Four partitions, random batches, flushes and heartbeats, one merger.
+
+    What the merger emits (with the amendments of windows an idle partition
+    came back to) sums to counting every post that is not late, directly; the
+    windows it emits are consecutive, each once. A partition that said it was
+    idle while records of its were still to come (a race the stage narrows,
+    not closes) may send a window older than the first one emitted: that
+    partial is dropped, and only then.
+    """
+    partitions = 4
+    drawn = data.draw(
+        st.lists(
+            st.tuples(st.floats(0, 3 * 3600), st.integers(0, partitions - 1)),
+            min_size=1,
+            max_size=40,
+        ),
+        label="posts",
+    )
+    queues: list[list[tuple[int, PostFacts]]] = [[] for _ in range(partitions)]
+    for number, (moment, partition) in enumerate(drawn):
+        queue = queues[partition]
+        queue.append((len(queue), _post(f"p{number}", moment)))
+    ledgers = [PartitionLedger(p, SIZE, GRACE) for p in range(partitions)]
+    merger = WindowMerger(partitions, SIZE, timeout=math.inf, amend_windows=10**6)
+    active = [False] * partitions
+    final: dict[int, WindowAggregate] = {}
+    order: list[int] = []
+    dropped: Counter[int] = Counter()
+    idle_with_backlog = False
+
+    def take(done: list[tuple[WindowAggregate, bool]]) -> None:
+        for window, complete in done:
+            assert complete  # nobody is given up on: the timeout is infinite
+            order.append(window.start)
+            final[window.start] = window
+
+    def send(partition: int, closed: list[WindowAggregate]) -> None:
+        for partial in closed:
+            outcome = merger.add(partition, partial, now=0)
+            if outcome.status == DROPPED:
+                assert idle_with_backlog and partial.start < order[0]
+                dropped[partial.start] += partial.posts
+                event("a partial dropped")
+                continue
+            assert outcome.status in (TAKEN, AMENDED)
+            if outcome.amended is not None:
+                final[partial.start] = outcome.amended
+                event("a window amended")
+            take(outcome.completed)
+
+    def heartbeat(partition: int) -> None:
+        nonlocal idle_with_backlog
+        active[partition] = bool(ledgers[partition].windows.open)
+        if not active[partition] and queues[partition]:
+            # not caught up: it says so, unless it has not heard of them yet
+            if data.draw(st.booleans(), label="idle with a backlog"):
+                idle_with_backlog = True
+            else:
+                active[partition] = True
+        take(merger.heartbeat(partition, active[partition], now=0))
+
+    # The reference: per partition, the latest window closed and the open ones.
+    expected: Counter[int] = Counter()
+    closed_ref: list[int | None] = [None] * partitions
+    open_ref: list[set[int]] = [set() for _ in range(partitions)]
+    latest: list[float | None] = [None] * partitions
+    counted = 0
+    while any(queues):
+        partition = data.draw(st.integers(0, partitions - 1), label="partition")
+        if not queues[partition] or data.draw(st.booleans(), label="tick"):
+            if data.draw(st.booleans(), label="flush"):
+                send(partition, ledgers[partition].flush().closed)
+                if open_ref[partition]:
+                    closed_ref[partition] = max(open_ref[partition])
+                    open_ref[partition] = set()
+            heartbeat(partition)
+            continue
+        size = data.draw(st.integers(1, 5), label="batch size")
+        batch, queues[partition] = queues[partition][:size], queues[partition][size:]
+        for _, post in batch:
+            start = window_start(post.published, SIZE)
+            through = closed_ref[partition]
+            if through is not None and start <= through:
+                continue  # late
+            expected[start] += 1
+            open_ref[partition].add(start)
+            previous = latest[partition]
+            latest[partition] = max(post.published, previous or post.published)
+        if latest[partition] is not None:
+            last = window_start(latest[partition] - GRACE, SIZE) - SIZE
+            through = closed_ref[partition]
+            if through is None or last > through:
+                closed_ref[partition] = last
+                open_ref[partition] = {s for s in open_ref[partition] if s > last}
+        outcome = ledgers[partition].apply(batch)
+        counted += outcome.counted
+        send(partition, outcome.closed)
+        if not active[partition]:
+            heartbeat(partition)
+    for partition in range(partitions):  # every partition goes idle at the end
+        send(partition, ledgers[partition].flush().closed)
+        heartbeat(partition)
+
+    assert counted == sum(expected.values())
+    assert merger.pending == {}
+    assert order == list(range(order[0], order[-1] + SIZE, SIZE))
+    merged = Counter({start: w.posts for start, w in final.items()})
+    assert +(merged + dropped) == expected
+    assert merger.skipped_gap_windows == 0
 
 
 def test_window_of_a_local_time_is_its_utc_window() -> None:
