@@ -103,7 +103,7 @@ def create_app(
         topics=topics,
         metrics=metrics,
         scorer=scorer,
-        posts_sink=sink,
+        posts_sink=sink.with_op_type("create"),  # the first version of a post wins
     )
     pipeline.windows_sink = sink
     score.register(app, pipeline)

@@ -28,13 +28,17 @@ class WriteResult:
     """Outcome of one batch write.
 
     Attributes:
-        written: Ids written (created or replaced).
+        written: Ids written (created or replaced), or already there when the
+            sink keeps the first version of a document.
         rejected: Documents refused for good.
+        existing: Ids of ``written`` that were already there and kept as they
+            were (a sink that keeps first versions; empty otherwise).
 
     """
 
     written: list[str] = field(default_factory=list)
     rejected: list[Rejected] = field(default_factory=list)
+    existing: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -43,7 +47,8 @@ class Document:
 
     Attributes:
         index: Target index name.
-        doc_id: Document id; writing the same id again replaces it.
+        doc_id: Document id; writing the same id again replaces it (or
+            leaves it, with a sink that keeps first versions).
         body: The JSON-able source.
 
     """

@@ -152,8 +152,19 @@ def to_es_document(
     )
 
 
+#: Bulk actions the sink writes with: ``index`` replaces a document of the
+#: same id, ``create`` keeps the one already there.
+OP_TYPES = ("index", "create")
+
+
 class ElasticsearchSink:
     """Writes documents with the bulk API, by id, so retries never duplicate.
+
+    With ``op_type="index"`` (the default) a document replaces the one with
+    its id: the latest version wins (window counts, tickets). With
+    ``op_type="create"`` the first version wins (posts): an item answered 409
+    (the id exists already) is written all the same, and also listed in
+    :attr:`WriteResult.existing`.
 
     A document Elasticsearch refuses for good (a mapping error, say) comes
     back in :attr:`WriteResult.rejected` with Elasticsearch's reason. When the
@@ -169,11 +180,30 @@ class ElasticsearchSink:
         templates: Mapping[str, Mapping[str, Any]] | None = None,
         retry_after: float = 1.0,
         max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
+        op_type: str = "index",
     ) -> None:
+        if op_type not in OP_TYPES:
+            raise ValueError(f"op_type must be one of {OP_TYPES}, not {op_type!r}")
         self.client = client
         self.retry_after = retry_after
         self.max_request_bytes = max_request_bytes
+        self.op_type = op_type
         self._templates = dict(templates or {})
+
+    def with_op_type(self, op_type: str) -> ElasticsearchSink:
+        """Return a sink writing with ``op_type`` over this one's client.
+
+        The two share the client (closing either closes it) and the templates
+        still to put (a template either one put is not put again).
+        """
+        sink = ElasticsearchSink(
+            self.client,
+            retry_after=self.retry_after,
+            max_request_bytes=self.max_request_bytes,
+            op_type=op_type,
+        )
+        sink._templates = self._templates
+        return sink
 
     @classmethod
     def connect(
@@ -183,6 +213,7 @@ class ElasticsearchSink:
         templates: Mapping[str, Mapping[str, Any]] | None = None,
         api_key: str | None = None,
         request_timeout: float = 30.0,
+        op_type: str = "index",
     ) -> ElasticsearchSink:
         """Create a sink with its own client; the sink does its own retries.
 
@@ -192,10 +223,12 @@ class ElasticsearchSink:
                 so that no index is created without its mapping.
             api_key: Optional API key.
             request_timeout: Seconds per request.
+            op_type: ``index`` (the latest version wins) or ``create`` (the
+                first version wins).
 
         """
         client = es_client(url, api_key=api_key, request_timeout=request_timeout)
-        return cls(client, templates=templates)
+        return cls(client, templates=templates, op_type=op_type)
 
     async def ensure_templates(self) -> None:
         """Put the index templates not yet put by this sink.
@@ -233,7 +266,7 @@ class ElasticsearchSink:
         operations: list[Mapping[str, Any]] = []
         for sized in docs:
             doc = sized.doc
-            operations.append({"index": {"_index": doc.index, "_id": doc.doc_id}})
+            operations.append({self.op_type: {"_index": doc.index, "_id": doc.doc_id}})
             operations.append(doc.body)
         started = time.perf_counter()
         try:
@@ -266,6 +299,10 @@ class ElasticsearchSink:
             status = int(outcome.get("status", 500))
             if 200 <= status < 300:
                 result.written.append(doc.doc_id)
+            elif status == 409 and self.op_type == "create":
+                # The id exists already: the first version stays, as wanted.
+                result.written.append(doc.doc_id)
+                result.existing.append(doc.doc_id)
             elif status == 429 or status >= 500:
                 retryable += 1
             else:

@@ -96,6 +96,103 @@ async def test_other_failures_hold_the_batch_for_a_retry(error: BaseException) -
         await sink.write(docs(3))
 
 
+class StoringClient:
+    """Answers bulk requests as Elasticsearch does for ``index`` and ``create``."""
+
+    def __init__(self) -> None:
+        self.stored: dict[tuple[str, str], Any] = {}
+        self.actions: list[str] = []
+
+    async def bulk(self, operations: list[Any]) -> dict[str, Any]:
+        items = []
+        for action, body in zip(operations[::2], operations[1::2], strict=True):
+            ((op_type, meta),) = action.items()
+            self.actions.append(op_type)
+            key = (meta["_index"], meta["_id"])
+            if op_type == "create" and key in self.stored:
+                error = {
+                    "type": "version_conflict_engine_exception",
+                    "reason": f"[{meta['_id']}]: version conflict, "
+                    "document already exists (current version [1])",
+                }
+                items.append(
+                    {op_type: {"_id": meta["_id"], "status": 409, "error": error}}
+                )
+                continue
+            status = 200 if key in self.stored else 201
+            self.stored[key] = body
+            items.append({op_type: {"_id": meta["_id"], "status": status}})
+        return {
+            "errors": any(i[next(iter(i))]["status"] >= 300 for i in items),
+            "items": items,
+        }
+
+    async def close(self) -> None:
+        return None
+
+
+async def test_create_keeps_the_first_version_and_reports_both_written() -> None:
+    client = StoringClient()
+    sink = ElasticsearchSink(client, op_type="create")  # type: ignore[arg-type]
+    first = await sink.write([Document("posts", "p1", {"text": "first"})])
+    again = await sink.write(
+        [
+            Document("posts", "p1", {"text": "second"}),
+            Document("posts", "p2", {"text": "new"}),
+        ]
+    )
+    assert client.stored[("posts", "p1")] == {"text": "first"}
+    assert client.stored[("posts", "p2")] == {"text": "new"}
+    assert (first.written, first.existing, first.rejected) == (["p1"], [], [])
+    assert (again.written, again.existing, again.rejected) == (["p1", "p2"], ["p1"], [])
+    assert client.actions == ["create"] * 3
+
+
+async def test_index_replaces_and_a_409_under_index_is_rejected() -> None:
+    client = StoringClient()
+    sink = ElasticsearchSink(client)  # type: ignore[arg-type]
+    await sink.write([Document("counts", "w1", {"posts": 1})])
+    result = await sink.write([Document("counts", "w1", {"posts": 2})])
+    assert client.stored[("counts", "w1")] == {"posts": 2}
+    assert (result.written, result.existing) == (["w1"], [])
+    assert client.actions == ["index", "index"]
+
+    class Conflicting(StoringClient):
+        async def bulk(self, operations: list[Any]) -> dict[str, Any]:
+            error = {"type": "version_conflict_engine_exception", "reason": "x"}
+            return {"items": [{"index": {"status": 409, "error": error}}]}
+
+    refused = await ElasticsearchSink(Conflicting()).write(  # type: ignore[arg-type]
+        [Document("counts", "w1", {"posts": 3})]
+    )
+    assert refused.written == [] and [r.doc_id for r in refused.rejected] == ["w1"]
+
+
+async def test_with_op_type_shares_the_client_and_the_templates_to_put() -> None:
+    class Templated(StoringClient):
+        def __init__(self) -> None:
+            super().__init__()
+            self.put: list[str] = []
+            self.indices = self
+
+        async def put_index_template(self, name: str, **body: Any) -> None:
+            self.put.append(name)
+
+    client = Templated()
+    windows = ElasticsearchSink(client, templates={"t": {}})  # type: ignore[arg-type]
+    posts = windows.with_op_type("create")
+    assert (posts.client, posts.op_type, windows.op_type) == (client, "create", "index")
+    await posts.write([Document("posts", "p1", {})])
+    await windows.write([Document("counts", "w1", {})])
+    assert client.put == ["t"]  # put once, by whichever wrote first
+    assert client.actions == ["create", "index"]
+
+
+def test_an_unknown_op_type_is_refused() -> None:
+    with pytest.raises(ValueError, match="op_type"):
+        ElasticsearchSink(StoringClient(), op_type="update")  # type: ignore[arg-type]
+
+
 def test_fast_serializers_encode_as_the_client_does() -> None:
     from datetime import datetime, timezone
 

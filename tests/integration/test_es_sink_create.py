@@ -1,0 +1,43 @@
+"""ElasticsearchSink with ``op_type="create"`` against the real server: the first
+version of a document stays, and a later copy is reported written."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from elasticsearch import Elasticsearch
+
+from monitor.embedded import EmbeddedServers
+from monitor.sinks.base import Document
+from monitor.sinks.elasticsearch import ElasticsearchSink
+
+pytestmark = pytest.mark.integration
+
+
+async def test_create_keeps_the_first_version_on_the_real_server(
+    noida: EmbeddedServers,
+) -> None:
+    assert noida.addresses is not None
+    url = noida.addresses.es_url
+    index = f"test-create-{uuid.uuid4().hex[:8]}"
+    posts = ElasticsearchSink.connect(url, op_type="create")
+    try:
+        first = await posts.write([Document(index, "p1", {"text": "first"})])
+        again = await posts.write(
+            [
+                Document(index, "p1", {"text": "second"}),
+                Document(index, "p2", {"text": "other"}),
+            ]
+        )
+        replaced = await posts.with_op_type("index").write(
+            [Document(index, "p2", {"text": "replaced"})]
+        )
+    finally:
+        await posts.close()
+    assert (first.written, first.rejected) == (["p1"], [])
+    assert (again.written, again.existing, again.rejected) == (["p1", "p2"], ["p1"], [])
+    assert (replaced.written, replaced.existing) == (["p2"], [])
+    with Elasticsearch(url) as client:
+        assert client.get(index=index, id="p1")["_source"] == {"text": "first"}
+        assert client.get(index=index, id="p2")["_source"] == {"text": "replaced"}
