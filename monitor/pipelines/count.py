@@ -151,6 +151,9 @@ class CountStage:
         self.revoked: set[int] = set()
         #: partition -> whether its last heartbeat said it had open windows
         self.active: dict[int, bool] = {}
+        #: partition -> monotonic time its read position last moved (or it
+        #: was restored): a partition stuck on a batch stops saying "active"
+        self.advanced: dict[int, float] = {}
         self.lock = asyncio.Lock()
 
     async def ledger(self, partition: int) -> PartitionLedger:
@@ -163,15 +166,19 @@ class CountStage:
                 settings.window_seconds,
                 settings.window_grace_seconds,
                 await self.state.entries(partition),
+                dedup_horizon=settings.dedup_horizon_seconds,
+                dedup_max_ids=settings.dedup_max_ids,
             )
+            if ledger.unsent:
+                # Partials of the last close, logged but perhaps never sent
+                # (a crash, or a send that failed): the merge ignores copies.
+                await asyncio.gather(*(await self._send(partition, ledger.unsent)))
+                ledger.unsent = []
             self.ledgers[partition] = ledger
-            self.last_seen[partition] = time.monotonic()
+            self.last_seen[partition] = self.advanced[partition] = time.monotonic()
             self.position[partition] = max(
                 self.position.get(partition, 0), ledger.applied_offset + 1
             )
-            if ledger.unsent:
-                await asyncio.gather(*(await self._send(partition, ledger.unsent)))
-                ledger.unsent = []
             log.info(
                 "count: partition %d restored (offset %d, %d open windows)",
                 partition,
@@ -195,6 +202,21 @@ class CountStage:
             self.last_seen.pop(partition, None)
             self.active.pop(partition, None)
             self.position.pop(partition, None)
+            self.advanced.pop(partition, None)
+
+    def _drop(self, partitions: Iterable[int]) -> None:
+        """Forget in-memory state whose writes may not all have landed.
+
+        The next use rebuilds it from the state log, which holds exactly what
+        was written: memory never runs ahead of the log after a failure.
+        """
+        for partition in partitions:
+            if self.ledgers.pop(partition, None) is not None:
+                log.warning(
+                    "count: partition %d rebuilt from its state log after a "
+                    "failed write",
+                    partition,
+                )
 
     def caught_up(self, partition: int) -> bool:
         """Return True once this worker has handled every record so far."""
@@ -207,15 +229,28 @@ class CountStage:
         self,
         pipeline: Pipeline,
         decoded: Sequence[tuple[faust.EventT, Mapping[str, Any] | None]],
-    ) -> None:
+    ) -> set[tuple[int, int]]:
         """Count a batch of decoded scored posts; send the windows it closes.
 
         ``None`` stands for a record that could not be decoded (and was
         dead-lettered): it is not counted, but this worker has read past it.
+
+        Returns:
+            ``(partition, offset)`` of the records that are later copies of a
+            post id already counted: the index stage skips them too, so the
+            first version wins everywhere.
+
+        Raises:
+            Exception: Whatever a write raised. The partitions of the batch
+                are then rebuilt from their state log before the batch is
+                handled again, so nothing the failed writes carried is lost.
+
         """
         started = time.perf_counter()
         by_partition: dict[int, list[tuple[int, PostFacts]]] = defaultdict(list)
         left: set[int] = set()
+        duplicates: set[tuple[int, int]] = set()
+        now = time.monotonic()
         for event, data in decoded:
             message = event.message
             if message.partition in self.revoked:
@@ -223,9 +258,9 @@ class CountStage:
                 # its window beside the new owner's.
                 left.add(message.partition)
                 continue
-            self.position[message.partition] = max(
-                self.position.get(message.partition, 0), message.offset + 1
-            )
+            if message.offset + 1 > self.position.get(message.partition, 0):
+                self.position[message.partition] = message.offset + 1
+                self.advanced[message.partition] = now
             if data is None:
                 continue
             try:
@@ -237,28 +272,18 @@ class CountStage:
                 continue
             by_partition[message.partition].append((message.offset, facts))
         async with self.lock:
-            deliveries: list[Awaitable[Any]] = []
-            now = time.monotonic()
-            for partition, posts in by_partition.items():
-                if partition in self.revoked:  # revoked during this batch
-                    left.add(partition)
-                    continue
-                outcome = (await self.ledger(partition)).apply(posts)
-                self.last_seen[partition] = now
-                if outcome.late:
-                    pipeline.metrics.posts_late.inc(outcome.late)
-                if outcome.duplicates:
-                    pipeline.metrics.posts_duplicate.inc(outcome.duplicates)
-                # State first: a window's partial is logged before it is sent.
-                await asyncio.gather(
-                    *(await self.state.write(partition, outcome.writes))
-                )
-                deliveries += await self._send(partition, outcome.closed)
-                if not self.active.get(partition):
-                    # Tell the merge at once that this partition has windows
-                    # open again, so that it waits for them.
-                    deliveries += await self._heartbeat(partition)
-            await asyncio.gather(*deliveries)
+            try:
+                for partition, posts in by_partition.items():
+                    if partition in self.revoked:  # revoked during this batch
+                        left.add(partition)
+                        continue
+                    duplicates.update(
+                        (partition, offset)
+                        for offset in await self._apply(partition, posts)
+                    )
+            except BaseException:
+                self._drop(by_partition)
+                raise
         for partition in sorted(left):
             log.info(
                 "count: records of revoked partition %d left to its owner", partition
@@ -266,6 +291,33 @@ class CountStage:
         pipeline.metrics.stage_seconds.labels(stage=COUNT_STAGE).observe(
             time.perf_counter() - started
         )
+        return duplicates
+
+    async def _apply(
+        self, partition: int, posts: Sequence[tuple[int, PostFacts]]
+    ) -> list[int]:
+        """Count posts of one partition, log the state, send what closed.
+
+        Memory (the ledger) changes before the writes; a caller whose writes
+        fail must :meth:`_drop` the partition so the retry rebuilds it.
+        Returns the offsets of duplicate copies.
+        """
+        metrics = self.pipeline.metrics
+        outcome = (await self.ledger(partition)).apply(posts)
+        self.last_seen[partition] = time.monotonic()
+        if outcome.late:
+            metrics.posts_late.inc(outcome.late)
+        if outcome.duplicates:
+            metrics.posts_duplicate.inc(outcome.duplicates)
+        # State first: a window's partial is logged before it is sent.
+        await asyncio.gather(*(await self.state.write(partition, outcome.writes)))
+        deliveries = await self._send(partition, outcome.closed)
+        if not self.active.get(partition):
+            # Tell the merge at once that this partition has windows
+            # open again, so that it waits for them.
+            deliveries += await self._heartbeat(partition)
+        await asyncio.gather(*deliveries)
+        return list(outcome.duplicate_offsets)
 
     async def tick(self) -> None:
         """Restore owned partitions, close idle ones' windows, send heartbeats.
@@ -283,24 +335,42 @@ class CountStage:
             now = time.monotonic()
             deliveries: list[Awaitable[Any]] = []
             for partition, ledger in list(self.ledgers.items()):
-                if (
-                    ledger.windows.open
-                    and now - self.last_seen.get(partition, now) >= idle
-                    # Quiet only because its records have not reached this
-                    # worker yet (a restart, a rebalance): not idle.
-                    and self.caught_up(partition)
-                ):
-                    outcome = ledger.flush()
-                    # State first: a window's partial is logged before it is sent.
-                    await asyncio.gather(
-                        *(await self.state.write(partition, outcome.writes))
-                    )
-                    deliveries += await self._send(partition, outcome.closed)
+                try:
+                    if (
+                        ledger.windows.open
+                        and now - self.last_seen.get(partition, now) >= idle
+                        # Quiet only because its records have not reached this
+                        # worker yet (a restart, a rebalance): not idle.
+                        and self.caught_up(partition)
+                    ):
+                        outcome = ledger.flush()
+                        # State first: a partial is logged before it is sent.
+                        await asyncio.gather(
+                            *(await self.state.write(partition, outcome.writes))
+                        )
+                        await asyncio.gather(
+                            *(await self._send(partition, outcome.closed))
+                        )
+                except BaseException:
+                    self._drop([partition])
+                    raise
                 deliveries += await self._heartbeat(partition)
             await asyncio.gather(*deliveries)
 
     async def _heartbeat(self, partition: int) -> list[Awaitable[Any]]:
-        active = bool(self.ledgers[partition].windows.open)
+        # Active (the merge waits for it) only while it has open windows and
+        # its read position moves: a partition stuck on a batch must not hold
+        # back every window of every partition.
+        stalled = (
+            time.monotonic() - self.advanced.get(partition, 0.0)
+            >= self.pipeline.settings.window_wait_seconds
+        )
+        # A partition with records still on their way (a restore, a
+        # rebalance) is not idle even with no window open yet.
+        pending = bool(self.ledgers[partition].windows.open) or not self.caught_up(
+            partition
+        )
+        active = pending and not stalled
         self.active[partition] = active
         body = {"partition": partition, "heartbeat": True, "active": active}
         return [
@@ -363,6 +433,8 @@ class MergeStage:
         #: window start -> {"complete": bool, "verdicts": point_verdicts(...)}
         #: of an emitted window, while it is amendable
         self.emitted: dict[int, dict[str, Any]] = {}
+        #: the merger's skipped gap windows already counted in the metric
+        self.gap_windows_reported = 0
 
     async def _restore(self) -> tuple[WindowMerger, WindowEvaluator]:
         if self.merger is not None and self.evaluator is not None:
@@ -425,74 +497,100 @@ class MergeStage:
     def forget(self) -> None:
         """Drop the state (the partition moved to another worker)."""
         self.revoked = True
+        self._drop()
+
+    def _drop(self) -> None:
+        """Forget the in-memory state; the next use rebuilds it from the log."""
         self.merger = self.evaluator = None
         self.saved_keys = set()
         self.emitted = {}
+        self.gap_windows_reported = 0
 
     async def handle(self, pipeline: Pipeline, events: Sequence[faust.EventT]) -> None:
-        """Merge a batch of partials and heartbeats; handle what completes."""
+        """Merge a batch of partials and heartbeats; handle what completes.
+
+        The merger, the detectors and the verdicts change in memory before
+        the writes that make them durable (window documents, bursts,
+        triggers, then the state log). If any of those raises, the state is
+        dropped and rebuilt from the log before the batch is handled again,
+        so a window whose outputs did not all go out is completed again and
+        sends them, instead of being taken for done.
+        """
         async with self.lock:
             if self.revoked:
                 log.info(
                     "merge: %d records of a revoked partition skipped", len(events)
                 )
                 return
-            merger, _ = await self._restore()
-            now = time.monotonic()
-            writes: dict[str, Any] = {}
-            completed: list[tuple[WindowAggregate, bool]] = []
-            amended: dict[int, WindowAggregate] = {}
-            for event in events:
-                try:
-                    body = orjson.loads(event.value)
-                    partition = int(body["partition"])
-                    if body.get("heartbeat"):
-                        completed += merger.heartbeat(
-                            partition, bool(body["active"]), now
-                        )
-                        continue
-                    partial = WindowAggregate.from_dict(body["window"])
-                except Exception as exc:  # noqa: BLE001 - any undecodable record
-                    await pipeline.dead_letter_event(
-                        MERGE_STAGE, event, f"not a window partial: {exc}"
+            try:
+                await self._handle(pipeline, events)
+            except BaseException:
+                self._drop()
+                raise
+
+    async def _handle(
+        self, pipeline: Pipeline, events: Sequence[faust.EventT]
+    ) -> None:
+        merger, _ = await self._restore()
+        now = time.monotonic()
+        writes: dict[str, Any] = {}
+        completed: list[tuple[WindowAggregate, bool]] = []
+        amended: dict[int, WindowAggregate] = {}
+        for event in events:
+            try:
+                body = orjson.loads(event.value)
+                partition = int(body["partition"])
+                if body.get("heartbeat"):
+                    completed += merger.heartbeat(
+                        partition, bool(body["active"]), now
                     )
                     continue
-                outcome = merger.add(partition, partial, now)
-                log.debug(
-                    "partial %s from partition %d (%d posts): %s",
+                partial = WindowAggregate.from_dict(body["window"])
+            except Exception as exc:  # noqa: BLE001 - any undecodable record
+                await pipeline.dead_letter_event(
+                    MERGE_STAGE, event, f"not a window partial: {exc}"
+                )
+                continue
+            outcome = merger.add(partition, partial, now)
+            log.debug(
+                "partial %s from partition %d (%d posts): %s",
+                partial.start,
+                partition,
+                partial.posts,
+                outcome.status,
+            )
+            if outcome.accepted:
+                key = f"0:pending:{partial.start}:{partition}"
+                writes[key] = partial.to_dict(bounded=False)
+            if outcome.amended is not None and partial.posts:
+                # (an empty share changes no count: nothing to rewrite)
+                amended[partial.start] = outcome.amended
+            elif outcome.status == DROPPED:
+                pipeline.metrics.partials_dropped.inc()
+                log.error(
+                    "partial of window %s from partition %d arrived after the "
+                    "window was emitted and can no longer be corrected: "
+                    "%d posts, %d negative not in its counts",
                     partial.start,
                     partition,
                     partial.posts,
-                    outcome.status,
+                    partial.negative,
                 )
-                if outcome.accepted:
-                    key = f"0:pending:{partial.start}:{partition}"
-                    writes[key] = partial.to_dict(bounded=False)
-                if outcome.amended is not None and partial.posts:
-                    # (an empty share changes no count: nothing to rewrite)
-                    amended[partial.start] = outcome.amended
-                elif outcome.status == DROPPED:
-                    pipeline.metrics.partials_dropped.inc()
-                    log.error(
-                        "partial of window %s from partition %d arrived after the "
-                        "window was emitted and can no longer be corrected: "
-                        "%d posts, %d negative not in its counts",
-                        partial.start,
-                        partition,
-                        partial.posts,
-                        partial.negative,
-                    )
-                completed += outcome.completed
-            await self._finish(completed, writes, amended)
+            completed += outcome.completed
+        await self._finish(completed, writes, amended)
 
     async def tick(self) -> None:
         """Complete windows whose missing partitions fell silent."""
         async with self.lock:
             if self.merger is None:
                 return
-            completed = self.merger.completed(time.monotonic())
-            if completed:
-                await self._finish(completed, {}, {})
+            try:
+                completed = self.merger.completed(time.monotonic())
+                if completed:
+                    await self._finish(completed, {}, {})
+            except BaseException:
+                self._drop()
+                raise
 
     async def _finish(
         self,
@@ -504,6 +602,16 @@ class MergeStage:
         pipeline = self.pipeline
         rules = list(self.rules())
         topics = list(self.topics())
+        skipped = merger.skipped_gap_windows - self.gap_windows_reported
+        if skipped:
+            log.warning(
+                "merge: a quiet gap of more than %d windows; its %d oldest empty "
+                "windows were not emitted one by one",
+                merger.max_gap_windows,
+                skipped,
+            )
+            pipeline.metrics.window_gaps_skipped.inc(skipped)
+            self.gap_windows_reported = merger.skipped_gap_windows
         for window, complete in completed:
             log.info(
                 "window %s complete%s: %d posts, %d negative",
@@ -601,6 +709,9 @@ class MergeStage:
             burst_document(burst, prefix=settings.index_prefix, updated_at=now)
             for burst in report.bursts
         ]
+        # Documents first (idempotent by id), then the messages: a batch
+        # handled again after a failed write sends each trigger once.
+        await self._write_windows(docs)
         deliveries = []
         for burst in report.bursts:
             deliveries.append(
@@ -622,7 +733,6 @@ class MergeStage:
             )
             pipeline.metrics.triggers.labels(kind=trigger.kind).inc()
         await asyncio.gather(*deliveries)
-        await self._write_windows(docs)
         pipeline.metrics.windows_merged.inc()
 
     async def _write_windows(self, docs: list[Document]) -> None:
@@ -637,10 +747,23 @@ class MergeStage:
             on_retry=lambda exc, wait: pipeline.metrics.sink_retries.labels(
                 sink="elasticsearch-windows"
             ).inc(),
+            shutdown=pipeline.shutdown,
         )
+        if not result.rejected:
+            return
         for rejected in result.rejected:
-            log.error(
-                "window document %s refused: %s", rejected.doc_id, rejected.reason
+            # Refused for good (a mapping conflict, say): kept as a dead
+            # letter with Elasticsearch's reason, so it can be fixed and
+            # written again by hand; retrying would never succeed.
+            await pipeline.dead_letter(
+                stage=MERGE_STAGE,
+                reason=f"Elasticsearch refused window document {rejected.doc_id}: "
+                f"{rejected.reason}",
+                payload=orjson.dumps(
+                    {"id": rejected.doc_id, "document": rejected.document},
+                    default=str,
+                ),
+                topic=settings.topic_window_partials,
             )
 
 

@@ -42,8 +42,17 @@ def register(
         decoded = await decode_scored_events(pipeline, STAGE, events)
         # Counting first: both steps are idempotent (posts by id, windows by
         # offset), so a batch handled again after a failure is harmless.
-        await count.count(pipeline, decoded)
-        await index_decoded(pipeline, _valid(decoded))
+        # Later copies of a post id are neither counted nor indexed: the
+        # first version wins in the counts and in Elasticsearch alike.
+        duplicates = await count.count(pipeline, decoded)
+        await index_decoded(
+            pipeline,
+            [
+                (event, post)
+                for event, post in _valid(decoded)
+                if (event.message.partition, event.message.offset) not in duplicates
+            ],
+        )
 
     return register_batch_agent(
         app,
@@ -70,6 +79,8 @@ async def index_decoded(
     The batch is not acknowledged (so its offsets are not committed) until
     Elasticsearch has taken it: an outage delays the stream, it loses nothing.
     Documents Elasticsearch refuses for good become dead letters with its reason.
+    Any other failure propagates, so that the batch is retried and, if it
+    keeps failing, bisected (see :func:`monitor.pipelines.consume_batches`).
     """
     settings, metrics = pipeline.settings, pipeline.metrics
     started = time.perf_counter()
@@ -113,20 +124,13 @@ async def index_decoded(
         with metrics.es_bulk_seconds.time():
             return await pipeline.posts_sink.write(build())
 
-    try:
-        result = await until_written(
-            write,
-            initial=settings.es_retry_initial_seconds,
-            maximum=settings.es_retry_max_seconds,
-            on_retry=on_retry,
-        )
-    except Exception as exc:  # noqa: BLE001 - a bug must not lose the batch
-        log.exception("indexing a batch of %d failed", len(posts))
-        for event, post in posts:
-            await _dead_letter(
-                pipeline, event, f"indexing failed: {type(exc).__name__}: {exc}", post
-            )
-        return
+    result = await until_written(
+        write,
+        initial=settings.es_retry_initial_seconds,
+        maximum=settings.es_retry_max_seconds,
+        on_retry=on_retry,
+        shutdown=pipeline.shutdown,
+    )
 
     by_id = {post["post_id"]: (event, post) for event, post in posts}
     for rejected in result.rejected:
@@ -142,7 +146,10 @@ async def index_decoded(
     per_source: Counter[str] = Counter()
     lags = metrics.event_lag_seconds.labels(stage=STAGE)
     lag = None
+    existing = set(result.existing)  # a redelivery: indexed the first time
     for doc_id in result.written:
+        if doc_id in existing:
+            continue
         _, post = by_id[doc_id]
         per_source[post["source"]] += 1
         lag = (now - datetime.fromisoformat(post["published_at"])).total_seconds()

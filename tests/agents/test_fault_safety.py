@@ -1,0 +1,172 @@
+"""The count and merge stages after a write that fails once: nothing the
+failed write carried is lost, and nothing is sent twice."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+
+import orjson
+import pytest
+
+from monitor.analysis.tickets import AlertRule
+from monitor.analysis.windows import PostFacts, WindowAggregate
+from monitor.pipelines import Pipeline, decode_scored_events
+from monitor.pipelines.count import CountStage, MergeStage
+from monitor.pipelines.score import score_events
+from tests.agents.test_stages import POST, make_pipeline
+from tests.fakes import FakeDocumentSink, FakeStateLog, FakeTopic, fake_event
+
+START = int(datetime(2026, 11, 20, 5, 0, tzinfo=timezone.utc).timestamp())
+
+
+def pipeline_with_all_topics() -> Pipeline:
+    pipeline = make_pipeline()
+    for name in ("window_partials", "triggers"):
+        setattr(pipeline.topics, name, FakeTopic(name))
+    pipeline.windows_sink = FakeDocumentSink()
+    return pipeline
+
+
+async def scored(pipeline: Pipeline, posts: list[tuple[str, str]], first: int) -> list:
+    """Score ``(id, published_at)`` posts; return decoded scored-posts events."""
+    sent = pipeline.topics.scored_posts.sent
+    before = len(sent)
+    await score_events(
+        pipeline,
+        [
+            fake_event(json.dumps({**POST, "id": i, "published_at": at}).encode())
+            for i, at in posts
+        ],
+    )
+    events = [
+        fake_event(value, topic="scored-posts", partition=0, offset=first + n)
+        for n, (_, value) in enumerate(sent[before:])
+    ]
+    return await decode_scored_events(pipeline, "index", events)
+
+
+def partials(pipeline: Pipeline) -> list[dict]:
+    bodies = [orjson.loads(v) for _, v in pipeline.topics.window_partials.sent]
+    return [body["window"] for body in bodies if not body.get("heartbeat")]
+
+
+async def test_a_failed_count_state_write_loses_no_post_of_the_closed_window() -> None:
+    pipeline = pipeline_with_all_topics()
+    state = FakeStateLog()
+    stage = CountStage(pipeline, state)
+    stage.assign([0])
+    early = [(f"e{n}", "2026-11-20T13:01:00+08:00") for n in range(5)]
+    await stage.count(pipeline, await scored(pipeline, early, 0))
+    closing = await scored(pipeline, [("late", "2026-11-20T13:10:00+08:00")], 5)
+
+    state.fail_next = 1  # the write that logs the close is refused
+    with pytest.raises(RuntimeError, match="state log write refused"):
+        await stage.count(pipeline, closing)
+    await stage.count(pipeline, closing)  # the batch, handled again
+
+    closed = [p for p in partials(pipeline) if p["start"] == START]
+    assert closed and all(p["posts"] == 5 for p in closed)
+    # After a restart the ledger holds exactly what was counted.
+    restarted = CountStage(pipeline, state)
+    ledger = await restarted.ledger(0)
+    assert ledger.applied_offset == 5
+    assert sum(w.posts for w in ledger.windows.open.values()) == 1
+    assert ledger.windows.closed_through == START
+
+
+async def test_a_failed_partial_send_is_sent_again_on_the_retry() -> None:
+    pipeline = pipeline_with_all_topics()
+    stage = CountStage(pipeline, FakeStateLog())
+    stage.assign([0])
+    early = [(f"e{n}", "2026-11-20T13:01:00+08:00") for n in range(3)]
+    await stage.count(pipeline, await scored(pipeline, early, 0))
+    closing = await scored(pipeline, [("late", "2026-11-20T13:10:00+08:00")], 3)
+    pipeline.topics.window_partials.fail_next = 1
+    with pytest.raises(RuntimeError):
+        await stage.count(pipeline, closing)
+    await stage.count(pipeline, closing)
+    assert [p["posts"] for p in partials(pipeline) if p["start"] == START] == [3]
+
+
+async def test_the_same_id_with_another_time_is_counted_once() -> None:
+    pipeline = pipeline_with_all_topics()
+    stage = CountStage(pipeline, FakeStateLog())
+    stage.assign([0])
+    first = await scored(pipeline, [("same", "2026-11-20T13:01:00+08:00")], 0)
+    again = await scored(pipeline, [("same", "2026-11-20T13:07:00+08:00")], 1)
+    assert await stage.count(pipeline, first) == set()
+    assert await stage.count(pipeline, again) == {(0, 1)}
+    ledger = await stage.ledger(0)
+    assert sum(w.posts for w in ledger.windows.open.values()) == 1
+
+
+def negative_partial(posts: int) -> WindowAggregate:
+    window = WindowAggregate(START, 300)
+    for n in range(posts):
+        window.add(
+            PostFacts(
+                post_id=f"n{n}",
+                published=START + 10.0,
+                negative=True,
+                topics=("空调异味",),
+                keywords=("异味",),
+            )
+        )
+    return window
+
+
+def merge_stage(pipeline: Pipeline, state: FakeStateLog) -> MergeStage:
+    rule = AlertRule("负面声量", "空调异味", "negative_volume", 2.0)
+    return MergeStage(pipeline, state, lambda: [rule], lambda: ["空调异味"])
+
+
+def partial_event(window: WindowAggregate) -> object:
+    body = {"partition": 0, "window": window.to_dict()}
+    return fake_event(orjson.dumps(body), topic="window-partials")
+
+
+def one_partition(pipeline: Pipeline) -> None:
+    pipeline.settings = pipeline.settings.model_copy(update={"topic_partitions": 1})
+
+
+class FailingOnce(FakeDocumentSink):
+    async def write(self, docs):  # noqa: ANN001, ANN201
+        if self.attempts == 0:
+            self.attempts += 1
+            raise RuntimeError("window write failed")
+        return await super().write(docs)
+
+
+async def test_a_failed_trigger_send_is_sent_exactly_once_on_the_retry() -> None:
+    pipeline = pipeline_with_all_topics()
+    one_partition(pipeline)
+    state = FakeStateLog()
+    stage = merge_stage(pipeline, state)
+    event = partial_event(negative_partial(5))
+    pipeline.topics.triggers.fail_next = 1
+    with pytest.raises(RuntimeError):
+        await stage.handle(pipeline, [event])
+    await stage.handle(pipeline, [event])
+    (trigger,) = [orjson.loads(v) for _, v in pipeline.topics.triggers.sent]
+    assert trigger["trigger"]["topic"] == "空调异味"
+    counts = pipeline.windows_sink.documents.values()
+    assert any(d.get("key") == "空调异味" and d.get("negative") == 5 for d in counts)
+    # The merge state says the window went out: a restart sends nothing more.
+    restarted = merge_stage(pipeline, state)
+    await restarted.tick()
+    await restarted.handle(pipeline, [event])
+    assert len(pipeline.topics.triggers.sent) == 1
+
+
+async def test_a_failed_window_write_writes_it_and_sends_its_trigger_once() -> None:
+    pipeline = pipeline_with_all_topics()
+    one_partition(pipeline)
+    pipeline.windows_sink = FailingOnce()
+    stage = merge_stage(pipeline, FakeStateLog())
+    event = partial_event(negative_partial(4))
+    with pytest.raises(RuntimeError, match="window write failed"):
+        await stage.handle(pipeline, [event])
+    await stage.handle(pipeline, [event])
+    assert len(pipeline.topics.triggers.sent) == 1
+    assert pipeline.windows_sink.documents
