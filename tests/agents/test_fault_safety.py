@@ -9,11 +9,14 @@ from datetime import datetime, timezone
 import orjson
 import pytest
 
+import monitor.pipelines as pipelines
 from monitor.analysis.tickets import AlertRule
 from monitor.analysis.windows import PostFacts, WindowAggregate
 from monitor.pipelines import Pipeline, decode_scored_events
 from monitor.pipelines.count import CountStage, MergeStage
 from monitor.pipelines.score import score_events
+from monitor.records import DeadLetter, ScoredPost, encode_scored_post
+from tests.agents.test_batches import OneBatchStream
 from tests.agents.test_stages import POST, make_pipeline
 from tests.fakes import FakeDocumentSink, FakeStateLog, FakeTopic, fake_event
 
@@ -170,3 +173,66 @@ async def test_a_failed_window_write_writes_it_and_sends_its_trigger_once() -> N
     await stage.handle(pipeline, [event])
     assert len(pipeline.topics.triggers.sent) == 1
     assert pipeline.windows_sink.documents
+
+
+def scored_event(post_id: str, at: str, offset: int) -> object:
+    post = ScoredPost(
+        post_id=post_id,
+        source="weibo",
+        text="空调有股怪味",
+        original_text="空调有股怪味",
+        positive_probability=0.05,
+        label="negative",
+        keywords=["空调", "怪味"],
+        topics=["空调异味"],
+        published_at=datetime.fromisoformat(at),
+        scored_at=datetime.now(timezone.utc),
+    )
+    return fake_event(
+        encode_scored_post(post), topic="scored-posts", partition=0, offset=offset
+    )
+
+
+async def test_a_poison_record_is_dead_lettered_and_later_windows_alert(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(pipelines, "BATCH_RETRY_INITIAL_SECONDS", 0.0)
+    pipeline = pipeline_with_all_topics()
+    one_partition(pipeline)
+    count = CountStage(pipeline, FakeStateLog())
+    count.assign([0])
+
+    async def handle(pipe: Pipeline, events: list) -> None:  # noqa: ANN001
+        decoded = await decode_scored_events(pipe, "index", events)
+        if any(post and post["post_id"] == "poison" for _, post in decoded):
+            raise ValueError("a bug this record triggers")
+        await count.count(pipe, decoded)
+
+    ids = ["n0", "n1", "poison", "n2", "n3"]
+    batch = [scored_event(i, "2026-11-20T13:01:00+08:00", n) for n, i in enumerate(ids)]
+    batch.append(scored_event("closer", "2026-11-20T13:10:00+08:00", len(ids)))
+    stream = OneBatchStream(batch)
+    await pipelines.consume_batches(
+        stream,
+        pipeline,
+        name="index_and_count",
+        batch_size=10,
+        batch_seconds=0.1,
+        handle=handle,
+    )
+    assert stream.acked  # the offset moves past the poison record
+    (letter,) = [DeadLetter.loads(v) for _, v in pipeline.topics.dead_letters.sent]
+    assert letter.post_id == "poison" and letter.offset == 2
+    assert "a bug this record triggers" in letter.reason
+    # The window it sat in still closes, counts the four others and alerts.
+    merge = merge_stage(pipeline, FakeStateLog())
+    await merge.handle(
+        pipeline,
+        [
+            fake_event(value, topic="window-partials", offset=n)
+            for n, (_, value) in enumerate(pipeline.topics.window_partials.sent)
+        ],
+    )
+    (trigger,) = [orjson.loads(v) for _, v in pipeline.topics.triggers.sent]
+    assert trigger["trigger"]["topic"] == "空调异味"
+    assert trigger["trigger"]["observed_value"] == 4
