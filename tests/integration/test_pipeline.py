@@ -221,33 +221,6 @@ def test_worker_killed_hard_mid_stream_loses_nothing(stack: Stack) -> None:
     assert set(stack.indexed_docs()) == {post["id"] for post in posts}
 
 
-def test_elasticsearch_outage_is_retried_then_drained(stack: Stack, noida) -> None:  # noqa: ANN001
-    posts = make_posts(150, seed=13, prefix="o")
-    worker = stack.worker().start()
-    noida.stop_service("elasticsearch")
-    try:
-        stack.monitor("replay", str(stack.write_jsonl(posts)))
-        wait_until(
-            lambda: (
-                worker.metric_sum("monitor_sink_retries_total", sink="elasticsearch")
-                >= 2
-            ),
-            timeout=120,
-            what="the index stage retrying",
-        )
-        assert worker.metric_sum("monitor_posts_indexed_total") == 0
-        assert worker.metric_sum("monitor_posts_dead_lettered_total") == 0
-    finally:
-        noida.start_service("elasticsearch")
-    wait_until(
-        lambda: stack.indexed_count() >= len(posts),
-        timeout=120,
-        what="the backlog drained after the outage",
-    )
-    assert set(stack.indexed_docs()) == {post["id"] for post in posts}
-    assert worker.metric_sum("monitor_es_bulk_errors_total", kind="unavailable") >= 2
-
-
 def test_document_elasticsearch_rejects_is_dead_lettered_with_its_reason(
     stack: Stack,
 ) -> None:
