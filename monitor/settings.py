@@ -178,7 +178,7 @@ class Settings(BaseModel):
         2_000_000,
         ge=1_000,
         description="Post ids remembered per scored-posts partition for the dedup "
-        "horizon (~60 bytes each); past it the oldest are forgotten early",
+        "horizon (~80 bytes each); past it the oldest are forgotten early",
     )
 
     # Alert tickets.
