@@ -6,10 +6,12 @@ here from the vendors' documented formulas, not with the code under test.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
 import json
+import re
 from dataclasses import fields, replace
 from datetime import datetime, timedelta, timezone
 from email import message_from_bytes, policy
@@ -38,6 +40,7 @@ from monitor.sinks.notifiers import (
     email_message,
     encode_json,
     feishu_payload,
+    link_target,
     slack_payload,
     webhook_headers,
     webhook_payload,
@@ -429,7 +432,9 @@ def test_slack_payload_has_fallback_text_and_mrkdwn_blocks() -> None:
 
     payload = slack_payload(message, channel="#ops")
 
-    assert payload["text"] == message.text
+    assert payload["text"] == (
+        message.text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    )
     assert payload["channel"] == "#ops"
     header, facts, evidence, link = payload["blocks"]
     assert header["text"] == {"type": "plain_text", "text": message.title}
@@ -463,6 +468,218 @@ def test_email_has_a_text_and_an_html_part() -> None:
     assert text is not None and html is not None
     assert "峰值 23" in text.get_content()  # type: ignore[attr-defined]
     assert "<table>" in html.get_content()  # type: ignore[attr-defined]
+
+
+# --- posts cannot inject markup or links --------------------------------------
+
+HOSTILE_EVIDENCE = (
+    Evidence("h1", "看这里", author="路人", url="x> <!channel|y>"),
+    Evidence("h2", "点我", url="javascript:alert(1)"),
+    Evidence("h3", "正常的帖子", url="https://weibo.example/a b(c)<d>[e]|f"),
+)
+#: The links a hostile ticket's payloads may hold: the third post, encoded,
+#: and the console.
+ALLOWED_TARGETS = {
+    "https://weibo.example/a%20b%28c%29%3Cd%3E%5Be%5D%7Cf",
+    "https://ops.example/api/tickets/T-3f2a9c01de-1",
+}
+
+
+def _markdown_targets(text: str) -> list[str]:
+    return re.findall(r"\]\(([^)]*)\)", text)
+
+
+def _slack_targets(text: str) -> list[str]:
+    return [target.replace("&amp;", "&") for target in re.findall(r"<([^|>]*)\|", text)]
+
+
+def _html_targets(text: str) -> list[str]:
+    return re.findall(r"href=['\"]([^'\"]*)", text)
+
+
+def _webhook(message: Any, ticket: Ticket) -> tuple[str, list[str]]:
+    payload = webhook_payload(ticket, "opened", None, sent_at=T0)
+    urls = [post["url"] for post in payload["ticket"]["evidence"] if post["url"]]
+    return encode_json(payload).decode(), urls
+
+
+def _dingtalk(message: Any, ticket: Ticket) -> tuple[str, list[str]]:
+    payload = dingtalk_payload(message)
+    return encode_json(payload).decode(), _markdown_targets(payload["markdown"]["text"])
+
+
+def _wecom(message: Any, ticket: Ticket) -> tuple[str, list[str]]:
+    payload = wecom_payload(message)
+    return encode_json(payload).decode(), _markdown_targets(
+        payload["markdown"]["content"]
+    )
+
+
+def _feishu(message: Any, ticket: Ticket) -> tuple[str, list[str]]:
+    payload = feishu_payload(message)
+    lines = payload["content"]["post"]["zh_cn"]["content"]
+    hrefs = [element["href"] for line in lines for element in line if "href" in element]
+    return encode_json(payload).decode(), hrefs
+
+
+def _slack(message: Any, ticket: Ticket) -> tuple[str, list[str]]:
+    payload = slack_payload(message)
+    text = encode_json(payload).decode()
+    mrkdwn = "\n".join(
+        [payload["text"]] + [block["text"]["text"] for block in payload["blocks"]]
+    )
+    return text, _slack_targets(mrkdwn)
+
+
+def _email(message: Any, ticket: Ticket) -> tuple[str, list[str]]:
+    sent = email_message(
+        message,
+        sender="monitor@example.com",
+        recipients=["duty@example.com"],
+        sent_at=T0,
+        delivery_id="d",
+    )
+    email = message_from_bytes(email_bytes(sent), policy=policy.default)
+    assert isinstance(email, EmailMessage)
+    plain, html = email.get_body(("plain",)), email.get_body(("html",))
+    assert plain is not None and html is not None
+    html_text = html.get_content()  # type: ignore[attr-defined]
+    text = plain.get_content() + html_text  # type: ignore[attr-defined]
+    return text, _html_targets(html_text)
+
+
+CHANNEL_PAYLOADS = {
+    "webhook": _webhook,
+    "dingtalk": _dingtalk,
+    "feishu": _feishu,
+    "wecom": _wecom,
+    "slack": _slack,
+    "email": _email,
+}
+
+
+@pytest.mark.parametrize("channel", sorted(CHANNEL_PAYLOADS))
+def test_hostile_post_urls_never_become_links_or_mentions(channel: str) -> None:
+    ticket = make_ticket(evidence=HOSTILE_EVIDENCE)
+    message = build_message(ticket, "opened", console_url="https://ops.example")
+
+    text, targets = CHANNEL_PAYLOADS[channel](message, ticket)
+
+    assert "<!channel" not in text
+    assert "javascript:" not in text.lower()
+    assert set(targets) <= ALLOWED_TARGETS, targets
+    if channel != "webhook":
+        assert "https://ops.example/api/tickets/T-3f2a9c01de-1" in targets
+    assert "https://weibo.example/a%20b%28c%29%3Cd%3E%5Be%5D%7Cf" in targets
+
+
+@pytest.mark.parametrize("channel", sorted(set(CHANNEL_PAYLOADS) - {"webhook"}))
+def test_a_hand_built_message_is_checked_again_by_each_channel(channel: str) -> None:
+    message = replace(
+        build_message(make_ticket(), "opened"),
+        evidence=(("a", "x> <!channel|y>"), ("b", "JavaScript:alert(1)")),
+        link="javascript:alert(2)",
+    )
+
+    text, targets = CHANNEL_PAYLOADS[channel](message, make_ticket())
+
+    assert "<!channel" not in text
+    assert "javascript:" not in text.lower()
+    assert targets == []
+
+
+HOSTILE_TEXT = Evidence(
+    "h4",
+    "*粗体* `代码` ~删除~ _斜_ <!channel> <@U123> [点](javascript:alert(1))\n"
+    "# 伪标题\n> 引用 | 表格 \\",
+    author="王\n# 伪作者 <!here>",
+    url="https://weibo.example/p4",
+)
+
+
+@pytest.mark.parametrize("channel", ["dingtalk", "wecom"])
+def test_post_text_cannot_make_chat_markdown(channel: str) -> None:
+    ticket = make_ticket(evidence=(HOSTILE_TEXT,), keyword="*热词*<@U9>")
+    message = build_message(ticket, "opened")
+    payload = CHANNEL_PAYLOADS[channel]
+    payload_json, targets = payload(message, ticket)
+    markdown = json.loads(payload_json)["markdown"]
+    text = markdown.get("text") or markdown["content"]
+
+    assert targets == ["https://weibo.example/p4"]
+    for special in ("*粗体*", "`代码`", "~删除~", "_斜_", "<!", "<@", "[点]", "\\"):
+        assert special not in text, special
+    # Post text stays on its own list line: no heading, quote or table of its own.
+    assert [line for line in text.splitlines() if line.startswith(("#", ">"))] == [
+        f"### {message.title}"
+    ]
+    assert "*热词*" not in text and "＊热词＊‹@U9›" in text
+
+
+def test_post_text_cannot_make_slack_mentions_or_links() -> None:
+    ticket = make_ticket(evidence=(HOSTILE_TEXT,), keyword="<!everyone>")
+    payload = slack_payload(build_message(ticket, "opened"))
+
+    text = encode_json(payload).decode()
+    assert "<!" not in text and "<@" not in text
+    assert "&lt;!channel&gt;" in payload["blocks"][2]["text"]["text"]
+    assert _slack_targets(text) == ["https://weibo.example/p4"]
+
+
+def test_post_text_cannot_make_html() -> None:
+    ticket = make_ticket(evidence=(HOSTILE_TEXT,))
+    text, targets = _email(build_message(ticket, "opened"), ticket)
+
+    assert targets == ["https://weibo.example/p4"]
+    assert "<!channel>" not in text.split("<!DOCTYPE html>", 1)[1]
+    assert "&lt;!channel&gt;" in text
+
+
+@pytest.mark.parametrize(
+    ("url", "target"),
+    [
+        ("https://weibo.example/p1", "https://weibo.example/p1"),
+        (" HTTPS://Weibo.Example/p1?a=1&b=2#c ", "https://weibo.example/p1?a=1&b=2#c"),
+        ("http://[::1]:8080/x", "http://[::1]:8080/x"),
+        ("http://127.0.0.1:6066/", "http://127.0.0.1:6066/"),
+        (
+            "https://weibo.example/a b(c)<d>[e]|f\"g'h`\\",
+            "https://weibo.example/a%20b%28c%29%3Cd%3E%5Be%5D%7Cf%22g%27h%60%5C",
+        ),
+        (
+            "https://例子.中国/路径?q=空调",
+            "https://xn--fsqu00a.xn--fiqs8s/%E8%B7%AF%E5%BE%84?q=%E7%A9%BA%E8%B0%83",
+        ),
+        ("x> <!channel|y>", None),
+        ("javascript:alert(1)", None),
+        ("JavaScript:alert(1)", None),
+        ("data:text/html,<script>alert(1)</script>", None),
+        ("//evil.example/x", None),
+        ("/relative/path", None),
+        ("https://bank.example@evil.example/", None),
+        ("https://evil.example>/x", None),
+        ("https://x.example:99999/", None),
+        ("http://[::1/x", None),
+        ("https:///no-host", None),
+        ("https://x.example/\x1b[31m", None),
+        ("https://x.example/\u009b31m", None),
+        ("", None),
+        (None, None),
+    ],
+)
+def test_link_target_accepts_only_http_urls_and_encodes_breaking_characters(
+    url: str | None, target: str | None
+) -> None:
+    assert link_target(url) == target
+
+
+@given(st.text(max_size=60).map(lambda tail: "https://weibo.example/" + tail))
+def test_link_target_is_idempotent_and_never_breaks_a_link(url: str) -> None:
+    target = link_target(url)
+    if target is not None:
+        assert link_target(target) == target
+        assert not set(target) & set(" ()<>[]|\"'`\\\n")
+        assert target.isascii()
 
 
 # --- replies ------------------------------------------------------------------
@@ -642,6 +859,36 @@ def test_bad_settings_are_reported_with_the_channel(
     (problem,) = caught.value.problems
     assert problem.startswith(f"channel 'bad' ({kind}): ")
     assert reason in problem
+
+
+def test_a_bad_webhook_url_is_reported_without_its_token() -> None:
+    url = "https://hooks.example:99999/services/T0/tok-123"
+    channels = {"bad": Channel("bad", "slack", {"webhook": url})}
+
+    with pytest.raises(ConfigError) as caught:
+        Notifier(channels, {})
+
+    (problem,) = caught.value.problems
+    assert "webhook is not a valid URL" in problem and "tok-123" not in problem
+
+
+def test_a_delivery_error_never_repeats_the_channel_url_or_secret() -> None:
+    url = "https://hooks.example/services/T0/tok-123"
+    channels = {"hook": Channel("hook", "webhook", {"url": url, "secret": "s3cr3t"})}
+    notifier = Notifier(channels, {}, retries=0)
+
+    async def failing_attempt(*_: Any) -> None:
+        raise DeliveryError(f"cannot reach {url} (signed with s3cr3t)", retryable=False)
+
+    notifier._attempt = failing_attempt  # type: ignore[method-assign]
+
+    async def notify() -> list[Any]:
+        async with notifier:
+            return await notifier.notify(make_ticket(), "opened", ["hook"])
+
+    (delivery,) = asyncio.run(notify())
+    assert delivery.status == "failed"
+    assert delivery.error == "cannot reach <url> (signed with <secret>)"
 
 
 def test_every_notify_kind_has_a_label() -> None:

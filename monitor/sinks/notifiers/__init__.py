@@ -62,6 +62,7 @@ from monitor.sinks.notifiers.messages import (
     NOTIFY_KINDS,
     Message,
     build_message,
+    link_target,
     ticket_link,
 )
 from monitor.sinks.notifiers.notifier import (
@@ -119,6 +120,7 @@ __all__ = [
     "encode_json",
     "feishu_payload",
     "feishu_sign",
+    "link_target",
     "slack_payload",
     "ticket_link",
     "webhook_headers",

@@ -4,14 +4,22 @@
 evidence, console link) that renders itself as plain text, chat markdown and
 HTML; the channel payloads in :mod:`monitor.sinks.notifiers.payloads` are
 built from it.
+
+Posts are written by strangers, so nothing in them may become markup: post
+text is escaped for each format (:func:`chat_text` for chat markdown,
+:func:`html.escape` for HTML), and a post's URL becomes a link only when
+:func:`link_target` accepts it as an http(s) URL; any other URL is left out.
+Every renderer checks again, so a :class:`Message` built by hand is as safe.
 """
 
 from __future__ import annotations
 
 import html
+import ipaddress
+import re
 from dataclasses import dataclass
 from datetime import datetime
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit, urlunsplit
 
 from monitor.analysis.tickets import (
     ACKNOWLEDGED,
@@ -53,11 +61,36 @@ _RULE_KIND_LABELS = {
     REPEAT_COMPLAINTS: "重复投诉",
 }
 
-#: Evidence posts a message shows at most, and characters of each excerpt.
+#: Evidence posts a message shows at most, and characters of each excerpt
+#: and author handle.
 MAX_EVIDENCE = 3
 MAX_EXCERPT_CHARS = 120
+MAX_AUTHOR_CHARS = 40
 
-_CHAT_MARKUP = str.maketrans({"[": "［", "]": "］", "<": "‹", ">": "›"})
+#: Characters chat markdown (DingTalk, WeCom) reads as markup, and the
+#: look-alikes shown instead.
+_CHAT_MARKUP = str.maketrans(
+    {
+        "[": "［",
+        "]": "］",
+        "<": "‹",
+        ">": "›",
+        "*": "＊",
+        "_": "＿",
+        "`": "｀",
+        "~": "～",
+        "#": "＃",
+        "|": "｜",
+        "\\": "＼",
+    }
+)
+
+_HOST_NAME = re.compile(r"[a-z0-9_-]+(?:\.[a-z0-9_-]+)*\.?")
+#: What a link keeps unencoded in its path, and in its query and fragment:
+#: RFC 3986's delimiters except those that end or break a link in markdown,
+#: Slack mrkdwn or an HTML attribute (quotes, parentheses, brackets).
+_PATH_SAFE = "/:@!$&*+,;=%~"
+_QUERY_SAFE = _PATH_SAFE + "?"
 
 
 @dataclass(frozen=True)
@@ -67,7 +100,8 @@ class Message:
     Attributes:
         title: One line, e.g. ``[P2] 新工单 T-ab12-1 空调异味 负面声量``.
         facts: ``(label, value)`` pairs in display order.
-        evidence: Up to :data:`MAX_EVIDENCE` posts as ``(excerpt, url)``.
+        evidence: Up to :data:`MAX_EVIDENCE` posts as ``(excerpt, url)``;
+            ``url`` is ``None`` unless :func:`link_target` accepts it.
         link: The ticket in the console, if a console URL is configured.
 
     """
@@ -79,14 +113,16 @@ class Message:
 
     @property
     def lines(self) -> tuple[str, ...]:
-        """Plain-text lines: title, facts, evidence (with URLs), link."""
+        """Plain-text lines: title, facts, evidence (with http(s) URLs), link."""
         lines = [self.title, *(f"{label}：{value}" for label, value in self.facts)]
         if self.evidence:
             lines.append("证据：")
             for number, (excerpt, url) in enumerate(self.evidence, 1):
-                lines.append(f"{number}. {excerpt}" + (f" {url}" if url else ""))
-        if self.link:
-            lines.append(f"工单详情：{self.link}")
+                target = link_target(url)
+                lines.append(f"{number}. {excerpt}" + (f" {target}" if target else ""))
+        link = link_target(self.link)
+        if link:
+            lines.append(f"工单详情：{link}")
         return tuple(lines)
 
     @property
@@ -102,10 +138,12 @@ class Message:
         if self.evidence:
             lines += ["", "**证据**"]
             for number, (excerpt, url) in enumerate(self.evidence, 1):
-                link = f" [原帖]({url})" if url else ""
+                target = link_target(url)
+                link = f" [原帖]({target})" if target else ""
                 lines.append(f"{number}. {chat_text(excerpt)}{link}")
-        if self.link:
-            lines += ["", f"[查看工单]({self.link})"]
+        link = link_target(self.link)
+        if link:
+            lines += ["", f"[查看工单]({link})"]
         return "\n".join(lines)
 
     @property
@@ -124,25 +162,85 @@ class Message:
         if self.evidence:
             items = "".join(
                 f"<li>{esc(excerpt)}"
-                + (f" <a href='{esc(url)}'>原帖</a>" if url else "")
+                + (f" <a href='{esc(target)}'>原帖</a>" if target else "")
                 + "</li>"
-                for excerpt, url in self.evidence
+                for excerpt, target in (
+                    (excerpt, link_target(url)) for excerpt, url in self.evidence
+                )
             )
             parts.append(f"<h3>证据</h3><ol>{items}</ol>")
-        if self.link:
-            parts.append(f"<p><a href='{esc(self.link)}'>查看工单</a></p>")
+        link = link_target(self.link)
+        if link:
+            parts.append(f"<p><a href='{esc(link)}'>查看工单</a></p>")
         parts.append("</body></html>")
         return "".join(parts)
 
 
 def chat_text(text: str) -> str:
-    """Make post text safe inside chat markdown (DingTalk, WeCom).
+    r"""Make post text safe inside chat markdown (DingTalk, WeCom).
 
     Chat markdown has no reliable escaping, so the characters that would open
-    a link or a tag are swapped for look-alikes: post text cannot forge a link
+    a link, a tag, a mention or emphasis (``[ ] < > * _ ` ~ # | \``) are
+    swapped for full-width look-alikes, and line breaks for spaces so that
+    nothing can start a heading, quote or list: post text cannot forge a link
     or a mention.
     """
-    return text.translate(_CHAT_MARKUP)
+    return " ".join(text.split()).translate(_CHAT_MARKUP)
+
+
+def link_target(url: str | None) -> str | None:
+    r"""Return ``url`` fit to be a link target, or ``None`` if it must not be one.
+
+    Only absolute ``http``/``https`` URLs with a host name or IP address, and
+    no user name (``https://bank.example@evil.example``), qualify; anything
+    else (``javascript:``, relative or malformed URLs, control characters)
+    gives ``None``. In the path, query and fragment, space, quotes,
+    parentheses, brackets, ``< > | \`` and non-ASCII characters are
+    percent-encoded, so the result cannot end or break a link in chat
+    markdown, Slack mrkdwn or an HTML attribute. Applying it twice changes
+    nothing.
+
+    Args:
+        url: A URL as a post or the settings gave it, or ``None``.
+
+    """
+    if not url:
+        return None
+    text = url.strip()
+    if any(ord(char) < 0x20 or 0x7F <= ord(char) <= 0x9F for char in text):
+        return None
+    try:
+        parts = urlsplit(text)
+        port = parts.port
+    except ValueError:  # a bad port or IPv6 literal
+        return None
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https") or "@" in parts.netloc:
+        return None
+    hostname = parts.hostname or ""
+    if ":" in hostname:
+        try:
+            ipaddress.IPv6Address(hostname)
+        except ValueError:
+            return None
+        host = f"[{hostname}]"
+    else:
+        try:
+            host = hostname.encode("idna").decode("ascii")
+        except UnicodeError:
+            return None
+        if not _HOST_NAME.fullmatch(host):
+            return None
+    netloc = host if port is None else f"{host}:{port}"
+    return urlunsplit(
+        (
+            scheme,
+            netloc,
+            quote(parts.path, safe=_PATH_SAFE),
+            quote(parts.query, safe=_QUERY_SAFE),
+            quote(parts.fragment, safe=_QUERY_SAFE),
+        )
+    )
 
 
 def one_line(text: str, limit: int) -> str:
@@ -231,9 +329,9 @@ def build_message(
         facts.append(("操作", f"{event.actor} {event.action}{note}"))
     evidence = tuple(
         (
-            (f"@{post.author}：" if post.author else "")
+            (f"@{one_line(post.author, MAX_AUTHOR_CHARS)}：" if post.author else "")
             + one_line(post.excerpt, MAX_EXCERPT_CHARS),
-            post.url,
+            link_target(post.url),
         )
         for post in ticket.evidence[:MAX_EVIDENCE]
     )

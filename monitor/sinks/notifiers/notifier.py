@@ -119,7 +119,9 @@ def _http_url(value: Any, key: str) -> str:
     try:
         url = URL(value)
     except ValueError as exc:
-        raise ValueError(f"{key} is not a valid URL ({exc})") from None
+        # The URL may carry the robot's token: say what is wrong, not the URL.
+        reason = "" if value in str(exc) else f" ({exc})"
+        raise ValueError(f"{key} is not a valid URL{reason}") from None
     if not url.host:
         raise ValueError(f"{key} has no host")
     return str(url)  # percent-encoded, so it can be sent as it is
@@ -263,6 +265,19 @@ def _retry_after(headers: Mapping[str, str]) -> float | None:
         return max(0.0, float(value)) if value is not None else None
     except ValueError:
         return None  # an HTTP date; the backoff applies instead
+
+
+#: Channel settings an error text must not repeat (a URL may hold the token).
+_SECRET_SETTINGS = ("url", "webhook", "secret", "password")
+
+
+def _redact(text: str, settings: Mapping[str, Any]) -> str:
+    """Replace the channel's URL and secrets in an error text with their names."""
+    for key in _SECRET_SETTINGS:
+        value = settings.get(key)
+        if isinstance(value, str) and value:
+            text = text.replace(value, f"<{key}>")
+    return text
 
 
 def _as_delivery_error(exc: Exception, timeout: float) -> DeliveryError:
@@ -432,6 +447,7 @@ class Notifier:
             else:
                 elapsed = time.perf_counter() - started
                 return Delivery(name, SENT, attempts, latency_seconds=elapsed)
+            failure.reason = _redact(failure.reason, target.settings)
             if not failure.retryable or attempts > self.retries:
                 log.warning(
                     "channel %s: %s of %s failed after %d attempt(s): %s",

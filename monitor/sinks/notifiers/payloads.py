@@ -15,6 +15,12 @@ follows each vendor's document:
 
 :func:`check_reply` reads a reply the way each vendor documents it and raises
 :class:`DeliveryError`, retryable or not.
+
+Each builder escapes its vendor's markup on its own (post text is a
+stranger's): Slack mrkdwn escapes ``& < >``, chat markdown swaps markup
+characters for look-alikes, HTML is escaped, and only URLs that
+:func:`~.messages.link_target` accepts become links (Feishu ``a`` tags, Slack
+``<url|text>``, markdown and HTML links) or reach the webhook's evidence.
 """
 
 from __future__ import annotations
@@ -34,7 +40,7 @@ from urllib.parse import urlencode
 
 from monitor.analysis.tickets import Ticket, TicketEvent
 from monitor.errors import MonitorError
-from monitor.sinks.notifiers.messages import Message, one_line
+from monitor.sinks.notifiers.messages import Message, link_target, one_line
 
 #: WeCom refuses markdown content over 4096 bytes.
 WECOM_MAX_CONTENT_BYTES = 4096
@@ -104,6 +110,9 @@ def webhook_payload(
 
     Args:
         ticket: The ticket; every field is included, datetimes as ISO 8601.
+            An evidence post's ``url`` is ``null`` unless it is an http(s)
+            URL (:func:`~.messages.link_target`), so a receiver that shows
+            it as a link cannot be handed a ``javascript:`` one.
         kind: One of ``NOTIFY_KINDS``.
         event: The event behind the notification, or ``None``.
         sent_at: When the notification was sent (timezone-aware).
@@ -112,9 +121,13 @@ def webhook_payload(
         ``{"kind", "ticket", "event", "sent_at"}``, ready for :func:`encode_json`.
 
     """
+    body = _jsonable(ticket)
+    body["evidence"] = [
+        {**post, "url": link_target(post.get("url"))} for post in body["evidence"]
+    ]
     return {
         "kind": kind,
-        "ticket": _jsonable(ticket),
+        "ticket": body,
         "event": None if event is None else _jsonable(event),
         "sent_at": sent_at.isoformat(),
     }
@@ -255,11 +268,13 @@ def feishu_payload(
     ]
     for number, (excerpt, url) in enumerate(message.evidence, 1):
         line = [{"tag": "text", "text": f"证据 {number}：{excerpt} "}]
-        if url:
-            line.append({"tag": "a", "text": "原帖", "href": url})
+        target = link_target(url)
+        if target:
+            line.append({"tag": "a", "text": "原帖", "href": target})
         content.append(line)
-    if message.link:
-        content.append([{"tag": "a", "text": "查看工单", "href": message.link}])
+    link = link_target(message.link)
+    if link:
+        content.append([{"tag": "a", "text": "查看工单", "href": link}])
     payload: dict[str, Any] = {
         "msg_type": "post",
         "content": {"post": {"zh_cn": {"title": message.title, "content": content}}},
@@ -296,7 +311,15 @@ def wecom_payload(
 
 
 def _mrkdwn(text: str) -> str:
+    # Slack's three control characters; with them escaped, text cannot open
+    # a <!channel>, <@user> or <url|link> of its own.
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _mrkdwn_link(url: str | None, text: str) -> str:
+    """Return ``<url|text>``, or "" when ``url`` is not an http(s) URL."""
+    target = link_target(url)
+    return f"<{_mrkdwn(target)}|{_mrkdwn(text)}>" if target else ""
 
 
 def _mrkdwn_section(text: str) -> dict[str, Any]:
@@ -306,6 +329,10 @@ def _mrkdwn_section(text: str) -> dict[str, Any]:
 
 def slack_payload(message: Message, *, channel: str | None = None) -> dict[str, Any]:
     """Build a Slack incoming-webhook message: fallback ``text`` plus blocks.
+
+    Every text is mrkdwn-escaped, the ``text`` fallback too (Slack reads it
+    for notifications), so the only ``<...>`` in the payload are its own
+    http(s) links.
 
     Args:
         message: The neutral message.
@@ -322,13 +349,14 @@ def slack_payload(message: Message, *, channel: str | None = None) -> dict[str, 
     ]
     if message.evidence:
         items = "\n".join(
-            f"{number}. {_mrkdwn(excerpt)}" + (f" <{url}|原帖>" if url else "")
+            f"{number}. {_mrkdwn(excerpt)} {_mrkdwn_link(url, '原帖')}".rstrip()
             for number, (excerpt, url) in enumerate(message.evidence, 1)
         )
         blocks.append(_mrkdwn_section(f"*证据*\n{items}"))
-    if message.link:
-        blocks.append(_mrkdwn_section(f"<{message.link}|查看工单>"))
-    payload: dict[str, Any] = {"text": message.text, "blocks": blocks}
+    link = _mrkdwn_link(message.link, "查看工单")
+    if link:
+        blocks.append(_mrkdwn_section(link))
+    payload: dict[str, Any] = {"text": _mrkdwn(message.text), "blocks": blocks}
     if channel:
         payload["channel"] = channel
     return payload
