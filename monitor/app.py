@@ -29,6 +29,7 @@ from monitor.topics import declare_topics
 from monitor.watchlist import load_watchlist
 from monitor.web.api import api_app
 from monitor.web.auth import Authenticator
+from monitor.web.server import faust_web_settings
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +75,9 @@ def create_app(
         web_host=settings.web_host,
         web_port=settings.web_port,
         web_in_thread=False,
+        # Faust's own pages (/router, /table, /, ...) answer without a token:
+        # only /metrics and /api are served.
+        **faust_web_settings(),
     )
     topics = declare_topics(app, settings)
     registry = registry if registry is not None else CollectorRegistry()

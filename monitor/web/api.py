@@ -19,9 +19,12 @@ DELETE   /silences/{silence_id}           admin      end a silence now
 One action route takes every action, so that the audit trail, the
 authorization and the error mapping live in one place. Every error is JSON,
 ``{"error": {"status": N, "message": "..."}}``: 401 missing or unknown
-token, 403 role too low, 404 unknown ticket or silence, 409 the action is not
-allowed in the ticket's status, 422 malformed body or query (the message
-names the field), 503 Elasticsearch unavailable (with ``Retry-After``).
+token, 403 role too low, 404 unknown ticket or silence, 405 a method the
+path does not take (with ``Allow``), 409 the action is not allowed in the
+ticket's status, 413 a body over 1 MiB, 422 malformed body or query (the
+message names the field), 503 Elasticsearch unavailable (with
+``Retry-After``). What is malformed is exactly what the OpenAPI document
+says (:mod:`monitor.web.openapi` holds the bounds and patterns both use).
 """
 
 from __future__ import annotations
@@ -29,8 +32,9 @@ from __future__ import annotations
 import json
 import logging
 import math
+import re
 from collections.abc import Awaitable, Callable, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from aiohttp import web
@@ -58,7 +62,16 @@ from monitor.ticketing import (
     TicketService,
 )
 from monitor.web.auth import ADMIN, RESPONDER, VIEWER, Authenticator, AuthError
-from monitor.web.openapi import openapi_document
+from monitor.web.openapi import (
+    MAX_LIMIT,
+    MAX_OFFSET,
+    MAX_SILENCE,
+    NON_BLANK,
+    NOTE_ACTIONS,
+    RESULT_WINDOW,
+    SILENCE_DURATION,
+    openapi_document,
+)
 
 log = logging.getLogger(__name__)
 
@@ -119,9 +132,11 @@ async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
             {"Retry-After": retry},
         )
     except web.HTTPException as exc:
+        # A 405 names the methods the path takes (RFC 9110).
+        kept = {k: v for k, v in exc.headers.items() if k.lower() == "allow"}
         if exc.empty_body:
-            return error_response(exc.status, exc.reason)
-        return error_response(exc.status, exc.text or exc.reason)
+            return error_response(exc.status, exc.reason, kept)
+        return error_response(exc.status, exc.text or exc.reason, kept)
     except Exception:
         log.exception("ticket API: %s %s failed", request.method, request.path)
         return error_response(500, "internal error; see the worker log")
@@ -143,13 +158,19 @@ async def _json_object(request: web.Request) -> dict[str, Any]:
     return body
 
 
+_NON_BLANK = re.compile(NON_BLANK)
+_SILENCE_DURATION = re.compile(SILENCE_DURATION)
+_WHOLE_NUMBER = re.compile(r"-?[0-9]+")
+
+
 def _text(body: Mapping[str, Any], name: str, *, required: bool = False) -> str | None:
-    value = body.get(name)
-    if value is None:
+    """Return the field's text, stripped; None if absent (null is not absent)."""
+    if name not in body:
         if required:
             raise Unprocessable(f"{name}: required")
         return None
-    if not isinstance(value, str) or not value.strip():
+    value = body[name]
+    if not isinstance(value, str) or not _NON_BLANK.search(value):
         raise Unprocessable(f"{name}: must be non-empty text")
     return value.strip()
 
@@ -170,10 +191,11 @@ def _moment(body: Mapping[str, Any], name: str) -> datetime | None:
 def _choices(
     query: Mapping[str, str], name: str, allowed: tuple[str, ...]
 ) -> list[str] | None:
+    """Values of ``a,b,...`` (exactly: no spaces, no empty items); None if empty."""
     raw = query.get(name)
-    if raw is None or not raw.strip():
+    if not raw:
         return None
-    values = [part.strip() for part in raw.split(",") if part.strip()]
+    values = raw.split(",")
     for value in values:
         if value not in allowed:
             raise Unprocessable(
@@ -186,12 +208,11 @@ def _integer(
     query: Mapping[str, str], name: str, default: int, low: int, high: int
 ) -> int:
     raw = query.get(name)
-    if raw is None or raw == "":
+    if raw is None:
         return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise Unprocessable(f"{name}: must be a whole number, got {raw!r}") from None
+    if not _WHOLE_NUMBER.fullmatch(raw):
+        raise Unprocessable(f"{name}: must be a whole number, got {raw!r}")
+    value = int(raw)
     if not low <= value <= high:
         raise Unprocessable(f"{name}: must be {low}-{high}, got {value}")
     return value
@@ -217,8 +238,9 @@ async def list_tickets(request: web.Request) -> web.Response:
     """``GET /tickets``: filters status, topic, priority, owner, q, limit, offset."""
     _require(request, VIEWER)
     query = request.query
-    limit = _integer(query, "limit", 50, 1, 500)
-    offset = _integer(query, "offset", 0, 0, 10_000 - limit)
+    offset = _integer(query, "offset", 0, 0, MAX_OFFSET)
+    # Elasticsearch serves no page past its result window: cut the page there.
+    limit = min(_integer(query, "limit", 50, 1, MAX_LIMIT), RESULT_WINDOW - offset)
     tickets, total = await request.app[SERVICE_KEY].list(
         status=_choices(query, "status", STATUSES),
         topic=query.get("topic") or None,
@@ -271,7 +293,13 @@ async def act(request: web.Request) -> web.Response:
     note = body.get("note", "")
     if not isinstance(note, str):
         raise Unprocessable("note: must be text")
+    if action in NOTE_ACTIONS and not _NON_BLANK.search(note):
+        raise Unprocessable(f"note: {action} needs a note saying why")
     params = {name: body[name] for name in ACTION_PARAMS[action] if name in body}
+    if action == "assign" and "owner" not in params:
+        raise Unprocessable("owner: assign needs the new owner")
+    if action == "transfer" and not params:
+        raise Unprocessable("owner or team: transfer needs one or both")
     ticket, event = await request.app[SERVICE_KEY].act(
         request.match_info["ticket_id"], action, actor, note, **params
     )
@@ -331,12 +359,18 @@ async def add_silence(request: web.Request) -> web.Response:
     duration = _text(body, "duration")
     if (expires_at is None) == (duration is None):
         raise Unprocessable("expires_at or duration: give exactly one")
+    now = service.now()
+    start = starts_at or now
+    days = MAX_SILENCE.days
+    # Aware times compare and subtract without overflow at any year; adding a
+    # duration does not overflow once the start is bounded.
+    if start - now > MAX_SILENCE:
+        raise Unprocessable(f"starts_at: at most {days} days from now")
     if duration is not None:
-        try:
-            expires_at = (starts_at or service.now()) + parse_duration(duration)
-        except ValueError as exc:
-            raise Unprocessable(f"duration: {exc}") from None
+        expires_at = start + _silence_duration(duration)
     assert expires_at is not None
+    if expires_at - start > MAX_SILENCE:
+        raise Unprocessable(f"expires_at: at most {days} days after the start")
     silence = await service.add_silence(
         author=author,
         reason=reason,
@@ -345,6 +379,20 @@ async def add_silence(request: web.Request) -> web.Response:
         **matchers,
     )
     return _ok({"silence": _silence_json(silence, "api")}, 201)
+
+
+def _silence_duration(text: str) -> timedelta:
+    """Parse a silence's ``duration``: the documented form, at most 90 days.
+
+    The form is checked first: it bounds every number, so parsing cannot
+    overflow ``timedelta`` (``525531871929662s`` did).
+    """
+    if not _SILENCE_DURATION.fullmatch(text):
+        raise Unprocessable(
+            f"duration: {text!r} is not a duration of at most "
+            f"{MAX_SILENCE.days} days like 90d, 36h or 1h30m"
+        )
+    return parse_duration(text)
 
 
 async def expire_silence(request: web.Request) -> web.Response:

@@ -40,6 +40,30 @@ def new_token() -> str:
     return secrets.token_urlsafe(32)
 
 
+#: The one answer to a missing or malformed ``Authorization`` header.
+MISSING_BEARER = "missing or malformed Authorization header; expected Bearer <token>"
+
+
+def bearer_token(header: str | None) -> str | None:
+    """Return the token of an ``Authorization: Bearer <token>`` value, or None.
+
+    None when the header is missing, blank, of another scheme, has no token,
+    or holds characters that are not UTF-8 text (a token is hashed as UTF-8,
+    so such bytes can never match one).
+    """
+    if not header:
+        return None
+    scheme, _, presented = header.strip().partition(" ")
+    presented = presented.strip()
+    if scheme.lower() != "bearer" or not presented:
+        return None
+    try:
+        presented.encode("utf-8")
+    except UnicodeEncodeError:
+        return None
+    return presented
+
+
 class AuthError(MonitorError):
     """A request may not do what it asks.
 
@@ -147,19 +171,22 @@ class Authenticator:
         The presented token's SHA-256 is compared with every configured hash
         with :func:`hmac.compare_digest`, so timing tells nothing.
 
+        Args:
+            header: The header's value as the server decoded it (aiohttp
+                keeps bytes that are not UTF-8 as lone surrogates), or None.
+
         Raises:
-            AuthError: 401 if the header is missing, not ``Bearer``, or the
-                token is unknown.
+            AuthError: 401 if the header is missing or malformed (not
+                ``Bearer <token>``, or not UTF-8 text: both with the
+                message :data:`MISSING_BEARER`), or the token is unknown.
 
         """
         if not self.tokens:
             raise AuthError(401, "no API tokens are configured (MONITOR_API_TOKENS)")
-        if not header:
-            raise AuthError(401, "missing Authorization: Bearer <token> header")
-        scheme, _, presented = header.strip().partition(" ")
-        if scheme.lower() != "bearer" or not presented.strip():
-            raise AuthError(401, "expected Authorization: Bearer <token>")
-        digest = hash_token(presented.strip())
+        presented = bearer_token(header)
+        if presented is None:
+            raise AuthError(401, MISSING_BEARER)
+        digest = hash_token(presented)
         found: ApiToken | None = None
         for token in self.tokens:
             if hmac.compare_digest(digest, token.sha256):

@@ -1,36 +1,159 @@
-"""The OpenAPI 3.1 document of the ticket API (served at ``/api/openapi.json``)."""
+"""The OpenAPI 3.1 document of the ticket API (served at ``/api/openapi.json``).
+
+The document states every rule :mod:`monitor.web.api` enforces on a request:
+the constants below are what both use, so a request the document calls valid
+is one the API accepts. The only rules a JSON Schema cannot state are a
+silence's times relative to the server's clock (see ``SilenceRequest``); they
+are written in its description, and refused with 422 like the others.
+"""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
+from datetime import timedelta
 from typing import Any
 
 from monitor.analysis.tickets import ACTIONS, PRIORITIES, STATUSES
+from monitor.ticketing import ACTION_PARAMS
 
 #: Paths relative to where the API is mounted (``/api`` in the worker).
 API_BASE = "/api"
+
+#: Largest page of ``GET /tickets``.
+MAX_LIMIT = 500
+#: Elasticsearch's result window: a page never reaches past this many tickets.
+RESULT_WINDOW = 10_000
+#: Largest ``offset`` of ``GET /tickets`` (the page is cut at the window).
+MAX_OFFSET = RESULT_WINDOW - 1
+
+#: Longest silence, and how far ahead of now one may start.
+MAX_SILENCE = timedelta(days=90)
+
+#: Pattern of a text that has a character other than white space.
+NON_BLANK = r"\S"
+
+#: Actions that need a note saying why.
+NOTE_ACTIONS = ("reopen", "comment")
+
+
+def choice_list_pattern(choices: Iterable[str]) -> str:
+    """Return the pattern of one or more ``choices`` joined by commas.
+
+    Empty text matches too (no filter); spaces and empty items do not.
+    """
+    one = "(?:" + "|".join(re.escape(choice) for choice in choices) + ")"
+    return f"^(?:{one}(?:,{one})*)?$"
+
+
+def _digit_range(low: int, high: int) -> str:
+    return str(low) if low == high else f"[{low}-{high}]"
+
+
+def _at_most(limit: int) -> str:
+    """Return a pattern of the decimal numbers 1..limit, without leading zeros."""
+    digits = str(limit)
+    width = len(digits)
+    options = [f"[1-9][0-9]{{0,{width - 2}}}"] if width > 1 else []
+    for position, digit in enumerate(digits):
+        low = 1 if position == 0 else 0
+        if int(digit) > low:
+            rest = width - position - 1
+            tail = f"[0-9]{{{rest}}}" if rest else ""
+            options.append(digits[:position] + _digit_range(low, int(digit) - 1) + tail)
+    options.append(digits)
+    return "(?:" + "|".join(options) + ")"
+
+
+def _silence_duration_pattern(longest: timedelta) -> str:
+    """Durations of at most ``longest`` (whole days), in the form people write.
+
+    Either one number and unit (``90d``, ``36h``, ``90m``, ``3600s``), or
+    days, hours, minutes and seconds in that order, each below the next unit
+    and days below the limit (``1h30m``, ``2d12h``). No part is zero or has
+    leading zeros.
+    """
+    days = longest.days
+    hours, minutes, seconds = _at_most(23), _at_most(59), _at_most(59)
+    combined = (
+        f"{_at_most(days - 1)}d(?:{hours}h)?(?:{minutes}m)?(?:{seconds}s)?"
+        f"|{hours}h(?:{minutes}m)?(?:{seconds}s)?"
+        f"|{minutes}m(?:{seconds}s)?"
+    )
+    single = (
+        f"{_at_most(days)}d|{_at_most(days * 24)}h"
+        f"|{_at_most(days * 24 * 60)}m|{_at_most(days * 24 * 3600)}s"
+    )
+    return f"^(?:{combined}|{single})$"
+
+
+#: Pattern of a silence's ``duration``: at most :data:`MAX_SILENCE`.
+SILENCE_DURATION = _silence_duration_pattern(MAX_SILENCE)
 
 
 def _ref(name: str) -> dict[str, str]:
     return {"$ref": f"#/components/schemas/{name}"}
 
 
-def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
-    return {
+def _json(
+    schema: dict[str, Any],
+    description: str,
+    headers: dict[str, Any] | None = None,
+    links: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    response: dict[str, Any] = {
         "description": description,
         "content": {"application/json": {"schema": schema}},
     }
+    if headers:
+        response["headers"] = headers
+    if links:
+        response["links"] = links
+    return response
+
+
+def _header(description: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return {"description": description, "required": True, "schema": schema}
+
+
+_ERROR_TEXT = {
+    401: "Missing, malformed or unknown token",
+    403: "The token's role is too low",
+    404: "No such ticket or silence",
+    409: "Not allowed in the ticket's status, or a silence of the rules file",
+    413: "The body is larger than the server accepts (1 MiB)",
+    422: "The request is malformed; the message names the field",
+    503: "Elasticsearch is unavailable; retry after Retry-After seconds",
+}
+_ERROR_HEADERS = {
+    401: {"WWW-Authenticate": _header("Always Bearer", {"const": "Bearer"})},
+    503: {
+        "Retry-After": _header(
+            "Seconds to wait", {"type": "string", "pattern": "^[1-9][0-9]*$"}
+        )
+    },
+}
 
 
 def _errors(*statuses: int) -> dict[str, Any]:
-    text = {
-        401: "Missing or unknown token",
-        403: "The token's role is too low",
-        404: "No such ticket or silence",
-        409: "The action is not allowed in the ticket's status",
-        422: "The request is malformed; the message names the field",
-        503: "Elasticsearch is unavailable; retry later (Retry-After)",
+    return {
+        str(status): _json(
+            _ref("Error"), _ERROR_TEXT[status], headers=_ERROR_HEADERS.get(status)
+        )
+        for status in statuses
     }
-    return {str(status): _json(_ref("Error"), text[status]) for status in statuses}
+
+
+def _link(operation_id: str, parameter: str, pointer: str) -> dict[str, Any]:
+    return {
+        "operationId": operation_id,
+        "parameters": {parameter: f"$response.body#{pointer}"},
+    }
+
+
+def _object(properties: dict[str, Any]) -> dict[str, Any]:
+    """Return an object schema whose ``properties`` are all always present."""
+    return {"type": "object", "required": list(properties), "properties": properties}
 
 
 _TIME = {"type": "string", "format": "date-time"}
@@ -39,6 +162,28 @@ _OPT_TEXT = {"type": ["string", "null"]}
 _TEXT = {"type": "string"}
 _INT = {"type": "integer"}
 _NUMBER = {"type": "number"}
+_OPT_NUMBER = {"type": ["number", "null"]}
+_NON_BLANK = {"type": "string", "pattern": NON_BLANK}
+
+_NOTE = {"type": "string", "description": "Why, in the actor's words"}
+_PEOPLE = {
+    "owner": {**_NON_BLANK, "description": "Who works on the ticket"},
+    "team": {**_NON_BLANK, "description": "Team that owns the ticket"},
+}
+#: Actions that take nothing but an optional note.
+_PLAIN_ACTIONS = [a for a in ACTIONS if a not in NOTE_ACTIONS and not ACTION_PARAMS[a]]
+
+
+def _action(
+    actions: list[str], properties: dict[str, Any], required: list[str]
+) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "required": ["action", *required],
+        "additionalProperties": False,
+        "properties": {"action": {"enum": actions}, **properties},
+    }
+
 
 _SCHEMAS: dict[str, Any] = {
     "Error": {
@@ -52,9 +197,11 @@ _SCHEMAS: dict[str, Any] = {
             }
         },
     },
-    "Evidence": {
-        "type": "object",
-        "properties": {
+    "Health": _object(
+        {"status": {"enum": ["ok", "degraded"]}, "elasticsearch": {"type": "boolean"}}
+    ),
+    "Evidence": _object(
+        {
             "post_id": _TEXT,
             "excerpt": _TEXT,
             "followers": _INT,
@@ -62,95 +209,107 @@ _SCHEMAS: dict[str, Any] = {
             "published_at": _OPT_TIME,
             "author": _OPT_TEXT,
             "url": _OPT_TEXT,
-        },
-    },
-    "Observation": {
-        "type": "object",
-        "properties": {
+        }
+    ),
+    "Observation": _object(
+        {
             "window_start": _TIME,
             "window_end": _TIME,
             "observed_value": _NUMBER,
-            "expected_value": {"type": ["number", "null"]},
-        },
-    },
+            "expected_value": _OPT_NUMBER,
+        }
+    ),
     "Ticket": {
-        "type": "object",
+        **_object(
+            {
+                "ticket_id": _TEXT,
+                "fingerprint": _TEXT,
+                "sequence": _INT,
+                "status": {"enum": list(STATUSES)},
+                "priority": {"enum": list(PRIORITIES)},
+                "priority_reason": _TEXT,
+                "topic": _TEXT,
+                "rule": _TEXT,
+                "kind": _TEXT,
+                "keyword": _OPT_TEXT,
+                "team": _TEXT,
+                "owner": _OPT_TEXT,
+                "occurrences": _INT,
+                "first_seen": _TIME,
+                "last_seen": _TIME,
+                "opened_at": _TIME,
+                "acknowledged_at": _OPT_TIME,
+                "started_at": _OPT_TIME,
+                "resolved_at": _OPT_TIME,
+                "closed_at": _OPT_TIME,
+                "ack_due": _TIME,
+                "resolve_due": _TIME,
+                "escalation_level": _INT,
+                "escalation_contact": _OPT_TEXT,
+                "threshold": _NUMBER,
+                "opening_value": _NUMBER,
+                "growth_reference": _NUMBER,
+                "peak_value": _NUMBER,
+                "expected_value": _OPT_NUMBER,
+                "evidence": {"type": "array", "items": _ref("Evidence")},
+                "keywords": {"type": "array", "items": _TEXT},
+                "history": {"type": "array", "items": _ref("Observation")},
+                "reopen_count": _INT,
+                "opened_times": {"type": "array", "items": _TIME},
+                "flapping": {"type": "boolean"},
+                "sla_breaches": {"type": "array", "items": _TEXT},
+                "delivery": {"type": "object", "additionalProperties": _TEXT},
+                "channels": {"type": "array", "items": _TEXT},
+                "revision": _INT,
+            }
+        ),
         "description": "An alert ticket (预警工单); times are ISO 8601 with offset.",
-        "required": ["ticket_id", "status", "priority", "topic", "rule", "revision"],
-        "properties": {
-            "ticket_id": _TEXT,
-            "fingerprint": _TEXT,
-            "sequence": _INT,
-            "status": {"enum": list(STATUSES)},
-            "priority": {"enum": list(PRIORITIES)},
-            "priority_reason": _TEXT,
-            "topic": _TEXT,
-            "rule": _TEXT,
-            "kind": _TEXT,
-            "keyword": _OPT_TEXT,
-            "team": _TEXT,
-            "owner": _OPT_TEXT,
-            "occurrences": _INT,
-            "first_seen": _TIME,
-            "last_seen": _TIME,
-            "opened_at": _TIME,
-            "acknowledged_at": _OPT_TIME,
-            "started_at": _OPT_TIME,
-            "resolved_at": _OPT_TIME,
-            "closed_at": _OPT_TIME,
-            "ack_due": _TIME,
-            "resolve_due": _TIME,
-            "escalation_level": _INT,
-            "escalation_contact": _OPT_TEXT,
-            "threshold": _NUMBER,
-            "opening_value": _NUMBER,
-            "growth_reference": _NUMBER,
-            "peak_value": _NUMBER,
-            "expected_value": {"type": ["number", "null"]},
-            "evidence": {"type": "array", "items": _ref("Evidence")},
-            "keywords": {"type": "array", "items": _TEXT},
-            "history": {"type": "array", "items": _ref("Observation")},
-            "reopen_count": _INT,
-            "opened_times": {"type": "array", "items": _TIME},
-            "flapping": {"type": "boolean"},
-            "sla_breaches": {"type": "array", "items": _TEXT},
-            "delivery": {"type": "object", "additionalProperties": _TEXT},
-            "channels": {"type": "array", "items": _TEXT},
-            "revision": _INT,
-        },
     },
     "TicketEvent": {
-        "type": "object",
+        **_object(
+            {
+                "ticket_id": _TEXT,
+                "event_id": _TEXT,
+                "at": _TIME,
+                "actor": _TEXT,
+                "action": _TEXT,
+                "from_status": {"enum": [*STATUSES, None]},
+                "to_status": {"enum": list(STATUSES)},
+                "note": _TEXT,
+                "details": {"type": "object"},
+            }
+        ),
         "description": "One entry of the audit trail: who, when, what and why.",
-        "properties": {
-            "ticket_id": _TEXT,
-            "event_id": _TEXT,
-            "at": _TIME,
-            "actor": _TEXT,
-            "action": _TEXT,
-            "from_status": _OPT_TEXT,
-            "to_status": _TEXT,
-            "note": _TEXT,
-            "details": {"type": "object"},
-        },
     },
     "ActionRequest": {
         "type": "object",
+        "description": "One action; each takes its own fields (see oneOf): "
+        f"{', '.join(NOTE_ACTIONS)} need a note with some text; assign needs "
+        "an owner and may change the team; transfer needs an owner or a team "
+        "or both; the others take only a note.",
         "required": ["action"],
         "additionalProperties": False,
-        "properties": {
-            "action": {"enum": list(ACTIONS)},
-            "note": {
-                "type": "string",
-                "description": "Why; required by reopen and comment.",
-            },
-            "owner": {"type": "string", "description": "assign, transfer only"},
-            "team": {"type": "string", "description": "transfer only"},
-        },
+        "properties": {"action": {"enum": list(ACTIONS)}, "note": _NOTE, **_PEOPLE},
+        "oneOf": [
+            _ref("PlainAction"),
+            _ref("NotedAction"),
+            _ref("AssignAction"),
+            _ref("TransferAction"),
+        ],
     },
-    "Silence": {
-        "type": "object",
-        "properties": {
+    "PlainAction": _action(_PLAIN_ACTIONS, {"note": _NOTE}, []),
+    "NotedAction": _action(
+        list(NOTE_ACTIONS),
+        {"note": {**_NOTE, "pattern": NON_BLANK, "description": "Why (required)"}},
+        ["note"],
+    ),
+    "AssignAction": _action(["assign"], {"note": _NOTE, **_PEOPLE}, ["owner"]),
+    "TransferAction": {
+        **_action(["transfer"], {"note": _NOTE, **_PEOPLE}, []),
+        "anyOf": [{"required": ["owner"]}, {"required": ["team"]}],
+    },
+    "Silence": _object(
+        {
             "silence_id": _TEXT,
             "starts_at": _TIME,
             "expires_at": _TIME,
@@ -163,23 +322,37 @@ _SCHEMAS: dict[str, Any] = {
                 "enum": ["api", "rules"],
                 "description": "Made through the API, or in the rules file.",
             },
-        },
-    },
+        }
+    ),
     "SilenceRequest": {
         "type": "object",
+        "description": "Mutes triggers matching every matcher given (topic, "
+        "keyword, rule: at least one). It lasts a duration or until "
+        "expires_at (exactly one of them). Rules on times, refused with 422: "
+        f"starts_at (default: now) is at most {MAX_SILENCE.days} days after "
+        "now; the silence ends after now, after it starts, and at most "
+        f"{MAX_SILENCE.days} days after it starts. Times need a UTC offset.",
         "required": ["reason"],
         "additionalProperties": False,
-        "description": "At least one of topic, keyword, rule; and expires_at or "
-        "duration (e.g. 2h, 30m).",
         "properties": {
-            "reason": _TEXT,
-            "topic": _TEXT,
-            "keyword": _TEXT,
-            "rule": _TEXT,
+            "reason": {**_NON_BLANK, "description": "Why (required)"},
+            "topic": _NON_BLANK,
+            "keyword": _NON_BLANK,
+            "rule": _NON_BLANK,
             "starts_at": _TIME,
             "expires_at": _TIME,
-            "duration": {"type": "string", "pattern": "^(\\d+[smhd])+$"},
+            "duration": {
+                "type": "string",
+                "pattern": SILENCE_DURATION,
+                "description": f"At most {MAX_SILENCE.days} days: one number and "
+                "unit (s, m, h, d: 90d, 36h, 90m) or days, hours, minutes, "
+                "seconds in that order, each below the next unit (1h30m, 2d12h)",
+            },
         },
+        "allOf": [
+            {"anyOf": [{"required": [name]} for name in ("topic", "keyword", "rule")]},
+            {"oneOf": [{"required": ["expires_at"]}, {"required": ["duration"]}]},
+        ],
     },
 }
 
@@ -198,7 +371,19 @@ def _path(name: str) -> dict[str, Any]:
     return {"name": name, "in": "path", "required": True, "schema": _TEXT}
 
 
+def _body(schema: str) -> dict[str, Any]:
+    return {
+        "required": True,
+        "content": {"application/json": {"schema": _ref(schema)}},
+    }
+
+
 _BEARER: list[dict[str, list[str]]] = [{"bearer": []}]
+
+_TICKET_LINKS = {
+    "GetTicket": _link("getTicket", "ticket_id", "/ticket/ticket_id"),
+    "ActOnTicket": _link("actOnTicket", "ticket_id", "/ticket/ticket_id"),
+}
 
 _PATHS: dict[str, Any] = {
     "/health": {
@@ -207,8 +392,8 @@ _PATHS: dict[str, Any] = {
             "summary": "Is the API up, and can it reach Elasticsearch? No token.",
             "security": [],
             "responses": {
-                "200": _json({"type": "object"}, "Up"),
-                "503": _json({"type": "object"}, "Elasticsearch is unreachable"),
+                "200": _json(_ref("Health"), "Up"),
+                "503": _json(_ref("Health"), "Elasticsearch is unreachable"),
             },
         }
     },
@@ -225,30 +410,49 @@ _PATHS: dict[str, Any] = {
             "operationId": "listTickets",
             "summary": "Find tickets, most recently opened first (viewer).",
             "parameters": [
-                _query("status", _TEXT, "Status, or several comma-separated"),
+                _query(
+                    "status",
+                    {"type": "string", "pattern": choice_list_pattern(STATUSES)},
+                    "A status, or several joined by commas",
+                ),
                 _query("topic", _TEXT, "Exact watched topic"),
-                _query("priority", _TEXT, "P1-P4, or several comma-separated"),
+                _query(
+                    "priority",
+                    {"type": "string", "pattern": choice_list_pattern(PRIORITIES)},
+                    "A priority, or several joined by commas",
+                ),
                 _query("owner", _TEXT, "Exact owner"),
                 _query("q", _TEXT, "Words that must all appear (id, topic, text)"),
                 _query(
                     "limit",
-                    {"type": "integer", "minimum": 1, "maximum": 500},
-                    "Page size, default 50",
+                    {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT},
+                    "Page size, default 50; cut so that offset + limit stays "
+                    f"within {RESULT_WINDOW}",
                 ),
-                _query("offset", {"type": "integer", "minimum": 0}, "Skip, default 0"),
+                _query(
+                    "offset",
+                    {"type": "integer", "minimum": 0, "maximum": MAX_OFFSET},
+                    "Skip, default 0",
+                ),
             ],
             "responses": {
                 "200": _json(
-                    {
-                        "type": "object",
-                        "properties": {
+                    _object(
+                        {
                             "tickets": {"type": "array", "items": _ref("Ticket")},
                             "total": _INT,
-                            "limit": _INT,
+                            "limit": {**_INT, "description": "The page size used"},
                             "offset": _INT,
-                        },
-                    },
+                        }
+                    ),
                     "A page of tickets",
+                    links={
+                        name: _link(op, "ticket_id", "/tickets/0/ticket_id")
+                        for name, op in (
+                            ("GetTicket", "getTicket"),
+                            ("ActOnTicket", "actOnTicket"),
+                        )
+                    },
                 ),
                 **_errors(401, 403, 422, 503),
             },
@@ -261,14 +465,14 @@ _PATHS: dict[str, Any] = {
             "parameters": [_path("ticket_id")],
             "responses": {
                 "200": _json(
-                    {
-                        "type": "object",
-                        "properties": {
+                    _object(
+                        {
                             "ticket": _ref("Ticket"),
                             "events": {"type": "array", "items": _ref("TicketEvent")},
-                        },
-                    },
+                        }
+                    ),
                     "The ticket and its events",
+                    links={"ActOnTicket": _TICKET_LINKS["ActOnTicket"]},
                 ),
                 **_errors(401, 403, 404, 503),
             },
@@ -281,22 +485,14 @@ _PATHS: dict[str, Any] = {
             "transfer, escalate or comment (responder). The token's name is "
             "recorded as the actor.",
             "parameters": [_path("ticket_id")],
-            "requestBody": {
-                "required": True,
-                "content": {"application/json": {"schema": _ref("ActionRequest")}},
-            },
+            "requestBody": _body("ActionRequest"),
             "responses": {
                 "200": _json(
-                    {
-                        "type": "object",
-                        "properties": {
-                            "ticket": _ref("Ticket"),
-                            "event": _ref("TicketEvent"),
-                        },
-                    },
+                    _object({"ticket": _ref("Ticket"), "event": _ref("TicketEvent")}),
                     "The ticket after the action, and the event recording it",
+                    links=_TICKET_LINKS,
                 ),
-                **_errors(401, 403, 404, 409, 422, 503),
+                **_errors(401, 403, 404, 409, 413, 422, 503),
             },
         }
     },
@@ -305,34 +501,40 @@ _PATHS: dict[str, Any] = {
             "operationId": "listSilences",
             "summary": "Silences of the API and the rules file (viewer).",
             "parameters": [
-                _query("include_expired", {"type": "boolean"}, "Also expired ones")
+                _query(
+                    "include_expired",
+                    {"type": "boolean"},
+                    "Also expired ones (true or false, default false)",
+                )
             ],
             "responses": {
                 "200": _json(
-                    {
-                        "type": "object",
-                        "properties": {
-                            "silences": {"type": "array", "items": _ref("Silence")}
-                        },
-                    },
+                    _object({"silences": {"type": "array", "items": _ref("Silence")}}),
                     "Silences",
+                    links={
+                        "ExpireSilence": _link(
+                            "expireSilence", "silence_id", "/silences/0/silence_id"
+                        )
+                    },
                 ),
-                **_errors(401, 403, 503),
+                **_errors(401, 403, 422, 503),
             },
         },
         "post": {
             "operationId": "addSilence",
             "summary": "Mute matching triggers until it expires (admin).",
-            "requestBody": {
-                "required": True,
-                "content": {"application/json": {"schema": _ref("SilenceRequest")}},
-            },
+            "requestBody": _body("SilenceRequest"),
             "responses": {
                 "201": _json(
-                    {"type": "object", "properties": {"silence": _ref("Silence")}},
+                    _object({"silence": _ref("Silence")}),
                     "The silence",
+                    links={
+                        "ExpireSilence": _link(
+                            "expireSilence", "silence_id", "/silence/silence_id"
+                        )
+                    },
                 ),
-                **_errors(401, 403, 422, 503),
+                **_errors(401, 403, 413, 422, 503),
             },
         },
     },
@@ -343,7 +545,7 @@ _PATHS: dict[str, Any] = {
             "parameters": [_path("silence_id")],
             "responses": {
                 "200": _json(
-                    {"type": "object", "properties": {"silence": _ref("Silence")}},
+                    _object({"silence": _ref("Silence")}),
                     "The silence as it was ended",
                 ),
                 **_errors(401, 403, 404, 409, 503),
@@ -367,7 +569,8 @@ def openapi_document(server_url: str = API_BASE) -> dict[str, Any]:
             "version": "1",
             "description": "Alert tickets (预警工单) and silences. Send "
             "`Authorization: Bearer <token>`; roles viewer < responder < admin. "
-            'Errors are `{"error": {"status": N, "message": "..."}}`.',
+            'Errors are `{"error": {"status": N, "message": "..."}}`. A method '
+            "a path does not take is answered 405 with `Allow`.",
         },
         "servers": [{"url": server_url}],
         "security": _BEARER,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
@@ -17,6 +18,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 from openapi_spec_validator import validate
+from yarl import URL
 
 from monitor.analysis.tickets import ACTIONS, Trigger
 from monitor.embedded import EmbeddedServers, free_port
@@ -357,6 +359,185 @@ async def test_elasticsearch_down_is_503(rules: RuleSet) -> None:
 async def test_unknown_path_is_a_json_404(api: Api) -> None:
     status, body = await api.call("GET", "/nothing-here", VIEWER)
     assert status == 404 and error(404, body)
+
+
+async def raw_request(base: str, head: bytes) -> tuple[int, dict[str, str], Any]:
+    """Send ``head`` (request line and headers, as bytes) and read the answer."""
+    url = URL(base)
+    reader, writer = await asyncio.open_connection(url.host, url.port)
+    writer.write(head + b"Host: x\r\nConnection: close\r\n\r\n")
+    await writer.drain()
+    answer = await reader.read()
+    writer.close()
+    await writer.wait_closed()
+    top, _, payload = answer.partition(b"\r\n\r\n")
+    status_line, *header_lines = top.decode("latin-1").split("\r\n")
+    headers = dict(line.split(": ", 1) for line in header_lines)
+    return int(status_line.split()[1]), headers, json.loads(payload)
+
+
+@pytest.mark.parametrize(
+    "authorization",
+    [b"Bearer \xff", b"Bearer \xc3\x28", b"\xff\xfe", b"Bearer admin-token\x80"],
+)
+async def test_authorization_that_is_not_utf8_is_401_like_a_missing_one(
+    api: Api, authorization: bytes
+) -> None:
+    path = URL(api.base).path.encode() + b"/tickets"
+    missing = await raw_request(api.base, b"GET " + path + b" HTTP/1.1\r\n")
+    sent = await raw_request(
+        api.base,
+        b"GET " + path + b" HTTP/1.1\r\nAuthorization: " + authorization + b"\r\n",
+    )
+    assert sent[0] == missing[0] == 401
+    assert sent[2] == missing[2]
+    assert sent[1]["WWW-Authenticate"] == missing[1]["WWW-Authenticate"] == "Bearer"
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allowed"),
+    [
+        ("TRACE", "/tickets", {"GET", "HEAD"}),
+        ("PATCH", "/tickets/T-1", {"GET", "HEAD"}),
+        ("PUT", "/tickets/T-1/actions", {"POST"}),
+        ("POST", "/health", {"GET", "HEAD"}),
+        ("PUT", "/silences", {"GET", "HEAD", "POST"}),
+        ("GET", "/silences/S-1", {"DELETE"}),
+    ],
+)
+async def test_a_method_a_path_does_not_take_is_405_with_allow(
+    api: Api, method: str, path: str, allowed: set[str]
+) -> None:
+    async with api.session.request(
+        method, api.base + path, headers={"Authorization": f"Bearer {ADMIN}"}
+    ) as response:
+        assert response.status == 405
+        assert set(response.headers["Allow"].split(",")) == allowed
+        assert error(405, await response.json())
+
+
+@pytest.mark.parametrize(
+    ("fields", "names"),
+    [
+        ({"duration": "525531871929662s"}, "duration"),  # was a 500 (overflow)
+        ({"duration": "1d1500m85955007876816d047080h99d"}, "duration"),
+        ({"duration": "91d"}, "at most 90 days"),
+        ({"duration": "2161h"}, "at most 90 days"),
+        ({"duration": "90d1s"}, "at most 90 days"),
+        ({"duration": "1h1h"}, "duration"),
+        ({"duration": "0s"}, "duration"),
+        ({"duration": 3600}, "duration: must be non-empty text"),
+        ({"duration": "1h", "expires_at": None}, "expires_at: must be non-empty"),
+        ({"expires_at": "2027-03-01T00:00:00+08:00"}, "expires_at: at most 90 days"),
+        ({"expires_at": "9999-12-31T23:59:59-23:59"}, "expires_at: at most 90 days"),
+        ({"expires_at": "2026-11-20T14:00:00+08:00"}, "expire in the future"),
+        ({"duration": "1h", "starts_at": "9999-12-31T23:59:59-23:59"}, "starts_at"),
+        ({"duration": "1h", "starts_at": "0001-01-01T00:00:00+23:59"}, "future"),
+        (
+            {"duration": "1h", "starts_at": "2027-02-19T00:00:00+08:00"},
+            "starts_at: at most 90 days from now",
+        ),
+        (
+            {
+                "starts_at": "2026-12-01T00:00:00+08:00",
+                "expires_at": "2026-11-30T00:00:00+08:00",
+            },
+            "expire",
+        ),
+        ({"duration": "1h", "reason": " \u3000\t"}, "reason: must be non-empty text"),
+        ({"duration": "1h", "topic": None, "keyword": "异味"}, "topic: must be"),
+    ],
+)
+async def test_silence_times_are_bounded_and_refused_with_422(
+    api: Api, fields: dict[str, Any], names: str
+) -> None:
+    body = {"reason": "已知问题", "topic": "空调异味", **fields}
+    status, answer = await api.call("POST", "/silences", ADMIN, body=body)
+    assert status == 422 and names in error(422, answer)[1], answer
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"duration": "90d"},
+        {"duration": "2160h"},
+        {"duration": "89d23h59m59s"},
+        {"duration": "1h30m"},
+        {"expires_at": "2027-02-18T14:00:00+08:00"},  # now + 90 days
+        {"duration": "1h", "starts_at": "2027-02-18T14:00:00+08:00"},
+        {"duration": "2h", "starts_at": "2026-11-20T13:00:00+08:00"},  # started
+    ],
+)
+async def test_silences_up_to_90_days_are_accepted(
+    api: Api, fields: dict[str, Any]
+) -> None:
+    body = {"reason": "已知问题", "keyword": "异味", **fields}
+    status, answer = await api.call("POST", "/silences", ADMIN, body=body)
+    assert status == 201, answer
+    silence = answer["silence"]
+    start = datetime.fromisoformat(silence["starts_at"])
+    end = datetime.fromisoformat(silence["expires_at"])
+    assert timedelta(0) < end - start <= timedelta(days=90)
+
+
+@pytest.mark.parametrize(
+    ("body", "names"),
+    [
+        ({"action": "reopen"}, "note: reopen needs a note"),
+        ({"action": "comment", "note": " \n"}, "note: comment needs a note"),
+        ({"action": "assign", "team": "facilities"}, "owner: assign needs"),
+        ({"action": "transfer"}, "owner or team: transfer needs"),
+        ({"action": "transfer", "note": "x"}, "owner or team"),
+        ({"action": "transfer", "team": None}, "team: must be non-empty text"),
+        ({"action": "assign", "owner": " "}, "owner: must be non-empty text"),
+        ({"action": "resolve", "owner": "李工"}, "owner: not a field of resolve"),
+        ({"action": "acknowledge", "note": None}, "note: must be text"),
+    ],
+)
+async def test_each_action_takes_the_fields_the_document_gives_it(
+    api: Api, ticket_id: str, body: dict[str, Any], names: str
+) -> None:
+    status, answer = await api.call(
+        "POST", f"/tickets/{ticket_id}/actions", RESPONDER, body=body
+    )
+    assert status == 422 and names in error(422, answer)[1], answer
+
+
+@pytest.mark.parametrize(
+    ("params", "names"),
+    [
+        ({"status": " open"}, "status: unknown value ' open'"),
+        ({"status": "open,,closed"}, "status: unknown value ''"),
+        ({"status": "open, closed"}, "unknown value ' closed'"),
+        ({"priority": "p1"}, "priority: unknown value 'p1'"),
+        ({"offset": ""}, "offset: must be a whole number"),
+        ({"limit": "+5"}, "limit: must be a whole number"),
+        ({"limit": "٥"}, "limit: must be a whole number"),
+        ({"offset": "10000"}, "offset: must be 0-9999"),
+        ({"limit": "501"}, "limit: must be 1-500"),
+    ],
+)
+async def test_ticket_filters_are_exactly_what_the_document_says(
+    api: Api, params: dict[str, str], names: str
+) -> None:
+    status, body = await api.call("GET", "/tickets", VIEWER, params=params)
+    assert status == 422 and names in error(422, body)[1], body
+
+
+async def test_a_page_at_the_end_of_the_result_window_is_cut(api: Api) -> None:
+    status, body = await api.call(
+        "GET", "/tickets", VIEWER, params={"offset": "9999", "limit": "500"}
+    )
+    assert (status, body["limit"], body["offset"]) == (200, 1, 9999)
+    status, body = await api.call("GET", "/tickets", VIEWER, params={"status": ""})
+    assert status == 200
+
+
+async def test_include_expired_must_be_true_or_false(api: Api) -> None:
+    status, body = await api.call(
+        "GET", "/silences", VIEWER, params={"include_expired": "maybe"}
+    )
+    assert status == 422 and "include_expired" in error(422, body)[1]
 
 
 # --- the command line -----------------------------------------------------------

@@ -9,11 +9,13 @@ import pytest
 from monitor.errors import ConfigError
 from monitor.web.auth import (
     ADMIN,
+    MISSING_BEARER,
     RESPONDER,
     VIEWER,
     ApiToken,
     Authenticator,
     AuthError,
+    bearer_token,
     hash_token,
     new_token,
     parse_tokens,
@@ -92,6 +94,44 @@ def test_missing_malformed_or_unknown_token_is_401(header: str | None) -> None:
     with pytest.raises(AuthError) as caught:
         Authenticator.from_spec(SPEC).authenticate(header)
     assert caught.value.status == 401
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        "Bearer \udcff",  # aiohttp's decoding of the raw bytes b"Bearer \xff"
+        f"Bearer {ALICE}\udc80",
+        "\udcffBearer x",
+        "Bearer\t" + ALICE,
+        "Token " + ALICE,
+    ],
+)
+def test_malformed_header_is_401_with_the_same_message_as_a_missing_one(
+    header: str,
+) -> None:
+    auth = Authenticator.from_spec(SPEC)
+    with pytest.raises(AuthError) as missing:
+        auth.authenticate(None)
+    with pytest.raises(AuthError) as caught:
+        auth.authenticate(header)
+    assert (caught.value.status, caught.value.reason) == (401, missing.value.reason)
+    assert missing.value.reason == MISSING_BEARER
+
+
+@pytest.mark.parametrize(
+    ("header", "token"),
+    [
+        (f"Bearer {ALICE}", ALICE),
+        (f"  bearer   {ALICE}  ", ALICE),
+        ("Bearer 令牌", "令牌"),
+        (None, None),
+        ("Bearer \udcff", None),
+    ],
+)
+def test_bearer_token_reads_only_utf8_bearer_values(
+    header: str | None, token: str | None
+) -> None:
+    assert bearer_token(header) == token
 
 
 def test_no_configured_tokens_refuses_everyone() -> None:
