@@ -1,4 +1,9 @@
-"""The ``monitor`` command line."""
+"""The ``monitor`` command line.
+
+Everything printed that comes from posts, dead letters, tickets, rules or
+settings passes through :func:`safe_text` first: it may hold rich markup
+(``[/x]`` would crash the table) or terminal escape sequences.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ import contextlib
 import json
 import logging
 import math
+import re
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -33,6 +40,39 @@ if TYPE_CHECKING:
 console = Console(stderr=True)
 out = Console()
 
+#: C0 controls but tab and newline (so ESC, the start of every escape
+#: sequence), DEL and the C1 range (8-bit CSI and OSC).
+_CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+#: The characters JSON leaves raw that a terminal still acts on.
+_JSON_RAW_CONTROLS = re.compile(r"[\x7f-\x9f]")
+
+
+def safe_text(value: object, *, markup: bool = True) -> str:
+    """Return ``value`` as text that prints as it is on the operator's terminal.
+
+    Control characters (C0 except newline and tab, DEL, C1; so ESC and every
+    escape sequence) are removed, and rich markup is escaped so that text
+    such as ``[/x]`` is shown, not parsed.
+
+    Args:
+        value: Data from a post, dead letter, ticket, rule or setting.
+        markup: False for text printed without rich (``click.echo``, error
+            messages): only the control characters are removed then.
+
+    """
+    text = _CONTROL_CHARS.sub("", str(value))
+    return escape(text) if markup else text
+
+
+def dump_json(value: Any) -> str:
+    r"""Encode ``value`` as indented JSON for the terminal, data unchanged.
+
+    JSON escapes C0 controls itself; DEL and C1 characters, which it leaves
+    raw, are written as ``\u`` escapes too (the same data, parsed).
+    """
+    text = json.dumps(value, ensure_ascii=False, indent=2, default=str)
+    return _JSON_RAW_CONTROLS.sub(lambda char: f"\\u{ord(char[0]):04x}", text)
+
 
 def configure_logging(level: str) -> None:
     """Log to stderr at ``level``."""
@@ -48,7 +88,7 @@ def load_settings(ctx: click.Context, **overrides: Any) -> Settings:
     try:
         return Settings.load(config_file=ctx.obj.get("config"), **overrides)
     except MonitorError as exc:
-        raise click.UsageError(str(exc)) from None
+        raise click.UsageError(safe_text(exc, markup=False)) from None
 
 
 @contextlib.contextmanager
@@ -80,7 +120,7 @@ def resolve_servers(settings: Settings, *, start: bool = True) -> Iterator[Setti
     try:
         addresses = servers.start()
     except MonitorError as exc:
-        raise click.ClickException(str(exc)) from None
+        raise click.ClickException(safe_text(exc, markup=False)) from None
     try:
         yield settings.model_copy(
             update={
@@ -100,7 +140,7 @@ def run(coro: Any) -> Any:
     try:
         return asyncio.run(coro)
     except MonitorError as exc:
-        raise click.ClickException(str(exc)) from None
+        raise click.ClickException(safe_text(exc, markup=False)) from None
 
 
 @click.group()
@@ -205,11 +245,11 @@ def replay(
     with resolve_servers(settings, start=False) as resolved:
         summary = run(replay_file(resolved, file, rate=rate, progress=True))
     out.print(
-        f"sent {summary.sent} posts to '{resolved.topic_posts}' "
+        f"sent {summary.sent} posts to '{safe_text(resolved.topic_posts)}' "
         f"in {summary.seconds:.1f} s; rejected {len(summary.rejected)}"
     )
     for line, reason in summary.rejected[:show_rejected]:
-        out.print(f"  line {line}: {reason}")
+        out.print(f"  line {line}: {safe_text(reason)}")
     if len(summary.rejected) > show_rejected:
         out.print(f"  ... and {len(summary.rejected) - show_rejected} more")
 
@@ -232,14 +272,7 @@ def dead_letters(ctx: click.Context, as_json: bool, limit: int) -> None:
             )
         )
     if as_json:
-        click.echo(
-            json.dumps(
-                [letter.asdict() for letter in letters],
-                default=str,
-                ensure_ascii=False,
-                indent=2,
-            )
-        )
+        click.echo(dump_json([letter.asdict() for letter in letters]))
         return
     table = Table(title=f"{len(letters)} most recent dead letters")
     for column in ("failed at", "stage", "source", "reason", "payload"):
@@ -250,10 +283,10 @@ def dead_letters(ctx: click.Context, as_json: bool, limit: int) -> None:
         )
         table.add_row(
             f"{letter.failed_at:%Y-%m-%d %H:%M:%S}",
-            letter.stage,
-            letter.source,
-            letter.reason,
-            excerpt,
+            safe_text(letter.stage),
+            safe_text(letter.source),
+            safe_text(letter.reason),
+            safe_text(excerpt),
         )
     out.print(table)
 
@@ -300,7 +333,7 @@ def evaluate_sentiment_command(
         except MonitorError as exc:
             raise click.ClickException(str(exc)) from None
     if as_json:
-        click.echo(json.dumps(_finite(report), ensure_ascii=False, indent=2))
+        click.echo(dump_json(_finite(report)))
         return
     table = Table(title="sentiment: binary at 0.5, AUC, per-class F1, three-way labels")
     for column in (
@@ -319,7 +352,7 @@ def evaluate_sentiment_command(
     for name, r in rows:
         dist = r["label_distribution"]
         table.add_row(
-            name,
+            safe_text(name),
             str(r["n"]),
             f"{r['accuracy']:.4f}",
             f"{r['roc_auc']:.4f}",
@@ -358,7 +391,7 @@ def evaluate_bursts_command(directory: Path, profile: str, as_json: bool) -> Non
     table.add_column("file")
     table.add_column("score", justify="right")
     for name, score in report["files"].items():
-        table.add_row(name, f"{score:.2f}")
+        table.add_row(safe_text(name), f"{score:.2f}")
     table.add_row("overall", f"{report['score']:.2f}")
     out.print(table)
 
@@ -488,13 +521,7 @@ def tickets_list(
     with resolve_servers(settings, start=False) as resolved:
         tickets, total = run(find())
     if as_json:
-        click.echo(
-            json.dumps(
-                [ticket_to_dict(ticket) for ticket in tickets],
-                ensure_ascii=False,
-                indent=2,
-            )
-        )
+        click.echo(dump_json([ticket_to_dict(ticket) for ticket in tickets]))
         return
     table = Table(title=f"{len(tickets)} of {total} tickets")
     for column in (
@@ -512,15 +539,20 @@ def tickets_list(
     for ticket in tickets:
         rule = ticket.rule + (f" ({ticket.keyword})" if ticket.keyword else "")
         table.add_row(
-            ticket.ticket_id,
-            ticket.priority,
-            ticket.status,
-            ticket.topic,
-            rule,
-            ticket.owner or "-",
-            str(ticket.occurrences),
-            _when(ticket.opened_at),
-            _when(ticket.ack_due) if ticket.status == "open" else "",
+            *(
+                safe_text(cell)
+                for cell in (
+                    ticket.ticket_id,
+                    ticket.priority,
+                    ticket.status,
+                    ticket.topic,
+                    rule,
+                    ticket.owner or "-",
+                    ticket.occurrences,
+                    _when(ticket.opened_at),
+                    _when(ticket.ack_due) if ticket.status == "open" else "",
+                )
+            )
         )
     out.print(table)
 
@@ -556,9 +588,12 @@ def tickets_show(ctx: click.Context, ticket_id: str, as_json: bool) -> None:
             "ticket": ticket_to_dict(ticket),
             "events": [event_to_dict(event) for event in events],
         }
-        click.echo(json.dumps(body, ensure_ascii=False, indent=2))
+        click.echo(dump_json(body))
         return
-    out.print(f"[bold]{ticket.ticket_id}[/bold]  {ticket.priority}  {ticket.status}")
+    out.print(
+        f"[bold]{safe_text(ticket.ticket_id)}[/bold]  "
+        f"{safe_text(ticket.priority)}  {safe_text(ticket.status)}"
+    )
     facts = [
         ("topic", ticket.topic),
         ("rule", f"{ticket.rule} ({ticket.kind})"),
@@ -581,14 +616,21 @@ def tickets_show(ctx: click.Context, ticket_id: str, as_json: bool) -> None:
         ("delivery", ", ".join(f"{k}: {v}" for k, v in ticket.delivery.items()) or "-"),
     ]
     for name, value in facts:
-        out.print(f"  {name:<22} {value}", markup=False, highlight=False)
+        out.print(
+            f"  {name:<22} {safe_text(value, markup=False)}",
+            markup=False,
+            highlight=False,
+        )
     if ticket.evidence:
         evidence = Table(title="evidence")
         for column in ("post", "author", "followers", "excerpt"):
             evidence.add_column(column, overflow="fold")
         for item in ticket.evidence:
             evidence.add_row(
-                item.post_id, item.author or "-", str(item.followers), item.excerpt
+                safe_text(item.post_id),
+                safe_text(item.author or "-"),
+                str(item.followers),
+                safe_text(item.excerpt),
             )
         out.print(evidence)
     trail = Table(title="audit trail")
@@ -597,12 +639,12 @@ def tickets_show(ctx: click.Context, ticket_id: str, as_json: bool) -> None:
     for event in events:
         status = f"{event.from_status or '-'} → {event.to_status}"
         trail.add_row(
-            event.event_id.rpartition("#")[2],
+            safe_text(event.event_id.rpartition("#")[2]),
             _when(event.at),
-            event.actor,
-            event.action,
-            status,
-            event.note,
+            safe_text(event.actor),
+            safe_text(event.action),
+            safe_text(status),
+            safe_text(event.note),
         )
     out.print(trail)
 
@@ -623,7 +665,7 @@ def rules_check(file: Path) -> None:
         ruleset = load_rules(file)
     except ConfigError as exc:
         for problem in exc.problems:
-            click.echo(problem)
+            click.echo(safe_text(problem, markup=False))
         raise SystemExit(2) from None
     click.echo(
         f"{file}: OK: {len(ruleset.topics)} topics, {len(ruleset.rules)} rules, "

@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
+from dataclasses import replace
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+from aiokafka import AIOKafkaProducer
 
+from monitor.analysis.tickets import Evidence, TicketPolicy, Trigger
 from monitor.embedded import free_port
+from monitor.kafka import bootstrap_servers, ensure_topics
+from monitor.records import DeadLetter
+from monitor.sinks.ticketstore import TicketStore
 from tests.integration.conftest import Stack, WorkerProcess
 from tests.support import make_posts, wait_until
 
@@ -262,3 +271,90 @@ def test_evaluate_bursts_scores_a_series_in_nab_format(tmp_path: Path) -> None:
         cwd=tmp_path,
     )
     assert table.returncode == 0 and "overall" in table.stdout
+
+
+# --- hostile data prints as text ----------------------------------------------
+
+#: Rich markup that would crash or restyle the output, and terminal escapes:
+#: a colour, an OSC window-title change ended by BEL, an 8-bit CSI.
+HOSTILE = "[/x] [bold]loud \x1b[31mred\x1b[0m \x1b]0;pwned\x07 \x9b2J [link=x]l[/link]"
+#: Anything a terminal acts on except newline.
+TERMINAL_CONTROLS = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f]")
+
+
+def _assert_prints_as_text(done: subprocess.CompletedProcess[str]) -> None:
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert not TERMINAL_CONTROLS.search(done.stdout + done.stderr), done.stdout
+    assert "[/x] [bold]loud [31mred" in done.stdout  # shown, not parsed
+
+
+def test_dead_letters_with_markup_and_escapes_print_as_text(stack: Stack) -> None:
+    letter = DeadLetter(
+        stage="score",
+        reason=f"not valid JSON: {HOSTILE}",
+        payload=HOSTILE,
+        payload_encoding="utf-8",
+        topic=stack.posts_topic,
+        failed_at=datetime.now(timezone.utc),
+        source="weibo[/x]\x1b[2J",
+    )
+
+    async def publish() -> None:
+        await ensure_topics(
+            stack.addresses.kafka_url, {stack.dead_letters_topic: 1}, replicas=1
+        )
+        producer = AIOKafkaProducer(
+            bootstrap_servers=bootstrap_servers(stack.addresses.kafka_url),
+            acks="all",
+        )
+        await producer.start()
+        try:
+            await producer.send_and_wait(stack.dead_letters_topic, letter.dumps())
+        finally:
+            await producer.stop()
+
+    asyncio.run(publish())
+    wide = {**stack.env, "COLUMNS": "400"}
+
+    _assert_prints_as_text(stack.monitor("dead-letters", check=False, env=wide))
+    dumped = stack.monitor("dead-letters", "--json", check=False, env=wide)
+    assert not TERMINAL_CONTROLS.search(dumped.stdout.replace("\n", ""))
+    assert json.loads(dumped.stdout)[0]["payload"] == HOSTILE  # exact in JSON
+
+
+def test_tickets_with_markup_and_escapes_print_as_text(stack: Stack) -> None:
+    start = datetime(2026, 11, 20, 13, 0, tzinfo=timezone.utc)
+    post = Evidence("p1", HOSTILE, 10, 0, start, author=HOSTILE, url=HOSTILE)
+    decision = TicketPolicy().decide(
+        Trigger(
+            topic="空调异味",
+            rule="负面声量",
+            kind="negative_volume",
+            keyword=None,
+            window_start=start,
+            window_end=start + timedelta(minutes=5),
+            observed_value=12.0,
+            threshold=6.0,
+            evidence=(post,),
+        ),
+        [],
+        start + timedelta(minutes=5),
+    )
+    assert decision.ticket is not None and decision.event is not None
+    ticket = replace(decision.ticket, topic=HOSTILE, owner=HOSTILE, keywords=(HOSTILE,))
+    event = replace(decision.event, actor=HOSTILE, note=HOSTILE)
+
+    async def save() -> None:
+        store = TicketStore.connect(stack.addresses.es_url, stack.index_prefix)
+        try:
+            await store.save(ticket, [event], None)
+        finally:
+            await store.close()
+
+    asyncio.run(save())
+    wide = {**stack.env, "COLUMNS": "400"}
+
+    _assert_prints_as_text(stack.monitor("tickets", "list", check=False, env=wide))
+    _assert_prints_as_text(
+        stack.monitor("tickets", "show", ticket.ticket_id, check=False, env=wide)
+    )
