@@ -139,8 +139,8 @@ class Message:
             lines += ["", "**证据**"]
             for number, (excerpt, url) in enumerate(self.evidence, 1):
                 target = link_target(url)
-                link = f" [原帖]({target})" if target else ""
-                lines.append(f"{number}. {chat_text(excerpt)}{link}")
+                post_link = f" [原帖]({target})" if target else ""
+                lines.append(f"{number}. {chat_text(excerpt)}{post_link}")
         link = link_target(self.link)
         if link:
             lines += ["", f"[查看工单]({link})"]
