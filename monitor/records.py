@@ -12,6 +12,9 @@ that validates them. Every other record carries the id of what it came from.
 from __future__ import annotations
 
 import base64
+import hashlib
+import math
+import re
 from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any
@@ -19,6 +22,7 @@ from typing import Any
 import faust
 import orjson
 
+from monitor.analysis.topics import MAX_TOPIC_CHARS
 from monitor.errors import InvalidRecordError
 
 #: Fields of the post format with a meaning; every other field goes to ``meta``.
@@ -36,13 +40,44 @@ POST_FIELDS = (
 POST_METRICS = ("likes", "reposts", "followers")
 #: Counts are stored as Elasticsearch ``long`` (signed 64-bit).
 MAX_COUNT = 2**63 - 1
+#: Kafka's default limit on a produced message (``max.request.size``), which
+#: every record a stage writes must stay under.
+MAX_MESSAGE_BYTES = 1_000_000
 #: Longer texts are refused: a scored post carries the text twice and must
-#: stay well under Kafka's default 1 MB message size.
+#: stay well under :data:`MAX_MESSAGE_BYTES`.
 MAX_TEXT_CHARS = 100_000
-#: Years outside this range are refused (they cannot date a daily index).
+#: ...and so are texts whose JSON encoding (UTF-8, quotes excluded) is longer
+#: than this: 100,000 emoji are exactly this long, but control characters
+#: take 6 bytes each (``\u0001``).
+MAX_TEXT_JSON_BYTES = 400_000
+#: Years outside this range (in UTC) are refused: they cannot date a daily
+#: index.
 MIN_YEAR, MAX_YEAR = 1970, 2100
 #: Elasticsearch refuses document ids longer than 512 bytes.
 MAX_ID_BYTES = 512
+#: Longest ``url``, in characters (what browsers and proxies reliably keep).
+MAX_URL_CHARS = 2048
+#: Longest ``source`` and ``author``, in characters: both are Elasticsearch
+#: keywords and count-state keys.
+MAX_SOURCE_CHARS = 64
+MAX_AUTHOR_CHARS = 256
+#: ``meta`` may nest objects and arrays at most this deep...
+MAX_META_DEPTH = 32
+#: ...and take at most this many bytes once encoded as JSON.
+MAX_META_BYTES = 64 * 1024
+#: Integers in ``meta`` must fit in 64 bits (what orjson, and Elasticsearch,
+#: can write back); JSON readers turn larger ones into floats anyway.
+MIN_META_INT, MAX_META_INT = -(2**63), 2**64 - 1
+#: A dead letter keeps at most this much of the payload, counted in bytes of
+#: its JSON encoding (topic, partition and offset still locate the original).
+MAX_DEAD_LETTER_PAYLOAD_BYTES = 256 * 1024
+#: ...and at most this much of the reason.
+MAX_DEAD_LETTER_REASON_BYTES = 4 * 1024
+#: ...and of the other text fields (stage, topic, source, post id).
+MAX_DEAD_LETTER_FIELD_BYTES = 1024
+
+_URL_SCHEME = re.compile(r"https?://[^/?#\s]", re.IGNORECASE)
+_URL_FORBIDDEN = re.compile(r"[\s\x00-\x1f\x7f]")
 
 
 class Post(
@@ -135,14 +170,18 @@ class DeadLetter(
         stage: The stage that gave up (``score``, ``index``, ...).
         reason: Why, in words an operator can act on.
         payload: The record as received: UTF-8 text, or base64 when the bytes
-            were not valid UTF-8 (see ``payload_encoding``).
-        payload_encoding: ``utf-8`` or ``base64``.
+            were not valid UTF-8 (see ``payload_encoding``), cut to at most
+            :data:`MAX_DEAD_LETTER_PAYLOAD_BYTES` bytes of JSON; or, if even
+            that cannot fit, the sha256 of the record (hex).
+        payload_encoding: ``utf-8``, ``base64`` or ``sha256``.
         topic: Topic the record was read from.
         partition: Partition it was read from, if known.
         offset: Offset it was read from, if known.
         source: Source of the post, ``unknown`` when it could not be read.
         post_id: Id of the post, if it could be read.
         failed_at: When the stage gave up (UTC).
+        payload_truncated: True if ``payload`` is only the start of the record
+            (or its sha256).
 
     """
 
@@ -175,7 +214,8 @@ def parse_timestamp(value: Any, field: str = "published_at") -> datetime:
         A timezone-aware datetime (the offset is kept).
 
     Raises:
-        InvalidRecordError: If the value is not such a string, or has no offset.
+        InvalidRecordError: If the value is not such a string, has no offset,
+            or falls outside the years :data:`MIN_YEAR`-:data:`MAX_YEAR` in UTC.
 
     """
     if not isinstance(value, str):
@@ -190,42 +230,65 @@ def parse_timestamp(value: Any, field: str = "published_at") -> datetime:
         raise InvalidRecordError(
             f"{field} has no UTC offset: {value[:64]!r} (write e.g. +08:00 or Z)"
         )
-    if not MIN_YEAR <= parsed.year <= MAX_YEAR:
+    # The local year first: within it, converting to UTC cannot overflow.
+    if not (
+        MIN_YEAR <= parsed.year <= MAX_YEAR
+        and MIN_YEAR <= parsed.astimezone(timezone.utc).year <= MAX_YEAR
+    ):
         raise InvalidRecordError(
-            f"{field} is outside the years {MIN_YEAR}-{MAX_YEAR}: {value[:64]!r}"
+            f"{field} is outside the years {MIN_YEAR}-{MAX_YEAR} (UTC): {value[:64]!r}"
         )
     return parsed
 
 
-def parse_post(payload: bytes | str | Mapping[str, Any]) -> Post:
+def parse_post(
+    payload: bytes | str | Mapping[str, Any],
+    *,
+    now: datetime | None = None,
+    max_future_seconds: float | None = None,
+) -> Post:
     """Validate one post in the public post format and build a :class:`Post`.
+
+    Pure: the clock is an argument. Every bound documented in the README's
+    post format is checked here, so that what passes can be scored, encoded,
+    indexed and counted without failing later.
 
     Args:
         payload: The JSON document (bytes or str) or an already decoded mapping.
+        now: The worker's clock (timezone-aware); needed with
+            ``max_future_seconds``.
+        max_future_seconds: Refuse a post published more than this many
+            seconds after ``now``; None skips the check (for tools that read
+            history, such as replay).
 
     Returns:
         The post; unknown fields are kept under ``meta``.
 
     Raises:
         InvalidRecordError: With the reason, if the payload is not a valid post.
+        ValueError: If ``max_future_seconds`` is given without ``now``.
 
     """
+    if max_future_seconds is not None and (now is None or now.tzinfo is None):
+        raise ValueError("max_future_seconds needs now, a timezone-aware datetime")
     if isinstance(payload, bytes | str):
         try:
             data = orjson.loads(payload)
         except orjson.JSONDecodeError as exc:
             raise InvalidRecordError(f"not valid JSON: {exc}") from None
+        check_utf8 = False  # orjson never yields a lone surrogate...
     else:
         data = payload
+        check_utf8 = True  # ...a mapping built in Python may hold one
     if not isinstance(data, Mapping):
         raise InvalidRecordError(f"a post must be a JSON object, got {_kind(data)}")
 
     post_id = data.get("id")
     if isinstance(post_id, int) and not isinstance(post_id, bool):
-        post_id = str(post_id)
+        post_id = _int_to_str(post_id, "id")
     if not isinstance(post_id, str) or not post_id.strip():
         raise InvalidRecordError("id is required and must be a non-empty string")
-    if len(post_id.encode("utf-8")) > MAX_ID_BYTES:
+    if _utf8_length(post_id, "id") > MAX_ID_BYTES:
         raise InvalidRecordError(f"id is longer than {MAX_ID_BYTES} bytes")
 
     if "text" not in data:
@@ -237,25 +300,127 @@ def parse_post(payload: bytes | str | Mapping[str, Any]) -> Post:
         raise InvalidRecordError(
             f"text is longer than {MAX_TEXT_CHARS:,} characters ({len(text):,})"
         )
+    if check_utf8:
+        _utf8_length(text, "text")
+    # Only a text this long can be over the byte cap (6 bytes per character).
+    if len(text) * 6 > MAX_TEXT_JSON_BYTES:
+        encoded = len(orjson.dumps(text)) - 2
+        if encoded > MAX_TEXT_JSON_BYTES:
+            raise InvalidRecordError(
+                f"text is longer than {MAX_TEXT_JSON_BYTES:,} bytes once encoded "
+                f"as JSON ({encoded:,})"
+            )
 
     if "published_at" not in data:
         raise InvalidRecordError("published_at is required")
     published_at = parse_timestamp(data["published_at"])
+    if max_future_seconds is not None:
+        assert now is not None  # checked above
+        ahead = (published_at - now).total_seconds()
+        if ahead > max_future_seconds:
+            raise InvalidRecordError(
+                f"published_at is from the future: {data['published_at'][:64]!r} "
+                f"is {_duration(ahead)} ahead of the worker clock "
+                f"({now.astimezone(timezone.utc):%Y-%m-%dT%H:%M:%SZ}); at most "
+                f"{max_future_seconds:g} s is allowed"
+            )
 
-    source = _optional_str(data, "source") or "unknown"
+    source = _bounded_str(data, "source", MAX_SOURCE_CHARS, check_utf8) or "unknown"
+    author = _bounded_str(data, "author", MAX_AUTHOR_CHARS, check_utf8)
+    topic = _bounded_str(data, "topic", MAX_TOPIC_CHARS, check_utf8)
+    url = _parse_url(_optional_str(data, "url"), check_utf8)
     metrics = _parse_metrics(data.get("metrics"))
     meta = {key: value for key, value in data.items() if key not in POST_FIELDS}
+    if meta:
+        check_meta(meta, check_utf8=check_utf8)
     return Post(
         id=post_id,
         text=text,
         published_at=published_at,
         source=source,
-        author=_optional_str(data, "author"),
-        url=_optional_str(data, "url"),
-        topic=_optional_str(data, "topic"),
+        author=author,
+        url=url,
+        topic=topic,
         metrics=metrics,
         meta=meta,
     )
+
+
+def check_meta(meta: Mapping[Any, Any], *, check_utf8: bool = True) -> None:
+    """Check that a post's ``meta`` can travel: bounded, and plain JSON.
+
+    ``meta`` is copied onto the scored post and into Elasticsearch, so it
+    must encode with orjson and stay small: containers nested at most
+    :data:`MAX_META_DEPTH` deep (``meta`` itself is level 1), at most
+    :data:`MAX_META_BYTES` bytes of JSON, object keys that are strings,
+    integers within 64 bits, finite floats and text without lone surrogates.
+    Time is linear in the size of ``meta`` and bounded: the walk stops after
+    :data:`MAX_META_BYTES` // 2 values (each takes 2 bytes of JSON or more).
+
+    Args:
+        meta: The unknown fields of a post.
+        check_utf8: Whether to look for lone surrogates in text (only a
+            mapping built in Python can hold them; decoded JSON never does).
+
+    Raises:
+        InvalidRecordError: Naming the first problem found and where it is.
+
+    """
+    budget = MAX_META_BYTES // 2
+    stack: list[tuple[Any, int, str]] = [(meta, 1, "meta")]
+    while stack:
+        value, depth, where = stack.pop()
+        budget -= 1
+        if budget < 0:
+            raise InvalidRecordError(
+                f"meta is larger than {MAX_META_BYTES:,} bytes once encoded as JSON"
+            )
+        if value is None or isinstance(value, bool):
+            continue
+        if isinstance(value, str):
+            if check_utf8:
+                _utf8_length(value, where)
+            continue
+        if isinstance(value, int):
+            if not MIN_META_INT <= value <= MAX_META_INT:
+                raise InvalidRecordError(
+                    f"{where} is an integer beyond 64 bits; send it as a string"
+                )
+            continue
+        if isinstance(value, float):
+            if not math.isfinite(value):
+                raise InvalidRecordError(f"{where} is {value!r}, not a JSON number")
+            continue
+        if not isinstance(value, Mapping | list | tuple):
+            raise InvalidRecordError(
+                f"{where} is not a JSON value (got {_kind(value)})"
+            )
+        if depth > MAX_META_DEPTH:
+            raise InvalidRecordError(
+                f"meta is nested more than {MAX_META_DEPTH} levels deep (at {where})"
+            )
+        if isinstance(value, Mapping):
+            for key, item in value.items():
+                if not isinstance(key, str):
+                    raise InvalidRecordError(
+                        f"{where} has a key that is not a string ({_kind(key)})"
+                    )
+                inner = f"{where}.{_valid_text(key[:32])}" if depth < 4 else where
+                if check_utf8:
+                    _utf8_length(key, f"a key of {where}")
+                stack.append((item, depth + 1, inner))
+        else:
+            inner = f"{where}[]" if depth < 4 else where
+            stack.extend((item, depth + 1, inner) for item in value)
+    try:
+        size = len(orjson.dumps(meta))
+    except orjson.JSONEncodeError as exc:  # not expected after the walk above
+        raise InvalidRecordError(f"meta cannot be encoded as JSON: {exc}") from None
+    if size > MAX_META_BYTES:
+        raise InvalidRecordError(
+            f"meta is larger than {MAX_META_BYTES:,} bytes once encoded as JSON "
+            f"({size:,})"
+        )
 
 
 def post_to_payload(post: Post) -> bytes:
@@ -333,11 +498,199 @@ def encode_payload(payload: bytes | str | None) -> tuple[str, str]:
     if payload is None:
         return "", "utf-8"
     if isinstance(payload, str):
-        return payload, "utf-8"
+        try:
+            payload.encode("utf-8")
+        except UnicodeEncodeError:  # lone surrogates: keep them as their bytes
+            payload = payload.encode("utf-8", "surrogatepass")
+        else:
+            return payload, "utf-8"
     try:
         return payload.decode("utf-8"), "utf-8"
     except UnicodeDecodeError:
         return base64.b64encode(payload).decode("ascii"), "base64"
+
+
+def bounded_dead_letter(
+    *,
+    stage: str,
+    reason: str,
+    payload: bytes | str | None,
+    topic: str,
+    failed_at: datetime,
+    partition: int | None = None,
+    offset: int | None = None,
+    source: str = "unknown",
+    post_id: str | None = None,
+) -> DeadLetter:
+    """Build the dead letter of a record, small enough for any Kafka producer.
+
+    The payload is kept as :func:`encode_payload` keeps it, cut on a
+    character boundary to at most :data:`MAX_DEAD_LETTER_PAYLOAD_BYTES` bytes
+    of UTF-8 (``payload_truncated`` says so; base64 is cut to whole 4-character
+    groups, so the part kept still decodes); the reason to at most
+    :data:`MAX_DEAD_LETTER_REASON_BYTES` and the other text fields to
+    :data:`MAX_DEAD_LETTER_FIELD_BYTES`. Control characters take 6 bytes in
+    JSON, so if the encoded letter is still over :data:`MAX_MESSAGE_BYTES`,
+    the payload is cut to that many bytes of JSON instead; should even that
+    not fit, it is replaced by its sha256 (``payload_encoding`` ``sha256``):
+    topic, partition and offset still locate the record. Pure.
+
+    Args:
+        stage: The stage that gave up.
+        reason: Why, in words an operator can act on.
+        payload: The record as received.
+        topic: Topic it was read from.
+        failed_at: When the stage gave up (timezone-aware).
+        partition: Partition it was read from, if known.
+        offset: Offset it was read from, if known.
+        source: Source of the post, if known.
+        post_id: Id of the post, if known.
+
+    Returns:
+        The dead letter; ``len(letter.dumps()) <= MAX_MESSAGE_BYTES``.
+
+    """
+    text, encoding = encode_payload(payload)
+    kept = _cut_utf8(text, MAX_DEAD_LETTER_PAYLOAD_BYTES)
+    if encoding == "base64":
+        kept = kept[: len(kept) - len(kept) % 4]
+    field = MAX_DEAD_LETTER_FIELD_BYTES
+    letter = DeadLetter(
+        stage=_cut_utf8(_valid_text(stage), field),
+        reason=_cut_utf8(_valid_text(reason), MAX_DEAD_LETTER_REASON_BYTES),
+        payload=kept,
+        payload_encoding=encoding,
+        payload_truncated=len(kept) < len(text),
+        topic=_cut_utf8(_valid_text(topic), field),
+        partition=partition,
+        offset=offset,
+        source=_cut_utf8(_valid_text(source), field),
+        post_id=None if post_id is None else _cut_utf8(_valid_text(post_id), field),
+        failed_at=failed_at,
+    )
+    if len(letter.dumps()) <= MAX_MESSAGE_BYTES:
+        return letter
+    # Only escapes can get here (control characters are 6 bytes of JSON).
+    letter.payload = _cut_json(kept, MAX_DEAD_LETTER_PAYLOAD_BYTES)
+    letter.payload_truncated = True
+    if len(letter.dumps()) > MAX_MESSAGE_BYTES:  # pragma: no cover - a last guard
+        raw = (
+            payload.encode("utf-8", "surrogatepass")
+            if isinstance(payload, str)
+            else payload or b""
+        )
+        letter.payload = hashlib.sha256(raw).hexdigest()
+        letter.payload_encoding = "sha256"
+    return letter
+
+
+def _cut_utf8(text: str, max_bytes: int) -> str:
+    """Return the longest prefix of ``text`` of at most ``max_bytes`` UTF-8 bytes."""
+    if len(text) * 4 <= max_bytes:  # cannot be over: 4 bytes per character at most
+        return text
+    encoded = text.encode("utf-8")
+    if len(encoded) <= max_bytes:
+        return text
+    # A cut inside a character leaves an incomplete sequence at the end only.
+    return encoded[:max_bytes].decode("utf-8", "ignore")
+
+
+def _cut_json(text: str, max_bytes: int) -> str:
+    """Return the longest prefix of ``text`` whose JSON is <= ``max_bytes`` bytes.
+
+    Counted without the quotes, as orjson writes it (UTF-8, control
+    characters, quotes and backslashes escaped). Cut on a character boundary.
+    """
+    if len(text) * 6 <= max_bytes:  # cannot be over: 6 bytes per character at most
+        return text
+    if len(orjson.dumps(text)) - 2 <= max_bytes:
+        return text
+    text = _cut_utf8(text, max_bytes)  # a prefix this long can only be shorter
+    low, high = 0, len(text)
+    while low < high:  # longest prefix that fits once escaped
+        middle = (low + high + 1) // 2
+        if len(orjson.dumps(text[:middle])) - 2 <= max_bytes:
+            low = middle
+        else:
+            high = middle - 1
+    return text[:low]
+
+
+def _valid_text(text: str) -> str:
+    """Return ``text`` with lone surrogates replaced, so that it encodes as UTF-8."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "replace").decode("utf-8")
+    return text
+
+
+def _utf8_length(text: str, field: str) -> int:
+    """Return the UTF-8 length of ``text``; refuse text with lone surrogates."""
+    try:
+        return len(text.encode("utf-8"))
+    except UnicodeEncodeError as exc:
+        raise InvalidRecordError(
+            f"{field} is not valid Unicode (a lone surrogate at character {exc.start})"
+        ) from None
+
+
+def _int_to_str(value: int, field: str) -> str:
+    """Return a 64-bit integer as a string; refuse larger ones (str() may fail)."""
+    if not MIN_META_INT <= value <= MAX_META_INT:
+        raise InvalidRecordError(f"{field} is an integer beyond 64 bits")
+    return str(value)
+
+
+def _bounded_str(
+    data: Mapping[str, Any], field: str, max_chars: int, check_utf8: bool
+) -> str | None:
+    """Return an optional string field of at most ``max_chars`` characters."""
+    value = _optional_str(data, field)
+    if value is None:
+        return None
+    if len(value) > max_chars:
+        raise InvalidRecordError(
+            f"{field} is longer than {max_chars:,} characters ({len(value):,})"
+        )
+    if check_utf8:
+        _utf8_length(value, field)
+    return value
+
+
+def _parse_url(url: str | None, check_utf8: bool) -> str | None:
+    """Return an http(s) URL of at most MAX_URL_CHARS, without spaces or controls."""
+    if url is None or not url.strip():
+        return None  # an empty link is no link
+    if len(url) > MAX_URL_CHARS:
+        raise InvalidRecordError(
+            f"url is longer than {MAX_URL_CHARS:,} characters ({len(url):,})"
+        )
+    if not _URL_SCHEME.match(url) or _URL_FORBIDDEN.search(url):
+        raise InvalidRecordError(
+            f"url must be an http(s) URL without spaces, got {url[:64]!r}"
+        )
+    if check_utf8:
+        _utf8_length(url, "url")
+    return url
+
+
+def _duration(seconds: float) -> str:
+    """Return seconds in words: ``12 s``, ``16 min``, ``3.5 h``, ``365 days``."""
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 2 * 86_400:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86_400:,.0f} days"
+
+
+def _show(value: Any) -> str:
+    """Return a short repr for a reason; integers beyond 64 bits by their size."""
+    if isinstance(value, int) and not MIN_META_INT <= value <= MAX_META_INT:
+        return f"an integer of {value.bit_length()} bits"
+    return repr(value)[:64]
 
 
 def _parse_metrics(value: Any) -> dict[str, int]:
@@ -359,12 +712,12 @@ def _parse_metrics(value: Any) -> dict[str, int]:
             or (isinstance(count, float) and not count.is_integer())
         ):
             raise InvalidRecordError(
-                f"metrics.{name} must be a non-negative integer, got {count!r}"
+                f"metrics.{name} must be a non-negative integer, got {_show(count)}"
             )
         if not isinstance(count, int) or count > MAX_COUNT:
             raise InvalidRecordError(
                 f"metrics.{name} must be a whole number no larger than 2**63-1, "
-                f"got {count!r}"
+                f"got {_show(count)}"
             )
         metrics[name] = count
     return metrics
@@ -374,7 +727,9 @@ def _optional_str(data: Mapping[str, Any], field: str) -> str | None:
     value = data.get(field)
     if value is None:
         return None
-    if isinstance(value, int | float) and not isinstance(value, bool):
+    if isinstance(value, int) and not isinstance(value, bool):
+        return _int_to_str(value, field)
+    if isinstance(value, float):
         return str(value)
     if not isinstance(value, str):
         raise InvalidRecordError(f"{field} must be a string, got {_kind(value)}")

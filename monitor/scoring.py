@@ -107,11 +107,12 @@ class PostScorer:
         The batch is segmented and scored in one pass (much faster per post
         than one by one). CPU-bound: the score stage runs it in a worker
         thread so that the event loop keeps serving Kafka, the other agents
-        and /metrics meanwhile. If the batch pass itself fails, each post is
-        retried alone so that one bad post cannot sink the others.
+        and /metrics meanwhile. If the batch pass itself fails (normalising
+        included), each post is retried alone so that one bad post cannot sink
+        the others; this method itself does not raise.
         """
-        texts = [normalise_text(post.text) for post in posts]
         try:
+            texts = [normalise_text(post.text) for post in posts]
             results = self._analyse(texts)
         except Exception:  # noqa: BLE001 - find the culprit post by post below
             return [self._score_alone(post) for post in posts]

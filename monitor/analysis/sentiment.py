@@ -22,6 +22,12 @@ from monitor.analysis.labels import (  # noqa: F401 - re-exported
 )
 from monitor.analysis.snowfast import FastSnowNLP, default_scorer
 
+#: Keywords longer than this many characters are dropped, not truncated: a
+#: keyword becomes a count series, an Elasticsearch term and a key of the
+#: count state, and a 40,000-character "word" (a run of Latin letters) would
+#: blow all three. Real keywords are a few characters long.
+MAX_KEYWORD_CHARS = 32
+
 #: The probability given to a text that is empty once normalised. snownlp
 #: itself raises ZeroDivisionError on ``""``; an empty text carries no
 #: opinion, so it is neutral by definition.
@@ -34,8 +40,9 @@ class TextScore:
 
     Attributes:
         positive_probability: 0.0-1.0, snownlp's probability of positive.
-        keywords: Most important first; single characters and punctuation
-            dropped, Latin lower-cased.
+        keywords: Most important first; single characters, punctuation and
+            tokens over :data:`MAX_KEYWORD_CHARS` characters dropped, Latin
+            lower-cased.
 
     """
 
@@ -125,15 +132,19 @@ def extract_keywords(text: str, limit: int) -> list[str]:
 def filter_keywords(candidates: Sequence[str], limit: int) -> list[str]:
     """Keep the keywords of use for counting, at most ``limit`` of them.
 
-    Drops single characters and tokens of punctuation or symbols only,
-    lower-cases Latin letters and drops repeats.
+    Drops single characters, tokens longer than :data:`MAX_KEYWORD_CHARS`
+    (dropped rather than cut: a cut token is not a word of the text) and
+    tokens of punctuation or symbols only, lower-cases Latin letters and
+    drops repeats.
     """
     keywords: list[str] = []
     if limit <= 0:
         return keywords
     for word in candidates:
         word = word.strip().lower()
-        if len(word) < 2 or not any(_is_word_char(char) for char in word):
+        if not 2 <= len(word) <= MAX_KEYWORD_CHARS or not any(
+            _is_word_char(char) for char in word
+        ):
             continue
         if word not in keywords:
             keywords.append(word)

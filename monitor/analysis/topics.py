@@ -7,6 +7,12 @@ from dataclasses import dataclass
 
 from monitor.analysis.text import normalise_text
 
+#: Longest topic name, in characters. A topic name becomes the key of two
+#: count series (``topic:<name>``, ``negative:<name>``), part of their
+#: Elasticsearch ids (at most 512 bytes) and a keyword term: 64 characters
+#: are at most 256 bytes of UTF-8.
+MAX_TOPIC_CHARS = 64
+
 
 @dataclass(frozen=True)
 class WatchedTopic:
@@ -23,6 +29,20 @@ class WatchedTopic:
     name: str
     keywords: tuple[str, ...]
     exclude: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        """Refuse a name that cannot key a count series.
+
+        Raises:
+            ValueError: If the name is longer than :data:`MAX_TOPIC_CHARS`
+                characters.
+
+        """
+        if len(self.name) > MAX_TOPIC_CHARS:
+            raise ValueError(
+                f"topic name must be at most {MAX_TOPIC_CHARS} characters, "
+                f"got {len(self.name)}: {self.name[:MAX_TOPIC_CHARS]!r}"
+            )
 
 
 class TopicMatcher:

@@ -16,7 +16,12 @@ from aiokafka.errors import KafkaConnectionError, KafkaError, KafkaTimeoutError
 
 from monitor.errors import InvalidRecordError, SinkUnavailable
 from monitor.metrics import MonitorMetrics, SourceLabels
-from monitor.records import DeadLetter, decode_scored_post, encode_payload, utc_now
+from monitor.records import (
+    MAX_DEAD_LETTER_PAYLOAD_BYTES,
+    bounded_dead_letter,
+    decode_scored_post,
+    utc_now,
+)
 from monitor.scoring import PostScorer
 from monitor.settings import Settings
 from monitor.sinks.base import DocumentSink
@@ -25,9 +30,9 @@ from monitor.topics import Topics
 
 log = logging.getLogger(__name__)
 
-#: Dead letters keep at most this much of the payload (topic, partition and
-#: offset still locate the original): a dead letter must fit in a Kafka message.
-MAX_DEAD_LETTER_PAYLOAD_CHARS = 256 * 1024
+#: Dead letters keep at most this much of the payload, in UTF-8 bytes (the
+#: name is older than the unit): see :func:`monitor.records.bounded_dead_letter`.
+MAX_DEAD_LETTER_PAYLOAD_CHARS = MAX_DEAD_LETTER_PAYLOAD_BYTES
 #: Backoff for a batch whose handler failed, doubling up to the maximum.
 BATCH_RETRY_INITIAL_SECONDS = 0.5
 BATCH_RETRY_MAX_SECONDS = 30.0
@@ -59,15 +64,16 @@ class Pipeline:
         source: str = "unknown",
         post_id: str | None = None,
     ) -> None:
-        """Send a record a stage gave up on to the dead-letter topic, and count it."""
-        text, encoding = encode_payload(payload)
-        truncated = len(text) > MAX_DEAD_LETTER_PAYLOAD_CHARS
-        letter = DeadLetter(
+        """Send a record a stage gave up on to the dead-letter topic, and count it.
+
+        The letter is bounded by :func:`~monitor.records.bounded_dead_letter`
+        (payload and reason cut in bytes), so that the broker always takes it:
+        a dead letter refused for its size would hold the batch forever.
+        """
+        letter = bounded_dead_letter(
             stage=stage,
             reason=reason,
-            payload=text[:MAX_DEAD_LETTER_PAYLOAD_CHARS],
-            payload_encoding=encoding,
-            payload_truncated=truncated,
+            payload=payload,
             topic=topic,
             partition=partition,
             offset=offset,
@@ -78,14 +84,14 @@ class Pipeline:
         log.warning(
             "dead letter from %s (post %s, %s[%s]@%s): %s",
             stage,
-            post_id,
+            letter.post_id,
             topic,
             partition,
             offset,
-            reason,
+            letter.reason[:500],
         )
         delivery = await self.topics.dead_letters.send(
-            key=(post_id or "").encode("utf-8") or None, value=letter.dumps()
+            key=(letter.post_id or "").encode("utf-8") or None, value=letter.dumps()
         )
         await delivery  # raises if the broker refused it: the batch is retried
         self.metrics.posts_dead_lettered.labels(

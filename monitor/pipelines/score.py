@@ -12,7 +12,14 @@ import faust
 
 from monitor.errors import InvalidRecordError
 from monitor.pipelines import Pipeline, register_batch_agent
-from monitor.records import Post, ScoredPost, encode_scored_post, parse_post
+from monitor.records import (
+    MAX_MESSAGE_BYTES,
+    Post,
+    ScoredPost,
+    encode_scored_post,
+    parse_post,
+    utc_now,
+)
 
 log = logging.getLogger(__name__)
 
@@ -38,14 +45,19 @@ async def score_events(pipeline: Pipeline, events: Sequence[faust.EventT]) -> No
 
     Validation runs on the event loop (it is cheap); scoring runs in a worker
     thread, so a large batch never starves the other agents or the consumer.
+    A post dated more than ``max_future_seconds`` after the worker's clock is
+    refused: counted, it would move its partition's watermark ahead and make
+    every real-time post after it late.
     """
     metrics = pipeline.metrics
     started = time.perf_counter()
     valid: list[tuple[faust.EventT, Post]] = []
     consumed: Counter[str] = Counter()
+    now = utc_now()
+    max_future = pipeline.settings.max_future_seconds
     for event in events:
         try:
-            post = parse_post(event.value)
+            post = parse_post(event.value, now=now, max_future_seconds=max_future)
         except InvalidRecordError as exc:
             metrics.posts_consumed.labels(source="unknown").inc()
             await _dead_letter(pipeline, event, exc.reason)
@@ -84,9 +96,23 @@ async def score_events(pipeline: Pipeline, events: Sequence[faust.EventT]) -> No
 
 
 async def send_scored(pipeline: Pipeline, scored: ScoredPost) -> Awaitable[object]:
-    """Send one scored post to the scored-posts topic; return the delivery future."""
+    """Send one scored post to the scored-posts topic; return the delivery future.
+
+    Raises:
+        InvalidRecordError: If the encoded post is over the producer's
+            :data:`~monitor.records.MAX_MESSAGE_BYTES` (parse_post's bounds
+            keep posts well under it; this keeps a miss from stalling the
+            batch on a refused send).
+
+    """
+    value = encode_scored_post(scored)
+    if len(value) > MAX_MESSAGE_BYTES:
+        raise InvalidRecordError(
+            f"the scored post is {len(value):,} bytes, over the "
+            f"{MAX_MESSAGE_BYTES:,}-byte message limit"
+        )
     return await pipeline.topics.scored_posts.send(
-        key=scored.post_id.encode("utf-8"), value=encode_scored_post(scored)
+        key=scored.post_id.encode("utf-8"), value=value
     )
 
 

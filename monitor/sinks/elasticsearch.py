@@ -22,7 +22,7 @@ from elasticsearch.serializer import (
 )
 
 from monitor.errors import SinkUnavailable
-from monitor.records import ScoredPost
+from monitor.records import MAX_ID_BYTES, MAX_URL_CHARS, ScoredPost
 from monitor.sinks.base import Document, Rejected, WriteResult
 
 log = logging.getLogger(__name__)
@@ -35,21 +35,42 @@ TRANSIENT_STATUSES = frozenset({429, 500, 502, 503, 504})
 #: http.max_content_length, 100 MB by default and 10 MB on small hosted plans).
 DEFAULT_MAX_REQUEST_BYTES = 8 * 1024 * 1024
 
+#: Keyword values longer than this many characters are kept in ``_source`` but
+#: not indexed (``ignore_above``): Lucene refuses a term over 32,766 bytes,
+#: which would refuse the whole document. Every keyword field of every
+#: template sets it (a unit test checks); fields with a longer documented
+#: bound (ids, URLs) set that bound instead.
+KEYWORD_IGNORE_ABOVE = 256
+
+
+def keyword_field(
+    ignore_above: int = KEYWORD_IGNORE_ABOVE, **options: Any
+) -> dict[str, Any]:
+    """Return the mapping of a ``keyword`` field with ``ignore_above`` set.
+
+    Args:
+        ignore_above: Longest value indexed, in characters.
+        **options: Further mapping parameters (``index=False``, ...).
+
+    """
+    return {"type": "keyword", "ignore_above": ignore_above, **options}
+
+
 #: Mapping of ``<prefix>-posts-*``: explicit and strict, so a field the code
 #: did not mean to send is refused instead of guessed.
 POST_MAPPING: dict[str, Any] = {
     "dynamic": "strict",
     "properties": {
-        "post_id": {"type": "keyword"},
-        "source": {"type": "keyword"},
-        "author": {"type": "keyword"},
-        "url": {"type": "keyword", "index": False},
+        "post_id": keyword_field(MAX_ID_BYTES),
+        "source": keyword_field(),
+        "author": keyword_field(),
+        "url": keyword_field(MAX_URL_CHARS, index=False),
         "text": {"type": "text"},
         "original_text": {"type": "text", "index": False},
         "sentiment": {"type": "float"},
-        "label": {"type": "keyword"},
-        "keywords": {"type": "keyword"},
-        "topics": {"type": "keyword"},
+        "label": keyword_field(),
+        "keywords": keyword_field(),
+        "topics": keyword_field(),
         "published_at": {"type": "date"},
         "scored_at": {"type": "date"},
         "indexed_at": {"type": "date"},

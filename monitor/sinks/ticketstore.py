@@ -42,7 +42,8 @@ from monitor.analysis.tickets import (
     TicketEvent,
 )
 from monitor.errors import MonitorError, SinkUnavailable
-from monitor.sinks.elasticsearch import TRANSIENT_STATUSES, es_client
+from monitor.records import MAX_ID_BYTES, MAX_URL_CHARS
+from monitor.sinks.elasticsearch import TRANSIENT_STATUSES, es_client, keyword_field
 
 log = logging.getLogger(__name__)
 
@@ -298,7 +299,7 @@ def silence_from_dict(data: Mapping[str, Any]) -> Silence:
 
 # --- mappings and templates ---------------------------------------------------
 
-_KEYWORD = {"type": "keyword"}
+_KEYWORD = keyword_field()
 _DATE = {"type": "date"}
 _LONG = {"type": "long"}
 _DOUBLE = {"type": "double"}
@@ -324,13 +325,13 @@ TICKET_MAPPING: dict[str, Any] = {
         **{name: _DOUBLE for name in (*_TICKET_FLOATS, "expected_value")},
         "evidence": {
             "properties": {
-                "post_id": _KEYWORD,
+                "post_id": keyword_field(MAX_ID_BYTES),
                 "excerpt": {"type": "text"},
                 "followers": _LONG,
                 "reposts": _LONG,
                 "published_at": _DATE,
                 "author": _KEYWORD,
-                "url": {"type": "keyword", "index": False},
+                "url": keyword_field(MAX_URL_CHARS, index=False),
             }
         },
         "keywords": _KEYWORD,

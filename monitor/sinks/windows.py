@@ -10,15 +10,16 @@ from datetime import datetime, timezone
 from typing import Any
 
 from monitor.analysis.alerts import BurstUpdate, SeriesPoint
+from monitor.records import MAX_ID_BYTES
 from monitor.sinks.base import Document
-from monitor.sinks.elasticsearch import daily_index
+from monitor.sinks.elasticsearch import daily_index, keyword_field
 
 COUNT_MAPPING: dict[str, Any] = {
     "dynamic": "strict",
     "properties": {
-        "series": {"type": "keyword"},
-        "kind": {"type": "keyword"},
-        "key": {"type": "keyword"},
+        "series": keyword_field(),
+        "kind": keyword_field(),
+        "key": keyword_field(),
         "window_start": {"type": "date"},
         "window_end": {"type": "date"},
         "window_seconds": {"type": "integer"},
@@ -37,11 +38,11 @@ COUNT_MAPPING: dict[str, Any] = {
 BURST_MAPPING: dict[str, Any] = {
     "dynamic": "strict",
     "properties": {
-        "burst_id": {"type": "keyword"},
-        "series": {"type": "keyword"},
-        "kind": {"type": "keyword"},
-        "key": {"type": "keyword"},
-        "phase": {"type": "keyword"},
+        "burst_id": keyword_field(),
+        "series": keyword_field(),
+        "kind": keyword_field(),
+        "key": keyword_field(),
+        "phase": keyword_field(),
         "window_start": {"type": "date"},
         "window_seconds": {"type": "integer"},
         "observed": {"type": "double"},
@@ -53,7 +54,7 @@ BURST_MAPPING: dict[str, Any] = {
         "peak_score": {"type": "double"},
         "peak_observed": {"type": "double"},
         "peak_expected": {"type": "double"},
-        "post_ids": {"type": "keyword"},
+        "post_ids": keyword_field(MAX_ID_BYTES),
         "updated_at": {"type": "date"},
     },
 }

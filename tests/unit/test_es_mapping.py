@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from fnmatch import fnmatchcase
 from typing import Any
@@ -9,14 +10,26 @@ from typing import Any
 import orjson
 import pytest
 
-from monitor.records import ScoredPost
+from monitor.analysis.sentiment import MAX_KEYWORD_CHARS
+from monitor.analysis.topics import MAX_TOPIC_CHARS
+from monitor.app import index_templates
+from monitor.records import (
+    MAX_AUTHOR_CHARS,
+    MAX_ID_BYTES,
+    MAX_SOURCE_CHARS,
+    MAX_URL_CHARS,
+    ScoredPost,
+)
+from monitor.settings import Settings
 from monitor.sinks.elasticsearch import (
+    KEYWORD_IGNORE_ABOVE,
     POST_MAPPING,
     daily_index,
     post_index_template,
     posts_index_pattern,
     to_es_document,
 )
+from monitor.sinks.ticketstore import ticket_index_templates
 
 UTC = timezone.utc
 CST = timezone(timedelta(hours=8))
@@ -218,3 +231,55 @@ def test_posts_index_pattern_matches_daily_indices() -> None:
     assert fnmatchcase(
         daily_index("monitor", "posts", datetime(2026, 1, 2, tzinfo=UTC)), pattern
     )
+
+
+# --- ignore_above on every keyword field --------------------------------------
+
+
+def _all_templates() -> dict[str, dict[str, Any]]:
+    """Every index template the product puts, by name."""
+    settings = Settings(kafka_url="kafka://x:1", es_url="http://x:2")
+    templates = dict(index_templates(settings))
+    templates.update(ticket_index_templates(settings.index_prefix))
+    return templates
+
+
+def _keyword_fields(
+    properties: dict[str, Any], path: str = ""
+) -> Iterator[tuple[str, dict[str, Any]]]:
+    for name, field in properties.items():
+        where = f"{path}{name}"
+        if field.get("type") == "keyword":
+            yield where, field
+        yield from _keyword_fields(field.get("properties", {}), where + ".")
+        for sub, inner in field.get("fields", {}).items():
+            if inner.get("type") == "keyword":
+                yield f"{where}.{sub}", inner
+
+
+def test_every_keyword_field_of_every_template_has_ignore_above() -> None:
+    templates = _all_templates()
+    assert {"monitor-posts", "monitor-counts", "monitor-bursts"} <= set(templates)
+    assert len(templates) == 6
+    found = 0
+    for name, template in templates.items():
+        properties = template["template"]["mappings"]["properties"]
+        for where, field in _keyword_fields(properties):
+            found += 1
+            limit = field.get("ignore_above")
+            assert isinstance(limit, int), f"{name}: {where} has no ignore_above"
+            # Lucene refuses terms over 32,766 bytes; 4 bytes per character.
+            assert 0 < limit * 4 <= 32_766, (name, where, limit)
+    assert found >= 30
+
+
+def test_ignore_above_covers_every_bounded_term() -> None:
+    properties = POST_MAPPING["properties"]
+    assert properties["post_id"]["ignore_above"] >= MAX_ID_BYTES
+    assert properties["url"]["ignore_above"] >= MAX_URL_CHARS
+    for bound in (MAX_KEYWORD_CHARS, MAX_TOPIC_CHARS, MAX_SOURCE_CHARS):
+        assert bound <= KEYWORD_IGNORE_ABOVE
+    assert properties["author"]["ignore_above"] >= MAX_AUTHOR_CHARS
+    assert properties["keywords"]["ignore_above"] >= MAX_KEYWORD_CHARS
+    assert properties["topics"]["ignore_above"] >= MAX_TOPIC_CHARS
+    assert properties["source"]["ignore_above"] >= MAX_SOURCE_CHARS

@@ -3,21 +3,27 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import orjson
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from monitor import records
 from monitor.errors import InvalidRecordError
 from monitor.records import (
+    MAX_DEAD_LETTER_PAYLOAD_BYTES,
+    MAX_DEAD_LETTER_REASON_BYTES,
     MAX_ID_BYTES,
+    MAX_MESSAGE_BYTES,
     POST_FIELDS,
     DeadLetter,
     Post,
     ScoredPost,
+    bounded_dead_letter,
     decode_scored_post,
     encode_payload,
     encode_scored_post,
@@ -281,7 +287,9 @@ def test_offset_is_kept_not_converted_to_utc() -> None:
 
 
 def test_declared_fields_are_never_copied_into_meta() -> None:
-    post = parse_post(_post(source="weibo", author="a", url="u", topic="t", extra=1))
+    post = parse_post(
+        _post(source="weibo", author="a", url="https://u", topic="t", extra=1)
+    )
     assert post.meta == {"extra": 1}
     assert not set(post.meta) & set(POST_FIELDS)
 
@@ -317,7 +325,7 @@ _offsets = st.integers(min_value=-(23 * 60 + 59), max_value=23 * 60 + 59).map(
 )
 _timestamps = st.datetimes(
     # hypothesis takes naive bounds and attaches the generated zone itself.
-    min_value=datetime(1970, 1, 1),  # noqa: DTZ001
+    min_value=datetime(1970, 1, 2),  # noqa: DTZ001 - 1970 in UTC at any offset
     max_value=datetime(2100, 1, 1),  # noqa: DTZ001
     timezones=_offsets,
 )
@@ -326,6 +334,9 @@ _ids = st.one_of(
     st.integers(min_value=0, max_value=2**53).map(str),
 )
 _optional_text = st.none() | st.text(max_size=20)
+_urls = st.none() | st.text(
+    alphabet="abcdefghijklmnopqrstuvwxyz0123456789/-_.%?=&", max_size=30
+).map(lambda path: "https://example.com/" + path)
 _metrics = st.dictionaries(
     st.sampled_from(["likes", "reposts", "followers"]),
     st.integers(min_value=0, max_value=2**63 - 1),
@@ -351,7 +362,7 @@ _meta = st.dictionaries(
     published_at=_timestamps,
     source=st.text(min_size=1, max_size=20),
     author=_optional_text,
-    url=_optional_text,
+    url=_urls,
     topic=_optional_text,
     metrics=_metrics,
     meta=_meta,
@@ -560,3 +571,127 @@ def test_dead_letter_defaults_survive_round_trip() -> None:
     )
     assert again.failed_at == original.failed_at
     assert again.failed_at.utcoffset() == timedelta(hours=8)
+
+
+# --- bounded_dead_letter -----------------------------------------------------
+
+FAILED_AT = datetime(2026, 12, 4, 8, 0, tzinfo=timezone.utc)
+
+
+def _letter(payload: bytes | str | None, reason: str = "bad", **fields: Any) -> Any:
+    values: dict[str, Any] = {
+        "stage": "score",
+        "reason": reason,
+        "payload": payload,
+        "topic": "posts",
+        "partition": 1,
+        "offset": 2,
+        "failed_at": FAILED_AT,
+    }
+    values.update(fields)
+    return bounded_dead_letter(**values)
+
+
+def _emoji_post() -> bytes:
+    """The 1,004,058-byte post of 251k emoji that used to stall the score stage."""
+    head = b'{"id": "emoji", "published_at": "2026-11-20T10:00:00Z", "text": "'
+    emoji = "😀".encode()
+    count = (1_004_058 - len(head) - 2) // 4
+    payload = head + emoji * count + b'"}'
+    return payload + b" " * (1_004_058 - len(payload))
+
+
+def test_the_emoji_post_dead_letter_fits_a_kafka_message() -> None:
+    payload = _emoji_post()
+    assert len(payload) == 1_004_058
+    with pytest.raises(InvalidRecordError) as caught:
+        parse_post(payload)
+    letter = _letter(payload, caught.value.reason)
+    encoded = letter.dumps()
+    assert len(encoded) <= MAX_MESSAGE_BYTES
+    assert letter.payload_truncated and letter.payload_encoding == "utf-8"
+    kept = letter.payload.encode("utf-8")
+    assert (
+        MAX_DEAD_LETTER_PAYLOAD_BYTES - 4 < len(kept) <= MAX_DEAD_LETTER_PAYLOAD_BYTES
+    )
+    assert payload.startswith(kept)  # a prefix, cut between characters
+    assert letter.reason.startswith("text is longer than 100,000 characters")
+    assert DeadLetter.loads(encoded).asdict() == letter.asdict()
+
+
+def test_a_small_dead_letter_keeps_everything() -> None:
+    letter = _letter(b'{"id": 1}', "text is required", source="weibo", post_id="1")
+    assert (letter.payload, letter.payload_encoding) == ('{"id": 1}', "utf-8")
+    assert not letter.payload_truncated
+    assert (letter.topic, letter.partition, letter.offset) == ("posts", 1, 2)
+    assert (letter.source, letter.post_id, letter.reason) == (
+        "weibo",
+        "1",
+        "text is required",
+    )
+
+
+def test_a_truncated_base64_payload_still_decodes() -> None:
+    payload = b"\xff" + bytes(range(256)) * 2000
+    letter = _letter(payload)
+    assert letter.payload_encoding == "base64" and letter.payload_truncated
+    assert payload.startswith(base64.b64decode(letter.payload, validate=True))
+
+
+def test_control_characters_are_cut_to_the_byte_cap_of_json() -> None:
+    letter = _letter("\x01" * 300_000)
+    assert letter.payload_truncated
+    assert len(orjson.dumps(letter.payload)) - 2 <= MAX_DEAD_LETTER_PAYLOAD_BYTES
+    assert len(letter.dumps()) <= MAX_MESSAGE_BYTES
+
+
+def test_a_letter_that_cannot_fit_keeps_the_sha256_of_the_payload(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(records, "MAX_MESSAGE_BYTES", 1_000)
+    payload = b"x" * 5_000
+    letter = _letter(payload)
+    assert letter.payload_encoding == "sha256" and letter.payload_truncated
+    assert letter.payload == hashlib.sha256(payload).hexdigest()
+    assert (letter.topic, letter.partition, letter.offset) == ("posts", 1, 2)
+
+
+def test_text_fields_of_a_dead_letter_are_valid_unicode() -> None:
+    letter = _letter("pay\ud800load", "reason \udc80", post_id="\ud800" * 10)
+    letter.dumps()  # would raise on a lone surrogate
+    assert letter.payload_encoding == "base64"
+
+
+# Payloads and reasons of any size and make-up: a repeated unit keeps the
+# generated values small while the letters built from them are up to ~2 MB.
+_units = st.one_of(
+    st.text(min_size=1, max_size=6),  # any code points, surrogates included
+    st.sampled_from(["😀", "\x01", '"', "\\", "好", "a", "\u2028"]),
+)
+_counts = st.one_of(
+    st.integers(0, 600_000),
+    st.sampled_from([1, 4_096, 65_536, 262_143, 262_144, 262_145, 350_000, 600_000]),
+)
+_big_text = st.builds(lambda unit, n: unit * (n // len(unit)), _units, _counts)
+_big_bytes = st.builds(
+    lambda unit, n: unit * (n // len(unit)), st.binary(min_size=1, max_size=6), _counts
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    payload=st.none() | _big_text | _big_bytes,
+    reason=_big_text,
+    post_id=st.none() | _big_text,
+    source=_big_text,
+)
+def test_any_dead_letter_fits_a_kafka_message(
+    payload: bytes | str | None, reason: str, post_id: str | None, source: str
+) -> None:
+    letter = _letter(payload, reason, post_id=post_id, source=source)
+    encoded = letter.dumps()
+    assert len(encoded) <= MAX_MESSAGE_BYTES
+    assert len(letter.reason.encode("utf-8")) <= MAX_DEAD_LETTER_REASON_BYTES
+    if letter.payload_encoding == "utf-8" and isinstance(payload, bytes):
+        assert payload.startswith(letter.payload.encode("utf-8"))
+    DeadLetter.loads(encoded)

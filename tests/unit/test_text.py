@@ -101,3 +101,40 @@ def test_normalised_text_has_no_outer_or_repeated_whitespace(text: str) -> None:
     assert result == result.strip()
     assert "  " not in result
     assert not any(char.isspace() and char != " " for char in result)
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        pytest.param("&#" + "9" * 5000 + ";x", "\ufffdx", id="5000-digit-reference"),
+        pytest.param("&#" + "0" * 5000 + "22909;", "好", id="5000-leading-zeros"),
+        pytest.param("&#00000022909", "好", id="leading-zeros-no-semicolon"),
+        pytest.param("&#1114112;", "\ufffd", id="past-u10ffff"),
+        pytest.param("&#99999999;好", "\ufffd好", id="eight-digits"),
+        pytest.param("&#x" + "f" * 5000 + ";", "\ufffd", id="long-hex"),
+    ],
+)
+def test_long_character_references_decode_as_html_would(
+    raw: str, expected: str
+) -> None:
+    assert normalise_text(raw) == expected
+
+
+def test_break_tags_still_break_and_stray_less_thans_are_text() -> None:
+    assert normalise_text("一<br>二<br/>三</P>四") == "一 二 三 四"
+    assert normalise_text("价格<100 元 <b>好</b>") == "价格<100 元 好"
+    assert normalise_text("<br" * 3) == "<br<br<br"
+
+
+_hostile = st.lists(
+    st.one_of(
+        st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=5),
+        st.sampled_from(["<", ">", "&", "&#", "&#x", ";", "0", "9", "<br", "</p"]),
+    )
+).map("".join)
+
+
+@given(_hostile)
+@example("&#" + "1" * 4400)
+def test_normalise_text_never_raises(text: str) -> None:
+    assert isinstance(normalise_text(text), str)
