@@ -42,7 +42,11 @@ out = Console()
 
 #: C0 controls but tab and newline (so ESC, the start of every escape
 #: sequence), DEL and the C1 range (8-bit CSI and OSC).
-_CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+_CONTROL_CHARS = re.compile(
+    # C0 but newline and tab, DEL, C1; and the bidirectional marks, overrides
+    # and isolates, which can make a line display other than it reads.
+    r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]"
+)
 #: The characters JSON leaves raw that a terminal still acts on.
 _JSON_RAW_CONTROLS = re.compile(r"[\x7f-\x9f]")
 

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from monitor.kafka import bootstrap_servers
 from monitor.records import DeadLetter
+
+log = logging.getLogger(__name__)
 
 
 async def read_dead_letters(
@@ -42,7 +45,18 @@ async def read_dead_letters(
             for tp, records in batches.items():
                 for record in records:
                     if record.offset < ends[tp] and record.value is not None:
-                        letters.append(DeadLetter.loads(record.value))
+                        try:
+                            letters.append(DeadLetter.loads(record.value))
+                        except Exception as exc:  # noqa: BLE001 - one bad record
+                            # Written by someone else, or garbled: skipped, so
+                            # one record cannot hide all the others.
+                            log.warning(
+                                "%s[%d]@%d is not a dead letter (%s); skipped",
+                                tp.topic,
+                                tp.partition,
+                                record.offset,
+                                type(exc).__name__,
+                            )
             for tp in list(wanted):
                 if await consumer.position(tp) >= ends[tp]:
                     wanted.discard(tp)

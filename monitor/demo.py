@@ -121,7 +121,9 @@ def _print_delivery(console: Console, item: Received) -> None:
         if ticket
         else (body.get("subject") or body.get("msgtype") or body.get("msg_type") or "")
     )
-    console.print(f"  [cyan]→ {item.channel:<8}[/] {what}")
+    from monitor.cli import safe_text
+
+    console.print(f"  [cyan]→ {safe_text(item.channel):<8}[/] {safe_text(what)}")
 
 
 async def _report_tickets(settings: Settings, console: Console) -> None:
@@ -142,13 +144,17 @@ async def _report_tickets(settings: Settings, console: Console) -> None:
                 query={"match_all": {}},
             )
         )["hits"]["hits"]
+        from monitor.cli import safe_text
+
         console.print(f"\n[bold]{len(hits)} tickets[/] (monitor tickets list):")
         for hit in hits:
             t = hit["_source"]
             console.print(
-                f"  {t['ticket_id']}  {t['priority']}  {t['status']:<12} "
-                f"{t['topic']}/{t['rule']}  owner {t.get('owner') or '-'}  "
-                f"×{t['occurrences']}  {t['priority_reason'][:60]}"
+                safe_text(
+                    f"  {t['ticket_id']}  {t['priority']}  {t['status']:<12} "
+                    f"{t['topic']}/{t['rule']}  owner {t.get('owner') or '-'}  "
+                    f"×{t['occurrences']}  {t['priority_reason'][:60]}"
+                )
             )
     finally:
         await es.close()

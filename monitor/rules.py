@@ -135,6 +135,8 @@ _KIND_KEYS = {
 _DEFAULT_THRESHOLD = {EMERGING_KEYWORD: 3}
 
 _DURATION = re.compile(r"(\d+)([smhd])")
+#: Longer durations are refused (``timedelta`` overflows near 2.7 M years).
+MAX_DURATION_SECONDS = 10 * 366 * 86_400
 _DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _ENV_REF = re.compile(r"\$\{([^}]*)\}")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -309,9 +311,12 @@ def parse_duration(value: Any) -> timedelta:
         raise ValueError(
             f"bad duration {value!r}: use a number and a unit s, m, h or d ('5m')"
         )
-    seconds = sum(
-        int(number) * _DURATION_UNITS[unit] for number, unit in _DURATION.findall(text)
-    )
+    parts = _DURATION.findall(text)
+    if any(len(number) > 9 for number, _ in parts):
+        raise ValueError(f"duration {value[:40]!r} is too long")
+    seconds = sum(int(number) * _DURATION_UNITS[unit] for number, unit in parts)
+    if seconds > MAX_DURATION_SECONDS:
+        raise ValueError(f"duration {value[:40]!r} is longer than 10 years")
     if seconds <= 0:
         raise ValueError(f"duration {value!r} must be > 0")
     return timedelta(seconds=seconds)

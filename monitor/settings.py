@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
@@ -297,6 +298,16 @@ class Settings(BaseModel):
             raise ConfigError(_describe(exc, origin)) from None
 
 
+def _without_userinfo(value: Any) -> Any:
+    """Hide ``user:password@`` in a URL-like value (Kafka, Elasticsearch URLs)."""
+    if isinstance(value, str):
+        return _USERINFO.sub(r"\1***@", value)
+    return value
+
+
+_USERINFO = re.compile(r"(\w+://)[^/@\s]+@")
+
+
 def _describe(exc: ValidationError, origin: Mapping[str, str]) -> list[str]:
     """One problem per error: where it was set, what is wrong, and the bad value.
 
@@ -314,7 +325,7 @@ def _describe(exc: ValidationError, origin: Mapping[str, str]) -> list[str]:
             continue
         # By word, not substring: keywords_per_post is not a key.
         secret = any(part.rstrip("s") in secret_words for part in field.split("_"))
-        value = error.get("input")
+        value = _without_userinfo(error.get("input"))
         shown = (
             f" (got {value!r})"
             if field and not secret and not isinstance(value, dict)

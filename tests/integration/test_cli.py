@@ -309,6 +309,8 @@ def test_dead_letters_with_markup_and_escapes_print_as_text(stack: Stack) -> Non
         )
         await producer.start()
         try:
+            # A record that is no dead letter must not hide the ones that are.
+            await producer.send_and_wait(stack.dead_letters_topic, b"\xff{garbled")
             await producer.send_and_wait(stack.dead_letters_topic, letter.dumps())
         finally:
             await producer.stop()

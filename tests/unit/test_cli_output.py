@@ -67,3 +67,10 @@ def test_dump_json_keeps_the_data_and_escapes_every_control(text: str) -> None:
 
     assert json.loads(dumped) == {"payload": text}
     assert not TERMINAL_CONTROLS.search(dumped.replace("\n", ""))
+
+
+def test_bidirectional_overrides_are_removed() -> None:
+    # U+202E would show "gnp.exe" as "exe.png"; isolates and marks likewise.
+    assert safe_text("a\u202egnp.exe\u2066b\u2069\u200fc", markup=False) == (
+        "agnp.exebc"
+    )

@@ -621,3 +621,11 @@ def test_invalid_yaml_and_missing_file_are_config_errors(tmp_path: Path) -> None
         load_rules(tmp_path / "missing.yaml")
     with pytest.raises(ConfigError, match="expected a mapping"):
         load_rules(_write(tmp_path, "- just\n- a list\n"))
+
+
+@pytest.mark.parametrize("text", ["99999999999999999999d", "4000d", "9999999999s"])
+def test_a_huge_duration_is_a_value_error_not_an_overflow(text: str) -> None:
+    from monitor.rules import parse_duration
+
+    with pytest.raises(ValueError, match="too long|longer than 10 years"):
+        parse_duration(text)

@@ -354,3 +354,11 @@ def test_embedded_when_no_servers_are_configured(
     kafka_url: str | None, es_url: str | None, embedded: bool
 ) -> None:
     assert Settings(kafka_url=kafka_url, es_url=es_url).embedded is embedded
+
+
+def test_urls_in_errors_never_show_their_password() -> None:
+    from monitor.settings import _without_userinfo
+
+    assert _without_userinfo("kafka://user:s3cret@k1:9092,k2") == "kafka://***@k1:9092,k2"
+    assert _without_userinfo("http://es:9200") == "http://es:9200"
+    assert _without_userinfo(5) == 5
