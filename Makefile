@@ -45,6 +45,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_score_stage.py
 	$(BIN)/python benchmarks/bench_detector.py
 	$(BIN)/python benchmarks/bench_pipeline.py
+	$(BIN)/python benchmarks/bench_text_worst.py
 	$(BIN)/python benchmarks/bench_alert_latency.py
 
 clean:

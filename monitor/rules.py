@@ -697,7 +697,10 @@ class _Loader:
             exclude = self.texts(body.get("exclude"), [*where, "exclude"], "exclude")
             if not keywords:
                 self.problem(where, f"topic {name!r} has no keywords")
-            topics.append(WatchedTopic(name, tuple(keywords), tuple(exclude)))
+            try:
+                topics.append(WatchedTopic(name, tuple(keywords), tuple(exclude)))
+            except ValueError as exc:  # a name longer than MAX_TOPIC_CHARS
+                self.problem(where, str(exc))
             seen: dict[str, int] = {}
             items = self.sequence(body.get("rules"), [*where, "rules"], "rules")
             for index, item in enumerate(items):

@@ -61,7 +61,10 @@ def load_watchlist(path: Path) -> list[WatchedTopic]:
         if not lists["keywords"]:
             problems.append(f"{where}: topic {name!r} has no keywords")
             continue
-        topics.append(WatchedTopic(str(name), lists["keywords"], lists["exclude"]))
+        try:
+            topics.append(WatchedTopic(str(name), lists["keywords"], lists["exclude"]))
+        except ValueError as exc:  # a name longer than MAX_TOPIC_CHARS
+            problems.append(f"{where}: {exc}")
     if problems:
         raise ConfigError(problems)
     return topics

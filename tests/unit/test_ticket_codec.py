@@ -206,7 +206,10 @@ def test_mappings_are_strict_and_cover_every_encoded_field() -> None:
     assert TICKET_MAPPING["dynamic"] == EVENT_MAPPING["dynamic"] == "strict"
     assert set(ticket_doc) <= set(TICKET_MAPPING["properties"])
     assert set(ticket_doc) | {"recent_events"} == set(TICKET_MAPPING["properties"])
-    assert TICKET_MAPPING["properties"]["status"] == {"type": "keyword"}
+    assert TICKET_MAPPING["properties"]["status"] == {
+        "type": "keyword",
+        "ignore_above": 256,
+    }
     assert TICKET_MAPPING["properties"]["opened_at"] == {"type": "date"}
     assert TICKET_MAPPING["properties"]["flapping"] == {"type": "boolean"}
     templates = ticket_index_templates("acme")

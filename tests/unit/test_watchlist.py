@@ -147,3 +147,12 @@ def test_keyword_that_normalises_to_nothing_is_refused(tmp_path: Path) -> None:
     assert _problems(path)[0] == (
         f"{path} line 3: keywords of '空调' must be a list of non-empty strings"
     )
+
+
+def test_a_topic_name_over_the_cap_is_a_config_error_with_its_line(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "topics.yaml"
+    path.write_text("topics:\n  " + "长" * 65 + ":\n    keywords: [a]\n", "utf-8")
+    with pytest.raises(ConfigError, match=r"line 2: topic name must be at most 64"):
+        load_watchlist(path)
