@@ -69,6 +69,8 @@ class MonitorMetrics(NamedTuple):
     sink_retries: Counter
     batch_retries: Counter
     batch_bisections: Counter
+    batch_systemic_failures: Counter
+    dedup_forgotten_early: Counter
     stage_pending_records: Gauge
     stage_last_progress: Gauge
     window_gaps_skipped: Counter
@@ -170,6 +172,19 @@ class MonitorMetrics(NamedTuple):
                 "Batches split in two because they kept failing with a "
                 "non-transient error (the record that fails alone is dead-lettered).",
                 ["stage"],
+                registry=registry,
+            ),
+            batch_systemic_failures=Counter(
+                "monitor_batch_systemic_failures_total",
+                "Batches whose every record failed alike (a fault of the code or "
+                "a dependency, not of the data): held and retried, not bisected.",
+                ["stage"],
+                registry=registry,
+            ),
+            dedup_forgotten_early=Counter(
+                "monitor_dedup_forgotten_early_total",
+                "Post ids forgotten before MONITOR_DEDUP_HORIZON_SECONDS because "
+                "MONITOR_DEDUP_MAX_IDS was reached (the horizon is shorter).",
                 registry=registry,
             ),
             stage_pending_records=Gauge(

@@ -10,6 +10,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from monitor.errors import SinkUnavailable
+from monitor.pipelines.count import StateLog
 from monitor.sinks.base import Document, Rejected, WriteResult
 
 
@@ -80,22 +81,25 @@ def fake_event(
 
 
 @dataclass
-class FakeStateLog:
+class FakeStateLog(StateLog):
     """The state log in memory: a dict per partition; ``None`` deletes.
 
     ``fail_next`` makes that many ``write`` calls fail after they were asked
-    for (the broker refused them), writing nothing.
+    for (the broker refused them), writing nothing. ``calls`` records the
+    keys of each ``write`` call, in order.
     """
 
     partitions: dict[int, dict[str, Any]] = field(default_factory=dict)
     fail_next: int = 0
     restores: int = 0
+    calls: list[list[str]] = field(default_factory=list)
 
     async def entries(self, partition: int) -> list[tuple[str, Any]]:
         self.restores += 1
         return list(self.partitions.get(partition, {}).items())
 
     async def write(self, partition: int, writes: dict[str, Any]) -> list[Any]:
+        self.calls.append(list(writes))
         future = asyncio.get_running_loop().create_future()
         if self.fail_next > 0:
             self.fail_next -= 1

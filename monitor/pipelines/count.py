@@ -107,6 +107,27 @@ class StateLog:
             if value is not None
         ]
 
+    async def write_in_order(
+        self,
+        partition: int,
+        writes: Mapping[str, Any | None],
+        commits: Callable[[str], bool],
+    ) -> None:
+        """Log ``writes`` in three acknowledged steps: values, commits, deletes.
+
+        A restore trusts an entry for which ``commits(key)`` is true (the
+        ledger's meta, the merge's progress) only as far as everything it
+        covers: so those go after every other value has landed, and the
+        deletes of what they replace go last. (Without idempotence the
+        producer may deliver a later record after an earlier one failed.)
+        """
+        values = {k: v for k, v in writes.items() if v is not None and not commits(k)}
+        marks = {k: v for k, v in writes.items() if v is not None and commits(k)}
+        deletes = {k: v for k, v in writes.items() if v is None}
+        for step in (values, marks, deletes):
+            if step:
+                await asyncio.gather(*(await self.write(partition, step)))
+
     async def write(
         self, partition: int, writes: Mapping[str, Any | None]
     ) -> list[Awaitable[Any]]:
@@ -122,8 +143,20 @@ class StateLog:
         return futures
 
 
+def _ledger_commit(key: str) -> bool:
+    """Return True for the ledger's meta entry: what a restore trusts last."""
+    return key.endswith(":meta")
+
+
+def _merge_commit(key: str) -> bool:
+    """Return True for the merge's progress entry (``0:merger:``)."""
+    return key.split(":")[1] == "merger"
+
+
 class CountStage:
     """Per-partition window counting (stage 1)."""
+
+    NAME = COUNT_STAGE
 
     def __init__(
         self,
@@ -250,7 +283,8 @@ class CountStage:
         by_partition: dict[int, list[tuple[int, PostFacts]]] = defaultdict(list)
         left: set[int] = set()
         duplicates: set[tuple[int, int]] = set()
-        now = time.monotonic()
+        #: partition -> offset after its last record in this batch
+        read: dict[int, int] = {}
         for event, data in decoded:
             message = event.message
             if message.partition in self.revoked:
@@ -258,9 +292,9 @@ class CountStage:
                 # its window beside the new owner's.
                 left.add(message.partition)
                 continue
-            if message.offset + 1 > self.position.get(message.partition, 0):
-                self.position[message.partition] = message.offset + 1
-                self.advanced[message.partition] = now
+            read[message.partition] = max(
+                read.get(message.partition, 0), message.offset + 1
+            )
             if data is None:
                 continue
             try:
@@ -284,6 +318,15 @@ class CountStage:
             except BaseException:
                 self._drop(by_partition)
                 raise
+            # Read past only once counted: until then the timer must not
+            # take the partition for caught up (and idle-close its windows).
+            now = time.monotonic()
+            for partition, position in read.items():
+                if partition in self.revoked:
+                    continue
+                if position > self.position.get(partition, 0):
+                    self.position[partition] = position
+                    self.advanced[partition] = now
         for partition in sorted(left):
             log.info(
                 "count: records of revoked partition %d left to its owner", partition
@@ -309,8 +352,10 @@ class CountStage:
             metrics.posts_late.inc(outcome.late)
         if outcome.duplicates:
             metrics.posts_duplicate.inc(outcome.duplicates)
+        if outcome.dedup_forgotten_early:
+            metrics.dedup_forgotten_early.inc(outcome.dedup_forgotten_early)
         # State first: a window's partial is logged before it is sent.
-        await asyncio.gather(*(await self.state.write(partition, outcome.writes)))
+        await self.state.write_in_order(partition, outcome.writes, _ledger_commit)
         deliveries = await self._send(partition, outcome.closed)
         if not self.active.get(partition):
             # Tell the merge at once that this partition has windows
@@ -328,49 +373,56 @@ class CountStage:
         waits for an active partition however long it takes, and not for an
         idle one.
         """
-        idle = self.pipeline.settings.idle_close_seconds
         async with self.lock:
             for partition in sorted(self.owned - set(self.ledgers)):
-                await self.ledger(partition)
-            now = time.monotonic()
-            deliveries: list[Awaitable[Any]] = []
-            for partition, ledger in list(self.ledgers.items()):
                 try:
-                    if (
-                        ledger.windows.open
-                        and now - self.last_seen.get(partition, now) >= idle
-                        # Quiet only because its records have not reached this
-                        # worker yet (a restart, a rebalance): not idle.
-                        and self.caught_up(partition)
-                    ):
-                        outcome = ledger.flush()
-                        # State first: a partial is logged before it is sent.
-                        await asyncio.gather(
-                            *(await self.state.write(partition, outcome.writes))
-                        )
-                        await asyncio.gather(
-                            *(await self._send(partition, outcome.closed))
-                        )
-                except BaseException:
+                    await self.ledger(partition)
+                except Exception:  # noqa: BLE001 - one partition's, retried next tick
+                    log.exception("count: restoring partition %d failed", partition)
+            for partition in list(self.ledgers):
+                # One partition's failure must not silence the others.
+                try:
+                    await self._tick_partition(partition)
+                except Exception:  # noqa: BLE001 - retried next tick
                     self._drop([partition])
-                    raise
-                deliveries += await self._heartbeat(partition)
-            await asyncio.gather(*deliveries)
+                    log.exception("count: partition %d tick failed", partition)
+
+    async def _tick_partition(self, partition: int) -> None:
+        ledger = self.ledgers[partition]
+        now = time.monotonic()
+        if (
+            ledger.windows.open
+            and now - self.last_seen.get(partition, now)
+            >= self.pipeline.settings.idle_close_seconds
+            # Quiet only because its records have not reached this
+            # worker yet (a restart, a rebalance): not idle.
+            and self.caught_up(partition)
+        ):
+            outcome = ledger.flush()
+            # State first: a partial is logged before it is sent.
+            await self.state.write_in_order(partition, outcome.writes, _ledger_commit)
+            await asyncio.gather(*(await self._send(partition, outcome.closed)))
+        await asyncio.gather(*(await self._heartbeat(partition)))
 
     async def _heartbeat(self, partition: int) -> list[Awaitable[Any]]:
-        # Active (the merge waits for it) only while it has open windows and
-        # its read position moves: a partition stuck on a batch must not hold
-        # back every window of every partition.
-        stalled = (
-            time.monotonic() - self.advanced.get(partition, 0.0)
-            >= self.pipeline.settings.window_wait_seconds
-        )
         # A partition with records still on their way (a restore, a
         # rebalance) is not idle even with no window open yet.
         pending = bool(self.ledgers[partition].windows.open) or not self.caught_up(
             partition
         )
-        active = pending and not stalled
+        stalled = (
+            time.monotonic() - self.advanced.get(partition, 0.0)
+            >= self.pipeline.settings.window_wait_seconds
+        )
+        if pending and stalled:
+            # Stuck with work to do (its batch keeps failing, or waits out an
+            # outage): say nothing. Silence is what the merge gives up on, after
+            # MONITOR_WINDOW_WAIT_SECONDS: it completes windows without this
+            # partition, marked incomplete, and its partials amend them when
+            # it moves again. ("Idle" would pass the windows as complete.)
+            self.active[partition] = False
+            return []
+        active = pending
         self.active[partition] = active
         body = {"partition": partition, "heartbeat": True, "active": active}
         return [
@@ -410,6 +462,7 @@ class MergeStage:
     """
 
     PARTITION = 0
+    NAME = MERGE_STAGE
 
     def __init__(
         self,
@@ -663,7 +716,7 @@ class MergeStage:
                 self.saved_keys.discard(key)
             else:
                 self.saved_keys.add(key)
-        await asyncio.gather(*(await self.state.write(self.PARTITION, writes)))
+        await self.state.write_in_order(self.PARTITION, writes, _merge_commit)
 
     async def _amend(self, window: WindowAggregate) -> None:
         """Rewrite the counts of an emitted window a late partial corrected."""
@@ -802,12 +855,13 @@ def register(
 
     @app.timer(TICK_SECONDS)
     async def close_idle_windows() -> None:
-        # A timer that raises crashes the worker: log and try again next tick.
-        try:
-            await count.tick()
-            await merge.tick()
-        except Exception:
-            log.exception("closing idle windows failed; retrying next tick")
+        # A timer that raises crashes the worker: log and try again next tick,
+        # each stage on its own (a count failure must not stop merge timeouts).
+        for stage in (count, merge):
+            try:
+                await stage.tick()
+            except Exception:  # noqa: BLE001 - retried next tick
+                log.exception("%s tick failed; retrying next tick", stage.NAME)
 
     @app.on_partitions_assigned.connect
     async def on_assigned(app: faust.App, assigned: set[Any], **kwargs: Any) -> None:

@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Sequence
 import faust
 
 from monitor.errors import InvalidRecordError
-from monitor.pipelines import Pipeline, register_batch_agent
+from monitor.pipelines import Pipeline, is_transient, register_batch_agent
 from monitor.records import (
     MAX_MESSAGE_BYTES,
     Post,
@@ -76,16 +76,28 @@ async def score_events(pipeline: Pipeline, events: Sequence[faust.EventT]) -> No
     deliveries: list[Awaitable[object]] = []
     sent: list[tuple[Post, ScoredPost]] = []
     for (event, post), result in zip(valid, results, strict=True):
-        try:
-            if isinstance(result, Exception):
-                raise result
-            deliveries.append(await send_scored(pipeline, result))
-            sent.append((post, result))
-        except Exception as exc:  # noqa: BLE001 - one boundary per event, see STYLE 4
-            log.error("scoring post %s failed", post.id, exc_info=exc)
+        if isinstance(result, Exception):
+            log.error("scoring post %s failed", post.id, exc_info=result)
             await _dead_letter(
-                pipeline, event, f"scoring failed: {type(exc).__name__}: {exc}", post
+                pipeline,
+                event,
+                f"scoring failed: {type(result).__name__}: {result}",
+                post,
             )
+            continue
+        try:
+            deliveries.append(await send_scored(pipeline, result))
+        except Exception as exc:  # noqa: BLE001 - one boundary per event, see STYLE 4
+            if is_transient(exc):
+                raise  # the broker is away: the batch waits, no post is set aside
+            await _dead_letter(
+                pipeline,
+                event,
+                f"cannot send the scored post: {type(exc).__name__}: {exc}",
+                post,
+            )
+            continue
+        sent.append((post, result))
     # The batch is done only when the broker has every scored post; if one
     # was refused this raises and the whole batch is handled again.
     await asyncio.gather(*deliveries)

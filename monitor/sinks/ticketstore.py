@@ -538,9 +538,12 @@ class TicketStore:
             raise
         except ApiError as exc:
             status = exc.meta.status
-            if status in TRANSIENT_STATUSES:
+            if status in TRANSIENT_STATUSES or status in (401, 403):
+                # Credentials hit every request alike: hold the triggers
+                # (retried until fixed) rather than dead-letter each one.
                 raise TicketStoreUnavailable(
-                    f"Elasticsearch is busy or failing ({status}): {exc}",
+                    f"Elasticsearch is busy, failing or refusing our "
+                    f"credentials ({status}): {exc}",
                     retry_after=self.retry_after,
                 ) from exc
             raise TicketStoreError(

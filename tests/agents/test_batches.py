@@ -13,6 +13,7 @@ from aiokafka.errors import (
     MessageSizeTooLargeError,
     NotLeaderForPartitionError,
 )
+from faust.exceptions import ProducerSendError
 
 import monitor.pipelines as pipelines
 from monitor.errors import BatchAbandoned, InvalidRecordError, SinkUnavailable
@@ -73,7 +74,8 @@ async def test_a_poison_record_is_bisected_out_and_dead_lettered_alone() -> None
 
     stream = await consume(pipeline, events(11), handle)
     assert stream.acked
-    assert sorted(handled, key=lambda i: int(i[1:])) == [
+    # (a record may be handled twice: the systemic probe, then its half)
+    assert sorted(set(handled), key=lambda i: int(i[1:])) == [
         f"p{i}" for i in range(11) if i != 5
     ]
     (letter,) = dead_letters(pipeline)
@@ -94,7 +96,7 @@ async def test_records_are_handled_in_offset_order_when_bisecting() -> None:
         order.extend(e.message.offset for e in chunk)
 
     await consume(pipeline, events(8), handle)
-    assert order == [0, 1, 3, 4, 5, 6, 7]
+    assert list(dict.fromkeys(order)) == [0, 1, 3, 4, 5, 6, 7]
 
 
 async def test_an_outage_is_waited_out_never_bisected_nor_dead_lettered() -> None:
@@ -113,6 +115,11 @@ async def test_an_outage_is_waited_out_never_bisected_nor_dead_lettered() -> Non
     assert value(pipeline.metrics.batch_retries, stage="stage") == 12
 
 
+def _wrapped(error: Exception, cause: Exception) -> Exception:
+    error.__cause__ = cause
+    return error
+
+
 @pytest.mark.parametrize(
     ("error", "transient"),
     [
@@ -123,6 +130,9 @@ async def test_an_outage_is_waited_out_never_bisected_nor_dead_lettered() -> Non
         (TimeoutError(), True),
         (ConnectionResetError(), True),
         (MessageSizeTooLargeError(), False),
+        (_wrapped(ProducerSendError("send failed"), KafkaTimeoutError()), True),
+        (_wrapped(ProducerSendError("send failed"), MessageSizeTooLargeError()), False),
+        (_wrapped(RuntimeError("while handling"), KafkaConnectionError()), True),
         (InvalidRecordError("bad"), False),
         (ValueError("bug"), False),
         (KeyError("x"), False),
@@ -137,13 +147,15 @@ def test_transient_failures_are_told_from_faults_of_the_batch(
 async def test_a_failing_batch_is_abandoned_unacknowledged_when_stopping(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    exits: list[int] = []
+    exits: list[tuple[int, bool]] = []
 
     class Exited(BaseException):
         pass
 
     def fake_exit(code: int) -> None:
-        exits.append(code)
+        # Real Faust acks a batch in a finally when the agent moves on; the
+        # process must be gone before that: was the batch acked by then?
+        exits.append((code, stream.acked))
         raise Exited
 
     monkeypatch.setattr(pipelines.os, "_exit", fake_exit)
@@ -164,8 +176,8 @@ async def test_a_failing_batch_is_abandoned_unacknowledged_when_stopping(
             batch_seconds=0.1,
             handle=handle,
         )
-    assert exits == [pipelines.EXIT_ABANDONED]
-    assert not stream.acked and dead_letters(pipeline) == []
+    assert exits == [(pipelines.EXIT_ABANDONED, False)]
+    assert dead_letters(pipeline) == []
 
 
 async def test_stopping_wakes_a_backoff_sleep_at_once() -> None:
@@ -187,3 +199,37 @@ async def test_progress_is_exported_while_a_batch_waits() -> None:
     assert seen == [4.0]
     assert value(pipeline.metrics.stage_pending_records, stage="stage") == 0
     assert value(pipeline.metrics.stage_last_progress, stage="stage") > 1.7e9
+
+
+async def test_a_failure_that_hits_every_record_is_held_not_dead_lettered() -> None:
+    pipeline = make_pipeline()
+    broken = {"on": True}
+    calls: list[int] = []
+
+    async def handle(pipe, chunk) -> None:  # noqa: ANN001
+        calls.append(len(chunk))
+        if broken["on"]:
+            if len(calls) >= 8:
+                broken["on"] = False  # the dependency is fixed
+            raise PermissionError("credentials refused")
+
+    stream = await consume(pipeline, events(20), handle)
+    assert stream.acked and dead_letters(pipeline) == []
+    assert value(pipeline.metrics.batch_systemic_failures, stage="stage") == 1
+    assert value(pipeline.metrics.batch_bisections, stage="stage") == 0
+    assert calls[-1] == 20  # the whole batch, once the cause was fixed
+
+
+async def test_a_batch_handled_again_does_not_dead_letter_a_record_twice() -> None:
+    pipeline = make_pipeline()
+    attempts: list[int] = []
+
+    async def handle(pipe, chunk) -> None:  # noqa: ANN001
+        attempts.append(1)
+        await pipe.dead_letter_event("stage", chunk[0], "undecodable")
+        if len(attempts) < 3:
+            raise ValueError("a later step failed")
+
+    await consume(pipeline, events(2), handle)
+    assert len(attempts) == 3
+    assert [letter.offset for letter in dead_letters(pipeline)] == [0]

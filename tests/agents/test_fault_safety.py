@@ -236,3 +236,25 @@ async def test_a_poison_record_is_dead_lettered_and_later_windows_alert(
     (trigger,) = [orjson.loads(v) for _, v in pipeline.topics.triggers.sent]
     assert trigger["trigger"]["topic"] == "空调异味"
     assert trigger["trigger"]["observed_value"] == 4
+
+
+async def test_the_meta_entry_is_written_after_the_values_it_covers() -> None:
+    # Without idempotence a producer may deliver a later record after an
+    # earlier one failed: the entry a restore trusts must wait for the rest.
+    pipeline = pipeline_with_all_topics()
+    state = FakeStateLog()
+    stage = CountStage(pipeline, state)
+    stage.assign([0])
+    early = [(f"e{n}", "2026-11-20T13:01:00+08:00") for n in range(3)]
+    await stage.count(pipeline, await scored(pipeline, early, 0))
+    closing = await scored(pipeline, [("late", "2026-11-20T13:10:00+08:00")], 3)
+    state.calls.clear()
+    await stage.count(pipeline, closing)
+    steps = state.calls
+    meta = [n for n, keys in enumerate(steps) if "0:meta" in keys]
+    assert meta and all(keys == ["0:meta"] for keys in (steps[n] for n in meta))
+    (at,) = meta
+    values = [k for keys in steps[:at] for k in keys]
+    assert any(":d:" in k or ":closed:" in k for k in values)
+    deletes = [k for keys in steps[at + 1 :] for k in keys]
+    assert all(state.partitions[0].get(k) is None for k in deletes)

@@ -147,13 +147,15 @@ def test_replayed_feed_is_indexed_once_scored_by_snownlp_and_bad_records_dead_le
     assert worker.metric_sum("monitor_stage_seconds_count", stage="score") > 0
     assert worker.metric_sum("monitor_event_lag_seconds_count", stage="index") == 1000
 
-    # The same file again: every post is indexed again under its own id.
+    # The same file again: every post is a copy of one already counted and
+    # indexed (same ids): dropped, the first versions stay.
     stack.monitor("replay", str(feed))
     wait_until(
-        lambda: worker.metric_sum("monitor_posts_indexed_total") >= 2000,
+        lambda: worker.metric_sum("monitor_posts_duplicate_total") >= 1000,
         timeout=180,
-        what="the second replay indexed",
+        what="the second replay recognised as copies",
     )
+    assert worker.metric_sum("monitor_posts_indexed_total") == 1000
     assert stack.indexed_count() == 1000
 
 
