@@ -17,12 +17,7 @@ from aiokafka.errors import KafkaConnectionError, KafkaError, KafkaTimeoutError
 
 from monitor.errors import InvalidRecordError, SinkUnavailable
 from monitor.metrics import MonitorMetrics, SourceLabels
-from monitor.records import (
-    MAX_DEAD_LETTER_PAYLOAD_BYTES,
-    bounded_dead_letter,
-    decode_scored_post,
-    utc_now,
-)
+from monitor.records import bounded_dead_letter, decode_scored_post, utc_now
 from monitor.scoring import PostScorer
 from monitor.settings import Settings
 from monitor.sinks.base import DocumentSink
@@ -31,9 +26,6 @@ from monitor.topics import Topics
 
 log = logging.getLogger(__name__)
 
-#: Dead letters keep at most this much of the payload, in UTF-8 bytes (the
-#: name is older than the unit): see :func:`monitor.records.bounded_dead_letter`.
-MAX_DEAD_LETTER_PAYLOAD_CHARS = MAX_DEAD_LETTER_PAYLOAD_BYTES
 #: Dead letters remembered to send each record's once (per stage, per process).
 RECENT_DEAD_LETTERS = 10_000
 #: Backoff for a batch whose handler failed, doubling up to the maximum.

@@ -205,19 +205,19 @@ async def test_a_refused_delivery_makes_the_whole_batch_run_again(monkeypatch) -
 
 
 async def test_dead_letter_keeps_a_bounded_payload_and_says_so() -> None:
-    from monitor.pipelines import MAX_DEAD_LETTER_PAYLOAD_CHARS
+    from monitor.records import MAX_DEAD_LETTER_PAYLOAD_BYTES
 
     pipeline = make_pipeline()
     huge = (
         b'{"id": "h", "text": 1, "pad": "'
-        + b"x" * (MAX_DEAD_LETTER_PAYLOAD_CHARS + 10)
+        + b"x" * (MAX_DEAD_LETTER_PAYLOAD_BYTES + 10)
         + b'"}'
     )
     await score_events(pipeline, [fake_event(huge)])
     (letter,) = dead_letters(pipeline)
     assert (
         letter.payload_truncated
-        and len(letter.payload) == MAX_DEAD_LETTER_PAYLOAD_CHARS
+        and len(letter.payload) == MAX_DEAD_LETTER_PAYLOAD_BYTES
     )
     assert letter.reason == "text must be a string, got int"
 
