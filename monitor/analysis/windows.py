@@ -25,10 +25,10 @@ Counting happens in two steps, so that it scales with the partitions of
    (:attr:`WindowMerger.skipped_gap_windows`).
 
 Posts later than the grace period are not counted (they are reported, so
-the loss is visible). Copies of a post are counted once: per open window
-always, and within ``dedup_horizon`` seconds of event time when
-:class:`PartitionLedger` is given one (:mod:`monitor.analysis.dedup`; the
-memory costs about 80 bytes per id held). Everything here is pure: no
+the loss is visible). Copies of a post are counted once: within
+``dedup_horizon`` seconds of event time when :class:`PartitionLedger` is
+given one (:mod:`monitor.analysis.dedup`; the memory costs about 80 bytes
+per id held), else within one open window. Everything here is pure: no
 Faust, no I/O. State round-trips through plain JSON-able dicts (``to_dict``
 / ``from_dict``).
 
@@ -366,19 +366,25 @@ class PartitionWindows:
     Args:
         size: Window length in seconds.
         grace: Seconds of event time a post may be late and still count.
+        track_ids: Keep the hashes of the post ids counted per open window, so
+            that a copy in the same window counts once. A caller that
+            recognises copies itself (a ledger with a dedup horizon) turns
+            this off, so that no id is checked and held twice.
 
     """
 
-    def __init__(self, size: int, grace: int) -> None:
+    def __init__(self, size: int, grace: int, *, track_ids: bool = True) -> None:
         """Start with no windows."""
         if size <= 0 or grace < 0:
             raise ValueError("window size must be > 0 and grace >= 0")
         self.size = size
         self.grace = grace
+        self.track_ids = track_ids
         self.open: dict[int, WindowAggregate] = {}
-        #: Hashes of the post ids counted per open window: the stage upstream
-        #: is at-least-once, so a post can arrive twice (same partition, as
-        #: ``scored-posts`` is keyed by post id); it is counted once.
+        #: Hashes of the post ids counted per open window (when ``track_ids``):
+        #: the stage upstream is at-least-once, so a post can arrive twice
+        #: (same partition, as ``scored-posts`` is keyed by post id); it is
+        #: counted once.
         self.seen: dict[int, set[int]] = {}
         #: Start of the latest window closed (emitted, or passed by the
         #: watermark before this partition had a post in it), None before the
@@ -396,20 +402,22 @@ class PartitionWindows:
 
         Args:
             post: The post.
-            digest: ``post_hash(post.post_id)``, if the caller has it already.
+            digest: ``post_hash(post.post_id)``, if the caller has it already
+                (unused without ``track_ids``).
 
         """
         start = window_start(post.published, self.size)
         if self.closed_through is not None and start <= self.closed_through:
             return AddResult(False, start, late=True)
-        seen = self.seen.get(start)
-        if seen is None:
-            seen = self.seen[start] = set()
-        if digest is None:
-            digest = post_hash(post.post_id)
-        if digest in seen:
-            return AddResult(False, start, duplicate=True)
-        seen.add(digest)
+        if self.track_ids:
+            seen = self.seen.get(start)
+            if seen is None:
+                seen = self.seen[start] = set()
+            if digest is None:
+                digest = post_hash(post.post_id)
+            if digest in seen:
+                return AddResult(False, start, duplicate=True)
+            seen.add(digest)
         window = self.open.get(start)
         if window is None:
             window = self.open[start] = WindowAggregate(start, self.size)
@@ -722,10 +730,12 @@ class BatchOutcome:
         duplicates: Posts at a new offset whose id was counted or seen before
             (in the same open window, or within the dedup horizon): not
             counted again.
-        skipped: Posts at or below the applied offset (already counted: a
-            redelivery, not a duplicate).
-        duplicate_offsets: Offsets of the ``duplicates``, in batch order: the
-            first copy wins, so these are not indexed either.
+        skipped: Posts at or below the applied offset (already counted or
+            found a duplicate: a redelivery or a batch handled again).
+        duplicate_offsets: Offsets of the ``duplicates``, plus those of the
+            ``skipped`` posts that were duplicates when first applied (the
+            recent ones: see :class:`PartitionLedger`), in batch order. The
+            first copy wins, so none of these is indexed either.
         dedup_forgotten_early: Post ids forgotten before the end of the dedup
             horizon because more than ``dedup_max_ids`` were held.
 
@@ -743,6 +753,9 @@ class BatchOutcome:
 
 #: Post ids remembered per partition by default when a dedup horizon is set.
 DEDUP_MAX_IDS = 2_000_000
+#: A redelivered post that was a duplicate is reported as one again if its
+#: offset is at most this far below the partition's applied offset.
+DUPLICATE_OFFSETS_SPAN = 100_000
 
 
 class PartitionLedger:
@@ -754,8 +767,12 @@ class PartitionLedger:
     deletes the deltas of the windows closed. Restoring sums the surviving
     deltas. The state log keeps a partition's writes in order, and a failed
     batch may leave any prefix of them: a batch counts as applied once its
-    meta entry landed; before that, whatever it wrote is ignored (and
-    deleted by the next batch) and the batch is handled again. Posts at or
+    meta entry landed; before that, whatever it wrote is ignored and the
+    batch is handled again. The next batch deletes those entries, and its
+    meta entry names them (``stale``), so that a restore still ignores one
+    whose delete did not land once the applied offset has passed it. (The
+    caller restores the ledger when a batch's writes fail, so a ledger that
+    handles a batch has had every write of the one before land.) Posts at or
     below the applied offset are skipped, so replaying a batch after a crash
     neither loses nor double-counts a post; a window closed again after a
     crash yields the same partial, which the merge ignores.
@@ -765,7 +782,30 @@ class PartitionLedger:
     (:class:`~monitor.analysis.dedup.DedupMemory`, about 80 bytes per id, at
     most ``dedup_max_ids``): a later copy at a new offset is a duplicate even
     with another ``published_at``. They are logged as ``<p>:ids:<bucket>:<n>``
-    entries, written before the batch's other entries.
+    entries, written before the batch's other entries. That memory is then
+    the only record of the ids: the windows keep no set of ids per open
+    window and the delta entries list none (without a horizon they do; a log
+    written so restores into the memory). Past ``dedup_max_ids`` the oldest
+    ids go early, so a copy of one of them counts again, even in a window
+    still open.
+
+    **Duplicates redelivered.** The index stage indexes every post not
+    reported in :attr:`BatchOutcome.duplicate_offsets`, and a batch can come
+    again after its count landed (a retry or bisection after the index step
+    failed, a crash or shutdown between counting and indexing, the next
+    owner after a rebalance): its posts are then skipped, yet its copies
+    must not be indexed. So a batch that finds duplicates logs their offsets
+    in a ``<p>:dups:<last offset>`` entry (before its meta entry, and trusted
+    once that landed, as a delta is: about 13 bytes per duplicate, written
+    once, nothing while there are none); the ledger keeps them
+    (:attr:`recent_duplicates`) and reports a skipped post at one of them
+    again. Those of the last ``DUPLICATE_OFFSETS_SPAN`` (100,000) offsets
+    are kept (so at most that many, about 36 bytes each in memory): a
+    redelivery starts at the committed offset, which trails the applied one
+    by a commit interval and the buffers, far less. A redelivery from
+    further back reports none of its copies: they are indexed again with
+    ``op_type=create``, so only a copy dated another day (another daily
+    index) lands a second time.
 
     Writes per batch are bounded by the windows and id buckets it touched
     (plus the id entries of buckets it forgot), not by its posts or by the
@@ -792,9 +832,13 @@ class PartitionLedger:
     ) -> None:
         """Start empty (nothing applied)."""
         self.partition = partition
-        self.windows = PartitionWindows(size, grace)
         self.dedup = DedupMemory(dedup_horizon, dedup_max_ids, bucket_seconds_for(size))
+        # With a horizon the memory recognises every copy: no second set.
+        self.windows = PartitionWindows(size, grace, track_ids=not self.dedup.enabled)
         self.applied_offset = -1
+        #: Offsets of the recent duplicates by the batch that found them: its
+        #: last offset (its entry's key) -> them, ascending, oldest first.
+        self._duplicates: dict[int, list[int]] = {}
         self._deltas: dict[int, list[str]] = {}
         self._closed_keys: list[str] = []
         #: Entries of a batch that did not fully land, deleted by the next one.
@@ -808,6 +852,11 @@ class PartitionLedger:
         """Post ids held for the dedup horizon (0 when it is off)."""
         return len(self.dedup)
 
+    @property
+    def recent_duplicates(self) -> list[int]:
+        """Offsets of the duplicates kept to report again, ascending."""
+        return [offset for found in self._duplicates.values() for offset in found]
+
     def _key(self, *parts: object) -> str:
         return ":".join(str(part) for part in (self.partition, *parts))
 
@@ -816,31 +865,41 @@ class PartitionLedger:
         outcome = BatchOutcome()
         deltas: dict[int, WindowAggregate] = {}
         hashes: dict[int, list[int]] = {}
-        last = self.applied_offset
+        applied = last = self.applied_offset
         windows = self.windows
+        track = windows.track_ids
         dedup = self.dedup if self.dedup.enabled else None
         remembered = self.dedup.ids  # empty while the horizon is off
+        recent: set[int] | None = None
+        fresh: list[int] = []
         for offset, post in posts:
-            if offset <= self.applied_offset:
+            if offset <= applied:
                 outcome.skipped += 1
+                if recent is None:
+                    recent = {o for found in self._duplicates.values() for o in found}
+                if offset in recent:  # a copy the first time: not indexed now
+                    outcome.duplicate_offsets.append(offset)
                 continue
             last = max(last, offset)
             digest = post_hash(post.post_id)
             if digest in remembered:
                 outcome.duplicates += 1
                 outcome.duplicate_offsets.append(offset)
+                fresh.append(offset)
                 continue
             result = windows.add(post, digest)
             if result.duplicate:
                 outcome.duplicates += 1
                 outcome.duplicate_offsets.append(offset)
+                fresh.append(offset)
                 continue
             if dedup is not None:
                 dedup.remember(digest, post.published)
             if not result.counted:
                 outcome.late += 1
                 continue
-            hashes.setdefault(result.window_start, []).append(digest)
+            if track:
+                hashes.setdefault(result.window_start, []).append(digest)
             outcome.counted += 1
             delta = deltas.get(result.window_start)
             if delta is None:
@@ -852,17 +911,23 @@ class PartitionLedger:
         for start, delta in deltas.items():
             key = self._key("d", start, last)
             self._deltas.setdefault(start, []).append(key)
-            entries[key] = {
+            entry: dict[str, Any] = {
                 "offset": last,
                 "window": delta.to_dict(bounded=False),
-                "ids": hashes[start],
                 # Counts only once the batch's meta entry (written after it)
                 # has landed too; see restore().
                 "with_meta": True,
             }
+            if track:
+                entry["ids"] = hashes[start]
+            entries[key] = entry
+        if fresh:  # trusted once the meta entry landed too, as a delta is
+            fresh.sort()
+            self._duplicates[last] = fresh
+            entries[self._key("dups", last)] = {"offsets": list(fresh)}
         moved = last > self.applied_offset
         self.applied_offset = last
-        deletes: list[str] = []
+        deletes = self._forget_duplicates()
         if self._close(outcome, entries, deletes, flush=False) or moved:
             entries[self._key("meta")] = self._meta()
         self._finish(outcome, entries, deletes)
@@ -928,6 +993,10 @@ class PartitionLedger:
             self._key("ids", *position): value for position, value in chunks.items()
         }
         writes.update(entries)
+        stale = [key for key in self._stale_keys if key not in writes]
+        meta = writes.get(self._key("meta"))
+        if stale and meta is not None:
+            meta["stale"] = stale  # see the class docstring
         deletes += self._stale_keys
         deletes += [self._key("ids", *position) for position in forgotten]
         for key in deletes:
@@ -935,6 +1004,18 @@ class PartitionLedger:
                 writes[key] = None
         self._stale_keys = []
         outcome.writes = writes
+
+    def _forget_duplicates(self) -> list[str]:
+        """Forget duplicates beyond the span; return their entries' keys."""
+        low = self.applied_offset - DUPLICATE_OFFSETS_SPAN
+        gone = []
+        for last, found in self._duplicates.items():
+            if found[-1] > low:
+                break  # entries are in offset order
+            gone.append(last)
+        for last in gone:
+            del self._duplicates[last]
+        return [self._key("dups", last) for last in gone]
 
     def _meta(self) -> dict[str, Any]:
         return {
@@ -970,14 +1051,21 @@ class PartitionLedger:
         closed_prefix = ledger._key("closed") + ":"
         prefix = ledger._key("d") + ":"
         ids_prefix = ledger._key("ids") + ":"
+        dups_prefix = ledger._key("dups") + ":"
         batches: dict[int, list[tuple[str, Mapping[str, Any]]]] = {}
         closed: list[tuple[str, Mapping[str, Any]]] = []
         chunks = []
+        duplicates: dict[int, list[int]] = {}
+        stale: set[str] = set()  # left by a failure, being deleted
         for key, value in entries:
             if key == meta_key:
                 ledger.applied_offset = max(ledger.applied_offset, int(value["offset"]))
                 windows.closed_through = value.get("closed_through")
                 windows.max_published = value.get("max_published")
+                stale = set(value.get("stale", ()))
+            elif key.startswith(dups_prefix):
+                last = int(key[len(dups_prefix) :])
+                duplicates[last] = [int(offset) for offset in value["offsets"]]
             elif key.startswith(closed_prefix):
                 closed.append((key, value))
             elif key.startswith(prefix):
@@ -994,11 +1082,14 @@ class PartitionLedger:
                 continue
             ledger.applied_offset = max(ledger.applied_offset, offset)
             for key, value in batch:
-                ledger._restore_delta(key, value)
+                if key in stale:
+                    ledger._stale_keys.append(key)
+                else:
+                    ledger._restore_delta(key, value)
         for key, value in closed:
             partial = WindowAggregate.from_dict(value)
             through = windows.closed_through
-            if through is None or partial.start > through:
+            if through is None or partial.start > through or key in stale:
                 ledger._stale_keys.append(key)
                 continue
             ledger._closed_keys.append(key)
@@ -1011,6 +1102,21 @@ class PartitionLedger:
             applied_offset=ledger.applied_offset,
             watermark=windows.watermark,
         )
+        if not windows.track_ids:
+            # Deltas logged without a horizon list their ids: the memory holds
+            # them now (the next batch logs them), so copies still count once.
+            for start, ids in windows.seen.items():
+                for digest in ids:
+                    if digest not in ledger.dedup:
+                        ledger.dedup.remember(digest, start)
+            windows.seen.clear()
+        for last, found in sorted(duplicates.items()):
+            key = ledger._key("dups", last)
+            if last > logged or key in stale:
+                ledger._stale_keys.append(key)
+            else:
+                ledger._duplicates[last] = found
+        ledger._stale_keys += ledger._forget_duplicates()
         ledger.unsent.sort(key=lambda window: window.start)
         return ledger
 

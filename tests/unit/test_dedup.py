@@ -15,6 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from monitor.analysis import windows
 from monitor.analysis.dedup import (
     CHUNK_IDS,
     DedupMemory,
@@ -404,11 +405,14 @@ def test_each_post_id_counts_once_across_crashes_with_partial_writes(
         restored = restore()
         assert _memory(restored) == _memory(ledger)
         assert restored.applied_offset == ledger.applied_offset
+        assert restored.recent_duplicates == ledger.recent_duplicates
     partials += ledger.flush().closed
 
     # The reference: windows close at the end of each batch; an id is a
-    # duplicate once seen (counted or late) at an earlier offset.
+    # duplicate once seen (counted or late) at an earlier offset, and a
+    # duplicate redelivered is reported again.
     seen: set[str] = set()
+    copies: set[int] = set()
     expected: Counter[int] = Counter()
     applied, latest, closed = -1, -math.inf, -math.inf
     for batch, outcome in effective:
@@ -416,9 +420,12 @@ def test_each_post_id_counts_once_across_crashes_with_partial_writes(
         for offset, post in batch:
             start = window_start(post.published, SIZE)
             if offset <= applied:
+                if offset in copies:
+                    duplicates.append(offset)
                 continue
             if post.post_id in seen:
                 duplicates.append(offset)
+                copies.add(offset)
                 continue
             seen.add(post.post_id)
             if start > closed:
@@ -433,3 +440,244 @@ def test_each_post_id_counts_once_across_crashes_with_partial_writes(
     for partial in partials:  # a window closed again has the same counts
         assert posts.setdefault(partial.start, partial.posts) == partial.posts
     assert {start: n for start, n in posts.items() if n} == dict(expected)
+
+
+# --- duplicates redelivered ----------------------------------------------------------
+
+
+def _copies() -> list[tuple[int, PostFacts]]:
+    """A post, its copy dated a day later (another daily index), another post."""
+    return [
+        (0, _post("a", T0 + 10)),
+        (1, _post("a", T0 + DAY + 10)),
+        (2, _post("b", T0 + 20)),
+    ]
+
+
+def test_a_redelivered_copy_is_reported_as_a_duplicate_again() -> None:
+    ledger = _ledger()
+    assert ledger.apply(_copies()).duplicate_offsets == [1]
+    # the index step failed after the count: the batch comes again (a retry) ...
+    again = ledger.apply(_copies())
+    # ... counted as skipped, so the duplicates metric counts each copy once
+    assert (again.skipped, again.duplicates, again.duplicate_offsets) == (3, 0, [1])
+    # ... or in halves (a bisection)
+    assert ledger.apply(_copies()[1:]).duplicate_offsets == [1]
+    assert ledger.apply(_copies()[:1]).duplicate_offsets == []
+
+
+def test_a_copy_within_one_batch_is_reported_on_every_redelivery() -> None:
+    ledger = _ledger()
+    batch = [
+        (0, _post("a", T0 + 10)),
+        (1, _post("a", T0 + 10)),
+        (2, _post("a", T0 + 500)),
+    ]
+    assert ledger.apply(batch).duplicate_offsets == [1, 2]
+    assert ledger.apply(batch).duplicate_offsets == [1, 2]
+    # a redelivery running on into new offsets
+    outcome = ledger.apply(
+        [*batch[1:], (3, _post("a", T0 + 20)), (4, _post("c", T0 + 30))]
+    )
+    assert outcome.duplicate_offsets == [1, 2, 3]
+    assert (outcome.skipped, outcome.duplicates, outcome.counted) == (2, 1, 1)
+
+
+@pytest.mark.parametrize("horizon", [0, HORIZON])
+def test_a_redelivered_copy_is_reported_again_after_a_restore(horizon: int) -> None:
+    """A crash or shutdown between counting and indexing, or a rebalance."""
+    ledger = _ledger(dedup_horizon=horizon)
+    log: dict[str, Any] = {}
+    batch = [
+        (0, _post("a", T0 + 10)),
+        (1, _post("b", T0 + 20)),
+        (2, _post("a", T0 + 10)),
+    ]
+    outcome = ledger.apply(batch)
+    assert outcome.duplicate_offsets == [2]
+    _persist(log, outcome.writes)
+    # later batches and an idle flush rewrite the meta entry: it keeps them
+    _persist(log, ledger.apply([(3, _post("c", T0 + 30))]).writes)
+    _persist(log, ledger.flush().writes)
+    restored = _restore(log, dedup_horizon=horizon)
+    assert restored.recent_duplicates == [2]
+    again = restored.apply(batch)
+    assert (again.skipped, again.duplicate_offsets) == (3, [2])
+
+
+def test_a_batch_logs_its_duplicates_in_an_entry_of_its_own() -> None:
+    ledger = _ledger()
+    log: dict[str, Any] = {}
+    _persist(log, ledger.apply([(0, _post("a", T0 + 10))]).writes)
+    assert not any(":dups:" in key for key in log)  # nothing while there are none
+    writes = ledger.apply(
+        [(1, _post("a", T0 + 10)), (2, _post("b", T0 + 20)), (3, _post("a", T0 + DAY))]
+    ).writes
+    assert writes["5:dups:3"] == {"offsets": [1, 3]}
+    keys = list(writes)
+    assert keys.index("5:dups:3") < keys.index("5:meta")  # trusted once meta landed
+    assert set(writes["5:meta"]) == {"offset", "closed_through", "max_published"}
+    _persist(log, writes)
+    # written once: a batch without duplicates leaves it be
+    later = ledger.apply([(4, _post("c", T0 + DAY + 30))]).writes
+    assert not any(":dups:" in key for key in later)
+    _persist(log, later)
+    assert _restore(log).recent_duplicates == [1, 3]
+
+
+def test_entries_a_failed_batch_left_stay_ignored_once_the_offset_passes_them() -> None:
+    """Its meta entry did not land; the next one did, its deletes did not."""
+    ledger = _ledger()
+    log: dict[str, Any] = {}
+    _persist(log, ledger.apply([(0, _post("a", T0 + 10))]).writes)
+    failed = ledger.apply([(1, _post("a", T0 + 10)), (2, _post("b", T0 + 20))])
+    _persist(log, {k: v for k, v in failed.writes.items() if k != "5:meta"})
+    restored = _restore(log)
+    assert (restored.applied_offset, restored.recent_duplicates) == (0, [])
+    left = {"5:dups:2", f"5:d:{T0}:2"}
+    assert set(restored._stale_keys) == left
+    # handled again, cut otherwise: the same copy is found and logged anew
+    outcome = restored.apply(
+        [(1, _post("a", T0 + 10)), (2, _post("b", T0 + 20)), (3, _post("c", T0 + 30))]
+    )
+    assert outcome.duplicate_offsets == [1]
+    assert outcome.writes["5:dups:3"] == {"offsets": [1]}
+    assert set(outcome.writes["5:meta"]["stale"]) == left
+    assert all(outcome.writes[key] is None for key in left)
+    # ... and its deletes do not land: what they were to delete stays ignored
+    _persist(log, {k: v for k, v in outcome.writes.items() if v is not None})
+    again = _restore(log)
+    assert again.applied_offset == 3 and set(again._stale_keys) == left
+    assert again.recent_duplicates == [1]
+    assert _counted(again) == 3  # a, b and c, once each
+    # once a batch's writes all landed, the next meta entry names none
+    _persist(log, again.apply([(4, _post("d", T0 + 40))]).writes)
+    assert not left & set(log)
+    tail = again.apply([(5, _post("e", T0 + 50))]).writes
+    assert "stale" not in tail["5:meta"]
+
+
+def test_only_the_duplicates_of_the_last_offsets_are_kept(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(windows, "DUPLICATE_OFFSETS_SPAN", 100)
+    ledger = _ledger()
+    log: dict[str, Any] = {}
+    batch = [(n, _post("a", T0 + n)) for n in range(6)]  # 1 to 5 are copies
+    _persist(log, ledger.apply(batch).writes)
+    _persist(log, ledger.apply([(50, _post("a", T0 + 50))]).writes)
+    assert ledger.recent_duplicates == [1, 2, 3, 4, 5, 50]
+    _persist(log, ledger.apply([(104, _post("b", T0 + 60))]).writes)
+    assert ledger.recent_duplicates == [1, 2, 3, 4, 5, 50]  # 5 is within 100
+    # at 105 the first entry is beyond the span: forgotten and deleted
+    outcome = ledger.apply([(105, _post("c", T0 + 70))])
+    assert outcome.writes["5:dups:5"] is None
+    assert ledger.recent_duplicates == [50]
+    # a restore forgets it too, even if its delete did not land
+    _persist(log, {k: v for k, v in outcome.writes.items() if v is not None})
+    restored = _restore(log)
+    assert restored.recent_duplicates == [50] and "5:dups:5" in restored._stale_keys
+    # a redelivery from beyond the span reports no copy (op_type=create is the
+    # last guard: only a copy dated another day is indexed again)
+    assert ledger.apply(batch).duplicate_offsets == []
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.data())
+def test_each_post_id_is_indexed_from_one_offset_across_redeliveries(
+    data: st.DataObject,
+) -> None:
+    """What the index stage indexes: each batch handed on, less its duplicates.
+
+    A batch may fail after its count landed (the index step fails and the
+    same ledger handles it again, or the worker stops or crashes and the
+    ledger is restored) or while the count's writes land (a prefix of them;
+    restored). The stream then comes again from any offset at or before the
+    first one not indexed yet (the committed offset), cut into other batches.
+    Within the horizon, every id is indexed from exactly one offset: its first.
+    """
+    ids = data.draw(st.lists(st.sampled_from("abcdef"), min_size=1, max_size=30))
+    stream = [
+        (offset, _post(post_id, T0 + data.draw(st.integers(0, 3 * DAY), label="t")))
+        for offset, post_id in enumerate(ids)
+    ]
+    log: dict[str, Any] = {}
+    ledger = _ledger()
+    indexed: set[int] = set()
+    committed = position = failures = 0
+    while committed < len(stream):
+        size = data.draw(st.integers(1, 6), label="batch size")
+        batch = stream[position : position + size]
+        outcome = ledger.apply(batch)
+        fate = "indexed"
+        if failures < 6:
+            fate = data.draw(
+                st.sampled_from(["indexed", "index failed", "stopped", "count failed"])
+            )
+        writes = list(outcome.writes.items())
+        if fate == "count failed":
+            landed = data.draw(st.integers(0, len(writes)), label="writes landed")
+            writes = writes[:landed]
+        _persist(log, dict(writes))
+        if fate == "indexed":
+            reported = set(outcome.duplicate_offsets)
+            indexed |= {offset for offset, _ in batch if offset not in reported}
+            committed = position = batch[-1][0] + 1
+            continue
+        if fate != "index failed":
+            ledger = _restore(log)
+        failures += 1
+        position = data.draw(st.integers(0, committed), label="redelivered from")
+    first: dict[str, int] = {}
+    for offset, post in stream:
+        first.setdefault(post.post_id, offset)
+    assert indexed == set(first.values())
+
+
+# --- one record of the ids -----------------------------------------------------------
+
+
+def test_with_a_horizon_ids_are_held_and_logged_once() -> None:
+    ledger = _ledger()
+    writes = ledger.apply([(0, _post("a", T0 + 10)), (1, _post("b", T0 + 310))]).writes
+    assert ledger.windows.seen == {}  # only the memory holds them
+    deltas = [value for key, value in writes.items() if ":d:" in key]
+    assert len(deltas) == 2 and not any("ids" in value for value in deltas)
+    assert ledger.remembered_ids == 2
+    # a copy in the same open window is still recognised
+    assert ledger.apply([(2, _post("a", T0 + 20))]).duplicate_offsets == [2]
+
+
+def test_without_a_horizon_the_windows_hold_the_ids_and_deltas_list_them() -> None:
+    ledger = _ledger(dedup_horizon=0)
+    writes = ledger.apply([(0, _post("a", T0 + 10))]).writes
+    assert ledger.windows.seen == {T0: {post_hash("a")}}
+    assert writes[f"5:d:{T0}:0"]["ids"] == [post_hash("a")]
+
+
+def test_ids_of_deltas_logged_without_a_horizon_restore_into_the_memory() -> None:
+    log: dict[str, Any] = {}
+    batch = [(0, _post("a", T0 + 10)), (1, _post("b", T0 + 400))]
+    _persist(log, _ledger(dedup_horizon=0).apply(batch).writes)
+    restored = _restore(log)
+    assert restored.windows.seen == {}
+    assert restored.dedup.ids == {post_hash("a"), post_hash("b")}
+    outcome = restored.apply([(2, _post("a", T0 + 20)), (3, _post("c", T0 + 30))])
+    assert outcome.duplicate_offsets == [2]
+    # logged with that batch: a restore rebuilds the same memory
+    _persist(log, outcome.writes)
+    assert _memory(_restore(log)) == _memory(restored)
+
+
+def test_ids_both_in_deltas_and_in_the_memory_restore_the_same_memory() -> None:
+    """A log written with a horizon before deltas dropped their ids."""
+    ledger = _ledger()
+    log: dict[str, Any] = {}
+    batch = [(0, _post("a", T0 + 10)), (1, _post("b", T0 + 400))]
+    _persist(log, ledger.apply(batch).writes)
+    log[f"5:d:{T0}:1"]["ids"] = [post_hash("a")]
+    log[f"5:d:{T0 + SIZE}:1"]["ids"] = [post_hash("b")]
+    restored = _restore(log)
+    assert _memory(restored) == _memory(ledger)
+    assert restored.dedup.writes(1) == ({}, [])  # nothing to log again
+    assert restored.apply(batch).skipped == 2

@@ -409,6 +409,14 @@ def test_redelivered_post_in_an_open_window_is_counted_once() -> None:
     assert windows.open[0].posts == 1
 
 
+def test_windows_that_do_not_track_ids_leave_copies_to_the_caller() -> None:
+    windows = PartitionWindows(SIZE, GRACE, track_ids=False)
+    assert windows.add(_post("a", 10)).counted
+    assert windows.add(_post("a", 10)).counted  # the ledger's memory decides
+    assert windows.open[0].posts == 2
+    assert windows.seen == {}
+
+
 def test_close_emits_windows_with_posts_and_the_latest_closed_as_a_marker() -> None:
     windows = PartitionWindows(SIZE, GRACE)
     windows.add(_post("a", 10))
@@ -591,6 +599,24 @@ def test_restore_ignores_deltas_of_windows_already_closed() -> None:
     assert restored.applied_offset == 2
     assert restored.windows.max_published == 100
     assert restored.apply([(3, _post("late", 30))]).late == 1
+
+
+def test_a_delta_left_by_a_failed_batch_is_not_counted_once_the_offset_passes() -> None:
+    """Meta lost, the batch handled again cut otherwise, its deletes lost."""
+    ledger = PartitionLedger(3, SIZE, GRACE)
+    log: dict[str, Any] = {}
+    _persist(log, ledger.apply([(0, _post("a", 10))]).writes)
+    failed = ledger.apply([(1, _post("b", 12)), (2, _post("c", 13))]).writes
+    _persist(log, {key: value for key, value in failed.items() if key != "3:meta"})
+    restored = _restore(log)
+    assert restored.applied_offset == 0 and restored._stale_keys == ["3:d:0:2"]
+    again = restored.apply(
+        [(1, _post("b", 12)), (2, _post("c", 13)), (3, _post("d", 14))]
+    ).writes
+    assert again["3:meta"]["stale"] == ["3:d:0:2"]
+    _persist(log, again, deletes=False)
+    assert "3:d:0:2" in log  # its delete did not land
+    assert _restore(log).windows.open[0].posts == 4  # a, b, c, d: once each
 
 
 def test_restore_rebuilds_open_windows_and_dedup_state() -> None:
