@@ -399,6 +399,10 @@ class CountStage:
             and self.caught_up(partition)
         ):
             outcome = ledger.flush()
+            if outcome.dedup_forgotten_early:
+                self.pipeline.metrics.dedup_forgotten_early.inc(
+                    outcome.dedup_forgotten_early
+                )
             # State first: a partial is logged before it is sent.
             await self.state.write_in_order(partition, outcome.writes, _ledger_commit)
             await asyncio.gather(*(await self._send(partition, outcome.closed)))
