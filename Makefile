@@ -27,8 +27,10 @@ demo: $(STAMP)
 	$(BIN)/monitor demo
 
 ## Lint, unit tests, then integration tests on real local servers.
+## Two processes (a file each at a time): the integration tests mostly wait
+## on servers, so two share the 2 cores well.
 test: $(STAMP) system-deps lint
-	$(BIN)/python -m pytest -q -p no:cacheprovider
+	$(BIN)/python -m pytest -q -p no:cacheprovider -n 2 --dist loadfile
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests/unit
