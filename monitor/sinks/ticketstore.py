@@ -49,8 +49,11 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-#: Largest page a search may ask for (``index.max_result_window`` is 10,000).
+#: How far into the results a search may page: ``offset + limit`` stays
+#: within it (``index.max_result_window`` is 10,000).
 MAX_RESULT_WINDOW = 10_000
+#: Largest page (``limit``) a search returns.
+MAX_PAGE_SIZE = 500
 _SCAN_PAGE = 500
 
 
@@ -811,8 +814,9 @@ class TicketStore:
             priority: A priority or several.
             owner: Exact owner.
             text: Words that must all appear in one of :data:`TEXT_FIELDS`.
-            limit: Page size, 1-500.
-            offset: Tickets to skip; ``offset + limit`` <= 10,000.
+            limit: Page size, 1-:data:`MAX_PAGE_SIZE`.
+            offset: Tickets to skip; ``offset + limit`` <=
+                :data:`MAX_RESULT_WINDOW`.
 
         Returns:
             The page and the total number of matching tickets.
@@ -822,8 +826,8 @@ class TicketStore:
             TicketStoreUnavailable: If Elasticsearch cannot serve it now.
 
         """
-        if not 1 <= limit <= 500:
-            raise ValueError(f"limit must be 1-500, got {limit}")
+        if not 1 <= limit <= MAX_PAGE_SIZE:
+            raise ValueError(f"limit must be 1-{MAX_PAGE_SIZE}, got {limit}")
         if offset < 0 or offset + limit > MAX_RESULT_WINDOW:
             raise ValueError(
                 f"offset must be >= 0 and offset + limit <= {MAX_RESULT_WINDOW}"

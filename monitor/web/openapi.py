@@ -15,15 +15,15 @@ from datetime import timedelta
 from typing import Any
 
 from monitor.analysis.tickets import ACTIONS, PRIORITIES, STATUSES
+from monitor.sinks.ticketstore import MAX_PAGE_SIZE as MAX_LIMIT
+from monitor.sinks.ticketstore import MAX_RESULT_WINDOW as RESULT_WINDOW
 from monitor.ticketing import ACTION_PARAMS
 
 #: Paths relative to where the API is mounted (``/api`` in the worker).
 API_BASE = "/api"
 
-#: Largest page of ``GET /tickets``.
-MAX_LIMIT = 500
-#: Elasticsearch's result window: a page never reaches past this many tickets.
-RESULT_WINDOW = 10_000
+# MAX_LIMIT (largest page of ``GET /tickets``) and RESULT_WINDOW (a page
+# never reaches past this many tickets) are the ticket store's own bounds.
 #: Largest ``offset`` of ``GET /tickets`` (the page is cut at the window).
 MAX_OFFSET = RESULT_WINDOW - 1
 

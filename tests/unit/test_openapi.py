@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -12,6 +14,7 @@ from openapi_spec_validator import validate
 
 from monitor.analysis.tickets import ACTIONS, STATUSES
 from monitor.rules import parse_duration
+from monitor.sinks.ticketstore import MAX_PAGE_SIZE, MAX_RESULT_WINDOW, TicketStore
 from monitor.web.openapi import (
     MAX_SILENCE,
     NOTE_ACTIONS,
@@ -94,3 +97,28 @@ def test_each_action_has_exactly_one_body_schema() -> None:
     assert sorted(listed) == sorted(ACTIONS)
     noted = next(b for b in branches if "note" in b["required"])
     assert noted["properties"]["action"]["enum"] == list(NOTE_ACTIONS)
+
+
+def test_the_ticket_page_bounds_are_the_ticket_stores() -> None:
+    document = openapi_document()
+    parameters = {
+        parameter["name"]: parameter["schema"]
+        for parameter in document["paths"]["/tickets"]["get"]["parameters"]
+    }
+
+    assert parameters["limit"]["maximum"] == MAX_PAGE_SIZE
+    assert parameters["offset"]["maximum"] == MAX_RESULT_WINDOW - 1
+
+
+@pytest.mark.parametrize(
+    ("limit", "offset"),
+    [(MAX_PAGE_SIZE + 1, 0), (0, 0), (MAX_PAGE_SIZE, MAX_RESULT_WINDOW)],
+)
+def test_the_ticket_store_refuses_pages_past_its_bounds(
+    limit: int, offset: int
+) -> None:
+    client: Any = None  # refused before any request
+    store = TicketStore(client, "monitor")
+
+    with pytest.raises(ValueError, match="limit must be|offset must be"):
+        asyncio.run(store.search(limit=limit, offset=offset))
