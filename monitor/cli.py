@@ -2,7 +2,9 @@
 
 Everything printed that comes from posts, dead letters, tickets, rules or
 settings passes through :func:`safe_text` first: it may hold rich markup
-(``[/x]`` would crash the table) or terminal escape sequences.
+(``[/x]`` would crash the table) or terminal escape sequences. The consoles
+print with ``emoji=False``: rich would turn ``:thumbs_down:`` in a post into
+an emoji.
 """
 
 from __future__ import annotations
@@ -37,26 +39,28 @@ from monitor.settings import Settings
 if TYPE_CHECKING:
     from monitor.sinks.ticketstore import TicketStore
 
-console = Console(stderr=True)
-out = Console()
+console = Console(stderr=True, emoji=False)
+out = Console(emoji=False)
 
-#: C0 controls but tab and newline (so ESC, the start of every escape
-#: sequence), DEL and the C1 range (8-bit CSI and OSC).
-_CONTROL_CHARS = re.compile(
-    # C0 but newline and tab, DEL, C1; and the bidirectional marks, overrides
-    # and isolates, which can make a line display other than it reads.
-    r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]"
-)
-#: The characters JSON leaves raw that a terminal still acts on.
-_JSON_RAW_CONTROLS = re.compile(r"[\x7f-\x9f]")
+#: Layout the terminal may keep, though CONTROL_CHARACTERS holds them too.
+_LAYOUT = "\t\n"
+
+
+def _control_characters() -> re.Pattern[str]:
+    # Imported here: monitor.records imports faust (a third of a second), and
+    # commands that print no data (rules check, tokens hash) start without it.
+    from monitor.records import CONTROL_CHARACTERS
+
+    return CONTROL_CHARACTERS
 
 
 def safe_text(value: object, *, markup: bool = True) -> str:
     """Return ``value`` as text that prints as it is on the operator's terminal.
 
-    Control characters (C0 except newline and tab, DEL, C1; so ESC and every
-    escape sequence) are removed, and rich markup is escaped so that text
-    such as ``[/x]`` is shown, not parsed.
+    Control characters (:data:`monitor.records.CONTROL_CHARACTERS` but
+    newline and tab: so ESC and every escape sequence, and the bidirectional
+    overrides) are removed, and rich markup is escaped so that text such as
+    ``[/x]`` is shown, not parsed.
 
     Args:
         value: Data from a post, dead letter, ticket, rule or setting.
@@ -64,18 +68,30 @@ def safe_text(value: object, *, markup: bool = True) -> str:
             messages): only the control characters are removed then.
 
     """
-    text = _CONTROL_CHARS.sub("", str(value))
+    text = _control_characters().sub(_keep_layout, str(value))
     return escape(text) if markup else text
+
+
+def _keep_layout(match: re.Match[str]) -> str:
+    return match[0] if match[0] in _LAYOUT else ""
 
 
 def dump_json(value: Any) -> str:
     r"""Encode ``value`` as indented JSON for the terminal, data unchanged.
 
-    JSON escapes C0 controls itself; DEL and C1 characters, which it leaves
-    raw, are written as ``\u`` escapes too (the same data, parsed).
+    JSON escapes C0 controls itself; the other
+    :data:`monitor.records.CONTROL_CHARACTERS` (DEL, C1, bidirectional
+    overrides), which it leaves raw, are written as ``\u`` escapes too: the
+    same data, parsed. Newlines are the indentation's (JSON strings never
+    hold a raw one).
     """
     text = json.dumps(value, ensure_ascii=False, indent=2, default=str)
-    return _JSON_RAW_CONTROLS.sub(lambda char: f"\\u{ord(char[0]):04x}", text)
+    return _control_characters().sub(_json_escape, text)
+
+
+def _json_escape(match: re.Match[str]) -> str:
+    char = match[0]
+    return char if char in _LAYOUT else f"\\u{ord(char):04x}"
 
 
 def configure_logging(level: str) -> None:

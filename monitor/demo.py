@@ -41,7 +41,12 @@ def run_demo(
     exit_when_done: bool,
     console: Console,
 ) -> None:
-    """Start servers and a worker, replay ``feed``, report, then wait for Ctrl-C."""
+    """Start servers and a worker, replay ``feed``, report, then wait for Ctrl-C.
+
+    ``console`` prints ticket and post data (escaped with
+    :func:`monitor.cli.safe_text`); make it with ``emoji=False`` (as
+    :data:`monitor.cli.out` is) so that ``:codes:`` in posts stay text.
+    """
     servers = EmbeddedServers(settings.data_dir) if settings.embedded else None
     worker: subprocess.Popen[bytes] | None = None
     receivers = LocalReceivers(on_delivery=lambda item: _print_delivery(console, item))
@@ -233,7 +238,10 @@ async def _report(settings: Settings, sent: int, console: Console) -> None:
 
 
 def _buckets(agg: Any) -> str:
-    return ", ".join(f"{b['key']} {b['doc_count']}" for b in agg["buckets"])
+    # Keys are labels, topics and keywords from posts: shown, never parsed.
+    from monitor.cli import safe_text
+
+    return ", ".join(f"{safe_text(b['key'])} {b['doc_count']}" for b in agg["buckets"])
 
 
 def _port_free(host: str, port: int) -> bool:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import ipaddress
 import math
 import re
 from collections.abc import Mapping
@@ -76,8 +77,25 @@ MAX_DEAD_LETTER_REASON_BYTES = 4 * 1024
 #: ...and of the other text fields (stage, topic, source, post id).
 MAX_DEAD_LETTER_FIELD_BYTES = 1024
 
-_URL_SCHEME = re.compile(r"https?://[^/?#\s]", re.IGNORECASE)
-_URL_FORBIDDEN = re.compile(r"[\s\x00-\x1f\x7f]")
+#: Characters that steer a terminal or change how text reads: C0 controls,
+#: DEL, C1 controls (8-bit CSI and OSC) and the bidirectional marks,
+#: embeddings, overrides and isolates (U+202E shows ``gnp.exe`` as
+#: ``exe.png``). A URL must not hold one (:func:`check_http_url`) and the CLI
+#: removes them from what it prints.
+CONTROL_CHARACTERS = re.compile(
+    r"[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]"
+)
+_URL_FORBIDDEN = re.compile(rf"\s|{CONTROL_CHARACTERS.pattern}")
+#: A host name once in ASCII (IDNA): labels of 1-63 letters, digits, ``-``
+#: or ``_``, separated by dots, with an optional final dot. IPv4 addresses
+#: match too.
+_HOST_NAME = re.compile(r"(?:[a-z0-9_-]{1,63}\.)*[a-z0-9_-]{1,63}\.?")
+#: The containers JSON decodes to.
+_JSON_CONTAINERS = (dict, list)
+#: An http(s) URL's scheme and authority (what comes before the path).
+_HTTP_URL = re.compile(r"(https?)://([^/?#]*)", re.IGNORECASE)
+#: An authority without user-info: ``[IPv6]`` or a name, then ``:port``.
+_AUTHORITY = re.compile(r"(?:\[([^\]]*)\]|([^:\[\]]*))(?::([0-9]*))?")
 
 
 class Post(
@@ -276,10 +294,12 @@ def parse_post(
             data = orjson.loads(payload)
         except orjson.JSONDecodeError as exc:
             raise InvalidRecordError(f"not valid JSON: {exc}") from None
-        check_utf8 = False  # orjson never yields a lone surrogate...
+        decoded_json = True
     else:
         data = payload
-        check_utf8 = True  # ...a mapping built in Python may hold one
+        decoded_json = False
+    # orjson never yields a lone surrogate; a mapping built in Python may.
+    check_utf8 = not decoded_json
     if not isinstance(data, Mapping):
         raise InvalidRecordError(f"a post must be a JSON object, got {_kind(data)}")
 
@@ -332,7 +352,7 @@ def parse_post(
     metrics = _parse_metrics(data.get("metrics"))
     meta = {key: value for key, value in data.items() if key not in POST_FIELDS}
     if meta:
-        check_meta(meta, check_utf8=check_utf8)
+        check_meta(meta, decoded_json=decoded_json)
     return Post(
         id=post_id,
         text=text,
@@ -346,7 +366,7 @@ def parse_post(
     )
 
 
-def check_meta(meta: Mapping[Any, Any], *, check_utf8: bool = True) -> None:
+def check_meta(meta: Mapping[Any, Any], *, decoded_json: bool = False) -> None:
     """Check that a post's ``meta`` can travel: bounded, and plain JSON.
 
     ``meta`` is copied onto the scored post and into Elasticsearch, so it
@@ -359,13 +379,25 @@ def check_meta(meta: Mapping[Any, Any], *, check_utf8: bool = True) -> None:
 
     Args:
         meta: The unknown fields of a post.
-        check_utf8: Whether to look for lone surrogates in text (only a
-            mapping built in Python can hold them; decoded JSON never does).
+        decoded_json: True if ``meta`` comes straight from ``orjson.loads``,
+            which only yields string keys, integers within 64 bits (larger
+            ones become floats), finite floats and valid Unicode: then only
+            the size (first, in one call to orjson) and the depth (a walk
+            over the containers) are checked. False for a mapping built in
+            Python (a CSV row, a test), which is checked value by value.
 
     Raises:
         InvalidRecordError: Naming the first problem found and where it is.
 
     """
+    if decoded_json:
+        try:
+            _check_meta_size(len(orjson.dumps(meta)))
+        except orjson.JSONEncodeError:  # orjson gives up past 254 levels
+            _check_meta_depth(meta)
+            raise InvalidRecordError("meta cannot be encoded as JSON") from None
+        _check_meta_depth(meta)
+        return
     budget = MAX_META_BYTES // 2
     stack: list[tuple[Any, int, str]] = [(meta, 1, "meta")]
     while stack:
@@ -378,8 +410,7 @@ def check_meta(meta: Mapping[Any, Any], *, check_utf8: bool = True) -> None:
         if value is None or isinstance(value, bool):
             continue
         if isinstance(value, str):
-            if check_utf8:
-                _utf8_length(value, where)
+            _utf8_length(value, where)
             continue
         if isinstance(value, int):
             if not MIN_META_INT <= value <= MAX_META_INT:
@@ -396,9 +427,7 @@ def check_meta(meta: Mapping[Any, Any], *, check_utf8: bool = True) -> None:
                 f"{where} is not a JSON value (got {_kind(value)})"
             )
         if depth > MAX_META_DEPTH:
-            raise InvalidRecordError(
-                f"meta is nested more than {MAX_META_DEPTH} levels deep (at {where})"
-            )
+            raise _too_deep(where)
         if isinstance(value, Mapping):
             for key, item in value.items():
                 if not isinstance(key, str):
@@ -406,8 +435,7 @@ def check_meta(meta: Mapping[Any, Any], *, check_utf8: bool = True) -> None:
                         f"{where} has a key that is not a string ({_kind(key)})"
                     )
                 inner = f"{where}.{_valid_text(key[:32])}" if depth < 4 else where
-                if check_utf8:
-                    _utf8_length(key, f"a key of {where}")
+                _utf8_length(key, f"a key of {where}")
                 stack.append((item, depth + 1, inner))
         else:
             inner = f"{where}[]" if depth < 4 else where
@@ -416,11 +444,61 @@ def check_meta(meta: Mapping[Any, Any], *, check_utf8: bool = True) -> None:
         size = len(orjson.dumps(meta))
     except orjson.JSONEncodeError as exc:  # not expected after the walk above
         raise InvalidRecordError(f"meta cannot be encoded as JSON: {exc}") from None
+    _check_meta_size(size)
+
+
+def _check_meta_depth(meta: Mapping[str, Any]) -> None:
+    """Refuse decoded JSON nested deeper than MAX_META_DEPTH; visits containers only.
+
+    Level by level, each container once; called once the size is known to be
+    within MAX_META_BYTES, which bounds the walk. Where the nesting is too
+    deep is worked out only for the error.
+    """
+    level: list[Any] = [meta]
+    for _ in range(MAX_META_DEPTH):
+        inner: list[Any] = []
+        for container in level:
+            for item in (
+                container.values() if isinstance(container, dict) else container
+            ):
+                if isinstance(item, _JSON_CONTAINERS):
+                    inner.append(item)
+        if not inner:
+            return
+        level = inner
+    raise _too_deep(_too_deep_where(meta))
+
+
+def _too_deep_where(meta: Mapping[str, Any]) -> str:
+    """Return where decoded JSON first nests deeper than MAX_META_DEPTH."""
+    stack: list[tuple[Any, int, str]] = [(meta, 1, "meta")]
+    while stack:
+        value, depth, where = stack.pop()
+        if depth > MAX_META_DEPTH:
+            return where
+        named = (
+            ((f".{key[:32]}", item) for key, item in value.items())
+            if isinstance(value, dict)
+            else (("[]", item) for item in value)
+        )
+        for name, item in named:
+            if isinstance(item, _JSON_CONTAINERS):
+                stack.append((item, depth + 1, where + name if depth < 4 else where))
+    return "meta"  # pragma: no cover - called only when there is such a place
+
+
+def _check_meta_size(size: int) -> None:
     if size > MAX_META_BYTES:
         raise InvalidRecordError(
             f"meta is larger than {MAX_META_BYTES:,} bytes once encoded as JSON "
             f"({size:,})"
         )
+
+
+def _too_deep(where: str) -> InvalidRecordError:
+    return InvalidRecordError(
+        f"meta is nested more than {MAX_META_DEPTH} levels deep (at {where})"
+    )
 
 
 def post_to_payload(post: Post) -> bytes:
@@ -551,21 +629,21 @@ def bounded_dead_letter(
 
     """
     text, encoding = encode_payload(payload)
-    kept = _cut_utf8(text, MAX_DEAD_LETTER_PAYLOAD_BYTES)
+    kept = cut_utf8(text, MAX_DEAD_LETTER_PAYLOAD_BYTES)
     if encoding == "base64":
         kept = kept[: len(kept) - len(kept) % 4]
     field = MAX_DEAD_LETTER_FIELD_BYTES
     letter = DeadLetter(
-        stage=_cut_utf8(_valid_text(stage), field),
-        reason=_cut_utf8(_valid_text(reason), MAX_DEAD_LETTER_REASON_BYTES),
+        stage=cut_utf8(_valid_text(stage), field),
+        reason=cut_utf8(_valid_text(reason), MAX_DEAD_LETTER_REASON_BYTES),
         payload=kept,
         payload_encoding=encoding,
         payload_truncated=len(kept) < len(text),
-        topic=_cut_utf8(_valid_text(topic), field),
+        topic=cut_utf8(_valid_text(topic), field),
         partition=partition,
         offset=offset,
-        source=_cut_utf8(_valid_text(source), field),
-        post_id=None if post_id is None else _cut_utf8(_valid_text(post_id), field),
+        source=cut_utf8(_valid_text(source), field),
+        post_id=None if post_id is None else cut_utf8(_valid_text(post_id), field),
         failed_at=failed_at,
     )
     if len(letter.dumps()) <= MAX_MESSAGE_BYTES:
@@ -584,15 +662,34 @@ def bounded_dead_letter(
     return letter
 
 
-def _cut_utf8(text: str, max_bytes: int) -> str:
-    """Return the longest prefix of ``text`` of at most ``max_bytes`` UTF-8 bytes."""
+def cut_utf8(text: str, max_bytes: int, *, ellipsis: str = "") -> str:
+    """Return ``text`` cut on a character boundary to at most ``max_bytes`` of UTF-8.
+
+    Args:
+        text: Valid Unicode (no lone surrogates).
+        max_bytes: The cap, in bytes of UTF-8.
+        ellipsis: Appended when ``text`` is cut (e.g. ``"…"``); the result,
+            ellipsis included, stays within ``max_bytes``.
+
+    Returns:
+        ``text`` itself if it fits, else its longest prefix that fits with
+        ``ellipsis`` after it.
+
+    Raises:
+        ValueError: If ``text`` must be cut and ``ellipsis`` alone is longer
+            than ``max_bytes``.
+
+    """
     if len(text) * 4 <= max_bytes:  # cannot be over: 4 bytes per character at most
         return text
     encoded = text.encode("utf-8")
     if len(encoded) <= max_bytes:
         return text
+    room = max_bytes - len(ellipsis.encode("utf-8"))
+    if room < 0:
+        raise ValueError(f"{ellipsis!r} is longer than {max_bytes} bytes")
     # A cut inside a character leaves an incomplete sequence at the end only.
-    return encoded[:max_bytes].decode("utf-8", "ignore")
+    return encoded[:room].decode("utf-8", "ignore") + ellipsis
 
 
 def _cut_json(text: str, max_bytes: int) -> str:
@@ -605,7 +702,7 @@ def _cut_json(text: str, max_bytes: int) -> str:
         return text
     if len(orjson.dumps(text)) - 2 <= max_bytes:
         return text
-    text = _cut_utf8(text, max_bytes)  # a prefix this long can only be shorter
+    text = cut_utf8(text, max_bytes)  # a prefix this long can only be shorter
     low, high = 0, len(text)
     while low < high:  # longest prefix that fits once escaped
         middle = (low + high + 1) // 2
@@ -659,20 +756,85 @@ def _bounded_str(
 
 
 def _parse_url(url: str | None, check_utf8: bool) -> str | None:
-    """Return an http(s) URL of at most MAX_URL_CHARS, without spaces or controls."""
+    """Return the post's URL as given, if :func:`check_http_url` accepts it."""
     if url is None or not url.strip():
         return None  # an empty link is no link
     if len(url) > MAX_URL_CHARS:
         raise InvalidRecordError(
             f"url is longer than {MAX_URL_CHARS:,} characters ({len(url):,})"
         )
-    if not _URL_SCHEME.match(url) or _URL_FORBIDDEN.search(url):
-        raise InvalidRecordError(
-            f"url must be an http(s) URL without spaces, got {url[:64]!r}"
-        )
     if check_utf8:
         _utf8_length(url, "url")
+    try:
+        check_http_url(url)
+    except ValueError as exc:
+        raise InvalidRecordError(
+            f"url must be an http(s) URL ({exc}), got {url[:64]!r}"
+        ) from None
     return url
+
+
+def check_http_url(url: str) -> str:
+    """Check that ``url`` is an absolute http(s) URL fit to be a link target.
+
+    The one URL rule: :func:`parse_post` refuses a post whose ``url`` breaks
+    it, and :func:`monitor.sinks.notifiers.link_target` makes links only of
+    URLs that keep it. The scheme is ``http`` or ``https`` (any case); the
+    host is a host name (non-ASCII ones are IDNA-encoded), an IPv4 address
+    or a bracketed IPv6 address; a port, if any, is 0-65535; there is no user
+    name or password (``https://bank.example@evil.example``) and no white
+    space or :data:`CONTROL_CHARACTERS` anywhere.
+
+    Args:
+        url: The URL as a post or the settings gave it.
+
+    Returns:
+        The URL with its scheme in lower case, its host in ASCII (lower
+        case; IPv6 in brackets, compressed) and its port without leading
+        zeros; path, query and fragment as they were.
+
+    Raises:
+        ValueError: Saying what is wrong, in a few words.
+
+    """
+    if _URL_FORBIDDEN.search(url):
+        raise ValueError("it has white space or a control character")
+    match = _HTTP_URL.match(url)
+    if match is None:
+        raise ValueError("the scheme is not http or https")
+    scheme, authority = match[1].lower(), match[2]
+    host = authority.lower()
+    if _HOST_NAME.fullmatch(host):  # most URLs: an ASCII name, no port
+        return f"{scheme}://{host}{url[match.end() :]}"
+    if "@" in authority:
+        raise ValueError("it has a user name before the host")
+    parts = _AUTHORITY.fullmatch(authority)
+    if parts is None:
+        raise ValueError("its host or port is malformed")
+    ipv6, name, port = parts[1], parts[2], parts[3]
+    if ipv6 is not None:
+        try:
+            if "%" in ipv6:  # a zone id (fe80::1%eth0) names a local interface
+                raise ValueError
+            host = f"[{ipaddress.IPv6Address(ipv6)}]"
+        except ValueError:
+            raise ValueError("its IPv6 address is malformed") from None
+    elif not name:
+        raise ValueError("it has no host")
+    else:
+        host = name.lower()
+        if not host.isascii():
+            try:
+                host = host.encode("idna").decode("ascii")
+            except UnicodeError:
+                raise ValueError("its host name is not valid") from None
+        if not _HOST_NAME.fullmatch(host):
+            raise ValueError("its host name is not valid")
+    if port:
+        if len(port) > 5 or int(port) > 65_535:
+            raise ValueError("its port is not 0-65535")
+        host = f"{host}:{int(port)}"
+    return f"{scheme}://{host}{url[match.end() :]}"
 
 
 def _duration(seconds: float) -> str:

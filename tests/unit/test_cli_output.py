@@ -11,10 +11,15 @@ from hypothesis import strategies as st
 from rich.console import Console
 from rich.table import Table
 
+from monitor import cli
 from monitor.cli import dump_json, safe_text
+from monitor.receivers import Received
 
-#: Anything a terminal acts on, besides newline (and tab, which is harmless).
-TERMINAL_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+#: Anything a terminal acts on, besides newline (and tab, which is harmless),
+#: and the bidirectional marks, overrides and isolates.
+TERMINAL_CONTROLS = re.compile(
+    r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]"
+)
 
 
 @pytest.mark.parametrize(
@@ -74,3 +79,42 @@ def test_bidirectional_overrides_are_removed() -> None:
     assert safe_text("a\u202egnp.exe\u2066b\u2069\u200fc", markup=False) == (
         "agnp.exebc"
     )
+
+
+def test_dump_json_escapes_bidirectional_overrides_and_keeps_the_data() -> None:
+    value = {"excerpt": "a\u202egnp.exe\u2066b\u2069\u200fc", "n": [1, "x"]}
+
+    dumped = dump_json(value)
+
+    assert "\\u202e" in dumped and "\u202e" not in dumped
+    assert not TERMINAL_CONTROLS.search(dumped.replace("\n", ""))
+    assert json.loads(dumped) == value
+
+
+@pytest.mark.parametrize("name", ["out", "console"])
+def test_cli_consoles_print_emoji_codes_as_text(name: str) -> None:
+    printer: Console = getattr(cli, name)
+    table = Table()
+    table.add_column("excerpt")
+    table.add_row(safe_text(":thumbs_down: :poop:"))
+
+    with printer.capture() as captured:
+        printer.print(safe_text("差评 :thumbs_down:"))
+        printer.print(table)
+
+    shown = captured.get()
+    assert "差评 :thumbs_down:" in shown and ":poop:" in shown
+    assert "👎" not in shown and "💩" not in shown
+
+
+def test_demo_prints_deliveries_through_the_cli_console_as_text() -> None:
+    from monitor.demo import _buckets, _print_delivery
+
+    body = {"kind": "opened", "ticket": {"ticket_id": "T-1", "topic": ":fire: [b]"}}
+    with cli.out.capture() as captured:
+        _print_delivery(cli.out, Received("webhook", body))
+        cli.out.print(_buckets({"buckets": [{"key": "[bold]:fire:", "doc_count": 2}]}))
+
+    shown = captured.get()
+    assert ":fire: [b]" in shown and "[bold]:fire: 2" in shown
+    assert "🔥" not in shown

@@ -284,6 +284,16 @@ def test_text_is_bounded_in_json_bytes_too() -> None:
         "https://example.com/a b",
         "https://example.com/a\nb",
         "https://example.com/\x00",
+        # What a link would refuse too (one rule: records.check_http_url).
+        "http://user@example.com/",
+        "https://bank.example@evil.example/",
+        "https://example.com:99999/",
+        "https://example.com:http/",
+        "https://exa mple.com/",
+        "https://evil.example>/x",
+        "http://[::1/x",
+        "https://example.com/\x9b31m",
+        "https://example.com/\u202egnp.exe",
     ],
 )
 def test_url_must_be_http_or_https(url: str) -> None:
@@ -293,9 +303,15 @@ def test_url_must_be_http_or_https(url: str) -> None:
 
 @pytest.mark.parametrize(
     "url",
-    ["http://example.com", "https://t.cn/A6x?a=1#f", "HTTPS://Example.com/%E5%A5%BD"],
+    [
+        "http://example.com",
+        "https://t.cn/A6x?a=1#f",
+        "HTTPS://Example.com/%E5%A5%BD",
+        "http://[::1]:8080/x",
+        "https://例子.中国/路径?q=好",
+    ],
 )
-def test_http_urls_are_kept(url: str) -> None:
+def test_http_urls_are_kept_as_given(url: str) -> None:
     assert parse_post({**BASE, "url": url}).url == url
 
 

@@ -25,7 +25,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from monitor.analysis.tickets import Evidence, Ticket, TicketEvent
-from monitor.errors import ConfigError
+from monitor.errors import ConfigError, InvalidRecordError
+from monitor.records import parse_post
 from monitor.rules import Channel, load_rules
 from monitor.sinks.notifiers import (
     NOTIFY_KINDS,
@@ -364,7 +365,7 @@ def test_dingtalk_payload_is_markdown_that_mentions_its_mobiles() -> None:
     assert payload["msgtype"] == "markdown"
     assert payload["markdown"]["title"] == message.title
     text = payload["markdown"]["text"]
-    assert text.startswith(f"### {message.title}")
+    assert text.startswith("### ［P2］ 新工单 T-3f2a9c01de-1 空调异味 负面声量\n")
     assert "[原帖](https://weibo.example/p1)" in text
     assert "[查看工单](https://ops.example/api/tickets/T-3f2a9c01de-1)" in text
     assert text.endswith("@13800000001")
@@ -413,7 +414,7 @@ def test_wecom_payload_is_markdown_with_mentions() -> None:
 
     assert payload["msgtype"] == "markdown"
     content = payload["markdown"]["content"]
-    assert content.startswith(f"### {message.title}")
+    assert content.startswith("### ［P2］ 新工单 T-3f2a9c01de-1 空调异味 负面声量\n")
     assert content.endswith("<@wanggong>")
 
 
@@ -434,7 +435,7 @@ def test_slack_payload_has_fallback_text_and_mrkdwn_blocks() -> None:
 
     assert payload["text"] == (
         message.text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    )
+    )  # no Slack markup in this ticket: the fallback is the plain text, escaped
     assert payload["channel"] == "#ops"
     header, facts, evidence, link = payload["blocks"]
     assert header["text"] == {"type": "plain_text", "text": message.title}
@@ -475,7 +476,8 @@ def test_email_has_a_text_and_an_html_part() -> None:
 HOSTILE_EVIDENCE = (
     Evidence("h1", "看这里", author="路人", url="x> <!channel|y>"),
     Evidence("h2", "点我", url="javascript:alert(1)"),
-    Evidence("h3", "正常的帖子", url="https://weibo.example/a b(c)<d>[e]|f"),
+    Evidence("h3", "正常的帖子", url="https://weibo.example/a%20b(c)<d>[e]|f"),
+    Evidence("h4", "有空格", url="https://weibo.example/a b"),
 )
 #: The links a hostile ticket's payloads may hold: the third post, encoded,
 #: and the console.
@@ -611,7 +613,7 @@ def test_post_text_cannot_make_chat_markdown(channel: str) -> None:
         assert special not in text, special
     # Post text stays on its own list line: no heading, quote or table of its own.
     assert [line for line in text.splitlines() if line.startswith(("#", ">"))] == [
-        f"### {message.title}"
+        "### ［P2］ 新工单 T-3f2a9c01de-1 空调异味 负面声量"
     ]
     assert "*热词*" not in text and "＊热词＊‹@U9›" in text
 
@@ -635,6 +637,69 @@ def test_post_text_cannot_make_html() -> None:
     assert "&lt;!channel&gt;" in text
 
 
+def test_every_slack_mrkdwn_text_is_verbatim() -> None:
+    # Slack's default (verbatim false) auto-links URLs and parses channel
+    # names and mentions in the text; our own <url|text> links still work.
+    message = build_message(make_ticket(), "opened", console_url="https://ops.example")
+
+    texts = [block["text"] for block in slack_payload(message)["blocks"]]
+
+    mrkdwn = [text for text in texts if text["type"] == "mrkdwn"]
+    assert len(mrkdwn) == 3
+    assert all(text.get("verbatim") is True for text in mrkdwn), mrkdwn
+
+
+def test_post_text_cannot_make_slack_emphasis_or_code() -> None:
+    ticket = make_ticket(evidence=(HOSTILE_TEXT,), keyword="*热词*_x_")
+    payload = slack_payload(build_message(ticket, "opened"))
+    header, facts, evidence = payload["blocks"]
+
+    for text in (payload["text"], facts["text"]["text"], evidence["text"]["text"]):
+        for special in ("*粗体*", "`代码`", "~删除~", "_斜_", "*热词*", "_x_"):
+            assert special not in text, (special, text)
+    assert "＊粗体＊ ｀代码｀ ～删除～ ＿斜＿" in evidence["text"]["text"]
+    # Our own labels stay bold; the post's keyword does not.
+    assert "*关键词*：＊热词＊＿x＿" in facts["text"]["text"]
+
+
+BARE_URLS = Evidence(
+    "b1",
+    "see https://evil.example/x",
+    author="HTTP://evil.example/a",
+    url="https://weibo.example/p1",
+)
+_INTACT_EVIL_URL = re.compile(r"[a-z]+://evil", re.IGNORECASE)
+
+
+@pytest.mark.parametrize("channel", sorted(set(CHANNEL_PAYLOADS) - {"webhook"}))
+def test_bare_urls_in_post_text_are_defanged(channel: str) -> None:
+    ticket = make_ticket(evidence=(BARE_URLS,), keyword="https://evil.example/k")
+    message = build_message(ticket, "opened", console_url="https://ops.example")
+
+    text, targets = CHANNEL_PAYLOADS[channel](message, ticket)
+
+    assert not _INTACT_EVIL_URL.search(text), text
+    assert not [target for target in targets if "evil" in target], targets
+    assert "see https：//evil.example/x" in text  # still shown, not a link
+    assert "https：//evil.example/k" in text
+    # The links we build are left alone.
+    assert "https://weibo.example/p1" in targets
+    assert "https://ops.example/api/tickets/T-3f2a9c01de-1" in targets
+
+
+def test_chat_markdown_title_is_escaped_and_entities_cannot_make_mentions() -> None:
+    ticket = make_ticket(topic="[点](javascript:x) *热*", keyword="&#60;@U1&#62;")
+
+    markdown = build_message(ticket, "opened").markdown
+
+    heading = markdown.splitlines()[0]
+    assert heading == (
+        "### ［P2］ 新工单 T-3f2a9c01de-1 ［点］(javascript:x) ＊热＊ 负面声量"
+    )
+    assert "&" not in markdown
+    assert "＆＃60;@U1＆＃62;" in markdown
+
+
 @pytest.mark.parametrize(
     ("url", "target"),
     [
@@ -643,9 +708,11 @@ def test_post_text_cannot_make_html() -> None:
         ("http://[::1]:8080/x", "http://[::1]:8080/x"),
         ("http://127.0.0.1:6066/", "http://127.0.0.1:6066/"),
         (
-            "https://weibo.example/a b(c)<d>[e]|f\"g'h`\\",
+            "https://weibo.example/a%20b(c)<d>[e]|f\"g'h`\\",
             "https://weibo.example/a%20b%28c%29%3Cd%3E%5Be%5D%7Cf%22g%27h%60%5C",
         ),
+        ("http://host:0080/x", "http://host:80/x"),
+        ("http://[::0:1]/", "http://[::1]/"),
         (
             "https://例子.中国/路径?q=空调",
             "https://xn--fsqu00a.xn--fiqs8s/%E8%B7%AF%E5%BE%84?q=%E7%A9%BA%E8%B0%83",
@@ -657,6 +724,12 @@ def test_post_text_cannot_make_html() -> None:
         ("//evil.example/x", None),
         ("/relative/path", None),
         ("https://bank.example@evil.example/", None),
+        ("http://user@weibo.example/", None),
+        ("https://weibo.example/a b", None),
+        ("https://weibo.example/a\u3000b", None),
+        ("https://weibo.example/\u202egnp.exe", None),
+        ("http://[fe80::1%eth0]/", None),
+        ("https://x.example:http/", None),
         ("https://evil.example>/x", None),
         ("https://x.example:99999/", None),
         ("http://[::1/x", None),
@@ -671,6 +744,31 @@ def test_link_target_accepts_only_http_urls_and_encodes_breaking_characters(
     url: str | None, target: str | None
 ) -> None:
     assert link_target(url) == target
+
+
+_URL_STARTS = st.sampled_from(
+    ["https://", "http://", "HTTP://", "ftp://", "javascript:", "//", ""]
+)
+_URL_TAILS = st.text(
+    st.sampled_from("az09.-_:@[]/?#%\\ \t\x00\x7f\x9b\u202e\u3000例ｆ"), max_size=24
+)
+
+
+@given(start=_URL_STARTS, tail=_URL_TAILS)
+def test_ingestion_refuses_exactly_the_urls_links_refuse(start: str, tail: str) -> None:
+    url = start + tail
+    # link_target strips white space around a URL; ingestion keeps a URL as
+    # the post gave it, so it refuses that white space instead.
+    if not url.strip() or url != url.strip():
+        return
+    try:
+        accepted = parse_post(
+            {"id": "u", "text": "x", "published_at": "2026-11-20T10:00:00Z", "url": url}
+        ).url
+    except InvalidRecordError:
+        accepted = None
+
+    assert (accepted is not None) == (link_target(url) is not None), url
 
 
 @given(st.text(max_size=60).map(lambda tail: "https://weibo.example/" + tail))

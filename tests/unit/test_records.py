@@ -24,6 +24,9 @@ from monitor.records import (
     Post,
     ScoredPost,
     bounded_dead_letter,
+    check_http_url,
+    check_meta,
+    cut_utf8,
     decode_scored_post,
     encode_payload,
     encode_scored_post,
@@ -695,3 +698,124 @@ def test_any_dead_letter_fits_a_kafka_message(
     if letter.payload_encoding == "utf-8" and isinstance(payload, bytes):
         assert payload.startswith(letter.payload.encode("utf-8"))
     DeadLetter.loads(encoded)
+
+
+# --- the URL rule -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "checked"),
+    [
+        ("https://weibo.example/p/1?a=1#f", "https://weibo.example/p/1?a=1#f"),
+        ("HTTP://Weibo.Example:0080", "http://weibo.example:80"),
+        ("http://127.0.0.1:6066/x", "http://127.0.0.1:6066/x"),
+        ("http://[::0:1]:8080/x", "http://[::1]:8080/x"),
+        ("https://例子.中国/路径", "https://xn--fsqu00a.xn--fiqs8s/路径"),
+        ("https://weibo.example/a%20b(c)", "https://weibo.example/a%20b(c)"),
+    ],
+)
+def test_check_http_url_returns_the_url_with_a_canonical_host(
+    url: str, checked: str
+) -> None:
+    assert check_http_url(url) == checked
+    assert check_http_url(checked) == checked
+
+
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        ("javascript:alert(1)", "the scheme is not http or https"),
+        ("ftp://example.com/", "the scheme is not http or https"),
+        ("//example.com/", "the scheme is not http or https"),
+        ("https:///path", "it has no host"),
+        ("https://:80/", "it has no host"),
+        ("http://user@example.com/", "it has a user name before the host"),
+        ("https://bank.example:pw@evil.example/", "it has a user name before"),
+        ("https://example.com:99999/", "its port is not 0-65535"),
+        ("https://example.com:http/", "its host or port is malformed"),
+        ("https://example.com:８０/", "its host or port is malformed"),
+        ("http://[::1/x", "its host or port is malformed"),
+        ("http://[fe80::1%eth0]/", "its IPv6 address is malformed"),
+        ("http://[not-ipv6]/", "its IPv6 address is malformed"),
+        ("https://evil.example>/x", "its host name is not valid"),
+        ("https://a..b/", "its host name is not valid"),
+        ("https://" + "a" * 64 + ".example/", "its host name is not valid"),
+        ("https://example.com/a b", "it has white space or a control character"),
+        ("https://example.com/\x1b[31m", "it has white space or a control"),
+        ("https://example.com/\x9b31m", "it has white space or a control"),
+        ("https://example.com/\u202egnp.exe", "it has white space or a control"),
+    ],
+)
+def test_check_http_url_refuses_with_a_reason(url: str, reason: str) -> None:
+    with pytest.raises(ValueError, match=reason.replace("(", r"\(")):
+        check_http_url(url)
+
+
+# --- cutting text to a byte cap -----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "max_bytes", "ellipsis", "cut"),
+    [
+        ("short", 5, "…", "short"),
+        ("好好好", 9, "…", "好好好"),
+        ("好好好", 8, "", "好好"),
+        ("好好好", 8, "…", "好…"),
+        ("好好好a", 7, "…", "好…"),
+        ("abcdef", 4, "…", "a…"),
+    ],
+)
+def test_cut_utf8_cuts_between_characters_within_the_cap(
+    text: str, max_bytes: int, ellipsis: str, cut: str
+) -> None:
+    assert cut_utf8(text, max_bytes, ellipsis=ellipsis) == cut
+    assert len(cut.encode()) <= max_bytes
+
+
+def test_cut_utf8_refuses_an_ellipsis_longer_than_the_cap() -> None:
+    with pytest.raises(ValueError):
+        cut_utf8("abcdef", 2, ellipsis="…")
+
+
+# --- meta from orjson and from Python take one verdict ------------------------
+
+_meta_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**63), 2**64 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=8),
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.dictionaries(st.text(max_size=4), children, max_size=4)
+    ),
+    max_leaves=40,
+)
+
+
+def _verdict(meta: dict[str, Any], *, decoded_json: bool) -> str:
+    try:
+        check_meta(meta, decoded_json=decoded_json)
+    except InvalidRecordError as exc:
+        return exc.reason.split(" (")[0]
+    return "ok"
+
+
+@given(st.dictionaries(st.text(max_size=4), _meta_values, max_size=4), st.data())
+def test_decoded_json_meta_is_judged_as_a_mapping_is(
+    meta: dict[str, Any], data: st.DataObject
+) -> None:
+    # Wrap in lists now and then to cross the depth limit.
+    depth = data.draw(st.sampled_from([0, 0, 30, 31, 40]))
+    for _ in range(depth):
+        meta = {"d": [meta]}
+    decoded = orjson.loads(orjson.dumps(meta))
+
+    assert _verdict(decoded, decoded_json=True) == _verdict(meta, decoded_json=False)
+
+
+def test_decoded_json_meta_over_the_size_cap_is_refused() -> None:
+    meta = orjson.loads(orjson.dumps({"l": [[0] * 100] * 1000}))
+
+    with pytest.raises(InvalidRecordError, match="larger than 65,536 bytes"):
+        check_meta(meta, decoded_json=True)

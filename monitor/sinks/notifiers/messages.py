@@ -5,18 +5,19 @@ evidence, console link) that renders itself as plain text, chat markdown and
 HTML; the channel payloads in :mod:`monitor.sinks.notifiers.payloads` are
 built from it.
 
-Posts are written by strangers, so nothing in them may become markup: post
-text is escaped for each format (:func:`chat_text` for chat markdown,
-:func:`html.escape` for HTML), and a post's URL becomes a link only when
-:func:`link_target` accepts it as an http(s) URL; any other URL is left out.
-Every renderer checks again, so a :class:`Message` built by hand is as safe.
+Posts are written by strangers, so nothing in them may become markup or a
+link: post text is escaped for each format (:func:`chat_text` for chat
+markdown, :func:`html.escape` for HTML), a bare URL in it is defanged
+(:func:`defang_urls`: ``https：//``, so no client auto-links it), and a post's
+URL becomes a link only when :func:`link_target` accepts it as an http(s)
+URL; any other URL is left out. Every renderer checks again, so a
+:class:`Message` built by hand is as safe.
 """
 
 from __future__ import annotations
 
 import html
-import ipaddress
-import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import quote, urlsplit, urlunsplit
@@ -35,6 +36,7 @@ from monitor.analysis.tickets import (
     Ticket,
     TicketEvent,
 )
+from monitor.records import check_http_url
 
 NOTIFY_KINDS = ("opened", "reopened", "escalated", "acknowledged", "resolved")
 
@@ -68,9 +70,11 @@ MAX_EXCERPT_CHARS = 120
 MAX_AUTHOR_CHARS = 40
 
 #: Characters chat markdown (DingTalk, WeCom) reads as markup, and the
-#: look-alikes shown instead.
+#: look-alikes shown instead. ``&`` too: a renderer that decodes entities
+#: first would read ``&#60;@id&#62;`` as a mention.
 _CHAT_MARKUP = str.maketrans(
     {
+        "&": "＆",
         "[": "［",
         "]": "］",
         "<": "‹",
@@ -85,7 +89,6 @@ _CHAT_MARKUP = str.maketrans(
     }
 )
 
-_HOST_NAME = re.compile(r"[a-z0-9_-]+(?:\.[a-z0-9_-]+)*\.?")
 #: What a link keeps unencoded in its path, and in its query and fragment:
 #: RFC 3986's delimiters except those that end or break a link in markdown,
 #: Slack mrkdwn or an HTML attribute (quotes, parentheses, brackets).
@@ -113,16 +116,41 @@ class Message:
 
     @property
     def lines(self) -> tuple[str, ...]:
-        """Plain-text lines: title, facts, evidence (with http(s) URLs), link."""
-        lines = [self.title, *(f"{label}：{value}" for label, value in self.facts)]
+        """Plain-text lines: title, facts, evidence (with http(s) URLs), link.
+
+        Bare URLs in the text are defanged (:func:`defang_urls`); only the
+        evidence and console links stay clickable.
+        """
+        return self.render_lines(defang_urls)
+
+    def render_lines(
+        self,
+        text: Callable[[str], str],
+        link: Callable[[str], str] = str,
+    ) -> tuple[str, ...]:
+        """Return the plain-text lines with every text escaped by ``text``.
+
+        Args:
+            text: Escapes the title, fact labels and values and excerpts for
+                the format at hand; it must defang URLs (:func:`defang_urls`).
+            link: Escapes the link targets :func:`link_target` accepted.
+
+        """
+        lines = [
+            text(self.title),
+            *(f"{text(label)}：{text(value)}" for label, value in self.facts),
+        ]
         if self.evidence:
             lines.append("证据：")
             for number, (excerpt, url) in enumerate(self.evidence, 1):
                 target = link_target(url)
-                lines.append(f"{number}. {excerpt}" + (f" {target}" if target else ""))
-        link = link_target(self.link)
-        if link:
-            lines.append(f"工单详情：{link}")
+                lines.append(
+                    f"{number}. {text(excerpt)}"
+                    + (f" {link(target)}" if target else "")
+                )
+        console = link_target(self.link)
+        if console:
+            lines.append(f"工单详情：{link(console)}")
         return tuple(lines)
 
     @property
@@ -133,7 +161,7 @@ class Message:
     @property
     def markdown(self) -> str:
         """Markdown for chat robots (DingTalk, WeCom): heading, list, links."""
-        lines = [f"### {self.title}"]
+        lines = [f"### {chat_text(self.title)}"]
         lines += [f"- **{label}**：{chat_text(value)}" for label, value in self.facts]
         if self.evidence:
             lines += ["", "**证据**"]
@@ -148,20 +176,28 @@ class Message:
 
     @property
     def html(self) -> str:
-        """A small HTML document: title, facts table, evidence list, link."""
+        """A small HTML document: title, facts table, evidence list, link.
+
+        Text is HTML-escaped and its bare URLs defanged; only the evidence
+        and console links are ``<a>`` elements.
+        """
         esc = html.escape
+
+        def text(value: str) -> str:
+            return esc(defang_urls(value))
+
         rows = "".join(
-            f"<tr><th align='left'>{esc(label)}</th><td>{esc(value)}</td></tr>"
+            f"<tr><th align='left'>{text(label)}</th><td>{text(value)}</td></tr>"
             for label, value in self.facts
         )
         parts = [
             "<!DOCTYPE html><html><head><meta charset='utf-8'>",
-            f"<title>{esc(self.title)}</title></head><body>",
-            f"<h2>{esc(self.title)}</h2><table>{rows}</table>",
+            f"<title>{text(self.title)}</title></head><body>",
+            f"<h2>{text(self.title)}</h2><table>{rows}</table>",
         ]
         if self.evidence:
             items = "".join(
-                f"<li>{esc(excerpt)}"
+                f"<li>{text(excerpt)}"
                 + (f" <a href='{esc(target)}'>原帖</a>" if target else "")
                 + "</li>"
                 for excerpt, target in (
@@ -180,25 +216,38 @@ def chat_text(text: str) -> str:
     r"""Make post text safe inside chat markdown (DingTalk, WeCom).
 
     Chat markdown has no reliable escaping, so the characters that would open
-    a link, a tag, a mention or emphasis (``[ ] < > * _ ` ~ # | \``) are
-    swapped for full-width look-alikes, and line breaks for spaces so that
-    nothing can start a heading, quote or list: post text cannot forge a link
-    or a mention.
+    a link, a tag, a mention, an entity or emphasis (``& [ ] < > * _ ` ~ # |
+    \``) are swapped for full-width look-alikes, line breaks for spaces so
+    that nothing can start a heading, quote or list, and bare URLs are
+    defanged (:func:`defang_urls`): post text cannot forge a link or a
+    mention.
     """
-    return " ".join(text.split()).translate(_CHAT_MARKUP)
+    return defang_urls(" ".join(text.split())).translate(_CHAT_MARKUP)
+
+
+def defang_urls(text: str) -> str:
+    """Return ``text`` with every ``://`` written ``：//`` (a full-width colon).
+
+    Chat robots, Slack and mail clients turn a bare ``https://...`` into a
+    link; in text that came from a post, that would be a link nobody
+    checked. Real links are built apart, from :func:`link_target`.
+    """
+    return text.replace("://", "：//")
 
 
 def link_target(url: str | None) -> str | None:
     r"""Return ``url`` fit to be a link target, or ``None`` if it must not be one.
 
-    Only absolute ``http``/``https`` URLs with a host name or IP address, and
-    no user name (``https://bank.example@evil.example``), qualify; anything
-    else (``javascript:``, relative or malformed URLs, control characters)
-    gives ``None``. In the path, query and fragment, space, quotes,
-    parentheses, brackets, ``< > | \`` and non-ASCII characters are
-    percent-encoded, so the result cannot end or break a link in chat
-    markdown, Slack mrkdwn or an HTML attribute. Applying it twice changes
-    nothing.
+    Only URLs that :func:`monitor.records.check_http_url` accepts qualify,
+    the rule ingestion applies too: absolute ``http``/``https`` URLs with a
+    host name or IP address, a valid port, no user name
+    (``https://bank.example@evil.example``) and no white space or control
+    character inside (white space around is stripped); anything else
+    (``javascript:``, relative or malformed URLs) gives ``None``. In the
+    path, query and fragment, quotes, parentheses, brackets, ``< > | \`` and
+    non-ASCII characters are percent-encoded, so the result cannot end or
+    break a link in chat markdown, Slack mrkdwn or an HTML attribute.
+    Applying it twice changes nothing.
 
     Args:
         url: A URL as a post or the settings gave it, or ``None``.
@@ -206,36 +255,15 @@ def link_target(url: str | None) -> str | None:
     """
     if not url:
         return None
-    text = url.strip()
-    if any(ord(char) < 0x20 or 0x7F <= ord(char) <= 0x9F for char in text):
-        return None
     try:
-        parts = urlsplit(text)
-        port = parts.port
-    except ValueError:  # a bad port or IPv6 literal
+        checked = check_http_url(url.strip())
+    except ValueError:
         return None
-    scheme = parts.scheme.lower()
-    if scheme not in ("http", "https") or "@" in parts.netloc:
-        return None
-    hostname = parts.hostname or ""
-    if ":" in hostname:
-        try:
-            ipaddress.IPv6Address(hostname)
-        except ValueError:
-            return None
-        host = f"[{hostname}]"
-    else:
-        try:
-            host = hostname.encode("idna").decode("ascii")
-        except UnicodeError:
-            return None
-        if not _HOST_NAME.fullmatch(host):
-            return None
-    netloc = host if port is None else f"{host}:{port}"
+    parts = urlsplit(checked)
     return urlunsplit(
         (
-            scheme,
-            netloc,
+            parts.scheme,
+            parts.netloc,
             quote(parts.path, safe=_PATH_SAFE),
             quote(parts.query, safe=_QUERY_SAFE),
             quote(parts.fragment, safe=_QUERY_SAFE),

@@ -17,8 +17,10 @@ follows each vendor's document:
 :class:`DeliveryError`, retryable or not.
 
 Each builder escapes its vendor's markup on its own (post text is a
-stranger's): Slack mrkdwn escapes ``& < >``, chat markdown swaps markup
-characters for look-alikes, HTML is escaped, and only URLs that
+stranger's): Slack mrkdwn escapes ``& < >`` and swaps ``* _ ~ ``` for
+look-alikes in ``verbatim`` text objects, chat markdown swaps markup
+characters for look-alikes, HTML is escaped, bare URLs in text are defanged
+(:func:`~.messages.defang_urls`), and only URLs that
 :func:`~.messages.link_target` accepts become links (Feishu ``a`` tags, Slack
 ``<url|text>``, markdown and HTML links) or reach the webhook's evidence.
 """
@@ -40,13 +42,22 @@ from urllib.parse import urlencode
 
 from monitor.analysis.tickets import Ticket, TicketEvent
 from monitor.errors import MonitorError
-from monitor.sinks.notifiers.messages import Message, link_target, one_line
+from monitor.records import cut_utf8
+from monitor.sinks.notifiers.messages import (
+    Message,
+    defang_urls,
+    link_target,
+    one_line,
+)
 
 #: WeCom refuses markdown content over 4096 bytes.
 WECOM_MAX_CONTENT_BYTES = 4096
 #: Slack refuses header text over 150 and section text over 3000 characters.
 _SLACK_HEADER_CHARS = 150
 _SLACK_SECTION_CHARS = 3000
+#: Slack mrkdwn's emphasis and code marks, and the look-alikes shown instead
+#: in text from posts.
+_SLACK_MARKUP = str.maketrans({"*": "＊", "_": "＿", "~": "～", "`": "｀"})
 
 #: Python 3.11 drops the space between two encoded words when it folds a
 #: long non-ASCII header ("空调异味 负面声量" arrives as "空调异味负面声量"), so
@@ -232,7 +243,7 @@ def dingtalk_payload(
         text += "\n\n" + " ".join(f"@{mobile}" for mobile in at_mobiles)
     return {
         "msgtype": "markdown",
-        "markdown": {"title": message.title, "text": text},
+        "markdown": {"title": defang_urls(message.title), "text": text},
         "at": {"atMobiles": list(at_mobiles), "isAtAll": False},
     }
 
@@ -264,10 +275,11 @@ def feishu_payload(
 
     """
     content: list[list[dict[str, str]]] = [
-        [{"tag": "text", "text": f"{label}：{value}"}] for label, value in message.facts
+        [{"tag": "text", "text": f"{label}：{defang_urls(value)}"}]
+        for label, value in message.facts
     ]
     for number, (excerpt, url) in enumerate(message.evidence, 1):
-        line = [{"tag": "text", "text": f"证据 {number}：{excerpt} "}]
+        line = [{"tag": "text", "text": f"证据 {number}：{defang_urls(excerpt)} "}]
         target = link_target(url)
         if target:
             line.append({"tag": "a", "text": "原帖", "href": target})
@@ -277,19 +289,14 @@ def feishu_payload(
         content.append([{"tag": "a", "text": "查看工单", "href": link}])
     payload: dict[str, Any] = {
         "msg_type": "post",
-        "content": {"post": {"zh_cn": {"title": message.title, "content": content}}},
+        "content": {
+            "post": {"zh_cn": {"title": defang_urls(message.title), "content": content}}
+        },
     }
     if secret:
         payload["timestamp"] = str(timestamp)
         payload["sign"] = feishu_sign(secret, timestamp)
     return payload
-
-
-def _truncate_utf8(text: str, limit: int) -> str:
-    data = text.encode()
-    if len(data) <= limit:
-        return text
-    return data[: limit - len("…".encode())].decode(errors="ignore") + "…"
 
 
 def wecom_payload(
@@ -306,7 +313,7 @@ def wecom_payload(
     mentions = "".join(f"<@{user}>" for user in mentioned_list)
     tail = f"\n{mentions}" if mentions else ""
     limit = WECOM_MAX_CONTENT_BYTES - len(tail.encode())
-    content = _truncate_utf8(message.markdown, limit) + tail
+    content = cut_utf8(message.markdown, limit, ellipsis="…") + tail
     return {"msgtype": "markdown", "markdown": {"content": content}}
 
 
@@ -316,6 +323,12 @@ def _mrkdwn(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+def _slack_text(text: str) -> str:
+    # Text from a post: escaped, emphasis and code marks swapped for
+    # look-alikes, bare URLs defanged.
+    return _mrkdwn(defang_urls(text)).translate(_SLACK_MARKUP)
+
+
 def _mrkdwn_link(url: str | None, text: str) -> str:
     """Return ``<url|text>``, or "" when ``url`` is not an http(s) URL."""
     target = link_target(url)
@@ -323,8 +336,13 @@ def _mrkdwn_link(url: str | None, text: str) -> str:
 
 
 def _mrkdwn_section(text: str) -> dict[str, Any]:
+    # verbatim: Slack neither auto-links URLs nor parses channel names or
+    # mentions in the text; our own <url|text> links still work.
     section = text[:_SLACK_SECTION_CHARS]
-    return {"type": "section", "text": {"type": "mrkdwn", "text": section}}
+    return {
+        "type": "section",
+        "text": {"type": "mrkdwn", "text": section, "verbatim": True},
+    }
 
 
 def slack_payload(message: Message, *, channel: str | None = None) -> dict[str, Any]:
@@ -332,7 +350,9 @@ def slack_payload(message: Message, *, channel: str | None = None) -> dict[str, 
 
     Every text is mrkdwn-escaped, the ``text`` fallback too (Slack reads it
     for notifications), so the only ``<...>`` in the payload are its own
-    http(s) links.
+    http(s) links; text from posts has its ``* _ ~ ``` swapped for
+    look-alikes and its bare URLs defanged, and every section is
+    ``verbatim`` (nothing auto-linked or parsed as a mention).
 
     Args:
         message: The neutral message.
@@ -340,23 +360,24 @@ def slack_payload(message: Message, *, channel: str | None = None) -> dict[str, 
 
     """
     facts = "\n".join(
-        f"*{_mrkdwn(label)}*：{_mrkdwn(value)}" for label, value in message.facts
+        f"*{_mrkdwn(label)}*：{_slack_text(value)}" for label, value in message.facts
     )
-    header = one_line(message.title, _SLACK_HEADER_CHARS)
+    header = one_line(defang_urls(message.title), _SLACK_HEADER_CHARS)
     blocks: list[dict[str, Any]] = [
         {"type": "header", "text": {"type": "plain_text", "text": header}},
         _mrkdwn_section(facts),
     ]
     if message.evidence:
         items = "\n".join(
-            f"{number}. {_mrkdwn(excerpt)} {_mrkdwn_link(url, '原帖')}".rstrip()
+            f"{number}. {_slack_text(excerpt)} {_mrkdwn_link(url, '原帖')}".rstrip()
             for number, (excerpt, url) in enumerate(message.evidence, 1)
         )
         blocks.append(_mrkdwn_section(f"*证据*\n{items}"))
     link = _mrkdwn_link(message.link, "查看工单")
     if link:
         blocks.append(_mrkdwn_section(link))
-    payload: dict[str, Any] = {"text": _mrkdwn(message.text), "blocks": blocks}
+    fallback = "\n".join(message.render_lines(_slack_text, _mrkdwn))
+    payload: dict[str, Any] = {"text": fallback, "blocks": blocks}
     if channel:
         payload["channel"] = channel
     return payload
@@ -384,7 +405,7 @@ def email_message(
 
     """
     email = EmailMessage()
-    email["Subject"] = message.title
+    email["Subject"] = defang_urls(message.title)
     email["From"] = sender
     email["To"] = ", ".join(recipients)
     email["Date"] = format_datetime(sent_at)
