@@ -17,20 +17,14 @@ from faust.exceptions import ProducerSendError
 
 import monitor.pipelines as pipelines
 from monitor.errors import BatchAbandoned, InvalidRecordError, SinkUnavailable
-from tests.agents.test_stages import POST, dead_letters, make_pipeline, value
+from tests.agents.test_stages import (
+    POST,
+    OneBatchStream,
+    dead_letters,
+    make_pipeline,
+    value,
+)
 from tests.fakes import fake_event
-
-
-class OneBatchStream:
-    """Yields one batch, like Faust's take_events; records whether it moved on."""
-
-    def __init__(self, events: list) -> None:  # noqa: ANN001
-        self.events = events
-        self.acked = False
-
-    async def take_events(self, size: int, within: float):  # noqa: ANN201
-        yield self.events
-        self.acked = True  # Faust acks the batch when the generator resumes
 
 
 @pytest.fixture(autouse=True)

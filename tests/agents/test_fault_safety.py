@@ -16,8 +16,7 @@ from monitor.pipelines import Pipeline, decode_scored_events
 from monitor.pipelines.count import CountStage, MergeStage
 from monitor.pipelines.score import score_events
 from monitor.records import DeadLetter, ScoredPost, encode_scored_post
-from tests.agents.test_batches import OneBatchStream
-from tests.agents.test_stages import POST, make_pipeline
+from tests.agents.test_stages import POST, OneBatchStream, make_pipeline
 from tests.fakes import FakeDocumentSink, FakeStateLog, FakeTopic, fake_event
 
 START = int(datetime(2026, 11, 20, 5, 0, tzinfo=timezone.utc).timestamp())

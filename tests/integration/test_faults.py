@@ -73,6 +73,24 @@ def expected_counts(posts: list[dict[str, Any]]) -> dict[int, int]:
     return counts
 
 
+def assert_every_post_indexed_and_counted(
+    stack: Stack, posts: list[dict[str, Any]]
+) -> None:
+    """Wait for every post in Elasticsearch and the topic's window counts exact."""
+    wait_until(
+        lambda: stack.indexed_count() >= len(posts),
+        timeout=180,
+        what="every post indexed",
+    )
+    assert set(stack.indexed_docs()) == {post["id"] for post in posts}
+    expected = expected_counts(posts)
+    wait_until(
+        lambda: counted(stack) == expected,
+        timeout=120,
+        what=f"window counts {expected}",
+    )
+
+
 def test_elasticsearch_down_two_minutes_under_load_loses_nothing(
     stack: Stack,
     noida,
@@ -103,18 +121,7 @@ def test_elasticsearch_down_two_minutes_under_load_loses_nothing(
         )
     finally:
         noida.start_service("elasticsearch")
-    wait_until(
-        lambda: stack.indexed_count() >= len(posts),
-        timeout=180,
-        what="the backlog indexed after the outage",
-    )
-    assert set(stack.indexed_docs()) == {post["id"] for post in posts}
-    expected = expected_counts(posts)
-    wait_until(
-        lambda: counted(stack) == expected,
-        timeout=120,
-        what=f"window counts {expected}",
-    )
+    assert_every_post_indexed_and_counted(stack, posts)
     assert worker.metric_sum("monitor_posts_dead_lettered_total") == 0
     assert worker.metric_sum("monitor_batch_bisections_total") == 0
     assert worker.metric_sum("monitor_es_bulk_errors_total", kind="unavailable") >= 2
@@ -156,18 +163,7 @@ def test_sigterm_while_elasticsearch_is_down_exits_in_time_then_loses_nothing(
     assert took <= 8 + 5, took
     assert code == 75, (code, worker.log_tail())  # abandoned, unacknowledged
     stack.worker().start()
-    wait_until(
-        lambda: stack.indexed_count() >= len(posts),
-        timeout=180,
-        what="every post indexed after the restart",
-    )
-    assert set(stack.indexed_docs()) == {post["id"] for post in posts}
-    expected = expected_counts(posts)
-    wait_until(
-        lambda: counted(stack) == expected,
-        timeout=120,
-        what=f"window counts {expected}",
-    )
+    assert_every_post_indexed_and_counted(stack, posts)
 
 
 def test_a_post_id_seen_again_with_another_time_is_indexed_and_counted_once(
