@@ -1175,8 +1175,10 @@ class TicketPolicy:
     ) -> TicketDecision:
         """Decide what a trigger does, given the known tickets.
 
-        In order: a maintenance window covering the topic, or a matching
-        silence, suppresses it. Otherwise it folds into the fingerprint's
+        In order: a maintenance window covering the topic at the trigger's
+        window (event time: the posts were published during maintenance,
+        however late they are processed), or a matching silence (wall
+        clock), suppresses it. Otherwise it folds into the fingerprint's
         active ticket (a window already folded is a duplicate). Otherwise,
         if the fingerprint flaps (``flap_max_opens`` opens within
         ``flap_window``) it is held on the latest resolved ticket; a resolved
@@ -1188,8 +1190,8 @@ class TicketPolicy:
             tickets: Known tickets: every active one and the recent ones per
                 fingerprint (at least the latest), plus the team's tickets
                 for routing.
-            now: Decision time (timezone-aware); silences and maintenance
-                are checked at this instant.
+            now: Decision time (timezone-aware); silences are checked at
+                this instant, maintenance at the trigger's window start.
 
         Returns:
             The decision; nothing is modified.
@@ -1198,7 +1200,7 @@ class TicketPolicy:
         _require_aware(now, "now")
         tickets = list(tickets)
         for window in self.maintenance:
-            if window.is_active(trigger.topic, now):
+            if window.is_active(trigger.topic, trigger.window_start):
                 return TicketDecision(
                     SUPPRESSED, f"suppressed by maintenance window {window.name}"
                 )
