@@ -6,7 +6,7 @@ import logging
 import os
 from collections import defaultdict
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 import faust
 from faust.sensors.prometheus import setup_prometheus_sensors
@@ -137,12 +137,14 @@ def create_app(
             except Exception:  # noqa: BLE001 - a timer must not crash the worker
                 log.exception("checking the rules file failed")
 
-    @app.on_partitions_revoked.connect
+    # Faust types connect's receiver as (sender, *args, signal, **kw).
+    @app.on_partitions_revoked.connect  # type: ignore[arg-type]
     async def on_revoked(app: faust.App, revoked: set[Any], **kwargs: Any) -> None:
         for tp in revoked:
             metrics.assigned_partitions.labels(topic=tp.topic).set(0)
 
-    @app.on_partitions_assigned.connect
+    # Faust types connect's receiver as (sender, *args, signal, **kw).
+    @app.on_partitions_assigned.connect  # type: ignore[arg-type]
     async def on_assigned(app: faust.App, assigned: set[Any], **kwargs: Any) -> None:
         per_topic: dict[str, int] = defaultdict(int)
         for tp in assigned:
@@ -243,26 +245,41 @@ def _ticketing(
     @app.service
     class Tickets(faust.Service):
         async def on_start(self) -> None:
-            if service.notifier is not None:
-                await service.notifier.start()
+            current = _own_notifier(service)
+            if current is not None:
+                await current.start()
 
         async def on_stop(self) -> None:
             await service.drain(timeout=5)
             await service.close()
-            if service.notifier is not None:
-                await service.notifier.close()
+            current = _own_notifier(service)
+            if current is not None:
+                await current.close()
             await store.close()
 
-    app.web.web_app.add_subapp("/api", api_app(service, auth))
+    # Faust types app.web as the base Web; the aiohttp driver has web_app.
+    app.web.web_app.add_subapp(  # type: ignore[attr-defined]
+        "/api", api_app(service, auth)
+    )
     return service
 
 
 async def _swap_notifier(service: TicketService, fresh: Notifier) -> None:
     await fresh.start()
-    old, service.notifier = service.notifier, fresh
+    old, service.notifier = _own_notifier(service), fresh
     if old is not None:
         await service.drain(timeout=10)  # let deliveries in flight finish
         await old.close()
+
+
+def _own_notifier(service: TicketService) -> Notifier | None:
+    """Return the service's notifier as the concrete one it is here.
+
+    TicketService types it as the narrower ``ticketing.Notifier`` protocol
+    (no start/close); :func:`_ticketing` and :func:`_swap_notifier` only ever
+    install :class:`monitor.sinks.notifiers.Notifier`.
+    """
+    return cast(Notifier | None, service.notifier)
 
 
 def _count_delivery(metrics: Any, event: Any) -> None:

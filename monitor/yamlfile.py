@@ -62,14 +62,15 @@ class _AliasFound(Exception):
         self.mark = mark
 
 
-class _NoAliasLoader(yaml.SafeLoader):
+# PyYAML ships no type stubs (types-PyYAML is not installed), so the base is Any.
+class _NoAliasLoader(yaml.SafeLoader):  # type: ignore[misc]
     """The safe loader, refusing anchors and aliases before they are expanded."""
 
     def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
         event = self.peek_event()
         if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
             raise _AliasFound(event.start_mark)
-        return super().compose_node(parent, index)  # type: ignore[no-any-return]
+        return super().compose_node(parent, index)
 
 
 def load_yaml(path: Path) -> YamlDocument:
@@ -124,7 +125,10 @@ def load_yaml(path: Path) -> YamlDocument:
 
 
 def _collect_lines(
-    node: yaml.Node, prefix: tuple[Any, ...], lines: dict, loader: yaml.SafeLoader
+    node: yaml.Node,
+    prefix: tuple[Any, ...],
+    lines: dict[tuple[Any, ...], int],
+    loader: yaml.SafeLoader,
 ) -> None:
     if isinstance(node, yaml.MappingNode):
         for key_node, value_node in node.value:

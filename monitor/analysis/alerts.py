@@ -176,6 +176,51 @@ def _tier(counts: TopicCounts) -> str | None:
     return max(tiers, key=lambda tier: CUSTOMER_TIER_POINTS[tier], default=None)
 
 
+@dataclass(frozen=True)
+class _TriggerCommon:
+    """The fields every trigger of one rule on one window shares."""
+
+    topic: str
+    rule: str
+    kind: str
+    window_start: datetime
+    window_end: datetime
+    threshold: float
+    author_followers: int
+    customer_tier: str | None
+    keywords: tuple[str, ...]
+
+    def trigger(
+        self,
+        *,
+        keyword: str | None,
+        observed_value: float,
+        repeat_complaints: int,
+        evidence: tuple[Evidence, ...],
+        expected_value: float | None = None,
+        burst_score: float | None = None,
+        keywords: tuple[str, ...] | None = None,
+    ) -> Trigger:
+        """Return the trigger; ``keywords`` replaces the window's if given."""
+        return Trigger(
+            topic=self.topic,
+            rule=self.rule,
+            kind=self.kind,
+            keyword=keyword,
+            window_start=self.window_start,
+            window_end=self.window_end,
+            observed_value=observed_value,
+            threshold=self.threshold,
+            expected_value=expected_value,
+            burst_score=burst_score,
+            author_followers=self.author_followers,
+            repeat_complaints=repeat_complaints,
+            customer_tier=self.customer_tier,
+            evidence=evidence,
+            keywords=self.keywords if keywords is None else keywords,
+        )
+
+
 def _topic_point(
     window: WindowAggregate,
     kind: str,
@@ -456,19 +501,19 @@ class WindowEvaluator:
         counts = window.topics.get(rule.topic) or TopicCounts()
         start, end = to_datetime(window.start), to_datetime(window.end)
         followers = max((item["followers"] for item in counts.evidence), default=0)
-        common = {
-            "topic": rule.topic,
-            "rule": rule.name,
-            "kind": rule.kind,
-            "window_start": start,
-            "window_end": end,
-            "threshold": rule.threshold,
-            "author_followers": int(followers),
-            "customer_tier": _tier(counts),
-            "keywords": tuple(
+        common = _TriggerCommon(
+            topic=rule.topic,
+            rule=rule.name,
+            kind=rule.kind,
+            window_start=start,
+            window_end=end,
+            threshold=rule.threshold,
+            author_followers=int(followers),
+            customer_tier=_tier(counts),
+            keywords=tuple(
                 word for word, _ in counts.keywords.most_common(TRIGGER_KEYWORDS)
             ),
-        }
+        )
         volume = scores.get(f"topic:{rule.topic}")
         negative = scores.get(f"negative:{rule.topic}")
         repeat = max(
@@ -476,51 +521,48 @@ class WindowEvaluator:
         )
         if rule.kind == NEGATIVE_VOLUME and counts.negative >= rule.threshold:
             return [
-                Trigger(
+                common.trigger(
                     keyword=None,
                     observed_value=counts.negative,
                     expected_value=negative.expected_count if negative else None,
                     burst_score=negative.score if negative else None,
                     repeat_complaints=repeat,
                     evidence=_evidence(counts),
-                    **common,
                 )
             ]
         if rule.kind == NEGATIVE_SHARE and counts.posts >= max(rule.min_volume, 1):
             share = counts.negative / counts.posts
             if share >= rule.threshold:
                 return [
-                    Trigger(
+                    common.trigger(
                         keyword=None,
                         observed_value=share,
                         repeat_complaints=repeat,
                         evidence=_evidence(counts),
-                        **common,
                     )
                 ]
         if rule.kind == BURST and volume is not None and volume.score >= rule.threshold:
             if volume.observed_count > volume.expected_count:
                 return [
-                    Trigger(
+                    common.trigger(
                         keyword=None,
                         observed_value=volume.score,
                         expected_value=volume.expected_count,
                         burst_score=volume.score,
                         repeat_complaints=repeat,
                         evidence=_evidence(counts),
-                        **common,
                     )
                 ]
         if rule.kind == EMERGING_KEYWORD:
             return [
-                Trigger(
+                common.trigger(
                     keyword=term.term,
                     observed_value=term.observed_count,
                     expected_value=term.expected_count,
                     burst_score=term.score,
                     repeat_complaints=repeat,
                     evidence=_evidence(counts),
-                    **{**common, "keywords": (term.term, *common["keywords"])},
+                    keywords=(term.term, *common.keywords),
                 )
                 for term in emerging
                 if term.observed_count >= rule.threshold
@@ -534,7 +576,7 @@ class WindowEvaluator:
         rule: AlertRule,
         window: WindowAggregate,
         counts: TopicCounts,
-        common: dict[str, Any],
+        common: _TriggerCommon,
     ) -> list[Trigger]:
         since = window.end - max(rule.within_seconds, window.size)
         per_author: dict[str, list[Any]] = {}
@@ -556,12 +598,11 @@ class WindowEvaluator:
         post_ids = [post for entry in repeaters.values() for post in entry[1]]
         evidence = _evidence(counts, post_ids) or _evidence(counts)
         return [
-            Trigger(
+            common.trigger(
                 keyword=None,
                 observed_value=worst,
                 repeat_complaints=worst,
                 evidence=evidence,
-                **common,
             )
         ]
 

@@ -339,7 +339,9 @@ def _count(count: float) -> float:
 
 
 def _alpha(step: float, half_life: float) -> float:
-    return 1.0 - 2.0 ** (-step / half_life)
+    # typeshed types float ** float as Any (a negative base gives a complex).
+    decay: float = 2.0 ** (-step / half_life)
+    return 1.0 - decay
 
 
 class BurstDetector:
@@ -937,7 +939,9 @@ class EmergingTermDetector:
         return flagged
 
     def _decay(self, seconds: float) -> float:
-        return 2.0 ** (-seconds / self.config.history_half_life_seconds)
+        # typeshed types float ** float as Any (a negative base gives a complex).
+        decay: float = 2.0 ** (-seconds / self.config.history_half_life_seconds)
+        return decay
 
     def _evict(self, now: float) -> None:
         keep = max(1, int(self.config.max_terms * 0.9))

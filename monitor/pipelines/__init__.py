@@ -267,7 +267,11 @@ async def consume_batches(
     pending = metrics.stage_pending_records.labels(stage=name)
     progress = metrics.stage_last_progress.labels(stage=name)
     progress.set(time.time())
-    async for events in stream.take_events(batch_size, within=batch_seconds):
+    # StreamT (Faust's interface) lacks take_events; faust.Stream has it.
+    batches = stream.take_events(  # type: ignore[attr-defined]
+        batch_size, within=batch_seconds
+    )
+    async for events in batches:
         pending.set(len(events))
         await handle_batch(pipeline, name, events, handle)
         pending.set(0)

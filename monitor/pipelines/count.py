@@ -867,7 +867,8 @@ def register(
             except Exception:  # noqa: BLE001 - retried next tick
                 log.exception("%s tick failed; retrying next tick", stage.NAME)
 
-    @app.on_partitions_assigned.connect
+    # Faust types connect's receiver as (sender, *args, signal, **kw).
+    @app.on_partitions_assigned.connect  # type: ignore[arg-type]
     async def on_assigned(app: faust.App, assigned: set[Any], **kwargs: Any) -> None:
         count.assign(
             tp.partition for tp in assigned if tp.topic == settings.topic_scored_posts
@@ -875,7 +876,8 @@ def register(
         if any(tp.topic == settings.topic_window_partials for tp in assigned):
             merge.assign()
 
-    @app.on_partitions_revoked.connect
+    # Faust types connect's receiver as (sender, *args, signal, **kw).
+    @app.on_partitions_revoked.connect  # type: ignore[arg-type]
     async def on_revoked(app: faust.App, revoked: set[Any], **kwargs: Any) -> None:
         # Under the locks: a batch in flight finishes (and logs its state)
         # before the partition's state is dropped.

@@ -11,7 +11,7 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 import faust
 
@@ -113,7 +113,9 @@ async def index_decoded(
         # indexed_at is the time of the attempt that succeeds, retries included.
         indexed_at = utc_now().isoformat()
         for doc in docs:
-            doc.body["indexed_at"] = indexed_at
+            # to_es_document builds each body as a dict; Document only
+            # promises a read-only Mapping.
+            cast(dict[str, Any], doc.body)["indexed_at"] = indexed_at
         return docs
 
     def on_retry(exc: SinkUnavailable, wait: float) -> None:

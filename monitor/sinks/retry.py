@@ -54,7 +54,9 @@ def backoff_delays(initial: float, maximum: float) -> Callable[[int], float]:
     """Return ``attempt -> seconds``: doubling from ``initial``, capped."""
 
     def delay(attempt: int) -> float:
-        return min(maximum, initial * (2 ** min(attempt, 32)))
+        # typeshed types int ** int as Any (a negative exponent gives a float).
+        factor: float = 2 ** min(attempt, 32)
+        return min(maximum, initial * factor)
 
     return delay
 
