@@ -40,6 +40,7 @@ integration: $(STAMP) system-deps
 
 lint: $(STAMP)
 	$(BIN)/ruff check monitor tests benchmarks
+	$(BIN)/mypy monitor
 
 ## Benchmarks print JSON (see benchmarks/README.md).
 bench: $(STAMP)
