@@ -53,14 +53,22 @@ def partials(pipeline: Pipeline) -> list[dict]:
     return [body["window"] for body in bodies if not body.get("heartbeat")]
 
 
+async def one_window_then_its_closer(
+    pipeline: Pipeline, state: FakeStateLog, posts: int
+) -> tuple[CountStage, list]:
+    """Count ``posts`` posts in the 13:00 window; return the batch that closes it."""
+    stage = CountStage(pipeline, state)
+    stage.assign([0])
+    early = [(f"e{n}", "2026-11-20T13:01:00+08:00") for n in range(posts)]
+    await stage.count(pipeline, await scored(pipeline, early, 0))
+    closing = await scored(pipeline, [("late", "2026-11-20T13:10:00+08:00")], posts)
+    return stage, closing
+
+
 async def test_a_failed_count_state_write_loses_no_post_of_the_closed_window() -> None:
     pipeline = pipeline_with_all_topics()
     state = FakeStateLog()
-    stage = CountStage(pipeline, state)
-    stage.assign([0])
-    early = [(f"e{n}", "2026-11-20T13:01:00+08:00") for n in range(5)]
-    await stage.count(pipeline, await scored(pipeline, early, 0))
-    closing = await scored(pipeline, [("late", "2026-11-20T13:10:00+08:00")], 5)
+    stage, closing = await one_window_then_its_closer(pipeline, state, 5)
 
     state.fail_next = 1  # the write that logs the close is refused
     with pytest.raises(RuntimeError, match="state log write refused"):
@@ -79,11 +87,7 @@ async def test_a_failed_count_state_write_loses_no_post_of_the_closed_window() -
 
 async def test_a_failed_partial_send_is_sent_again_on_the_retry() -> None:
     pipeline = pipeline_with_all_topics()
-    stage = CountStage(pipeline, FakeStateLog())
-    stage.assign([0])
-    early = [(f"e{n}", "2026-11-20T13:01:00+08:00") for n in range(3)]
-    await stage.count(pipeline, await scored(pipeline, early, 0))
-    closing = await scored(pipeline, [("late", "2026-11-20T13:10:00+08:00")], 3)
+    stage, closing = await one_window_then_its_closer(pipeline, FakeStateLog(), 3)
     pipeline.topics.window_partials.fail_next = 1
     with pytest.raises(RuntimeError):
         await stage.count(pipeline, closing)
@@ -242,11 +246,7 @@ async def test_the_meta_entry_is_written_after_the_values_it_covers() -> None:
     # earlier one failed: the entry a restore trusts must wait for the rest.
     pipeline = pipeline_with_all_topics()
     state = FakeStateLog()
-    stage = CountStage(pipeline, state)
-    stage.assign([0])
-    early = [(f"e{n}", "2026-11-20T13:01:00+08:00") for n in range(3)]
-    await stage.count(pipeline, await scored(pipeline, early, 0))
-    closing = await scored(pipeline, [("late", "2026-11-20T13:10:00+08:00")], 3)
+    stage, closing = await one_window_then_its_closer(pipeline, state, 3)
     state.calls.clear()
     await stage.count(pipeline, closing)
     steps = state.calls
