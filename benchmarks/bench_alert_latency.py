@@ -28,9 +28,9 @@ from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer
 
-from monitor.embedded import EmbeddedServers, free_port
-from monitor.kafka import bootstrap_servers
-from monitor.receivers import LocalReceivers
+from monitor.local.embedded import EmbeddedServers, free_port
+from monitor.local.receivers import LocalReceivers
+from monitor.topics import bootstrap_servers
 
 ROOT = Path(__file__).resolve().parents[1]
 

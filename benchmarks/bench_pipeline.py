@@ -42,10 +42,10 @@ from typing import Any
 import orjson
 from elasticsearch import Elasticsearch
 
-from monitor.embedded import EmbeddedServers, free_port
-from monitor.kafka import prepare_topics
-from monitor.publisher import PostPublisher, RateLimiter
+from monitor.local.embedded import EmbeddedServers, free_port
 from monitor.settings import Settings
+from monitor.sources.publisher import PostPublisher, RateLimiter
+from monitor.topics import prepare_topics
 
 ROOT = Path(__file__).resolve().parents[1]
 FEED = ROOT / "samples" / "feed.jsonl"

@@ -15,12 +15,12 @@ from pathlib import Path
 
 from snownlp import SnowNLP
 
-from monitor.analysis.labels import LabelThresholds
-from monitor.analysis.sentiment import SentimentModel
+from monitor.analysis.sentiment.labels import LabelThresholds
+from monitor.analysis.sentiment.model import SentimentModel
 from monitor.analysis.text import normalise_text
-from monitor.scoring import PostScorer
+from monitor.config.watchlist import load_watchlist
 from monitor.sources.files import read_posts
-from monitor.watchlist import load_watchlist
+from monitor.stages.score import PostScorer
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -13,20 +13,23 @@ from faust.sensors.prometheus import setup_prometheus_sensors
 from prometheus_client import CollectorRegistry
 
 from monitor.analysis.topics import TopicMatcher
+from monitor.config.ruleswatch import RulesWatcher
+from monitor.config.watchlist import load_watchlist
 from monitor.errors import MonitorError
-from monitor.kafka import faust_broker
 from monitor.metrics import MonitorMetrics
-from monitor.pipelines import Pipeline, alert, count, index, score
-from monitor.ruleswatch import RulesWatcher
-from monitor.scoring import PostScorer
+from monitor.pipelines import alert, count, index, score
+from monitor.pipelines.batches import Pipeline
+from monitor.services.ticketing import TicketService
 from monitor.settings import Settings
-from monitor.sinks.elasticsearch import ElasticsearchSink, post_index_template
+from monitor.sinks.elasticsearch.sink import ElasticsearchSink, post_index_template
+from monitor.sinks.elasticsearch.tickets import TicketStore
+from monitor.sinks.elasticsearch.windows import (
+    burst_index_template,
+    count_index_template,
+)
 from monitor.sinks.notifiers import Notifier
-from monitor.sinks.ticketstore import TicketStore
-from monitor.sinks.windows import burst_index_template, count_index_template
-from monitor.ticketing import TicketService
-from monitor.topics import declare_topics
-from monitor.watchlist import load_watchlist
+from monitor.stages.score import PostScorer
+from monitor.topics import declare_topics, faust_broker
 from monitor.web.api import api_app
 from monitor.web.auth import Authenticator
 from monitor.web.server import faust_web_settings

@@ -18,9 +18,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from monitor.analysis.labels import LabelThresholds
+from monitor.analysis.sentiment.labels import LabelThresholds
+from monitor.config.yamlfile import YamlDocument, load_yaml
 from monitor.errors import ConfigError
-from monitor.yamlfile import YamlDocument, load_yaml
 
 ENV_PREFIX = "MONITOR_"
 CONFIG_ENV = "MONITOR_CONFIG"

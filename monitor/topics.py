@@ -1,4 +1,4 @@
-"""The Kafka topics, each declared once.
+"""The Kafka topics: each declared once, and created on standard admin APIs.
 
 ``posts`` carries :class:`~monitor.records.Post` (the public post format),
 ``scored-posts`` :class:`~monitor.records.ScoredPost`, ``window-partials``
@@ -14,11 +14,19 @@ and drops an event whose value fails to deserialise).
 
 from __future__ import annotations
 
+import asyncio
+import logging
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
 import faust
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
 
+from monitor.errors import MonitorError
 from monitor.settings import Settings
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -59,3 +67,149 @@ def declare_topics(app: faust.App, settings: Settings) -> Topics:
         tickets=topic(settings.topic_tickets),
         dead_letters=topic(settings.topic_dead_letters),
     )
+
+
+def bootstrap_servers(kafka_url: str) -> str:
+    """Return the ``h1:9092,h2:9092`` form the Kafka clients take.
+
+    Accepts ``kafka://h1:9092;kafka://h2:9092`` and ``h1:9092,h2:9092``.
+    """
+    hosts = []
+    for part in kafka_url.replace(";", ",").split(","):
+        part = part.strip()
+        if "://" in part:
+            part = part.split("://", 1)[1]
+        if part:
+            hosts.append(part.rstrip("/"))
+    if not hosts:
+        raise ValueError(f"no Kafka host in {kafka_url!r}")
+    return ",".join(hosts)
+
+
+def faust_broker(kafka_url: str) -> str:
+    """Return the broker URL list in the form Faust takes."""
+    return ";".join(
+        f"kafka://{host}" for host in bootstrap_servers(kafka_url).split(",")
+    )
+
+
+
+
+async def ensure_topics(
+    kafka_url: str,
+    partitions: Mapping[str, int],
+    *,
+    replicas: int = 1,
+    compacted: Collection[str] = (),
+) -> None:
+    """Create the topics that do not exist yet, with their partition counts.
+
+    Brokers that auto-create unknown topics would give them one partition at
+    the first write, so every command that writes creates its topics first.
+    An existing topic with fewer partitions than configured is reported, not
+    changed: adding partitions moves keys between them. Topics named in
+    ``compacted`` are created with ``cleanup.policy=compact`` (state logs).
+    """
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers(kafka_url))
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [
+            NewTopic(
+                name=name,
+                num_partitions=count,
+                replication_factor=replicas,
+                topic_configs=(
+                    {"cleanup.policy": "compact"} if name in compacted else {}
+                ),
+            )
+            for name, count in partitions.items()
+            if name not in existing
+        ]
+        if missing:
+            response = await admin.create_topics(missing)
+            failed = [
+                f"{name}: error {code} {message or ''}".strip()
+                for name, code, *rest in getattr(response, "topic_errors", [])
+                for message in [rest[0] if rest else None]
+                # 36: created meanwhile by another process
+                if code not in (0, TopicAlreadyExistsError.errno)
+            ]
+            if failed:
+                raise MonitorError("cannot create topics: " + "; ".join(failed))
+            log.info("created topics %s", ", ".join(topic.name for topic in missing))
+        present = [name for name in partitions if name in existing]
+        if present:
+            described = await admin.describe_topics(present)
+            for topic in described:
+                count = len(topic.get("partitions", []))
+                wanted = partitions[topic["topic"]]
+                if count < wanted:
+                    log.warning(
+                        "topic %s has %d partitions, fewer than the %d configured",
+                        topic["topic"],
+                        count,
+                        wanted,
+                    )
+    finally:
+        await admin.close()
+
+
+def topic_partitions(settings: Settings) -> dict[str, int]:
+    """Every topic name with its partition count, for creating them up front.
+
+    ``window-partials`` and ``triggers`` have one partition: they carry a few
+    pre-aggregated records per window, merged (and turned into tickets) in
+    one place so that each series sees every partition's counts.
+    """
+    partitions = {
+        name: settings.topic_partitions
+        for name in (
+            settings.topic_posts,
+            settings.topic_scored_posts,
+            settings.topic_bursts,
+            settings.topic_tickets,
+            settings.topic_dead_letters,
+        )
+    }
+    partitions[settings.topic_count_state] = settings.topic_partitions
+    partitions[settings.topic_window_partials] = 1
+    partitions[settings.topic_merge_state] = 1
+    partitions[settings.topic_triggers] = 1
+    return partitions
+
+
+async def prepare_topics(settings: Settings, *, timeout: float = 120.0) -> None:
+    """Create the topics with their partition counts, waiting for Kafka to answer.
+
+    Runs before anything writes, because a broker that auto-creates topics
+    would give them a single partition. Idempotent.
+
+    Raises:
+        MonitorError: If Kafka does not answer within ``timeout`` seconds.
+
+    """
+    assert settings.kafka_url is not None
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    delay = 0.5
+    while True:
+        try:
+            await ensure_topics(
+                settings.kafka_url,
+                topic_partitions(settings),
+                replicas=settings.topic_replicas,
+                compacted=(settings.topic_count_state, settings.topic_merge_state),
+            )
+            return
+        except MonitorError:
+            raise  # the broker answered and refused: waiting will not help
+        except Exception as exc:
+            if loop.time() >= deadline:
+                raise MonitorError(
+                    f"Kafka not ready after {timeout:.0f} s "
+                    f"({settings.kafka_url}): {exc}"
+                ) from exc
+            log.warning("waiting for Kafka at %s: %s", settings.kafka_url, exc)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)

@@ -17,9 +17,9 @@ from typing import Any, Protocol
 import faust
 import orjson
 
-from monitor.analysis.alerts import trigger_from_dict
+from monitor.analysis.detection import trigger_from_dict
 from monitor.analysis.tickets import TicketDecision, Trigger
-from monitor.pipelines import Pipeline, register_batch_agent
+from monitor.pipelines.batches import Pipeline, register_batch_agent
 from monitor.records import utc_now
 
 log = logging.getLogger(__name__)

@@ -6,7 +6,7 @@ open windows (:class:`~monitor.analysis.windows.PartitionLedger`). Closed
 windows leave as partials on ``window-partials`` (one partition).
 ``merge_windows`` reads that topic, sums the partials of all partitions
 (:class:`~monitor.analysis.windows.WindowMerger`), runs the detectors and the
-rules on every complete window (:class:`~monitor.analysis.alerts.WindowEvaluator`)
+rules on every complete window (:class:`~monitor.analysis.detection.WindowEvaluator`)
 and writes window counts and bursts to Elasticsearch, bursts to ``bursts``
 and triggers to ``triggers``.
 
@@ -35,7 +35,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from faust.types import TP
 
-from monitor.analysis.alerts import (
+from monitor.analysis.detection import (
     WindowEvaluator,
     WindowReport,
     amended_points,
@@ -50,12 +50,16 @@ from monitor.analysis.windows import (
     WindowAggregate,
     WindowMerger,
 )
-from monitor.kafka import bootstrap_servers
-from monitor.pipelines import Pipeline, register_batch_agent
+from monitor.pipelines.batches import Pipeline, register_batch_agent
 from monitor.records import utc_now
 from monitor.sinks.base import Document
+from monitor.sinks.elasticsearch.windows import (
+    burst_body,
+    burst_document,
+    count_document,
+)
 from monitor.sinks.retry import until_written
-from monitor.sinks.windows import burst_body, burst_document, count_document
+from monitor.topics import bootstrap_servers
 
 log = logging.getLogger(__name__)
 

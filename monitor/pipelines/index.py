@@ -16,11 +16,15 @@ from typing import Any, cast
 import faust
 
 from monitor.errors import SinkUnavailable
-from monitor.pipelines import Pipeline, decode_scored_events, register_batch_agent
+from monitor.pipelines.batches import (
+    Pipeline,
+    decode_scored_events,
+    register_batch_agent,
+)
 from monitor.pipelines.count import CountStage
 from monitor.records import utc_now
 from monitor.sinks.base import Document, WriteResult
-from monitor.sinks.elasticsearch import to_es_document
+from monitor.sinks.elasticsearch.sink import to_es_document
 from monitor.sinks.retry import until_written
 
 log = logging.getLogger(__name__)

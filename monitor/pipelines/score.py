@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Sequence
 import faust
 
 from monitor.errors import InvalidRecordError
-from monitor.pipelines import Pipeline, is_transient, register_batch_agent
+from monitor.pipelines.batches import Pipeline, is_transient, register_batch_agent
 from monitor.records import (
     MAX_MESSAGE_BYTES,
     Post,

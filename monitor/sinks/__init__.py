@@ -1,1 +1,1 @@
-"""Where results go: Elasticsearch, notifiers, behind small protocols."""
+"""Where results go: Elasticsearch, the Kafka state log, notifiers."""

@@ -1,1 +1,6 @@
-"""Feeds that yield posts: file replay, HTTP polling, webhooks."""
+"""Where posts come from: file readers, paced replay, the publisher.
+
+A source yields :class:`~monitor.records.Post` objects and knows nothing of
+Kafka; :mod:`monitor.sources.publisher` is the one place that produces to the
+``posts`` topic.
+"""

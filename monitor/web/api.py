@@ -46,20 +46,20 @@ from monitor.analysis.tickets import (
     InvalidTransitionError,
     Silence,
 )
+from monitor.config.rules import parse_duration
 from monitor.errors import SinkUnavailable
-from monitor.rules import parse_duration
-from monitor.sinks.ticketstore import (
-    ConcurrentUpdate,
-    event_to_dict,
-    silence_to_dict,
-    ticket_to_dict,
-)
-from monitor.ticketing import (
+from monitor.services.ticketing import (
     ACTION_PARAMS,
     InvalidActionError,
     SilenceNotFound,
     TicketNotFound,
     TicketService,
+)
+from monitor.sinks.elasticsearch.tickets import (
+    ConcurrentUpdate,
+    event_to_dict,
+    silence_to_dict,
+    ticket_to_dict,
 )
 from monitor.web.auth import ADMIN, RESPONDER, VIEWER, Authenticator, AuthError
 from monitor.web.openapi import (

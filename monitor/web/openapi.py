@@ -15,9 +15,9 @@ from datetime import timedelta
 from typing import Any
 
 from monitor.analysis.tickets import ACTIONS, PRIORITIES, STATUSES
-from monitor.sinks.ticketstore import MAX_PAGE_SIZE as MAX_LIMIT
-from monitor.sinks.ticketstore import MAX_RESULT_WINDOW as RESULT_WINDOW
-from monitor.ticketing import ACTION_PARAMS
+from monitor.services.ticketing import ACTION_PARAMS
+from monitor.sinks.elasticsearch.tickets import MAX_PAGE_SIZE as MAX_LIMIT
+from monitor.sinks.elasticsearch.tickets import MAX_RESULT_WINDOW as RESULT_WINDOW
 
 #: Paths relative to where the API is mounted (``/api`` in the worker).
 API_BASE = "/api"

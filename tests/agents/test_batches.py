@@ -15,7 +15,7 @@ from aiokafka.errors import (
 )
 from faust.exceptions import ProducerSendError
 
-import monitor.pipelines as pipelines
+import monitor.pipelines.batches as pipelines
 from monitor.errors import BatchAbandoned, InvalidRecordError, SinkUnavailable
 from tests.agents.test_stages import (
     POST,

@@ -9,10 +9,10 @@ from datetime import datetime, timezone
 import orjson
 import pytest
 
-import monitor.pipelines as pipelines
+import monitor.pipelines.batches as pipelines
 from monitor.analysis.tickets import AlertRule
 from monitor.analysis.windows import PostFacts, WindowAggregate
-from monitor.pipelines import Pipeline, decode_scored_events
+from monitor.pipelines.batches import Pipeline, decode_scored_events
 from monitor.pipelines.count import CountStage, MergeStage
 from monitor.pipelines.score import score_events
 from monitor.records import DeadLetter, ScoredPost, encode_scored_post

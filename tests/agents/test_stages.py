@@ -9,14 +9,14 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry
 
-from monitor.analysis.labels import LabelThresholds
+from monitor.analysis.sentiment.labels import LabelThresholds
 from monitor.metrics import MonitorMetrics
-from monitor.pipelines import Pipeline
+from monitor.pipelines.batches import Pipeline
 from monitor.pipelines.index import index_events
 from monitor.pipelines.score import score_events
 from monitor.records import DeadLetter, ScoredPost
-from monitor.scoring import PostScorer
 from monitor.settings import Settings
+from monitor.stages.score import PostScorer
 from tests.fakes import FakeDocumentSink, FakeTopic, fake_event
 
 POST = {
@@ -174,7 +174,7 @@ class OneBatchStream:
 
 
 async def test_a_refused_delivery_makes_the_whole_batch_run_again(monkeypatch) -> None:  # noqa: ANN001
-    import monitor.pipelines as pipelines
+    import monitor.pipelines.batches as pipelines
 
     monkeypatch.setattr(pipelines, "BATCH_RETRY_INITIAL_SECONDS", 0.0)
     pipeline = make_pipeline()

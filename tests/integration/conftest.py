@@ -21,8 +21,8 @@ from aiokafka import AIOKafkaProducer
 from elasticsearch import Elasticsearch
 from prometheus_client.parser import text_string_to_metric_families
 
-from monitor.embedded import EmbeddedServers, ServerAddresses, free_port
-from monitor.kafka import bootstrap_servers
+from monitor.local.embedded import EmbeddedServers, ServerAddresses, free_port
+from monitor.topics import bootstrap_servers
 from tests.support import wait_until
 
 pytestmark = pytest.mark.integration

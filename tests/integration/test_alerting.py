@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from monitor.analysis.tickets import fingerprint
-from monitor.receivers import DEMO_SECRET, LocalReceivers
+from monitor.local.receivers import DEMO_SECRET, LocalReceivers
 from tests.integration.conftest import Stack
 from tests.support import wait_until
 

@@ -43,10 +43,10 @@ from schemathesis.checks import (
 )
 
 from monitor.analysis.tickets import Silence, default_ticket_id, fingerprint
-from monitor.embedded import EmbeddedServers
-from monitor.rules import load_rules, parse_duration
-from monitor.sinks.ticketstore import TicketStore
-from monitor.ticketing import TicketService
+from monitor.config.rules import load_rules, parse_duration
+from monitor.local.embedded import EmbeddedServers
+from monitor.services.ticketing import TicketService
+from monitor.sinks.elasticsearch.tickets import TicketStore
 from monitor.web.api import api_app
 from monitor.web.auth import Authenticator
 from monitor.web.openapi import API_BASE, MAX_SILENCE, openapi_document

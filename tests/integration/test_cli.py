@@ -17,10 +17,10 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from monitor.analysis.tickets import Evidence, TicketPolicy, Trigger
-from monitor.embedded import free_port
-from monitor.kafka import bootstrap_servers, ensure_topics
+from monitor.local.embedded import free_port
 from monitor.records import DeadLetter
-from monitor.sinks.ticketstore import TicketStore
+from monitor.sinks.elasticsearch.tickets import TicketStore
+from monitor.topics import bootstrap_servers, ensure_topics
 from tests.integration.conftest import Stack, WorkerProcess
 from tests.support import make_posts, wait_until
 

@@ -8,9 +8,9 @@ import uuid
 import pytest
 from elasticsearch import Elasticsearch
 
-from monitor.embedded import EmbeddedServers
+from monitor.local.embedded import EmbeddedServers
 from monitor.sinks.base import Document
-from monitor.sinks.elasticsearch import ElasticsearchSink
+from monitor.sinks.elasticsearch.sink import ElasticsearchSink
 
 pytestmark = pytest.mark.integration
 

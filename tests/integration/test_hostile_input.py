@@ -14,8 +14,8 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from monitor.kafka import bootstrap_servers
 from monitor.records import MAX_MESSAGE_BYTES, DeadLetter
+from monitor.topics import bootstrap_servers
 from tests.integration.conftest import Stack
 from tests.support import wait_until
 

@@ -21,8 +21,8 @@ import pytest
 from aiohttp import web
 from aiosmtpd.controller import Controller
 
-from monitor.embedded import free_port
-from monitor.rules import Channel
+from monitor.config.rules import Channel
+from monitor.local.embedded import free_port
 from monitor.sinks.notifiers import Delivery, Notifier
 from tests.unit.test_notifiers import EVENT, make_ticket
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from monitor.embedded import free_port
+from monitor.local.embedded import free_port
 from tests.integration.conftest import Stack
 from tests.support import make_posts, wait_until
 

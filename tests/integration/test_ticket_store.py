@@ -31,9 +31,10 @@ from monitor.analysis.tickets import (
     Trigger,
     apply_action,
 )
-from monitor.embedded import EmbeddedServers, free_port
-from monitor.rules import RuleSet, load_rules
-from monitor.sinks.ticketstore import (
+from monitor.config.rules import RuleSet, load_rules
+from monitor.local.embedded import EmbeddedServers, free_port
+from monitor.services.ticketing import InvalidActionError, TicketNotFound, TicketService
+from monitor.sinks.elasticsearch.tickets import (
     ConcurrentUpdate,
     TicketStore,
     TicketStoreUnavailable,
@@ -41,7 +42,6 @@ from monitor.sinks.ticketstore import (
     event_to_dict,
     ticket_to_dict,
 )
-from monitor.ticketing import InvalidActionError, TicketNotFound, TicketService
 
 pytestmark = pytest.mark.integration
 

@@ -21,10 +21,10 @@ from openapi_spec_validator import validate
 from yarl import URL
 
 from monitor.analysis.tickets import ACTIONS, Trigger
-from monitor.embedded import EmbeddedServers, free_port
-from monitor.rules import RuleSet, load_rules
-from monitor.sinks.ticketstore import TicketStore
-from monitor.ticketing import TicketService
+from monitor.config.rules import RuleSet, load_rules
+from monitor.local.embedded import EmbeddedServers, free_port
+from monitor.services.ticketing import TicketService
+from monitor.sinks.elasticsearch.tickets import TicketStore
 from monitor.web.api import api_app
 from monitor.web.auth import Authenticator, hash_token
 

@@ -13,13 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from monitor.analysis.labels import LabelThresholds
+from monitor.analysis.sentiment.labels import LabelThresholds
 from monitor.analysis.windows import window_start
-from monitor.embedded import free_port
-from monitor.receivers import LocalReceivers
+from monitor.config.rules import load_rules
+from monitor.local.embedded import free_port
+from monitor.local.receivers import LocalReceivers
 from monitor.records import parse_post
-from monitor.rules import load_rules
-from monitor.scoring import PostScorer
+from monitor.stages.score import PostScorer
 from tests.integration.conftest import Stack
 from tests.support import wait_until
 

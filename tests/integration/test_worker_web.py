@@ -10,7 +10,7 @@ import pytest
 from aiohttp import web
 
 from monitor.app import create_app
-from monitor.embedded import free_port
+from monitor.local.embedded import free_port
 from monitor.settings import Settings
 from monitor.web.auth import hash_token
 

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from monitor.analysis.alerts import (
+from monitor.analysis.detection import (
     BurstUpdate,
     WindowEvaluator,
     WindowReport,

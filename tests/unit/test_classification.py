@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from monitor.analysis.classification import binary_report, roc_auc
-from monitor.analysis.sentiment import LabelThresholds
+from monitor.analysis.evaluation.classification import binary_report, roc_auc
+from monitor.analysis.sentiment.model import LabelThresholds
 
 
 def _pairwise_auc(labels: list[int], scores: list[float]) -> float:

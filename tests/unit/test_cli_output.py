@@ -13,7 +13,7 @@ from rich.table import Table
 
 from monitor import cli
 from monitor.cli import dump_json, safe_text
-from monitor.receivers import Received
+from monitor.local.receivers import Received
 
 #: Anything a terminal acts on, besides newline (and tab, which is harmless),
 #: and the bidirectional marks, overrides and isolates.
@@ -108,7 +108,7 @@ def test_cli_consoles_print_emoji_codes_as_text(name: str) -> None:
 
 
 def test_demo_prints_deliveries_through_the_cli_console_as_text() -> None:
-    from monitor.demo import _buckets, _print_delivery
+    from monitor.local.demo import _buckets, _print_delivery
 
     body = {"kind": "opened", "ticket": {"ticket_id": "T-1", "topic": ":fire: [b]"}}
     with cli.out.capture() as captured:

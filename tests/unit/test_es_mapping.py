@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 import pytest
 
-from monitor.analysis.sentiment import MAX_KEYWORD_CHARS
+from monitor.analysis.sentiment.model import MAX_KEYWORD_CHARS
 from monitor.analysis.topics import MAX_TOPIC_CHARS
 from monitor.app import index_templates
 from monitor.records import (
@@ -21,7 +21,7 @@ from monitor.records import (
     ScoredPost,
 )
 from monitor.settings import Settings
-from monitor.sinks.elasticsearch import (
+from monitor.sinks.elasticsearch.sink import (
     KEYWORD_IGNORE_ABOVE,
     POST_MAPPING,
     daily_index,
@@ -29,7 +29,7 @@ from monitor.sinks.elasticsearch import (
     posts_index_pattern,
     to_es_document,
 )
-from monitor.sinks.ticketstore import ticket_index_templates
+from monitor.sinks.elasticsearch.tickets import ticket_index_templates
 
 UTC = timezone.utc
 CST = timezone(timedelta(hours=8))

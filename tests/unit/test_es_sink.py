@@ -12,7 +12,7 @@ from elasticsearch import ApiError
 
 from monitor.errors import SinkUnavailable
 from monitor.sinks.base import Document
-from monitor.sinks.elasticsearch import ElasticsearchSink
+from monitor.sinks.elasticsearch.sink import ElasticsearchSink
 
 
 def api_error(status: int) -> ApiError:
@@ -203,7 +203,7 @@ def test_fast_serializers_encode_as_the_client_does() -> None:
         NdjsonSerializer,
     )
 
-    from monitor.sinks.elasticsearch import fast_serializers
+    from monitor.sinks.elasticsearch.sink import fast_serializers
 
     stock = {
         "application/json": JsonSerializer(),

@@ -32,8 +32,9 @@ from typing import Any
 import orjson
 import pytest
 
-from monitor.analysis.labels import LabelThresholds
+from monitor.analysis.sentiment.labels import LabelThresholds
 from monitor.analysis.windows import PostFacts
+from monitor.config.rules import load_rules
 from monitor.errors import InvalidRecordError
 from monitor.records import (
     MAX_MESSAGE_BYTES,
@@ -42,9 +43,8 @@ from monitor.records import (
     encode_scored_post,
     parse_post,
 )
-from monitor.rules import load_rules
-from monitor.scoring import PostScorer
-from monitor.sinks.elasticsearch import to_es_document
+from monitor.sinks.elasticsearch.sink import to_es_document
+from monitor.stages.score import PostScorer
 
 ROOT = Path(__file__).resolve().parents[2]
 FEED = ROOT / "samples" / "feed.jsonl"

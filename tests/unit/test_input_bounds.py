@@ -9,10 +9,11 @@ from typing import Any
 import orjson
 import pytest
 
-from monitor.analysis.labels import LabelThresholds
-from monitor.analysis.sentiment import MAX_KEYWORD_CHARS, filter_keywords
+from monitor.analysis.sentiment.labels import LabelThresholds
+from monitor.analysis.sentiment.model import MAX_KEYWORD_CHARS, filter_keywords
 from monitor.analysis.topics import MAX_TOPIC_CHARS, WatchedTopic
 from monitor.analysis.windows import PartitionLedger, PostFacts
+from monitor.config.yamlfile import load_yaml
 from monitor.errors import ConfigError, InvalidRecordError
 from monitor.records import (
     MAX_AUTHOR_CHARS,
@@ -30,9 +31,8 @@ from monitor.records import (
     encode_scored_post,
     parse_post,
 )
-from monitor.scoring import PostScorer
 from monitor.sources.files import read_posts
-from monitor.yamlfile import load_yaml
+from monitor.stages.score import PostScorer
 
 BASE = {"id": "a", "text": "好", "published_at": "2026-11-20T10:00:00+08:00"}
 

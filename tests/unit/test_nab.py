@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from monitor.analysis import nab
+from monitor.analysis.evaluation import nab
+from monitor.analysis.evaluation.bursts import evaluate_dir
 from monitor.errors import ConfigError, InvalidRecordError
-from monitor.evaluation.bursts import evaluate_dir
 
 STANDARD = nab.PROFILES["standard"]
 LOW_FP = nab.PROFILES["reward_low_FP_rate"]

@@ -25,9 +25,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from monitor.analysis.tickets import Evidence, Ticket, TicketEvent
+from monitor.config.rules import Channel, load_rules
 from monitor.errors import ConfigError, InvalidRecordError
 from monitor.records import parse_post
-from monitor.rules import Channel, load_rules
 from monitor.sinks.notifiers import (
     NOTIFY_KINDS,
     DeliveryError,

@@ -47,6 +47,6 @@ def test_wecom_cuts_markdown_with_the_records_cutter() -> None:
 
 
 def test_the_dead_letter_payload_cap_has_one_name() -> None:
-    import monitor.pipelines
+    import monitor.pipelines.batches
 
-    assert not hasattr(monitor.pipelines, "MAX_DEAD_LETTER_PAYLOAD_CHARS")
+    assert not hasattr(monitor.pipelines.batches, "MAX_DEAD_LETTER_PAYLOAD_CHARS")

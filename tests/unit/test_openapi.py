@@ -13,8 +13,12 @@ from hypothesis import strategies as st
 from openapi_spec_validator import validate
 
 from monitor.analysis.tickets import ACTIONS, STATUSES
-from monitor.rules import parse_duration
-from monitor.sinks.ticketstore import MAX_PAGE_SIZE, MAX_RESULT_WINDOW, TicketStore
+from monitor.config.rules import parse_duration
+from monitor.sinks.elasticsearch.tickets import (
+    MAX_PAGE_SIZE,
+    MAX_RESULT_WINDOW,
+    TicketStore,
+)
 from monitor.web.openapi import (
     MAX_SILENCE,
     NOTE_ACTIONS,

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from monitor.analysis.tickets import OPENED, RULE_KINDS, SUPPRESSED, Trigger
+from monitor.config.rules import Channel, RuleSet, load_rules, parse_duration
+from monitor.config.watchlist import load_watchlist
 from monitor.errors import ConfigError
-from monitor.rules import Channel, RuleSet, load_rules, parse_duration
-from monitor.watchlist import load_watchlist
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "rules.yaml"
@@ -625,7 +625,7 @@ def test_invalid_yaml_and_missing_file_are_config_errors(tmp_path: Path) -> None
 
 @pytest.mark.parametrize("text", ["99999999999999999999d", "4000d", "9999999999s"])
 def test_a_huge_duration_is_a_value_error_not_an_overflow(text: str) -> None:
-    from monitor.rules import parse_duration
+    from monitor.config.rules import parse_duration
 
     with pytest.raises(ValueError, match="too long|longer than 10 years"):
         parse_duration(text)

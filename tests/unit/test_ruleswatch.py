@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from monitor.config.rules import RuleSet, load_rules
+from monitor.config.ruleswatch import RulesWatcher
 from monitor.errors import ConfigError
-from monitor.rules import RuleSet, load_rules
-from monitor.ruleswatch import RulesWatcher
 
 RULES = """\
 topics:
@@ -108,7 +108,7 @@ def test_a_bad_edit_keeps_the_old_rules_and_says_why(
     watcher = RulesWatcher(path, on_change=seen.append)
     before = watcher.current
     _write(path, BAD, tick=10)
-    with caplog.at_level(logging.ERROR, logger="monitor.ruleswatch"):
+    with caplog.at_level(logging.ERROR, logger="monitor.config.ruleswatch"):
         assert watcher.check() is False
     assert watcher.current is before
     assert len(watcher.problems) == 2
@@ -163,7 +163,7 @@ def test_an_unchanged_file_is_not_parsed_again(
         loads.append(loaded)
         return load_rules(loaded)
 
-    monkeypatch.setattr("monitor.ruleswatch.load_rules", counting_load)
+    monkeypatch.setattr("monitor.config.ruleswatch.load_rules", counting_load)
     for _ in range(3):
         assert watcher.check() is False
     assert loads == []

@@ -8,10 +8,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from monitor.analysis.labels import LabelThresholds
-from monitor.analysis.sentiment import TextScore
+from monitor.analysis.sentiment.labels import LabelThresholds
+from monitor.analysis.sentiment.model import TextScore
 from monitor.records import Post
-from monitor.scoring import PostScorer, ScoreCache
+from monitor.stages.score import PostScorer, ScoreCache
 
 TEXTS = ["空调有股怪味，太难受了", "电影很好看", "停车场排队一小时", "客服态度不错"]
 

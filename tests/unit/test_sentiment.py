@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from snownlp import SnowNLP
 from snownlp import sentiment as snownlp_sentiment
 
-from monitor.analysis.sentiment import (
+from monitor.analysis.sentiment.model import (
     EMPTY_TEXT_PROBABILITY,
     NEGATIVE,
     NEUTRAL,

@@ -7,10 +7,10 @@ from pathlib import Path
 import pydantic
 import pytest
 
-from monitor.analysis.sentiment import LabelThresholds
+from monitor.analysis.sentiment.model import LabelThresholds
+from monitor.config.yamlfile import load_yaml
 from monitor.errors import ConfigError
 from monitor.settings import Settings
-from monitor.yamlfile import load_yaml
 
 
 def _write(tmp_path: Path, text: str, name: str = "monitor.yaml") -> Path:

@@ -17,8 +17,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from monitor.analysis import snowfast
-from monitor.analysis.snowfast import EmptyTextError, FastSnowNLP, TextAnalysis
+from monitor.analysis.sentiment import snowfast
+from monitor.analysis.sentiment.snowfast import (
+    EmptyTextError,
+    FastSnowNLP,
+    TextAnalysis,
+)
 from monitor.errors import MonitorError
 
 snownlp = pytest.importorskip("snownlp")

@@ -23,7 +23,7 @@ from monitor.analysis.tickets import (
     apply_action,
     record_delivery,
 )
-from monitor.sinks.ticketstore import (
+from monitor.sinks.elasticsearch.tickets import (
     EVENT_MAPPING,
     TICKET_MAPPING,
     event_from_dict,

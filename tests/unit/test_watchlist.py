@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from monitor.analysis.topics import WatchedTopic
+from monitor.config.watchlist import load_watchlist
 from monitor.errors import ConfigError
-from monitor.watchlist import load_watchlist
 
 
 def _write(tmp_path: Path, text: str) -> Path:

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
+from monitor.config.rules import load_rules
+from monitor.config.watchlist import load_watchlist
+from monitor.config.yamlfile import MAX_YAML_BYTES, load_yaml
 from monitor.errors import ConfigError
-from monitor.rules import load_rules
 from monitor.settings import Settings
-from monitor.watchlist import load_watchlist
-from monitor.yamlfile import MAX_YAML_BYTES, load_yaml
 
 REPO = Path(__file__).resolve().parents[2]
 

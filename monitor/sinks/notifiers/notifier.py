@@ -22,8 +22,8 @@ import aiosmtplib
 from yarl import URL
 
 from monitor.analysis.tickets import Ticket, TicketEvent
+from monitor.config.rules import Channel, parse_duration
 from monitor.errors import ConfigError
-from monitor.rules import Channel, parse_duration
 from monitor.sinks.notifiers.messages import Message, build_message
 from monitor.sinks.notifiers.payloads import (
     DeliveryError,

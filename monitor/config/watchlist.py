@@ -14,8 +14,8 @@ from pathlib import Path
 
 from monitor.analysis.text import normalise_text
 from monitor.analysis.topics import WatchedTopic
+from monitor.config.yamlfile import load_yaml
 from monitor.errors import ConfigError
-from monitor.yamlfile import load_yaml
 
 
 def load_watchlist(path: Path) -> list[WatchedTopic]:

@@ -24,7 +24,7 @@ from typing import Any
 from aiohttp import web
 from aiosmtpd.controller import Controller
 
-from monitor.embedded import free_port
+from monitor.local.embedded import free_port
 
 #: Secrets the local receivers hand out (the notifier signs with them).
 DEMO_SECRET = "local-demo-secret"

@@ -25,12 +25,12 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
-from monitor.embedded import EmbeddedServers, free_port
 from monitor.errors import MonitorError
-from monitor.receivers import LocalReceivers, Received
-from monitor.replay import replay_file
+from monitor.local.embedded import EmbeddedServers, free_port
+from monitor.local.receivers import LocalReceivers, Received
 from monitor.settings import Settings
-from monitor.sinks.elasticsearch import posts_index_pattern
+from monitor.sinks.elasticsearch.sink import posts_index_pattern
+from monitor.sources.replay import replay_file
 
 
 def run_demo(

@@ -9,10 +9,10 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
-from monitor.analysis.alerts import BurstUpdate, SeriesPoint
+from monitor.analysis.detection import BurstUpdate, SeriesPoint
 from monitor.records import MAX_ID_BYTES
 from monitor.sinks.base import Document
-from monitor.sinks.elasticsearch import daily_index, keyword_field
+from monitor.sinks.elasticsearch.sink import daily_index, keyword_field
 
 COUNT_MAPPING: dict[str, Any] = {
     "dynamic": "strict",

@@ -7,8 +7,8 @@ import logging
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from monitor.kafka import bootstrap_servers
 from monitor.records import DeadLetter
+from monitor.topics import bootstrap_servers
 
 log = logging.getLogger(__name__)
 

@@ -8,8 +8,8 @@ from collections.abc import Awaitable
 
 from aiokafka import AIOKafkaProducer
 
-from monitor.kafka import bootstrap_servers
 from monitor.records import Post, post_to_payload
+from monitor.topics import bootstrap_servers
 
 
 class PostPublisher:

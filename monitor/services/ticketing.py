@@ -1,7 +1,7 @@
 """The ticket service: the pure policy, applied to tickets kept in Elasticsearch.
 
 :class:`TicketService` reads what a decision needs from the
-:class:`~monitor.sinks.ticketstore.TicketStore`, lets
+:class:`~monitor.sinks.elasticsearch.tickets.TicketStore`, lets
 :class:`~monitor.analysis.tickets.TicketPolicy` decide, and writes the result
 with optimistic concurrency. Elasticsearch is the single source of truth, so
 any number of worker processes may run the service (and the API) at once: a
@@ -37,10 +37,10 @@ from monitor.analysis.tickets import (
     Trigger,
     record_delivery,
 )
+from monitor.config.rules import RuleSet
 from monitor.errors import MonitorError
-from monitor.rules import RuleSet
+from monitor.sinks.elasticsearch.tickets import ConcurrentUpdate, TicketStore, Version
 from monitor.sinks.retry import until_written
-from monitor.sinks.ticketstore import ConcurrentUpdate, TicketStore, Version
 
 log = logging.getLogger(__name__)
 

@@ -15,10 +15,10 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
-from monitor.kafka import prepare_topics
-from monitor.publisher import PostPublisher, RateLimiter
 from monitor.settings import Settings
 from monitor.sources.files import count_lines, read_posts
+from monitor.sources.publisher import PostPublisher, RateLimiter
+from monitor.topics import prepare_topics
 
 
 @dataclass

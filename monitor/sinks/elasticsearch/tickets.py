@@ -43,7 +43,11 @@ from monitor.analysis.tickets import (
 )
 from monitor.errors import MonitorError, SinkUnavailable
 from monitor.records import MAX_ID_BYTES, MAX_URL_CHARS
-from monitor.sinks.elasticsearch import TRANSIENT_STATUSES, es_client, keyword_field
+from monitor.sinks.elasticsearch.sink import (
+    TRANSIENT_STATUSES,
+    es_client,
+    keyword_field,
+)
 
 log = logging.getLogger(__name__)
 

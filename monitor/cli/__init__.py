@@ -32,12 +32,12 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from monitor.embedded import EmbeddedServers
 from monitor.errors import MonitorError
+from monitor.local.embedded import EmbeddedServers
 from monitor.settings import Settings
 
 if TYPE_CHECKING:
-    from monitor.sinks.ticketstore import TicketStore
+    from monitor.sinks.elasticsearch.tickets import TicketStore
 
 console = Console(stderr=True, emoji=False)
 out = Console(emoji=False)
@@ -190,7 +190,7 @@ def worker(ctx: click.Context) -> None:
     import faust
 
     from monitor.app import create_app
-    from monitor.kafka import prepare_topics
+    from monitor.topics import prepare_topics
 
     with resolve_servers(settings) as resolved:
         run(prepare_topics(resolved))
@@ -219,7 +219,7 @@ def _stopping_worker(base: type) -> type:
     whatever is still running (see
     :func:`monitor.pipelines.start_shutdown_clock`).
     """
-    from monitor.pipelines import start_shutdown_clock
+    from monitor.pipelines.batches import start_shutdown_clock
 
     class StoppingWorker(base):  # type: ignore[misc, valid-type]
         def _begin_stopping(self) -> None:
@@ -258,7 +258,7 @@ def replay(
     ctx: click.Context, file: Path, rate: float | None, show_rejected: int
 ) -> None:
     """Send posts from a JSON Lines or CSV FILE to the posts topic."""
-    from monitor.replay import replay_file
+    from monitor.sources.replay import replay_file
 
     settings = load_settings(ctx)
     configure_logging("warning")
@@ -280,7 +280,7 @@ def replay(
 @click.pass_context
 def dead_letters(ctx: click.Context, as_json: bool, limit: int) -> None:
     """List recent dead letters: stage, reason, time and the payload."""
-    from monitor.deadletters import read_dead_letters
+    from monitor.sinks.deadletters import read_dead_letters
 
     settings = load_settings(ctx)
     configure_logging("warning")
@@ -329,8 +329,11 @@ def evaluate_sentiment_command(
     ctx: click.Context, csv_files: tuple[Path, ...], as_json: bool
 ) -> None:
     """Score text,label CSV files (1 positive, 0 negative) and report quality."""
-    from monitor.analysis.sentiment import SentimentModel
-    from monitor.evaluation.sentiment import evaluate_sentiment, read_labelled_csv
+    from monitor.analysis.evaluation.sentiment import (
+        evaluate_sentiment,
+        read_labelled_csv,
+    )
+    from monitor.analysis.sentiment.model import SentimentModel
 
     settings = load_settings(ctx)
     total = sum(len(read_labelled_csv(path)[0]) for path in csv_files)
@@ -398,7 +401,7 @@ def evaluate_sentiment_command(
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def evaluate_bursts_command(directory: Path, profile: str, as_json: bool) -> None:
     """Run the burst detector over NAB-format series and print the NAB score."""
-    from monitor.evaluation.bursts import evaluate_dir
+    from monitor.analysis.evaluation.bursts import evaluate_dir
 
     try:
         report = evaluate_dir(directory, profile)
@@ -463,9 +466,9 @@ def demo(
     Tickets are raised by the bundled rules and delivered to local stand-ins
     of the six on-call channels, which print what they receive.
     """
-    from monitor.demo import run_demo
+    from monitor.local.demo import run_demo
 
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]
     feed = feed or root / "samples" / "feed.jsonl"
     rules_file = rules_file or root / "examples" / "rules.yaml"
     for path in (feed, rules_file, topics_file):
@@ -483,7 +486,7 @@ def demo(
 
 def _ticket_store(settings: Settings) -> TicketStore:
     """Return a TicketStore on the configured (or running embedded) server."""
-    from monitor.sinks.ticketstore import TicketStore
+    from monitor.sinks.elasticsearch.tickets import TicketStore
 
     assert settings.es_url is not None
     return TicketStore.connect(
@@ -523,7 +526,7 @@ def tickets_list(
     as_json: bool,
 ) -> None:
     """List tickets, most recently opened first."""
-    from monitor.sinks.ticketstore import ticket_to_dict
+    from monitor.sinks.elasticsearch.tickets import ticket_to_dict
 
     settings = load_settings(ctx)
     configure_logging("warning")
@@ -583,7 +586,7 @@ def tickets_list(
 @click.pass_context
 def tickets_show(ctx: click.Context, ticket_id: str, as_json: bool) -> None:
     """Show one ticket with its evidence and audit trail."""
-    from monitor.sinks.ticketstore import event_to_dict, ticket_to_dict
+    from monitor.sinks.elasticsearch.tickets import event_to_dict, ticket_to_dict
 
     settings = load_settings(ctx)
     configure_logging("warning")
@@ -678,8 +681,8 @@ def rules_group() -> None:
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 def rules_check(file: Path) -> None:
     """Validate a rules FILE: exit 0 with a summary, or 2 listing every problem."""
+    from monitor.config.rules import load_rules
     from monitor.errors import ConfigError
-    from monitor.rules import load_rules
 
     try:
         ruleset = load_rules(file)

@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from monitor.analysis import nab
 from monitor.analysis.bursts import BurstDetector, BurstPhase, DetectorConfig
+from monitor.analysis.evaluation import nab
 from monitor.errors import InvalidRecordError
 
 WINDOWS_FILE = "combined_windows.json"
@@ -133,7 +133,7 @@ def evaluate_series(
 
     Args:
         series: Output of :func:`load_series`.
-        profile: NAB profile name (see :data:`monitor.analysis.nab.PROFILES`).
+        profile: NAB profile name (see :data:`.nab.PROFILES`).
         config: Detector settings; the default configuration if omitted.
 
     Returns:

@@ -11,8 +11,8 @@ import logging
 from collections.abc import Callable
 from pathlib import Path
 
+from monitor.config.rules import RuleSet, load_rules
 from monitor.errors import ConfigError
-from monitor.rules import RuleSet, load_rules
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,12 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
-from monitor.analysis.labels import NEGATIVE, NEUTRAL, POSITIVE, LabelThresholds
+from monitor.analysis.sentiment.labels import (
+    NEGATIVE,
+    NEUTRAL,
+    POSITIVE,
+    LabelThresholds,
+)
 
 
 def roc_auc(labels: Sequence[int], scores: Sequence[float]) -> float:

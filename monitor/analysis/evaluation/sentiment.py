@@ -8,9 +8,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from monitor.analysis.classification import binary_report
-from monitor.analysis.labels import LabelThresholds
-from monitor.analysis.sentiment import SentimentModel
+from monitor.analysis.evaluation.classification import binary_report
+from monitor.analysis.sentiment.labels import LabelThresholds
+from monitor.analysis.sentiment.model import SentimentModel
 from monitor.analysis.text import normalise_text
 from monitor.errors import InvalidRecordError
 

@@ -8,8 +8,8 @@ from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
-from monitor.analysis.labels import LabelThresholds
-from monitor.analysis.sentiment import SentimentModel, TextScore
+from monitor.analysis.sentiment.labels import LabelThresholds
+from monitor.analysis.sentiment.model import SentimentModel, TextScore
 from monitor.analysis.text import normalise_text
 from monitor.analysis.topics import TopicMatcher, WatchedTopic
 from monitor.records import Post, ScoredPost, utc_now

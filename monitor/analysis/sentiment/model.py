@@ -1,6 +1,6 @@
 """Sentiment and keywords with snownlp's models, batched and bit-identical.
 
-Scoring goes through :class:`monitor.analysis.snowfast.FastSnowNLP`, which
+Scoring goes through :class:`monitor.analysis.sentiment.snowfast.FastSnowNLP`, which
 returns exactly ``SnowNLP(text).sentiments`` and ``SnowNLP(text).keywords``
 from one segmentation per text, 100-200x faster on batches.
 """
@@ -13,14 +13,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from monitor.analysis.labels import (  # noqa: F401 - re-exported
+from monitor.analysis.sentiment.labels import (  # noqa: F401 - re-exported
     NEGATIVE,
     NEUTRAL,
     POSITIVE,
     InvalidThresholdsError,
     LabelThresholds,
 )
-from monitor.analysis.snowfast import FastSnowNLP, default_scorer
+from monitor.analysis.sentiment.snowfast import FastSnowNLP, default_scorer
 
 #: Keywords longer than this many characters are dropped, not truncated: a
 #: keyword becomes a count series, an Elasticsearch term and a key of the

@@ -79,8 +79,8 @@ from monitor.analysis.tickets import (
     default_ticket_id,
 )
 from monitor.analysis.topics import WatchedTopic
+from monitor.config.yamlfile import YamlDocument, load_yaml
 from monitor.errors import ConfigError
-from monitor.yamlfile import YamlDocument, load_yaml
 
 CHANNEL_KINDS = ("webhook", "dingtalk", "feishu", "wecom", "slack", "email")
 

@@ -1,0 +1,1 @@
+"""Scoring the analysis against labelled data: classification reports, NAB scoring."""

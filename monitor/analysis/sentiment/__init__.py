@@ -1,0 +1,1 @@
+"""Sentiment: the snownlp-compatible scorer, its model and the label thresholds."""

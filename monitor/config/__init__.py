@@ -1,0 +1,1 @@
+"""Files people edit, read into validated objects: YAML, rules, watched topics."""

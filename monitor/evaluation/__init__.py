@@ -1,1 +1,0 @@
-"""Evaluations of the analysis on labelled data (reads files)."""

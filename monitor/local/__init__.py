@@ -1,0 +1,1 @@
+"""Laptop-only: the embedded servers, the demo, local on-call channel stand-ins."""

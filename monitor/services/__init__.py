@@ -1,0 +1,1 @@
+"""Services that apply the pure policies to the stores and the notifiers."""

@@ -1,0 +1,1 @@
+"""Elasticsearch: index templates, the bulk sink, posts, windows and tickets."""
