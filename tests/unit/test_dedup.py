@@ -16,18 +16,18 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from monitor.analysis import windows
-from monitor.analysis.dedup import (
-    CHUNK_IDS,
-    DedupMemory,
-    bucket_seconds_for,
-    pack_ids,
-    unpack_ids,
-)
 from monitor.analysis.windows import (
     PartitionLedger,
     PostFacts,
     post_hash,
     window_start,
+)
+from monitor.analysis.windows.dedup import (
+    CHUNK_IDS,
+    DedupMemory,
+    bucket_seconds_for,
+    pack_ids,
+    unpack_ids,
 )
 
 SIZE = 300
@@ -560,7 +560,7 @@ def test_entries_a_failed_batch_left_stay_ignored_once_the_offset_passes_them() 
 def test_only_the_duplicates_of_the_last_offsets_are_kept(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(windows, "DUPLICATE_OFFSETS_SPAN", 100)
+    monkeypatch.setattr(windows.partition, "DUPLICATE_OFFSETS_SPAN", 100)
     ledger = _ledger()
     log: dict[str, Any] = {}
     batch = [(n, _post("a", T0 + n)) for n in range(6)]  # 1 to 5 are copies
