@@ -29,7 +29,7 @@ from monitor.errors import MonitorError
 from monitor.local.embedded import EmbeddedServers, free_port
 from monitor.local.receivers import LocalReceivers, Received
 from monitor.settings import Settings
-from monitor.sinks.elasticsearch.sink import posts_index_pattern
+from monitor.sinks.elasticsearch.posts import posts_index_pattern
 from monitor.sources.replay import replay_file
 
 

@@ -24,7 +24,7 @@ from monitor.pipelines.batches import (
 from monitor.pipelines.count import CountStage
 from monitor.records import utc_now
 from monitor.sinks.base import Document, WriteResult
-from monitor.sinks.elasticsearch.sink import to_es_document
+from monitor.sinks.elasticsearch.posts import to_es_document
 from monitor.sinks.retry import until_written
 
 log = logging.getLogger(__name__)

@@ -10,7 +10,7 @@ from elasticsearch import Elasticsearch
 
 from monitor.local.embedded import EmbeddedServers
 from monitor.sinks.base import Document
-from monitor.sinks.elasticsearch.sink import ElasticsearchSink
+from monitor.sinks.elasticsearch.bulk import ElasticsearchSink
 
 pytestmark = pytest.mark.integration
 

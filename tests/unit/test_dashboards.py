@@ -7,7 +7,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-from monitor.sinks.elasticsearch.sink import POST_MAPPING, posts_index_pattern
+from monitor.sinks.elasticsearch.posts import posts_index_pattern
+from monitor.sinks.elasticsearch.templates import POST_MAPPING
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -21,15 +21,17 @@ from monitor.records import (
     ScoredPost,
 )
 from monitor.settings import Settings
-from monitor.sinks.elasticsearch.sink import (
-    KEYWORD_IGNORE_ABOVE,
-    POST_MAPPING,
+from monitor.sinks.elasticsearch.posts import (
     daily_index,
-    post_index_template,
     posts_index_pattern,
     to_es_document,
 )
-from monitor.sinks.elasticsearch.tickets import ticket_index_templates
+from monitor.sinks.elasticsearch.templates import (
+    KEYWORD_IGNORE_ABOVE,
+    POST_MAPPING,
+    post_index_template,
+    ticket_index_templates,
+)
 
 UTC = timezone.utc
 CST = timezone(timedelta(hours=8))

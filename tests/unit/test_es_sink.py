@@ -3,16 +3,19 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import Any
 
+import orjson
 import pytest
 from elastic_transport import ApiResponseMeta, HttpHeaders, NodeConfig
 from elastic_transport import ConnectionError as TransportConnectionError
 from elasticsearch import ApiError
+from elasticsearch.serializer import JsonSerializer
 
 from monitor.errors import SinkUnavailable
 from monitor.sinks.base import Document
-from monitor.sinks.elasticsearch.sink import ElasticsearchSink
+from monitor.sinks.elasticsearch.bulk import BULK_MAX_RETRIES, ElasticsearchSink
 
 
 def api_error(status: int) -> ApiError:
@@ -26,7 +29,40 @@ def api_error(status: int) -> ApiError:
     return ApiError(f"status {status}", meta=meta, body={})
 
 
-class ScriptedClient:
+class FakeBulkClient:
+    """What the bulk helper uses of ``AsyncElasticsearch``.
+
+    ``options()``, the JSON serializer and ``bulk()``, which gets the request
+    as the client would send it (pre-encoded ndjson lines); subclasses answer
+    the decoded ``(op_type, meta, source)`` actions in :meth:`answer`.
+    """
+
+    transport = SimpleNamespace(
+        serializers=SimpleNamespace(get_serializer=lambda mimetype: JsonSerializer())
+    )
+
+    def options(self, **_: Any) -> FakeBulkClient:
+        return self
+
+    async def bulk(self, *, operations: list[Any], **params: Any) -> SimpleNamespace:
+        lines = [
+            orjson.loads(line) if isinstance(line, bytes | str) else line
+            for line in operations
+        ]
+        actions = [
+            (*next(iter(action.items())), source)
+            for action, source in zip(lines[::2], lines[1::2], strict=True)
+        ]
+        return SimpleNamespace(body=self.answer(actions))
+
+    def answer(self, actions: list[tuple[str, dict[str, Any], Any]]) -> dict[str, Any]:
+        raise NotImplementedError
+
+    async def close(self) -> None:
+        return None
+
+
+class ScriptedClient(FakeBulkClient):
     """Answers bulk requests: refuses bodies over ``limit`` docs with ``status``."""
 
     def __init__(
@@ -39,17 +75,22 @@ class ScriptedClient:
         self.limit, self.status, self.fail_with = limit, status, fail_with
         self.requests: list[int] = []
 
-    async def bulk(self, operations: list[Any]) -> dict[str, Any]:
-        docs = len(operations) // 2
+    def answer(self, actions: list[tuple[str, dict[str, Any], Any]]) -> dict[str, Any]:
+        docs = len(actions)
         self.requests.append(docs)
         if self.fail_with is not None:
             raise self.fail_with
         if docs > self.limit:
             raise api_error(self.status)
-        return {"items": [{"index": {"status": 201}} for _ in range(docs)]}
+        return {
+            "items": [
+                {op_type: {"_id": meta["_id"], "status": 201}}
+                for op_type, meta, _ in actions
+            ]
+        }
 
-    async def close(self) -> None:
-        return None
+
+TOO_MANY = api_error(429)
 
 
 def docs(count: int, size: int = 10) -> list[Document]:
@@ -84,29 +125,31 @@ async def test_a_single_document_too_large_is_rejected_not_retried() -> None:
 @pytest.mark.parametrize(
     "error",
     [
-        api_error(429),
+        TOO_MANY,
         api_error(503),
         api_error(401),
         TransportConnectionError("refused"),
     ],
 )
 async def test_other_failures_hold_the_batch_for_a_retry(error: BaseException) -> None:
-    sink = ElasticsearchSink(ScriptedClient(fail_with=error))  # type: ignore[arg-type]
+    client = ScriptedClient(fail_with=error)
+    sink = ElasticsearchSink(client, bulk_backoff=0.0)  # type: ignore[arg-type]
     with pytest.raises(SinkUnavailable):
         await sink.write(docs(3))
+    # Only a 429 is tried again in place (async_streaming_bulk's max_retries).
+    assert len(client.requests) == (1 + BULK_MAX_RETRIES if error is TOO_MANY else 1)
 
 
-class StoringClient:
+class StoringClient(FakeBulkClient):
     """Answers bulk requests as Elasticsearch does for ``index`` and ``create``."""
 
     def __init__(self) -> None:
         self.stored: dict[tuple[str, str], Any] = {}
         self.actions: list[str] = []
 
-    async def bulk(self, operations: list[Any]) -> dict[str, Any]:
+    def answer(self, actions: list[tuple[str, dict[str, Any], Any]]) -> dict[str, Any]:
         items = []
-        for action, body in zip(operations[::2], operations[1::2], strict=True):
-            ((op_type, meta),) = action.items()
+        for op_type, meta, body in actions:
             self.actions.append(op_type)
             key = (meta["_index"], meta["_id"])
             if op_type == "create" and key in self.stored:
@@ -126,9 +169,6 @@ class StoringClient:
             "errors": any(i[next(iter(i))]["status"] >= 300 for i in items),
             "items": items,
         }
-
-    async def close(self) -> None:
-        return None
 
 
 async def test_create_keeps_the_first_version_and_reports_both_written() -> None:
@@ -158,9 +198,11 @@ async def test_index_replaces_and_a_409_under_index_is_rejected() -> None:
     assert client.actions == ["index", "index"]
 
     class Conflicting(StoringClient):
-        async def bulk(self, operations: list[Any]) -> dict[str, Any]:
+        def answer(
+            self, actions: list[tuple[str, dict[str, Any], Any]]
+        ) -> dict[str, Any]:
             error = {"type": "version_conflict_engine_exception", "reason": "x"}
-            return {"items": [{"index": {"status": 409, "error": error}}]}
+            return {"items": [{"index": {"_id": "w1", "status": 409, "error": error}}]}
 
     refused = await ElasticsearchSink(Conflicting()).write(  # type: ignore[arg-type]
         [Document("counts", "w1", {"posts": 3})]
@@ -203,7 +245,7 @@ def test_fast_serializers_encode_as_the_client_does() -> None:
         NdjsonSerializer,
     )
 
-    from monitor.sinks.elasticsearch.sink import fast_serializers
+    from monitor.sinks.elasticsearch.bulk import fast_serializers
 
     stock = {
         "application/json": JsonSerializer(),

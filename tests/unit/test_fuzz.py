@@ -43,7 +43,7 @@ from monitor.records import (
     encode_scored_post,
     parse_post,
 )
-from monitor.sinks.elasticsearch.sink import to_es_document
+from monitor.sinks.elasticsearch.posts import to_es_document
 from monitor.stages.score import PostScorer
 
 ROOT = Path(__file__).resolve().parents[2]

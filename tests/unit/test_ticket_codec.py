@@ -23,17 +23,19 @@ from monitor.analysis.tickets import (
     apply_action,
     record_delivery,
 )
-from monitor.sinks.elasticsearch.tickets import (
+from monitor.sinks.elasticsearch.templates import (
     EVENT_MAPPING,
     TICKET_MAPPING,
+    events_index,
+    ticket_index_templates,
+)
+from monitor.sinks.elasticsearch.tickets import (
     event_from_dict,
     event_revision,
     event_to_dict,
-    events_index,
     silence_from_dict,
     silence_to_dict,
     ticket_from_dict,
-    ticket_index_templates,
     ticket_to_dict,
 )
 

@@ -1,7 +1,8 @@
 """Elasticsearch documents for window counts and bursts.
 
 Counts go to daily ``<prefix>-counts-*`` indices, bursts to ``<prefix>-bursts``;
-both with explicit, strict mappings and idempotent ids.
+both with idempotent ids. Their mappings and index templates live in
+:mod:`monitor.sinks.elasticsearch.templates`.
 """
 
 from __future__ import annotations
@@ -10,80 +11,8 @@ from datetime import datetime, timezone
 from typing import Any
 
 from monitor.analysis.detection import BurstUpdate, SeriesPoint
-from monitor.records import MAX_ID_BYTES
 from monitor.sinks.base import Document
-from monitor.sinks.elasticsearch.sink import daily_index, keyword_field
-
-COUNT_MAPPING: dict[str, Any] = {
-    "dynamic": "strict",
-    "properties": {
-        "series": keyword_field(),
-        "kind": keyword_field(),
-        "key": keyword_field(),
-        "window_start": {"type": "date"},
-        "window_end": {"type": "date"},
-        "window_seconds": {"type": "integer"},
-        "observed": {"type": "double"},
-        "expected": {"type": "double"},
-        "score": {"type": "double"},
-        "anomalous": {"type": "boolean"},
-        "posts": {"type": "long"},
-        "negative": {"type": "long"},
-        "negative_share": {"type": "double"},
-        "negative_influence": {"type": "double"},
-        "complete": {"type": "boolean"},
-    },
-}
-
-BURST_MAPPING: dict[str, Any] = {
-    "dynamic": "strict",
-    "properties": {
-        "burst_id": keyword_field(),
-        "series": keyword_field(),
-        "kind": keyword_field(),
-        "key": keyword_field(),
-        "phase": keyword_field(),
-        "window_start": {"type": "date"},
-        "window_seconds": {"type": "integer"},
-        "observed": {"type": "double"},
-        "expected": {"type": "double"},
-        "score": {"type": "double"},
-        "started_at": {"type": "date"},
-        "peak_at": {"type": "date"},
-        "ended_at": {"type": "date"},
-        "peak_score": {"type": "double"},
-        "peak_observed": {"type": "double"},
-        "peak_expected": {"type": "double"},
-        "post_ids": keyword_field(MAX_ID_BYTES),
-        "updated_at": {"type": "date"},
-    },
-}
-
-
-def _template(pattern: str, mapping: dict[str, Any], what: str) -> dict[str, Any]:
-    return {
-        "index_patterns": [pattern],
-        "priority": 200,
-        "template": {
-            "settings": {
-                "number_of_shards": 1,
-                "number_of_replicas": 0,
-                "refresh_interval": "1s",
-            },
-            "mappings": mapping,
-        },
-        "_meta": {"managed_by": "monitor", "description": what},
-    }
-
-
-def count_index_template(prefix: str) -> dict[str, Any]:
-    """Index template of the daily window-count indices."""
-    return _template(f"{prefix}-counts*", COUNT_MAPPING, "window counts per series")
-
-
-def burst_index_template(prefix: str) -> dict[str, Any]:
-    """Index template of the bursts index."""
-    return _template(f"{prefix}-bursts*", BURST_MAPPING, "bursts per series")
+from monitor.sinks.elasticsearch.posts import daily_index
 
 
 def _iso(epoch: float | None) -> str | None:

@@ -1,19 +1,27 @@
-"""Elasticsearch: index templates, document mapping and an idempotent bulk sink."""
+"""Writing documents to Elasticsearch in bulk: the one bulk helper and the sink.
+
+:func:`bulk_write` is how every bulk write of the product goes out (posts,
+window counts and bursts through :class:`ElasticsearchSink`, ticket events
+through the ticket store): requests under a byte cap, a request refused as
+too large split in halves, the items answered 429 retried in place with
+``elasticsearch.helpers.async_streaming_bulk`` (``max_retries``,
+``retry_on_status=(429,)``), and each item's result sorted by
+:func:`sort_item`.
+"""
 
 from __future__ import annotations
 
-import functools
 import logging
 import time
 from collections.abc import Awaitable, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import orjson
 from elastic_transport import ConnectionError as TransportConnectionError
 from elastic_transport import ConnectionTimeout
 from elasticsearch import ApiError, AsyncElasticsearch, TransportError
+from elasticsearch.helpers import async_streaming_bulk
 from elasticsearch.serializer import (
     CompatibilityModeJsonSerializer,
     CompatibilityModeNdjsonSerializer,
@@ -22,160 +30,183 @@ from elasticsearch.serializer import (
 )
 
 from monitor.errors import SinkUnavailable
-from monitor.records import MAX_ID_BYTES, MAX_URL_CHARS, ScoredPost
 from monitor.sinks.base import Document, Rejected, WriteResult
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-#: Statuses that mean "try again later".
+#: Statuses of a whole request that mean "try again later".
 TRANSIENT_STATUSES = frozenset({429, 500, 502, 503, 504})
 #: Bulk requests stay under this many bytes (Elasticsearch refuses bodies over
 #: http.max_content_length, 100 MB by default and 10 MB on small hosted plans).
 DEFAULT_MAX_REQUEST_BYTES = 8 * 1024 * 1024
-
-#: Keyword values longer than this many characters are kept in ``_source`` but
-#: not indexed (``ignore_above``): Lucene refuses a term over 32,766 bytes,
-#: which would refuse the whole document. Every keyword field of every
-#: template sets it (a unit test checks); fields with a longer documented
-#: bound (ids, URLs) set that bound instead.
-KEYWORD_IGNORE_ABOVE = 256
-
-
-def keyword_field(
-    ignore_above: int = KEYWORD_IGNORE_ABOVE, **options: Any
-) -> dict[str, Any]:
-    """Return the mapping of a ``keyword`` field with ``ignore_above`` set.
-
-    Args:
-        ignore_above: Longest value indexed, in characters.
-        **options: Further mapping parameters (``index=False``, ...).
-
-    """
-    return {"type": "keyword", "ignore_above": ignore_above, **options}
-
-
-#: Mapping of ``<prefix>-posts-*``: explicit and strict, so a field the code
-#: did not mean to send is refused instead of guessed.
-POST_MAPPING: dict[str, Any] = {
-    "dynamic": "strict",
-    "properties": {
-        "post_id": keyword_field(MAX_ID_BYTES),
-        "source": keyword_field(),
-        "author": keyword_field(),
-        "url": keyword_field(MAX_URL_CHARS, index=False),
-        "text": {"type": "text"},
-        "original_text": {"type": "text", "index": False},
-        "sentiment": {"type": "float"},
-        "label": keyword_field(),
-        "keywords": keyword_field(),
-        "topics": keyword_field(),
-        "published_at": {"type": "date"},
-        "scored_at": {"type": "date"},
-        "indexed_at": {"type": "date"},
-        "likes": {"type": "long"},
-        "reposts": {"type": "long"},
-        "followers": {"type": "long"},
-        "meta": {"type": "object", "enabled": False},
-    },
-}
-
-
-def posts_index_pattern(prefix: str) -> str:
-    """Pattern matching every daily posts index, e.g. ``monitor-posts-*``."""
-    return f"{prefix}-posts-*"
-
-
-def post_index_template(prefix: str) -> dict[str, Any]:
-    """Body of the index template for the daily posts indices."""
-    return {
-        "index_patterns": [f"{prefix}-posts*"],
-        "priority": 200,
-        "template": {
-            "settings": {
-                "number_of_shards": 1,
-                "number_of_replicas": 0,
-                "refresh_interval": "1s",
-            },
-            "mappings": POST_MAPPING,
-        },
-        "_meta": {"managed_by": "monitor", "description": "posts scored by monitor"},
-    }
-
-
-def daily_index(
-    prefix: str, kind: str, at: datetime, utc_offset: str = "+00:00"
-) -> str:
-    """Name of the daily index for a timestamp, e.g. ``monitor-posts-2026.11.20``.
-
-    Args:
-        prefix: Index prefix from settings.
-        kind: ``posts``, ``tickets``, ...
-        at: A timezone-aware timestamp (the post's ``published_at``).
-        utc_offset: ``+08:00`` dates indices by China Standard Time.
-
-    """
-    day = at.astimezone(_zone(utc_offset))
-    return f"{prefix}-{kind}-{day.year:04d}.{day.month:02d}.{day.day:02d}"
-
-
-@functools.lru_cache(maxsize=64)
-def _zone(utc_offset: str) -> timezone:
-    """Return the fixed zone of e.g. ``+08:00`` (cached: asked for every post)."""
-    sign = -1 if utc_offset.startswith("-") else 1
-    hours, minutes = utc_offset[1:].split(":")
-    return timezone(sign * timedelta(hours=int(hours), minutes=int(minutes)))
-
-
-def to_es_document(
-    post: ScoredPost | Mapping[str, Any],
-    *,
-    prefix: str,
-    utc_offset: str,
-    indexed_at: datetime,
-) -> Document:
-    """Map a scored post to its Elasticsearch document (id = post id).
-
-    ``post`` is a :class:`ScoredPost` or its JSON as decoded by
-    :func:`~monitor.records.decode_scored_post` (timestamps as ISO strings).
-    """
-    data = post.asdict() if isinstance(post, ScoredPost) else post
-    published = wire = data["published_at"]
-    if isinstance(published, str):
-        published = datetime.fromisoformat(published)
-    else:
-        wire = published.isoformat()
-    scored = data["scored_at"]
-    body = {
-        "post_id": data["post_id"],
-        "source": data["source"],
-        "author": data.get("author"),
-        "url": data.get("url"),
-        "text": data["text"],
-        "original_text": data.get("original_text", data["text"]),
-        "sentiment": data["positive_probability"],
-        "label": data["label"],
-        "keywords": list(data["keywords"]),
-        "topics": list(data["topics"]),
-        "published_at": wire,
-        "scored_at": scored if isinstance(scored, str) else scored.isoformat(),
-        "indexed_at": indexed_at.isoformat(),
-        "likes": data.get("likes") or 0,
-        "reposts": data.get("reposts") or 0,
-        "followers": data.get("followers") or 0,
-        "meta": data.get("meta") or {},
-    }
-    return Document(
-        index=daily_index(prefix, "posts", published, utc_offset),
-        doc_id=data["post_id"],
-        body=body,
-    )
-
-
-#: Bulk actions the sink writes with: ``index`` replaces a document of the
-#: same id, ``create`` keeps the one already there.
+#: Times the items (or a whole request) answered 429 are sent again within
+#: one write, waiting :data:`BULK_BACKOFF_SECONDS`, then twice that, and so on.
+BULK_MAX_RETRIES = 3
+BULK_BACKOFF_SECONDS = 0.5
+BULK_MAX_BACKOFF_SECONDS = 4.0
+#: Bulk actions: ``index`` replaces a document of the same id, ``create``
+#: keeps the one already there.
 OP_TYPES = ("index", "create")
+
+
+@dataclass
+class BulkResult(WriteResult):
+    """Outcome of a bulk write: a :class:`WriteResult` and what to send later.
+
+    Attributes:
+        retry: Ids Elasticsearch could not take now (429 after the in-place
+            retries, or 5xx): the caller holds them and writes them again.
+
+    """
+
+    retry: list[str] = field(default_factory=list)
+
+
+def sort_item(
+    doc: Document, op_type: str, item: Mapping[str, Any], result: BulkResult
+) -> None:
+    """Record one bulk item's outcome in ``result`` (the one home of this rule).
+
+    2xx is written. 409 under ``create`` is written too (the first version
+    stays, as wanted) and listed in ``existing``. 429 and 5xx are to be
+    retried. Anything else is refused for good: a :class:`Rejected` with
+    Elasticsearch's reason.
+
+    Args:
+        doc: The document the item is about.
+        op_type: The bulk action it was sent with.
+        item: The item as the bulk API answers it (``{"index": {...}}``).
+        result: Where the outcome goes.
+
+    """
+    outcome = next(iter(item.values()))
+    status = int(outcome.get("status", 500))
+    if 200 <= status < 300:
+        result.written.append(doc.doc_id)
+    elif status == 409 and op_type == "create":
+        result.written.append(doc.doc_id)
+        result.existing.append(doc.doc_id)
+    elif status == 429 or status >= 500:
+        result.retry.append(doc.doc_id)
+    else:
+        result.rejected.append(
+            Rejected(doc.doc_id, _error_reason(outcome.get("error")), doc.body)
+        )
+
+
+async def bulk_write(
+    client: AsyncElasticsearch,
+    docs: Sequence[Document],
+    *,
+    op_type: str = "index",
+    max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
+    max_retries: int = BULK_MAX_RETRIES,
+    backoff: float = BULK_BACKOFF_SECONDS,
+    **request: Any,
+) -> BulkResult:
+    """Write ``docs`` by id with as many bulk requests as the byte cap needs.
+
+    Requests stay under ``max_request_bytes``; a request Elasticsearch still
+    finds too large (413) is split in halves, and a single document too large
+    on its own is rejected with that reason. Items (or whole requests)
+    answered 429 are sent again up to ``max_retries`` times, after
+    ``backoff`` seconds, doubling.
+
+    Args:
+        client: The client (``es_client``: it does no retries of its own).
+        docs: The documents, each with its index and id.
+        op_type: ``index`` or ``create`` (see :data:`OP_TYPES`).
+        max_request_bytes: Cap on one request's estimated body.
+        max_retries: In-place retries of what is answered 429.
+        backoff: Seconds before the first retry.
+        **request: Further bulk API parameters (``refresh=True``).
+
+    Returns:
+        Every document sorted by :func:`sort_item`.
+
+    Raises:
+        ApiError: If a request is refused as a whole (other than 413, or 429
+            after the retries).
+        TransportError: If Elasticsearch cannot be reached.
+
+    """
+    result = BulkResult()
+    for chunk in _chunks_by_size(docs, max_request_bytes):
+        await _write_chunk(
+            client, chunk, result, op_type, max_retries, backoff, request
+        )
+    return result
+
+
+async def _write_chunk(
+    client: AsyncElasticsearch,
+    docs: list[_Sized],
+    result: BulkResult,
+    op_type: str,
+    max_retries: int,
+    backoff: float,
+    request: Mapping[str, Any],
+) -> None:
+    # Retried items come back after the others, so items are matched to
+    # documents by id (a document written twice in one chunk: in order).
+    waiting: dict[str, list[Document]] = {}
+    for sized in docs:
+        waiting.setdefault(sized.doc.doc_id, []).append(sized.doc)
+    actions = [
+        {
+            "_op_type": op_type,
+            "_index": sized.doc.index,
+            "_id": sized.doc.doc_id,
+            "_source": sized.doc.body,
+        }
+        for sized in docs
+    ]
+    part = BulkResult()
+    started = time.perf_counter()
+    try:
+        async for _, item in async_streaming_bulk(
+            client,
+            actions,
+            # The chunk is already cut to size: one request (and its retries).
+            chunk_size=len(actions),
+            max_chunk_bytes=2**62,
+            raise_on_error=False,
+            raise_on_exception=True,
+            max_retries=max_retries,
+            initial_backoff=backoff,
+            max_backoff=BULK_MAX_BACKOFF_SECONDS,
+            retry_on_status=(429,),
+            **request,
+        ):
+            doc_id = str(next(iter(item.values())).get("_id"))
+            sort_item(waiting[doc_id].pop(0), op_type, item, part)
+    except ApiError as exc:
+        if exc.meta.status != 413:
+            raise
+        if len(docs) == 1:
+            doc = docs[0].doc
+            result.rejected.append(
+                Rejected(
+                    doc.doc_id,
+                    f"document too large for Elasticsearch "
+                    f"(413, {docs[0].size:,} bytes)",
+                    doc.body,
+                )
+            )
+            return
+        middle = len(docs) // 2
+        for half in (docs[:middle], docs[middle:]):
+            await _write_chunk(
+                client, half, result, op_type, max_retries, backoff, request
+            )
+        return
+    log.debug("bulk of %d in %.3f s", len(docs), time.perf_counter() - started)
+    result.written.extend(part.written)
+    result.existing.extend(part.existing)
+    result.rejected.extend(part.rejected)
+    result.retry.extend(part.retry)
 
 
 class ElasticsearchSink:
@@ -189,8 +220,9 @@ class ElasticsearchSink:
 
     A document Elasticsearch refuses for good (a mapping error, say) comes
     back in :attr:`WriteResult.rejected` with Elasticsearch's reason. When the
-    cluster cannot take the batch (connection refused, timeout, 429 or 5xx on
-    the request or on any item) the whole batch raises
+    cluster cannot take the batch (connection refused, timeout, 5xx on the
+    request or on any item, 429 still after ``bulk_retries`` in-place retries
+    ``bulk_backoff`` seconds apart, doubling) the whole batch raises
     :class:`SinkUnavailable`: writing it again is safe because ids are fixed.
     """
 
@@ -202,6 +234,8 @@ class ElasticsearchSink:
         retry_after: float = 1.0,
         max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
         op_type: str = "index",
+        bulk_retries: int = BULK_MAX_RETRIES,
+        bulk_backoff: float = BULK_BACKOFF_SECONDS,
     ) -> None:
         if op_type not in OP_TYPES:
             raise ValueError(f"op_type must be one of {OP_TYPES}, not {op_type!r}")
@@ -209,6 +243,8 @@ class ElasticsearchSink:
         self.retry_after = retry_after
         self.max_request_bytes = max_request_bytes
         self.op_type = op_type
+        self.bulk_retries = bulk_retries
+        self.bulk_backoff = bulk_backoff
         self._templates = dict(templates or {})
 
     def with_op_type(self, op_type: str) -> ElasticsearchSink:
@@ -222,6 +258,8 @@ class ElasticsearchSink:
             retry_after=self.retry_after,
             max_request_bytes=self.max_request_bytes,
             op_type=op_type,
+            bulk_retries=self.bulk_retries,
+            bulk_backoff=self.bulk_backoff,
         )
         sink._templates = self._templates
         return sink
@@ -265,77 +303,32 @@ class ElasticsearchSink:
             self._templates.pop(name, None)
 
     async def write(self, docs: Sequence[Document]) -> WriteResult:
-        """Index ``docs`` with as many bulk requests as the byte cap needs.
-
-        Requests stay under ``max_request_bytes``; a request Elasticsearch
-        still finds too large (413) is split in halves, and a single document
-        too large on its own is rejected with that reason.
+        """Index ``docs`` with :func:`bulk_write`.
 
         Raises:
             SinkUnavailable: If any part of the batch should be retried.
 
         """
-        result = WriteResult()
         if not docs:
-            return result
+            return WriteResult()
         await self.ensure_templates()
-        for chunk in _chunks_by_size(docs, self.max_request_bytes):
-            await self._write_chunk(chunk, result)
-        return result
-
-    async def _write_chunk(self, docs: list[_Sized], result: WriteResult) -> None:
-        operations: list[Mapping[str, Any]] = []
-        for sized in docs:
-            doc = sized.doc
-            operations.append({self.op_type: {"_index": doc.index, "_id": doc.doc_id}})
-            operations.append(doc.body)
-        started = time.perf_counter()
-        try:
-            response = await self.client.bulk(operations=operations)
-        except ApiError as exc:
-            if exc.meta.status != 413:
-                raise self._unavailable(exc) from exc
-            if len(docs) == 1:
-                doc = docs[0].doc
-                result.rejected.append(
-                    Rejected(
-                        doc.doc_id,
-                        f"document too large for Elasticsearch "
-                        f"(413, {docs[0].size:,} bytes)",
-                        doc.body,
-                    )
-                )
-                return
-            middle = len(docs) // 2
-            await self._write_chunk(docs[:middle], result)
-            await self._write_chunk(docs[middle:], result)
-            return
-        except TransportError as exc:
-            raise self._unavailable(exc) from exc
-        log.debug("bulk of %d in %.3f s", len(docs), time.perf_counter() - started)
-        retryable = 0
-        for sized, item in zip(docs, response["items"], strict=True):
-            doc = sized.doc
-            outcome = next(iter(item.values()))
-            status = int(outcome.get("status", 500))
-            if 200 <= status < 300:
-                result.written.append(doc.doc_id)
-            elif status == 409 and self.op_type == "create":
-                # The id exists already: the first version stays, as wanted.
-                result.written.append(doc.doc_id)
-                result.existing.append(doc.doc_id)
-            elif status == 429 or status >= 500:
-                retryable += 1
-            else:
-                result.rejected.append(
-                    Rejected(doc.doc_id, _error_reason(outcome.get("error")), doc.body)
-                )
-        if retryable:
+        result = await self._call(
+            bulk_write(
+                self.client,
+                docs,
+                op_type=self.op_type,
+                max_request_bytes=self.max_request_bytes,
+                max_retries=self.bulk_retries,
+                backoff=self.bulk_backoff,
+            )
+        )
+        if result.retry:
             raise SinkUnavailable(
-                f"Elasticsearch could not take {retryable} of {len(docs)} documents "
-                "(429/5xx); retrying the batch",
+                f"Elasticsearch could not take {len(result.retry)} of {len(docs)} "
+                "documents (429/5xx); retrying the batch",
                 retry_after=self.retry_after,
             )
+        return WriteResult(result.written, result.rejected, result.existing)
 
     async def _call(self, request: Awaitable[T]) -> T:
         """Await a client call; "try again later" failures become SinkUnavailable."""
