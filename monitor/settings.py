@@ -16,9 +16,17 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from monitor.analysis.sentiment.labels import LabelThresholds
+from monitor.config.durations import parse_utc_offset
 from monitor.config.yamlfile import YamlDocument, load_yaml
 from monitor.errors import ConfigError
 
@@ -106,8 +114,7 @@ class Settings(BaseModel):
     index_prefix: str = Field("monitor", pattern=r"^[a-z0-9][a-z0-9_\-]*$")
     index_utc_offset: str = Field(
         "+00:00",
-        pattern=r"^[+-]\d{2}:\d{2}$",
-        description="Offset that dates daily indices",
+        description="UTC offset that dates daily indices: +08:00, -05:00 or Z",
     )
     index_batch_size: int = Field(500, ge=1, le=10_000)
     index_batch_seconds: float = Field(1.0, gt=0.0, le=60.0)
@@ -198,6 +205,12 @@ class Settings(BaseModel):
         None, description="Public base URL of the worker's web server, for links"
     )
     sla_check_seconds: float = Field(15.0, gt=0.0)
+
+    @field_validator("index_utc_offset")
+    @classmethod
+    def _check_utc_offset(cls, value: str) -> str:
+        parse_utc_offset(value)  # raises ValueError with the reason
+        return value.strip()
 
     @model_validator(mode="after")
     def _check_dedup_horizon(self) -> Settings:

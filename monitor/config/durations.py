@@ -72,11 +72,13 @@ def parse_utc_offset(text: str) -> timezone:
         raise ValueError(f"UTC offset must be text like '+08:00', got {text!r}")
     match = UTC_OFFSET.fullmatch(text.strip())
     if match is None:
-        raise ValueError(f"UTC offset must look like '+08:00' or 'Z', got {text!r}")
+        raise ValueError("a UTC offset must look like +08:00, -05:00 or Z")
     if text.strip() == "Z":
         return timezone.utc
     sign, hours, minutes = match.groups()
     delta = timedelta(hours=int(hours), minutes=int(minutes))
     if int(minutes) >= 60 or delta > timedelta(hours=MAX_UTC_OFFSET_HOURS):
-        raise ValueError(f"UTC offset {text.strip()} is out of range")
+        raise ValueError(
+            f"UTC offset {text.strip()} is out of range (-14:00 to +14:00)"
+        )
     return timezone(-delta if sign == "-" else delta)

@@ -79,6 +79,7 @@ from monitor.analysis.tickets import (
     default_ticket_id,
 )
 from monitor.analysis.topics import WatchedTopic
+from monitor.config.durations import UTC_OFFSET, parse_duration, parse_utc_offset
 from monitor.config.yamlfile import YamlDocument, load_yaml
 from monitor.errors import ConfigError
 
@@ -134,14 +135,12 @@ _KIND_KEYS = {
 }
 _DEFAULT_THRESHOLD = {EMERGING_KEYWORD: 3}
 
-_DURATION = re.compile(r"(\d+)([smhd])")
-#: Longer durations are refused (``timedelta`` overflows near 2.7 M years).
-MAX_DURATION_SECONDS = 10 * 366 * 86_400
-_DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _ENV_REF = re.compile(r"\$\{([^}]*)\}")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _PROBLEM_LINE = re.compile(r" line (\d+): ")
-_DAILY = re.compile(r"(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*(Z|[+-]\d{2}:?\d{2})")
+_DAILY = re.compile(
+    rf"(\d{{1,2}}):(\d{{2}})\s*-\s*(\d{{1,2}}):(\d{{2}})\s*({UTC_OFFSET.pattern})"
+)
 
 
 @dataclass(frozen=True)
@@ -293,33 +292,6 @@ class RuleSet:
             maintenance=self.maintenance,
             id_factory=id_factory,
         )
-
-
-def parse_duration(value: Any) -> timedelta:
-    """Parse ``30s``, ``5m``, ``1h``, ``2d`` or a combination like ``1h30m``.
-
-    Raises:
-        ValueError: With the reason, if the value is not such a text.
-
-    """
-    if isinstance(value, bool) or not isinstance(value, str):
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            raise ValueError(f"duration {value!r} needs a unit: s, m, h or d")
-        raise ValueError(f"duration must be text like '5m', got {value!r}")
-    text = value.strip()
-    if not text or _DURATION.sub("", text):
-        raise ValueError(
-            f"bad duration {value!r}: use a number and a unit s, m, h or d ('5m')"
-        )
-    parts = _DURATION.findall(text)
-    if any(len(number) > 9 for number, _ in parts):
-        raise ValueError(f"duration {value[:40]!r} is too long")
-    seconds = sum(int(number) * _DURATION_UNITS[unit] for number, unit in parts)
-    if seconds > MAX_DURATION_SECONDS:
-        raise ValueError(f"duration {value[:40]!r} is longer than 10 years")
-    if seconds <= 0:
-        raise ValueError(f"duration {value!r} must be > 0")
-    return timedelta(seconds=seconds)
 
 
 def load_rules(path: Path) -> RuleSet:
@@ -1089,7 +1061,7 @@ class _Loader:
                 location, f"daily must look like '02:00-04:00 +08:00', got {value!r}"
             )
             return None
-        from_h, from_m, until_h, until_m, offset = match.groups()
+        from_h, from_m, until_h, until_m, offset = match.groups()[:5]
         try:
             start = time(int(from_h), int(from_m))
             until = time(int(until_h), int(until_m))
@@ -1099,12 +1071,8 @@ class _Loader:
         if start == until:
             self.problem(location, "daily window is empty (start equals end)")
             return None
-        if offset == "Z":
-            return start, until, timezone.utc
-        sign = -1 if offset[0] == "-" else 1
-        digits = offset[1:].replace(":", "")
-        hours, minutes = int(digits[:2]), int(digits[2:])
-        if hours > 14 or minutes >= 60:
-            self.problem(location, f"UTC offset {offset} is out of range")
+        try:
+            return start, until, parse_utc_offset(offset)
+        except ValueError as exc:
+            self.problem(location, str(exc))
             return None
-        return start, until, timezone(sign * timedelta(hours=hours, minutes=minutes))

@@ -46,7 +46,7 @@ from monitor.analysis.tickets import (
     InvalidTransitionError,
     Silence,
 )
-from monitor.config.rules import parse_duration
+from monitor.config.durations import parse_duration
 from monitor.errors import SinkUnavailable
 from monitor.services.ticketing import (
     ACTION_PARAMS,

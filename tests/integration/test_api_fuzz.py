@@ -43,7 +43,8 @@ from schemathesis.checks import (
 )
 
 from monitor.analysis.tickets import Silence, default_ticket_id, fingerprint
-from monitor.config.rules import load_rules, parse_duration
+from monitor.config.durations import parse_duration
+from monitor.config.rules import load_rules
 from monitor.local.embedded import EmbeddedServers
 from monitor.services.ticketing import TicketService
 from monitor.sinks.elasticsearch.tickets import TicketStore

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from openapi_spec_validator import validate
 
 from monitor.analysis.tickets import ACTIONS, STATUSES
-from monitor.config.rules import parse_duration
+from monitor.config.durations import parse_duration
 from monitor.sinks.elasticsearch.tickets import (
     MAX_PAGE_SIZE,
     MAX_RESULT_WINDOW,

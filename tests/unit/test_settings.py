@@ -119,7 +119,7 @@ def test_empty_env_value_for_a_required_setting_is_refused_by_name() -> None:
         ("MONITOR_SCORE_BATCH_SECONDS", "0", "greater than 0"),
         ("MONITOR_LOG_LEVEL", "INFO", "'debug', 'info', 'warning' or 'error'"),
         ("MONITOR_INDEX_PREFIX", "Monitor", "should match pattern"),
-        ("MONITOR_INDEX_UTC_OFFSET", "+8", "should match pattern"),
+        ("MONITOR_INDEX_UTC_OFFSET", "+8", "must look like +08:00"),
         ("MONITOR_APP_ID", "", "valid string"),
     ],
 )
@@ -362,3 +362,27 @@ def test_urls_in_errors_never_show_their_password() -> None:
     assert _without_userinfo("kafka://user:s3cret@k1:9092,k2") == "kafka://***@k1:9092,k2"
     assert _without_userinfo("http://es:9200") == "http://es:9200"
     assert _without_userinfo(5) == 5
+
+
+@pytest.mark.parametrize(
+    ("offset", "reason"),
+    [
+        ("+99:99", "out of range"),
+        ("+15:00", "out of range"),
+        ("8", "must look like +08:00"),
+        ("CST", "must look like +08:00"),
+    ],
+)
+def test_a_bad_index_utc_offset_is_refused_at_start_up(
+    offset: str, reason: str
+) -> None:
+    # The parser daily_index uses for every post: a bad offset fails here,
+    # not on the first post.
+    (problem,) = _problems(env={"MONITOR_INDEX_UTC_OFFSET": offset})
+    assert problem.startswith("MONITOR_INDEX_UTC_OFFSET: ") and reason in problem
+
+
+def test_index_utc_offset_takes_the_forms_of_the_one_parser() -> None:
+    for offset in ("Z", "+0800", "-05:30"):
+        settings = Settings.load(env={"MONITOR_INDEX_UTC_OFFSET": offset})
+        assert settings.index_utc_offset == offset

@@ -22,7 +22,8 @@ import aiosmtplib
 from yarl import URL
 
 from monitor.analysis.tickets import Ticket, TicketEvent
-from monitor.config.rules import Channel, parse_duration
+from monitor.config.durations import parse_duration
+from monitor.config.rules import Channel
 from monitor.errors import ConfigError
 from monitor.sinks.notifiers.messages import Message, build_message
 from monitor.sinks.notifiers.payloads import (
