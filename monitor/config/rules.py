@@ -59,7 +59,7 @@ from typing import Any
 
 import yaml
 
-from monitor.analysis.tickets import (
+from monitor.analysis.tickets.model import (
     BURST,
     EMERGING_KEYWORD,
     NEGATIVE_SHARE,
@@ -67,39 +67,26 @@ from monitor.analysis.tickets import (
     PRIORITIES,
     REPEAT_COMPLAINTS,
     RULE_KINDS,
-    STRATEGIES,
     AlertRule,
-    MaintenanceWindow,
-    Routing,
-    Silence,
-    SlaPolicy,
-    Team,
-    TicketPolicy,
-    TicketSettings,
     default_ticket_id,
 )
+from monitor.analysis.tickets.policy import TicketPolicy, TicketSettings
+from monitor.analysis.tickets.routing import STRATEGIES, Routing, Team
+from monitor.analysis.tickets.silences import MaintenanceWindow, Silence
+from monitor.analysis.tickets.sla import SlaPolicy
 from monitor.analysis.topics import WatchedTopic
+from monitor.config.channels import (
+    CHANNEL_KEYS,
+    CHANNEL_KINDS,
+    check_channel_combination,
+    check_channel_value,
+)
 from monitor.config.durations import UTC_OFFSET, parse_duration, parse_utc_offset
 from monitor.config.yamlfile import YamlDocument, load_yaml
 from monitor.errors import ConfigError
 
-CHANNEL_KINDS = ("webhook", "dingtalk", "feishu", "wecom", "slack", "email")
-
 #: The prefix every ``${NAME}`` in channel settings must start with.
 ENV_NAME_PREFIX = "ALERT_"
-
-#: Keys per channel kind: (required, optional).
-_CHANNEL_KEYS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
-    "webhook": (frozenset({"url"}), frozenset({"secret", "headers", "timeout"})),
-    "dingtalk": (frozenset({"webhook"}), frozenset({"secret", "at_mobiles"})),
-    "feishu": (frozenset({"webhook"}), frozenset({"secret"})),
-    "wecom": (frozenset({"webhook"}), frozenset({"mentioned_list"})),
-    "slack": (frozenset({"webhook"}), frozenset({"channel"})),
-    "email": (
-        frozenset({"smtp_host", "from", "to"}),
-        frozenset({"smtp_port", "username", "password", "starttls", "use_tls"}),
-    ),
-}
 
 _TOP_KEYS = frozenset(
     {
@@ -522,14 +509,14 @@ class _Loader:
                 continue
             body = self.mapping(body, where, f"channel {name!r}")
             kind = body.get("kind")
-            if kind not in _CHANNEL_KEYS:
+            if kind not in CHANNEL_KEYS:
                 self.problem(
                     [*where, "kind"] if "kind" in body else where,
                     f"channel {name!r} needs kind: one of {', '.join(CHANNEL_KINDS)}"
                     + (f" (got {kind!r})" if kind is not None else ""),
                 )
                 continue
-            required, optional = _CHANNEL_KEYS[kind]
+            required, optional = CHANNEL_KEYS[kind]
             self.unknown(
                 body, required | optional | {"kind"}, where, f"a {kind} channel"
             )
@@ -547,29 +534,24 @@ class _Loader:
     ) -> None:
         for key, value in settings.items():
             location = [*where, key]
-            if key in {"to", "at_mobiles", "mentioned_list"}:
-                self.texts(value, location, f"{key} of channel {name!r}", show=False)
-            elif key == "headers":
-                headers = self.mapping(value, location, "headers")
-                for header, text in headers.items():
-                    if not isinstance(text, str):
-                        self.problem([*location, header], "header values must be text")
-            elif key == "smtp_port" and not (
-                isinstance(value, str) and _ENV_REF.search(value)
-            ):
-                self.number(
-                    value, location, "smtp_port", low=1, high=65535, integer=True
-                )
-            elif key in {"starttls", "use_tls"}:
-                if not isinstance(value, bool):
-                    self.problem(location, f"{key} must be true or false")
-            elif key == "timeout":
-                self.duration(value, location, "timeout")
-            elif (
-                self.text(value, location, f"{key} of channel {name!r}", show=False)
-                is None
-            ):
-                continue
+            if isinstance(value, str) and _ENV_REF.search(value):
+                # Its value is checked once resolved, by the notifier at
+                # start-up (with the same check_channel_value).
+                if key in {"url", "webhook"} and not (
+                    _ENV_REF.fullmatch(value.strip())
+                    or value.startswith(("http://", "https://"))
+                ):
+                    self.problem(
+                        location,
+                        f"{key} of channel {name!r} must be an http(s) URL or a "
+                        "${ENV_VAR} reference",
+                    )
+            else:
+                try:
+                    check_channel_value(key, value)
+                except ValueError as exc:
+                    self.problem(location, f"channel {name!r}: {exc}")
+                    continue
             for text in _texts(value):
                 for match in _ENV_REF.finditer(text):
                     if not _ENV_NAME.fullmatch(match.group(1)):
@@ -587,16 +569,10 @@ class _Loader:
                         )
                 if "${" in _ENV_REF.sub("", text):
                     self.problem(location, f"unclosed '${{' in {key} of {name!r}")
-            if key in {"url", "webhook"} and isinstance(value, str):
-                if not (
-                    _ENV_REF.fullmatch(value.strip())
-                    or value.startswith(("http://", "https://"))
-                ):
-                    self.problem(
-                        location,
-                        f"{key} of channel {name!r} must be an http(s) URL or a "
-                        "${ENV_VAR} reference",
-                    )
+        try:
+            check_channel_combination(kind, settings)
+        except ValueError as exc:
+            self.problem(where, f"channel {name!r}: {exc}")
 
     def load_teams(self, raw: Any, owners: Mapping[str, Owner]) -> dict[str, Team]:
         teams = {}

@@ -74,7 +74,6 @@ from monitor.sinks.notifiers.notifier import (
     Delivery,
     Notifier,
     TokenBucket,
-    check_settings,
 )
 from monitor.sinks.notifiers.payloads import (
     RETRYABLE_CODES,
@@ -111,7 +110,6 @@ __all__ = [
     "TokenBucket",
     "build_message",
     "check_reply",
-    "check_settings",
     "dingtalk_payload",
     "dingtalk_sign",
     "dingtalk_url",

@@ -1,6 +1,8 @@
-"""Sending notifications: channel settings, retries, rate limits, delivery.
+"""Sending notifications: retries, rate limits, delivery.
 
-:class:`Notifier` resolves and checks every channel up front, then sends each
+:class:`Notifier` resolves every channel and checks it up front (with
+:func:`monitor.config.channels.check_channel_settings`, the check the rules
+file loader uses too), then sends each
 notification to its channels concurrently over one :class:`aiohttp.ClientSession`
 (email over SMTP with aiosmtplib), and reports one :class:`Delivery` each.
 """
@@ -21,8 +23,8 @@ import aiohttp
 import aiosmtplib
 from yarl import URL
 
-from monitor.analysis.tickets import Ticket, TicketEvent
-from monitor.config.durations import parse_duration
+from monitor.analysis.tickets.model import Ticket, TicketEvent
+from monitor.config.channels import check_channel_settings
 from monitor.config.rules import Channel
 from monitor.errors import ConfigError
 from monitor.sinks.notifiers.messages import Message, build_message
@@ -109,95 +111,6 @@ class TokenBucket:
             self.tokens -= 1.0
             return True
         return False
-
-
-# --- settings -----------------------------------------------------------------
-
-
-def _http_url(value: Any, key: str) -> str:
-    if not isinstance(value, str) or not value.startswith(("http://", "https://")):
-        raise ValueError(f"{key} must be an http(s) URL")
-    try:
-        url = URL(value)
-    except ValueError as exc:
-        # The URL may carry the robot's token: say what is wrong, not the URL.
-        reason = "" if value in str(exc) else f" ({exc})"
-        raise ValueError(f"{key} is not a valid URL{reason}") from None
-    if not url.host:
-        raise ValueError(f"{key} has no host")
-    return str(url)  # percent-encoded, so it can be sent as it is
-
-
-def _texts(value: Any, key: str) -> list[str]:
-    items = [value] if isinstance(value, str) else value
-    if not isinstance(items, list | tuple) or not all(
-        isinstance(item, str) and item for item in items
-    ):
-        raise ValueError(f"{key} must be a list of texts")
-    return list(items)
-
-
-def _check_email(settings: dict[str, Any]) -> None:
-    for key in ("smtp_host", "from"):
-        if not isinstance(settings.get(key), str) or not settings[key].strip():
-            raise ValueError(f"{key} must be non-empty text")
-    settings["to"] = _texts(settings.get("to"), "to")
-    if not settings["to"]:
-        raise ValueError("to needs at least one address")
-    port = settings.get("smtp_port")
-    if port is not None:
-        try:
-            settings["smtp_port"] = int(port)
-        except (TypeError, ValueError):
-            raise ValueError(f"smtp_port must be a number, got {port!r}") from None
-        if not 1 <= settings["smtp_port"] <= 65535:
-            raise ValueError(f"smtp_port {port} is out of range 1-65535")
-    for key in ("starttls", "use_tls"):
-        if settings.get(key) is not None and not isinstance(settings[key], bool):
-            raise ValueError(f"{key} must be true or false")
-    if settings.get("starttls") and settings.get("use_tls"):
-        raise ValueError("use either starttls or use_tls, not both")
-    if bool(settings.get("username")) != bool(settings.get("password")):
-        raise ValueError("username and password go together")
-
-
-def check_settings(kind: str, resolved: Mapping[str, Any]) -> dict[str, Any]:
-    """Check a channel's resolved settings and normalise them.
-
-    Args:
-        kind: The channel kind.
-        resolved: Settings with ``${NAME}`` references already replaced.
-
-    Returns:
-        A copy with URLs percent-encoded, lists as lists and ``smtp_port``
-        as an int.
-
-    Raises:
-        ValueError: Naming the first bad setting.
-
-    """
-    settings = dict(resolved)
-    if kind == "webhook":
-        settings["url"] = _http_url(settings.get("url"), "url")
-        headers = settings.get("headers") or {}
-        if not isinstance(headers, Mapping) or not all(
-            isinstance(name, str) and isinstance(text, str)
-            for name, text in headers.items()
-        ):
-            raise ValueError("headers must map names to texts")
-        settings["headers"] = dict(headers)
-        if settings.get("timeout") is not None:
-            settings["timeout"] = parse_duration(settings["timeout"]).total_seconds()
-    elif kind in _ROBOT_KINDS:
-        settings["webhook"] = _http_url(settings.get("webhook"), "webhook")
-        for key in ("at_mobiles", "mentioned_list"):
-            if key in settings:
-                settings[key] = _texts(settings[key], key)
-    elif kind == "email":
-        _check_email(settings)
-    else:
-        raise ValueError(f"unknown channel kind {kind!r}")
-    return settings
 
 
 # --- the notifier -------------------------------------------------------------
@@ -350,7 +263,7 @@ class Notifier:
         problems: list[str] = []
         for name, channel in channels.items():
             try:
-                settings = check_settings(channel.kind, channel.resolve(env))
+                settings = check_channel_settings(channel.kind, channel.resolve(env))
             except ConfigError as exc:
                 problems.extend(exc.problems)
             except ValueError as exc:
