@@ -126,7 +126,7 @@ def _print_delivery(console: Console, item: Received) -> None:
         if ticket
         else (body.get("subject") or body.get("msgtype") or body.get("msg_type") or "")
     )
-    from monitor.cli import safe_text
+    from monitor.cli.output import safe_text
 
     console.print(f"  [cyan]→ {safe_text(item.channel):<8}[/] {safe_text(what)}")
 
@@ -149,7 +149,7 @@ async def _report_tickets(settings: Settings, console: Console) -> None:
                 query={"match_all": {}},
             )
         )["hits"]["hits"]
-        from monitor.cli import safe_text
+        from monitor.cli.output import safe_text
 
         console.print(f"\n[bold]{len(hits)} tickets[/] (monitor tickets list):")
         for hit in hits:
@@ -239,7 +239,7 @@ async def _report(settings: Settings, sent: int, console: Console) -> None:
 
 def _buckets(agg: Any) -> str:
     # Keys are labels, topics and keywords from posts: shown, never parsed.
-    from monitor.cli import safe_text
+    from monitor.cli.output import safe_text
 
     return ", ".join(f"{safe_text(b['key'])} {b['doc_count']}" for b in agg["buckets"])
 

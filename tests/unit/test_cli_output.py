@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 from rich.console import Console
 from rich.table import Table
 
-from monitor import cli
-from monitor.cli import dump_json, safe_text
+from monitor.cli import output
+from monitor.cli.output import dump_json, safe_text
 from monitor.local.receivers import Received
 
 #: Anything a terminal acts on, besides newline (and tab, which is harmless),
@@ -93,7 +93,7 @@ def test_dump_json_escapes_bidirectional_overrides_and_keeps_the_data() -> None:
 
 @pytest.mark.parametrize("name", ["out", "console"])
 def test_cli_consoles_print_emoji_codes_as_text(name: str) -> None:
-    printer: Console = getattr(cli, name)
+    printer: Console = getattr(output, name)
     table = Table()
     table.add_column("excerpt")
     table.add_row(safe_text(":thumbs_down: :poop:"))
@@ -111,9 +111,11 @@ def test_demo_prints_deliveries_through_the_cli_console_as_text() -> None:
     from monitor.local.demo import _buckets, _print_delivery
 
     body = {"kind": "opened", "ticket": {"ticket_id": "T-1", "topic": ":fire: [b]"}}
-    with cli.out.capture() as captured:
-        _print_delivery(cli.out, Received("webhook", body))
-        cli.out.print(_buckets({"buckets": [{"key": "[bold]:fire:", "doc_count": 2}]}))
+    with output.out.capture() as captured:
+        _print_delivery(output.out, Received("webhook", body))
+        output.out.print(
+            _buckets({"buckets": [{"key": "[bold]:fire:", "doc_count": 2}]})
+        )
 
     shown = captured.get()
     assert ":fire: [b]" in shown and "[bold]:fire: 2" in shown

@@ -10,7 +10,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from monitor.analysis.evaluation import nab
-from monitor.analysis.evaluation.bursts import evaluate_dir
+from monitor.analysis.evaluation.bursts import evaluate_series
+from monitor.cli.datasets import read_nab_series
 from monitor.errors import ConfigError, InvalidRecordError
 
 STANDARD = nab.PROFILES["standard"]
@@ -264,11 +265,11 @@ def _write_nab_folder(folder: pathlib.Path, spike_row: int) -> None:
     (folder / "combined_windows.json").write_text(json.dumps(windows))
 
 
-def test_evaluate_dir_scores_a_clear_burst_near_perfectly(
+def test_nab_folder_with_a_clear_burst_scores_near_perfectly(
     tmp_path: pathlib.Path,
 ) -> None:
     _write_nab_folder(tmp_path, spike_row=1500)
-    result = evaluate_dir(tmp_path, "standard")
+    result = evaluate_series(read_nab_series(tmp_path), "standard")
     assert set(result) == {"profile", "score", "files", "windows"}
     assert result["profile"] == "standard"
     assert result["windows"] == 1
@@ -277,6 +278,6 @@ def test_evaluate_dir_scores_a_clear_burst_near_perfectly(
     assert result["score"] > 90
 
 
-def test_evaluate_dir_without_windows_file_is_an_error(tmp_path: pathlib.Path) -> None:
+def test_nab_folder_without_windows_file_is_an_error(tmp_path: pathlib.Path) -> None:
     with pytest.raises(InvalidRecordError):
-        evaluate_dir(tmp_path)
+        read_nab_series(tmp_path)

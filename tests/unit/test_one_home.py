@@ -11,7 +11,7 @@ import json
 import pytest
 
 from monitor import records
-from monitor.cli import dump_json, safe_text
+from monitor.cli.output import dump_json, safe_text
 from monitor.errors import InvalidRecordError
 from monitor.records import CONTROL_CHARACTERS, parse_post
 from monitor.sinks.notifiers import link_target, payloads

@@ -1,9 +1,8 @@
-"""Evaluate the burst detector on a folder in NAB format.
+"""Evaluate the burst detector on labelled series, NAB style.
 
-A NAB folder holds ``*.csv`` series (header ``timestamp,value``, timestamps
-``YYYY-MM-DD HH:MM:SS`` taken as UTC) and ``combined_windows.json`` mapping keys
-such as ``"realTweets/Twitter_volume_FB.csv"`` to ``[start, end]`` label
-windows. Files are matched to keys by basename; CSVs without a key are skipped.
+A :class:`Series` is one NAB data file already read (reading NAB folders is
+the caller's: ``monitor evaluate bursts`` uses
+:func:`monitor.cli.datasets.read_nab_series`).
 
 Each series is fed to a fresh :class:`~monitor.analysis.bursts.BurstDetector`
 one value at a time, exactly as a stream would. A NAB detection is the row at
@@ -13,19 +12,13 @@ window and charges every other detection as a false positive.
 
 from __future__ import annotations
 
-import csv
-import json
-import pathlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 from monitor.analysis.bursts import BurstDetector, BurstPhase, DetectorConfig
 from monitor.analysis.evaluation import nab
-from monitor.errors import InvalidRecordError
-
-WINDOWS_FILE = "combined_windows.json"
 
 
 @dataclass(frozen=True)
@@ -44,60 +37,6 @@ class Series:
     timestamps: list[datetime]
     values: list[float]
     windows: list[tuple[int, int]]
-
-
-def _parse_time(text: str) -> datetime:
-    moment = datetime.fromisoformat(text.strip())
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment
-
-
-def load_series(directory: pathlib.Path) -> list[Series]:
-    """Read every labelled series of a NAB folder.
-
-    Args:
-        directory: Folder with ``*.csv`` files and ``combined_windows.json``.
-
-    Returns:
-        The series that have an entry in the windows file, sorted by name.
-
-    Raises:
-        InvalidRecordError: If the windows file is missing or a CSV is
-            malformed.
-
-    """
-    windows_path = directory / WINDOWS_FILE
-    try:
-        raw_windows = json.loads(windows_path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise InvalidRecordError(f"cannot read {windows_path}: {exc}") from exc
-    by_name = {
-        pathlib.PurePosixPath(key).name: value for key, value in raw_windows.items()
-    }
-    series = []
-    for path in sorted(directory.glob("*.csv")):
-        if path.name not in by_name:
-            continue
-        timestamps: list[datetime] = []
-        values: list[float] = []
-        try:
-            with path.open(newline="", encoding="utf-8") as handle:
-                for row in csv.DictReader(handle):
-                    timestamps.append(_parse_time(row["timestamp"]))
-                    values.append(float(row["value"]))
-        except (OSError, KeyError, ValueError) as exc:
-            raise InvalidRecordError(f"cannot read {path}: {exc}") from exc
-        limits = [(_parse_time(a), _parse_time(b)) for a, b in by_name[path.name]]
-        series.append(
-            Series(
-                name=path.name,
-                timestamps=timestamps,
-                values=values,
-                windows=nab.windows_to_rows(timestamps, limits),
-            )
-        )
-    return series
 
 
 def detect_rows(
@@ -132,7 +71,7 @@ def evaluate_series(
     """Score the detector on loaded series under one NAB profile.
 
     Args:
-        series: Output of :func:`load_series`.
+        series: The labelled series, e.g. read from a NAB folder.
         profile: NAB profile name (see :data:`.nab.PROFILES`).
         config: Detector settings; the default configuration if omitted.
 
@@ -163,22 +102,3 @@ def evaluate_series(
         "files": files,
         "windows": n_windows,
     }
-
-
-def evaluate_dir(directory: pathlib.Path, profile: str = "standard") -> dict[str, Any]:
-    """Score the default detector on a NAB-format folder.
-
-    Args:
-        directory: Folder with ``*.csv`` series and ``combined_windows.json``.
-        profile: ``standard``, ``reward_low_FP_rate`` or ``reward_low_FN_rate``.
-
-    Returns:
-        ``{"profile": str, "score": float, "files": {basename: float},
-        "windows": int}``; scores are NAB-normalised (100 perfect, 0 null).
-
-    Raises:
-        ConfigError: If the profile is unknown.
-        InvalidRecordError: If the folder cannot be read or has no windows.
-
-    """
-    return evaluate_series(load_series(pathlib.Path(directory)), profile)

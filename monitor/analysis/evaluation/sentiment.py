@@ -1,11 +1,15 @@
-"""Evaluating the sentiment scorer on labelled CSV files (``text,label``)."""
+"""Evaluating the sentiment scorer on labelled texts.
+
+The texts come in as data (:class:`LabelledTexts`); reading them from files
+is the caller's (``monitor evaluate sentiment`` reads ``text,label`` CSVs
+with :func:`monitor.cli.datasets.read_labelled_csv`).
+"""
 
 from __future__ import annotations
 
-import csv
 import time
 from collections.abc import Callable, Sequence
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
 from monitor.analysis.evaluation.classification import binary_report
@@ -18,35 +22,35 @@ from monitor.errors import InvalidRecordError
 BATCH = 512
 
 
-def read_labelled_csv(path: Path) -> tuple[list[str], list[int]]:
-    """Read a ``text,label`` CSV (label 1 positive, 0 negative).
+@dataclass(frozen=True)
+class LabelledTexts:
+    """One labelled data set, e.g. one file.
+
+    Attributes:
+        name: Name the report shows for it (a file's basename).
+        texts: Raw texts, as posts carry them (normalised when scored).
+        labels: True label of each text: 1 positive, 0 negative.
 
     Raises:
-        InvalidRecordError: Naming the file and line of a bad row.
+        InvalidRecordError: If there is not one label (0 or 1) per text.
 
     """
-    texts: list[str] = []
-    labels: list[int] = []
-    with path.open("r", encoding="utf-8-sig", newline="") as handle:
-        reader = csv.DictReader(handle)
-        if not reader.fieldnames or not {"text", "label"} <= set(reader.fieldnames):
+
+    name: str
+    texts: Sequence[str]
+    labels: Sequence[int]
+
+    def __post_init__(self) -> None:
+        if len(self.texts) != len(self.labels):
             raise InvalidRecordError(
-                f"{path}: the header must have 'text' and 'label' columns"
+                f"{self.name}: {len(self.texts)} texts but {len(self.labels)} labels"
             )
-        for row in reader:
-            label = (row.get("label") or "").strip()
-            if label not in ("0", "1"):
-                raise InvalidRecordError(
-                    f"{path} line {reader.line_num}: "
-                    f"label must be 0 or 1, got {label!r}"
-                )
-            texts.append(row.get("text") or "")
-            labels.append(int(label))
-    return texts, labels
+        if any(label not in (0, 1) for label in self.labels):
+            raise InvalidRecordError(f"{self.name}: labels must be 0 or 1")
 
 
 def evaluate_sentiment(
-    paths: Sequence[Path],
+    datasets: Sequence[LabelledTexts],
     *,
     model: SentimentModel | None = None,
     thresholds: LabelThresholds | None = None,
@@ -54,9 +58,16 @@ def evaluate_sentiment(
 ) -> dict[str, Any]:
     """Score every text as the pipeline does (normalise, then snownlp) and report.
 
+    Args:
+        datasets: The labelled texts, reported one by one and overall.
+        model: The scorer; the default snownlp model if omitted.
+        thresholds: Three-way label thresholds; the defaults if omitted.
+        on_progress: Called with the number of texts just scored.
+
     Returns:
-        ``{"files": {name: report}, "overall": report}`` where each report is
-        :func:`binary_report` plus ``texts_per_second`` (scoring only).
+        ``{"thresholds", "files": {name: report}, "overall": report}`` where
+        each report is :func:`binary_report` plus ``texts_per_second``
+        (scoring only).
 
     """
     model = model or SentimentModel()
@@ -65,8 +76,8 @@ def evaluate_sentiment(
     all_labels: list[int] = []
     all_scores: list[float] = []
     total_seconds = 0.0
-    for path in paths:
-        texts, labels = read_labelled_csv(path)
+    for data in datasets:
+        texts, labels = data.texts, data.labels
         started = time.perf_counter()
         scores: list[float] = []
         for start in range(0, len(texts), BATCH):
@@ -80,7 +91,7 @@ def evaluate_sentiment(
         report["texts_per_second"] = (
             len(texts) / seconds if seconds > 0 else float("nan")
         )
-        files[path.name] = report
+        files[data.name] = report
         all_labels.extend(labels)
         all_scores.extend(scores)
     overall = binary_report(all_labels, all_scores, thresholds=thresholds)

@@ -1,0 +1,144 @@
+"""``monitor evaluate``: measure the product's analysis on labelled data."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.table import Table
+
+from monitor.cli.context import load_settings
+from monitor.cli.output import console, dump_json, out, safe_text
+from monitor.errors import MonitorError
+
+
+@click.group()
+def evaluate() -> None:
+    """Measure the product's analysis on labelled data."""
+
+
+@evaluate.command("sentiment")
+@click.argument(
+    "csv_files",
+    nargs=-1,
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.pass_context
+def evaluate_sentiment_command(
+    ctx: click.Context, csv_files: tuple[Path, ...], as_json: bool
+) -> None:
+    """Score text,label CSV files (1 positive, 0 negative) and report quality."""
+    from monitor.analysis.evaluation.sentiment import evaluate_sentiment
+    from monitor.analysis.sentiment.model import SentimentModel
+    from monitor.cli.datasets import read_labelled_csv
+
+    settings = load_settings(ctx)
+    try:
+        datasets = [read_labelled_csv(path) for path in csv_files]
+    except MonitorError as exc:
+        raise click.ClickException(str(exc)) from None
+    total = sum(len(data.texts) for data in datasets)
+    with Progress(
+        TextColumn("scoring"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        disable=as_json,
+    ) as progress:
+        task = progress.add_task("score", total=total)
+        try:
+            report = evaluate_sentiment(
+                datasets,
+                model=SentimentModel(settings.sentiment_model),
+                thresholds=settings.label_thresholds,
+                on_progress=lambda n: progress.advance(task, n),
+            )
+        except MonitorError as exc:
+            raise click.ClickException(str(exc)) from None
+    if as_json:
+        click.echo(dump_json(_finite(report)))
+        return
+    table = Table(title="sentiment: binary at 0.5, AUC, per-class F1, three-way labels")
+    for column in (
+        "file",
+        "n",
+        "accuracy",
+        "ROC AUC",
+        "F1 neg",
+        "F1 pos",
+        "true neg → neg/neu/pos",
+        "true pos → neg/neu/pos",
+        "texts/s",
+    ):
+        table.add_column(column, justify="right")
+    rows = list(report["files"].items()) + [("overall", report["overall"])]
+    for name, r in rows:
+        dist = r["label_distribution"]
+        table.add_row(
+            safe_text(name),
+            str(r["n"]),
+            f"{r['accuracy']:.4f}",
+            f"{r['roc_auc']:.4f}",
+            f"{r['classes']['negative']['f1']:.4f}",
+            f"{r['classes']['positive']['f1']:.4f}",
+            "/".join(str(v) for v in dist["true_negative"].values()),
+            "/".join(str(v) for v in dist["true_positive"].values()),
+            f"{r['texts_per_second']:.0f}",
+        )
+    out.print(table)
+
+
+@evaluate.command("bursts")
+@click.argument(
+    "directory", type=click.Path(exists=True, file_okay=False, path_type=Path)
+)
+@click.option(
+    "--profile",
+    type=click.Choice(["standard", "reward_low_FP_rate", "reward_low_FN_rate"]),
+    default="standard",
+    show_default=True,
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def evaluate_bursts_command(directory: Path, profile: str, as_json: bool) -> None:
+    """Run the burst detector over NAB-format series and print the NAB score."""
+    from monitor.analysis.evaluation.bursts import evaluate_series
+    from monitor.cli.datasets import read_nab_series
+
+    try:
+        report = evaluate_series(read_nab_series(directory), profile)
+    except MonitorError as exc:
+        raise click.ClickException(str(exc)) from None
+    if as_json:
+        click.echo(json.dumps(_finite(report), indent=2))
+        return
+    table = Table(title=f"NAB score ({profile} profile, normalised 0-100)")
+    table.add_column("file")
+    table.add_column("score", justify="right")
+    for name, score in report["files"].items():
+        table.add_row(safe_text(name), f"{score:.2f}")
+    table.add_row("overall", f"{report['score']:.2f}")
+    out.print(table)
+
+
+def _finite(value: Any) -> Any:
+    """Replace NaN/inf (not JSON) with None."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_finite(item) for item in value]
+    return value
