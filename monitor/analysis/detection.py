@@ -30,10 +30,9 @@ from monitor.analysis.bursts import (
     BurstDetector,
     BurstPhase,
     DetectorConfig,
-    EmergingTermConfig,
-    EmergingTermDetector,
     WindowScore,
 )
+from monitor.analysis.emerging import EmergingTermConfig, EmergingTermDetector
 from monitor.analysis.tickets import (
     BURST,
     CUSTOMER_TIER_POINTS,
