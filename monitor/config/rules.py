@@ -82,6 +82,7 @@ from monitor.config.channels import (
     check_channel_value,
 )
 from monitor.config.durations import UTC_OFFSET, parse_duration, parse_utc_offset
+from monitor.config.watchlist import read_topic
 from monitor.config.yamlfile import YamlDocument, load_yaml
 from monitor.errors import ConfigError
 
@@ -627,28 +628,13 @@ class _Loader:
         rules: list[AlertRule] = []
         for name, body in raw.items():
             where = ["topics", name]
-            if not isinstance(name, str):
-                self.problem(where, f"topic name {name!r} must be text; quote it")
+            topic, problems = read_topic(name, body, more_keys=frozenset({"rules"}))
+            for path, reason in problems:
+                self.problem([*where, *path], reason)
+            if topic is not None:
+                topics.append(topic)
+            if not isinstance(name, str) or not isinstance(body, dict):
                 continue
-            if not isinstance(body, dict):
-                self.problem(where, f"topic {name!r} needs a mapping with 'keywords'")
-                continue
-            self.unknown(
-                body,
-                frozenset({"keywords", "exclude", "rules"}),
-                where,
-                f"topic {name!r}",
-            )
-            keywords = self.texts(
-                body.get("keywords"), [*where, "keywords"], "keywords"
-            )
-            exclude = self.texts(body.get("exclude"), [*where, "exclude"], "exclude")
-            if not keywords:
-                self.problem(where, f"topic {name!r} has no keywords")
-            try:
-                topics.append(WatchedTopic(name, tuple(keywords), tuple(exclude)))
-            except ValueError as exc:  # a name longer than MAX_TOPIC_CHARS
-                self.problem(where, str(exc))
             seen: dict[str, int] = {}
             items = self.sequence(body.get("rules"), [*where, "rules"], "rules")
             for index, item in enumerate(items):

@@ -11,11 +11,62 @@ Format::
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from monitor.analysis.text import normalise_text
 from monitor.analysis.topics import WatchedTopic
 from monitor.config.yamlfile import load_yaml
 from monitor.errors import ConfigError
+
+#: Keys of one watched topic.
+TOPIC_KEYS = frozenset({"keywords", "exclude"})
+
+#: A problem with one topic: its path under the topic (``()`` for the topic
+#: itself, ``("keywords",)``) and the reason.
+TopicProblem = tuple[tuple[str, ...], str]
+
+
+def read_topic(
+    name: Any, body: Any, *, more_keys: frozenset[str] = frozenset()
+) -> tuple[WatchedTopic | None, list[TopicProblem]]:
+    """Check one entry of a ``topics:`` mapping (the watch list's or the rules').
+
+    Args:
+        name: The entry's key (YAML may have made it a number).
+        body: Its value: a mapping with ``keywords`` and optional ``exclude``.
+        more_keys: Further keys the caller reads itself (the rules' ``rules``).
+
+    Returns:
+        The topic, or ``None`` if it cannot be built, and every problem.
+
+    """
+    if not isinstance(name, str):
+        return None, [((), f"topic name {name!r} is not text; quote it")]
+    if not isinstance(body, dict):
+        return None, [((), f"topic {name!r} needs a mapping with 'keywords'")]
+    problems: list[TopicProblem] = []
+    unknown = set(body) - TOPIC_KEYS - more_keys
+    if unknown:
+        problems.append(((), f"topic {name!r} has unknown keys {sorted(unknown)}"))
+    lists: dict[str, tuple[str, ...]] = {}
+    for key in ("keywords", "exclude"):
+        value = body.get(key, [])
+        # A keyword that normalises to "" (say "&nbsp;") would match every post.
+        if not isinstance(value, list) or not all(
+            isinstance(word, str) and normalise_text(word) for word in value
+        ):
+            problems.append(
+                ((key,), f"{key} of {name!r} must be a list of non-empty strings")
+            )
+            value = []
+        lists[key] = tuple(value)
+    if not lists["keywords"]:
+        problems.append(((), f"topic {name!r} has no keywords"))
+    try:
+        topic = WatchedTopic(name, lists["keywords"], lists["exclude"])
+    except ValueError as exc:  # a name longer than MAX_TOPIC_CHARS
+        return None, [*problems, ((), str(exc))]
+    return topic, problems
 
 
 def load_watchlist(path: Path) -> list[WatchedTopic]:
@@ -34,37 +85,11 @@ def load_watchlist(path: Path) -> list[WatchedTopic]:
     problems: list[str] = []
     topics: list[WatchedTopic] = []
     for name, body in data["topics"].items():
-        where = document.where(["topics", name])
-        if not isinstance(name, str):
-            problems.append(f"{where}: topic name {name!r} is not text; quote it")
-            continue
-        if not isinstance(body, dict):
-            problems.append(f"{where}: topic {name!r} needs a mapping with 'keywords'")
-            continue
-        unknown = set(body) - {"keywords", "exclude"}
-        if unknown:
-            problems.append(
-                f"{where}: topic {name!r} has unknown keys {sorted(unknown)}"
-            )
-        lists: dict[str, tuple[str, ...]] = {}
-        for key in ("keywords", "exclude"):
-            value = body.get(key, [])
-            if not isinstance(value, list) or not all(
-                isinstance(word, str) and normalise_text(word) for word in value
-            ):
-                problems.append(
-                    f"{document.where(['topics', name, key])}: {key} of {name!r} "
-                    "must be a list of non-empty strings"
-                )
-                value = []
-            lists[key] = tuple(value)
-        if not lists["keywords"]:
-            problems.append(f"{where}: topic {name!r} has no keywords")
-            continue
-        try:
-            topics.append(WatchedTopic(str(name), lists["keywords"], lists["exclude"]))
-        except ValueError as exc:  # a name longer than MAX_TOPIC_CHARS
-            problems.append(f"{where}: {exc}")
+        topic, found = read_topic(name, body)
+        for path, reason in found:
+            problems.append(f"{document.where(['topics', name, *path])}: {reason}")
+        if topic is not None and not found:
+            topics.append(topic)
     if problems:
         raise ConfigError(problems)
     return topics
