@@ -21,12 +21,13 @@ from monitor.pipelines import alert, count, index, score
 from monitor.pipelines.batches import Pipeline
 from monitor.services.ticketing import TicketService
 from monitor.settings import Settings
-from monitor.sinks.elasticsearch.sink import ElasticsearchSink, post_index_template
-from monitor.sinks.elasticsearch.tickets import TicketStore
-from monitor.sinks.elasticsearch.windows import (
+from monitor.sinks.elasticsearch.bulk import ElasticsearchSink
+from monitor.sinks.elasticsearch.templates import (
     burst_index_template,
     count_index_template,
+    post_index_template,
 )
+from monitor.sinks.elasticsearch.tickets import TicketStore
 from monitor.sinks.notifiers import Notifier
 from monitor.stages.score import PostScorer
 from monitor.topics import declare_topics, faust_broker

@@ -1,6 +1,7 @@
-"""Alert tickets in Elasticsearch: the JSON codec, index templates and the store.
+"""Alert tickets in Elasticsearch: the JSON codec and the store.
 
-Three indices per prefix, each with a strict explicit mapping:
+Three indices per prefix, each with a strict explicit mapping (their names,
+mappings and templates live in :mod:`monitor.sinks.elasticsearch.templates`):
 
 - ``<prefix>-tickets``: one index, one document per ticket (id = ticket id),
   rewritten in place as the ticket changes over days;
@@ -27,7 +28,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any, TypeVar
 
 from elastic_transport import TransportError
@@ -42,11 +43,15 @@ from monitor.analysis.tickets import (
     TicketEvent,
 )
 from monitor.errors import MonitorError, SinkUnavailable
-from monitor.records import MAX_ID_BYTES, MAX_URL_CHARS
-from monitor.sinks.elasticsearch.sink import (
-    TRANSIENT_STATUSES,
-    es_client,
-    keyword_field,
+from monitor.sinks.base import Document
+from monitor.sinks.elasticsearch.bulk import TRANSIENT_STATUSES, bulk_write, es_client
+from monitor.sinks.elasticsearch.templates import (
+    TEXT_FIELDS,
+    events_index,
+    events_index_pattern,
+    silences_index,
+    ticket_index_templates,
+    tickets_index,
 )
 
 log = logging.getLogger(__name__)
@@ -304,151 +309,6 @@ def silence_from_dict(data: Mapping[str, Any]) -> Silence:
     )
 
 
-# --- mappings and templates ---------------------------------------------------
-
-_KEYWORD = keyword_field()
-_DATE = {"type": "date"}
-_LONG = {"type": "long"}
-_DOUBLE = {"type": "double"}
-_OPAQUE = {"type": "object", "enabled": False}
-
-TICKET_MAPPING: dict[str, Any] = {
-    "dynamic": "strict",
-    "properties": {
-        **{name: _KEYWORD for name in _TICKET_PLAIN},
-        **{
-            name: _LONG
-            for name in (
-                "sequence",
-                "occurrences",
-                "escalation_level",
-                "reopen_count",
-                "revision",
-            )
-        },
-        "flapping": {"type": "boolean"},
-        "priority_reason": {"type": "text"},
-        **{name: _DATE for name in (*_TICKET_TIMES, *_TICKET_OPTIONAL_TIMES)},
-        **{name: _DOUBLE for name in (*_TICKET_FLOATS, "expected_value")},
-        "evidence": {
-            "properties": {
-                "post_id": keyword_field(MAX_ID_BYTES),
-                "excerpt": {"type": "text"},
-                "followers": _LONG,
-                "reposts": _LONG,
-                "published_at": _DATE,
-                "author": _KEYWORD,
-                "url": keyword_field(MAX_URL_CHARS, index=False),
-            }
-        },
-        "keywords": _KEYWORD,
-        "history": {
-            "properties": {
-                "window_start": _DATE,
-                "window_end": _DATE,
-                "observed_value": _DOUBLE,
-                "expected_value": _DOUBLE,
-            }
-        },
-        "opened_times": _DATE,
-        "sla_breaches": _KEYWORD,
-        "delivery": _OPAQUE,
-        "channels": _KEYWORD,
-        # Store-only: the events of the latest write (see the module docstring).
-        "recent_events": _OPAQUE,
-    },
-}
-
-EVENT_MAPPING: dict[str, Any] = {
-    "dynamic": "strict",
-    "properties": {
-        "ticket_id": _KEYWORD,
-        "event_id": _KEYWORD,
-        "revision": _LONG,
-        "at": _DATE,
-        "actor": _KEYWORD,
-        "action": _KEYWORD,
-        "from_status": _KEYWORD,
-        "to_status": _KEYWORD,
-        "note": {"type": "text"},
-        "details": _OPAQUE,
-    },
-}
-
-SILENCE_MAPPING: dict[str, Any] = {
-    "dynamic": "strict",
-    "properties": {
-        "silence_id": _KEYWORD,
-        "starts_at": _DATE,
-        "expires_at": _DATE,
-        "author": _KEYWORD,
-        "reason": {"type": "text"},
-        "topic": _KEYWORD,
-        "keyword": _KEYWORD,
-        "rule": _KEYWORD,
-    },
-}
-
-#: Fields the free-text ``text`` filter of :meth:`TicketStore.search` looks in.
-TEXT_FIELDS = (
-    "ticket_id",
-    "topic",
-    "rule",
-    "keyword",
-    "keywords",
-    "owner",
-    "priority_reason",
-    "evidence.excerpt",
-)
-
-
-def tickets_index(prefix: str) -> str:
-    """Return the one tickets index, e.g. ``monitor-tickets``."""
-    return f"{prefix}-tickets"
-
-
-def silences_index(prefix: str) -> str:
-    """Return the silences index, e.g. ``monitor-silences``."""
-    return f"{prefix}-silences"
-
-
-def events_index(prefix: str, at: datetime) -> str:
-    """Return the monthly events index of a moment (``...-ticket-events-2026.11``)."""
-    return f"{prefix}-ticket-events-{at.astimezone(timezone.utc):%Y.%m}"
-
-
-def events_index_pattern(prefix: str) -> str:
-    """Pattern of every events index."""
-    return f"{prefix}-ticket-events-*"
-
-
-def ticket_index_templates(prefix: str) -> dict[str, dict[str, Any]]:
-    """Index templates (name -> body) of the three ticket indices."""
-
-    def template(pattern: str, mapping: Mapping[str, Any], what: str) -> dict[str, Any]:
-        return {
-            "index_patterns": [pattern],
-            "priority": 200,
-            "template": {
-                "settings": {"number_of_shards": 1, "number_of_replicas": 0},
-                "mappings": mapping,
-            },
-            "_meta": {"managed_by": "monitor", "description": what},
-        }
-
-    return {
-        f"{prefix}-tickets": template(
-            tickets_index(prefix), TICKET_MAPPING, "alert tickets, one doc each"
-        ),
-        f"{prefix}-ticket-events": template(
-            events_index_pattern(prefix), EVENT_MAPPING, "ticket audit trail"
-        ),
-        f"{prefix}-silences": template(
-            silences_index(prefix), SILENCE_MAPPING, "silences made in the API"
-        ),
-    }
-
-
 # --- the store ----------------------------------------------------------------
 
 
@@ -704,34 +564,25 @@ class TicketStore:
         if not events:
             return
         await self.ensure_templates()
-        operations: list[Mapping[str, Any]] = []
-        for event in events:
-            operations.append(
-                {
-                    "index": {
-                        "_index": events_index(self.prefix, event.at),
-                        "_id": event.event_id,
-                    }
-                }
+        docs = [
+            Document(
+                events_index(self.prefix, event.at),
+                event.event_id,
+                {**event_to_dict(event), "revision": event_revision(event)},
             )
-            operations.append(
-                {**event_to_dict(event), "revision": event_revision(event)}
-            )
-        response = await self._call(
-            self.client.bulk(operations=operations, refresh=True)
-        )
-        if not response.get("errors"):
-            return
-        statuses = [
-            int(next(iter(item.values())).get("status", 500))
-            for item in response["items"]
+            for event in events
         ]
-        if any(status == 429 or status >= 500 for status in statuses):
+        result = await self._call(bulk_write(self.client, docs, refresh=True))
+        if result.retry:
             raise TicketStoreUnavailable(
                 "Elasticsearch could not take every ticket event; retry",
                 retry_after=self.retry_after,
             )
-        raise TicketStoreError(f"Elasticsearch refused ticket events: {response}")
+        if result.rejected:
+            reasons = "; ".join(
+                f"{item.doc_id}: {item.reason}" for item in result.rejected
+            )
+            raise TicketStoreError(f"Elasticsearch refused ticket events: {reasons}")
 
     async def events(self, ticket_id: str) -> list[TicketEvent]:
         """Return a ticket's audit trail, oldest first.
