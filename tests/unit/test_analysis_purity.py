@@ -1,8 +1,15 @@
-"""monitor.analysis stays pure: no stream, HTTP or Elasticsearch libraries.
+"""monitor.analysis stays pure: no stream, HTTP or Elasticsearch libraries, no files.
 
 Checked statically, from each module's syntax tree, so that nothing depends
 on what happens to be imported already. Modules are discovered with pkgutil,
 so a new module under monitor/analysis/ is covered without editing this file.
+
+File I/O belongs to the loaders (cli/datasets.py, config/, sources/), which
+pass data in: an analysis module may not call ``open``, the ``Path`` or file
+methods that read or write (``read_text``, ``write_bytes``, ``glob``...),
+``json.load``-style functions on file objects, nor import a module whose
+purpose is files (``csv``, ``pathlib``, ``os``, ``io``, ``gzip``...). Imports
+under ``if TYPE_CHECKING:`` are annotations only and are allowed.
 """
 
 from __future__ import annotations
@@ -16,6 +23,58 @@ import pytest
 
 FORBIDDEN = frozenset({"faust", "aiohttp", "elasticsearch", "aiokafka", "mode"})
 PACKAGE = "monitor.analysis"
+
+#: Methods and functions, called by their last name, that touch the file system.
+FILE_CALLS = frozenset(
+    {
+        "open",
+        "read_text",
+        "read_bytes",
+        "write_text",
+        "write_bytes",
+        "iterdir",
+        "glob",
+        "rglob",
+        "mkdir",
+        "rmdir",
+        "unlink",
+        "touch",
+    }
+)
+#: Module functions that read or write a file object, by qualified name.
+FILE_FUNCTIONS = frozenset(
+    f"{module}.{function}"
+    for module in ("json", "marshal", "pickle")
+    for function in ("load", "dump")
+)
+#: Modules whose purpose is files (os also holds the environment: settings.py's).
+FILE_MODULES = frozenset(
+    {
+        "csv",
+        "pathlib",
+        "os",
+        "io",
+        "shutil",
+        "tempfile",
+        "glob",
+        "fileinput",
+        "gzip",
+        "bz2",
+        "lzma",
+        "zipfile",
+        "tarfile",
+    }
+)
+#: Modules known to break the rule, each with the reason. The mark is strict:
+#: once a module is fixed its test passes, fails as XPASS, and the entry goes.
+KNOWN_FILE_IO = {
+    "monitor.analysis.sentiment.snowfast": (
+        "reads snownlp's marshal model files and stopwords itself"
+    ),
+    "monitor.analysis.sentiment.model": (
+        "takes a model Path and hands it to snowfast to read"
+    ),
+}
 
 
 def _package_dir(name: str) -> Path:
@@ -108,6 +167,98 @@ def test_discovery_finds_the_analysis_modules() -> None:
 @pytest.mark.parametrize("module", sorted(MODULES))
 def test_analysis_module_imports_no_io_library(module: str) -> None:
     assert _forbidden_imports(module) == {}
+
+
+def _type_checking_only(tree: ast.AST) -> set[ast.AST]:
+    """Nodes inside ``if TYPE_CHECKING:`` blocks (annotations, never run)."""
+    nodes: set[ast.AST] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and ast.unparse(node.test) in {
+            "TYPE_CHECKING",
+            "typing.TYPE_CHECKING",
+        }:
+            for child in node.body:
+                nodes.update(ast.walk(child))
+    return nodes
+
+
+def _file_access(path: Path) -> list[str]:
+    """Each place a module touches files: ``line N: what``, in line order."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    annotations_only = _type_checking_only(tree)
+    found: list[tuple[int, str]] = []
+    for node in ast.walk(tree):
+        if node in annotations_only:
+            continue
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name.split(".")[0] in FILE_MODULES:
+                    found.append((node.lineno, f"import {alias.name}"))
+        elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+            if node.module.split(".")[0] in FILE_MODULES:
+                found.append((node.lineno, f"from {node.module} import"))
+        elif isinstance(node, ast.Call):
+            called = ast.unparse(node.func)
+            last = called.rpartition(".")[2]
+            if last in FILE_CALLS or called in FILE_FUNCTIONS:
+                found.append((node.lineno, f"{called}()"))
+    return [f"line {line}: {what}" for line, what in sorted(found)]
+
+
+@pytest.mark.parametrize(
+    "module",
+    [
+        pytest.param(
+            name,
+            marks=pytest.mark.xfail(
+                name in KNOWN_FILE_IO,
+                reason=KNOWN_FILE_IO.get(name, ""),
+                strict=True,
+            ),
+        )
+        for name in sorted(MODULES)
+    ],
+)
+def test_analysis_module_does_no_file_io(module: str) -> None:
+    assert _file_access(MODULES[module]) == []
+
+
+def test_known_file_io_names_existing_modules() -> None:
+    assert set(KNOWN_FILE_IO) <= set(MODULES)
+
+
+@pytest.mark.parametrize(
+    ("source", "found"),
+    [
+        ("with open(p) as f:\n    pass\n", ["line 1: open()"]),
+        ("text = path.read_text()\n", ["line 1: path.read_text()"]),
+        ("data = Path(p).read_bytes()\n", ["line 1: Path(p).read_bytes()"]),
+        ("out.write_text('x')\n", ["line 1: out.write_text()"]),
+        ("f = gzip.open(p)\n", ["line 1: gzip.open()"]),
+        ("with path.open() as f:\n    pass\n", ["line 1: path.open()"]),
+        ("files = sorted(d.glob('*.csv'))\n", ["line 1: d.glob()"]),
+        ("x = json.load(f)\n", ["line 1: json.load()"]),
+        ("x = marshal.load(f)\n", ["line 1: marshal.load()"]),
+        ("import csv\n", ["line 1: import csv"]),
+        ("import os.path\n", ["line 1: import os.path"]),
+        ("from pathlib import Path\n", ["line 1: from pathlib import"]),
+        ("def f():\n    import io\n", ["line 2: import io"]),
+        ("x = json.loads(s)\n", []),
+        ("y = text.replace('a', 'b')\n", []),
+        ("self._open(t)\n", []),
+        (
+            "from typing import TYPE_CHECKING\n"
+            "if TYPE_CHECKING:\n    from pathlib import Path\n",
+            [],
+        ),
+    ],
+)
+def test_file_access_scanner_sees_every_form(
+    tmp_path: Path, source: str, found: list[str]
+) -> None:
+    path = tmp_path / "x.py"
+    path.write_text(source, encoding="utf-8")
+    assert _file_access(path) == found
 
 
 @pytest.mark.parametrize(
