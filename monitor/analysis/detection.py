@@ -33,17 +33,20 @@ from monitor.analysis.bursts import (
     WindowScore,
 )
 from monitor.analysis.emerging import EmergingTermConfig, EmergingTermDetector
-from monitor.analysis.tickets import (
+from monitor.analysis.tickets.codec import trigger_from_dict as trigger_from_dict
+from monitor.analysis.tickets.codec import trigger_to_dict as trigger_to_dict
+from monitor.analysis.tickets.model import (
     BURST,
-    CUSTOMER_TIER_POINTS,
     EMERGING_KEYWORD,
     NEGATIVE_SHARE,
     NEGATIVE_VOLUME,
     REPEAT_COMPLAINTS,
     AlertRule,
     Evidence,
+    RuleKind,
     Trigger,
 )
+from monitor.analysis.tickets.priority import CUSTOMER_TIER_POINTS
 from monitor.analysis.windows import TopicCounts, WindowAggregate, to_datetime
 
 #: A new series learns this long before it may start a burst event. Shorter
@@ -181,7 +184,7 @@ class _TriggerCommon:
 
     topic: str
     rule: str
-    kind: str
+    kind: RuleKind
     window_start: datetime
     window_end: datetime
     threshold: float
@@ -657,58 +660,3 @@ class WindowEvaluator:
             *(f"emerging:{topic}" for topic in self.emerging),
             *(f"complaints:{topic}" for topic in self.complaints),
         ]
-
-
-def trigger_to_dict(trigger: Trigger) -> dict[str, Any]:
-    """Return a trigger as a JSON-able dict (times as ISO 8601)."""
-    data = {
-        name: getattr(trigger, name)
-        for name in (
-            "topic",
-            "rule",
-            "kind",
-            "keyword",
-            "observed_value",
-            "threshold",
-            "expected_value",
-            "burst_score",
-            "author_followers",
-            "repeat_complaints",
-            "customer_tier",
-        )
-    }
-    data["window_start"] = trigger.window_start.isoformat()
-    data["window_end"] = trigger.window_end.isoformat()
-    data["keywords"] = list(trigger.keywords)
-    data["evidence"] = [
-        {
-            "post_id": item.post_id,
-            "excerpt": item.excerpt,
-            "followers": item.followers,
-            "reposts": item.reposts,
-            "published_at": item.published_at.isoformat()
-            if item.published_at
-            else None,
-            "author": item.author,
-            "url": item.url,
-        }
-        for item in trigger.evidence
-    ]
-    return data
-
-
-def trigger_from_dict(data: Mapping[str, Any]) -> Trigger:
-    """Inverse of :func:`trigger_to_dict`."""
-
-    def moment(value: str | None) -> datetime | None:
-        return None if value is None else datetime.fromisoformat(value)
-
-    fields = dict(data)
-    fields["window_start"] = moment(data["window_start"])
-    fields["window_end"] = moment(data["window_end"])
-    fields["keywords"] = tuple(data.get("keywords", ()))
-    fields["evidence"] = tuple(
-        Evidence(**{**item, "published_at": moment(item.get("published_at"))})
-        for item in data.get("evidence", ())
-    )
-    return Trigger(**fields)

@@ -5,7 +5,8 @@
 :class:`~monitor.analysis.tickets.TicketPolicy` decide, and writes the result
 with optimistic concurrency. Elasticsearch is the single source of truth, so
 any number of worker processes may run the service (and the API) at once: a
-write that lost a race re-reads the ticket and decides again.
+write that lost a race re-reads the ticket and decides again
+(:func:`update_with_retry`, the one loop every change goes through).
 
 Notifications never hold a ticket back: the ticket is saved first, then the
 notifier runs in a background task, and each channel's outcome is recorded on
@@ -16,27 +17,24 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import functools
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
-from typing import Any, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
-from monitor.analysis.tickets import (
-    ACTIONS,
-    FOLDED,
-    OPENED,
-    REOPENED,
+from monitor.analysis.tickets.lifecycle import ACTIONS, record_delivery
+from monitor.analysis.tickets.model import (
     InvalidPolicyError,
-    Silence,
     Ticket,
-    TicketDecision,
+    TicketAction,
     TicketEvent,
-    TicketPolicy,
     Trigger,
-    record_delivery,
 )
+from monitor.analysis.tickets.policy import Outcome, TicketDecision, TicketPolicy
+from monitor.analysis.tickets.silences import Silence
 from monitor.config.rules import RuleSet
 from monitor.errors import MonitorError
 from monitor.sinks.elasticsearch.tickets import ConcurrentUpdate, TicketStore, Version
@@ -45,17 +43,22 @@ from monitor.sinks.retry import until_written
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+R = TypeVar("R")
 
 #: Notification kind sent for each person's action that people should hear of.
 ACTION_NOTICES = {
-    "acknowledge": "acknowledged",
-    "resolve": "resolved",
-    "reopen": "reopened",
-    "escalate": "escalated",
+    TicketAction.ACKNOWLEDGE: "acknowledged",
+    TicketAction.RESOLVE: "resolved",
+    TicketAction.REOPEN: "reopened",
+    TicketAction.ESCALATE: "escalated",
 }
 #: Parameters each action accepts besides the note.
 ACTION_PARAMS: dict[str, frozenset[str]] = {
-    action: frozenset({"owner", "team"} if action in {"assign", "transfer"} else ())
+    action: frozenset(
+        {"owner", "team"}
+        if action in {TicketAction.ASSIGN, TicketAction.TRANSFER}
+        else ()
+    )
     for action in ACTIONS
 }
 
@@ -137,6 +140,70 @@ class Notifier(Protocol):
 def utc_now() -> datetime:
     """Return the current time, UTC, timezone-aware."""
     return datetime.now(timezone.utc)
+
+
+@dataclass(frozen=True)
+class Change(Generic[R]):
+    """What one attempt of :func:`update_with_retry` decided.
+
+    Attributes:
+        result: What the update returns once the change is saved.
+        ticket: The ticket to write; ``None`` if there is nothing to write.
+        events: The events that made it so (nothing is written without one).
+        version: The version the ticket was read with; ``None`` for a ticket
+            that must not exist yet.
+
+    """
+
+    result: R
+    ticket: Ticket | None = None
+    events: Sequence[TicketEvent] = ()
+    version: Version | None = None
+
+
+async def update_with_retry(
+    attempt: Callable[[], Awaitable[Change[R]]],
+    save: Callable[[Ticket, Sequence[TicketEvent], Version | None], Awaitable[None]],
+    *,
+    key: str,
+    max_conflicts: int,
+) -> R:
+    """Read, decide and write one ticket with optimistic concurrency.
+
+    Each attempt reads what it needs and returns its :class:`Change`; the
+    change is then saved with the version it was read with. A
+    :class:`ConcurrentUpdate` from the save, or from the attempt itself (it
+    read something stale), starts a fresh attempt. Other exceptions
+    propagate at once.
+
+    Args:
+        attempt: Reads the ticket and decides; called once per try.
+        save: Writes ``(ticket, events, version)``, raising
+            :class:`ConcurrentUpdate` if the ticket changed since it was read
+            (:meth:`TicketStore.save`).
+        key: What is being updated (a ticket id or a fingerprint), for the
+            log and the error.
+        max_conflicts: Attempts before giving up (>= 1).
+
+    Returns:
+        The result of the attempt whose change was saved (or that had
+        nothing to write).
+
+    Raises:
+        ConcurrentUpdate: For ``key``, if all ``max_conflicts`` attempts
+            conflicted.
+
+    """
+    for _ in range(max_conflicts):
+        try:
+            change = await attempt()
+            if change.ticket is not None and change.events:
+                await save(change.ticket, change.events, change.version)
+        except ConcurrentUpdate:
+            log.info("ticket %s changed meanwhile; trying again", key)
+            continue
+        return change.result
+    raise ConcurrentUpdate(key)
 
 
 class TicketService:
@@ -231,12 +298,16 @@ class TicketService:
         if decision.event is not None and decision.ticket is not None:
             self._emitted(decision.ticket, [decision.event])
             if decision.notify:
-                kind = "escalated" if decision.outcome == FOLDED else decision.outcome
+                kind = (
+                    "escalated"
+                    if decision.outcome == Outcome.FOLDED
+                    else str(decision.outcome)
+                )
                 self._notify_later(decision.ticket, kind, decision.event)
         return decision
 
     async def _decide_and_save(self, trigger: Trigger) -> TicketDecision:
-        for _ in range(self.max_conflicts):
+        async def decide() -> Change[TicketDecision]:
             now = self.now()
             policy = await self.policy(now)
             rule = policy.rules.get((trigger.topic, trigger.rule))
@@ -244,22 +315,25 @@ class TicketService:
             related = await self.store.related(trigger.fingerprint, team)
             decision = policy.decide(trigger, related, now)
             if decision.event is None or decision.ticket is None:
-                return decision
+                return Change(decision)
             version: Version | None = None
-            if decision.outcome != OPENED:
+            if decision.outcome != Outcome.OPENED:
                 found = await self.store.get(decision.ticket.ticket_id)
                 # The search may have shown an older revision than the document.
                 if found is None or found[0].revision != decision.ticket.revision - 1:
-                    continue
+                    raise ConcurrentUpdate(decision.ticket.ticket_id)
                 version = found[1]
-            try:
-                await self.store.save(decision.ticket, [decision.event], version)
-            except ConcurrentUpdate:
-                log.info("ticket %s changed meanwhile; deciding again", trigger)
-                continue
+            return Change(decision, decision.ticket, [decision.event], version)
+
+        decision = await update_with_retry(
+            decide,
+            self.store.save,
+            key=trigger.fingerprint,
+            max_conflicts=self.max_conflicts,
+        )
+        if decision.event is not None:
             log.info("%s: %s", decision.outcome, decision.reason)
-            return decision
-        raise ConcurrentUpdate(trigger.fingerprint)
+        return decision
 
     # -- people's actions ------------------------------------------------------
 
@@ -300,7 +374,8 @@ class TicketService:
                 raise InvalidActionError(name, f"{action} does not take {name}")
             if not isinstance(value, str) or not value.strip():
                 raise InvalidActionError(name, "must be non-empty text")
-        for _ in range(self.max_conflicts):
+
+        async def apply() -> Change[tuple[Ticket, TicketEvent]]:
             found = await self.store.get(ticket_id)
             if found is None:
                 raise TicketNotFound(ticket_id)
@@ -308,18 +383,15 @@ class TicketService:
             new, event = self._base_policy().apply_action(
                 ticket, action, actor, self.now(), note, **params
             )
-            try:
-                await self.store.save(new, [event], version)
-            except ConcurrentUpdate:
-                log.info(
-                    "ticket %s changed meanwhile; applying %s again", ticket_id, action
-                )
-                continue
-            self._emitted(new, [event])
-            if action in ACTION_NOTICES:
-                self._notify_later(new, ACTION_NOTICES[action], event)
-            return new, event
-        raise ConcurrentUpdate(ticket_id)
+            return Change((new, event), new, [event], version)
+
+        new, event = await update_with_retry(
+            apply, self.store.save, key=ticket_id, max_conflicts=self.max_conflicts
+        )
+        self._emitted(new, [event])
+        if action in ACTION_NOTICES:
+            self._notify_later(new, ACTION_NOTICES[TicketAction(action)], event)
+        return new, event
 
     # -- SLA -------------------------------------------------------------------
 
@@ -344,25 +416,34 @@ class TicketService:
         for listed in await self.store.active():
             if not policy.enforce_sla(listed, now)[1]:
                 continue
-            for _ in range(self.max_conflicts):
-                found = await self.store.get(listed.ticket_id)
-                if found is None:
-                    break
-                ticket, version = found
-                escalated, events = policy.enforce_sla(ticket, now)
-                if not events:
-                    break
-                try:
-                    await self.store.save(escalated, events, version)
-                except ConcurrentUpdate:
-                    continue
-                self._emitted(escalated, events)
-                self._notify_later(escalated, "escalated", events[-1])
-                saved.extend(events)
-                break
-            else:
+
+            try:
+                done = await update_with_retry(
+                    functools.partial(self._escalation, listed.ticket_id, policy, now),
+                    self.store.save,
+                    key=listed.ticket_id,
+                    max_conflicts=self.max_conflicts,
+                )
+            except ConcurrentUpdate:
                 log.warning("SLA: %s kept changing; next sweep", listed.ticket_id)
+                continue
+            if done is None or not done[1]:
+                continue
+            escalated, events = done
+            self._emitted(escalated, events)
+            self._notify_later(escalated, "escalated", events[-1])
+            saved.extend(events)
         return saved
+
+    async def _escalation(
+        self, ticket_id: str, policy: TicketPolicy, now: datetime
+    ) -> Change[tuple[Ticket, list[TicketEvent]] | None]:
+        found = await self.store.get(ticket_id)
+        if found is None:
+            return Change(None)
+        ticket, version = found
+        escalated, events = policy.enforce_sla(ticket, now)
+        return Change((escalated, events), escalated, events, version)
 
     async def run_sla_loop(self, interval: float) -> None:
         """Sweep every ``interval`` seconds until cancelled; errors are logged."""
@@ -532,10 +613,10 @@ class TicketService:
     async def _record(
         self, ticket_id: str, deliveries: Sequence[tuple[str, str, str]]
     ) -> None:
-        for _ in range(self.max_conflicts):
+        async def record() -> Change[tuple[Ticket, list[TicketEvent]] | None]:
             found = await self.store.get(ticket_id)
             if found is None:
-                return
+                return Change(None)
             ticket, version = found
             events = []
             for channel, status, error in deliveries:
@@ -543,13 +624,19 @@ class TicketService:
                     ticket, channel, status, self.now(), error
                 )
                 events.append(event)
-            try:
-                await self.store.save(ticket, events, version)
-            except ConcurrentUpdate:
-                continue
-            self._emitted(ticket, events)
+            return Change((ticket, events), ticket, events, version)
+
+        try:
+            done = await update_with_retry(
+                record, self.store.save, key=ticket_id, max_conflicts=self.max_conflicts
+            )
+        except ConcurrentUpdate:
+            log.warning(
+                "could not record deliveries on %s: it kept changing", ticket_id
+            )
             return
-        log.warning("could not record deliveries on %s: it kept changing", ticket_id)
+        if done is not None:
+            self._emitted(*done)
 
     async def drain(self, timeout: float | None = None) -> None:
         """Wait for the notifications in flight (e.g. before shutting down)."""
@@ -570,4 +657,10 @@ class TicketService:
 
 
 #: Kinds of notices the service sends, for notifier templates.
-NOTICE_KINDS = (OPENED, REOPENED, "escalated", "acknowledged", "resolved")
+NOTICE_KINDS = (
+    str(Outcome.OPENED),
+    str(Outcome.REOPENED),
+    "escalated",
+    "acknowledged",
+    "resolved",
+)

@@ -39,13 +39,18 @@ from typing import Any
 
 from aiohttp import web
 
-from monitor.analysis.tickets import (
+from monitor.analysis.tickets.codec import (
+    event_to_dict,
+    silence_to_dict,
+    ticket_to_dict,
+)
+from monitor.analysis.tickets.model import (
     PRIORITIES,
     STATUSES,
     InvalidPolicyError,
     InvalidTransitionError,
-    Silence,
 )
+from monitor.analysis.tickets.silences import Silence
 from monitor.config.durations import parse_duration
 from monitor.errors import SinkUnavailable
 from monitor.services.ticketing import (
@@ -55,12 +60,7 @@ from monitor.services.ticketing import (
     TicketNotFound,
     TicketService,
 )
-from monitor.sinks.elasticsearch.tickets import (
-    ConcurrentUpdate,
-    event_to_dict,
-    silence_to_dict,
-    ticket_to_dict,
-)
+from monitor.sinks.elasticsearch.tickets import ConcurrentUpdate
 from monitor.web.auth import ADMIN, RESPONDER, VIEWER, Authenticator, AuthError
 from monitor.web.openapi import (
     MAX_LIMIT,

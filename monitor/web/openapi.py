@@ -14,7 +14,8 @@ from collections.abc import Iterable
 from datetime import timedelta
 from typing import Any
 
-from monitor.analysis.tickets import ACTIONS, PRIORITIES, STATUSES
+from monitor.analysis.tickets.lifecycle import ACTIONS
+from monitor.analysis.tickets.model import PRIORITIES, STATUSES
 from monitor.services.ticketing import ACTION_PARAMS
 from monitor.sinks.elasticsearch.tickets import MAX_PAGE_SIZE as MAX_LIMIT
 from monitor.sinks.elasticsearch.tickets import MAX_RESULT_WINDOW as RESULT_WINDOW
@@ -171,7 +172,9 @@ _PEOPLE = {
     "team": {**_NON_BLANK, "description": "Team that owns the ticket"},
 }
 #: Actions that take nothing but an optional note.
-_PLAIN_ACTIONS = [a for a in ACTIONS if a not in NOTE_ACTIONS and not ACTION_PARAMS[a]]
+_PLAIN_ACTIONS = [
+    str(a) for a in ACTIONS if a not in NOTE_ACTIONS and not ACTION_PARAMS[a]
+]
 
 
 def _action(

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from monitor.analysis.tickets import fingerprint
+from monitor.analysis.tickets.model import fingerprint
 from monitor.local.receivers import DEMO_SECRET, LocalReceivers
 from tests.integration.conftest import Stack
 from tests.support import wait_until

@@ -42,7 +42,8 @@ from schemathesis.checks import (
     unsupported_method,
 )
 
-from monitor.analysis.tickets import Silence, default_ticket_id, fingerprint
+from monitor.analysis.tickets.model import default_ticket_id, fingerprint
+from monitor.analysis.tickets.silences import Silence
 from monitor.config.durations import parse_duration
 from monitor.config.rules import load_rules
 from monitor.local.embedded import EmbeddedServers

@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from monitor.analysis.tickets import Evidence, TicketPolicy, Trigger
+from monitor.analysis.tickets.model import Evidence, Trigger
+from monitor.analysis.tickets.policy import TicketPolicy
 from monitor.local.embedded import free_port
 from monitor.records import DeadLetter
 from monitor.sinks.elasticsearch.tickets import TicketStore

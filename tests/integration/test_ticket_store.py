@@ -12,25 +12,28 @@ from typing import Any
 
 import pytest
 
-from monitor.analysis.tickets import (
+from monitor.analysis.tickets.codec import event_to_dict, ticket_to_dict
+from monitor.analysis.tickets.lifecycle import apply_action
+from monitor.analysis.tickets.model import (
     ACKNOWLEDGED,
     CLOSED,
-    DUPLICATE,
-    FOLDED,
     IN_PROGRESS,
     OPEN,
-    OPENED,
     RESOLVED,
-    SUPPRESSED,
     Evidence,
     InvalidTransitionError,
-    Silence,
     Ticket,
     TicketEvent,
-    TicketPolicy,
     Trigger,
-    apply_action,
 )
+from monitor.analysis.tickets.policy import (
+    DUPLICATE,
+    FOLDED,
+    OPENED,
+    SUPPRESSED,
+    TicketPolicy,
+)
+from monitor.analysis.tickets.silences import Silence
 from monitor.config.rules import RuleSet, load_rules
 from monitor.local.embedded import EmbeddedServers, free_port
 from monitor.services.ticketing import InvalidActionError, TicketNotFound, TicketService
@@ -39,8 +42,6 @@ from monitor.sinks.elasticsearch.tickets import (
     TicketStore,
     TicketStoreUnavailable,
     Version,
-    event_to_dict,
-    ticket_to_dict,
 )
 
 pytestmark = pytest.mark.integration

@@ -20,7 +20,8 @@ from aiohttp import web
 from openapi_spec_validator import validate
 from yarl import URL
 
-from monitor.analysis.tickets import ACTIONS, Trigger
+from monitor.analysis.tickets.lifecycle import ACTIONS
+from monitor.analysis.tickets.model import Trigger
 from monitor.config.rules import RuleSet, load_rules
 from monitor.local.embedded import EmbeddedServers, free_port
 from monitor.services.ticketing import TicketService

@@ -22,7 +22,7 @@ from monitor.analysis.detection import (
     trigger_from_dict,
     trigger_to_dict,
 )
-from monitor.analysis.tickets import (
+from monitor.analysis.tickets.model import (
     BURST,
     EMERGING_KEYWORD,
     NEGATIVE_SHARE,

@@ -24,7 +24,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from monitor.analysis.tickets import Evidence, Ticket, TicketEvent
+from monitor.analysis.tickets.model import Evidence, Ticket, TicketEvent
 from monitor.config.rules import Channel, load_rules
 from monitor.errors import ConfigError, InvalidRecordError
 from monitor.records import parse_post

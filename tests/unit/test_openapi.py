@@ -12,7 +12,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from openapi_spec_validator import validate
 
-from monitor.analysis.tickets import ACTIONS, STATUSES
+from monitor.analysis.tickets.lifecycle import ACTIONS
+from monitor.analysis.tickets.model import STATUSES
 from monitor.config.durations import parse_duration
 from monitor.sinks.elasticsearch.tickets import (
     MAX_PAGE_SIZE,

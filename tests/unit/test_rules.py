@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from monitor.analysis.tickets import OPENED, RULE_KINDS, SUPPRESSED, Trigger
+from monitor.analysis.tickets.model import RULE_KINDS, Trigger
+from monitor.analysis.tickets.policy import OPENED, SUPPRESSED
 from monitor.config.rules import Channel, RuleSet, load_rules
 from monitor.config.watchlist import load_watchlist
 from monitor.errors import ConfigError

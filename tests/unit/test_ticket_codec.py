@@ -1,43 +1,52 @@
-"""The ticket JSON codec: every ticket, event and silence survives a round trip."""
+"""The ticket JSON codec: every value survives a round trip; versions are checked."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from monitor.analysis.tickets import (
-    ACTIONS,
+from monitor.analysis.tickets.codec import (
+    SCHEMA_FIELD,
+    SCHEMA_VERSION,
+    UnsupportedSchemaError,
+    event_from_dict,
+    event_to_dict,
+    evidence_from_dict,
+    evidence_to_dict,
+    silence_from_dict,
+    silence_to_dict,
+    ticket_from_dict,
+    ticket_to_dict,
+    trigger_from_dict,
+    trigger_to_dict,
+)
+from monitor.analysis.tickets.lifecycle import ACTIONS, apply_action, record_delivery
+from monitor.analysis.tickets.model import (
     PRIORITIES,
     RULE_KINDS,
     STATUSES,
     Evidence,
     Observation,
-    Silence,
     Ticket,
     TicketEvent,
-    TicketPolicy,
     Trigger,
-    apply_action,
-    record_delivery,
 )
+from monitor.analysis.tickets.policy import TicketPolicy
+from monitor.analysis.tickets.silences import Silence
 from monitor.sinks.elasticsearch.templates import (
     EVENT_MAPPING,
+    SILENCE_MAPPING,
     TICKET_MAPPING,
     events_index,
     ticket_index_templates,
 )
-from monitor.sinks.elasticsearch.tickets import (
-    event_from_dict,
-    event_revision,
-    event_to_dict,
-    silence_from_dict,
-    silence_to_dict,
-    ticket_from_dict,
-    ticket_to_dict,
-)
+from monitor.sinks.elasticsearch.tickets import event_revision
 
 zones = st.sampled_from(
     [
@@ -225,3 +234,140 @@ def test_mappings_are_strict_and_cover_every_encoded_field() -> None:
 def test_events_are_indexed_by_utc_month() -> None:
     late = datetime(2026, 12, 1, 2, 0, tzinfo=timezone(timedelta(hours=8)))
     assert events_index("acme", late) == "acme-ticket-events-2026.11"
+
+
+# --- evidence and triggers ------------------------------------------------------
+
+triggers = st.builds(
+    Trigger,
+    topic=names,
+    rule=names,
+    kind=st.sampled_from(RULE_KINDS),
+    keyword=st.none() | names,
+    window_start=st.just(datetime(2026, 11, 20, 5, 0, tzinfo=timezone.utc)),
+    window_end=st.just(
+        datetime(2026, 11, 20, 13, 5, tzinfo=timezone(timedelta(hours=8)))
+    ),
+    observed_value=values,
+    threshold=st.floats(min_value=1e-6, max_value=1e9),
+    expected_value=st.none() | values,
+    burst_score=st.none() | values,
+    author_followers=counts,
+    repeat_complaints=st.integers(0, 10**4),
+    customer_tier=st.none() | st.sampled_from(["vip", "gold"]),
+    evidence=st.lists(evidence, max_size=3).map(tuple),
+    keywords=st.lists(names, max_size=4).map(tuple),
+)
+
+
+@given(evidence)
+def test_evidence_round_trips_through_json(item: Evidence) -> None:
+    assert evidence_from_dict(through_json(evidence_to_dict(item))) == item
+
+
+def test_evidence_without_counts_reads_them_as_zero() -> None:
+    assert evidence_from_dict({"post_id": "p1", "excerpt": "x"}) == Evidence("p1", "x")
+
+
+@settings(max_examples=100, deadline=None)
+@given(triggers)
+def test_trigger_round_trips_through_json(trigger: Trigger) -> None:
+    decoded = trigger_from_dict(through_json(trigger_to_dict(trigger)))
+    assert decoded == trigger
+    assert decoded.window_end.utcoffset() == trigger.window_end.utcoffset()
+    assert decoded.fingerprint == trigger.fingerprint
+
+
+# --- vocabularies stay plain text -------------------------------------------------
+
+
+def _policy_values() -> tuple[Ticket, TicketEvent, Silence, Trigger]:
+    moment = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    trigger = Trigger("t", "r", "burst", "k", moment, moment, 5.0, 4.0)
+    decision = TicketPolicy().decide(trigger, [], moment)
+    assert decision.ticket is not None and decision.event is not None
+    silence = Silence("S-1", moment, moment + timedelta(hours=1), "a", "b", "t")
+    return decision.ticket, decision.event, silence, trigger
+
+
+def test_vocabularies_are_encoded_as_exact_strings() -> None:
+    ticket, event, _, trigger = _policy_values()
+    ticket_doc, event_doc = ticket_to_dict(ticket), event_to_dict(event)
+    encoded = [
+        ticket_doc["status"],
+        ticket_doc["priority"],
+        ticket_doc["kind"],
+        event_doc["action"],
+        event_doc["to_status"],
+        trigger_to_dict(trigger)["kind"],
+    ]
+    assert encoded == ["open", "P4", "burst", "open", "open", "burst"]
+    assert {type(value) for value in encoded} == {str}
+    assert '"status": "open"' in json.dumps(ticket_doc)
+
+
+# --- schema versions ----------------------------------------------------------------
+
+
+def _sample(what: str) -> object:
+    ticket, event, silence, trigger = _policy_values()
+    return {"ticket": ticket, "event": event, "silence": silence, "trigger": trigger}[
+        what
+    ]
+
+
+_CODECS: list[tuple[str, Callable[[Any], dict[str, Any]], Callable[[Any], Any]]] = [
+    ("ticket", ticket_to_dict, ticket_from_dict),
+    ("event", event_to_dict, event_from_dict),
+    ("silence", silence_to_dict, silence_from_dict),
+    ("trigger", trigger_to_dict, trigger_from_dict),
+]
+
+
+@pytest.mark.parametrize(("what", "encode", "decode"), _CODECS, ids=lambda v: v)
+def test_each_value_carries_the_schema_version(
+    what: str,
+    encode: Callable[[Any], dict[str, Any]],
+    decode: Callable[[Any], Any],
+) -> None:
+    value = _sample(what)
+    data = encode(value)
+    assert data[SCHEMA_FIELD] == SCHEMA_VERSION == 1
+    assert decode(through_json(data)) == value
+
+
+@pytest.mark.parametrize(("what", "encode", "decode"), _CODECS, ids=lambda v: v)
+def test_a_value_without_a_version_is_read_as_version_1(
+    what: str,
+    encode: Callable[[Any], dict[str, Any]],
+    decode: Callable[[Any], Any],
+) -> None:
+    value = _sample(what)
+    legacy = through_json(encode(value))
+    del legacy[SCHEMA_FIELD]
+    assert decode(legacy) == value
+
+
+@pytest.mark.parametrize("version", [2, 99, 0, -1, "1", None, 1.5, True])
+@pytest.mark.parametrize(("what", "encode", "decode"), _CODECS, ids=lambda v: v)
+def test_an_unknown_version_is_refused_by_name(
+    what: str,
+    encode: Callable[[Any], dict[str, Any]],
+    decode: Callable[[Any], Any],
+    version: object,
+) -> None:
+    value = _sample(what)
+    data = {**encode(value), SCHEMA_FIELD: version}
+    with pytest.raises(UnsupportedSchemaError) as caught:
+        decode(data)
+    assert caught.value.what == what
+    assert caught.value.version == version
+    assert f"{what} has schema version {version!r}" in str(caught.value)
+
+
+def test_mappings_cover_every_field_of_events_and_silences() -> None:
+    _, event, silence, _ = _policy_values()
+    assert EVENT_MAPPING["dynamic"] == SILENCE_MAPPING["dynamic"] == "strict"
+    # The store adds the event's revision for sorting.
+    assert set(event_to_dict(event)) | {"revision"} == set(EVENT_MAPPING["properties"])
+    assert set(silence_to_dict(silence)) == set(SILENCE_MAPPING["properties"])

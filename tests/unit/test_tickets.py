@@ -9,43 +9,51 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from monitor.analysis.tickets import (
+from monitor.analysis.tickets.evidence import merge_evidence
+from monitor.analysis.tickets.lifecycle import ACTIONS, apply_action, record_delivery
+from monitor.analysis.tickets.model import (
     ACKNOWLEDGED,
-    ACTIONS,
     CLOSED,
-    DUPLICATE,
-    FOLDED,
-    HELD,
     IN_PROGRESS,
     OPEN,
-    OPENED,
     PRIORITIES,
-    REOPENED,
     RESOLVED,
+    RULE_KINDS,
     STATUSES,
-    SUPPRESSED,
     AlertRule,
     Evidence,
     InvalidPolicyError,
     InvalidTransitionError,
-    MaintenanceWindow,
-    Routing,
-    Silence,
-    SlaPolicy,
-    Team,
+    Priority,
+    RuleKind,
     Ticket,
-    TicketPolicy,
-    TicketSettings,
+    TicketAction,
+    TicketStatus,
     Trigger,
-    apply_action,
-    check_sla,
-    choose_owner,
-    compute_priority,
     default_ticket_id,
     fingerprint,
-    merge_evidence,
-    record_delivery,
 )
+from monitor.analysis.tickets.policy import (
+    DUPLICATE,
+    FOLDED,
+    HELD,
+    OPENED,
+    REOPENED,
+    SUPPRESSED,
+    Outcome,
+    TicketPolicy,
+    TicketSettings,
+)
+from monitor.analysis.tickets.priority import compute_priority
+from monitor.analysis.tickets.routing import (
+    STRATEGIES,
+    Routing,
+    Strategy,
+    Team,
+    choose_owner,
+)
+from monitor.analysis.tickets.silences import MaintenanceWindow, Silence
+from monitor.analysis.tickets.sla import SlaPolicy, check_sla
 from monitor.errors import MonitorError
 
 CST = timezone(timedelta(hours=8))
@@ -1008,3 +1016,59 @@ def test_check_sla_skips_deadlines_already_handled() -> None:
     assert breach.key == f"ack@{ticket.ack_due.isoformat()}"
     handled = replace(ticket, sla_breaches=frozenset({breach.key}))
     assert check_sla(handled, late) == []
+
+
+# --- vocabularies ------------------------------------------------------------------
+
+
+def test_vocabularies_are_str_enums_equal_to_their_old_text() -> None:
+    assert STATUSES == ("open", "acknowledged", "in_progress", "resolved", "closed")
+    assert PRIORITIES == ("P1", "P2", "P3", "P4")
+    assert RULE_KINDS == (
+        "negative_volume",
+        "negative_share",
+        "burst",
+        "emerging_keyword",
+        "repeat_complaints",
+    )
+    assert ACTIONS == (
+        "acknowledge",
+        "start",
+        "resolve",
+        "close",
+        "reopen",
+        "assign",
+        "transfer",
+        "escalate",
+        "comment",
+    )
+    assert [str(outcome) for outcome in Outcome] == [
+        OPENED,
+        FOLDED,
+        REOPENED,
+        HELD,
+        SUPPRESSED,
+        DUPLICATE,
+    ]
+    assert STRATEGIES == ("round_robin", "least_loaded")
+    assert f"{TicketStatus.IN_PROGRESS} {Priority.P1}" == "in_progress P1"
+
+
+def test_text_read_from_files_becomes_enum_members() -> None:
+    rule = AlertRule("r", "t", "burst", 3.0, min_priority="P2")
+    assert rule.kind is RuleKind.BURST and rule.min_priority is Priority.P2
+    assert Team("care", ("a",), "least_loaded").strategy is Strategy.LEAST_LOADED
+    trigger = make_trigger(kind="negative_share", observed_value=0.9, threshold=0.5)
+    assert trigger.kind is RuleKind.NEGATIVE_SHARE
+
+
+def test_events_carry_enum_members_and_refusals_name_plain_text() -> None:
+    ticket = open_ticket()
+    acked, event = apply_action(ticket, "acknowledge", "王工", at(30))
+    assert event.action is TicketAction.ACKNOWLEDGE
+    assert event.to_status is TicketStatus.ACKNOWLEDGED
+    with pytest.raises(InvalidTransitionError) as caught:
+        apply_action(acked, "close", "王工", at(31))
+    assert "in status 'acknowledged'" in str(caught.value)
+    with pytest.raises(InvalidPolicyError, match=r"one of \('P1', 'P2', 'P3', 'P4'\)"):
+        AlertRule("r", "t", "burst", 3.0, min_priority="P9")

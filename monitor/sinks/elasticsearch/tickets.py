@@ -1,4 +1,4 @@
-"""Alert tickets in Elasticsearch: the JSON codec and the store.
+"""Alert tickets in Elasticsearch: the store of tickets, events and silences.
 
 Three indices per prefix, each with a strict explicit mapping (their names,
 mappings and templates live in :mod:`monitor.sinks.elasticsearch.templates`):
@@ -8,6 +8,9 @@ mappings and templates live in :mod:`monitor.sinks.elasticsearch.templates`):
 - ``<prefix>-ticket-events-YYYY.MM``: the audit trail, one document per event
   (id = event id), monthly by the event's UTC time;
 - ``<prefix>-silences``: silences created through the API (id = silence id).
+
+Each document is the value's JSON form from :mod:`monitor.analysis.tickets.codec`
+(with its ``schema`` version), plus the store-only fields noted below.
 
 Ticket writes use optimistic concurrency: a new ticket is created with
 ``op_type=create`` and a changed one is written with the ``if_seq_no`` /
@@ -27,21 +30,23 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
 from elastic_transport import TransportError
 from elasticsearch import ApiError, AsyncElasticsearch, ConflictError, NotFoundError
 
-from monitor.analysis.tickets import (
-    ACTIVE_STATUSES,
-    Evidence,
-    Observation,
-    Silence,
-    Ticket,
-    TicketEvent,
+from monitor.analysis.tickets.codec import (
+    event_from_dict,
+    event_to_dict,
+    silence_from_dict,
+    silence_to_dict,
+    ticket_from_dict,
+    ticket_to_dict,
 )
+from monitor.analysis.tickets.model import ACTIVE_STATUSES, Ticket, TicketEvent
+from monitor.analysis.tickets.silences import Silence
 from monitor.errors import MonitorError, SinkUnavailable
 from monitor.sinks.base import Document
 from monitor.sinks.elasticsearch.bulk import TRANSIENT_STATUSES, bulk_write, es_client
@@ -104,209 +109,13 @@ class ConcurrentUpdate(MonitorError):
         )
 
 
-# --- the codec ----------------------------------------------------------------
-
-
-def _time(value: datetime) -> str:
-    return value.isoformat()
-
-
-def _opt_time(value: datetime | None) -> str | None:
-    return None if value is None else value.isoformat()
-
-
-def _parse(value: str) -> datetime:
-    return datetime.fromisoformat(value)
-
-
-def _opt_parse(value: str | None) -> datetime | None:
-    return None if value is None else datetime.fromisoformat(value)
-
-
-def _opt_float(value: Any) -> float | None:
-    return None if value is None else float(value)
-
-
-def evidence_to_dict(item: Evidence) -> dict[str, Any]:
-    """Encode one evidence post as JSON-ready values."""
-    return {
-        "post_id": item.post_id,
-        "excerpt": item.excerpt,
-        "followers": item.followers,
-        "reposts": item.reposts,
-        "published_at": _opt_time(item.published_at),
-        "author": item.author,
-        "url": item.url,
-    }
-
-
-def evidence_from_dict(data: Mapping[str, Any]) -> Evidence:
-    """Decode what :func:`evidence_to_dict` produced."""
-    return Evidence(
-        post_id=data["post_id"],
-        excerpt=data["excerpt"],
-        followers=int(data["followers"]),
-        reposts=int(data["reposts"]),
-        published_at=_opt_parse(data.get("published_at")),
-        author=data.get("author"),
-        url=data.get("url"),
-    )
-
-
-def _observation_to_dict(item: Observation) -> dict[str, Any]:
-    return {
-        "window_start": _time(item.window_start),
-        "window_end": _time(item.window_end),
-        "observed_value": item.observed_value,
-        "expected_value": item.expected_value,
-    }
-
-
-def _observation_from_dict(data: Mapping[str, Any]) -> Observation:
-    return Observation(
-        window_start=_parse(data["window_start"]),
-        window_end=_parse(data["window_end"]),
-        observed_value=float(data["observed_value"]),
-        expected_value=_opt_float(data.get("expected_value")),
-    )
-
-
-_TICKET_TIMES = ("first_seen", "last_seen", "opened_at", "ack_due", "resolve_due")
-_TICKET_OPTIONAL_TIMES = ("acknowledged_at", "started_at", "resolved_at", "closed_at")
-_TICKET_FLOATS = ("threshold", "opening_value", "growth_reference", "peak_value")
-_TICKET_PLAIN = (
-    "ticket_id",
-    "fingerprint",
-    "sequence",
-    "status",
-    "priority",
-    "priority_reason",
-    "topic",
-    "rule",
-    "kind",
-    "keyword",
-    "team",
-    "owner",
-    "occurrences",
-    "escalation_level",
-    "escalation_contact",
-    "reopen_count",
-    "flapping",
-    "revision",
-)
-
-
-def ticket_to_dict(ticket: Ticket) -> dict[str, Any]:
-    """Encode a ticket as JSON-ready values (times as ISO 8601 with offset).
-
-    :func:`ticket_from_dict` gives back an equal ticket. The result is also
-    the ticket's Elasticsearch document and its form in the API.
-    """
-    data: dict[str, Any] = {name: getattr(ticket, name) for name in _TICKET_PLAIN}
-    for name in _TICKET_TIMES:
-        data[name] = _time(getattr(ticket, name))
-    for name in _TICKET_OPTIONAL_TIMES:
-        data[name] = _opt_time(getattr(ticket, name))
-    for name in _TICKET_FLOATS:
-        data[name] = getattr(ticket, name)
-    data["expected_value"] = ticket.expected_value
-    data["evidence"] = [evidence_to_dict(item) for item in ticket.evidence]
-    data["keywords"] = list(ticket.keywords)
-    data["history"] = [_observation_to_dict(item) for item in ticket.history]
-    data["opened_times"] = [_time(moment) for moment in ticket.opened_times]
-    data["sla_breaches"] = sorted(ticket.sla_breaches)
-    data["delivery"] = dict(ticket.delivery)
-    data["channels"] = list(ticket.channels)
-    return data
-
-
-def ticket_from_dict(data: Mapping[str, Any]) -> Ticket:
-    """Decode what :func:`ticket_to_dict` produced; unknown keys are ignored.
-
-    Raises:
-        KeyError: If a required field is missing.
-        ValueError: If a time is not ISO 8601.
-
-    """
-    values: dict[str, Any] = {name: data[name] for name in _TICKET_PLAIN}
-    for name in _TICKET_TIMES:
-        values[name] = _parse(data[name])
-    for name in _TICKET_OPTIONAL_TIMES:
-        values[name] = _opt_parse(data.get(name))
-    for name in _TICKET_FLOATS:
-        values[name] = float(data[name])
-    values["expected_value"] = _opt_float(data.get("expected_value"))
-    values["evidence"] = tuple(evidence_from_dict(item) for item in data["evidence"])
-    values["keywords"] = tuple(data["keywords"])
-    values["history"] = tuple(_observation_from_dict(item) for item in data["history"])
-    values["opened_times"] = tuple(_parse(item) for item in data["opened_times"])
-    values["sla_breaches"] = frozenset(data["sla_breaches"])
-    values["delivery"] = dict(data["delivery"])
-    values["channels"] = tuple(data["channels"])
-    return Ticket(**values)
-
-
-def event_to_dict(event: TicketEvent) -> dict[str, Any]:
-    """Encode an audit event as JSON-ready values; ``details`` must be JSON."""
-    return {
-        "ticket_id": event.ticket_id,
-        "event_id": event.event_id,
-        "at": _time(event.at),
-        "actor": event.actor,
-        "action": event.action,
-        "from_status": event.from_status,
-        "to_status": event.to_status,
-        "note": event.note,
-        "details": dict(event.details),
-    }
-
-
-def event_from_dict(data: Mapping[str, Any]) -> TicketEvent:
-    """Decode what :func:`event_to_dict` produced; unknown keys are ignored."""
-    return TicketEvent(
-        ticket_id=data["ticket_id"],
-        event_id=data["event_id"],
-        at=_parse(data["at"]),
-        actor=data["actor"],
-        action=data["action"],
-        from_status=data.get("from_status"),
-        to_status=data["to_status"],
-        note=data.get("note", ""),
-        details=dict(data.get("details") or {}),
-    )
+# --- event ids ----------------------------------------------------------------
 
 
 def event_revision(event: TicketEvent) -> int:
     """Return the ticket revision an event created (the number after ``#``)."""
     _, _, number = event.event_id.rpartition("#")
     return int(number) if number.isdigit() else 0
-
-
-def silence_to_dict(silence: Silence) -> dict[str, Any]:
-    """Encode a silence as JSON-ready values."""
-    data = {item.name: getattr(silence, item.name) for item in fields(silence)}
-    data["starts_at"] = _time(silence.starts_at)
-    data["expires_at"] = _time(silence.expires_at)
-    return data
-
-
-def silence_from_dict(data: Mapping[str, Any]) -> Silence:
-    """Decode what :func:`silence_to_dict` produced.
-
-    Raises:
-        InvalidPolicyError: If the silence is not valid.
-
-    """
-    return Silence(
-        silence_id=data["silence_id"],
-        starts_at=_parse(data["starts_at"]),
-        expires_at=_parse(data["expires_at"]),
-        author=data["author"],
-        reason=data["reason"],
-        topic=data.get("topic"),
-        keyword=data.get("keyword"),
-        rule=data.get("rule"),
-    )
 
 
 # --- the store ----------------------------------------------------------------

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import quote, urlsplit, urlunsplit
 
-from monitor.analysis.tickets import (
+from monitor.analysis.tickets.model import (
     ACKNOWLEDGED,
     BURST,
     CLOSED,

@@ -40,7 +40,7 @@ from email.utils import format_datetime, make_msgid
 from typing import Any
 from urllib.parse import urlencode
 
-from monitor.analysis.tickets import Ticket, TicketEvent
+from monitor.analysis.tickets.model import Ticket, TicketEvent
 from monitor.errors import MonitorError
 from monitor.records import cut_utf8
 from monitor.sinks.notifiers.messages import (
