@@ -30,6 +30,7 @@ from aiokafka import AIOKafkaConsumer
 
 from monitor.local.embedded import EmbeddedServers, free_port
 from monitor.local.receivers import LocalReceivers
+from monitor.records import TriggerEvent
 from monitor.topics import bootstrap_servers
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -55,11 +56,11 @@ async def closed_times(kafka_url: str, topic: str) -> dict[tuple[str, float], fl
         batches = await consumer.getmany(timeout_ms=3000)
         for messages in batches.values():
             for message in messages:
-                body = json.loads(message.value)
-                trigger = body["trigger"]
-                start = datetime.fromisoformat(trigger["window_start"]).timestamp()
+                event = TriggerEvent.decode(message.value)
+                start = event.trigger.window_start.timestamp()
                 key = (message.key.decode(), start)
-                found[key] = datetime.fromisoformat(body["closed_at"]).timestamp()
+                assert event.closed_at is not None
+                found[key] = event.closed_at.timestamp()
     finally:
         await consumer.stop()
     return found

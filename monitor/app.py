@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-from collections import defaultdict
 from collections.abc import Mapping
 from typing import Any, cast
 
@@ -17,7 +16,7 @@ from monitor.config.ruleswatch import RulesWatcher
 from monitor.config.watchlist import load_watchlist
 from monitor.errors import MonitorError
 from monitor.metrics import MonitorMetrics
-from monitor.pipelines import alert, count, index, score
+from monitor.pipelines import alert, count, detect, index, partitions, score
 from monitor.pipelines.batches import Pipeline
 from monitor.services.ticketing import TicketService
 from monitor.settings import Settings
@@ -29,6 +28,7 @@ from monitor.sinks.elasticsearch.templates import (
 )
 from monitor.sinks.elasticsearch.tickets import TicketStore
 from monitor.sinks.notifiers import Notifier
+from monitor.sinks.statelog import StateLog
 from monitor.stages.score import PostScorer
 from monitor.topics import declare_topics, faust_broker
 from monitor.web.api import api_app
@@ -37,7 +37,6 @@ from monitor.web.server import faust_web_settings
 
 log = logging.getLogger(__name__)
 
-CONSUMER_LAG_INTERVAL_SECONDS = 5.0
 
 
 def create_app(
@@ -122,8 +121,21 @@ def create_app(
     def current_topics() -> list[str]:
         return list(scorer.matcher.names)
 
-    counter, _ = count.register(app, pipeline, current_rules, current_topics)
+    assert settings.kafka_url is not None
+    counter = count.CountStage(
+        pipeline,
+        StateLog(topics.count_state, settings.kafka_url),
+        highwater=partitions.highwater_of(app, settings.topic_scored_posts),
+    )
+    merger = detect.register(
+        app,
+        pipeline,
+        StateLog(topics.merge_state, settings.kafka_url),
+        current_rules,
+        current_topics,
+    )
     index.register(app, pipeline, counter)
+    partitions.register(app, pipeline, counter, merger)
 
     if rules is not None and not settings.topics_file:
 
@@ -140,42 +152,6 @@ def create_app(
                 rules.check()
             except Exception:  # noqa: BLE001 - a timer must not crash the worker
                 log.exception("checking the rules file failed")
-
-    # Faust types connect's receiver as (sender, *args, signal, **kw).
-    @app.on_partitions_revoked.connect  # type: ignore[arg-type]
-    async def on_revoked(app: faust.App, revoked: set[Any], **kwargs: Any) -> None:
-        for tp in revoked:
-            metrics.assigned_partitions.labels(topic=tp.topic).set(0)
-
-    # Faust types connect's receiver as (sender, *args, signal, **kw).
-    @app.on_partitions_assigned.connect  # type: ignore[arg-type]
-    async def on_assigned(app: faust.App, assigned: set[Any], **kwargs: Any) -> None:
-        per_topic: dict[str, int] = defaultdict(int)
-        for tp in assigned:
-            per_topic[tp.topic] += 1
-        for topic, owned in per_topic.items():
-            metrics.assigned_partitions.labels(topic=topic).set(owned)
-
-    reported: set[str] = set()
-
-    @app.timer(CONSUMER_LAG_INTERVAL_SECONDS)
-    async def report_consumer_lag() -> None:
-        # A timer that raises crashes the worker: this one only logs.
-        try:
-            consumer = app.consumer
-            lag: dict[str, int] = defaultdict(int)
-            for tp in consumer.assignment():
-                highwater = consumer.highwater(tp)  # None until the first fetch
-                position = await consumer.position(tp)
-                if highwater is not None and position is not None:
-                    lag[tp.topic] += max(highwater - position, 0)
-            for topic in reported - set(lag):
-                metrics.consumer_lag.labels(topic=topic).set(0)  # no longer assigned
-            for topic, value in lag.items():
-                metrics.consumer_lag.labels(topic=topic).set(value)
-            reported.update(lag)
-        except Exception:  # noqa: BLE001 - e.g. a partition revoked mid-loop
-            log.debug("consumer lag not measured this time", exc_info=True)
 
     @app.service
     class CloseSinks(faust.Service):

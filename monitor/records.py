@@ -1,8 +1,36 @@
 """The records exchanged between stages: the data contract of the pipeline.
 
-Each Kafka topic carries exactly one record type (see :mod:`monitor.topics`).
+Each Kafka topic carries exactly one record type (see :mod:`monitor.topics`),
+encoded and decoded here and nowhere else:
+
+=================  ======================  ====================================
+topic              record                  encode / decode
+=================  ======================  ====================================
+posts              :class:`Post`           :func:`post_to_payload` /
+                                           :func:`parse_post`
+scored-posts       :class:`ScoredPost`     :func:`encode_scored_post` /
+                                           :func:`decode_scored_post`
+window-partials    :class:`PartitionReport`  ``encode`` / ``decode``
+bursts             :class:`Burst`          ``encode`` / ``decode``
+triggers           :class:`TriggerEvent`   ``encode`` / ``decode``
+dead-letters       :class:`DeadLetter`     ``dumps`` / :func:`decode_dead_letter`
+=================  ======================  ====================================
+
+(``count-state`` and ``merge-state`` carry the stages' state, versioned by
+:mod:`monitor.stages.state`; ``tickets`` is reserved for ticket events.)
+
 Records are JSON on the wire without Faust's ``__faust`` metadata, so that
 producers outside this code base (webhooks, other teams) can write them.
+The three records other programs may write or read (posts, scored posts,
+dead letters) are Faust records; the ones only the stages exchange are
+frozen dataclasses around the pure analysis types they carry.
+
+**Schema versions.** Every record carries ``schema`` (:data:`SCHEMA_VERSION`;
+a record without one is version 1, what this code wrote before versions).
+A reader refuses a record of a newer version than it knows with a reason
+(:class:`~monitor.errors.InvalidRecordError`, so it becomes a dead letter
+that can be replayed once every worker is upgraded); see the README's
+"Upgrades".
 
 The ``posts`` topic is the ingestion boundary: it carries posts in the public
 post format documented in the README, and :func:`parse_post` is the one place
@@ -17,17 +45,27 @@ import ipaddress
 import math
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime, timezone
+from enum import StrEnum
 from typing import Any
 
 import faust
 import orjson
 
+from monitor.analysis.detection import BurstUpdate
+from monitor.analysis.tickets.codec import trigger_from_dict, trigger_to_dict
+from monitor.analysis.tickets.model import Trigger
 from monitor.analysis.topics import MAX_TOPIC_CHARS
+from monitor.analysis.windows import WindowAggregate
 from monitor.errors import InvalidRecordError
+
+#: The schema version of every record this code writes (see the module doc).
+SCHEMA_VERSION = 1
 
 #: Fields of the post format with a meaning; every other field goes to ``meta``.
 POST_FIELDS = (
+    "schema",
     "id",
     "text",
     "published_at",
@@ -117,6 +155,7 @@ class Post(
         topic: A topic the source already assigned, if any.
         metrics: ``likes``, ``reposts`` and ``followers`` counts (>= 0).
         meta: Every field of the input the post format does not define.
+        schema: Version of the post format (:data:`SCHEMA_VERSION`).
 
     """
 
@@ -129,6 +168,7 @@ class Post(
     topic: str | None = None
     metrics: dict[str, int] | None = None
     meta: dict[str, Any] | None = None
+    schema: int = SCHEMA_VERSION
 
 
 class ScoredPost(
@@ -155,6 +195,8 @@ class ScoredPost(
         likes: Likes count, 0 if unknown.
         reposts: Reposts count, 0 if unknown.
         followers: The author's followers count, 0 if unknown.
+        meta: The post's ``meta``.
+        schema: Record version (:data:`SCHEMA_VERSION`).
 
     """
 
@@ -174,6 +216,7 @@ class ScoredPost(
     reposts: int = 0
     followers: int = 0
     meta: dict[str, Any] | None = None
+    schema: int = SCHEMA_VERSION
 
 
 class DeadLetter(
@@ -200,6 +243,7 @@ class DeadLetter(
         failed_at: When the stage gave up (UTC).
         payload_truncated: True if ``payload`` is only the start of the record
             (or its sha256).
+        schema: Record version (:data:`SCHEMA_VERSION`).
 
     """
 
@@ -214,6 +258,7 @@ class DeadLetter(
     source: str = "unknown"
     post_id: str | None = None
     payload_truncated: bool = False
+    schema: int = SCHEMA_VERSION
 
 
 def utc_now() -> datetime:
@@ -302,6 +347,7 @@ def parse_post(
     check_utf8 = not decoded_json
     if not isinstance(data, Mapping):
         raise InvalidRecordError(f"a post must be a JSON object, got {_kind(data)}")
+    check_schema(data, "post")
 
     post_id = data.get("id")
     if isinstance(post_id, int) and not isinstance(post_id, bool):
@@ -505,6 +551,7 @@ def post_to_payload(post: Post) -> bytes:
     """Serialise a post in the public post format (the inverse of parse_post)."""
     document: dict[str, Any] = dict(post.meta or {})
     document.update(
+        schema=post.schema,
         id=post.id,
         text=post.text,
         published_at=post.published_at.isoformat(),
@@ -567,7 +614,406 @@ def decode_scored_post(payload: bytes | str) -> dict[str, Any]:
             raise InvalidRecordError(
                 f"{field} must be a {_kind_name(kind)}, got {_kind(value)}"
             )
+    check_schema(data, "scored post")
     parse_timestamp(data["published_at"])
+    return data
+
+
+def decode_dead_letter(payload: bytes | str) -> DeadLetter:
+    """Decode a ``dead-letters`` record.
+
+    Raises:
+        InvalidRecordError: Not a dead letter, or of a newer schema.
+
+    """
+    try:
+        data = orjson.loads(payload)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidRecordError(f"not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise InvalidRecordError(
+            f"a dead letter must be a JSON object, got {_kind(data)}"
+        )
+    check_schema(data, "dead letter")
+    try:
+        letter = DeadLetter.from_data(data)
+        letter.failed_at = _moment(data["failed_at"], "failed_at")
+    except InvalidRecordError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - Faust's field errors vary
+        raise InvalidRecordError(f"not a dead letter: {exc}") from None
+    return letter
+
+
+def check_schema(data: Mapping[str, Any], record: str) -> int:
+    """Return the record's schema version; refuse one this code cannot read.
+
+    A record without ``schema`` is version 1 (written before versions).
+
+    Raises:
+        InvalidRecordError: ``schema`` is not a whole number >= 1, or is newer
+            than :data:`SCHEMA_VERSION`.
+
+    """
+    version = data.get("schema", 1)
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise InvalidRecordError(
+            f"{record} schema must be a whole number >= 1, got {_show(version)}"
+        )
+    if version > SCHEMA_VERSION:
+        raise InvalidRecordError(
+            f"{record} schema {version} is newer than this worker reads "
+            f"({SCHEMA_VERSION}): upgrade every worker, then replay it "
+            "(README, Upgrades)"
+        )
+    return version
+
+
+class ReportKind(StrEnum):
+    """What a :class:`PartitionReport` says."""
+
+    #: One partition's counts of a window it closed.
+    PARTIAL = "partial"
+    #: Whether the partition still has windows open (``active``).
+    HEARTBEAT = "heartbeat"
+
+
+@dataclass(frozen=True, slots=True)
+class PartitionReport:
+    """A count-stage partition's message to the merge (``window-partials``).
+
+    Partials and heartbeats share one topic with one partition because the
+    merge relies on their order: a partition's "inactive" heartbeat arrives
+    after every partial it covers. New kinds (open-window snapshots) join
+    :class:`ReportKind` rather than a new topic.
+
+    Attributes:
+        partition: The ``scored-posts`` partition it speaks for (>= 0).
+        kind: A partial or a heartbeat.
+        window: The partial (its window's counts from this partition), for
+            :attr:`ReportKind.PARTIAL` only.
+        active: For a heartbeat: True while the partition has windows open
+            (or records on their way), so the merge waits for it.
+        schema: Record version (:data:`SCHEMA_VERSION`).
+
+    """
+
+    partition: int
+    kind: ReportKind
+    window: WindowAggregate | None = None
+    active: bool = False
+    schema: int = SCHEMA_VERSION
+
+    def __post_init__(self) -> None:
+        """Check that a partial carries its window and a heartbeat none."""
+        if (self.kind is ReportKind.PARTIAL) != (self.window is not None):
+            raise InvalidRecordError(
+                f"a {self.kind} report must {'' if self.window is None else 'not '}"
+                "carry a window"
+            )
+        if self.partition < 0:
+            raise InvalidRecordError(f"partition must be >= 0, got {self.partition}")
+
+    @classmethod
+    def partial(cls, partition: int, window: WindowAggregate) -> PartitionReport:
+        """Return the report of ``partition``'s share of a closed window."""
+        return cls(partition, ReportKind.PARTIAL, window=window)
+
+    @classmethod
+    def heartbeat(cls, partition: int, active: bool) -> PartitionReport:
+        """Return a heartbeat: whether ``partition`` still has windows open."""
+        return cls(partition, ReportKind.HEARTBEAT, active=active)
+
+    @property
+    def key(self) -> bytes:
+        """The Kafka key: ``<window start>:<partition>`` or ``heartbeat:<p>``."""
+        if self.window is None:
+            return f"heartbeat:{self.partition}".encode()
+        return f"{self.window.start}:{self.partition}".encode()
+
+    def encode(self) -> bytes:
+        """Return the JSON record (a partial's window bounded for the wire)."""
+        body: dict[str, Any] = {
+            "schema": self.schema,
+            "kind": self.kind.value,
+            "partition": self.partition,
+        }
+        if self.window is None:
+            body["active"] = self.active
+        else:
+            body["window"] = self.window.to_dict(bounded=True)
+        return orjson.dumps(body)
+
+    @classmethod
+    def decode(cls, payload: bytes | str) -> PartitionReport:
+        """Inverse of :meth:`encode`; also reads the records of version 1.
+
+        Raises:
+            InvalidRecordError: Not a partition report, or of a newer schema.
+
+        """
+        try:
+            data = orjson.loads(payload)
+        except orjson.JSONDecodeError as exc:
+            raise InvalidRecordError(f"not valid JSON: {exc}") from None
+        if not isinstance(data, dict):
+            raise InvalidRecordError(
+                f"a partition report must be a JSON object, got {_kind(data)}"
+            )
+        check_schema(data, "partition report")
+        partition = data.get("partition")
+        if not isinstance(partition, int) or isinstance(partition, bool):
+            raise InvalidRecordError(
+                f"partition must be a whole number, got {_kind(partition)}"
+            )
+        # Written before kinds: a heartbeat said so with "heartbeat": true.
+        kind = data.get("kind") or (
+            ReportKind.HEARTBEAT if data.get("heartbeat") else ReportKind.PARTIAL
+        )
+        if kind == ReportKind.HEARTBEAT:
+            active = data.get("active")
+            if not isinstance(active, bool):
+                raise InvalidRecordError(
+                    f"active must be true/false, got {_kind(active)}"
+                )
+            return cls.heartbeat(partition, active)
+        if kind != ReportKind.PARTIAL:
+            raise InvalidRecordError(f"unknown partition report kind {_show(kind)}")
+        window = data.get("window")
+        if not isinstance(window, dict):
+            raise InvalidRecordError(f"window must be an object, got {_kind(window)}")
+        try:
+            aggregate = WindowAggregate.from_dict(window)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise InvalidRecordError(f"not a window partial: {exc!r}") from None
+        return cls.partial(partition, aggregate)
+
+
+def _iso(epoch: float | None) -> str | None:
+    if epoch is None:
+        return None
+    return datetime.fromtimestamp(epoch, tz=timezone.utc).isoformat()
+
+
+def _moment(value: Any, field: str) -> datetime:
+    if isinstance(value, datetime):
+        return value
+    return parse_timestamp(value, field)
+
+
+def _optional_moment(value: Any, field: str) -> datetime | None:
+    return None if value is None else _moment(value, field)
+
+
+@dataclass(frozen=True, slots=True)
+class Burst:
+    """A burst event that started, peaked or ended in a window (``bursts``).
+
+    Attributes:
+        burst_id: ``<series>@<start epoch>``: the same for the whole event.
+        series: ``topic:<name>``, ``negative:<name>`` or ``keyword:<word>``.
+        kind: Series kind (``topic``, ``negative``, ``keyword``).
+        key: Topic name or keyword.
+        phase: ``started``, ``peaked``, ``ended`` or ``emerging``.
+        window_start: Start of the window that caused the update (UTC).
+        window_seconds: Window length in seconds.
+        observed: Count of that window.
+        expected: The baseline's expectation for it.
+        score: Its surprise, ``-log10`` of the tail probability.
+        started_at: Start of the event (UTC).
+        peak_at: Window of the highest score so far (UTC).
+        ended_at: Last window of the event once it ended (UTC), else None.
+        peak_score: Highest score in the event.
+        peak_observed: Count at the peak.
+        peak_expected: Baseline at the peak.
+        post_ids: Ids of the most representative posts of the window.
+        updated_at: When the merge stage published this update (UTC).
+        schema: Record version (:data:`SCHEMA_VERSION`).
+
+    """
+
+    burst_id: str
+    series: str
+    kind: str
+    key: str
+    phase: str
+    window_start: datetime
+    window_seconds: int
+    observed: float
+    expected: float
+    score: float
+    started_at: datetime
+    peak_at: datetime
+    ended_at: datetime | None
+    peak_score: float
+    peak_observed: float
+    peak_expected: float
+    post_ids: tuple[str, ...]
+    updated_at: datetime
+    schema: int = SCHEMA_VERSION
+
+    @classmethod
+    def from_update(cls, update: BurstUpdate, updated_at: datetime) -> Burst:
+        """Return the record of a detector's update, stamped ``updated_at``."""
+
+        def moment(epoch: float) -> datetime:
+            return datetime.fromtimestamp(epoch, tz=timezone.utc)
+
+        return cls(
+            burst_id=update.burst_id,
+            series=update.series,
+            kind=update.kind,
+            key=update.key,
+            phase=update.phase,
+            window_start=moment(update.window_start),
+            window_seconds=update.window_seconds,
+            observed=update.observed,
+            expected=update.expected,
+            score=update.score,
+            started_at=moment(update.started_at),
+            peak_at=moment(update.peak_at),
+            ended_at=None if update.ended_at is None else moment(update.ended_at),
+            peak_score=update.peak_score,
+            peak_observed=update.peak_observed,
+            peak_expected=update.peak_expected,
+            post_ids=tuple(update.post_ids),
+            updated_at=updated_at,
+        )
+
+    @property
+    def message_key(self) -> bytes:
+        """The Kafka key: the series, so one series' updates stay in order."""
+        return self.series.encode()
+
+    def body(self) -> dict[str, Any]:
+        """Return the fields as JSON-able values (times ISO 8601), no version.
+
+        This is also the Elasticsearch document of the burst.
+        """
+        return {
+            "burst_id": self.burst_id,
+            "series": self.series,
+            "kind": self.kind,
+            "key": self.key,
+            "phase": self.phase,
+            "window_start": self.window_start.isoformat(),
+            "window_seconds": self.window_seconds,
+            "observed": self.observed,
+            "expected": self.expected,
+            "score": self.score,
+            "started_at": self.started_at.isoformat(),
+            "peak_at": self.peak_at.isoformat(),
+            "ended_at": None if self.ended_at is None else self.ended_at.isoformat(),
+            "peak_score": self.peak_score,
+            "peak_observed": self.peak_observed,
+            "peak_expected": self.peak_expected,
+            "post_ids": list(self.post_ids),
+            "updated_at": self.updated_at.isoformat(),
+        }
+
+    def encode(self) -> bytes:
+        """Return the JSON record."""
+        return orjson.dumps({"schema": self.schema, **self.body()})
+
+    @classmethod
+    def decode(cls, payload: bytes | str) -> Burst:
+        """Inverse of :meth:`encode`.
+
+        Raises:
+            InvalidRecordError: Not a burst, or of a newer schema.
+
+        """
+        data = _json_object(payload, "burst")
+        try:
+            return cls(
+                burst_id=str(data["burst_id"]),
+                series=str(data["series"]),
+                kind=str(data["kind"]),
+                key=str(data["key"]),
+                phase=str(data["phase"]),
+                window_start=_moment(data["window_start"], "window_start"),
+                window_seconds=int(data["window_seconds"]),
+                observed=float(data["observed"]),
+                expected=float(data["expected"]),
+                score=float(data["score"]),
+                started_at=_moment(data["started_at"], "started_at"),
+                peak_at=_moment(data["peak_at"], "peak_at"),
+                ended_at=_optional_moment(data.get("ended_at"), "ended_at"),
+                peak_score=float(data["peak_score"]),
+                peak_observed=float(data["peak_observed"]),
+                peak_expected=float(data["peak_expected"]),
+                post_ids=tuple(str(item) for item in data.get("post_ids", ())),
+                updated_at=_moment(data["updated_at"], "updated_at"),
+                schema=check_schema(data, "burst"),
+            )
+        except InvalidRecordError:
+            raise
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InvalidRecordError(f"not a burst: {exc!r}") from None
+
+
+@dataclass(frozen=True, slots=True)
+class TriggerEvent:
+    """A rule that fired, on its way to the ticket policy (``triggers``).
+
+    Attributes:
+        trigger: What fired, with its window, values and evidence.
+        closed_at: When the merge stage completed the window and emitted it
+            (UTC): the start of the alert latency the alert stage measures.
+        schema: Record version (:data:`SCHEMA_VERSION`).
+
+    """
+
+    trigger: Trigger
+    closed_at: datetime | None
+    schema: int = SCHEMA_VERSION
+
+    @property
+    def message_key(self) -> bytes:
+        """The Kafka key: the trigger's fingerprint (its incident)."""
+        return self.trigger.fingerprint.encode()
+
+    def encode(self) -> bytes:
+        """Return the JSON record."""
+        return orjson.dumps(
+            {
+                "schema": self.schema,
+                "trigger": trigger_to_dict(self.trigger),
+                "closed_at": None
+                if self.closed_at is None
+                else self.closed_at.isoformat(),
+            }
+        )
+
+    @classmethod
+    def decode(cls, payload: bytes | str) -> TriggerEvent:
+        """Inverse of :meth:`encode`.
+
+        Raises:
+            InvalidRecordError: Not a trigger, or of a newer schema.
+
+        """
+        data = _json_object(payload, "trigger")
+        schema = check_schema(data, "trigger")
+        try:
+            trigger = trigger_from_dict(data["trigger"])
+            closed_at = _optional_moment(data.get("closed_at"), "closed_at")
+        except InvalidRecordError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the trigger's own checks vary
+            raise InvalidRecordError(f"not a trigger: {exc!r}") from None
+        return cls(trigger, closed_at, schema)
+
+
+def _json_object(payload: bytes | str, record: str) -> dict[str, Any]:
+    try:
+        data = orjson.loads(payload)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidRecordError(f"not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise InvalidRecordError(
+            f"a {record} must be a JSON object, got {_kind(data)}"
+        )
     return data
 
 

@@ -10,8 +10,8 @@ from types import SimpleNamespace
 from typing import Any
 
 from monitor.errors import SinkUnavailable
-from monitor.pipelines.count import StateLog
 from monitor.sinks.base import Document, Rejected, WriteResult
+from monitor.sinks.statelog import StateLog
 
 
 @dataclass

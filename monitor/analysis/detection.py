@@ -142,11 +142,25 @@ class BurstUpdate:
 
 @dataclass
 class WindowReport:
-    """What one complete window produced."""
+    """What one complete window produced.
+
+    Attributes:
+        window_start: Window start, UTC epoch seconds.
+        window_seconds: Window length.
+        complete: False if a partition was given up on.
+        posts: Posts in the window (all partitions).
+        negative: Negative posts in it.
+        points: Every series' value and verdict.
+        bursts: Burst events that started, peaked or ended.
+        triggers: Rules that fired.
+
+    """
 
     window_start: int
     window_seconds: int
     complete: bool
+    posts: int = 0
+    negative: int = 0
     points: list[SeriesPoint] = field(default_factory=list)
     bursts: list[BurstUpdate] = field(default_factory=list)
     triggers: list[Trigger] = field(default_factory=list)
@@ -344,7 +358,9 @@ class WindowEvaluator:
             (a replay after a restart).
 
         """
-        report = WindowReport(window.start, window.size, complete)
+        report = WindowReport(
+            window.start, window.size, complete, window.posts, window.negative
+        )
         if self.last_window is not None and window.start <= self.last_window:
             return report
         self.last_window = window.start

@@ -11,16 +11,14 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
-from datetime import datetime
-from typing import Any, Protocol
+from typing import Protocol
 
 import faust
-import orjson
 
-from monitor.analysis.detection import trigger_from_dict
-from monitor.analysis.tickets import TicketDecision, Trigger
+from monitor.analysis.tickets.model import Trigger
+from monitor.analysis.tickets.policy import TicketDecision
 from monitor.pipelines.batches import Pipeline, register_batch_agent
-from monitor.records import utc_now
+from monitor.records import TriggerEvent, utc_now
 
 log = logging.getLogger(__name__)
 
@@ -47,12 +45,11 @@ class AlertStage:
         metrics = pipeline.metrics
         for event in events:
             try:
-                body = orjson.loads(event.value)
-                trigger = trigger_from_dict(body["trigger"])
-                closed_at = _moment(body.get("closed_at"))
+                record = TriggerEvent.decode(event.value)
             except Exception as exc:  # noqa: BLE001 - any undecodable record
                 await pipeline.dead_letter_event(STAGE, event, f"not a trigger: {exc}")
                 continue
+            trigger, closed_at = record.trigger, record.closed_at
             started = time.perf_counter()
             decision = await self.service.handle_trigger(trigger)
             metrics.tickets.labels(outcome=decision.outcome).inc()
@@ -70,10 +67,6 @@ class AlertStage:
                 (time.perf_counter() - started) * 1000,
                 decision.reason,
             )
-
-
-def _moment(value: Any) -> datetime | None:
-    return datetime.fromisoformat(value) if isinstance(value, str) else None
 
 
 def register(app: faust.App, pipeline: Pipeline, service: TriggerHandler) -> AlertStage:

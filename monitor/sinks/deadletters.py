@@ -7,7 +7,7 @@ import logging
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from monitor.records import DeadLetter
+from monitor.records import DeadLetter, decode_dead_letter
 from monitor.topics import bootstrap_servers
 
 log = logging.getLogger(__name__)
@@ -46,7 +46,7 @@ async def read_dead_letters(
                 for record in records:
                     if record.offset < ends[tp] and record.value is not None:
                         try:
-                            letters.append(DeadLetter.loads(record.value))
+                            letters.append(decode_dead_letter(record.value))
                         except Exception as exc:  # noqa: BLE001 - one bad record
                             # Written by someone else, or garbled: skipped, so
                             # one record cannot hide all the others.

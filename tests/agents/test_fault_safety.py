@@ -10,12 +10,18 @@ import orjson
 import pytest
 
 import monitor.pipelines.batches as pipelines
-from monitor.analysis.tickets import AlertRule
+from monitor.analysis.tickets.model import AlertRule
 from monitor.analysis.windows import PostFacts, WindowAggregate
 from monitor.pipelines.batches import Pipeline, decode_scored_events
-from monitor.pipelines.count import CountStage, MergeStage
+from monitor.pipelines.count import CountStage
+from monitor.pipelines.detect import MergeStage
 from monitor.pipelines.score import score_events
-from monitor.records import DeadLetter, ScoredPost, encode_scored_post
+from monitor.records import (
+    DeadLetter,
+    PartitionReport,
+    ScoredPost,
+    encode_scored_post,
+)
 from tests.agents.test_stages import POST, OneBatchStream, make_pipeline
 from tests.fakes import FakeDocumentSink, FakeStateLog, FakeTopic, fake_event
 
@@ -49,8 +55,9 @@ async def scored(pipeline: Pipeline, posts: list[tuple[str, str]], first: int) -
 
 
 def partials(pipeline: Pipeline) -> list[dict]:
-    bodies = [orjson.loads(v) for _, v in pipeline.topics.window_partials.sent]
-    return [body["window"] for body in bodies if not body.get("heartbeat")]
+    sent = pipeline.topics.window_partials.sent
+    reports = [PartitionReport.decode(value) for _, value in sent]
+    return [r.window.to_dict() for r in reports if r.window is not None]
 
 
 async def one_window_then_its_closer(

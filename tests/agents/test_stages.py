@@ -255,12 +255,12 @@ def test_a_partition_is_caught_up_only_once_read_to_its_highwater() -> None:
     highwater: dict[int, int | None] = {0: None, 1: 10}
     stage = CountStage(make_pipeline(), state=None, highwater=highwater.get)  # type: ignore[arg-type]
     assert not stage.caught_up(0)  # not fetched yet: unknown, so not idle
-    stage.position[1] = 7
+    stage.assign([1])
+    stage.counter.advance(1, 7, now=0.0)
     assert not stage.caught_up(1)  # records 7..9 still on their way
-    stage.position[1] = 10
+    stage.counter.advance(1, 10, now=0.0)
     assert stage.caught_up(1)
-    stage.assign([1])
     stage.forget([1])
-    assert 1 in stage.revoked and 1 not in stage.position
+    assert 1 in stage.counter.revoked and 1 not in stage.counter.partitions
     stage.assign([1])
-    assert 1 not in stage.revoked and 1 in stage.owned
+    assert 1 not in stage.counter.revoked and 1 in stage.counter.partitions

@@ -407,6 +407,7 @@ def test_post_to_payload_writes_the_public_format() -> None:
     post = parse_post(_post(region="北京", metrics={"likes": 2}))
     document = orjson.loads(post_to_payload(post))
     assert document == {
+        "schema": 1,
         "id": "weibo:1",
         "text": "好评",
         "published_at": WHEN,

@@ -1,0 +1,110 @@
+"""Partitions moving between workers, and the timers of the stages that own them.
+
+One hook for the whole app: when Kafka assigns or revokes partitions, the
+count stage takes or drops its ``scored-posts`` partitions, the merge stage
+its ``window-partials`` partition, and the gauges follow. The stage timer
+ticks both stages (idle closes, heartbeats, merge timeouts), and the lag
+timer measures how far behind each assigned topic is.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Callable
+from typing import Any
+
+import faust
+from faust.types import TP
+
+from monitor.pipelines.batches import Pipeline
+from monitor.pipelines.count import CountStage
+from monitor.pipelines.detect import MergeStage
+
+log = logging.getLogger(__name__)
+
+#: Timers check idle partitions and overdue windows this often (seconds).
+TICK_SECONDS = 1.0
+#: Consumer lag is measured this often (seconds).
+LAG_SECONDS = 5.0
+
+
+def highwater_of(app: faust.App, topic: str) -> Callable[[int], int | None]:
+    """Return ``partition -> next offset`` of ``topic``, as the consumer knows it."""
+
+    def highwater(partition: int) -> int | None:
+        value = app.consumer.highwater(TP(topic, partition))
+        return None if value is None else int(value)
+
+    return highwater
+
+
+def register(
+    app: faust.App, pipeline: Pipeline, count: CountStage, merge: MergeStage
+) -> None:
+    """Add the partition hooks and the stage and lag timers to ``app``."""
+    settings, metrics = pipeline.settings, pipeline.metrics
+
+    @app.timer(TICK_SECONDS)
+    async def close_idle_windows() -> None:
+        # A timer that raises crashes the worker: log and try again next tick,
+        # each stage on its own (a count failure must not stop merge timeouts).
+        for stage in (count, merge):
+            try:
+                await stage.tick()
+            except Exception:  # noqa: BLE001 - retried next tick
+                log.exception("%s tick failed; retrying next tick", stage.NAME)
+
+    # Faust types connect's receiver as (sender, *args, signal, **kw).
+    @app.on_partitions_assigned.connect  # type: ignore[arg-type]
+    async def on_assigned(app: faust.App, assigned: set[Any], **kwargs: Any) -> None:
+        count.assign(
+            [tp.partition for tp in assigned if tp.topic == settings.topic_scored_posts]
+        )
+        if any(tp.topic == settings.topic_window_partials for tp in assigned):
+            merge.assign()
+        per_topic: dict[str, int] = defaultdict(int)
+        for tp in assigned:
+            per_topic[tp.topic] += 1
+        for topic, owned in per_topic.items():
+            metrics.assigned_partitions.labels(topic=topic).set(owned)
+
+    # Faust types connect's receiver as (sender, *args, signal, **kw).
+    @app.on_partitions_revoked.connect  # type: ignore[arg-type]
+    async def on_revoked(app: faust.App, revoked: set[Any], **kwargs: Any) -> None:
+        for tp in revoked:
+            metrics.assigned_partitions.labels(topic=tp.topic).set(0)
+        # Under the locks: a batch in flight finishes (and logs its state)
+        # before the partition's state is dropped.
+        async with count.lock:
+            count.forget(
+                [
+                    tp.partition
+                    for tp in revoked
+                    if tp.topic == settings.topic_scored_posts
+                ]
+            )
+        if any(tp.topic == settings.topic_window_partials for tp in revoked):
+            async with merge.lock:
+                merge.forget()
+
+    reported: set[str] = set()
+
+    @app.timer(LAG_SECONDS)
+    async def report_consumer_lag() -> None:
+        # A timer that raises crashes the worker: this one only logs.
+        try:
+            consumer = app.consumer
+            lag: dict[str, int] = defaultdict(int)
+            for tp in consumer.assignment():
+                highwater = consumer.highwater(tp)  # None until the first fetch
+                position = await consumer.position(tp)
+                if highwater is not None and position is not None:
+                    lag[tp.topic] += max(highwater - position, 0)
+            for topic in reported - set(lag):
+                metrics.consumer_lag.labels(topic=topic).set(0)  # no longer assigned
+            for topic, value in lag.items():
+                metrics.consumer_lag.labels(topic=topic).set(value)
+            reported.update(lag)
+        except Exception:  # noqa: BLE001 - e.g. a partition revoked mid-loop
+            log.debug("consumer lag not measured this time", exc_info=True)

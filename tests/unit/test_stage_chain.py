@@ -1,0 +1,226 @@
+"""Count -> merge -> evaluate over a list of posts: no Faust app, no servers.
+
+The same sample feed and rules as tests/integration/test_windows.py, and the
+same expectations: exact counts per topic and window, zeros between posts, a
+burst within one window of the incident's onset and none in its calm hours.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from monitor.analysis.sentiment.labels import LabelThresholds
+from monitor.analysis.windows import PostFacts, window_start
+from monitor.config.rules import RuleSet, load_rules
+from monitor.records import PartitionReport, ScoredPost, parse_post
+from monitor.stages.chain import ChainResult, count_and_detect, partition_of
+from monitor.stages.count import CountSettings, WindowCounter
+from monitor.stages.detect import WindowDetector
+from monitor.stages.score import PostScorer
+from monitor.stages.state import decode_state, encode_state
+
+ROOT = Path(__file__).resolve().parents[2]
+FEED = ROOT / "samples" / "feed.jsonl"
+RULES = ROOT / "examples" / "rules.yaml"
+CST = timezone(timedelta(hours=8))
+INCIDENT = "空调异味"
+ONSET = datetime(2026, 11, 20, 13, 5, tzinfo=CST)
+SETTINGS = CountSettings(
+    window_seconds=300,
+    grace_seconds=120,
+    idle_close_seconds=3,
+    window_wait_seconds=30,
+    dedup_horizon_seconds=86_400,
+)
+
+
+@pytest.fixture(scope="module")
+def rules() -> RuleSet:
+    return load_rules(RULES)
+
+
+@pytest.fixture(scope="module")
+def scored(rules: RuleSet) -> list[ScoredPost]:
+    scorer = PostScorer(list(rules.topics), LabelThresholds(0.3, 0.7))
+    posts = [parse_post(line) for line in FEED.read_text("utf-8").splitlines()]
+    out = []
+    for post in scorer.score_many(posts):
+        assert not isinstance(post, Exception)
+        out.append(post)
+    return out
+
+
+@pytest.fixture(scope="module")
+def expected_counts(scored: list[ScoredPost]) -> dict[tuple[str, int], tuple[int, int]]:
+    """(topic, window start) -> (posts, negative), counted by hand."""
+    counts: dict[tuple[str, int], list[int]] = {}
+    for post in scored:
+        start = window_start(post.published_at.timestamp(), 300)
+        for topic in post.topics:
+            entry = counts.setdefault((topic, start), [0, 0])
+            entry[0] += 1
+            entry[1] += post.label == "negative"
+    return {key: (posts, negative) for key, (posts, negative) in counts.items()}
+
+
+def run(scored: list[ScoredPost], rules: RuleSet, **kwargs: int) -> ChainResult:
+    return count_and_detect(
+        scored,
+        settings=SETTINGS,
+        rules=rules.rules,
+        topics=[topic.name for topic in rules.topics],
+        **kwargs,
+    )
+
+
+def topic_counts(result: ChainResult) -> dict[tuple[str, int], tuple[int, int]]:
+    return {
+        (point.key, point.window_start): (point.posts, point.negative)
+        for window in result.windows
+        for point in window.points
+        if point.kind == "topic"
+    }
+
+
+def nonzero(counts: dict) -> dict:
+    return {key: value for key, value in counts.items() if value[0]}
+
+
+@pytest.fixture(scope="module")
+def three_partitions(scored: list[ScoredPost], rules: RuleSet) -> ChainResult:
+    return run(scored, rules, partitions=3)
+
+
+def test_the_chain_counts_every_topic_window_exactly(
+    three_partitions: ChainResult, expected_counts: dict
+) -> None:
+    counted = topic_counts(three_partitions)
+    assert nonzero(counted) == expected_counts
+    # Empty windows between posts are counted as zeros, not skipped.
+    nine = int(datetime(2026, 11, 20, 9, 0, tzinfo=CST).timestamp())
+    assert counted[(INCIDENT, nine)] == (0, 0)
+    assert three_partitions.late == 0
+    assert all(window.complete for window in three_partitions.windows)
+    starts = [window.window_start for window in three_partitions.windows]
+    assert starts == sorted(set(starts))  # in order, each once
+    assert all(b - a == 300 for a, b in zip(starts, starts[1:], strict=False))
+
+
+def test_the_chain_finds_the_incident_at_its_onset_and_nothing_before(
+    three_partitions: ChainResult,
+) -> None:
+    bursts = [b for window in three_partitions.windows for b in window.bursts]
+    incident = [
+        b for b in bursts if b.series in (f"topic:{INCIDENT}", f"negative:{INCIDENT}")
+    ]
+    assert incident, f"no burst on {INCIDENT}: {bursts}"
+    starts = {datetime.fromtimestamp(b.started_at, tz=timezone.utc) for b in incident}
+    assert ONSET <= min(starts) <= ONSET + timedelta(minutes=5), starts
+    calm = [
+        b
+        for b in bursts
+        if b.kind in ("topic", "negative")
+        and datetime.fromtimestamp(b.started_at, tz=timezone.utc)
+        < ONSET - timedelta(minutes=5)
+    ]
+    assert not calm, f"bursts in the calm hours: {calm}"
+    triggers = [t for window in three_partitions.windows for t in window.triggers]
+    assert any(t.kind == "negative_volume" and t.topic == INCIDENT for t in triggers)
+
+
+def test_partitions_and_batch_sizes_do_not_change_the_windows(
+    scored: list[ScoredPost], rules: RuleSet, three_partitions: ChainResult
+) -> None:
+    one = run(scored, rules, partitions=1)
+    assert topic_counts(one) == topic_counts(three_partitions)
+    assert [t.fingerprint for w in one.windows for t in w.triggers] == [
+        t.fingerprint for w in three_partitions.windows for t in w.triggers
+    ]
+    # Batches of 7: the same counts. (A first batch whose watermark is still
+    # before its first window closes an empty marker window before it, so
+    # compare from the first post on.)
+    small = run(scored, rules, partitions=1, batch_size=7)
+    first = min(start for _, start in nonzero(topic_counts(small)))
+    assert {k: v for k, v in topic_counts(small).items() if k[1] >= first} == (
+        topic_counts(three_partitions)
+    )
+
+
+def test_posts_are_spread_over_partitions_by_id() -> None:
+    spread = {partition_of(f"weibo:{n}", 4) for n in range(200)}
+    assert spread == {0, 1, 2, 3}
+    assert partition_of("weibo:7", 4) == partition_of("weibo:7", 4)
+
+
+def test_components_restored_from_their_logs_go_on_as_if_never_stopped(
+    scored: list[ScoredPost], rules: RuleSet
+) -> None:
+    """Stop half-way, rebuild both stages from their logged state, go on."""
+    names = [topic.name for topic in rules.topics]
+    facts = [PostFacts.from_scored(post) for post in scored]
+
+    def stored(logs: dict, writes: dict) -> None:
+        for key, value in writes.items():
+            if value is None:
+                logs.pop(key, None)
+            else:
+                logs[key] = encode_state(value)  # as the state log stores it
+
+    def read(logs: dict) -> list[tuple[str, object]]:
+        return [(key, decode_state(key, raw)) for key, raw in logs.items()]
+
+    def replay(stop_at: int | None) -> tuple[list, dict]:
+        count_log: dict = {}
+        detect_log: dict = {}
+        windows: list = []
+        counter = WindowCounter(SETTINGS)
+        detector = WindowDetector(
+            partitions=1, window_seconds=300, window_wait_seconds=30
+        )
+        reports = counter.restore(0, [], 0.0)
+        detector.restore([], 0.0)
+        for offset, post in enumerate(facts):
+            if offset == stop_at:  # a restart: everything rebuilt from the logs
+                counter = WindowCounter(SETTINGS)
+                detector = WindowDetector(
+                    partitions=1, window_seconds=300, window_wait_seconds=30
+                )
+                reports = counter.restore(0, read(count_log), 0.0)
+                detector.restore(read(detect_log), 0.0)
+                # The last close is sent again (it may not have gone out).
+                assert [r.window for r in reports if r.window]
+            result = counter.count(0, [(offset, post)], 0.0, caught_up=True)
+            stored(count_log, result.writes)
+            found = detector.handle(reports + result.reports, 0.0, rules.rules, names)
+            reports = []
+            windows += found.windows
+            stored(detect_log, found.writes)
+        closed = counter.idle_close(0, float("inf"), caught_up=True)
+        assert closed is not None
+        found = detector.handle(
+            [*closed.reports, PartitionReport.heartbeat(0, False)],
+            0.0,
+            rules.rules,
+            names,
+        )
+        return windows + found.windows, count_log
+
+    straight, _ = replay(None)
+    restarted, _ = replay(len(facts) // 2)
+
+    def summary(windows: list) -> list:
+        return [
+            (
+                w.window_start,
+                [(p.series, p.observed, p.anomalous) for p in w.points],
+                [b.burst_id + b.phase for b in w.bursts],
+                [t.fingerprint for t in w.triggers],
+            )
+            for w in windows
+        ]
+
+    assert summary(restarted) == summary(straight)
+    assert any(w.bursts for w in straight) and any(w.triggers for w in straight)
