@@ -212,16 +212,13 @@ class MergeStage:
             for point in report.points
             if point.kind != "keyword" or point.observed > 0 or point.anomalous
         ]
-        docs += [
-            burst_document(burst, prefix=settings.index_prefix, updated_at=now)
-            for burst in report.bursts
-        ]
+        bursts = [Burst.from_update(update, now) for update in report.bursts]
+        docs += [burst_document(b, prefix=settings.index_prefix) for b in bursts]
         # Documents first (idempotent by id), then the messages: a batch
         # handled again after a failed write sends each trigger once.
         await self._write_windows(docs)
         deliveries = []
-        for update in report.bursts:
-            burst = Burst.from_update(update, now)
+        for burst in bursts:
             deliveries.append(
                 await pipeline.topics.bursts.send(
                     key=burst.message_key, value=burst.encode()

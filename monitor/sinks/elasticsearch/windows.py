@@ -8,9 +8,9 @@ both with idempotent ids. Their mappings and index templates live in
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import Any
 
-from monitor.analysis.detection import BurstUpdate, SeriesPoint
+from monitor.analysis.detection import SeriesPoint
+from monitor.records import Burst
 from monitor.sinks.base import Document
 from monitor.sinks.elasticsearch.posts import daily_index
 
@@ -50,36 +50,9 @@ def count_document(
     )
 
 
-def burst_body(burst: BurstUpdate, updated_at: datetime) -> dict[str, Any]:
-    """JSON body of a burst, for the ``bursts`` topic and Elasticsearch."""
-    return {
-        "burst_id": burst.burst_id,
-        "series": burst.series,
-        "kind": burst.kind,
-        "key": burst.key,
-        "phase": burst.phase,
-        "window_start": _iso(burst.window_start),
-        "window_seconds": burst.window_seconds,
-        "observed": burst.observed,
-        "expected": burst.expected,
-        "score": burst.score,
-        "started_at": _iso(burst.started_at),
-        "peak_at": _iso(burst.peak_at),
-        "ended_at": _iso(burst.ended_at),
-        "peak_score": burst.peak_score,
-        "peak_observed": burst.peak_observed,
-        "peak_expected": burst.peak_expected,
-        "post_ids": list(burst.post_ids),
-        "updated_at": updated_at.isoformat(),
-    }
+def burst_document(burst: Burst, *, prefix: str) -> Document:
+    """Document of a burst (id = burst id: its updates replace it).
 
-
-def burst_document(
-    burst: BurstUpdate, *, prefix: str, updated_at: datetime
-) -> Document:
-    """Document of a burst (id = burst id: its updates replace it)."""
-    return Document(
-        index=f"{prefix}-bursts",
-        doc_id=burst.burst_id,
-        body=burst_body(burst, updated_at),
-    )
+    The body is the ``bursts`` record's (:meth:`~monitor.records.Burst.body`).
+    """
+    return Document(index=f"{prefix}-bursts", doc_id=burst.burst_id, body=burst.body())
