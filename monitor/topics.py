@@ -1,11 +1,15 @@
 """The Kafka topics: each declared once, and created on standard admin APIs.
 
-``posts`` carries :class:`~monitor.records.Post` (the public post format),
-``scored-posts`` :class:`~monitor.records.ScoredPost`, ``window-partials``
-one partition's counts of a closed window (JSON of
-:class:`~monitor.analysis.windows.WindowAggregate`), ``bursts`` burst events,
-``triggers`` rule triggers for the ticket policy and ``dead-letters``
-:class:`~monitor.records.DeadLetter`.
+Each topic carries one record type from :mod:`monitor.records`: ``posts``
+:class:`~monitor.records.Post`, ``scored-posts``
+:class:`~monitor.records.ScoredPost`, ``window-partials``
+:class:`~monitor.records.PartitionReport` (one partition: a partition's
+partials and heartbeats stay in order), ``bursts``
+:class:`~monitor.records.Burst`, ``triggers``
+:class:`~monitor.records.TriggerEvent` (one partition: one worker applies the
+ticket policy) and ``dead-letters`` :class:`~monitor.records.DeadLetter`.
+``count-state`` and ``merge-state`` are the stages' state logs
+(:mod:`monitor.sinks.statelog`); ``tickets`` is reserved for ticket events.
 
 Agents read raw bytes and decode them themselves, so that a record that does
 not decode becomes a dead letter instead of crashing the agent (Faust acks
