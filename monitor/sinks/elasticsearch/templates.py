@@ -43,6 +43,8 @@ INTEGER: dict[str, Any] = {"type": "integer"}
 DOUBLE: dict[str, Any] = {"type": "double"}
 BOOLEAN: dict[str, Any] = {"type": "boolean"}
 TEXT: dict[str, Any] = {"type": "text"}
+#: The codec's schema version of a stored value (``analysis.tickets.codec``).
+SCHEMA: dict[str, Any] = {"type": "integer"}
 #: Stored in ``_source`` only: neither indexed nor mapped field by field.
 OPAQUE: dict[str, Any] = {"type": "object", "enabled": False}
 
@@ -172,7 +174,7 @@ def burst_index_template(prefix: str) -> dict[str, Any]:
 # --- tickets, their events and silences -----------------------------------------
 
 #: Mapping of ``<prefix>-tickets``: the fields of ``ticket_to_dict`` (a unit
-#: test checks they match) and ``recent_events``.
+#: test checks they match, ``schema`` included) and ``recent_events``.
 TICKET_MAPPING: dict[str, Any] = {
     "dynamic": "strict",
     "properties": {
@@ -232,6 +234,7 @@ TICKET_MAPPING: dict[str, Any] = {
         "sla_breaches": KEYWORD,
         "delivery": OPAQUE,
         "channels": KEYWORD,
+        "schema": SCHEMA,
         # Store-only: the events of the ticket's latest write, committed with
         # it (see monitor.sinks.elasticsearch.tickets).
         "recent_events": OPAQUE,
@@ -252,6 +255,7 @@ EVENT_MAPPING: dict[str, Any] = {
         "to_status": KEYWORD,
         "note": TEXT,
         "details": OPAQUE,
+        "schema": SCHEMA,
     },
 }
 
@@ -267,6 +271,7 @@ SILENCE_MAPPING: dict[str, Any] = {
         "topic": KEYWORD,
         "keyword": KEYWORD,
         "rule": KEYWORD,
+        "schema": SCHEMA,
     },
 }
 
