@@ -61,44 +61,13 @@ def create_app(
         raise MonitorError(
             "create_app needs kafka_url and es_url; resolve servers first"
         )
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    app = faust.App(
-        settings.app_id,
-        broker=faust_broker(settings.kafka_url),
-        store="memory://",
-        datadir=str(settings.data_dir / "faust"),
-        topic_partitions=settings.topic_partitions,
-        topic_replication_factor=settings.topic_replicas,
-        stream_buffer_maxsize=settings.stream_buffer_maxsize,
-        producer_linger=settings.producer_linger_seconds,
-        consumer_auto_offset_reset="earliest",
-        consumer_group_instance_id=settings.instance_id,
-        web_enabled=True,
-        web_bind=settings.web_host,
-        web_host=settings.web_host,
-        web_port=settings.web_port,
-        web_in_thread=False,
-        # Faust's own pages (/router, /table, /, ...) answer without a token:
-        # only /metrics and /api are served.
-        **faust_web_settings(),
-    )
+    app = _faust_app(settings, settings.kafka_url)
     topics = declare_topics(app, settings)
     registry = registry if registry is not None else CollectorRegistry()
     setup_prometheus_sensors(app, registry=registry, name_prefix="monitor_faust")
     metrics = MonitorMetrics.create(registry)
     rules = RulesWatcher(settings.rules) if settings.rules else None
-    if settings.topics_file:
-        watched = load_watchlist(settings.topics_file)
-    else:
-        # Without a separate watch list, the rules file's topics are watched.
-        watched = list(rules.current.topics) if rules else []
-    scorer = PostScorer(
-        watched,
-        settings.label_thresholds,
-        keywords_per_post=settings.keywords_per_post,
-        model_path=settings.sentiment_model,
-        cache_size=settings.score_cache_size,
-    )
+    scorer = _scorer(settings, rules)
     sink = ElasticsearchSink.connect(
         settings.es_url,
         templates=index_templates(settings),
@@ -121,7 +90,6 @@ def create_app(
     def current_topics() -> list[str]:
         return list(scorer.matcher.names)
 
-    assert settings.kafka_url is not None
     counter = count.CountStage(
         pipeline,
         StateLog(topics.count_state, settings.kafka_url),
@@ -136,22 +104,8 @@ def create_app(
     )
     index.register(app, pipeline, counter)
     partitions.register(app, pipeline, counter, merger)
-
-    if rules is not None and not settings.topics_file:
-
-        def rematch(ruleset: Any) -> None:
-            scorer.matcher = TopicMatcher(list(ruleset.topics))
-
-        rules.on_change = rematch
-
     if rules is not None:
-
-        @app.timer(settings.rules_reload_seconds)
-        async def reload_rules() -> None:
-            try:
-                rules.check()
-            except Exception:  # noqa: BLE001 - a timer must not crash the worker
-                log.exception("checking the rules file failed")
+        _reload_rules(app, settings, rules, scorer)
 
     @app.service
     class CloseSinks(faust.Service):
@@ -164,6 +118,66 @@ def create_app(
     app.monitor_pipeline = pipeline  # type: ignore[attr-defined]
     app.monitor_rules = rules  # type: ignore[attr-defined]
     return app
+
+
+def _faust_app(settings: Settings, kafka_url: str) -> faust.App:
+    """Build the Faust app itself: broker, consumer group, web server."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    return faust.App(
+        settings.app_id,
+        broker=faust_broker(kafka_url),
+        store="memory://",
+        datadir=str(settings.data_dir / "faust"),
+        topic_partitions=settings.topic_partitions,
+        topic_replication_factor=settings.topic_replicas,
+        stream_buffer_maxsize=settings.stream_buffer_maxsize,
+        producer_linger=settings.producer_linger_seconds,
+        consumer_auto_offset_reset="earliest",
+        consumer_group_instance_id=settings.instance_id,
+        web_enabled=True,
+        web_bind=settings.web_host,
+        web_host=settings.web_host,
+        web_port=settings.web_port,
+        web_in_thread=False,
+        # Faust's own pages (/router, /table, /, ...) answer without a token:
+        # only /metrics and /api are served.
+        **faust_web_settings(),
+    )
+
+
+def _scorer(settings: Settings, rules: RulesWatcher | None) -> PostScorer:
+    """Build the scorer, watching the watch list or else the rules' topics."""
+    if settings.topics_file:
+        watched = load_watchlist(settings.topics_file)
+    else:
+        # Without a separate watch list, the rules file's topics are watched.
+        watched = list(rules.current.topics) if rules else []
+    return PostScorer(
+        watched,
+        settings.label_thresholds,
+        keywords_per_post=settings.keywords_per_post,
+        model_path=settings.sentiment_model,
+        cache_size=settings.score_cache_size,
+    )
+
+
+def _reload_rules(
+    app: faust.App, settings: Settings, rules: RulesWatcher, scorer: PostScorer
+) -> None:
+    """Check the rules file for changes; rematch topics when they come from it."""
+    if not settings.topics_file:
+
+        def rematch(ruleset: Any) -> None:
+            scorer.matcher = TopicMatcher(list(ruleset.topics))
+
+        rules.on_change = rematch
+
+    @app.timer(settings.rules_reload_seconds)
+    async def reload_rules() -> None:
+        try:
+            rules.check()
+        except Exception:  # noqa: BLE001 - a timer must not crash the worker
+            log.exception("checking the rules file failed")
 
 
 def _ticketing(
