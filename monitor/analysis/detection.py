@@ -33,8 +33,6 @@ from monitor.analysis.bursts import (
     WindowScore,
 )
 from monitor.analysis.emerging import EmergingTermConfig, EmergingTermDetector
-from monitor.analysis.tickets.codec import trigger_from_dict as trigger_from_dict
-from monitor.analysis.tickets.codec import trigger_to_dict as trigger_to_dict
 from monitor.analysis.tickets.model import (
     BURST,
     EMERGING_KEYWORD,

@@ -19,9 +19,8 @@ from monitor.analysis.detection import (
     WindowReport,
     amended_points,
     point_verdicts,
-    trigger_from_dict,
-    trigger_to_dict,
 )
+from monitor.analysis.tickets.codec import trigger_from_dict, trigger_to_dict
 from monitor.analysis.tickets.model import (
     BURST,
     EMERGING_KEYWORD,
