@@ -48,7 +48,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from enum import StrEnum
-from typing import Any
+from typing import Any, NotRequired, TypedDict, cast
 
 import faust
 import orjson
@@ -580,6 +580,35 @@ SCORED_POST_REQUIRED: dict[str, type | tuple[type, ...]] = {
 }
 
 
+class ScoredPostData(TypedDict):
+    """A :class:`ScoredPost` as :func:`decode_scored_post` returns it: its JSON.
+
+    The stages reading ``scored-posts`` (index, count) work on this typed
+    form rather than the record: building the Faust record (dates parsed,
+    fields coerced) costs about four times the decode itself (22 µs against
+    5.6 µs for a 600-byte post), on every post's path. Fields as on the
+    record; times are the ISO 8601 strings of the wire.
+    """
+
+    post_id: str
+    source: str
+    text: str
+    positive_probability: float
+    label: str
+    keywords: list[str]
+    topics: list[str]
+    published_at: str
+    scored_at: str
+    original_text: NotRequired[str]
+    author: NotRequired[str | None]
+    url: NotRequired[str | None]
+    likes: NotRequired[int]
+    reposts: NotRequired[int]
+    followers: NotRequired[int]
+    meta: NotRequired[dict[str, Any] | None]
+    schema: NotRequired[int]
+
+
 def encode_scored_post(post: ScoredPost) -> bytes:
     """Return the JSON ``ScoredPost.dumps()`` writes, byte for byte, via orjson.
 
@@ -588,10 +617,10 @@ def encode_scored_post(post: ScoredPost) -> bytes:
     return orjson.dumps(post.asdict(), option=orjson.OPT_UTC_Z)
 
 
-def decode_scored_post(payload: bytes | str) -> dict[str, Any]:
-    """Decode a ``scored-posts`` record to a dict, checking the fields stages use.
+def decode_scored_post(payload: bytes | str) -> ScoredPostData:
+    """Decode a ``scored-posts`` record, checking the fields stages use.
 
-    The stages reading ``scored-posts`` work on this dict rather than a
+    Returns the record's JSON form (:class:`ScoredPostData`), not a
     :class:`ScoredPost`: building the record costs more than the rest of
     counting a post.
 
@@ -616,7 +645,7 @@ def decode_scored_post(payload: bytes | str) -> dict[str, Any]:
             )
     check_schema(data, "scored post")
     parse_timestamp(data["published_at"])
-    return data
+    return cast(ScoredPostData, data)
 
 
 def decode_dead_letter(payload: bytes | str) -> DeadLetter:

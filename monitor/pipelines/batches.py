@@ -9,7 +9,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, NoReturn
+from typing import NoReturn
 
 import faust
 import orjson
@@ -17,7 +17,12 @@ from aiokafka.errors import KafkaConnectionError, KafkaError, KafkaTimeoutError
 
 from monitor.errors import InvalidRecordError, SinkUnavailable
 from monitor.metrics import MonitorMetrics, SourceLabels
-from monitor.records import bounded_dead_letter, decode_scored_post, utc_now
+from monitor.records import (
+    ScoredPostData,
+    bounded_dead_letter,
+    decode_scored_post,
+    utc_now,
+)
 from monitor.settings import Settings
 from monitor.sinks.base import DocumentSink
 from monitor.sinks.retry import Shutdown, backoff_delays
@@ -135,13 +140,13 @@ class Pipeline:
 
 async def decode_scored_events(
     pipeline: Pipeline, stage: str, events: Sequence[faust.EventT]
-) -> list[tuple[faust.EventT, dict[str, Any] | None]]:
+) -> list[tuple[faust.EventT, ScoredPostData | None]]:
     """Decode ``scored-posts`` events; each undecodable one is dead-lettered.
 
     Returns every event, in order, with its decoded post, or None for one
     that went to the dead letters (a stage still has to step past it).
     """
-    decoded: list[tuple[faust.EventT, dict[str, Any] | None]] = []
+    decoded: list[tuple[faust.EventT, ScoredPostData | None]] = []
     for event in events:
         try:
             decoded.append((event, decode_scored_post(event.value)))

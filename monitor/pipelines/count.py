@@ -17,14 +17,14 @@ import asyncio
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import faust
 
 from monitor.analysis.windows import PartitionLedger, PostFacts
 from monitor.pipelines.batches import Pipeline
-from monitor.records import PartitionReport
+from monitor.records import PartitionReport, ScoredPostData
 from monitor.stages.count import (
     CountResult,
     CountSettings,
@@ -125,7 +125,7 @@ class CountStage:
     async def count(
         self,
         pipeline: Pipeline,
-        decoded: Sequence[tuple[faust.EventT, Mapping[str, Any] | None]],
+        decoded: Sequence[tuple[faust.EventT, ScoredPostData | None]],
     ) -> set[tuple[int, int]]:
         """Count a batch of decoded scored posts; send the windows it closes.
 

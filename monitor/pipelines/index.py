@@ -22,7 +22,7 @@ from monitor.pipelines.batches import (
     register_batch_agent,
 )
 from monitor.pipelines.count import CountStage
-from monitor.records import utc_now
+from monitor.records import ScoredPostData, utc_now
 from monitor.sinks.base import Document, WriteResult
 from monitor.sinks.elasticsearch.posts import to_es_document
 from monitor.sinks.retry import until_written
@@ -76,7 +76,7 @@ async def index_events(pipeline: Pipeline, events: Sequence[faust.EventT]) -> No
 
 
 async def index_decoded(
-    pipeline: Pipeline, items: Sequence[tuple[faust.EventT, dict[str, Any]]]
+    pipeline: Pipeline, items: Sequence[tuple[faust.EventT, ScoredPostData]]
 ) -> None:
     """Index a batch of decoded scored posts; retry while Elasticsearch is unavailable.
 
@@ -88,7 +88,7 @@ async def index_decoded(
     """
     settings, metrics = pipeline.settings, pipeline.metrics
     started = time.perf_counter()
-    posts: list[tuple[faust.EventT, dict[str, Any]]] = []
+    posts: list[tuple[faust.EventT, ScoredPostData]] = []
     docs: list[Document] = []
     indexed_at = utc_now()
     for event, post in items:
@@ -173,7 +173,7 @@ async def _dead_letter(
     pipeline: Pipeline,
     event: faust.EventT,
     reason: str,
-    post: dict[str, Any] | None = None,
+    post: ScoredPostData | None = None,
 ) -> None:
     await pipeline.dead_letter_event(
         STAGE,
@@ -185,6 +185,6 @@ async def _dead_letter(
 
 
 def _valid(
-    decoded: Sequence[tuple[faust.EventT, dict[str, Any] | None]],
-) -> list[tuple[faust.EventT, dict[str, Any]]]:
+    decoded: Sequence[tuple[faust.EventT, ScoredPostData | None]],
+) -> list[tuple[faust.EventT, ScoredPostData]]:
     return [(event, post) for event, post in decoded if post is not None]

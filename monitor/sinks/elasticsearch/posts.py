@@ -6,12 +6,10 @@ The mapping and index template of the posts indices live in
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
 
 from monitor.config.durations import parse_utc_offset
-from monitor.records import ScoredPost
+from monitor.records import ScoredPost, ScoredPostData
 from monitor.sinks.base import Document
 
 
@@ -40,7 +38,7 @@ def daily_index(
 
 
 def to_es_document(
-    post: ScoredPost | Mapping[str, Any],
+    post: ScoredPost | ScoredPostData,
     *,
     prefix: str,
     utc_offset: str,
