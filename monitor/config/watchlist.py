@@ -86,8 +86,8 @@ def load_watchlist(path: Path) -> list[WatchedTopic]:
     topics: list[WatchedTopic] = []
     for name, body in data["topics"].items():
         topic, found = read_topic(name, body)
-        for path, reason in found:
-            problems.append(f"{document.where(['topics', name, *path])}: {reason}")
+        for where, reason in found:
+            problems.append(f"{document.where(['topics', name, *where])}: {reason}")
         if topic is not None and not found:
             topics.append(topic)
     if problems:
