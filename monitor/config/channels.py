@@ -33,6 +33,9 @@ CHANNEL_KEYS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
 _URLS = frozenset({"url", "webhook"})
 _TEXT_LISTS = frozenset({"to", "at_mobiles", "mentioned_list"})
 _FLAGS = frozenset({"starttls", "use_tls"})
+#: SMTP login: both empty (or both absent) means the server takes mail
+#: without one.
+_LOGIN = frozenset({"username", "password"})
 
 
 def check_channel_value(key: str, value: Any) -> Any:
@@ -80,6 +83,11 @@ def check_channel_value(key: str, value: Any) -> Any:
         return value
     if key == "timeout":
         return parse_duration(value).total_seconds()
+    if key in _LOGIN:
+        # Empty (an unset ${ALERT_SMTP_USER}, say) means: no login.
+        if not isinstance(value, str):
+            raise ValueError(f"{key} must be text")
+        return value
     if not isinstance(value, str) or not value.strip():
         raise ValueError(f"{key} must be non-empty text")
     return value

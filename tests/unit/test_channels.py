@@ -43,7 +43,7 @@ def test_check_channel_value_normalises(key: str, value: Any, expected: Any) -> 
         ("smtp_port", 70000, ">= 1 and <= 65535"),
         ("starttls", "yes", "true or false"),
         ("timeout", "soon", "bad duration"),
-        ("password", ["pw-123"], "non-empty text"),
+        ("password", ["pw-123"], "must be text"),
     ],
 )
 def test_check_channel_value_refuses_without_echoing(
@@ -56,6 +56,14 @@ def test_check_channel_value_refuses_without_echoing(
 
 
 EMAIL = {"smtp_host": "h", "from": "a@b", "to": ["c@d"]}
+
+
+def test_an_empty_smtp_login_means_none() -> None:
+    # The example rules read ${ALERT_SMTP_USER}: unset, the server needs no login.
+    checked = check_channel_settings(
+        "email", {**EMAIL, "username": "", "password": ""}
+    )
+    assert (checked["username"], checked["password"]) == ("", "")
 
 
 @pytest.mark.parametrize(
