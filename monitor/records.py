@@ -629,14 +629,7 @@ def decode_scored_post(payload: bytes | str) -> ScoredPostData:
             or of the wrong type, or ``published_at`` without a UTC offset.
 
     """
-    try:
-        data = orjson.loads(payload)
-    except orjson.JSONDecodeError as exc:
-        raise InvalidRecordError(f"not valid JSON: {exc}") from None
-    if not isinstance(data, dict):
-        raise InvalidRecordError(
-            f"a scored post must be a JSON object, got {_kind(data)}"
-        )
+    data = _json_object(payload, "scored post")
     for field, kind in SCORED_POST_REQUIRED.items():
         value = data.get(field)
         if not isinstance(value, kind) or isinstance(value, bool):
@@ -655,14 +648,7 @@ def decode_dead_letter(payload: bytes | str) -> DeadLetter:
         InvalidRecordError: Not a dead letter, or of a newer schema.
 
     """
-    try:
-        data = orjson.loads(payload)
-    except orjson.JSONDecodeError as exc:
-        raise InvalidRecordError(f"not valid JSON: {exc}") from None
-    if not isinstance(data, dict):
-        raise InvalidRecordError(
-            f"a dead letter must be a JSON object, got {_kind(data)}"
-        )
+    data = _json_object(payload, "dead letter")
     check_schema(data, "dead letter")
     try:
         letter = DeadLetter.from_data(data)
@@ -781,14 +767,7 @@ class PartitionReport:
             InvalidRecordError: Not a partition report, or of a newer schema.
 
         """
-        try:
-            data = orjson.loads(payload)
-        except orjson.JSONDecodeError as exc:
-            raise InvalidRecordError(f"not valid JSON: {exc}") from None
-        if not isinstance(data, dict):
-            raise InvalidRecordError(
-                f"a partition report must be a JSON object, got {_kind(data)}"
-            )
+        data = _json_object(payload, "partition report")
         check_schema(data, "partition report")
         partition = data.get("partition")
         if not isinstance(partition, int) or isinstance(partition, bool):
