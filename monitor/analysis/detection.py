@@ -11,7 +11,7 @@ follows it runs a :class:`~monitor.analysis.bursts.BurstDetector`:
   ``keyword_min_posts`` posts in one window (rarer words would only cost
   memory; emerging words are caught by the emerging-term detector).
 
-Per topic it also keeps an :class:`~monitor.analysis.bursts.EmergingTermDetector`
+Per topic it also keeps an :class:`~monitor.analysis.emerging.EmergingTermDetector`
 over the keywords of the topic's posts, and the negative posts per author for
 repeat complaints. Then it checks each topic's rules against the window and
 returns :class:`~monitor.analysis.tickets.Trigger` objects for the ticket

@@ -44,8 +44,8 @@ def run_demo(
     """Start servers and a worker, replay ``feed``, report, then wait for Ctrl-C.
 
     ``console`` prints ticket and post data (escaped with
-    :func:`monitor.cli.safe_text`); make it with ``emoji=False`` (as
-    :data:`monitor.cli.out` is) so that ``:codes:`` in posts stay text.
+    :func:`monitor.cli.output.safe_text`); make it with ``emoji=False`` (as
+    :data:`monitor.cli.output.out` is) so that ``:codes:`` in posts stay text.
     """
     servers = EmbeddedServers(settings.data_dir) if settings.embedded else None
     worker: subprocess.Popen[bytes] | None = None
