@@ -32,7 +32,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from monitor.analysis.sentiment.snowfast import FastSnowNLP, snownlp_data_dir
+from monitor.analysis.sentiment.snowfast import FastSnowNLP
+from monitor.config.models import snownlp_data_dir
 
 SIZES = {"short": (25, 600), "medium": (60, 300), "long": (130, 150)}
 NOISE = ["😀", "😭", "👍", "🔥", "OK", "iPhone", "666", "2024", "[哈哈]", "@小明"]

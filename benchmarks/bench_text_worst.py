@@ -73,7 +73,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--with-old", action="store_true")
     args = parser.parse_args()
-    from monitor.analysis.sentiment.snowfast import default_scorer
+    from monitor.config.models import default_scorer
 
     default_scorer()  # load the models before any timing
     cases = WORST_CASES + (OLD_CASES if args.with_old else [])

@@ -41,8 +41,8 @@ def evaluate_sentiment_command(
 ) -> None:
     """Score text,label CSV files (1 positive, 0 negative) and report quality."""
     from monitor.analysis.evaluation.sentiment import evaluate_sentiment
-    from monitor.analysis.sentiment.model import SentimentModel
     from monitor.cli.datasets import read_labelled_csv
+    from monitor.config.models import load_sentiment_model as SentimentModel
 
     settings = load_settings(ctx)
     try:

@@ -12,6 +12,7 @@ from monitor.analysis.sentiment.labels import LabelThresholds
 from monitor.analysis.sentiment.model import SentimentModel, TextScore
 from monitor.analysis.text import normalise_text
 from monitor.analysis.topics import TopicMatcher, WatchedTopic
+from monitor.config.models import load_sentiment_model
 from monitor.records import Post, ScoredPost, utc_now
 
 
@@ -88,8 +89,13 @@ class PostScorer:
         model_path: Path | None = None,
         cache_size: int = 0,
     ) -> None:
-        """Load the model (snownlp's own unless ``model_path``)."""
-        self.model = SentimentModel(model_path)
+        """Load the model (snownlp's own unless ``model_path``).
+
+        Raises:
+            ConfigError: If ``model_path`` is missing or not a snownlp model.
+
+        """
+        self.model: SentimentModel = load_sentiment_model(model_path)
         self.cache = ScoreCache(cache_size)
         self.matcher = TopicMatcher(topics)
         self.thresholds = thresholds

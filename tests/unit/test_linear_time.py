@@ -29,8 +29,8 @@ import pytest
 
 from monitor.analysis import text
 from monitor.analysis.sentiment.model import filter_keywords
-from monitor.analysis.sentiment.snowfast import default_scorer
 from monitor.analysis.topics import TopicMatcher, WatchedTopic
+from monitor.config.models import default_scorer
 from monitor.errors import InvalidRecordError
 from monitor.records import parse_post
 

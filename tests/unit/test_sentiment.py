@@ -21,6 +21,7 @@ from monitor.analysis.sentiment.model import (
     SentimentModel,
     extract_keywords,
 )
+from monitor.config.models import load_sentiment_model
 from monitor.errors import MonitorError
 
 POSTS = [
@@ -73,11 +74,16 @@ def test_model_path_loads_a_trained_model(
         neg_docs=["好吃", "很好吃", "好评"], pos_docs=["难吃", "很难吃", "差评"]
     )
     inverted.save(str(tmp_path / "inverted.marshal"))
-    custom = SentimentModel(tmp_path / "inverted.marshal")
+    custom = load_sentiment_model(tmp_path / "inverted.marshal")
     assert (
         custom.positive_probability("好吃") < 0.5 < model.positive_probability("好吃")
     )
     assert custom.positive_probability("难吃") > 0.5
+
+
+def test_a_model_path_is_for_the_loader_not_the_model(tmp_path: Path) -> None:
+    with pytest.raises(TypeError, match="load_sentiment_model"):
+        SentimentModel(tmp_path / "inverted.marshal")  # type: ignore[arg-type]
 
 
 # --- LabelThresholds ---------------------------------------------------------

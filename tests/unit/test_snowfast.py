@@ -23,6 +23,7 @@ from monitor.analysis.sentiment.snowfast import (
     FastSnowNLP,
     TextAnalysis,
 )
+from monitor.config.models import load_snownlp, snownlp_data_dir
 from monitor.errors import MonitorError
 
 snownlp = pytest.importorskip("snownlp")
@@ -31,7 +32,7 @@ from snownlp import seg as stock_seg  # noqa: E402
 from snownlp import sentiment as stock_sentiment  # noqa: E402
 from snownlp.seg.seg import Seg  # noqa: E402
 
-DATA = snowfast.snownlp_data_dir()
+DATA = snownlp_data_dir()
 PUNCT = "，。！？；：、“”‘’（）《》…—,.!?;:()[]{}<>@#%&*~/\\|-_+='\""
 EMOJI = "😀😂🤣😍😭😡👍👎🔥🎉❤️🙏💔✨🌹😅🤔🙄"
 LATIN = ["iPhone", "OK", "APP", "vivo", "wifi", "GDP", "hhh", "666", "2024", "3.5"]
@@ -360,7 +361,7 @@ def test_user_trained_models_match_stock(
     classifier.load(str(sentiment_path), iszip)
     monkeypatch.setattr(stock_seg, "segger", segger)
     monkeypatch.setattr(stock_sentiment, "classifier", classifier)
-    fast = FastSnowNLP(seg_path, sentiment_path, iszip=iszip)
+    fast = load_snownlp(seg_path, sentiment_path, iszip=iszip)
     texts = CORPUS[::25]
     assert fast.segment_many(texts) == [stock_seg.seg(t) for t in texts]
     assert fast.sentiments(texts) == [SnowNLP(t).sentiments for t in texts]

@@ -2,7 +2,9 @@
 
 Scoring goes through :class:`monitor.analysis.sentiment.snowfast.FastSnowNLP`, which
 returns exactly ``SnowNLP(text).sentiments`` and ``SnowNLP(text).keywords``
-from one segmentation per text, 100-200x faster on batches.
+from one segmentation per text, 100-200x faster on batches. Model files are
+read by :mod:`monitor.config.models` (``load_sentiment_model(path)``), never
+here.
 """
 
 from __future__ import annotations
@@ -11,7 +13,6 @@ import threading
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 from monitor.analysis.sentiment.labels import (  # noqa: F401 - re-exported
     NEGATIVE,
@@ -53,19 +54,30 @@ class TextScore:
 class SentimentModel:
     """snownlp's naive Bayes sentiment model, the default or one you trained.
 
-    With no ``model_path`` the probability equals ``SnowNLP(text).sentiments``.
-    A path names a model saved by ``snownlp.sentiment.Sentiment().save(path)``
-    (given as you gave it to ``save``; snownlp's ``.3`` suffix is added).
-    Loading takes a few seconds (snownlp's model files are large).
+    With no ``scorer`` it is snownlp's own (the shared
+    :func:`~monitor.analysis.sentiment.snowfast.default_scorer`) and the
+    probability equals ``SnowNLP(text).sentiments``. A model file, say the
+    one ``MONITOR_SENTIMENT_MODEL`` names, is read by
+    :func:`monitor.config.models.load_sentiment_model`, which builds this.
+
+    Args:
+        scorer: The scorer of the models to use; None for snownlp's own.
+
+    Raises:
+        TypeError: If ``scorer`` is not a :class:`FastSnowNLP` (a path, say:
+            load it with ``monitor.config.models.load_sentiment_model``).
+
     """
 
-    def __init__(self, model_path: Path | None = None) -> None:
+    def __init__(self, scorer: FastSnowNLP | None = None) -> None:
+        """Use ``scorer``, or the shared scorer of snownlp's own models."""
+        if scorer is not None and not isinstance(scorer, FastSnowNLP):
+            raise TypeError(
+                f"SentimentModel takes a FastSnowNLP, not {type(scorer).__name__}; "
+                "read a model file with monitor.config.models.load_sentiment_model"
+            )
         # The default models are read-only and large: one copy per process.
-        self._fast = (
-            default_scorer()
-            if model_path is None
-            else FastSnowNLP(sentiment_model=model_path)
-        )
+        self._fast = default_scorer() if scorer is None else scorer
 
     def positive_probability(self, text: str) -> float:
         """Return the probability (0.0-1.0) that a normalised text is positive.

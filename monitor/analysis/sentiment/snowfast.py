@@ -13,14 +13,17 @@ merely close.
 
 API:
 
-- ``FastSnowNLP(seg_model, sentiment_model, stopwords, iszip=True)``; every
-  argument defaults to the file shipped with snownlp, and models trained and
-  saved with snownlp's own API load the same way snownlp loads them.
+- ``FastSnowNLP(models)``: ``models`` is a :class:`SnowNLPModels`, the
+  contents of snownlp's model files as plain data; :mod:`monitor.config.models`
+  reads them (snownlp's own or models trained and saved with snownlp's API).
+  Without ``models``, snownlp's own are asked of the reader installed with
+  :func:`use_model_reader` (``monitor.config.models`` installs its reader).
 - ``segment(text)`` / ``segment_many(texts)``: ``SnowNLP(text).words``.
 - ``sentiments(texts)``: ``[SnowNLP(t).sentiments for t in texts]``.
 - ``analyse(text, keyword_limit)`` / ``analyse_many(texts, keyword_limit)``:
   sentiment, ``SnowNLP(text).keywords(limit)`` and words from one tagging.
-- ``score_texts(texts)``: ``sentiments`` of a lazily built shared instance.
+- ``default_scorer()``: the shared instance of snownlp's own models, built
+  once; ``score_texts(texts)``: its ``sentiments``.
 
 Edge cases behave as in stock snownlp: punctuation, Latin, digits, emoji and
 CJK outside U+4E00..U+9FA5 become whitespace-split tokens, traditional
@@ -34,23 +37,18 @@ character position of the longest Chinese run, so pass tens to thousands of
 texts per call (``benchmarks/bench_scorer.py`` measures both). Model loading
 takes several seconds, mostly unmarshalling snownlp's files.
 
-Only the stdlib, numpy and snownlp's model files are used: the files are
-read directly (gzip + marshal, with snownlp's ``.3`` suffix on Python 3), so
-importing this module does not import snownlp or load its default models.
+This module does no file I/O (analysis is pure): the model
+files are read by :mod:`monitor.config.models`, which passes their contents
+in, so importing this module does not import snownlp or load any model.
 """
 
 from __future__ import annotations
 
-import codecs
-import gzip
-import importlib.util
-import marshal
 import math
 import re
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -61,10 +59,12 @@ from monitor.errors import MonitorError
 __all__ = [
     "EmptyTextError",
     "FastSnowNLP",
+    "ModelReader",
+    "SnowNLPModels",
     "TextAnalysis",
     "default_scorer",
     "score_texts",
-    "snownlp_data_dir",
+    "use_model_reader",
 ]
 
 # snownlp's own Chinese-run pattern (seg/__init__.py and normal/__init__.py).
@@ -120,35 +120,57 @@ class TextAnalysis:
     words: list[str]
 
 
-def snownlp_data_dir() -> Path:
-    """Return the directory of the installed snownlp package, without importing it.
+@dataclass(frozen=True)
+class SnowNLPModels:
+    """The contents of snownlp's three model files, as plain data.
 
-    Returns:
-        The package directory holding ``seg/``, ``sentiment/`` and ``normal/``.
+    Read by :mod:`monitor.config.models`; nothing here touches a file.
+    :class:`FastSnowNLP` builds its tables from them and keeps no reference.
 
-    Raises:
-        ModuleNotFoundError: If snownlp is not installed.
+    Attributes:
+        segmenter: The unmarshalled ``seg.marshal`` of a
+            ``snownlp.seg.seg.Seg`` (keys ``status``, ``l1``-``l3``, ``uni``,
+            ``bi``, ``tri``).
+        classifier: The unmarshalled ``sentiment.marshal`` of a
+            ``snownlp.classification.bayes.Bayes`` (keys ``d``, ``total``).
+        stopwords: snownlp's stop words, one per line of its file, stripped.
 
     """
-    spec = importlib.util.find_spec("snownlp")
-    if spec is None or not spec.submodule_search_locations:
-        raise ModuleNotFoundError("snownlp is not installed", name="snownlp")
-    return Path(next(iter(spec.submodule_search_locations)))
+
+    segmenter: Mapping[str, Any]
+    classifier: Mapping[str, Any]
+    stopwords: frozenset[str]
 
 
-def _load_marshal(fname: str | Path, iszip: bool) -> Any:
-    """Read a model exactly as snownlp's ``load(fname, iszip)`` methods do."""
-    # snownlp appends ".3" on Python 3: the py2 and py3 marshal formats differ.
-    path = str(fname) + ".3"
-    if not iszip:
-        with open(path, "rb") as f:
-            return marshal.load(f)
-    try:
-        with gzip.open(path, "rb") as f:
-            return marshal.loads(f.read())
-    except OSError:
-        with open(path, "rb") as f:
-            return marshal.loads(f.read())
+#: Returns snownlp's own models; installed by the loader, see use_model_reader.
+ModelReader = Callable[[], SnowNLPModels]
+
+_read_default_models: ModelReader | None = None
+
+
+def use_model_reader(read: ModelReader) -> None:
+    """Install the reader of snownlp's own models, used when none are passed.
+
+    :mod:`monitor.config.models` installs its reader when it is imported;
+    this module never reads a file itself.
+
+    Args:
+        read: Returns snownlp's own models (called once per
+            ``FastSnowNLP()`` without models; :func:`default_scorer` builds
+            its instance once).
+
+    """
+    global _read_default_models
+    _read_default_models = read
+
+
+def _default_models() -> SnowNLPModels:
+    if _read_default_models is None:
+        raise MonitorError(
+            "no reader of snownlp's model files is installed: import "
+            "monitor.config.models (it installs one) or pass SnowNLPModels"
+        )
+    return _read_default_models()
 
 
 def _log_or_minus_inf(values: FloatArray) -> FloatArray:
@@ -276,7 +298,7 @@ class _Tagger:
     by sparse bigram and trigram entries.
     """
 
-    def __init__(self, model: dict[str, Any]) -> None:
+    def __init__(self, model: Mapping[str, Any]) -> None:
         self.status: tuple[str, ...] = tuple(model["status"])
         n_tags = len(self.status)
         self.n_tags = n_tags
@@ -531,7 +553,7 @@ class _Tagger:
 class _Bayes:
     """snownlp's ``classification.bayes.Bayes`` with per-word logs cached."""
 
-    def __init__(self, model: dict[str, Any]) -> None:
+    def __init__(self, model: Mapping[str, Any]) -> None:
         classes: dict[str, dict[str, Any]] = model["d"]
         total = model["total"]
         self.labels: tuple[str, ...] = tuple(classes)
@@ -718,52 +740,23 @@ class FastSnowNLP:
 
     """
 
-    def __init__(
-        self,
-        seg_model: str | Path | None = None,
-        sentiment_model: str | Path | None = None,
-        stopwords: str | Path | None = None,
-        *,
-        iszip: bool = True,
-    ) -> None:
-        """Load the models.
+    def __init__(self, models: SnowNLPModels | None = None) -> None:
+        """Build the tables from the models' contents.
 
         Args:
-            seg_model: A segmenter saved by ``snownlp.seg.save(fname)``, named
-                as snownlp names it: the ``.3`` that snownlp appends on
-                Python 3 is appended here too. Default: snownlp's own
-                ``seg/seg.marshal``.
-            sentiment_model: A classifier saved by
-                ``snownlp.sentiment.save(fname)``, same naming. Default:
-                snownlp's ``sentiment/sentiment.marshal``.
-            stopwords: A UTF-8 file with one stop word per line. Default:
-                snownlp's ``normal/stopwords.txt``.
-            iszip: Whether the model files are gzip-compressed, as in
-                snownlp's ``load(fname, iszip)``.
+            models: The segmenter, classifier and stop words, as
+                :mod:`monitor.config.models` reads them. Default: snownlp's
+                own, from the reader installed with :func:`use_model_reader`.
 
         Raises:
-            OSError: If a file cannot be read.
+            MonitorError: If no models are passed and no reader is installed.
 
         """
-        root = (
-            snownlp_data_dir()
-            if None in (seg_model, sentiment_model, stopwords)
-            else None
-        )
-        if seg_model is None:
-            assert root is not None
-            seg_model = root / "seg" / "seg.marshal"
-        if sentiment_model is None:
-            assert root is not None
-            sentiment_model = root / "sentiment" / "sentiment.marshal"
-        if stopwords is None:
-            assert root is not None
-            stopwords = root / "normal" / "stopwords.txt"
-        self._tagger = _Tagger(_load_marshal(seg_model, iszip))
-        self._bayes = _Bayes(_load_marshal(sentiment_model, iszip))
-        # codecs.open like snownlp: its line splitting differs from open()'s.
-        with codecs.open(str(stopwords), "r", "utf-8") as f:
-            self._stop = frozenset(line.strip() for line in f)
+        if models is None:
+            models = _default_models()
+        self._tagger = _Tagger(models.segmenter)
+        self._bayes = _Bayes(models.classifier)
+        self._stop = frozenset(models.stopwords)
 
     def segment(self, text: str) -> list[str]:
         """Split a text into words, as ``snownlp.seg.seg(text)`` does.
@@ -961,8 +954,9 @@ _default_lock = threading.Lock()
 def default_scorer() -> FastSnowNLP:
     """Return the shared instance built from snownlp's own models.
 
-    The first call loads the models (several seconds); later calls return the
-    same object.
+    The first call builds it from the models of the installed reader (several
+    seconds, see :func:`use_model_reader`); later calls return the same
+    object.
     """
     global _default
     with _default_lock:
