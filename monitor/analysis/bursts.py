@@ -70,8 +70,9 @@ from typing import Any
 
 from monitor.errors import ConfigError, InvalidRecordError
 
-SNAPSHOT_VERSION = 2
-"""Version of :meth:`BurstDetector.snapshot`; 2 added the refractory clock."""
+SNAPSHOT_VERSION = 3
+"""Version of :meth:`BurstDetector.snapshot`; 2 added the refractory clock,
+3 the value model."""
 _ANSCOMBE = 3.0 / 8.0
 _HOUR = 3600.0
 _DAY = 86400.0
@@ -80,6 +81,11 @@ _LN10 = math.log(10.0)
 # Upper 5 % quantile of N(0, 1) and its mean excess: the tail prior.
 _GAUSS_Q95 = 1.645
 _GAUSS_EXCESS = 0.42
+# A value series' window is news only this many standard deviations above
+# its expectation (the count model's min_excess in posts has no unit here).
+_VALUE_MIN_EXCESS_SD = 1.0
+# Scores are capped here: -log10 of about the smallest positive double.
+_MAX_SCORE = 300.0
 
 
 @dataclass(frozen=True)
@@ -287,6 +293,12 @@ class WindowScore:
             not start within ``refractory_seconds`` of the previous one.
         event: The ongoing or just-ended event, if any.
         phase: What happened to ``event`` in this window, if anything.
+        alert_score: ``score`` if the window is news, else 0: after warm-up,
+            no event ongoing or started within ``refractory_seconds``, the
+            window beats the novelty records and is at least ``min_excess``
+            above its expectation (one standard deviation for a value
+            series). The score alerting compares with a rule's threshold;
+            :meth:`BurstDetector.upper_bound` inverts it.
 
     """
 
@@ -297,6 +309,24 @@ class WindowScore:
     is_anomalous: bool
     event: BurstEvent | None = None
     phase: BurstPhase | None = None
+    alert_score: float = 0.0
+
+
+@dataclass(frozen=True)
+class _View:
+    """One window scored against the current state, before learning."""
+
+    count_like: bool
+    mu: float
+    sd: float
+    sums: list[list[float]]
+    score: float
+    warm: bool
+    novel: bool
+    keep_record: bool
+    record: float
+    loud_record: float
+    alert_score: float
 
 
 @dataclass
@@ -320,6 +350,10 @@ class _State:
     record: float = 0.0
     loud_record: float = 0.0
     last_event_start: datetime | None = None
+    count_like: bool = True
+    value_level: float = 0.0
+    value_variance: float = 0.0
+    value_daily: list[float] = field(default_factory=lambda: [0.0] * 24)
 
 
 def to_utc(moment: datetime, what: str) -> datetime:
@@ -349,6 +383,23 @@ def check_count(count: float) -> float:
     if not math.isfinite(value) or value < 0:
         raise InvalidRecordError(f"count must be a finite number >= 0, got {count!r}")
     return value
+
+
+def check_value(value: float) -> float:
+    """Return a window's value as a float after checking it.
+
+    Raises:
+        InvalidRecordError: If the value is NaN or infinite.
+
+    """
+    number = float(value)
+    if not math.isfinite(number):
+        raise InvalidRecordError(f"value must be a finite number, got {value!r}")
+    return number
+
+
+def _is_count(value: float) -> bool:
+    return value >= 0 and value == math.floor(value)
 
 
 def anscombe_difference(observed: float, expected: float) -> float:
@@ -406,25 +457,41 @@ class BurstDetector:
         return self._state.event
 
     def expected(self, window_start: datetime) -> float:
-        """Return the baseline count expected for a window (posts, > 0).
+        """Return the baseline value expected for a window.
 
         Args:
             window_start: Start of the window, timezone-aware.
+
+        Returns:
+            Posts (> 0) for a count series; for a value series (see
+            :meth:`update`), the expected value, of any sign.
 
         Raises:
             InvalidRecordError: If ``window_start`` is naive.
 
         """
-        return self._expected(to_utc(window_start, "window_start"))
+        start = to_utc(window_start, "window_start")
+        if self._state.count_like:
+            return self._expected(start)
+        return self._value_expected(start)
 
     def update(self, window_start: datetime, count: float) -> WindowScore:
         """Score one closed window, then learn from it.
 
+        The data chooses the noise model. While every value is a whole
+        number >= 0 the series is a count (posts) and gets the
+        negative-binomial count model, and windows never reported count as
+        0 posts. The first negative or fractional value turns it into a
+        value series for good (a measurement such as a weighted volume, a
+        latency or a price): Gaussian noise around an additive level and
+        hour-of-day profile learned alongside all along, and missing
+        windows are skipped rather than filled, since a missing
+        measurement is not a zero.
+
         Args:
             window_start: Start of the window, timezone-aware, later than the
                 previous window's start.
-            count: Posts in the window (>= 0; floats allowed for weighted
-                counts).
+            count: The window's value: posts, or any finite number.
 
         Returns:
             The window's score, with the burst event it started, peaked in or
@@ -432,11 +499,11 @@ class BurstDetector:
 
         Raises:
             InvalidRecordError: If the time is naive or not after the previous
-                window, or the count is negative or not finite.
+                window, or the value is not finite.
 
         """
         start = to_utc(window_start, "window_start")
-        observed = check_count(count)
+        observed = check_value(count)
         state = self._state
         if state.last_start is not None:
             gap = (start - state.last_start).total_seconds()
@@ -447,20 +514,108 @@ class BurstDetector:
                 )
             if state.window_seconds is None:
                 state.window_seconds = gap
-            missing = round(gap / state.window_seconds) - 1
-            missing = min(missing, self.config.max_gap_windows)
-            for k in range(missing, 0, -1):
-                filler = start - timedelta(seconds=k * state.window_seconds)
-                self._step(filler, 0.0)
+            if state.count_like:
+                missing = round(gap / state.window_seconds) - 1
+                missing = min(missing, self.config.max_gap_windows)
+                for k in range(missing, 0, -1):
+                    filler = start - timedelta(seconds=k * state.window_seconds)
+                    self._step(filler, 0.0)
         return self._step(start, observed)
 
+    def peek(self, window_start: datetime, value: float) -> float:
+        """Return the ``alert_score`` a window would get, without learning.
+
+        Args:
+            window_start: Start of the next window, timezone-aware, after the
+                last one scored.
+            value: A candidate value for it (e.g. an open window's running
+                count).
+
+        Returns:
+            What :meth:`update` would report as ``alert_score`` (>= 0).
+
+        Raises:
+            InvalidRecordError: If the time is naive or the value not finite.
+
+        """
+        start = to_utc(window_start, "window_start")
+        return self._view(start, check_value(value)).alert_score
+
+    def upper_bound(self, window_start: datetime, tail_probability: float) -> float:
+        """Return the least value whose ``alert_score`` reaches ``-log10(p)``.
+
+        The inverse of :meth:`peek` for the next window: alerting on an open
+        window can compare its running value with this bound and fire as
+        soon as it is crossed, knowing the closed window will score at least
+        that much (the score grows with the value). Nothing is learned.
+
+        Args:
+            window_start: Start of the next window, timezone-aware.
+            tail_probability: ``p`` in (0, 1); a rule threshold ``t`` is
+                ``p = 10 ** -t``.
+
+        Returns:
+            The bound, within 1e-6 relative; ``math.inf`` if no value can
+            alert now (warm-up, an ongoing event, the refractory period).
+
+        Raises:
+            InvalidRecordError: If the time is naive.
+            ValueError: If ``tail_probability`` is not in (0, 1).
+
+        """
+        if not 0.0 < tail_probability < 1.0:
+            raise ValueError(
+                f"tail_probability must be in (0, 1), got {tail_probability}"
+            )
+        start = to_utc(window_start, "window_start")
+        target = -math.log10(tail_probability)
+        low = self.expected(start)
+        width = max(abs(low), 1.0)
+        high = low + width
+        while self._view(start, high).alert_score < target:
+            width *= 2.0
+            high = low + width
+            if width > 1e15 * max(abs(low), 1.0):
+                return math.inf
+        for _ in range(200):
+            if high - low <= 1e-6 * max(abs(high), 1e-9):
+                break
+            middle = 0.5 * (low + high)
+            if self._view(start, middle).alert_score >= target:
+                high = middle
+            else:
+                low = middle
+        return high
+
     # -- internals ---------------------------------------------------------
+
+    def _factor(self, factors: list[float], visits: list[int], slot: int) -> float:
+        # A never-visited hour or weekday reads as the mean of the visited
+        # ones (see _seed_seasonal), without storing it.
+        if visits[slot] == 0:
+            seen = [f for f, v in zip(factors, visits, strict=True) if v]
+            if seen:
+                return sum(seen) / len(seen)
+        return factors[slot]
 
     def _expected(self, start: datetime) -> float:
         state = self._state
         base = max(state.level + state.trend, 0.0)
-        seasonal = state.daily[start.hour] * state.weekly[start.weekday()]
+        seasonal = self._factor(
+            state.daily, state.daily_visits, start.hour
+        ) * self._factor(state.weekly, state.weekly_visits, start.weekday())
         return max(base * seasonal, self.config.min_expected)
+
+    def _value_expected(self, start: datetime) -> float:
+        state = self._state
+        return state.value_level + state.value_daily[start.hour]
+
+    def _value_variance(self) -> float:
+        # A constant series has no noise at all; a floor relative to its
+        # level keeps the z-scores finite there.
+        state = self._state
+        floor = (1e-6 * max(abs(state.value_level), 1e-9)) ** 2
+        return max(state.value_variance, floor)
 
     def _dispersion(self) -> float:
         state = self._state
@@ -470,43 +625,133 @@ class BurstDetector:
         phi = state.dispersion_num / state.dispersion_den
         return min(max(phi, 0.0), cfg.max_dispersion)
 
-    def _step(self, start: datetime, observed: float) -> WindowScore:
+    def _view(self, start: datetime, observed: float) -> _View:
+        """Score ``observed`` in the window at ``start``; change nothing."""
         cfg = self.config
         state = self._state
-        if state.windows_seen == 0:
-            state.level = observed
-            state.first_start = start
         step = state.window_seconds or 300.0
-        self._seed_seasonal(start)
-        mu = self._expected(start)
-        phi = self._dispersion()
-        variance = mu + phi * mu * mu
+        count_like = state.count_like and _is_count(observed)
+        if count_like:
+            mu = (
+                self._expected(start)
+                if state.windows_seen
+                else max(observed, cfg.min_expected)
+            )
+            phi = self._dispersion()
+            variance = mu + phi * mu * mu
+        else:
+            mu = self._value_expected(start) if state.windows_seen else observed
+            variance = self._value_variance()
         sd = math.sqrt(variance)
-
+        switched = count_like != state.count_like
+        sums: list[list[float]] = []
+        tails = self._prior_tails() if switched else state.tails
         surprises = []
         for k, half_life in enumerate(cfg.scale_half_lives_windows):
             decay = 0.0 if half_life == 0 else 2.0 ** (-1.0 / half_life)
-            sums = state.sums[k]
-            sums[0] = decay * sums[0] + observed
-            sums[1] = decay * sums[1] + mu
-            sums[2] = decay * decay * sums[2] + variance
-            root = anscombe_difference(sums[0], sums[1])
-            z = root / math.sqrt(max(sums[2] / sums[1], 1e-12))
-            surprises.append(self._surprise(state.tails[k], z))
-        score = max(surprises) - math.log10(len(surprises))
+            old = [0.0, 0.0, 0.0] if switched else state.sums[k]
+            if count_like:
+                new = [
+                    decay * old[0] + observed,
+                    decay * old[1] + mu,
+                    decay * decay * old[2] + variance,
+                ]
+                root = anscombe_difference(new[0], new[1])
+                z = root / math.sqrt(max(new[2] / new[1], 1e-12))
+            else:
+                new = [
+                    decay * old[0] + (observed - mu),
+                    decay * old[1] + 1.0,
+                    decay * decay * old[2] + variance,
+                ]
+                z = new[0] / math.sqrt(new[2])
+            sums.append(new)
+            surprises.append(self._surprise(tails[k], z))
+        score = min(max(surprises) - math.log10(len(surprises)), _MAX_SCORE)
         age = 0.0 if state.first_start is None else (start - state.first_start)
         seconds = 0.0 if isinstance(age, float) else age.total_seconds()
         warm = seconds >= cfg.warmup_seconds
         # The record is kept from half-way through the warm-up: earlier, an
         # untrained baseline's ratios would set it far too high; later, the
         # first windows after warm-up would all count as novel.
-        novel = seconds >= cfg.warmup_seconds / 2 and self._beats_record(
-            observed, mu, step
+        keep_record = seconds >= cfg.warmup_seconds / 2
+        record, loud_record, novel = self._records(observed, mu, sd, step, count_like)
+        novel = keep_record and novel
+        if count_like:
+            excess = observed - mu >= cfg.min_excess
+        else:
+            excess = observed - mu >= _VALUE_MIN_EXCESS_SD * sd
+        last = state.last_event_start
+        rested = (
+            last is None or (start - last).total_seconds() >= cfg.refractory_seconds
         )
-        anomalous = warm and novel and score >= cfg.enter_score
-        score_out = self._advance_event(start, observed, mu, score, anomalous)
+        news = warm and novel and excess and rested and state.event is None
+        return _View(
+            count_like=count_like,
+            mu=mu,
+            sd=sd,
+            sums=sums,
+            score=score,
+            warm=warm,
+            novel=novel,
+            keep_record=keep_record,
+            record=record,
+            loud_record=loud_record,
+            alert_score=score if news else 0.0,
+        )
 
-        self._learn(start, observed, mu, sd, step)
+    def _prior_tails(self) -> list[list[float]]:
+        return [
+            [_GAUSS_Q95, _GAUSS_EXCESS, 0.0]
+            for _ in self.config.scale_half_lives_windows
+        ]
+
+    def _step(self, start: datetime, observed: float) -> WindowScore:
+        cfg = self.config
+        state = self._state
+        if state.windows_seen == 0:
+            state.level = max(observed, 0.0)
+            state.value_level = observed
+            state.first_start = start
+        step = state.window_seconds or 300.0
+        view = self._view(start, observed)
+        if view.count_like != state.count_like:
+            # The data chose the value model: its calibration starts afresh.
+            state.count_like = False
+            state.tails = self._prior_tails()
+        self._seed_seasonal(start)
+        for k, new in enumerate(view.sums):
+            state.sums[k] = new
+        # Learn the calibration of every scale from this window's z-scores.
+        for k, new in enumerate(view.sums):
+            if view.count_like:
+                root = anscombe_difference(new[0], new[1])
+                z = root / math.sqrt(max(new[2] / new[1], 1e-12))
+            else:
+                z = new[0] / math.sqrt(new[2])
+            self._learn_tail(state.tails[k], z)
+        if view.keep_record:
+            state.record = view.record
+            state.loud_record = view.loud_record
+        anomalous = view.warm and view.novel and view.score >= cfg.enter_score
+        score_out = self._advance_event(
+            start, observed, view.mu, view.score, anomalous, view.sd, view.count_like
+        )
+        score_out = WindowScore(
+            window_start=score_out.window_start,
+            observed_count=score_out.observed_count,
+            expected_count=score_out.expected_count,
+            score=score_out.score,
+            is_anomalous=score_out.is_anomalous,
+            event=score_out.event,
+            phase=score_out.phase,
+            alert_score=view.alert_score,
+        )
+        self._learn_value(start, observed, step)
+        if observed >= 0:
+            mu = self._expected(start)
+            phi = self._dispersion()
+            self._learn(start, observed, mu, math.sqrt(mu + phi * mu * mu), step)
         state.windows_seen += 1
         state.last_start = start
         return score_out
@@ -523,48 +768,56 @@ class BurstDetector:
             (state.daily, state.daily_visits, start.hour),
             (state.weekly, state.weekly_visits, start.weekday()),
         ):
-            if visits[slot] == 0:
-                seen = [f for f, v in zip(factors, visits, strict=True) if v]
-                if seen:
-                    factors[slot] = sum(seen) / len(seen)
+            factors[slot] = self._factor(factors, visits, slot)
 
-    def _beats_record(self, observed: float, mu: float, step: float) -> bool:
+    def _records(
+        self, observed: float, mu: float, sd: float, step: float, count_like: bool
+    ) -> tuple[float, float, bool]:
         # Novelty: the log ratio and the log count must each beat every
         # earlier window's, as remembered by records that fade towards 0.
         # The +1 keeps sparse series from treating 0 -> 1 as a huge ratio.
-        # Both records are always updated, so neither gate depends on the
-        # other's outcome.
+        # A value series has no ratio or log count: its single-window
+        # z-score plays the ratio's part and there is no loudness record.
+        # Returns the new records and whether the window is novel.
         cfg = self.config
         state = self._state
         novel = True
+        record = state.record
+        loud_record = state.loud_record
         if cfg.novelty_half_life_seconds is not None:
-            ratio = math.log((observed + 1.0) / (mu + 1.0))
-            record = state.record * 2.0 ** (-step / cfg.novelty_half_life_seconds)
-            state.record = max(record, ratio)
-            novel = ratio >= record
-        if cfg.loudness_half_life_seconds is not None:
+            if count_like:
+                ratio = math.log((observed + 1.0) / (mu + 1.0))
+            else:
+                ratio = (observed - mu) / sd
+            faded = state.record * 2.0 ** (-step / cfg.novelty_half_life_seconds)
+            record = max(faded, ratio)
+            novel = ratio >= faded
+        if cfg.loudness_half_life_seconds is not None and count_like:
             loud = math.log(observed + 1.0)
-            record = state.loud_record * 2.0 ** (-step / cfg.loudness_half_life_seconds)
-            state.loud_record = max(record, loud)
-            novel = novel and loud >= record
-        return novel
+            faded = state.loud_record * 2.0 ** (-step / cfg.loudness_half_life_seconds)
+            loud_record = max(faded, loud)
+            novel = novel and loud >= faded
+        return record, loud_record, novel
 
     def _surprise(self, tail: list[float], z: float) -> float:
         cfg = self.config
-        u, e, n = tail
+        u, e, _ = tail
         if z > u:
-            surprise = -math.log10(cfg.tail_fraction) + (z - u) / (e * _LN10)
-        else:
-            # The exponential is fitted to excesses over u and says nothing
-            # about the body: extrapolated below u with a large mean excess
-            # (after a giant burst), it kept every window, even one at
-            # baseline, near -log10(tail_fraction) and above exit_score, so
-            # events never ended. The body uses the model's unit-variance
-            # noise instead, shifted so its upper quantile is u; continuous
-            # at u, and near 0 for a window at baseline.
-            shifted = z - u + self._body_quantile
-            surprise = max(0.0, -math.log10(0.5 * math.erfc(shifted / math.sqrt(2))))
+            return -math.log10(cfg.tail_fraction) + (z - u) / (e * _LN10)
+        # The exponential is fitted to excesses over u and says nothing
+        # about the body: extrapolated below u with a large mean excess
+        # (after a giant burst), it kept every window, even one at
+        # baseline, near -log10(tail_fraction) and above exit_score, so
+        # events never ended. The body uses the model's unit-variance
+        # noise instead, shifted so its upper quantile is u; continuous
+        # at u, and near 0 for a window at baseline.
+        shifted = z - u + self._body_quantile
+        return max(0.0, -math.log10(0.5 * math.erfc(shifted / math.sqrt(2))))
+
+    def _learn_tail(self, tail: list[float], z: float) -> None:
         # Peaks over threshold: track the upper quantile and the mean excess.
+        cfg = self.config
+        u, e, n = tail
         rate = cfg.tail_quantile_step
         if z > u:
             tail[0] = u + rate * (1.0 - cfg.tail_fraction)
@@ -574,7 +827,6 @@ class BurstDetector:
             tail[1] = max(e + a * (excess - e), cfg.min_tail_excess)
         else:
             tail[0] = u - rate * cfg.tail_fraction
-        return surprise
 
     def _advance_event(
         self,
@@ -583,6 +835,8 @@ class BurstDetector:
         mu: float,
         score: float,
         anomalous: bool,
+        sd: float,
+        count_like: bool,
     ) -> WindowScore:
         cfg = self.config
         state = self._state
@@ -593,7 +847,10 @@ class BurstDetector:
             rested = (
                 last is None or (start - last).total_seconds() >= cfg.refractory_seconds
             )
-            if anomalous and rested and observed - mu >= cfg.min_excess:
+            excess = observed - mu >= (
+                cfg.min_excess if count_like else _VALUE_MIN_EXCESS_SD * sd
+            )
+            if anomalous and rested and excess:
                 event = BurstEvent(start, start, None, score, observed, mu, 1)
                 state.event = event
                 state.quiet = 0
@@ -617,11 +874,8 @@ class BurstDetector:
             # The smoothed sums carry a large burst for many windows after the
             # counts are back, so a window too close to its expectation to
             # start an event is quiet whatever its score.
-            calm = (
-                score < cfg.exit_score
-                or observed <= mu
-                or observed - mu < cfg.min_excess
-            )
+            least = cfg.min_excess if count_like else _VALUE_MIN_EXCESS_SD * sd
+            calm = score < cfg.exit_score or observed <= mu or observed - mu < least
             state.quiet = state.quiet + 1 if calm else 0
             if state.quiet >= cfg.quiet_windows:
                 event = BurstEvent(
@@ -689,6 +943,33 @@ class BurstDetector:
         excess = (clipped - mu) ** 2 - mu
         state.dispersion_num += a_disp * (excess - state.dispersion_num)
         state.dispersion_den += a_disp * (mu * mu - state.dispersion_den)
+
+    def _learn_value(self, start: datetime, observed: float, step: float) -> None:
+        # The value model: additive level and hour-of-day profile, Gaussian
+        # noise, learned on winsorised values like the count model.
+        cfg = self.config
+        state = self._state
+        n = state.windows_seen + 1
+        hour = start.hour
+        mu = state.value_level + state.value_daily[hour]
+        residual = observed - mu
+        if n > 2:
+            bound = cfg.winsor_sd * math.sqrt(self._value_variance())
+            residual = min(max(residual, -bound), bound)
+        clipped = mu + residual
+        a_level = max(_alpha(step, cfg.level_half_life_seconds), 1.0 / n)
+        state.value_level += a_level * (
+            clipped - state.value_daily[hour] - state.value_level
+        )
+        a_daily = max(
+            _alpha(step / _DAY, cfg.daily_half_life_days),
+            1.0 / (state.daily_visits[hour] + 1),
+        )
+        state.value_daily[hour] += a_daily * (
+            clipped - state.value_level - state.value_daily[hour]
+        )
+        a_var = max(_alpha(step, cfg.dispersion_half_life_seconds), 1.0 / n)
+        state.value_variance += a_var * (residual * residual - state.value_variance)
 
     # -- persistence ---------------------------------------------------------
 
@@ -763,10 +1044,18 @@ class BurstDetector:
                 record=float(snapshot["record"]),
                 loud_record=float(snapshot["loud_record"]),
                 last_event_start=_parse_time(snapshot["last_event_start"]),
+                count_like=bool(snapshot["count_like"]),
+                value_level=float(snapshot["value_level"]),
+                value_variance=float(snapshot["value_variance"]),
+                value_daily=[float(v) for v in snapshot["value_daily"]],
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise InvalidRecordError(f"malformed burst snapshot: {exc!r}") from exc
-        if len(state.daily) != 24 or len(state.weekly) != 7:
+        if (
+            len(state.daily) != 24
+            or len(state.weekly) != 7
+            or (len(state.value_daily) != 24)
+        ):
             raise InvalidRecordError("malformed burst snapshot: seasonal lengths")
         detector._state = state
         return detector

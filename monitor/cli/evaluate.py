@@ -111,25 +111,70 @@ def evaluate_sentiment_command(
     default="standard",
     show_default=True,
 )
+@click.option(
+    "--threshold",
+    type=float,
+    default=None,
+    help="Burst score that fires (default: the burst rule's shipped threshold).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def evaluate_bursts_command(directory: Path, profile: str, as_json: bool) -> None:
-    """Run the burst detector over NAB-format series and print the NAB score."""
-    from monitor.analysis.evaluation.bursts import evaluate_series
+def evaluate_bursts_command(
+    directory: Path, profile: str, threshold: float | None, as_json: bool
+) -> None:
+    """Run the burst detector over a NAB-format tree and print the NAB score.
+
+    The tree may be flat or nested in category folders; files without label
+    windows count their false alarms. Scores are per file, per category and
+    overall (NAB's normalisation of the summed raw scores).
+    """
+    from monitor.analysis.evaluation.bursts import RULE_THRESHOLD, evaluate_series
     from monitor.cli.datasets import read_nab_series
 
     try:
-        report = evaluate_series(read_nab_series(directory), profile)
+        series = read_nab_series(directory)
+        report = evaluate_series(
+            series,
+            profile,
+            threshold=RULE_THRESHOLD if threshold is None else threshold,
+        )
     except MonitorError as exc:
         raise click.ClickException(str(exc)) from None
     if as_json:
         click.echo(json.dumps(_finite(report), indent=2))
         return
-    table = Table(title=f"NAB score ({profile} profile, normalised 0-100)")
-    table.add_column("file")
-    table.add_column("score", justify="right")
+    table = Table(
+        title=f"NAB score ({profile} profile, normalised 0-100,"
+        f" threshold {report['threshold']:g})"
+    )
+    for column in ("file", "windows", "detections", "false alarms", "score"):
+        table.add_column(column, justify="left" if column == "file" else "right")
     for name, score in report["files"].items():
-        table.add_row(safe_text(name), f"{score:.2f}")
-    table.add_row("overall", f"{report['score']:.2f}")
+        raw = report["raw"][name]
+        table.add_row(
+            safe_text(name),
+            str(raw["windows"]),
+            str(raw["detections"]),
+            str(raw["false_positives"]),
+            "—" if score is None else f"{score:.2f}",
+        )
+    for category, item in report["categories"].items():
+        if category:
+            score = item["score"]
+            table.add_row(
+                safe_text(f"[{category}]"),
+                str(item["windows"]),
+                "",
+                "",
+                "—" if score is None else f"{score:.2f}",
+            )
+    overall = report["score"]
+    table.add_row(
+        "overall",
+        str(report["windows"]),
+        "",
+        "",
+        "—" if overall is None else f"{overall:.2f}",
+    )
     out.print(table)
 
 
