@@ -32,6 +32,7 @@ from monitor.analysis.tickets.model import (
     Trigger,
     default_ticket_id,
     fingerprint,
+    incident_fingerprint,
 )
 from monitor.analysis.tickets.policy import (
     DUPLICATE,
@@ -268,7 +269,8 @@ def test_first_trigger_opens_a_routed_ticket_with_deadlines() -> None:
     ticket, event = decision.ticket, decision.event
     assert decision.outcome == OPENED and decision.notify
     assert ticket is not None and event is not None
-    assert ticket.ticket_id == default_ticket_id(trigger.fingerprint, 1)
+    group = incident_fingerprint("topic=空调异味")
+    assert ticket.ticket_id == default_ticket_id(group, 1)
     assert (ticket.status, ticket.priority, ticket.occurrences) == (OPEN, "P4", 1)
     assert (ticket.team, ticket.owner) == ("facilities", "王工")
     assert ticket.ack_due == at(5) + timedelta(hours=4)
@@ -319,8 +321,16 @@ def test_the_same_window_twice_is_a_duplicate() -> None:
     assert decision.ticket == first and decision.event is None
 
 
-def test_a_different_keyword_is_a_different_incident() -> None:
-    policy = make_policy()
+def per_keyword_policy(**changes: object) -> TicketPolicy:
+    """A policy whose 空调异味 emerging-keyword rule groups by keyword too."""
+    rule = AlertRule(
+        "负面声量", "空调异味", "emerging_keyword", 5.0, group_by="topic,keyword"
+    )
+    return make_policy(rules={(rule.topic, rule.name): rule}, **changes)
+
+
+def test_a_different_keyword_is_a_different_incident_when_grouped_by_it() -> None:
+    policy = per_keyword_policy()
     first = open_ticket(policy, kind="emerging_keyword", keyword="霉味")
     decision = policy.decide(
         window(5, kind="emerging_keyword", keyword="头晕"), [first], at(10)
@@ -519,14 +529,34 @@ def _silence(**changes: object) -> Silence:
             id="other-rule",
         ),
         pytest.param(
-            _silence(),
+            _silence(clock="wall"),
             make_trigger(),
             at(0) - timedelta(seconds=1),
             False,
-            id="not-started",
+            id="wall-not-started",
         ),
-        pytest.param(_silence(), make_trigger(), at(0), True, id="at-start"),
-        pytest.param(_silence(), make_trigger(), at(60), False, id="expired"),
+        pytest.param(
+            _silence(clock="wall"), make_trigger(), at(0), True, id="wall-at-start"
+        ),
+        pytest.param(
+            _silence(clock="wall"), make_trigger(), at(60), False, id="wall-expired"
+        ),
+        pytest.param(
+            _silence(),
+            window(-1),
+            at(5),
+            False,
+            id="event-before-start",
+        ),
+        pytest.param(_silence(), window(0), at(500), True, id="event-backlog"),
+        pytest.param(_silence(), window(60), at(5), False, id="event-after-expiry"),
+        pytest.param(
+            _silence(),
+            window(-10, crossing_published_at=at(1)),
+            at(5),
+            True,
+            id="event-crossing-post",
+        ),
     ],
 )
 def test_silence_matching(
@@ -542,7 +572,7 @@ def test_silence_matching(
 
 def test_silence_also_stops_folding_into_the_open_ticket() -> None:
     ticket = open_ticket()
-    policy = make_policy(silences=(_silence(starts_at=at(6)),))
+    policy = make_policy(silences=(_silence(starts_at=at(5)),))
     assert policy.decide(window(5), [ticket], at(10)).outcome == SUPPRESSED
 
 
@@ -735,7 +765,7 @@ def test_sla_overrides_and_validation() -> None:
 
 
 def test_round_robin_cycles_through_the_team() -> None:
-    policy = make_policy()
+    policy = per_keyword_policy()
     tickets: list[Ticket] = []
     for number in range(4):
         decision = policy.decide(
@@ -959,7 +989,11 @@ def test_any_sequence_of_steps_keeps_the_invariants(
     steps: list[tuple[str, int, float]],
 ) -> None:
     policy = make_policy(
-        settings=TicketSettings(cooldown=timedelta(minutes=60), flap_max_opens=3)
+        settings=TicketSettings(
+            cooldown=timedelta(minutes=60),
+            flap_max_opens=3,
+            group_window_seconds=30 * 86400.0,
+        )
     )
     tickets = {}
     first = open_ticket(policy)

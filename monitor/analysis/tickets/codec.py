@@ -10,6 +10,13 @@ Top-level values (tickets, events, silences, triggers) carry
 ``"schema": SCHEMA_VERSION``. A value without it was written before the field
 existed and is read as version 1; a newer version than this code knows raises
 :class:`UnsupportedSchemaError` instead of being misread.
+
+Version 2 added incidents (a ticket's ``group_key``, ``signals``,
+``seen_signals``, ``linked``), the outbox (``outbox``, ``last_notice_at``,
+``notices``), a trigger's ``signal_id``, ``provisional``, ``retracted`` and
+crossing post, and a silence's ``clock``. Every one of them is optional on
+reading, so version 1 values read as before; a version 1 reader refuses
+version 2 tickets rather than rewrite one without its outbox.
 """
 
 from __future__ import annotations
@@ -21,9 +28,11 @@ from typing import Any
 
 from monitor.analysis.tickets.model import (
     Evidence,
+    Notice,
     Observation,
     Priority,
     RuleKind,
+    Signal,
     Ticket,
     TicketAction,
     TicketEvent,
@@ -34,7 +43,7 @@ from monitor.analysis.tickets.silences import Silence
 from monitor.errors import MonitorError
 
 #: Version of the values this codec writes; it reads every version up to it.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 #: Key of the version in each top-level value.
 SCHEMA_FIELD = "schema"
 
@@ -65,6 +74,8 @@ TICKET_PLAIN = (
     "flapping",
     "revision",
 )
+#: Ticket fields added in schema version 2, with their defaults.
+_TICKET_V2_PLAIN: dict[str, Any] = {"group_key": None, "notices": 0}
 _TICKET_VOCABULARY = ("status", "priority", "kind")
 _TRIGGER_PLAIN = (
     "topic",
@@ -190,6 +201,84 @@ def _observation_from_dict(data: Mapping[str, Any]) -> Observation:
     )
 
 
+def _signal_to_dict(item: Signal) -> dict[str, Any]:
+    return {
+        "rule": item.rule,
+        "kind": str(item.kind),
+        "keyword": item.keyword,
+        "first_fired": _time(item.first_fired),
+        "first_window_start": _time(item.first_window_start),
+        "last_window_end": _time(item.last_window_end),
+        "last_value": item.last_value,
+        "peak_value": item.peak_value,
+        "threshold": item.threshold,
+        "baseline": item.baseline,
+        "priority": str(item.priority),
+        "occurrences": item.occurrences,
+        "signal_id": item.signal_id,
+        "provisional": item.provisional,
+        "retracted": item.retracted,
+        "growth_reference": item.growth_reference,
+    }
+
+
+def _signal_from_dict(data: Mapping[str, Any]) -> Signal:
+    return Signal(
+        rule=data["rule"],
+        kind=RuleKind(data["kind"]),
+        keyword=data.get("keyword"),
+        first_fired=_parse(data["first_fired"]),
+        first_window_start=_parse(data["first_window_start"]),
+        last_window_end=_parse(data["last_window_end"]),
+        last_value=float(data["last_value"]),
+        peak_value=float(data.get("peak_value", data["last_value"])),
+        threshold=float(data["threshold"]),
+        baseline=_opt_float(data.get("baseline")),
+        priority=Priority(data["priority"]),
+        occurrences=int(data.get("occurrences", 1)),
+        signal_id=data.get("signal_id", ""),
+        provisional=bool(data.get("provisional", False)),
+        retracted=bool(data.get("retracted", False)),
+        growth_reference=float(data.get("growth_reference", data["last_value"])),
+    )
+
+
+def notice_to_dict(item: Notice) -> dict[str, Any]:
+    """Encode an outbox notice as JSON-ready values."""
+    return {
+        "notice_id": item.notice_id,
+        "kind": str(item.kind),
+        "priority": str(item.priority),
+        "created_at": _time(item.created_at),
+        "due_at": _time(item.due_at),
+        "channels": list(item.channels),
+        "event_id": item.event_id,
+        "folded": item.folded,
+        "attempts": item.attempts,
+        "last_error": item.last_error,
+        "crossing_received_at": _opt_time(item.crossing_received_at),
+        "accepted": list(item.accepted),
+    }
+
+
+def notice_from_dict(data: Mapping[str, Any]) -> Notice:
+    """Decode what :func:`notice_to_dict` produced."""
+    return Notice(
+        notice_id=data["notice_id"],
+        kind=data["kind"],
+        priority=data["priority"],
+        created_at=_parse(data["created_at"]),
+        due_at=_parse(data["due_at"]),
+        channels=tuple(data.get("channels", ())),
+        event_id=data.get("event_id"),
+        folded=int(data.get("folded", 0)),
+        attempts=int(data.get("attempts", 0)),
+        last_error=data.get("last_error", ""),
+        crossing_received_at=_opt_parse(data.get("crossing_received_at")),
+        accepted=tuple(data.get("accepted", ())),
+    )
+
+
 # --- tickets --------------------------------------------------------------------
 
 
@@ -216,6 +305,13 @@ def ticket_to_dict(ticket: Ticket) -> dict[str, Any]:
     data["sla_breaches"] = sorted(ticket.sla_breaches)
     data["delivery"] = dict(ticket.delivery)
     data["channels"] = list(ticket.channels)
+    for name in _TICKET_V2_PLAIN:
+        data[name] = getattr(ticket, name)
+    data["signals"] = [_signal_to_dict(item) for item in ticket.signals]
+    data["seen_signals"] = list(ticket.seen_signals)
+    data["linked"] = list(ticket.linked)
+    data["outbox"] = [notice_to_dict(item) for item in ticket.outbox]
+    data["last_notice_at"] = _opt_time(ticket.last_notice_at)
     return _versioned(data)
 
 
@@ -248,6 +344,15 @@ def ticket_from_dict(data: Mapping[str, Any]) -> Ticket:
     values["sla_breaches"] = frozenset(data["sla_breaches"])
     values["delivery"] = dict(data["delivery"])
     values["channels"] = tuple(data["channels"])
+    for name, default in _TICKET_V2_PLAIN.items():
+        values[name] = data.get(name, default)
+    values["signals"] = tuple(
+        _signal_from_dict(item) for item in data.get("signals", ())
+    )
+    values["seen_signals"] = tuple(data.get("seen_signals", ()))
+    values["linked"] = tuple(data.get("linked", ()))
+    values["outbox"] = tuple(notice_from_dict(item) for item in data.get("outbox", ()))
+    values["last_notice_at"] = _opt_parse(data.get("last_notice_at"))
     return Ticket(**values)
 
 
@@ -302,6 +407,7 @@ def silence_to_dict(silence: Silence) -> dict[str, Any]:
     data = {item.name: getattr(silence, item.name) for item in fields(silence)}
     data["starts_at"] = _time(silence.starts_at)
     data["expires_at"] = _time(silence.expires_at)
+    data["clock"] = str(silence.clock)
     return _versioned(data)
 
 
@@ -323,6 +429,7 @@ def silence_from_dict(data: Mapping[str, Any]) -> Silence:
         topic=data.get("topic"),
         keyword=data.get("keyword"),
         rule=data.get("rule"),
+        clock=data.get("clock", "event"),
     )
 
 
@@ -337,6 +444,12 @@ def trigger_to_dict(trigger: Trigger) -> dict[str, Any]:
     data["window_end"] = _time(trigger.window_end)
     data["keywords"] = list(trigger.keywords)
     data["evidence"] = [evidence_to_dict(item) for item in trigger.evidence]
+    data["signal_id"] = trigger.signal_id
+    data["provisional"] = trigger.provisional
+    data["retracted"] = trigger.retracted
+    data["crossing_post_id"] = trigger.crossing_post_id
+    data["crossing_published_at"] = _opt_time(trigger.crossing_published_at)
+    data["crossing_received_at"] = _opt_time(trigger.crossing_received_at)
     return _versioned(data)
 
 
@@ -367,4 +480,10 @@ def trigger_from_dict(data: Mapping[str, Any]) -> Trigger:
         customer_tier=data.get("customer_tier"),
         evidence=tuple(evidence_from_dict(item) for item in data.get("evidence", ())),
         keywords=tuple(data.get("keywords", ())),
+        signal_id=data.get("signal_id"),
+        provisional=bool(data.get("provisional", False)),
+        retracted=bool(data.get("retracted", False)),
+        crossing_post_id=data.get("crossing_post_id"),
+        crossing_published_at=_opt_parse(data.get("crossing_published_at")),
+        crossing_received_at=_opt_parse(data.get("crossing_received_at")),
     )

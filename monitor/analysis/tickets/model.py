@@ -107,6 +107,22 @@ class TicketAction(StrEnum):
 SYSTEM_ACTOR = "system"
 
 
+class NoticeKind(StrEnum):
+    """What a notice (a message to the channels) is about."""
+
+    OPENED = "opened"
+    REOPENED = "reopened"
+    UPDATED = "updated"
+    ESCALATED = "escalated"
+    ACKNOWLEDGED = "acknowledged"
+    RESOLVED = "resolved"
+    REPEAT = "repeat"
+
+
+#: Signal fields a rule's ``group_by`` may name.
+GROUP_FIELDS = ("topic", "rule", "kind", "keyword")
+
+
 # --- errors -------------------------------------------------------------------
 
 
@@ -168,6 +184,23 @@ def _rule_kind(kind: str) -> RuleKind:
         raise InvalidPolicyError(f"unknown rule kind {kind!r}") from None
 
 
+def group_fields(group_by: str) -> tuple[str, ...]:
+    """Parse a ``group_by`` value (``"topic"``, ``"topic,keyword"``...).
+
+    Raises:
+        InvalidPolicyError: An empty value or a field not in
+            :data:`GROUP_FIELDS`.
+
+    """
+    names = tuple(part.strip() for part in group_by.split(",") if part.strip())
+    unknown = [name for name in names if name not in GROUP_FIELDS]
+    if not names or unknown:
+        raise InvalidPolicyError(
+            f"group_by {group_by!r}: use one or more of {', '.join(GROUP_FIELDS)}"
+        )
+    return tuple(dict.fromkeys(names))
+
+
 # --- rules --------------------------------------------------------------------
 
 
@@ -192,6 +225,10 @@ class AlertRule:
         channels: Names of the notification channels to deliver to.
         team: Team that takes the tickets, overriding the topic routing.
         min_priority: Floor of the computed priority (``P1``..``P4``), if any.
+        group_by: Which fields of a signal make its incident's group key,
+            comma-separated among :data:`GROUP_FIELDS` (default ``topic``: every
+            rule of a topic folds into one incident; ``topic,rule,keyword``
+            gives the old one-ticket-per-rule behaviour).
 
     """
 
@@ -205,9 +242,11 @@ class AlertRule:
     channels: tuple[str, ...] = ()
     team: str | None = None
     min_priority: Priority | None = None
+    group_by: str = "topic"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "kind", _rule_kind(self.kind))
+        group_fields(self.group_by)  # refuses an unknown field
         if not self.threshold > 0:
             raise InvalidPolicyError(f"rule {self.name!r}: threshold must be > 0")
         if self.min_priority is not None:
@@ -282,6 +321,19 @@ class Trigger:
         customer_tier: Highest customer tier among the evidence, if any.
         evidence: Posts that show it.
         keywords: Keywords of the window, most frequent first.
+        signal_id: ``<rule>@<series>@<window end epoch seconds>``, unique per
+            (rule, series, window); a trigger whose id a ticket has seen is a
+            no-op (retried batch, restart, the close after an early firing).
+            ``None`` (older detectors): :attr:`signal_key` derives one.
+        provisional: A share rule that fired early on an incomplete window; a
+            later trigger with the same ``signal_id`` and ``provisional=False``
+            confirms it.
+        retracted: This trigger withdraws the signal ``signal_id`` (its
+            window closed below the threshold).
+        crossing_post_id: The post that crossed the threshold, if known.
+        crossing_published_at: That post's ``published_at`` (event time).
+        crossing_received_at: That post's ``posts`` record timestamp (UTC):
+            where the notice latency histogram is measured from.
 
     """
 
@@ -300,18 +352,149 @@ class Trigger:
     customer_tier: str | None = None
     evidence: tuple[Evidence, ...] = ()
     keywords: tuple[str, ...] = ()
+    signal_id: str | None = None
+    provisional: bool = False
+    retracted: bool = False
+    crossing_post_id: str | None = None
+    crossing_published_at: datetime | None = None
+    crossing_received_at: datetime | None = None
 
     def __post_init__(self) -> None:
         require_aware(self.window_start, "window_start")
         require_aware(self.window_end, "window_end")
+        require_aware(self.crossing_published_at, "crossing_published_at")
+        require_aware(self.crossing_received_at, "crossing_received_at")
         if self.window_end < self.window_start:
             raise InvalidPolicyError("trigger window ends before it starts")
         object.__setattr__(self, "kind", _rule_kind(self.kind))
 
     @property
     def fingerprint(self) -> str:
-        """The incident's fingerprint; see :func:`fingerprint`."""
+        """The legacy per-rule fingerprint; see :func:`fingerprint`.
+
+        Tickets opened before incidents existed carry it; a trigger still
+        folds into such an open ticket (the upgrade path in the README).
+        """
         return fingerprint(self.topic, self.rule, self.keyword)
+
+    @property
+    def series(self) -> str:
+        """What the rule counted: ``<topic>`` or ``<topic>/<keyword>``."""
+        return self.topic if self.keyword is None else f"{self.topic}/{self.keyword}"
+
+    @property
+    def signal_key(self) -> str:
+        """:attr:`signal_id`, or ``<rule>@<series>@<window end epoch s>``."""
+        if self.signal_id is not None:
+            return self.signal_id
+        return f"{self.rule}@{self.series}@{int(self.window_end.timestamp())}"
+
+    @property
+    def event_time(self) -> datetime:
+        """When the signal happened in event time.
+
+        The crossing post's ``published_at`` if known, else the window start
+        (the posts were published in it, however late they are processed).
+        """
+        return self.crossing_published_at or self.window_start
+
+
+@dataclass(frozen=True)
+class Signal:
+    """One rule series (rule and keyword) folded into an incident ticket.
+
+    Attributes:
+        rule: Rule name.
+        kind: Rule kind.
+        keyword: Keyword, if the rule is about one.
+        first_fired: When the incident first heard of it (decision time).
+        first_window_start: Start of its first window (event time).
+        last_window_end: End of its latest window (event time).
+        last_value: Its latest observed value (the rule's unit).
+        peak_value: Its highest observed value.
+        threshold: The rule's threshold.
+        baseline: Its latest expected value, if known.
+        priority: What its latest window alone scores.
+        occurrences: Windows of it folded in.
+        signal_id: The latest window's signal id.
+        provisional: True while its latest firing is an unconfirmed early one.
+        retracted: True once its latest firing was withdrawn.
+        growth_reference: Value its next growth escalation is measured from.
+
+    """
+
+    rule: str
+    kind: RuleKind
+    keyword: str | None
+    first_fired: datetime
+    first_window_start: datetime
+    last_window_end: datetime
+    last_value: float
+    peak_value: float
+    threshold: float
+    baseline: float | None
+    priority: Priority
+    occurrences: int = 1
+    signal_id: str = ""
+    provisional: bool = False
+    retracted: bool = False
+    growth_reference: float = 0.0
+
+    @property
+    def series(self) -> tuple[str, str | None]:
+        """``(rule, keyword)``: the key signals of one incident are kept by."""
+        return (self.rule, self.keyword)
+
+
+@dataclass(frozen=True)
+class Notice:
+    """A notice waiting in a ticket's outbox to reach its channels.
+
+    It is written in the same (optimistic-concurrency) write as the change
+    it tells of, and removed channel by channel as each accepts it, so a
+    crash between the change and the send loses nothing. Each channel's
+    delivery id is ``<notice_id>@<channel>`` (:meth:`delivery_id`), the same
+    on every retry and after a restart, so receivers can drop repeats.
+
+    Attributes:
+        notice_id: ``<ticket_id>#n<revision>`` of the change that queued it.
+        kind: What it tells of.
+        priority: The ticket's priority when it was (last) queued.
+        created_at: When it was queued.
+        due_at: Not sent before this (``group_wait``, ``group_interval``,
+            or a retry's backoff).
+        channels: Channels that have not accepted it yet.
+        event_id: The audit event it tells of, if any.
+        folded: Later changes folded into it while it waited ("5 more
+            updates").
+        attempts: Failed sending rounds so far.
+        last_error: What went wrong on the last failed round.
+        crossing_received_at: ``posts`` timestamp of the post whose signal
+            queued it, for the notice latency histogram.
+        accepted: Channels that already accepted it.
+
+    """
+
+    notice_id: str
+    kind: NoticeKind
+    priority: Priority
+    created_at: datetime
+    due_at: datetime
+    channels: tuple[str, ...]
+    event_id: str | None = None
+    folded: int = 0
+    attempts: int = 0
+    last_error: str = ""
+    crossing_received_at: datetime | None = None
+    accepted: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "kind", NoticeKind(self.kind))
+        object.__setattr__(self, "priority", Priority(self.priority))
+
+    def delivery_id(self, channel: str) -> str:
+        """Return the stable id of this notice's delivery to ``channel``."""
+        return f"{self.notice_id}@{channel}"
 
 
 @dataclass(frozen=True)
@@ -358,6 +541,15 @@ class Ticket:
         delivery: Delivery status per notification channel.
         channels: Channels the rule notifies.
         revision: Number of events so far; the next event id uses it.
+        group_key: The incident's group key (e.g. ``topic=空调异味``);
+            ``None`` on a ticket opened before incidents (one rule each).
+        signals: The rule series folded into the incident, first fired first.
+        seen_signals: Signal ids already folded (bounded), so a repeated
+            trigger is a no-op.
+        linked: Other incidents sharing evidence posts with this one.
+        outbox: Notices not yet accepted by every channel.
+        last_notice_at: When the latest notice was queued to go out.
+        notices: Notices queued so far (folded updates count once).
 
     """
 
@@ -400,6 +592,13 @@ class Ticket:
     delivery: Mapping[str, str] = field(default_factory=dict)
     channels: tuple[str, ...] = ()
     revision: int = 0
+    group_key: str | None = None
+    signals: tuple[Signal, ...] = ()
+    seen_signals: tuple[str, ...] = ()
+    linked: tuple[str, ...] = ()
+    outbox: tuple[Notice, ...] = ()
+    last_notice_at: datetime | None = None
+    notices: int = 0
 
     @property
     def is_active(self) -> bool:
@@ -449,6 +648,16 @@ def fingerprint(topic: str, rule: str, keyword: str | None) -> str:
 
     """
     raw = json.dumps([topic, rule, keyword], ensure_ascii=False)
+    return "fp-" + hashlib.sha1(raw.encode("utf-8")).hexdigest()
+
+
+def incident_fingerprint(group_key: str) -> str:
+    """Return the fingerprint of an incident by its group key.
+
+    ``fp-`` and the SHA-1 of ``["incident", group_key]``: never equal to a
+    legacy :func:`fingerprint` of a ``(topic, rule, keyword)`` triple.
+    """
+    raw = json.dumps(["incident", group_key], ensure_ascii=False)
     return "fp-" + hashlib.sha1(raw.encode("utf-8")).hexdigest()
 
 

@@ -30,15 +30,20 @@ from monitor.analysis.tickets.model import (
     SYSTEM_ACTOR,
     AlertRule,
     InvalidPolicyError,
+    NoticeKind,
     Observation,
+    Signal,
     Ticket,
     TicketAction,
     TicketEvent,
     TicketStatus,
     Trigger,
     default_ticket_id,
+    group_fields,
+    incident_fingerprint,
     require_aware,
 )
+from monitor.analysis.tickets.outbox import queue_notice
 from monitor.analysis.tickets.priority import (
     compute_priority,
     format_number,
@@ -89,6 +94,23 @@ class TicketSettings:
         evidence_limit: Evidence posts kept per ticket (>= 1).
         history_limit: Observations kept per ticket (>= 1).
         keyword_limit: Keywords kept per ticket (>= 1).
+        group_window_seconds: A signal folds into its group's open incident
+            if its event time is within this many seconds of the incident's
+            first or latest window (event time, > 0; default 1 h).
+        group_wait_seconds: A new incident below P2 is notified this long
+            after its first signal, so signals arriving together make one
+            notice (>= 0, <= 1 s by default; P1 and P2 go at once).
+        group_interval_seconds: Later signals and values fold into one
+            update notice at most this often per incident (> 0; default
+            5 min).
+        repeat_interval_seconds: An incident still ``open`` (nobody
+            acknowledged it) is notified again after this long without a
+            notice (> 0; default 4 h).
+        notice_retry_seconds: First wait before a channel that failed is
+            tried again; doubles per failed round (> 0).
+        notice_retry_max_seconds: Longest such wait (>= the first).
+        seen_signal_limit: Signal ids a ticket remembers for de-duplication
+            (>= 1).
 
     """
 
@@ -100,9 +122,25 @@ class TicketSettings:
     evidence_limit: int = 10
     history_limit: int = 48
     keyword_limit: int = 20
+    group_window_seconds: float = 3600.0
+    group_wait_seconds: float = 1.0
+    group_interval_seconds: float = 300.0
+    repeat_interval_seconds: float = 4 * 3600.0
+    notice_retry_seconds: float = 2.0
+    notice_retry_max_seconds: float = 300.0
+    seen_signal_limit: int = 200
 
     def __post_init__(self) -> None:
         problems = []
+        if self.group_wait_seconds < 0:
+            problems.append("group_wait must be >= 0")
+        for name in ("group_window", "group_interval", "repeat_interval"):
+            if not getattr(self, f"{name}_seconds") > 0:
+                problems.append(f"{name} must be > 0")
+        if not 0 < self.notice_retry_seconds <= self.notice_retry_max_seconds:
+            problems.append("notice retry waits must be > 0, first <= max")
+        if self.seen_signal_limit < 1:
+            problems.append("seen_signal_limit must be >= 1")
         if self.cooldown < timedelta(0):
             problems.append("cooldown must be >= 0")
         if self.flap_max_opens < 1:
@@ -169,34 +207,39 @@ class TicketPolicy:
     def decide(
         self, trigger: Trigger, tickets: Iterable[Ticket], now: datetime
     ) -> TicketDecision:
-        """Decide what a trigger does, given the known tickets.
+        """Decide what a trigger (a signal) does, given the known tickets.
 
-        In order: a maintenance window covering the topic at the trigger's
-        window (event time: the posts were published during maintenance,
-        however late they are processed), or a matching silence (wall
-        clock), suppresses it. Otherwise it folds into the fingerprint's
-        active ticket (a window already folded is a duplicate). Otherwise,
-        if the fingerprint flaps (``flap_max_opens`` opens within
-        ``flap_window``) it is held on the latest resolved ticket; a resolved
-        ticket within the cool-down is reopened; anything else (none,
-        resolved long ago, closed) opens a new ticket.
+        In order: a maintenance window or a silence covering the trigger's
+        event time (a silence with ``clock: wall``: ``now``) suppresses it.
+        A signal id a ticket has already folded is a no-op (``duplicate``),
+        unless it confirms a provisional signal or withdraws one. A
+        trigger of a rule whose pre-incident ticket (``(topic, rule,
+        keyword)`` fingerprint, opened before an upgrade) is still active
+        folds into that ticket as before. Otherwise the signal folds into
+        its group's active incident whose event-time span it falls within
+        ``group_window`` of; else, if the group flaps (``flap_max_opens``
+        opens within ``flap_window``) it is held on the latest resolved
+        incident; a resolved incident within the cool-down is reopened; and
+        anything else opens a new incident.
 
         Args:
             trigger: What fired.
-            tickets: Known tickets: every active one and the recent ones per
-                fingerprint (at least the latest), plus the team's tickets
-                for routing.
-            now: Decision time (timezone-aware); silences are checked at
-                this instant, maintenance at the trigger's window start.
+            tickets: Known tickets: every active one and the recent ones of
+                the group key and the legacy fingerprint (at least the
+                latest), the team's tickets for routing, and the active
+                tickets sharing evidence posts (for links).
+            now: Decision time (timezone-aware, wall clock): ticket times,
+                deadlines and notice times.
 
         Returns:
-            The decision; nothing is modified.
+            The decision; nothing is modified. Notices to send are queued in
+            the decided ticket's outbox (``notify`` is True when one was).
 
         """
         require_aware(now, "now")
         tickets = list(tickets)
         for window in self.maintenance:
-            if window.is_active(trigger.topic, trigger.window_start):
+            if window.is_active(trigger.topic, trigger.event_time):
                 return TicketDecision(
                     Outcome.SUPPRESSED,
                     f"suppressed by maintenance window {window.name}",
@@ -207,15 +250,38 @@ class TicketPolicy:
                     Outcome.SUPPRESSED,
                     f"suppressed by silence {silence.silence_id} "
                     f"({silence.author}: {silence.reason}, until "
-                    f"{silence.expires_at.isoformat()})",
+                    f"{silence.expires_at.isoformat()}, {silence.clock} time)",
                 )
-        mine = sorted(
-            (t for t in tickets if t.fingerprint == trigger.fingerprint),
+        legacy = sorted(
+            (
+                t
+                for t in tickets
+                if t.fingerprint == trigger.fingerprint
+                and t.group_key is None
+                and t.is_active
+            ),
             key=lambda t: t.sequence,
         )
-        active = [t for t in mine if t.is_active]
+        if legacy:
+            return self._fold(legacy[-1], trigger, now)
+        key = self.group_key(trigger)
+        group = incident_fingerprint(key)
+        mine = sorted(
+            (t for t in tickets if t.fingerprint == group),
+            key=lambda t: t.sequence,
+        )
+        signal_id = trigger.signal_key
+        seen = [t for t in mine if signal_id in t.seen_signals]
+        if seen:
+            return self._known_signal(seen[-1], trigger, now)
+        if trigger.retracted:
+            return TicketDecision(
+                Outcome.DUPLICATE,
+                f"signal {signal_id} was never folded; nothing to withdraw",
+            )
+        active = [t for t in mine if t.is_active and self._within_group(t, trigger)]
         if active:
-            return self._fold(active[-1], trigger, now)
+            return self._fold_signal(active[-1], trigger, tickets, now)
         latest = mine[-1] if mine else None
         if latest is not None and latest.status == TicketStatus.RESOLVED:
             opens = self._recent_opens(mine, now)
@@ -223,9 +289,26 @@ class TicketPolicy:
                 return self._hold(latest, trigger, now, opens)
             assert latest.resolved_at is not None
             if now - latest.resolved_at <= self.settings.cooldown:
-                return self._reopen(latest, trigger, now)
+                return self._reopen(latest, trigger, tickets, now)
         sequence = max((t.sequence for t in mine), default=0) + 1
-        return self._open(trigger, tickets, now, sequence, latest)
+        return self._open(trigger, tickets, now, sequence, latest, key)
+
+    def group_key(self, trigger: Trigger) -> str:
+        """Return the incident group key of a trigger: rule's ``group_by`` fields.
+
+        E.g. ``topic=空调异味`` (the default) or
+        ``topic=星河广场,keyword=停车``; a trigger of an unknown rule groups
+        by topic.
+        """
+        rule = self._rule(trigger)
+        names = group_fields(rule.group_by if rule is not None else "topic")
+        values = {
+            "topic": trigger.topic,
+            "rule": trigger.rule,
+            "kind": str(trigger.kind),
+            "keyword": trigger.keyword or "",
+        }
+        return ",".join(f"{name}={values[name]}" for name in names)
 
     def enforce_sla(
         self, ticket: Ticket, now: datetime
@@ -290,14 +373,31 @@ class TicketPolicy:
     def _rule(self, trigger: Trigger) -> AlertRule | None:
         return self.rules.get((trigger.topic, trigger.rule))
 
+    def _channels(self, trigger: Trigger) -> tuple[str, ...]:
+        rule = self._rule(trigger)
+        return rule.channels if rule is not None else ()
+
     def _recent_opens(self, tickets: Sequence[Ticket], now: datetime) -> int:
         since = now - self.settings.flap_window
         return sum(
             1 for t in tickets for moment in t.opened_times if since < moment <= now
         )
 
+    def _within_group(self, ticket: Ticket, trigger: Trigger) -> bool:
+        """Return True if the trigger is within ``group_window`` of the ticket."""
+        window = timedelta(seconds=self.settings.group_window_seconds)
+        return (
+            trigger.window_start <= ticket.last_seen + window
+            and trigger.window_end >= ticket.first_seen - window
+        )
+
     def _observe(self, ticket: Ticket, trigger: Trigger) -> Ticket:
-        """Fold a trigger's window, evidence and keywords into a ticket."""
+        """Fold a trigger's window, evidence and keywords into a ticket.
+
+        The ticket-level values (peak, expected) follow only the signals of
+        its opening rule: an incident mixes units across rules, and each
+        signal keeps its own values.
+        """
         observation = Observation(
             trigger.window_start,
             trigger.window_end,
@@ -305,16 +405,21 @@ class TicketPolicy:
             trigger.expected_value,
         )
         limits = self.settings
+        lead = (trigger.rule, trigger.keyword) == (ticket.rule, ticket.keyword)
         keywords = tuple(dict.fromkeys((*trigger.keywords, *ticket.keywords)))
         return replace(
             ticket,
             occurrences=ticket.occurrences + 1,
             first_seen=min(ticket.first_seen, trigger.window_start),
             last_seen=max(ticket.last_seen, trigger.window_end),
-            peak_value=max(ticket.peak_value, trigger.observed_value),
+            peak_value=(
+                max(ticket.peak_value, trigger.observed_value)
+                if lead
+                else ticket.peak_value
+            ),
             expected_value=(
                 trigger.expected_value
-                if trigger.expected_value is not None
+                if lead and trigger.expected_value is not None
                 else ticket.expected_value
             ),
             evidence=merge_evidence(
@@ -322,13 +427,163 @@ class TicketPolicy:
             ),
             keywords=keywords[: limits.keyword_limit],
             history=(*ticket.history, observation)[-limits.history_limit :],
+            channels=tuple(dict.fromkeys((*ticket.channels, *self._channels(trigger)))),
         )
 
+    def _signal_of(self, trigger: Trigger, now: datetime) -> Signal:
+        priority, _ = compute_priority(trigger, self._rule(trigger))
+        return Signal(
+            rule=trigger.rule,
+            kind=trigger.kind,
+            keyword=trigger.keyword,
+            first_fired=now,
+            first_window_start=trigger.window_start,
+            last_window_end=trigger.window_end,
+            last_value=trigger.observed_value,
+            peak_value=trigger.observed_value,
+            threshold=trigger.threshold,
+            baseline=trigger.expected_value,
+            priority=priority,
+            signal_id=trigger.signal_key,
+            provisional=trigger.provisional,
+            growth_reference=trigger.observed_value,
+        )
+
+    def _with_signal(
+        self, ticket: Ticket, trigger: Trigger, tickets: Sequence[Ticket], now: datetime
+    ) -> tuple[Ticket, Signal | None, Signal]:
+        """Add the trigger to the ticket's signals, ids and links.
+
+        Returns:
+            The ticket, the series' signal before (``None`` if new) and after.
+
+        """
+        fresh = self._signal_of(trigger, now)
+        before = next((s for s in ticket.signals if s.series == fresh.series), None)
+        if before is None:
+            after = fresh
+            signals = (*ticket.signals, fresh)
+        else:
+            after = replace(
+                before,
+                last_window_end=max(before.last_window_end, trigger.window_end),
+                last_value=trigger.observed_value,
+                peak_value=max(before.peak_value, trigger.observed_value),
+                baseline=(
+                    trigger.expected_value
+                    if trigger.expected_value is not None
+                    else before.baseline
+                ),
+                priority=fresh.priority,
+                occurrences=before.occurrences + 1,
+                signal_id=fresh.signal_id,
+                provisional=trigger.provisional,
+                retracted=False,
+            )
+            signals = tuple(after if s is before else s for s in ticket.signals)
+        seen = (*ticket.seen_signals, trigger.signal_key)
+        ticket = replace(
+            ticket,
+            signals=signals,
+            seen_signals=seen[-self.settings.seen_signal_limit :],
+            linked=self._links(ticket, trigger, tickets),
+        )
+        return ticket, before, after
+
+    @staticmethod
+    def _links(
+        ticket: Ticket, trigger: Trigger, tickets: Sequence[Ticket]
+    ) -> tuple[str, ...]:
+        """Other active incidents sharing an evidence post with the trigger."""
+        posts = {item.post_id for item in trigger.evidence}
+        if not posts:
+            return ticket.linked
+        found = [
+            other.ticket_id
+            for other in tickets
+            if other.ticket_id != ticket.ticket_id
+            and other.fingerprint != ticket.fingerprint
+            and other.is_active
+            and posts & {item.post_id for item in other.evidence}
+        ]
+        return tuple(dict.fromkeys((*ticket.linked, *found)))
+
+    def _notice(
+        self,
+        ticket: Ticket,
+        kind: NoticeKind,
+        now: datetime,
+        event: TicketEvent,
+        trigger: Trigger | None = None,
+    ) -> Ticket:
+        return queue_notice(
+            ticket,
+            kind,
+            now=now,
+            channels=ticket.channels,
+            settings=self.settings,
+            event_id=event.event_id,
+            crossing_received_at=trigger.crossing_received_at if trigger else None,
+        )
+
+    def _escalation(
+        self, ticket: Ticket, trigger: Trigger, growth_reference: float, count: int
+    ) -> tuple[list[str], bool]:
+        """Reasons to raise the priority one level; and whether the value grew."""
+        why = []
+        grew = trigger.observed_value >= growth_reference * (
+            1 + self.settings.growth_ratio
+        )
+        if grew:
+            growth = trigger.observed_value / growth_reference - 1
+            why.append(
+                f"{trigger.rule} grew {growth:.0%} to "
+                f"{format_number(trigger.observed_value)} from "
+                f"{format_number(growth_reference)}"
+            )
+        if count % self.settings.escalate_every == 0:
+            why.append(f"{count} occurrences")
+        return why, grew
+
+    def _raise(
+        self,
+        ticket: Ticket,
+        new: Ticket,
+        trigger: Trigger,
+        why: list[str],
+        now: datetime,
+        details: dict[str, Any],
+    ) -> tuple[Ticket, bool]:
+        """Apply the escalation reasons and the trigger's own score to ``new``."""
+        priority = raise_priority(ticket.priority) if why else ticket.priority
+        computed, computed_reason = compute_priority(trigger, self._rule(trigger))
+        if is_more_urgent(computed, priority):
+            priority = computed
+            why.append(f"{trigger.rule} alone scores {computed_reason}")
+        if priority == ticket.priority:
+            return new, False
+        ack_due, resolve_due = self.sla.dues(priority, now)
+        new = replace(
+            new,
+            priority=priority,
+            priority_reason=f"{priority}: raised from {ticket.priority}: "
+            + "; ".join(why)
+            + f" (opened as {ticket.priority_reason})",
+            ack_due=min(ticket.ack_due, ack_due),
+            resolve_due=min(ticket.resolve_due, resolve_due),
+        )
+        details.update(from_priority=str(ticket.priority), to_priority=str(priority))
+        return new, True
+
     def _fold(self, ticket: Ticket, trigger: Trigger, now: datetime) -> TicketDecision:
-        if any(
-            seen.window_start == trigger.window_start
-            and seen.window_end == trigger.window_end
-            for seen in ticket.history
+        """Fold into a pre-incident (one rule) ticket, as before the upgrade."""
+        if (
+            any(
+                seen.window_start == trigger.window_start
+                and seen.window_end == trigger.window_end
+                for seen in ticket.history
+            )
+            or trigger.retracted
         ):
             return TicketDecision(
                 Outcome.DUPLICATE,
@@ -337,46 +592,19 @@ class TicketPolicy:
                 ticket=ticket,
             )
         new = self._observe(ticket, trigger)
-        why = []
-        if trigger.observed_value >= ticket.growth_reference * (
-            1 + self.settings.growth_ratio
-        ):
-            growth = trigger.observed_value / ticket.growth_reference - 1
-            why.append(
-                f"value grew {growth:.0%} to "
-                f"{format_number(trigger.observed_value)} from "
-                f"{format_number(ticket.growth_reference)}"
-            )
+        why, grew = self._escalation(
+            ticket, trigger, ticket.growth_reference, new.occurrences
+        )
+        if grew:
             new = replace(new, growth_reference=trigger.observed_value)
-        if new.occurrences % self.settings.escalate_every == 0:
-            why.append(f"{new.occurrences} occurrences")
-        priority = raise_priority(ticket.priority) if why else ticket.priority
-        computed, computed_reason = compute_priority(trigger, self._rule(trigger))
-        if is_more_urgent(computed, priority):
-            priority = computed
-            why.append(f"this window alone scores {computed_reason}")
         details: dict[str, Any] = {
             "occurrences": new.occurrences,
             "observed_value": trigger.observed_value,
             "window_start": trigger.window_start.isoformat(),
         }
-        raised = priority != ticket.priority
-        if raised:
-            ack_due, resolve_due = self.sla.dues(priority, now)
-            new = replace(
-                new,
-                priority=priority,
-                priority_reason=f"{priority}: raised from {ticket.priority}: "
-                + "; ".join(why)
-                + f" (opened as {ticket.priority_reason})",
-                ack_due=min(ticket.ack_due, ack_due),
-                resolve_due=min(ticket.resolve_due, resolve_due),
-            )
-            details.update(
-                from_priority=str(ticket.priority), to_priority=str(priority)
-            )
+        new, raised = self._raise(ticket, new, trigger, why, now, details)
         note = f"occurrence {new.occurrences}" + (
-            f"; priority {ticket.priority} -> {priority}: " + "; ".join(why)
+            f"; priority {ticket.priority} -> {new.priority}: " + "; ".join(why)
             if raised
             else ""
         )
@@ -389,8 +617,123 @@ class TicketPolicy:
             note=note,
             details=details,
         )
+        if raised:
+            new = self._notice(new, NoticeKind.ESCALATED, now, event, trigger)
         return TicketDecision(
             Outcome.FOLDED, f"folded into {ticket.ticket_id}", new, event, notify=raised
+        )
+
+    def _fold_signal(
+        self, ticket: Ticket, trigger: Trigger, tickets: Sequence[Ticket], now: datetime
+    ) -> TicketDecision:
+        """Fold a new signal (or a new window of one) into an active incident."""
+        new = self._observe(ticket, trigger)
+        new, before, after = self._with_signal(new, trigger, tickets, now)
+        reference = before.growth_reference if before is not None else 0.0
+        why: list[str] = []
+        grew = False
+        if before is not None:
+            why, grew = self._escalation(ticket, trigger, reference, after.occurrences)
+        if grew:
+            after = replace(after, growth_reference=trigger.observed_value)
+            new = replace(
+                new,
+                signals=tuple(
+                    after if s.series == after.series else s for s in new.signals
+                ),
+            )
+        details: dict[str, Any] = {
+            "rule": trigger.rule,
+            "signal_id": trigger.signal_key,
+            "signals": len(new.signals),
+            "occurrences": new.occurrences,
+            "observed_value": trigger.observed_value,
+            "window_start": trigger.window_start.isoformat(),
+            "provisional": trigger.provisional,
+        }
+        new, raised = self._raise(ticket, new, trigger, why, now, details)
+        what = "new signal" if before is None else "signal"
+        note = (
+            f"{what} {trigger.rule}"
+            + (f" on {trigger.keyword}" if trigger.keyword else "")
+            + f" ({len(new.signals)} signals, occurrence {new.occurrences})"
+        )
+        if raised:
+            note += f"; priority {ticket.priority} -> {new.priority}: " + "; ".join(why)
+        if set(new.linked) - set(ticket.linked):
+            note += "; linked " + ", ".join(
+                sorted(set(new.linked) - set(ticket.linked))
+            )
+        new, event = stamp_event(
+            ticket,
+            new,
+            action=TicketAction.FOLD,
+            actor=SYSTEM_ACTOR,
+            at=now,
+            note=note,
+            details=details,
+        )
+        notify = raised or before is None
+        if notify:
+            kind = NoticeKind.ESCALATED if raised else NoticeKind.UPDATED
+            new = self._notice(new, kind, now, event, trigger)
+        return TicketDecision(
+            Outcome.FOLDED, f"folded into {ticket.ticket_id}", new, event, notify=notify
+        )
+
+    def _known_signal(
+        self, ticket: Ticket, trigger: Trigger, now: datetime
+    ) -> TicketDecision:
+        """Handle a signal id already folded: confirm, withdraw, or nothing."""
+        signal_id = trigger.signal_key
+        current = next((s for s in ticket.signals if s.signal_id == signal_id), None)
+        duplicate = TicketDecision(
+            Outcome.DUPLICATE,
+            f"signal {signal_id} already on {ticket.ticket_id}",
+            ticket=ticket,
+        )
+        if current is None:
+            return duplicate  # a later window of its series replaced it
+        if trigger.retracted and not current.retracted:
+            changed = replace(current, retracted=True, provisional=False)
+            action_note = f"signal {signal_id} withdrawn: its window closed below"
+        elif current.provisional and not trigger.provisional and not trigger.retracted:
+            changed = replace(
+                current,
+                provisional=False,
+                last_value=trigger.observed_value,
+                peak_value=max(current.peak_value, trigger.observed_value),
+            )
+            action_note = f"signal {signal_id} confirmed at its window's close"
+        else:
+            return duplicate
+        new = replace(
+            ticket,
+            signals=tuple(changed if s is current else s for s in ticket.signals),
+        )
+        new, event = stamp_event(
+            ticket,
+            new,
+            action=TicketAction.FOLD,
+            actor=SYSTEM_ACTOR,
+            at=now,
+            note=action_note,
+            details={
+                "signal_id": signal_id,
+                "retracted": changed.retracted,
+                "observed_value": trigger.observed_value,
+            },
+        )
+        # A withdrawal alone is told only when no signal is left standing.
+        last = all(s.retracted for s in new.signals)
+        if changed.retracted and last:
+            new = self._notice(new, NoticeKind.UPDATED, now, event)
+        return TicketDecision(
+            Outcome.FOLDED,
+            f"{action_note} on {ticket.ticket_id}",
+            new,
+            event,
+            notify=changed.retracted and last,
         )
 
     def _hold(
@@ -402,6 +745,8 @@ class TicketPolicy:
             f"{ticket.ticket_id}"
         )
         new = replace(self._observe(ticket, trigger), flapping=True)
+        if new.group_key is not None:
+            new, _, _ = self._with_signal(new, trigger, (), now)
         new, event = stamp_event(
             ticket,
             new,
@@ -414,11 +759,12 @@ class TicketPolicy:
         return TicketDecision(Outcome.HELD, reason, new, event)
 
     def _reopen(
-        self, ticket: Ticket, trigger: Trigger, now: datetime
+        self, ticket: Ticket, trigger: Trigger, tickets: Sequence[Ticket], now: datetime
     ) -> TicketDecision:
         assert ticket.resolved_at is not None
         since = now - ticket.resolved_at
         new = self._observe(reopen(ticket, now, self.sla), trigger)
+        new, _, _ = self._with_signal(new, trigger, tickets, now)
         new = replace(new, growth_reference=trigger.observed_value)
         note = f"fired again {since} after it was resolved (cool-down " + (
             f"{self.settings.cooldown})"
@@ -430,8 +776,9 @@ class TicketPolicy:
             actor=SYSTEM_ACTOR,
             at=now,
             note=note,
-            details={"reopen_count": new.reopen_count},
+            details={"reopen_count": new.reopen_count, "rule": trigger.rule},
         )
+        new = self._notice(new, NoticeKind.REOPENED, now, event, trigger)
         return TicketDecision(
             Outcome.REOPENED, f"reopened {ticket.ticket_id}", new, event, notify=True
         )
@@ -443,17 +790,19 @@ class TicketPolicy:
         now: datetime,
         sequence: int,
         previous: Ticket | None,
+        group_key: str,
     ) -> TicketDecision:
         rule = self._rule(trigger)
         priority, reason = compute_priority(trigger, rule)
         team = self.routing.team_for(trigger.topic, rule)
         owner = choose_owner(team, tickets)
         ack_due, resolve_due = self.sla.dues(priority, now)
-        ticket_id = self.id_factory(trigger.fingerprint, sequence)
+        group = incident_fingerprint(group_key)
+        ticket_id = self.id_factory(group, sequence)
         limits = self.settings
         ticket = Ticket(
             ticket_id=ticket_id,
-            fingerprint=trigger.fingerprint,
+            fingerprint=group,
             sequence=sequence,
             status=TicketStatus.OPEN,
             priority=priority,
@@ -487,10 +836,14 @@ class TicketPolicy:
             ),
             opened_times=(now,),
             channels=rule.channels if rule else (),
+            group_key=group_key,
         )
+        ticket, _, _ = self._with_signal(ticket, trigger, tickets, now)
         note = reason
         if previous is not None:
             note += f"; previous ticket {previous.ticket_id} is {previous.status}"
+        if ticket.linked:
+            note += "; shares posts with " + ", ".join(ticket.linked)
         ticket, event = stamp_event(
             None,
             ticket,
@@ -498,8 +851,15 @@ class TicketPolicy:
             actor=SYSTEM_ACTOR,
             at=now,
             note=note,
-            details={"team": team.name, "owner": owner, "priority": str(priority)},
+            details={
+                "team": team.name,
+                "owner": owner,
+                "priority": str(priority),
+                "group_key": group_key,
+                "signal_id": trigger.signal_key,
+            },
         )
+        ticket = self._notice(ticket, NoticeKind.OPENED, now, event, trigger)
         return TicketDecision(
             Outcome.OPENED, f"opened {ticket_id}", ticket, event, notify=True
         )

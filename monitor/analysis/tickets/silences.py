@@ -1,20 +1,32 @@
 """People's decisions to mute triggers: silences and maintenance windows.
 
-A :class:`Silence` is checked against the wall clock when a trigger arrives;
-a :class:`MaintenanceWindow` against the trigger's own window (event time),
-see :meth:`~monitor.analysis.tickets.policy.TicketPolicy.decide`.
+Both are judged in event time by default: against the trigger's
+:attr:`~monitor.analysis.tickets.model.Trigger.event_time` (the crossing
+post's ``published_at``, else its window's start), so a backlog processed
+hours later is muted exactly when its posts were published during the
+silence or the maintenance. A silence may choose the wall clock instead
+(``clock: wall``): it then mutes whatever arrives while it is active, however
+old, the way Alertmanager silences work.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, time, tzinfo
+from enum import StrEnum
 
 from monitor.analysis.tickets.model import (
     InvalidPolicyError,
     Trigger,
     require_aware,
 )
+
+
+class SilenceClock(StrEnum):
+    """Which time a silence is judged by."""
+
+    EVENT = "event"
+    WALL = "wall"
 
 
 @dataclass(frozen=True)
@@ -30,6 +42,8 @@ class Silence:
         topic: Matches this topic only, if set.
         keyword: Matches this keyword only, if set.
         rule: Matches this rule name only, if set.
+        clock: ``event`` (default): active if the trigger's event time is in
+            ``[starts_at, expires_at)``; ``wall``: if the decision time is.
 
     """
 
@@ -41,8 +55,15 @@ class Silence:
     topic: str | None = None
     keyword: str | None = None
     rule: str | None = None
+    clock: SilenceClock = SilenceClock.EVENT
 
     def __post_init__(self) -> None:
+        try:
+            object.__setattr__(self, "clock", SilenceClock(self.clock))
+        except ValueError:
+            raise InvalidPolicyError(
+                f"silence {self.silence_id}: clock must be event or wall"
+            ) from None
         require_aware(self.starts_at, "silence start")
         require_aware(self.expires_at, "silence expiry")
         if self.expires_at <= self.starts_at:
@@ -53,9 +74,16 @@ class Silence:
             )
 
     def matches(self, trigger: Trigger, now: datetime) -> bool:
-        """Return True if active at ``now`` and every set matcher fits."""
+        """Return True if active at the trigger's time and every matcher fits.
+
+        Args:
+            trigger: What fired.
+            now: Decision time (wall clock), used by ``clock: wall`` only.
+
+        """
+        moment = trigger.event_time if self.clock == SilenceClock.EVENT else now
         return (
-            self.starts_at <= now < self.expires_at
+            self.starts_at <= moment < self.expires_at
             and self.topic in (None, trigger.topic)
             and self.keyword in (None, trigger.keyword)
             and self.rule in (None, trigger.rule)
@@ -106,7 +134,7 @@ class MaintenanceWindow:
             raise InvalidPolicyError(f"maintenance {self.name!r}: ends before start")
 
     def is_active(self, topic: str, now: datetime) -> bool:
-        """Return True if the window covers ``topic`` at ``now``."""
+        """Return True if the window covers ``topic`` at ``now`` (event time)."""
         if self.topics and topic not in self.topics:
             return False
         if self.starts_at is not None and now < self.starts_at:

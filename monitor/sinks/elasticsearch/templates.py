@@ -235,9 +235,38 @@ TICKET_MAPPING: dict[str, Any] = {
         "delivery": OPAQUE,
         "channels": KEYWORD,
         "schema": SCHEMA,
+        # Schema 2: incidents and the outbox.
+        "group_key": KEYWORD,
+        "signals": {
+            "properties": {
+                "rule": KEYWORD,
+                "kind": KEYWORD,
+                "keyword": KEYWORD,
+                "first_fired": DATE,
+                "first_window_start": DATE,
+                "last_window_end": DATE,
+                "last_value": DOUBLE,
+                "peak_value": DOUBLE,
+                "threshold": DOUBLE,
+                "baseline": DOUBLE,
+                "priority": KEYWORD,
+                "occurrences": LONG,
+                "signal_id": KEYWORD,
+                "provisional": BOOLEAN,
+                "retracted": BOOLEAN,
+                "growth_reference": DOUBLE,
+            }
+        },
+        "seen_signals": KEYWORD,
+        "linked": KEYWORD,
+        "outbox": OPAQUE,
+        "last_notice_at": DATE,
+        "notices": LONG,
         # Store-only: the events of the ticket's latest write, committed with
-        # it (see monitor.sinks.elasticsearch.tickets).
+        # it, and the earliest due time of its outbox, which the notice sender
+        # searches on (see monitor.sinks.elasticsearch.tickets).
         "recent_events": OPAQUE,
+        "outbox_due_at": DATE,
     },
 }
 
@@ -271,6 +300,7 @@ SILENCE_MAPPING: dict[str, Any] = {
         "topic": KEYWORD,
         "keyword": KEYWORD,
         "rule": KEYWORD,
+        "clock": KEYWORD,
         "schema": SCHEMA,
     },
 }
