@@ -89,6 +89,9 @@ class MonitorMetrics(NamedTuple):
     tickets: Counter
     alert_seconds: Histogram
     notifications: Counter
+    alert_notice_seconds: Histogram
+    notices_waiting: Gauge
+    notice_oldest_seconds: Gauge
 
     @classmethod
     def create(cls, registry: CollectorRegistry) -> MonitorMetrics:
@@ -290,6 +293,24 @@ class MonitorMetrics(NamedTuple):
                 "monitor_notifications_total",
                 "Notification deliveries by channel kind and status.",
                 ["channel", "status"],
+                registry=registry,
+            ),
+            alert_notice_seconds=Histogram(
+                "monitor_alert_notice_seconds",
+                "From the crossing post's posts-record timestamp to the first "
+                "channel accepting (2xx) its incident's notice.",
+                buckets=(0.25, 0.5, 1, 2, 3, 5, 10, 30, 60, 300),
+                registry=registry,
+            ),
+            notices_waiting=Gauge(
+                "monitor_notices_waiting",
+                "Due (notice, channel) pairs the sender could not send in its "
+                "last round (channels at their per-minute limit).",
+                registry=registry,
+            ),
+            notice_oldest_seconds=Gauge(
+                "monitor_notice_oldest_pending_seconds",
+                "Age of the oldest due notice still in an outbox (0 if none).",
                 registry=registry,
             ),
         )

@@ -1,9 +1,14 @@
-"""The alert stage: triggers -> tickets (the ticket service decides and saves).
+"""The alert stage: triggers -> tickets, and the tickets' outboxes -> channels.
 
 ``triggers`` has one partition, so one worker at a time applies the ticket
-policy and a trigger never races another for the same fingerprint. The
-service keeps tickets in Elasticsearch with optimistic concurrency, so the
-API of every worker may act on them meanwhile.
+policy and a trigger never races another for the same incident. The service
+keeps tickets in Elasticsearch with optimistic concurrency, so the API of
+every worker may act on them meanwhile.
+
+The same worker runs the one :class:`~monitor.services.notices.NoticeSender`:
+it starts when the ``triggers`` partition is assigned here and stops when it
+is revoked, so after a crash or a rebalance the next owner sends whatever
+the outboxes still hold.
 """
 
 from __future__ import annotations
@@ -11,7 +16,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 import faust
 
@@ -19,6 +24,8 @@ from monitor.analysis.tickets.model import Trigger
 from monitor.analysis.tickets.policy import TicketDecision
 from monitor.pipelines.batches import Pipeline, register_batch_agent
 from monitor.records import TriggerEvent, utc_now
+from monitor.services.notices import NoticeSender
+from monitor.services.ticketing import TicketService
 
 log = logging.getLogger(__name__)
 
@@ -70,8 +77,10 @@ class AlertStage:
 
 
 def register(app: faust.App, pipeline: Pipeline, service: TriggerHandler) -> AlertStage:
-    """Add the ``raise_tickets`` agent to ``app``."""
+    """Add the ``raise_tickets`` agent, and the notice sender, to ``app``."""
     stage = AlertStage(service)
+    if isinstance(service, TicketService):
+        register_sender(app, pipeline, service)
     register_batch_agent(
         app,
         pipeline,
@@ -82,3 +91,44 @@ def register(app: faust.App, pipeline: Pipeline, service: TriggerHandler) -> Ale
         handle=stage.handle,
     )
     return stage
+
+
+def register_sender(
+    app: faust.App, pipeline: Pipeline, service: TicketService
+) -> NoticeSender:
+    """Run the notice sender while this worker owns the ``triggers`` partition."""
+    metrics = pipeline.metrics
+    topic = pipeline.settings.topic_triggers
+
+    def pending(waiting: int, oldest_seconds: float) -> None:
+        metrics.notices_waiting.set(waiting)
+        metrics.notice_oldest_seconds.set(oldest_seconds)
+
+    sender = NoticeSender(
+        service,
+        on_delivery=lambda channel, status: metrics.notifications.labels(
+            channel=channel, status=status
+        ).inc(),
+        on_first_accept=metrics.alert_notice_seconds.observe,
+        on_pending=pending,
+    )
+
+    # Faust types connect's receiver as (sender, *args, signal, **kw).
+    @app.on_partitions_assigned.connect  # type: ignore[arg-type]
+    async def take_outbox(app: faust.App, assigned: set[Any], **kwargs: Any) -> None:
+        if any(tp.topic == topic for tp in assigned):
+            log.info("this worker owns %s: sending the tickets' notices", topic)
+            sender.start()
+
+    # Faust types connect's receiver as (sender, *args, signal, **kw).
+    @app.on_partitions_revoked.connect  # type: ignore[arg-type]
+    async def drop_outbox(app: faust.App, revoked: set[Any], **kwargs: Any) -> None:
+        if any(tp.topic == topic for tp in revoked):
+            await sender.stop()
+
+    @app.service
+    class NoticeSending(faust.Service):
+        async def on_stop(self) -> None:
+            await sender.stop()
+
+    return sender

@@ -8,9 +8,12 @@ any number of worker processes may run the service (and the API) at once: a
 write that lost a race re-reads the ticket and decides again
 (:func:`update_with_retry`, the one loop every change goes through).
 
-Notifications never hold a ticket back: the ticket is saved first, then the
-notifier runs in a background task, and each channel's outcome is recorded on
-the ticket (``delivery`` events) when it is known.
+Notices are never sent from here: every change that people should hear of
+queues a notice in the ticket's outbox, in the same conditional write as the
+change (:mod:`monitor.analysis.tickets.outbox`). One
+:class:`~monitor.services.notices.NoticeSender` (on the worker that owns the
+``triggers`` partition) delivers them and records each channel's outcome on
+the ticket, so a crash between the change and its notice loses nothing.
 """
 
 from __future__ import annotations
@@ -25,16 +28,20 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import Any, Generic, Protocol, TypeVar
 
-from monitor.analysis.tickets.lifecycle import ACTIONS, record_delivery
+from monitor.analysis.tickets.lifecycle import ACTIONS, stamp_event
 from monitor.analysis.tickets.model import (
+    SYSTEM_ACTOR,
     InvalidPolicyError,
+    NoticeKind,
     Ticket,
     TicketAction,
     TicketEvent,
     Trigger,
+    incident_fingerprint,
 )
+from monitor.analysis.tickets.outbox import queue_notice, repeat_due
 from monitor.analysis.tickets.policy import Outcome, TicketDecision, TicketPolicy
-from monitor.analysis.tickets.silences import Silence
+from monitor.analysis.tickets.silences import Silence, SilenceClock
 from monitor.config.rules import RuleSet
 from monitor.errors import MonitorError
 from monitor.sinks.elasticsearch.tickets import ConcurrentUpdate, TicketStore, Version
@@ -47,10 +54,10 @@ R = TypeVar("R")
 
 #: Notification kind sent for each person's action that people should hear of.
 ACTION_NOTICES = {
-    TicketAction.ACKNOWLEDGE: "acknowledged",
-    TicketAction.RESOLVE: "resolved",
-    TicketAction.REOPEN: "reopened",
-    TicketAction.ESCALATE: "escalated",
+    TicketAction.ACKNOWLEDGE: NoticeKind.ACKNOWLEDGED,
+    TicketAction.RESOLVE: NoticeKind.RESOLVED,
+    TicketAction.REOPEN: NoticeKind.REOPENED,
+    TicketAction.ESCALATE: NoticeKind.ESCALATED,
 }
 #: Parameters each action accepts besides the note.
 ACTION_PARAMS: dict[str, frozenset[str]] = {
@@ -246,7 +253,8 @@ class TicketService:
         self.retry_initial = retry_initial
         self.retry_max = retry_max
         self.max_conflicts = max_conflicts
-        self._tasks: set[asyncio.Task[None]] = set()
+        #: Called after a write that queued a notice (the sender wakes up).
+        self.on_notice: Callable[[], None] | None = None
 
     # -- policy ----------------------------------------------------------------
 
@@ -266,22 +274,57 @@ class TicketService:
         return replace(policy, silences=(*policy.silences, *stored))
 
     def channels_for(self, ticket: Ticket) -> tuple[str, ...]:
-        """Channels to notify about a ticket: its rule's now, else its own."""
+        """Channels to notify about a ticket.
+
+        The current channels of every rule among its signals (its opening
+        rule for a pre-incident ticket); the ticket's own for rules gone.
+        """
         ruleset = self.rules()
-        if ruleset is not None:
+        if ruleset is None:
+            return ticket.channels
+        rules = {(ticket.topic, ticket.rule)} | {
+            (ticket.topic, signal.rule) for signal in ticket.signals
+        }
+        found: list[str] = []
+        for topic, name in sorted(rules):
             try:
-                return ruleset.rule(ticket.topic, ticket.rule).channels
+                found.extend(ruleset.rule(topic, name).channels)
             except KeyError:
-                pass
-        return ticket.channels
+                found.extend(ticket.channels)
+        return tuple(dict.fromkeys(found))
+
+    def _queue(
+        self,
+        ticket: Ticket,
+        kind: NoticeKind,
+        event: TicketEvent,
+        policy: TicketPolicy,
+        now: datetime,
+    ) -> Ticket:
+        """Queue a notice about ``ticket`` (saved with it in the same write)."""
+        return queue_notice(
+            ticket,
+            kind,
+            now=now,
+            channels=self.channels_for(ticket),
+            settings=policy.settings,
+            event_id=event.event_id,
+        )
+
+    def _noticed(self, ticket: Ticket) -> None:
+        if ticket.outbox and self.on_notice is not None:
+            try:
+                self.on_notice()
+            except Exception:
+                log.exception("on_notice callback failed")
 
     # -- triggers --------------------------------------------------------------
 
     async def handle_trigger(self, trigger: Trigger) -> TicketDecision:
         """Turn a fired rule into a new, folded, reopened or held ticket.
 
-        The decision is saved before this returns; notifications (when the
-        decision asks for them) go out in the background. While Elasticsearch
+        The decision is saved before this returns, with the notices it asks
+        for in the ticket's outbox (the sender delivers them). While Elasticsearch
         is unavailable this waits and tries again (the trigger is never
         dropped); a concurrent write to the same ticket makes it decide again.
 
@@ -297,13 +340,7 @@ class TicketService:
         decision = await self._retrying(lambda: self._decide_and_save(trigger))
         if decision.event is not None and decision.ticket is not None:
             self._emitted(decision.ticket, [decision.event])
-            if decision.notify:
-                kind = (
-                    "escalated"
-                    if decision.outcome == Outcome.FOLDED
-                    else str(decision.outcome)
-                )
-                self._notify_later(decision.ticket, kind, decision.event)
+            self._noticed(decision.ticket)
         return decision
 
     async def _decide_and_save(self, trigger: Trigger) -> TicketDecision:
@@ -312,7 +349,12 @@ class TicketService:
             policy = await self.policy(now)
             rule = policy.rules.get((trigger.topic, trigger.rule))
             team = policy.routing.team_for(trigger.topic, rule).name
-            related = await self.store.related(trigger.fingerprint, team)
+            group = incident_fingerprint(policy.group_key(trigger))
+            related = await self.store.related(
+                [group, trigger.fingerprint],
+                team,
+                posts=[item.post_id for item in trigger.evidence],
+            )
             decision = policy.decide(trigger, related, now)
             if decision.event is None or decision.ticket is None:
                 return Change(decision)
@@ -380,17 +422,18 @@ class TicketService:
             if found is None:
                 raise TicketNotFound(ticket_id)
             ticket, version = found
-            new, event = self._base_policy().apply_action(
-                ticket, action, actor, self.now(), note, **params
-            )
+            policy, now = self._base_policy(), self.now()
+            new, event = policy.apply_action(ticket, action, actor, now, note, **params)
+            if action in ACTION_NOTICES:
+                kind = ACTION_NOTICES[TicketAction(action)]
+                new = self._queue(new, kind, event, policy, now)
             return Change((new, event), new, [event], version)
 
         new, event = await update_with_retry(
             apply, self.store.save, key=ticket_id, max_conflicts=self.max_conflicts
         )
         self._emitted(new, [event])
-        if action in ACTION_NOTICES:
-            self._notify_later(new, ACTION_NOTICES[TicketAction(action)], event)
+        self._noticed(new)
         return new, event
 
     # -- SLA -------------------------------------------------------------------
@@ -414,6 +457,8 @@ class TicketService:
         policy = self._base_policy()
         saved: list[TicketEvent] = []
         for listed in await self.store.active():
+            if repeat_due(listed, now, policy.settings):
+                await self._repeat(listed.ticket_id, policy, now)
             if not policy.enforce_sla(listed, now)[1]:
                 continue
 
@@ -431,7 +476,7 @@ class TicketService:
                 continue
             escalated, events = done
             self._emitted(escalated, events)
-            self._notify_later(escalated, "escalated", events[-1])
+            self._noticed(escalated)
             saved.extend(events)
         return saved
 
@@ -443,7 +488,48 @@ class TicketService:
             return Change(None)
         ticket, version = found
         escalated, events = policy.enforce_sla(ticket, now)
+        if events:
+            escalated = self._queue(
+                escalated, NoticeKind.ESCALATED, events[-1], policy, now
+            )
         return Change((escalated, events), escalated, events, version)
+
+    async def _repeat(
+        self, ticket_id: str, policy: TicketPolicy, now: datetime
+    ) -> None:
+        """Queue a ``repeat`` notice on an open ticket nobody acknowledged."""
+
+        async def attempt() -> Change[Ticket | None]:
+            found = await self.store.get(ticket_id)
+            if found is None or not repeat_due(found[0], now, policy.settings):
+                return Change(None)
+            ticket, version = found
+            since = ticket.last_notice_at or ticket.opened_at
+            ticket, event = stamp_event(
+                ticket,
+                ticket,
+                action=TicketAction.COMMENT,
+                actor=SYSTEM_ACTOR,
+                at=now,
+                note=f"still open and unacknowledged since {since.isoformat()}; "
+                "telling the channels again",
+                details={"notice": str(NoticeKind.REPEAT)},
+            )
+            ticket = self._queue(ticket, NoticeKind.REPEAT, event, policy, now)
+            return Change(ticket, ticket, [event], version)
+
+        try:
+            repeated = await update_with_retry(
+                attempt,
+                self.store.save,
+                key=ticket_id,
+                max_conflicts=self.max_conflicts,
+            )
+        except ConcurrentUpdate:
+            log.warning("repeat notice: %s kept changing; next sweep", ticket_id)
+            return
+        if repeated is not None:
+            self._noticed(repeated)
 
     async def run_sla_loop(self, interval: float) -> None:
         """Sweep every ``interval`` seconds until cancelled; errors are logged."""
@@ -505,8 +591,12 @@ class TicketService:
         topic: str | None = None,
         keyword: str | None = None,
         rule: str | None = None,
+        clock: str = "event",
     ) -> Silence:
         """Store a silence; triggers it matches are suppressed from then on.
+
+        ``clock`` is ``event`` (triggers whose posts were published within
+        it) or ``wall`` (triggers decided within it).
 
         Raises:
             InvalidPolicyError: No matcher, naive times, or expiry before
@@ -527,6 +617,7 @@ class TicketService:
             topic=topic,
             keyword=keyword,
             rule=rule,
+            clock=SilenceClock(clock),
         )
         await self.store.add_silence(silence)
         log.info("silence %s added by %s: %s", silence.silence_id, author, reason)
@@ -574,81 +665,14 @@ class TicketService:
             except Exception:
                 log.exception("on_event callback failed for %s", event.event_id)
 
-    def _notify_later(self, ticket: Ticket, kind: str, event: TicketEvent) -> None:
-        if self.notifier is None:
-            return
-        channels = self.channels_for(ticket)
-        if not channels:
-            return
-        task = asyncio.get_running_loop().create_task(
-            self._notify(ticket, kind, channels, event),
-            name=f"notify {ticket.ticket_id} {kind}",
-        )
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def _notify(
-        self,
-        ticket: Ticket,
-        kind: str,
-        channels: tuple[str, ...],
-        event: TicketEvent,
-    ) -> None:
-        assert self.notifier is not None
-        try:
-            deliveries = [
-                (d.channel, d.status, d.error or "")
-                for d in await self.notifier.notify(ticket, kind, channels, event=event)
-            ]
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            log.exception("notifier failed for %s (%s)", ticket.ticket_id, kind)
-            deliveries = [
-                (name, "failed", f"notifier error: {exc}") for name in channels
-            ]
-        if deliveries:
-            await self._retrying(lambda: self._record(ticket.ticket_id, deliveries))
-
-    async def _record(
-        self, ticket_id: str, deliveries: Sequence[tuple[str, str, str]]
-    ) -> None:
-        async def record() -> Change[tuple[Ticket, list[TicketEvent]] | None]:
-            found = await self.store.get(ticket_id)
-            if found is None:
-                return Change(None)
-            ticket, version = found
-            events = []
-            for channel, status, error in deliveries:
-                ticket, event = record_delivery(
-                    ticket, channel, status, self.now(), error
-                )
-                events.append(event)
-            return Change((ticket, events), ticket, events, version)
-
-        try:
-            done = await update_with_retry(
-                record, self.store.save, key=ticket_id, max_conflicts=self.max_conflicts
-            )
-        except ConcurrentUpdate:
-            log.warning(
-                "could not record deliveries on %s: it kept changing", ticket_id
-            )
-            return
-        if done is not None:
-            self._emitted(*done)
-
     async def drain(self, timeout: float | None = None) -> None:
-        """Wait for the notifications in flight (e.g. before shutting down)."""
-        if self._tasks:
-            await asyncio.wait(set(self._tasks), timeout=timeout)
+        """Kept for callers of the old background notices: nothing is in flight.
+
+        Notices wait in the tickets' outboxes; the sender delivers them.
+        """
 
     async def close(self) -> None:
-        """Cancel notifications still in flight."""
-        tasks = set(self._tasks)
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        """Nothing to cancel (see :meth:`drain`)."""
 
     async def _retrying(self, call: Callable[[], Awaitable[T]]) -> T:
         return await until_written(
@@ -656,11 +680,5 @@ class TicketService:
         )
 
 
-#: Kinds of notices the service sends, for notifier templates.
-NOTICE_KINDS = (
-    str(Outcome.OPENED),
-    str(Outcome.REOPENED),
-    "escalated",
-    "acknowledged",
-    "resolved",
-)
+#: Kinds of notices the service queues, for notifier templates.
+NOTICE_KINDS = tuple(str(kind) for kind in NoticeKind)

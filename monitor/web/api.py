@@ -334,7 +334,16 @@ async def list_silences(request: web.Request) -> web.Response:
 
 
 _SILENCE_FIELDS = frozenset(
-    {"reason", "topic", "keyword", "rule", "starts_at", "expires_at", "duration"}
+    {
+        "reason",
+        "topic",
+        "keyword",
+        "rule",
+        "starts_at",
+        "expires_at",
+        "duration",
+        "clock",
+    }
 )
 
 
@@ -353,6 +362,9 @@ async def add_silence(request: web.Request) -> web.Response:
     matchers = {name: _text(body, name) for name in ("topic", "keyword", "rule")}
     if not any(matchers.values()):
         raise Unprocessable("topic, keyword or rule: a silence needs one to match")
+    clock = _text(body, "clock") or "event"
+    if clock not in ("event", "wall"):
+        raise Unprocessable(f"clock: {clock!r} is not event or wall")
     service = request.app[SERVICE_KEY]
     starts_at = _moment(body, "starts_at")
     expires_at = _moment(body, "expires_at")
@@ -376,6 +388,7 @@ async def add_silence(request: web.Request) -> web.Response:
         reason=reason,
         expires_at=expires_at,
         starts_at=starts_at,
+        clock=clock,
         **matchers,
     )
     return _ok({"silence": _silence_json(silence, "api")}, 201)

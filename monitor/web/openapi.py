@@ -321,6 +321,12 @@ _SCHEMAS: dict[str, Any] = {
             "topic": _OPT_TEXT,
             "keyword": _OPT_TEXT,
             "rule": _OPT_TEXT,
+            "clock": {
+                "enum": ["event", "wall"],
+                "description": "event: mutes triggers whose posts were published "
+                "between starts_at and expires_at, however late they are "
+                "processed; wall: mutes whatever arrives in that time.",
+            },
             "source": {
                 "enum": ["api", "rules"],
                 "description": "Made through the API, or in the rules file.",
@@ -342,6 +348,11 @@ _SCHEMAS: dict[str, Any] = {
             "topic": _NON_BLANK,
             "keyword": _NON_BLANK,
             "rule": _NON_BLANK,
+            "clock": {
+                "enum": ["event", "wall"],
+                "description": "Which time the silence is judged by (default "
+                "event: the posts' published time; wall: arrival)",
+            },
             "starts_at": _TIME,
             "expires_at": _TIME,
             "duration": {

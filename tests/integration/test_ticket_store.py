@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -496,84 +496,3 @@ async def test_a_silence_added_through_the_service_suppresses(
     await service.expire_silence(silence.silence_id, "小李")
     assert await service.silences() == []
     assert (await service.handle_trigger(trigger(0))).outcome == OPENED
-
-
-@dataclass(frozen=True)
-class Sent:
-    channel: str
-    status: str
-    error: str | None = None
-
-
-class SlowNotifier:
-    """Answers only when released; one channel always fails."""
-
-    def __init__(self) -> None:
-        self.release = asyncio.Event()
-        self.calls: list[tuple[str, str, tuple[str, ...]]] = []
-
-    async def notify(
-        self,
-        ticket: Ticket,
-        kind: str,
-        channel_names: Sequence[str],
-        event: TicketEvent | None = None,
-    ) -> list[Sent]:
-        self.calls.append((ticket.ticket_id, kind, tuple(channel_names)))
-        await self.release.wait()
-        return [
-            Sent(name, "failed", "HTTP 500") if name == "pager" else Sent(name, "sent")
-            for name in channel_names
-        ]
-
-
-async def test_notifications_never_hold_the_ticket_and_outcomes_are_recorded(
-    store: TicketStore, rules: RuleSet, clock: Clock
-) -> None:
-    notifier = SlowNotifier()
-    seen: list[str] = []
-    service = TicketService(
-        store,
-        lambda: rules,
-        notifier=notifier,
-        now=clock,
-        on_event=lambda ticket, event: seen.append(event.action),
-    )
-    decision = await asyncio.wait_for(service.handle_trigger(trigger(0)), 10)
-    assert decision.outcome == OPENED and decision.ticket is not None
-    ticket_id = decision.ticket.ticket_id
-    assert (await service.get(ticket_id))[0].delivery == {}
-    await asyncio.sleep(0)
-    assert notifier.calls == [(ticket_id, "opened", ("hook", "pager"))]
-    await service.act(ticket_id, "acknowledge", "王工")
-    notifier.release.set()
-    await service.drain(timeout=10)
-    ticket, events = await service.get(ticket_id)
-    assert ticket.status == ACKNOWLEDGED
-    assert ticket.delivery == {"hook": "sent", "pager": "failed"}
-    deliveries = [e for e in events if e.action == "delivery"]
-    assert len(deliveries) == 4  # two channels, for "opened" and "acknowledged"
-    assert {e.note for e in deliveries if e.details["channel"] == "pager"} == {
-        "HTTP 500"
-    }
-    assert [kind for _, kind, _ in notifier.calls] == ["opened", "acknowledged"]
-    assert seen[:2] == ["open", "acknowledge"] and seen.count("delivery") == 4
-    await service.close()
-
-
-class BrokenNotifier:
-    async def notify(self, *args: Any, **kwargs: Any) -> list[Sent]:
-        raise RuntimeError("notifier crashed")
-
-
-async def test_a_crashing_notifier_loses_nothing(
-    store: TicketStore, rules: RuleSet, clock: Clock
-) -> None:
-    service = TicketService(store, lambda: rules, notifier=BrokenNotifier(), now=clock)
-    decision = await service.handle_trigger(trigger(0))
-    assert decision.ticket is not None
-    await service.drain(timeout=10)
-    ticket, _ = await service.get(decision.ticket.ticket_id)
-    assert ticket.status == OPEN
-    assert ticket.delivery == {"hook": "failed", "pager": "failed"}
-    await service.close()

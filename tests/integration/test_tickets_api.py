@@ -279,6 +279,23 @@ async def test_silences_through_the_api_suppress_and_can_be_ended(
         ADMIN,
         body={"topic": "空调异味", "reason": "已知问题", "duration": "2h"},
     )
+    assert status == 201 and body["silence"]["clock"] == "event"
+    # Event time: the trigger's posts were published before the silence.
+    assert (await service.handle_trigger(trigger())).outcome != "suppressed"
+    event_silence = body["silence"]["silence_id"]
+    status, _ = await api.call("DELETE", f"/silences/{event_silence}", ADMIN)
+    assert status == 200
+    status, body = await api.call(
+        "POST",
+        "/silences",
+        ADMIN,
+        body={
+            "topic": "空调异味",
+            "reason": "已知问题",
+            "duration": "2h",
+            "clock": "wall",
+        },
+    )
     assert status == 201 and body["silence"]["author"] == "root"
     silence_id = body["silence"]["silence_id"]
     assert (await service.handle_trigger(trigger())).outcome == "suppressed"

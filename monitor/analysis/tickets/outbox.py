@@ -128,11 +128,48 @@ def queue_notice(
     channels = tuple(dict.fromkeys(channels))
     if not channels:
         return ticket
+    joined: tuple[str, ...] = ()
+    if kind in (NoticeKind.UPDATED, NoticeKind.ESCALATED, NoticeKind.REPEAT):
+        # A channel that joined with a new signal's rule has heard nothing of
+        # the incident yet: it gets its own opening notice now, not an update
+        # after group_interval (and the others' update does not hurry).
+        told = set(ticket.delivery) | {c for n in ticket.outbox for c in n.channels}
+        joined = tuple(c for c in channels if c not in told)
+        channels = tuple(c for c in channels if c in told)
+    if channels:
+        ticket = _queue(
+            ticket, kind, now, channels, settings, event_id, crossing_received_at
+        )
+    if joined:
+        ticket = _queue(
+            ticket,
+            NoticeKind.OPENED,
+            now,
+            joined,
+            settings,
+            event_id,
+            crossing_received_at,
+            suffix="j",
+        )
+    return ticket
+
+
+def _queue(
+    ticket: Ticket,
+    kind: NoticeKind,
+    now: datetime,
+    channels: tuple[str, ...],
+    settings: TicketSettings,
+    event_id: str | None,
+    crossing_received_at: datetime | None,
+    suffix: str = "",
+) -> Ticket:
+    """Queue one notice; ``suffix`` marks one that must not fold (own id)."""
     due = notice_due(ticket, kind, now, settings)
     waiting = [n for n in ticket.outbox if not n.accepted and n.attempts == 0]
-    people = kind in (NoticeKind.ACKNOWLEDGED, NoticeKind.RESOLVED)
-    if (waiting and not people) or len(ticket.outbox) >= OUTBOX_LIMIT:
-        target = waiting[-1] if waiting and not people else ticket.outbox[-1]
+    alone = suffix or kind in (NoticeKind.ACKNOWLEDGED, NoticeKind.RESOLVED)
+    if (waiting and not alone) or len(ticket.outbox) >= OUTBOX_LIMIT:
+        target = waiting[-1] if waiting and not alone else ticket.outbox[-1]
         merged_kind = target.kind
         if kind == NoticeKind.ESCALATED or target.kind == NoticeKind.UPDATED:
             merged_kind = kind if target.kind == NoticeKind.UPDATED else target.kind
@@ -148,7 +185,7 @@ def queue_notice(
         outbox = tuple(merged if n is target else n for n in ticket.outbox)
         return replace(ticket, outbox=outbox, last_notice_at=_latest(ticket, due))
     notice = Notice(
-        notice_id=f"{ticket.ticket_id}#n{ticket.revision}",
+        notice_id=f"{ticket.ticket_id}#n{ticket.revision}{suffix}",
         kind=kind,
         priority=ticket.priority,
         created_at=now,

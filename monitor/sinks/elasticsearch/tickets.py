@@ -24,6 +24,13 @@ The ticket document also carries the events of its latest write
 that dies between the ticket write and the event write loses no audit entry:
 :meth:`TicketStore.events` merges them in, and the next write of the ticket
 indexes them for good.
+
+The ticket document also carries its outbox (notices not yet accepted by
+every channel, see :mod:`monitor.analysis.tickets.outbox`) and, store-only,
+``outbox_due_at``: the earliest due time in it, which
+:meth:`TicketStore.due` searches on. The notice sender clears what it
+delivered with the same conditional write, so a notice leaves the document
+only after its channels took it.
 """
 
 from __future__ import annotations
@@ -46,12 +53,15 @@ from monitor.analysis.tickets.codec import (
     ticket_to_dict,
 )
 from monitor.analysis.tickets.model import ACTIVE_STATUSES, Ticket, TicketEvent
+from monitor.analysis.tickets.outbox import next_due
 from monitor.analysis.tickets.silences import Silence
 from monitor.errors import MonitorError, SinkUnavailable
 from monitor.sinks.base import Document
 from monitor.sinks.elasticsearch.bulk import TRANSIENT_STATUSES, bulk_write, es_client
 from monitor.sinks.elasticsearch.templates import (
+    SILENCE_MAPPING,
     TEXT_FIELDS,
+    TICKET_MAPPING,
     events_index,
     events_index_pattern,
     silences_index,
@@ -245,8 +255,16 @@ class TicketStore:
             return
         for name, body in ticket_index_templates(self.prefix).items():
             await self._call(self.client.indices.put_index_template(name=name, **body))
-        for index in (self._tickets, self._silences):
+        mappings = {self._tickets: TICKET_MAPPING, self._silences: SILENCE_MAPPING}
+        for index, mapping in mappings.items():
             if await self._call(self.client.indices.exists(index=index)):
+                # An index made by an older version lacks the newer fields;
+                # adding fields to a mapping is allowed in place.
+                await self._call(
+                    self.client.indices.put_mapping(
+                        index=index, properties=mapping["properties"]
+                    )
+                )
                 continue
             try:
                 await self._call(self.client.indices.create(index=index))
@@ -342,6 +360,8 @@ class TicketStore:
         await self.ensure_templates()
         document = ticket_to_dict(ticket)
         document["recent_events"] = [event_to_dict(event) for event in events]
+        due = next_due(ticket)
+        document["outbox_due_at"] = None if due is None else due.isoformat()
         occ: dict[str, Any] = (
             {"op_type": "create"}
             if version is None
@@ -414,28 +434,57 @@ class TicketStore:
                 found.setdefault(event.event_id, event)
         return sorted(found.values(), key=event_revision)
 
-    async def related(self, fingerprint: str, team: str) -> list[Ticket]:
+    async def related(
+        self,
+        fingerprint: str | Sequence[str],
+        team: str,
+        posts: Sequence[str] = (),
+    ) -> list[Ticket]:
         """Tickets a trigger's decision needs.
 
         Args:
-            fingerprint: The trigger's fingerprint.
+            fingerprint: The trigger's fingerprints (its incident's and the
+                legacy per-rule one), or one.
             team: The team that would take a new ticket.
+            posts: The trigger's evidence post ids: active tickets showing
+                any of them are returned too (for incident links).
 
         Returns:
-            The fingerprint's latest ``related_limit`` tickets (highest
+            Each fingerprint's latest ``related_limit`` tickets (highest
             sequence first), then the team's active tickets and its latest
-            ``related_limit`` opened ones (for owner routing), without repeats.
+            ``related_limit`` opened ones (for owner routing), then the
+            active tickets sharing posts, without repeats.
 
         Raises:
             TicketStoreUnavailable: If Elasticsearch cannot serve it now.
 
         """
-        own = await self._search(
-            self._tickets,
-            query={"term": {"fingerprint": fingerprint}},
-            sort=[{"sequence": "desc"}],
-            size=self.related_limit,
-        )
+        prints = [fingerprint] if isinstance(fingerprint, str) else list(fingerprint)
+        owns = [
+            await self._search(
+                self._tickets,
+                query={"term": {"fingerprint": one}},
+                sort=[{"sequence": "desc"}],
+                size=self.related_limit,
+            )
+            for one in prints
+        ]
+        sharing: list[dict[str, Any]] = []
+        if posts:
+            shared = await self._search(
+                self._tickets,
+                query={
+                    "bool": {
+                        "filter": [
+                            {"terms": {"evidence.post_id": list(posts)}},
+                            {"terms": {"status": sorted(ACTIVE_STATUSES)}},
+                        ]
+                    }
+                },
+                sort=[{"opened_at": "desc"}, {"ticket_id": "asc"}],
+                size=self.related_limit,
+            )
+            sharing = shared["hits"]["hits"]
         busy = await self._scan(
             self._tickets,
             {
@@ -455,7 +504,8 @@ class TicketStore:
             size=self.related_limit,
         )
         tickets: dict[str, Ticket] = {}
-        for hits in (own["hits"]["hits"], busy, recent["hits"]["hits"]):
+        groups = [own["hits"]["hits"] for own in owns]
+        for hits in (*groups, busy, recent["hits"]["hits"], sharing):
             for ticket in self._tickets_of(hits):
                 tickets.setdefault(ticket.ticket_id, ticket)
         return list(tickets.values())
@@ -536,6 +586,54 @@ class TicketStore:
         hits = await self._scan(
             self._tickets,
             {"terms": {"status": sorted(ACTIVE_STATUSES)}},
+            [{"ticket_id": "asc"}],
+        )
+        return self._tickets_of(hits)
+
+    async def due(self, now: datetime, limit: int = 200) -> list[Ticket]:
+        """Tickets with a notice due at ``now`` in their outbox, soonest first.
+
+        Raises:
+            TicketStoreUnavailable: If Elasticsearch cannot serve it now.
+
+        """
+        response = await self._search(
+            self._tickets,
+            query={"range": {"outbox_due_at": {"lte": now.isoformat()}}},
+            sort=[{"outbox_due_at": "asc"}, {"ticket_id": "asc"}],
+            size=limit,
+        )
+        return self._tickets_of(response["hits"]["hits"])
+
+    async def next_due(self) -> datetime | None:
+        """Return the earliest due time of any outbox (``None``: all empty).
+
+        Raises:
+            TicketStoreUnavailable: If Elasticsearch cannot serve it now.
+
+        """
+        response = await self._search(
+            self._tickets,
+            query={"exists": {"field": "outbox_due_at"}},
+            sort=[{"outbox_due_at": "asc"}],
+            size=1,
+            source=["outbox_due_at"],
+        )
+        hits = response["hits"]["hits"]
+        if not hits:
+            return None
+        return datetime.fromisoformat(hits[0]["_source"]["outbox_due_at"])
+
+    async def pending_notices(self) -> list[Ticket]:
+        """Every ticket with a notice in its outbox (for the pending gauge).
+
+        Raises:
+            TicketStoreUnavailable: If Elasticsearch cannot serve it now.
+
+        """
+        hits = await self._scan(
+            self._tickets,
+            {"exists": {"field": "outbox_due_at"}},
             [{"ticket_id": "asc"}],
         )
         return self._tickets_of(hits)

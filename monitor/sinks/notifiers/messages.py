@@ -17,7 +17,7 @@ URL; any other URL is left out. Every renderer checks again, so a
 from __future__ import annotations
 
 import html
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import quote, urlsplit, urlunsplit
@@ -33,12 +33,21 @@ from monitor.analysis.tickets.model import (
     OPEN,
     REPEAT_COMPLAINTS,
     RESOLVED,
+    Signal,
     Ticket,
     TicketEvent,
 )
 from monitor.records import check_http_url
 
-NOTIFY_KINDS = ("opened", "reopened", "escalated", "acknowledged", "resolved")
+NOTIFY_KINDS = (
+    "opened",
+    "reopened",
+    "escalated",
+    "acknowledged",
+    "resolved",
+    "updated",
+    "repeat",
+)
 
 #: How each notification kind reads in a message.
 KIND_LABELS = {
@@ -47,7 +56,11 @@ KIND_LABELS = {
     "escalated": "升级",
     "acknowledged": "已确认",
     "resolved": "已解决",
+    "updated": "更新",
+    "repeat": "仍未确认",
 }
+#: Signals an incident's message lists at most.
+MAX_SIGNALS = 8
 _STATUS_LABELS = {
     OPEN: "待处理",
     ACKNOWLEDGED: "已确认",
@@ -297,12 +310,71 @@ def ticket_link(console_url: str, ticket_id: str) -> str:
     return f"{console_url.rstrip('/')}/api/tickets/{quote(ticket_id, safe='')}"
 
 
+def _signal_line(signal: Signal) -> str:
+    """One signal in words: rule (kind) keyword: value / threshold (baseline)."""
+    kind = _RULE_KIND_LABELS.get(signal.kind, signal.kind)
+    keyword = f" {signal.keyword}" if signal.keyword else ""
+    line = (
+        f"{signal.rule}（{kind}）{keyword}：{_value(signal.last_value, signal.kind)}"
+        f" / 阈值 {_value(signal.threshold, signal.kind)}"
+    )
+    if signal.baseline is not None:
+        line += f"，基线 {_value(signal.baseline, signal.kind)}"
+    line += f"，首次 {_moment(signal.first_fired)}"
+    if signal.provisional:
+        line += "（初判，待窗口结束确认）"
+    if signal.retracted:
+        line += "（已撤回）"
+    return line
+
+
+def build_digest_message(
+    items: Sequence[tuple[Ticket, str, int]], *, console_url: str | None = None
+) -> Message:
+    """Describe several notices in one message, when a channel's limit is reached.
+
+    Args:
+        items: ``(ticket, kind, folded)`` per notice, most urgent first;
+            ``folded`` counts the changes already folded into that notice.
+        console_url: Base URL of the console, for a link to the first ticket.
+
+    Returns:
+        A message titled with the highest priority and the number of
+        notices, with one fact per notice.
+
+    Raises:
+        ValueError: If ``items`` is empty or a kind is unknown.
+
+    """
+    if not items:
+        raise ValueError("a digest needs at least one notice")
+    for _, kind, _ in items:
+        if kind not in KIND_LABELS:
+            raise ValueError(f"unknown notification kind {kind!r}")
+    top = min((ticket.priority for ticket, _, _ in items), key=str)
+    updates = sum(1 + folded for _, _, folded in items)
+    facts = tuple(
+        (
+            f"[{ticket.priority}] {KIND_LABELS[kind]}",
+            f"{ticket.ticket_id} {ticket.topic} {ticket.rule}"
+            + (f"（{len(ticket.signals)} 个信号）" if ticket.signals else "")
+            + (f"（另有 {folded} 条更新）" if folded else ""),
+        )
+        for ticket, kind, folded in items
+    )
+    title = f"[{top}] 汇总：{len(items)} 个工单的 {updates} 条通知（通道限速）"
+    first = items[0][0].ticket_id
+    link = ticket_link(console_url, first) if console_url else None
+    return Message(title, facts, (), link)
+
+
 def build_message(
     ticket: Ticket,
     kind: str,
     event: TicketEvent | None = None,
     *,
     console_url: str | None = None,
+    folded: int = 0,
 ) -> Message:
     """Describe a ticket for on-call staff, independent of any channel.
 
@@ -312,6 +384,7 @@ def build_message(
         event: The event that caused the notification, if any; its actor,
             action and note are shown.
         console_url: Base URL of the console; adds a link to the ticket.
+        folded: Later changes folded into this notice while it waited.
 
     Returns:
         The message: title, facts, up to three evidence posts and the link.
@@ -345,7 +418,17 @@ def build_message(
     if ticket.escalation_level:
         contact = ticket.escalation_contact or "无联系人"
         facts.append(("升级", f"第 {ticket.escalation_level} 级：{contact}"))
+    if ticket.signals:
+        facts.append(("信号数", str(len(ticket.signals))))
+        for signal in ticket.signals[:MAX_SIGNALS]:
+            facts.append(("信号", _signal_line(signal)))
+        if len(ticket.signals) > MAX_SIGNALS:
+            facts.append(("信号", f"另有 {len(ticket.signals) - MAX_SIGNALS} 个"))
+    if ticket.linked:
+        facts.append(("关联工单", "、".join(ticket.linked)))
     facts.append(("触发次数", str(ticket.occurrences)))
+    if folded:
+        facts.append(("合并", f"本通知合并了另外 {folded} 条更新"))
     facts.append(("确认期限", _moment(ticket.ack_due)))
     if ticket.acknowledged_at is not None:
         facts.append(("确认时间", _moment(ticket.acknowledged_at)))

@@ -13,6 +13,7 @@ import asyncio
 import logging
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -27,7 +28,11 @@ from monitor.analysis.tickets.model import Ticket, TicketEvent
 from monitor.config.channels import check_channel_settings
 from monitor.config.rules import Channel
 from monitor.errors import ConfigError
-from monitor.sinks.notifiers.messages import Message, build_message
+from monitor.sinks.notifiers.messages import (
+    Message,
+    build_digest_message,
+    build_message,
+)
 from monitor.sinks.notifiers.payloads import (
     DeliveryError,
     check_reply,
@@ -38,6 +43,7 @@ from monitor.sinks.notifiers.payloads import (
     encode_json,
     feishu_payload,
     slack_payload,
+    webhook_digest_payload,
     webhook_headers,
     webhook_payload,
     wecom_payload,
@@ -55,6 +61,10 @@ DELIVERY_STATUSES = (SENT, FAILED, RATE_LIMITED, SKIPPED)
 #: Bytes of a reply body read, for the check and the error text.
 _REPLY_BYTES = 64 * 1024
 _ROBOT_KINDS = frozenset({"dingtalk", "feishu", "wecom", "slack"})
+#: Messages a minute each vendor's robot takes (DingTalk and WeCom: 20 per
+#: robot; Feishu: 100, and 5 a second). A channel's limit is the smaller of
+#: this and the notifier's ``rate_per_minute``.
+VENDOR_LIMITS = {"dingtalk": 20, "wecom": 20, "feishu": 100}
 
 
 @dataclass(frozen=True)
@@ -76,6 +86,12 @@ class Delivery:
     attempts: int
     error: str = ""
     latency_seconds: float = 0.0
+    retryable: bool = True
+
+    @property
+    def accepted(self) -> bool:
+        """True if the channel accepted it (2xx and the vendor's OK)."""
+        return self.status == SENT
 
 
 class TokenBucket:
@@ -113,6 +129,43 @@ class TokenBucket:
         return False
 
 
+class MinuteWindow:
+    """At most ``limit`` messages in any 60 seconds (a sliding window).
+
+    Unlike a token bucket, this never lets more than ``limit`` through within
+    one minute, which is how the robots count (DingTalk: 20 a minute).
+
+    Args:
+        limit: Messages per 60 seconds (>= 1).
+        clock: Monotonic seconds; injected by tests.
+
+    """
+
+    def __init__(self, limit: int, clock: Callable[[], float] = time.monotonic) -> None:
+        if limit < 1:
+            raise ValueError(f"limit must be >= 1, got {limit}")
+        self.limit = limit
+        self._clock = clock
+        self._sent: deque[float] = deque()
+
+    def free(self) -> int:
+        """Return the messages that may be sent now."""
+        now = self._clock()
+        while self._sent and now - self._sent[0] >= 60.0:
+            self._sent.popleft()
+        return self.limit - len(self._sent)
+
+    def take(self) -> None:
+        """Record one message sent now."""
+        self._sent.append(self._clock())
+
+    def next_free_in(self) -> float:
+        """Return seconds until a slot frees (0 if one is free now)."""
+        if self.free() > 0:
+            return 0.0
+        return max(0.0, 60.0 - (self._clock() - self._sent[0]))
+
+
 # --- the notifier -------------------------------------------------------------
 
 
@@ -131,6 +184,7 @@ class _Notice:
     event: TicketEvent | None
     message: Message
     delivery_id: str
+    digest: tuple[tuple[Ticket, str, int], ...] = ()
 
 
 def _http_request(
@@ -141,9 +195,12 @@ def _http_request(
     json_headers = {"Content-Type": "application/json; charset=utf-8"}
     if target.kind == "webhook":
         sent_at = datetime.fromtimestamp(now, timezone.utc)
-        payload = webhook_payload(
-            notice.ticket, notice.kind, notice.event, sent_at=sent_at
-        )
+        if notice.digest:
+            payload = webhook_digest_payload(notice.digest, sent_at=sent_at)
+        else:
+            payload = webhook_payload(
+                notice.ticket, notice.kind, notice.event, sent_at=sent_at
+            )
         body = encode_json(payload)
         headers = webhook_headers(
             body,
@@ -258,6 +315,13 @@ class Notifier:
         self.max_backoff = max_backoff
         self._delay = backoff_delays(backoff, max_backoff)
         self._buckets = {name: TokenBucket(rate_per_minute, clock) for name in channels}
+        self._windows = {
+            name: MinuteWindow(
+                min(rate_per_minute, VENDOR_LIMITS.get(channel.kind, rate_per_minute)),
+                clock,
+            )
+            for name, channel in channels.items()
+        }
         self._targets: dict[str, _Target] = {}
         self._session: aiohttp.ClientSession | None = None
         problems: list[str] = []
@@ -341,15 +405,97 @@ class Notifier:
         )
         return list(deliveries)
 
-    async def _deliver(self, name: str, notice: _Notice) -> Delivery:
+    # -- the outbox sender's interface ---------------------------------------------
+
+    def free(self, name: str) -> int:
+        """Return the messages channel ``name`` may take now.
+
+        Its per-minute limit less what it took in the last 60 s; a channel
+        not configured has room (its send is ``skipped`` anyway).
+        """
+        window = self._windows.get(name)
+        return 1_000_000 if window is None else window.free()
+
+    def next_free_in(self, name: str) -> float:
+        """Return seconds until channel ``name`` has room (0 if it has now)."""
+        window = self._windows.get(name)
+        return 0.0 if window is None else window.next_free_in()
+
+    async def send(
+        self,
+        name: str,
+        ticket: Ticket,
+        kind: str,
+        *,
+        delivery_id: str,
+        event: TicketEvent | None = None,
+        folded: int = 0,
+    ) -> Delivery:
+        """Send one notice to one channel with a stable delivery id.
+
+        The caller (the outbox sender) keeps within :meth:`free`; this counts
+        the message against the channel's minute and never refuses it.
+
+        Args:
+            name: Channel name.
+            ticket: The ticket as it is now.
+            kind: One of ``NOTIFY_KINDS``.
+            delivery_id: Stays the same on every retry and after a restart
+                (``X-Monitor-Delivery``, the email's Message-ID).
+            event: The event behind it, if known.
+            folded: Changes folded into this notice while it waited.
+
+        Returns:
+            The delivery; ``retryable`` is False when retrying cannot help.
+
+        """
+        if self._session is None:
+            raise RuntimeError("call Notifier.start() before send()")
+        message = build_message(
+            ticket, kind, event, console_url=self.console_url, folded=folded
+        )
+        notice = _Notice(ticket, kind, event, message, delivery_id)
+        return await self._deliver(name, notice, limited=False)
+
+    async def send_digest(
+        self,
+        name: str,
+        items: Sequence[tuple[Ticket, str, int]],
+        *,
+        delivery_id: str,
+    ) -> Delivery:
+        """Send several notices to one channel as one digest message.
+
+        Args:
+            name: Channel name.
+            items: ``(ticket, kind, folded)`` per notice, most urgent first.
+            delivery_id: Id of the digest (stable for the same notices).
+
+        """
+        if self._session is None:
+            raise RuntimeError("call Notifier.start() before send_digest()")
+        message = build_digest_message(items, console_url=self.console_url)
+        first = items[0]
+        notice = _Notice(
+            first[0], first[1], None, message, delivery_id, digest=tuple(items)
+        )
+        return await self._deliver(name, notice, limited=False)
+
+    async def _deliver(
+        self, name: str, notice: _Notice, *, limited: bool = True
+    ) -> Delivery:
         target = self._targets.get(name)
         if target is None:
-            return Delivery(name, SKIPPED, 0, error=f"no channel named {name!r}")
-        bucket = self._buckets[name]
-        if not bucket.take():
-            log.warning("channel %s: rate limited, %s not sent", name, notice.kind)
-            limit = f"over {bucket.capacity:.0f} notifications per minute"
-            return Delivery(name, RATE_LIMITED, 0, error=limit)
+            return Delivery(
+                name, SKIPPED, 0, error=f"no channel named {name!r}", retryable=False
+            )
+        if limited:
+            bucket = self._buckets[name]
+            if not bucket.take():
+                log.warning("channel %s: rate limited, %s not sent", name, notice.kind)
+                limit = f"over {bucket.capacity:.0f} notifications per minute"
+                return Delivery(name, RATE_LIMITED, 0, error=limit)
+        self._windows[name].take()
         started = time.perf_counter()
         attempts = 0
         while True:
@@ -372,7 +518,14 @@ class Notifier:
                     failure.reason,
                 )
                 elapsed = time.perf_counter() - started
-                return Delivery(name, FAILED, attempts, failure.reason, elapsed)
+                return Delivery(
+                    name,
+                    FAILED,
+                    attempts,
+                    failure.reason,
+                    elapsed,
+                    retryable=failure.retryable,
+                )
             backoff = self._delay(attempts - 1)
             wait = min(self.max_backoff, max(failure.retry_after or 0.0, backoff))
             log.info("channel %s: %s; retry in %.2f s", name, failure.reason, wait)

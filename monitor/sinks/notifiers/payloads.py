@@ -144,6 +144,27 @@ def webhook_payload(
     }
 
 
+def webhook_digest_payload(
+    items: Sequence[tuple[Ticket, str, int]], *, sent_at: datetime
+) -> dict[str, Any]:
+    """Build the generic webhook's body for a digest of several notices.
+
+    Args:
+        items: ``(ticket, kind, folded)`` per notice, most urgent first.
+        sent_at: When it was sent (timezone-aware).
+
+    Returns:
+        ``{"kind": "digest", "notices": [{"kind", "folded", "ticket"}...],
+        "sent_at"}``; each ticket as in :func:`webhook_payload`.
+
+    """
+    notices = []
+    for ticket, kind, folded in items:
+        body = webhook_payload(ticket, kind, None, sent_at=sent_at)["ticket"]
+        notices.append({"kind": kind, "folded": folded, "ticket": body})
+    return {"kind": "digest", "notices": notices, "sent_at": sent_at.isoformat()}
+
+
 def encode_json(payload: Mapping[str, Any]) -> bytes:
     """Encode a payload as compact UTF-8 JSON: the bytes that are sent."""
     return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
