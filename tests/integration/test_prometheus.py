@@ -130,6 +130,8 @@ def test_prometheus_scrapes_the_worker_counters_and_loads_the_alert_rules(
         "MonitorDeadLettersRising",
         "MonitorConsumerLagHigh",
         "MonitorStageStalled",
+        "MonitorNoticeChannelFailing",
+        "MonitorNoticesStuck",
     } <= names
     assert all(rule["health"] != "err" for group in groups for rule in group["rules"])
 
