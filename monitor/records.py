@@ -196,6 +196,8 @@ class ScoredPost(
         reposts: Reposts count, 0 if unknown.
         followers: The author's followers count, 0 if unknown.
         meta: The post's ``meta``.
+        received_at: When the post reached the ``posts`` topic (its record
+            timestamp, UTC), if known: where alert latency is measured from.
         schema: Record version (:data:`SCHEMA_VERSION`).
 
     """
@@ -216,6 +218,7 @@ class ScoredPost(
     reposts: int = 0
     followers: int = 0
     meta: dict[str, Any] | None = None
+    received_at: datetime | None = None
     schema: int = SCHEMA_VERSION
 
 
@@ -606,6 +609,7 @@ class ScoredPostData(TypedDict):
     reposts: NotRequired[int]
     followers: NotRequired[int]
     meta: NotRequired[dict[str, Any] | None]
+    received_at: NotRequired[str | None]
     schema: NotRequired[int]
 
 

@@ -7,6 +7,7 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Awaitable, Sequence
+from datetime import datetime, timezone
 
 import faust
 
@@ -85,6 +86,7 @@ async def score_events(pipeline: Pipeline, events: Sequence[faust.EventT]) -> No
                 post,
             )
             continue
+        result.received_at = record_time(event)
         try:
             deliveries.append(await send_scored(pipeline, result))
         except Exception as exc:  # noqa: BLE001 - one boundary per event, see STYLE 4
@@ -105,6 +107,14 @@ async def score_events(pipeline: Pipeline, events: Sequence[faust.EventT]) -> No
     if events:
         per_event = (time.perf_counter() - started) / len(events)
         metrics.stage_seconds.labels(stage=STAGE).observe(per_event)
+
+
+def record_time(event: faust.EventT) -> datetime | None:
+    """Return when the event's record reached Kafka (UTC), if the broker said."""
+    timestamp = getattr(event.message, "timestamp", None)
+    if not isinstance(timestamp, int | float) or timestamp <= 0:
+        return None
+    return datetime.fromtimestamp(timestamp, tz=timezone.utc)
 
 
 async def send_scored(pipeline: Pipeline, scored: ScoredPost) -> Awaitable[object]:

@@ -62,6 +62,9 @@ class PostFacts:
         excerpt: The start of its text.
         url: Link to the original, if known.
         customer_tier: Customer tier the source gave (``vip``, ``gold``), if any.
+        received: When the post reached the ``posts`` topic (its record
+            timestamp, UTC epoch seconds), if known: where alert latency
+            starts.
 
     """
 
@@ -76,6 +79,7 @@ class PostFacts:
     excerpt: str = ""
     url: str | None = None
     customer_tier: str | None = None
+    received: float | None = None
 
     @classmethod
     def from_scored(cls, scored: Mapping[str, Any] | Any) -> PostFacts:
@@ -88,6 +92,13 @@ class PostFacts:
             published = datetime.fromisoformat(published)
         meta = get("meta") or {}
         tier = meta.get("customer_tier") if isinstance(meta, Mapping) else None
+        received = (
+            scored.get("received_at")
+            if isinstance(scored, Mapping)
+            else getattr(scored, "received_at", None)
+        )
+        if isinstance(received, str):
+            received = datetime.fromisoformat(received)
         return cls(
             post_id=get("post_id"),
             published=published.timestamp(),
@@ -100,7 +111,16 @@ class PostFacts:
             excerpt=(get("text") or "")[:EXCERPT_CHARS],
             url=get("url"),
             customer_tier=str(tier).lower() if tier else None,
+            received=received.timestamp() if received is not None else None,
         )
+
+
+def _arrival(item: Mapping[str, Any]) -> tuple[float, float, str]:
+    """Order posts by arrival (record time, else event time), then id."""
+    received = item.get("received")
+    published = float(item.get("published") or 0.0)
+    arrived = published if received is None else float(received)
+    return (arrived, published, item["post_id"])
 
 
 def _evidence_rank(item: Mapping[str, Any]) -> tuple[int, int, float, str]:
@@ -120,6 +140,9 @@ class TopicCounts:
     #: most representative negative posts, best first (bounded)
     evidence: list[dict[str, Any]] = field(default_factory=list)
     customer_tiers: Counter[str] = field(default_factory=Counter)
+    #: the negative post that reached the pipeline last:
+    #: ``{"post_id", "published", "received"}`` (epoch seconds), or None
+    latest_negative: dict[str, Any] | None = None
 
     def add(self, post: PostFacts) -> None:
         """Count one post that matches the topic."""
@@ -129,6 +152,13 @@ class TopicCounts:
             return
         self.negative += 1
         self.negative_influence += influence(post.reposts, post.followers)
+        self._note_latest(
+            {
+                "post_id": post.post_id,
+                "published": post.published,
+                "received": post.received,
+            }
+        )
         if post.customer_tier:
             self.customer_tiers[post.customer_tier] += 1
         if post.author:
@@ -150,6 +180,13 @@ class TopicCounts:
             ]
         )
 
+    def _note_latest(self, item: Mapping[str, Any] | None) -> None:
+        if item is not None and (
+            self.latest_negative is None
+            or _arrival(item) >= _arrival(self.latest_negative)
+        ):
+            self.latest_negative = dict(item)
+
     def _add_evidence(self, items: Iterable[Mapping[str, Any]]) -> None:
         seen = {item["post_id"]: item for item in self.evidence}
         for item in items:
@@ -168,6 +205,7 @@ class TopicCounts:
             entry[0] += count
             entry[1] = (entry[1] + list(ids))[:AUTHOR_POSTS_LIMIT]
         self._add_evidence(other.evidence)
+        self._note_latest(other.latest_negative)
 
     def to_dict(self, bounded: bool = True) -> dict[str, Any]:
         """Return a JSON-able dict; ``bounded`` keeps the top keywords/authors."""
@@ -177,7 +215,7 @@ class TopicCounts:
             else self.keywords.items()
         )
         authors = sorted(self.negative_authors.items(), key=lambda kv: -kv[1][0])
-        return {
+        data = {
             "posts": self.posts,
             "negative": self.negative,
             "negative_influence": self.negative_influence,
@@ -186,6 +224,9 @@ class TopicCounts:
             "evidence": self.evidence,
             "customer_tiers": dict(self.customer_tiers),
         }
+        if self.latest_negative is not None:
+            data["latest_negative"] = self.latest_negative
+        return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> TopicCounts:
@@ -201,6 +242,9 @@ class TopicCounts:
             },
             evidence=[dict(item) for item in data.get("evidence", [])],
             customer_tiers=Counter(data.get("customer_tiers", {})),
+            latest_negative=dict(data["latest_negative"])
+            if data.get("latest_negative")
+            else None,
         )
 
 
