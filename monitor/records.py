@@ -759,6 +759,8 @@ class PartitionReport:
         }
         if self.window is None:
             body["active"] = self.active
+            # Workers before schema versions told heartbeats apart by this.
+            body["heartbeat"] = True
         else:
             body["window"] = self.window.to_dict(bounded=True)
         return orjson.dumps(body)

@@ -100,8 +100,14 @@ class CountStage:
         unsent = counter.restore(partition, entries, time.monotonic())
         if unsent:
             # Partials of the last close, logged but perhaps never sent (a
-            # crash, or a send that failed): the merge ignores copies.
-            await asyncio.gather(*(await self._send(unsent)))
+            # crash, or a send that failed): the merge ignores copies. If
+            # this send fails, the partition is restored (and they are sent)
+            # again: the next close would delete their log entries.
+            try:
+                await asyncio.gather(*(await self._send(unsent)))
+            except BaseException:
+                counter.drop([partition])
+                raise
         ledger = counter.ledger(partition)
         log.info(
             "count: partition %d restored (offset %d, %d open windows)",

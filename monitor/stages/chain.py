@@ -3,8 +3,10 @@
 :func:`count_and_detect` drives the same components the workers drive
 (:class:`~monitor.stages.count.WindowCounter`, then
 :class:`~monitor.stages.detect.WindowDetector`), with the posts spread over
-partitions by id as the ``scored-posts`` topic spreads them, every partition
-caught up, and each partition closed once its posts are counted. It is what a
+partitions by a stable hash of their id (as Kafka spreads keyed records, though
+not with Kafka's hash), every partition caught up, and each partition closed
+once its posts are counted. No partition is ever given up on here (no wall
+clock runs), so every window is complete. It is what a
 backtest runs over history, and what the tests compare the workers with.
 State-log writes are applied to a :class:`~monitor.stages.state.MemoryStateStore`
 image, so a caller can also restore from them.
@@ -21,7 +23,7 @@ from monitor.analysis.tickets import AlertRule
 from monitor.analysis.windows import PostFacts, post_hash
 from monitor.records import PartitionReport, ScoredPost
 from monitor.stages.count import CountSettings, WindowCounter
-from monitor.stages.detect import AmendedWindow, WindowDetector
+from monitor.stages.detect import AmendedWindow, DroppedPartial, WindowDetector
 from monitor.stages.state import encode_state
 
 
@@ -34,6 +36,7 @@ class ChainResult:
             bursts and triggers.
         amended: Emitted windows corrected later (none when every partition
             reports in order, as here).
+        dropped: Partials too late to correct their window (none here).
         reports: The partition reports the count stage sent, in order.
         late: Posts too late for their window.
         duplicates: Later copies of posts already counted.
@@ -44,6 +47,7 @@ class ChainResult:
 
     windows: list[WindowReport] = field(default_factory=list)
     amended: list[AmendedWindow] = field(default_factory=list)
+    dropped: list[DroppedPartial] = field(default_factory=list)
     reports: list[PartitionReport] = field(default_factory=list)
     late: int = 0
     duplicates: int = 0
@@ -87,7 +91,8 @@ def count_and_detect(
     detector = WindowDetector(
         partitions=partitions,
         window_seconds=settings.window_seconds,
-        window_wait_seconds=settings.window_wait_seconds,
+        # Every partition reports in order here: never give one up.
+        window_wait_seconds=float("inf"),
     )
     detector.restore([], 0.0)
     for partition in range(partitions):
@@ -113,6 +118,7 @@ def count_and_detect(
         found = detector.handle(reports, 0.0, rules, topics)
         result.windows += found.windows
         result.amended += found.amended
+        result.dropped += found.dropped
         _apply(result.state["detect"], 0, found.writes)
 
     for post in posts:

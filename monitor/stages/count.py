@@ -141,6 +141,9 @@ class WindowCounter:
             state = self.partitions.get(partition)
             if state is not None and state.ledger is not None:
                 state.ledger = None
+                # What the last heartbeat said may not have gone out: the
+                # next batch tells the merge again that windows are open.
+                state.active = False
                 dropped.append(partition)
         return dropped
 

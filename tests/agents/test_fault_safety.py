@@ -264,3 +264,34 @@ async def test_the_meta_entry_is_written_after_the_values_it_covers() -> None:
     assert any(":d:" in k or ":closed:" in k for k in values)
     deletes = [k for keys in steps[at + 1 :] for k in keys]
     assert all(state.partitions[0].get(k) is None for k in deletes)
+
+
+async def test_partials_resent_on_restore_are_sent_again_when_that_send_fails() -> None:
+    pipeline = pipeline_with_all_topics()
+    state = FakeStateLog()
+    stage, closing = await one_window_then_its_closer(pipeline, state, 4)
+    await stage.count(pipeline, closing)  # the close is logged, then sent
+    pipeline.topics.window_partials.sent.clear()
+    restarted = CountStage(pipeline, state)
+    restarted.assign([0])
+    pipeline.topics.window_partials.fail_next = 1
+    await restarted.tick()  # restore; sending the last close again is refused
+    await restarted.tick()  # restored again, and sent
+    assert [p["posts"] for p in partials(pipeline) if p["start"] == START] == [4]
+
+
+async def test_a_batch_retried_after_a_failed_write_says_its_windows_are_open() -> None:
+    pipeline = pipeline_with_all_topics()
+    state = FakeStateLog()
+    stage = CountStage(pipeline, state)
+    stage.assign([0])
+    await stage.tick()  # restored, idle
+    pipeline.topics.window_partials.sent.clear()
+    batch = await scored(pipeline, [("a", "2026-11-20T13:01:00+08:00")], 0)
+    state.fail_next = 1
+    with pytest.raises(RuntimeError):
+        await stage.count(pipeline, batch)
+    await stage.count(pipeline, batch)  # the retry
+    sent = pipeline.topics.window_partials.sent
+    reports = [PartitionReport.decode(value) for _, value in sent]
+    assert [(r.window is None, r.active) for r in reports] == [(True, True)]

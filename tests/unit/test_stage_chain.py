@@ -104,6 +104,7 @@ def test_the_chain_counts_every_topic_window_exactly(
     assert counted[(INCIDENT, nine)] == (0, 0)
     assert three_partitions.late == 0
     assert all(window.complete for window in three_partitions.windows)
+    assert not three_partitions.amended and not three_partitions.dropped
     starts = [window.window_start for window in three_partitions.windows]
     assert starts == sorted(set(starts))  # in order, each once
     assert all(b - a == 300 for a, b in zip(starts, starts[1:], strict=False))
@@ -142,7 +143,8 @@ def test_partitions_and_batch_sizes_do_not_change_the_windows(
     # Batches of 7: the same counts. (A first batch whose watermark is still
     # before its first window closes an empty marker window before it, so
     # compare from the first post on.)
-    small = run(scored, rules, partitions=1, batch_size=7)
+    small = run(scored, rules, partitions=3, batch_size=7)
+    assert not small.amended and not small.dropped
     first = min(start for _, start in nonzero(topic_counts(small)))
     assert {k: v for k, v in topic_counts(small).items() if k[1] >= first} == (
         topic_counts(three_partitions)
