@@ -42,7 +42,7 @@ def evaluate_sentiment_command(
     """Score text,label CSV files (1 positive, 0 negative) and report quality."""
     from monitor.analysis.evaluation.sentiment import evaluate_sentiment
     from monitor.cli.datasets import read_labelled_csv
-    from monitor.config.models import load_sentiment_model as SentimentModel
+    from monitor.config.models import load_sentiment_model
 
     settings = load_settings(ctx)
     try:
@@ -62,7 +62,7 @@ def evaluate_sentiment_command(
         try:
             report = evaluate_sentiment(
                 datasets,
-                model=SentimentModel(settings.sentiment_model),
+                model=load_sentiment_model(settings.sentiment_model),
                 thresholds=settings.label_thresholds,
                 on_progress=lambda n: progress.advance(task, n),
             )
