@@ -1,20 +1,28 @@
 """Alert tickets end to end on real servers: the sample incident opens exactly
 one ticket with its evidence, a second replay opens none, the on-call channels
-get signed deliveries, and the worker's API lets a responder act on it."""
+get signed deliveries, and the worker's API lets a responder act on it; a
+worker killed with a notice pending delivers it after a restart."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
+import signal
+import time
 import urllib.parse
 import urllib.request
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+from aiokafka import AIOKafkaProducer
 
-from monitor.analysis.tickets.model import fingerprint
+from monitor.analysis.tickets.model import Evidence, Trigger, incident_fingerprint
 from monitor.local.receivers import DEMO_SECRET, LocalReceivers
+from monitor.records import TriggerEvent
+from monitor.topics import bootstrap_servers
 from tests.integration.conftest import Stack
 from tests.support import wait_until
 
@@ -61,7 +69,7 @@ def test_incident_opens_one_ticket_notifies_and_can_be_worked(stack: Stack) -> N
         )
         worker = stack.worker().start()
         stack.monitor("replay", str(FEED))
-        incident = fingerprint("空调异味", "负面声量", None)
+        incident = incident_fingerprint("topic=空调异味")
         found = wait_until(
             lambda: [t for t in tickets(stack) if t["fingerprint"] == incident],
             timeout=180,
@@ -88,6 +96,7 @@ def test_incident_opens_one_ticket_notifies_and_can_be_worked(stack: Stack) -> N
             what="the incident's later windows folded into its ticket",
         )
         assert len(folded) == 1, "one incident, one ticket"
+        assert len(folded[0]["signals"]) >= 3, folded[0]["signals"]
 
         # Every channel the incident's rules use got a delivery; the webhook
         # is signed the documented way.
@@ -124,5 +133,122 @@ def test_incident_opens_one_ticket_notifies_and_can_be_worked(stack: Stack) -> N
         assert len(after) == 1, "replaying the feed again opens no second ticket"
         # No incident got a second ticket: every ticket is its fingerprint's first.
         assert {t["sequence"] for t in tickets(stack)} == {1}
+    finally:
+        receivers.stop()
+
+
+KILL_RULES = """\
+topics:
+  空调异味:
+    keywords: [空调]
+    rules:
+      - {name: 紧急, kind: negative_volume, threshold: 6, window: 5m,
+         min_priority: P1, channels: [hook]}
+teams:
+  facilities: {members: [王工]}
+channels:
+  hook: {kind: webhook, url: "http://127.0.0.1:%d/webhook"}
+routing:
+  default_team: facilities
+"""
+
+
+def send_trigger(stack: Stack, trigger: Trigger) -> None:
+    record = TriggerEvent(trigger, closed_at=None)
+
+    async def send() -> None:
+        producer = AIOKafkaProducer(
+            bootstrap_servers=bootstrap_servers(stack.addresses.kafka_url), acks="all"
+        )
+        await producer.start()
+        try:
+            await producer.send_and_wait(
+                stack.env["MONITOR_TOPIC_TRIGGERS"],
+                record.encode(),
+                key=record.message_key,
+            )
+        finally:
+            await producer.stop()
+
+    asyncio.run(send())
+
+
+def test_a_worker_killed_with_a_notice_pending_delivers_it_once_after_restart(
+    stack: Stack,
+) -> None:
+    receivers = LocalReceivers()  # its port is known; it does not listen yet
+    rules = stack.tmp_path / "rules.yaml"
+    rules.write_text(KILL_RULES % receivers.http_port, encoding="utf-8")
+    stack.env.update(MONITOR_RULES=str(rules))
+    worker = stack.worker().start()
+    now = datetime.now(timezone.utc)
+    send_trigger(
+        stack,
+        Trigger(
+            "空调异味",
+            "紧急",
+            "negative_volume",
+            None,
+            now - timedelta(minutes=1),
+            now + timedelta(minutes=4),
+            9.0,
+            6.0,
+            evidence=(Evidence("kill-1", "空调有怪味"),),
+            signal_id="紧急@空调异味@kill",
+            crossing_received_at=now,
+        ),
+    )
+    # The change is saved with its notice; the channel is down, so the notice
+    # stays in the outbox (its failed attempt is recorded on the ticket).
+    pending = wait_until(
+        lambda: [
+            t
+            for t in tickets(stack)
+            if t["outbox"] and t["delivery"].get("hook") == "failed"
+        ],
+        timeout=60,
+        what="the ticket with its notice pending after a failed attempt",
+    )
+    assert len(pending) == 1
+    worker.stop(signal.SIGKILL)
+    receivers.start()
+    try:
+        # The next owner of the triggers partition. Kafka hands the dead
+        # member's partitions on only after its session times out (60 s), so
+        # the new worker joins a fresh consumer group: it also reads the
+        # trigger again, which must change nothing (same signal id).
+        restarted = stack.worker(MONITOR_APP_ID=stack.name + "b").start()
+        hooks = wait_until(
+            lambda: receivers.by_channel().get("webhook"),
+            timeout=60,
+            what="the notice delivered by the restarted worker",
+        )
+        time.sleep(3)  # any second copy would come within a round or two
+        hooks = receivers.by_channel()["webhook"]
+        assert len(hooks) == 1, "exactly once: the kill came before any send"
+        ticket_id = pending[0]["ticket_id"]
+        assert hooks[0].headers["X-Monitor-Delivery"] == f"{ticket_id}#n1@hook"
+        done = wait_until(
+            lambda: [
+                t
+                for t in tickets(stack)
+                if t["ticket_id"] == ticket_id and not t["outbox"]
+            ],
+            timeout=30,
+            what="the outbox cleared",
+        )
+        assert done[0]["delivery"] == {"hook": "sent"}
+        assert restarted.metric_sum("monitor_alert_notice_seconds_count") == 1
+        wait_until(
+            lambda: (
+                restarted.metric_sum(
+                    "monitor_ticket_decisions_total", outcome="duplicate"
+                )
+                == 1
+            ),
+            timeout=30,
+            what="the re-read trigger decided as a duplicate",
+        )
+        assert len(receivers.by_channel()["webhook"]) == 1
     finally:
         receivers.stop()
