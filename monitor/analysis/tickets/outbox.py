@@ -129,7 +129,12 @@ def queue_notice(
     if not channels:
         return ticket
     joined: tuple[str, ...] = ()
-    if kind in (NoticeKind.UPDATED, NoticeKind.ESCALATED, NoticeKind.REPEAT):
+    unsent = any(not n.accepted and n.attempts == 0 for n in ticket.outbox)
+    if not unsent and kind in (
+        NoticeKind.UPDATED,
+        NoticeKind.ESCALATED,
+        NoticeKind.REPEAT,
+    ):
         # A channel that joined with a new signal's rule has heard nothing of
         # the incident yet: it gets its own opening notice now, not an update
         # after group_interval (and the others' update does not hurry).
