@@ -123,6 +123,7 @@ def test_incident_opens_one_ticket_notifies_and_can_be_worked(stack: Stack) -> N
         assert "acknowledge" in json.dumps(shown, ensure_ascii=False)
 
         scored = worker.metric_sum("monitor_posts_scored_total")
+        before = {t["ticket_id"] for t in tickets(stack)}
         stack.monitor("replay", str(FEED))
         wait_until(
             lambda: worker.metric_sum("monitor_posts_scored_total") >= 2 * scored,
@@ -131,8 +132,10 @@ def test_incident_opens_one_ticket_notifies_and_can_be_worked(stack: Stack) -> N
         )
         after = [t for t in tickets(stack) if t["fingerprint"] == incident]
         assert len(after) == 1, "replaying the feed again opens no second ticket"
-        # No incident got a second ticket: every ticket is its fingerprint's first.
-        assert {t["sequence"] for t in tickets(stack)} == {1}
+        # The replay opened nothing anywhere. (Signals of one group hours
+        # apart in event time are separate incidents: the feed's 客服 repeat
+        # complaints at 09:50 and 12:25 open two.)
+        assert {t["ticket_id"] for t in tickets(stack)} == before
     finally:
         receivers.stop()
 
