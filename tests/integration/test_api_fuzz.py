@@ -42,7 +42,7 @@ from schemathesis.checks import (
     unsupported_method,
 )
 
-from monitor.analysis.tickets.model import default_ticket_id, fingerprint
+from monitor.analysis.tickets.model import default_ticket_id, incident_fingerprint
 from monitor.analysis.tickets.silences import Silence
 from monitor.config.durations import parse_duration
 from monitor.config.rules import load_rules
@@ -61,10 +61,10 @@ NOW = T0 + timedelta(hours=1)
 HEADERS = {"Authorization": f"Bearer {ADMIN}"}
 
 #: The seeded tickets (see :func:`seed`); ids follow from their fingerprints.
-KEYWORDS = (None, "异味", "噪音")
+#: One incident per topic (triggers fold into incidents by topic).
+TOPICS = ("空调异味", "停车", "客服")
 TICKET_IDS = [
-    default_ticket_id(fingerprint("空调异味", "负面声量", keyword), 1)
-    for keyword in KEYWORDS
+    default_ticket_id(incident_fingerprint(f"topic={topic}"), 1) for topic in TOPICS
 ]
 
 #: The seeded silences: one stored through the API's store, one in RULES.
@@ -142,10 +142,8 @@ CHECKS = [
 async def seed(service: TicketService) -> None:
     """Tickets in several statuses, and a stored silence, for the fuzzer to find."""
     statuses = (["acknowledge"], ["resolve"], ["resolve", "close"])
-    for keyword, ticket_id, actions in zip(KEYWORDS, TICKET_IDS, statuses, strict=True):
-        ticket = (
-            await service.handle_trigger(replace(trigger(), keyword=keyword))
-        ).ticket
+    for topic, ticket_id, actions in zip(TOPICS, TICKET_IDS, statuses, strict=True):
+        ticket = (await service.handle_trigger(replace(trigger(), topic=topic))).ticket
         assert ticket is not None and ticket.ticket_id == ticket_id
         for action in actions:
             await service.act(ticket_id, action, "王工")
