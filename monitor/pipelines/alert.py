@@ -16,12 +16,13 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import Protocol
 
 import faust
 
 from monitor.analysis.tickets.model import Trigger
 from monitor.analysis.tickets.policy import TicketDecision
+from monitor.pipelines import partitions
 from monitor.pipelines.batches import Pipeline, register_batch_agent
 from monitor.records import TriggerEvent, utc_now
 from monitor.services.notices import NoticeSender
@@ -113,18 +114,7 @@ def register_sender(
         on_pending=pending,
     )
 
-    # Faust types connect's receiver as (sender, *args, signal, **kw).
-    @app.on_partitions_assigned.connect  # type: ignore[arg-type]
-    async def take_outbox(app: faust.App, assigned: set[Any], **kwargs: Any) -> None:
-        if any(tp.topic == topic for tp in assigned):
-            log.info("this worker owns %s: sending the tickets' notices", topic)
-            sender.start()
-
-    # Faust types connect's receiver as (sender, *args, signal, **kw).
-    @app.on_partitions_revoked.connect  # type: ignore[arg-type]
-    async def drop_outbox(app: faust.App, revoked: set[Any], **kwargs: Any) -> None:
-        if any(tp.topic == topic for tp in revoked):
-            await sender.stop()
+    partitions.run_while_owned(app, topic, sender)
 
     @app.service
     class NoticeSending(faust.Service):

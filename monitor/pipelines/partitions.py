@@ -1,8 +1,10 @@
 """Partitions moving between workers, and the timers of the stages that own them.
 
-One hook for the whole app: when Kafka assigns or revokes partitions, the
-count stage takes or drops its ``scored-posts`` partitions, the merge stage
-its ``window-partials`` partition, and the gauges follow. The stage timer
+Every partition hook of the app is here: when Kafka assigns or revokes
+partitions, the count stage takes or drops its ``scored-posts`` partitions,
+the merge stage its ``window-partials`` partition, the notice sender runs
+while this worker owns ``triggers`` (:func:`run_while_owned`), and the gauges
+follow. The stage timer
 ticks both stages (idle closes, heartbeats, merge timeouts), and the lag
 timer measures how far behind each assigned topic is.
 """
@@ -12,7 +14,7 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 import faust
 from faust.types import TP
@@ -108,3 +110,36 @@ def register(
             reported.update(lag)
         except Exception:  # noqa: BLE001 - e.g. a partition revoked mid-loop
             log.debug("consumer lag not measured this time", exc_info=True)
+
+
+class OwnedService(Protocol):
+    """Something that runs only while this worker owns a topic's partition."""
+
+    def start(self) -> None:
+        """Start (again): the partition is this worker's."""
+        ...
+
+    async def stop(self) -> None:
+        """Stop: the partition went to another worker."""
+        ...
+
+
+def run_while_owned(app: faust.App, topic: str, service: OwnedService) -> None:
+    """Start ``service`` when ``topic``'s partition is assigned here; stop it on revoke.
+
+    For a one-partition topic whose owner must be the only one doing
+    something (the notice sender on ``triggers``).
+    """
+
+    # Faust types connect's receiver as (sender, *args, signal, **kw).
+    @app.on_partitions_assigned.connect  # type: ignore[arg-type]
+    async def take(app: faust.App, assigned: set[Any], **kwargs: Any) -> None:
+        if any(tp.topic == topic for tp in assigned):
+            log.info("this worker owns %s: %s runs here", topic, type(service).__name__)
+            service.start()
+
+    # Faust types connect's receiver as (sender, *args, signal, **kw).
+    @app.on_partitions_revoked.connect  # type: ignore[arg-type]
+    async def give_up(app: faust.App, revoked: set[Any], **kwargs: Any) -> None:
+        if any(tp.topic == topic for tp in revoked):
+            await service.stop()
