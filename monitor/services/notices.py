@@ -31,7 +31,6 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
 
 from monitor.analysis.tickets.lifecycle import stamp_event
 from monitor.analysis.tickets.model import (
@@ -49,65 +48,16 @@ from monitor.analysis.tickets.outbox import (
 )
 from monitor.analysis.tickets.policy import TicketSettings
 from monitor.errors import SinkUnavailable
-from monitor.services.ticketing import Change, TicketService, update_with_retry
+from monitor.services.ticketing import (
+    Change,
+    Delivery,
+    Notifier,
+    TicketService,
+    update_with_retry,
+)
 from monitor.sinks.elasticsearch.tickets import ConcurrentUpdate, TicketStoreError
 
 log = logging.getLogger(__name__)
-
-
-class DeliveryResult(Protocol):
-    """One channel's outcome, as the notifier reports it."""
-
-    @property
-    def channel(self) -> str:
-        """Channel name."""
-        ...
-
-    @property
-    def status(self) -> str:
-        """``sent``, ``failed``, ``skipped``."""
-        ...
-
-    @property
-    def error(self) -> str:
-        """What went wrong, if anything."""
-        ...
-
-    @property
-    def retryable(self) -> bool:
-        """False if retrying cannot help."""
-        ...
-
-
-class ChannelSender(Protocol):
-    """What the sender needs of :class:`monitor.sinks.notifiers.Notifier`."""
-
-    def free(self, name: str) -> int:
-        """Messages channel ``name`` may take now."""
-        ...
-
-    async def send(
-        self,
-        name: str,
-        ticket: Ticket,
-        kind: str,
-        *,
-        delivery_id: str,
-        event: TicketEvent | None = None,
-        folded: int = 0,
-    ) -> DeliveryResult:
-        """Send one notice to one channel."""
-        ...
-
-    async def send_digest(
-        self,
-        name: str,
-        items: Sequence[tuple[Ticket, str, int]],
-        *,
-        delivery_id: str,
-    ) -> DeliveryResult:
-        """Send several notices as one message."""
-        ...
 
 
 @dataclass(frozen=True)
@@ -243,7 +193,7 @@ class NoticeSender:
         if notifier is None or not tickets:
             self._report(tickets, now, 0)
             return 0
-        sender: ChannelSender = notifier  # type: ignore[assignment]
+        sender = notifier
         by_id = {ticket.ticket_id: ticket for ticket in tickets}
         per_channel: dict[str, list[PendingSend]] = defaultdict(list)
         for ticket in tickets:
@@ -270,7 +220,7 @@ class NoticeSender:
 
     async def _send_channel(
         self,
-        sender: ChannelSender,
+        sender: Notifier,
         channel: str,
         items: Sequence[PendingSend],
         tickets: dict[str, Ticket],
@@ -409,7 +359,7 @@ class NoticeSender:
         self.on_pending(waiting, max(0.0, (now - oldest).total_seconds()))
 
 
-def _outcome(notice: Notice, delivery: DeliveryResult, digest: bool = False) -> Outcome:
+def _outcome(notice: Notice, delivery: Delivery, digest: bool = False) -> Outcome:
     accepted = delivery.status == "sent"
     give_up = not accepted and (delivery.status == "skipped" or not delivery.retryable)
     return Outcome(

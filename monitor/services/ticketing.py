@@ -121,26 +121,48 @@ class Delivery(Protocol):
 
     @property
     def status(self) -> str:
-        """``sent``, ``failed``, ``rate_limited``, ``skipped``..."""
+        """``sent``, ``failed``, ``skipped``."""
         ...
 
     @property
-    def error(self) -> str | None:
+    def error(self) -> str:
         """What went wrong, if anything."""
+        ...
+
+    @property
+    def retryable(self) -> bool:
+        """False if retrying cannot help."""
         ...
 
 
 class Notifier(Protocol):
-    """What the service needs of ``monitor.sinks.notifiers``."""
+    """What the notice sender needs of :class:`monitor.sinks.notifiers.Notifier`."""
 
-    async def notify(
+    def free(self, name: str) -> int:
+        """Messages channel ``name`` may take now."""
+        ...
+
+    async def send(
         self,
+        name: str,
         ticket: Ticket,
         kind: str,
-        channel_names: Sequence[str],
+        *,
+        delivery_id: str,
         event: TicketEvent | None = None,
-    ) -> Sequence[Delivery]:
-        """Deliver a notice about ``ticket`` to the named channels."""
+        folded: int = 0,
+    ) -> Delivery:
+        """Send one notice to one channel."""
+        ...
+
+    async def send_digest(
+        self,
+        name: str,
+        items: Sequence[tuple[Ticket, str, int]],
+        *,
+        delivery_id: str,
+    ) -> Delivery:
+        """Send several notices as one message."""
         ...
 
 
