@@ -695,6 +695,9 @@ class ReportKind(StrEnum):
     PARTIAL = "partial"
     #: Whether the partition still has windows open (``active``).
     HEARTBEAT = "heartbeat"
+    #: One partition's running counts of a bucket it has not closed, as of
+    #: ``offset``: cumulative, so the merge keeps the latest and never adds.
+    SNAPSHOT = "snapshot"
 
 
 @dataclass(frozen=True, slots=True)
@@ -708,11 +711,13 @@ class PartitionReport:
 
     Attributes:
         partition: The ``scored-posts`` partition it speaks for (>= 0).
-        kind: A partial or a heartbeat.
-        window: The partial (its window's counts from this partition), for
-            :attr:`ReportKind.PARTIAL` only.
+        kind: A partial, a heartbeat or an open bucket's snapshot.
+        window: The partial (its window's counts from this partition), or
+            the snapshot (the open bucket's watched-topic counts so far; a
+            large one is split over several reports by topic).
         active: For a heartbeat: True while the partition has windows open
             (or records on their way), so the merge waits for it.
+        offset: For a snapshot: the last ``scored-posts`` offset it counts.
         schema: Record version (:data:`SCHEMA_VERSION`).
 
     """
@@ -721,17 +726,22 @@ class PartitionReport:
     kind: ReportKind
     window: WindowAggregate | None = None
     active: bool = False
+    offset: int = -1
     schema: int = SCHEMA_VERSION
 
     def __post_init__(self) -> None:
-        """Check that a partial carries its window and a heartbeat none."""
-        if (self.kind is ReportKind.PARTIAL) != (self.window is not None):
+        """Check that a partial or snapshot carries its window, a heartbeat none."""
+        if (self.kind is ReportKind.HEARTBEAT) != (self.window is None):
             raise InvalidRecordError(
                 f"a {self.kind} report must {'' if self.window is None else 'not '}"
                 "carry a window"
             )
         if self.partition < 0:
             raise InvalidRecordError(f"partition must be >= 0, got {self.partition}")
+        if self.kind is ReportKind.SNAPSHOT and self.offset < 0:
+            raise InvalidRecordError(
+                f"a snapshot needs an offset >= 0, got {self.offset}"
+            )
 
     @classmethod
     def partial(cls, partition: int, window: WindowAggregate) -> PartitionReport:
@@ -743,12 +753,20 @@ class PartitionReport:
         """Return a heartbeat: whether ``partition`` still has windows open."""
         return cls(partition, ReportKind.HEARTBEAT, active=active)
 
+    @classmethod
+    def snapshot(
+        cls, partition: int, window: WindowAggregate, offset: int
+    ) -> PartitionReport:
+        """Return ``partition``'s running counts of an open bucket at ``offset``."""
+        return cls(partition, ReportKind.SNAPSHOT, window=window, offset=offset)
+
     @property
     def key(self) -> bytes:
-        """The Kafka key: ``<window start>:<partition>`` or ``heartbeat:<p>``."""
+        """Return the Kafka key: ``<start>:<p>``, ``heartbeat:<p>``, ``snapshot:…``."""
         if self.window is None:
             return f"heartbeat:{self.partition}".encode()
-        return f"{self.window.start}:{self.partition}".encode()
+        prefix = "snapshot:" if self.kind is ReportKind.SNAPSHOT else ""
+        return f"{prefix}{self.window.start}:{self.partition}".encode()
 
     def encode(self) -> bytes:
         """Return the JSON record (a partial's window bounded for the wire)."""
@@ -763,6 +781,8 @@ class PartitionReport:
             body["heartbeat"] = True
         else:
             body["window"] = self.window.to_dict(bounded=True)
+            if self.kind is ReportKind.SNAPSHOT:
+                body["offset"] = self.offset
         return orjson.dumps(body)
 
     @classmethod
@@ -791,8 +811,15 @@ class PartitionReport:
                     f"active must be true/false, got {_kind(active)}"
                 )
             return cls.heartbeat(partition, active)
-        if kind != ReportKind.PARTIAL:
+        if kind not in (ReportKind.PARTIAL, ReportKind.SNAPSHOT):
             raise InvalidRecordError(f"unknown partition report kind {_show(kind)}")
+        offset = data.get("offset", -1)
+        if kind == ReportKind.SNAPSHOT and (
+            not isinstance(offset, int) or isinstance(offset, bool) or offset < 0
+        ):
+            raise InvalidRecordError(
+                f"a snapshot's offset must be a whole number >= 0, got {_kind(offset)}"
+            )
         window = data.get("window")
         if not isinstance(window, dict):
             raise InvalidRecordError(f"window must be an object, got {_kind(window)}")
@@ -800,6 +827,8 @@ class PartitionReport:
             aggregate = WindowAggregate.from_dict(window)
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise InvalidRecordError(f"not a window partial: {exc!r}") from None
+        if kind == ReportKind.SNAPSHOT:
+            return cls.snapshot(partition, aggregate, offset)
         return cls.partial(partition, aggregate)
 
 

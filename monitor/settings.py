@@ -135,6 +135,13 @@ class Settings(BaseModel):
     window_seconds: int = Field(
         300, ge=10, le=86_400, description="Length of the tumbling count windows"
     )
+    bucket_seconds: int = Field(
+        60,
+        ge=1,
+        le=3600,
+        description="Length of the count buckets: rule windows are sums of whole "
+        "buckets (sliding by one bucket), and the detector window a multiple of it",
+    )
     window_grace_seconds: int = Field(
         120,
         ge=0,
@@ -221,6 +228,15 @@ class Settings(BaseModel):
             raise ValueError(
                 f"dedup_horizon_seconds must be 0 (off) or at least the grace plus "
                 f"24 windows ({minimum} s)"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _check_buckets(self) -> Settings:
+        if self.window_seconds % self.bucket_seconds:
+            raise ValueError(
+                f"window_seconds ({self.window_seconds}) must be a whole number of "
+                f"buckets (bucket_seconds {self.bucket_seconds})"
             )
         return self
 

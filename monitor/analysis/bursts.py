@@ -541,6 +541,15 @@ class BurstDetector:
         start = to_utc(window_start, "window_start")
         return self._view(start, check_value(value)).alert_score
 
+    def surprise(self, window_start: datetime, value: float) -> float:
+        """Return the ``score`` (ungated) a window would get, without learning.
+
+        As :meth:`peek`, but the score before the news gate: what the
+        ``burst`` rule compares with its threshold. It grows with ``value``.
+        """
+        start = to_utc(window_start, "window_start")
+        return self._view(start, check_value(value)).score
+
     def upper_bound(self, window_start: datetime, tail_probability: float) -> float:
         """Return the least value whose ``alert_score`` reaches ``-log10(p)``.
 

@@ -12,18 +12,18 @@ follows it runs a :class:`~monitor.analysis.bursts.BurstDetector`:
   memory; emerging words are caught by the emerging-term detector).
 
 Per topic it also keeps an :class:`~monitor.analysis.emerging.EmergingTermDetector`
-over the keywords of the topic's posts, and the negative posts per author for
-repeat complaints. Then it checks each topic's rules against the window and
-returns :class:`~monitor.analysis.tickets.Trigger` objects for the ticket
-policy. Pure: no Faust, no I/O; state round-trips through JSON-able dicts.
+over the keywords of the topic's posts. Then it checks each topic's
+``burst`` and ``emerging_keyword`` rules against the window and returns
+:class:`~monitor.analysis.tickets.Trigger` objects for the ticket policy
+(threshold rules run on their own windows: :mod:`monitor.analysis.rulewindows`).
+A window is the sum of the merge's buckets (``window_seconds``, a whole
+number of buckets). Pure: no Faust, no I/O; state round-trips through JSON-able dicts.
 """
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 from monitor.analysis.bursts import (
@@ -36,12 +36,8 @@ from monitor.analysis.emerging import EmergingTermConfig, EmergingTermDetector
 from monitor.analysis.tickets.model import (
     BURST,
     EMERGING_KEYWORD,
-    NEGATIVE_SHARE,
-    NEGATIVE_VOLUME,
-    REPEAT_COMPLAINTS,
     AlertRule,
     Evidence,
-    RuleKind,
     Trigger,
 )
 from monitor.analysis.tickets.priority import CUSTOMER_TIER_POINTS
@@ -164,9 +160,10 @@ class WindowReport:
     triggers: list[Trigger] = field(default_factory=list)
 
 
-def _evidence(
+def trigger_evidence(
     counts: TopicCounts, post_ids: Iterable[str] | None = None
 ) -> tuple[Evidence, ...]:
+    """Return a topic's evidence posts (those of ``post_ids`` if given)."""
     wanted = None if post_ids is None else set(post_ids)
     return tuple(
         Evidence(
@@ -190,49 +187,71 @@ def _tier(counts: TopicCounts) -> str | None:
     return max(tiers, key=lambda tier: CUSTOMER_TIER_POINTS[tier], default=None)
 
 
-@dataclass(frozen=True)
-class _TriggerCommon:
-    """The fields every trigger of one rule on one window shares."""
+def signal_id(rule: AlertRule, end: int, keyword: str | None = None) -> str:
+    """Return a firing's id: ``<rule>@<topic>[/<keyword>]@<window end epoch s>``.
 
-    topic: str
-    rule: str
-    kind: RuleKind
-    window_start: datetime
-    window_end: datetime
-    threshold: float
-    author_followers: int
-    customer_tier: str | None
-    keywords: tuple[str, ...]
+    The same as :attr:`~monitor.analysis.tickets.Trigger.signal_key`, so a
+    window that fires early and again at its close is one signal.
+    """
+    series = rule.topic if keyword is None else f"{rule.topic}/{keyword}"
+    return f"{rule.name}@{series}@{end}"
 
-    def trigger(
-        self,
-        *,
-        keyword: str | None,
-        observed_value: float,
-        repeat_complaints: int,
-        evidence: tuple[Evidence, ...],
-        expected_value: float | None = None,
-        burst_score: float | None = None,
-        keywords: tuple[str, ...] | None = None,
-    ) -> Trigger:
-        """Return the trigger; ``keywords`` replaces the window's if given."""
-        return Trigger(
-            topic=self.topic,
-            rule=self.rule,
-            kind=self.kind,
-            keyword=keyword,
-            window_start=self.window_start,
-            window_end=self.window_end,
-            observed_value=observed_value,
-            threshold=self.threshold,
-            expected_value=expected_value,
-            burst_score=burst_score,
-            author_followers=self.author_followers,
-            repeat_complaints=repeat_complaints,
-            customer_tier=self.customer_tier,
-            evidence=evidence,
-            keywords=self.keywords if keywords is None else keywords,
+
+def build_trigger(
+    rule: AlertRule,
+    counts: TopicCounts,
+    start: int,
+    end: int,
+    *,
+    observed_value: float,
+    expected_value: float | None = None,
+    burst_score: float | None = None,
+    keyword: str | None = None,
+    evidence: tuple[Evidence, ...] | None = None,
+    keywords: tuple[str, ...] | None = None,
+    provisional: bool = False,
+    retracted: bool = False,
+) -> Trigger:
+    """Return the trigger of ``rule`` on the window ``[start, end)``.
+
+    ``counts`` is the topic's counts in that window (or, before it closes,
+    what is known of them). The crossing post is the topic's latest negative
+    post to reach the pipeline, when one is known; the repeat-complaints
+    figure is the most negative posts by one author in the window.
+    """
+    followers = max((item["followers"] for item in counts.evidence), default=0)
+    latest = counts.latest_negative or {}
+    received = latest.get("received")
+    published = latest.get("published")
+    return Trigger(
+        topic=rule.topic,
+        rule=rule.name,
+        kind=rule.kind,
+        keyword=keyword,
+        window_start=to_datetime(start),
+        window_end=to_datetime(end),
+        observed_value=observed_value,
+        threshold=rule.threshold,
+        expected_value=expected_value,
+        burst_score=burst_score,
+        author_followers=int(followers),
+        repeat_complaints=max(
+            (count for count, _ in counts.negative_authors.values()), default=0
+        ),
+        customer_tier=_tier(counts),
+        evidence=trigger_evidence(counts) if evidence is None else evidence,
+        keywords=tuple(
+            word for word, _ in counts.keywords.most_common(TRIGGER_KEYWORDS)
         )
+        if keywords is None
+        else keywords,
+        signal_id=signal_id(rule, end, keyword),
+        provisional=provisional,
+        retracted=retracted,
+        crossing_post_id=latest.get("post_id"),
+        crossing_published_at=to_datetime(published) if published else None,
+        crossing_received_at=to_datetime(received) if received else None,
+    )
 
 
 def _topic_point(
@@ -300,7 +319,7 @@ def amended_points(
 
 
 class WindowEvaluator:
-    """Detectors, emerging terms and repeat complaints over complete windows.
+    """Burst detectors and emerging terms over complete detector windows.
 
     Args:
         window_seconds: Window length.
@@ -329,8 +348,6 @@ class WindowEvaluator:
         self.detectors: dict[str, BurstDetector] = {}
         self.last_active: dict[str, int] = {}
         self.emerging: dict[str, EmergingTermDetector] = {}
-        #: topic -> deque of (window start, author, negative posts, post ids)
-        self.complaints: dict[str, deque[tuple[int, str, int, list[str]]]] = {}
         self.last_window: int | None = None
 
     # -- the window ------------------------------------------------------------
@@ -409,7 +426,6 @@ class WindowEvaluator:
                 self._burst(report, series, "keyword", keyword, score, None)
         self._expire(window.start)
         emerging = self._emerging(window)
-        self._remember_complaints(window)
         for rule in rules:
             report.triggers.extend(
                 self._check(rule, window, scores, emerging.get(rule.topic, []))
@@ -495,16 +511,6 @@ class WindowEvaluator:
             found[name] = detector.update(start, counts.keywords, total)
         return found
 
-    def _remember_complaints(self, window: WindowAggregate) -> None:
-        for name, counts in window.topics.items():
-            queue = self.complaints.setdefault(name, deque())
-            for author, (count, ids) in counts.negative_authors.items():
-                queue.append((window.start, author, int(count), list(ids)))
-        horizon = window.start - 7 * 86_400
-        for queue in self.complaints.values():
-            while queue and queue[0][0] < horizon:
-                queue.popleft()
-
     # -- rules -------------------------------------------------------------------
 
     def _check(
@@ -514,122 +520,82 @@ class WindowEvaluator:
         scores: Mapping[str, WindowScore],
         emerging: Sequence[Any],
     ) -> list[Trigger]:
+        """Check a detector-window rule (``burst``, ``emerging_keyword``).
+
+        Threshold rules (volume, share, repeat complaints) are summed over
+        their own windows of buckets: :mod:`monitor.analysis.rulewindows`.
+        """
         counts = window.topics.get(rule.topic) or TopicCounts()
-        start, end = to_datetime(window.start), to_datetime(window.end)
-        followers = max((item["followers"] for item in counts.evidence), default=0)
-        common = _TriggerCommon(
-            topic=rule.topic,
-            rule=rule.name,
-            kind=rule.kind,
-            window_start=start,
-            window_end=end,
-            threshold=rule.threshold,
-            author_followers=int(followers),
-            customer_tier=_tier(counts),
-            keywords=tuple(
-                word for word, _ in counts.keywords.most_common(TRIGGER_KEYWORDS)
-            ),
-        )
         volume = scores.get(f"topic:{rule.topic}")
-        negative = scores.get(f"negative:{rule.topic}")
-        repeat = max(
-            (count for count, _ in counts.negative_authors.values()), default=0
-        )
-        if rule.kind == NEGATIVE_VOLUME and counts.negative >= rule.threshold:
-            return [
-                common.trigger(
-                    keyword=None,
-                    observed_value=counts.negative,
-                    expected_value=negative.expected_count if negative else None,
-                    burst_score=negative.score if negative else None,
-                    repeat_complaints=repeat,
-                    evidence=_evidence(counts),
-                )
-            ]
-        if rule.kind == NEGATIVE_SHARE and counts.posts >= max(rule.min_volume, 1):
-            share = counts.negative / counts.posts
-            if share >= rule.threshold:
-                return [
-                    common.trigger(
-                        keyword=None,
-                        observed_value=share,
-                        repeat_complaints=repeat,
-                        evidence=_evidence(counts),
-                    )
-                ]
         if rule.kind == BURST and volume is not None and volume.score >= rule.threshold:
             if volume.observed_count > volume.expected_count:
                 return [
-                    common.trigger(
-                        keyword=None,
+                    build_trigger(
+                        rule,
+                        counts,
+                        window.start,
+                        window.end,
                         observed_value=volume.score,
                         expected_value=volume.expected_count,
                         burst_score=volume.score,
-                        repeat_complaints=repeat,
-                        evidence=_evidence(counts),
                     )
                 ]
         if rule.kind == EMERGING_KEYWORD:
+            common = tuple(
+                word for word, _ in counts.keywords.most_common(TRIGGER_KEYWORDS)
+            )
             return [
-                common.trigger(
+                build_trigger(
+                    rule,
+                    counts,
+                    window.start,
+                    window.end,
                     keyword=term.term,
                     observed_value=term.observed_count,
                     expected_value=term.expected_count,
                     burst_score=term.score,
-                    repeat_complaints=repeat,
-                    evidence=_evidence(counts),
-                    keywords=(term.term, *common.keywords),
+                    keywords=(term.term, *common),
                 )
                 for term in emerging
                 if term.observed_count >= rule.threshold
             ]
-        if rule.kind == REPEAT_COMPLAINTS:
-            return self._repeat(rule, window, counts, common)
         return []
 
-    def _repeat(
-        self,
-        rule: AlertRule,
-        window: WindowAggregate,
-        counts: TopicCounts,
-        common: _TriggerCommon,
-    ) -> list[Trigger]:
-        since = window.end - max(rule.within_seconds, window.size)
-        per_author: dict[str, list[Any]] = {}
-        for start, author, count, ids in self.complaints.get(rule.topic, ()):
-            if start >= since:
-                entry = per_author.setdefault(author, [0, []])
-                entry[0] += count
-                entry[1].extend(ids)
-        # Only authors who complained in this window re-fire the rule.
-        now_authors = set(counts.negative_authors)
-        repeaters = {
-            author: entry
-            for author, entry in per_author.items()
-            if entry[0] >= rule.threshold and author in now_authors
-        }
-        if not repeaters:
-            return []
-        worst = max(entry[0] for entry in repeaters.values())
-        post_ids = [post for entry in repeaters.values() for post in entry[1]]
-        evidence = _evidence(counts, post_ids) or _evidence(counts)
-        return [
-            common.trigger(
-                keyword=None,
-                observed_value=worst,
-                repeat_complaints=worst,
-                evidence=evidence,
-            )
-        ]
+    def burst_crossed(
+        self, rule: AlertRule, window_start: int, observed: float
+    ) -> tuple[float, float] | None:
+        """Return ``(score, expected)`` if a running count already fires ``rule``.
+
+        ``observed`` is a lower bound of the topic's posts in the detector
+        window starting at ``window_start``, the next one after the last
+        evaluated. The score grows with the count, so if the lower bound
+        fires the burst rule the closed window will too (on the detector's
+        state as it is now). None if it does not, or if the detector is not
+        up to date (the window before is not evaluated yet).
+        """
+        if (
+            self.last_window is None
+            or window_start != self.last_window + self.window_seconds
+        ):
+            return None
+        detector = self.detectors.get(f"topic:{rule.topic}")
+        if detector is None:
+            return None
+        start = to_datetime(window_start)
+        score = detector.surprise(start, observed)
+        expected = detector.expected(start)
+        if score >= rule.threshold and observed > expected:
+            return score, expected
+        return None
 
     # -- persistence -------------------------------------------------------------
 
     def snapshot(self) -> dict[str, Any]:
         """Return the state as JSON-able entries, one per series or topic.
 
-        Keys: ``meta``, ``detector:<series>``, ``emerging:<topic>`` and
-        ``complaints:<topic>``. Entries stay small (a Kafka message each) and
-        only those of series that changed need rewriting after a window.
+        Keys: ``meta``, ``detector:<series>`` and ``emerging:<topic>``.
+        Entries stay small (a Kafka message each) and only those of series
+        that changed need rewriting after a window.
         """
         entries: dict[str, Any] = {
             "meta": {"last_window": self.last_window},
@@ -641,8 +607,6 @@ class WindowEvaluator:
             }
         for topic, emerging in self.emerging.items():
             entries[f"emerging:{topic}"] = emerging.snapshot()
-        for topic, queue in self.complaints.items():
-            entries[f"complaints:{topic}"] = [list(item) for item in queue]
         return entries
 
     def restore(self, entries: Mapping[str, Any]) -> None:
@@ -661,10 +625,6 @@ class WindowEvaluator:
                 self.emerging[name] = EmergingTermDetector.restore(
                     value, self.emerging_config
                 )
-            elif kind == "complaints":
-                self.complaints[name] = deque(
-                    (int(s), a, int(c), list(ids)) for s, a, c, ids in value
-                )
 
     def snapshot_keys(self) -> list[str]:
         """Return the keys :meth:`snapshot` would produce."""
@@ -672,5 +632,4 @@ class WindowEvaluator:
             "meta",
             *(f"detector:{series}" for series in self.detectors),
             *(f"emerging:{topic}" for topic in self.emerging),
-            *(f"complaints:{topic}" for topic in self.complaints),
         ]

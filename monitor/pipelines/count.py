@@ -42,7 +42,7 @@ def count_settings(pipeline: Pipeline) -> CountSettings:
     """Return the count stage's settings from the pipeline's."""
     settings = pipeline.settings
     return CountSettings(
-        window_seconds=settings.window_seconds,
+        bucket_seconds=settings.bucket_seconds,
         grace_seconds=settings.window_grace_seconds,
         idle_close_seconds=settings.idle_close_seconds,
         window_wait_seconds=settings.window_wait_seconds,
@@ -266,6 +266,6 @@ class CountStage:
             for report in reports
         ]
         self.pipeline.metrics.windows_closed.inc(
-            sum(1 for report in reports if report.window is not None)
+            sum(1 for report in reports if report.kind == "partial")
         )
         return futures

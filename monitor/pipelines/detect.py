@@ -1,5 +1,10 @@
 """The detect stage's host: window-partials -> window counts, bursts, triggers.
 
+Partials and snapshots of short buckets come in; threshold rules are summed
+over their own windows of buckets and may fire on an open bucket's lower
+bound, seconds after the crossing post (see
+:mod:`monitor.analysis.rulewindows`).
+
 ``merge_windows`` reads ``window-partials`` (one partition) and drives the
 Faust-free :class:`~monitor.stages.detect.WindowDetector`: it restores it
 from the ``merge-state`` log, hands it each batch of
@@ -23,7 +28,7 @@ import faust
 import orjson
 
 from monitor.analysis.detection import WindowReport, amended_points
-from monitor.analysis.tickets import AlertRule
+from monitor.analysis.tickets import AlertRule, Trigger
 from monitor.pipelines.batches import Pipeline, register_batch_agent
 from monitor.records import Burst, PartitionReport, TriggerEvent, utc_now
 from monitor.sinks.base import Document
@@ -64,6 +69,7 @@ class MergeStage:
         self.lock = asyncio.Lock()
         self.detector = WindowDetector(
             partitions=settings.topic_partitions,
+            bucket_seconds=settings.bucket_seconds,
             window_seconds=settings.window_seconds,
             window_wait_seconds=settings.window_wait_seconds,
         )
@@ -175,7 +181,23 @@ class MergeStage:
                 metrics.windows_incomplete.inc()
         for amended in result.amended:
             await self._amend(amended)
+        await self._send_triggers(result.triggers)
         await self.state.write_in_order(PARTITION, result.writes, is_merge_commit)
+
+    async def _send_triggers(self, triggers: Sequence[Trigger]) -> None:
+        """Send triggers (each with its signal id: a repeat is dropped downstream)."""
+        pipeline = self.pipeline
+        now = utc_now()
+        deliveries = []
+        for trigger in triggers:
+            event = TriggerEvent(trigger, closed_at=now)
+            deliveries.append(
+                await pipeline.topics.triggers.send(
+                    key=event.message_key, value=event.encode(), partition=0
+                )
+            )
+            pipeline.metrics.triggers.labels(kind=trigger.kind).inc()
+        await asyncio.gather(*deliveries)
 
     async def _amend(self, amended: AmendedWindow) -> None:
         """Rewrite the counts of an emitted window a late partial corrected."""
@@ -225,15 +247,8 @@ class MergeStage:
                 )
             )
             pipeline.metrics.bursts.labels(kind=burst.kind, phase=burst.phase).inc()
-        for trigger in report.triggers:
-            event = TriggerEvent(trigger, closed_at=now)
-            deliveries.append(
-                await pipeline.topics.triggers.send(
-                    key=event.message_key, value=event.encode(), partition=0
-                )
-            )
-            pipeline.metrics.triggers.labels(kind=trigger.kind).inc()
         await asyncio.gather(*deliveries)
+        await self._send_triggers(report.triggers)
         pipeline.metrics.windows_merged.inc()
 
     async def _write_windows(self, docs: list[Document]) -> None:

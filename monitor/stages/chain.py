@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from monitor.analysis.detection import WindowReport
-from monitor.analysis.tickets import AlertRule
+from monitor.analysis.tickets import AlertRule, Trigger
 from monitor.analysis.windows import PostFacts, post_hash
 from monitor.records import PartitionReport, ScoredPost
 from monitor.stages.count import CountSettings, WindowCounter
@@ -32,8 +32,9 @@ class ChainResult:
     """What :func:`count_and_detect` produced.
 
     Attributes:
-        windows: Every complete window, oldest first, with its points,
-            bursts and triggers.
+        windows: Every complete detector window, oldest first, with its
+            points, bursts and ``burst``/``emerging_keyword`` triggers.
+        triggers: Threshold-rule triggers (and early bursts), in order.
         amended: Emitted windows corrected later (none when every partition
             reports in order, as here).
         dropped: Partials too late to correct their window (none here).
@@ -46,6 +47,7 @@ class ChainResult:
     """
 
     windows: list[WindowReport] = field(default_factory=list)
+    triggers: list[Trigger] = field(default_factory=list)
     amended: list[AmendedWindow] = field(default_factory=list)
     dropped: list[DroppedPartial] = field(default_factory=list)
     reports: list[PartitionReport] = field(default_factory=list)
@@ -69,6 +71,7 @@ def count_and_detect(
     topics: Sequence[str] = (),
     partitions: int = 1,
     batch_size: int = 500,
+    window_seconds: int | None = None,
 ) -> ChainResult:
     """Count ``posts`` into windows and evaluate every window, in one process.
 
@@ -81,6 +84,8 @@ def count_and_detect(
         topics: Watched topic names.
         partitions: Partitions of ``scored-posts`` to spread the posts over.
         batch_size: Posts per partition handed to the counter at a time.
+        window_seconds: The detector window (a whole number of buckets;
+            default: one bucket).
 
     Returns:
         The windows, reports and counts; see :class:`ChainResult`.
@@ -90,7 +95,8 @@ def count_and_detect(
     counter = WindowCounter(settings)
     detector = WindowDetector(
         partitions=partitions,
-        window_seconds=settings.window_seconds,
+        bucket_seconds=settings.bucket_seconds,
+        window_seconds=window_seconds or settings.bucket_seconds,
         # Every partition reports in order here: never give one up.
         window_wait_seconds=float("inf"),
     )
@@ -117,6 +123,7 @@ def count_and_detect(
         result.reports += reports
         found = detector.handle(reports, 0.0, rules, topics)
         result.windows += found.windows
+        result.triggers += found.triggers
         result.amended += found.amended
         result.dropped += found.dropped
         _apply(result.state["detect"], 0, found.writes)

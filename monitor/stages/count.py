@@ -1,9 +1,19 @@
-"""The count stage's logic: per-partition windows, idle closes and heartbeats.
+"""The count stage's logic: per-partition buckets, idle closes and heartbeats.
 
 :class:`WindowCounter` keeps one :class:`PartitionCount` per ``scored-posts``
 partition it owns and turns batches of posts into what must be logged (the
 ledger's state-log writes) and what must then be sent (partition reports:
-partials of the windows closed, heartbeats). It does no I/O and reads no
+partials of the buckets closed, snapshots of the open buckets a batch
+changed, heartbeats). Posts are counted in short buckets
+(``bucket_seconds``, a minute by default); the merge sums them into each
+rule's window and the detector's.
+
+**Snapshots** let alerting fire before a bucket closes: after each batch,
+each open bucket it counted posts in is reported whole, as of the batch's
+last offset (its watched-topic counts only, split by topic under
+``snapshot_max_bytes``). They are cumulative, so the merge keeps the one with
+the highest offset and never adds them up: a batch handled twice, a restart
+or a stale owner cannot count a post twice. It does no I/O and reads no
 clock: a host (the Faust agent in :mod:`monitor.pipelines.count`, a test, a
 backtest) restores each partition from its state log, calls :meth:`count`,
 writes the result's ``writes``, sends its ``reports`` and only then calls
@@ -17,8 +27,18 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from monitor.analysis.windows import PartitionLedger, PostFacts
+import orjson
+
+from monitor.analysis.windows import (
+    PartitionLedger,
+    PostFacts,
+    TopicCounts,
+    WindowAggregate,
+)
 from monitor.records import PartitionReport
+
+#: A snapshot report's topics are split so that each stays under this.
+SNAPSHOT_MAX_BYTES = 256 * 1024
 
 
 def is_ledger_commit(key: str) -> bool:
@@ -31,7 +51,7 @@ class CountSettings:
     """How the count stage counts (from :class:`~monitor.settings.Settings`).
 
     Attributes:
-        window_seconds: Window length.
+        bucket_seconds: Bucket length (what a partial covers).
         grace_seconds: Event time a post may be late and still count.
         idle_close_seconds: Wall-clock quiet after which a caught-up
             partition closes its open windows.
@@ -40,15 +60,19 @@ class CountSettings:
             the merge stops waiting for it.
         dedup_horizon_seconds: Event time post ids are remembered for.
         dedup_max_ids: Most post ids remembered per partition.
+        snapshots: Report open buckets after each batch (early alerting).
+        snapshot_max_bytes: Most encoded topic counts per snapshot report.
 
     """
 
-    window_seconds: int
+    bucket_seconds: int
     grace_seconds: int
     idle_close_seconds: float
     window_wait_seconds: float
     dedup_horizon_seconds: int = 0
     dedup_max_ids: int = 2_000_000
+    snapshots: bool = True
+    snapshot_max_bytes: int = SNAPSHOT_MAX_BYTES
 
 
 @dataclass
@@ -79,8 +103,9 @@ class CountResult:
     Attributes:
         partition: The partition.
         writes: State-log entries to write first (``None`` deletes), in order.
-        reports: Then the partials of the windows closed and, if the
-            partition's last heartbeat said idle, a heartbeat.
+        reports: Then the partials of the buckets closed, the snapshots of
+            the open buckets the batch changed and, if the partition's last
+            heartbeat said idle, a heartbeat.
         duplicate_offsets: Offsets of later copies of posts already counted.
         counted: Posts counted.
         late: Posts too late for their window.
@@ -101,7 +126,7 @@ class CountResult:
     @property
     def closed(self) -> int:
         """Partials among the reports (windows closed)."""
-        return sum(1 for report in self.reports if report.window is not None)
+        return sum(1 for report in self.reports if report.kind == "partial")
 
 
 class WindowCounter:
@@ -169,7 +194,7 @@ class WindowCounter:
         settings = self.settings
         ledger = PartitionLedger.restore(
             partition,
-            settings.window_seconds,
+            settings.bucket_seconds,
             settings.grace_seconds,
             entries,
             dedup_horizon=settings.dedup_horizon_seconds,
@@ -213,12 +238,24 @@ class WindowCounter:
         partition so far (see :meth:`heartbeat`).
         """
         state = self.partitions[partition]
-        outcome = self.ledger(partition).apply(posts)
+        ledger = self.ledger(partition)
+        outcome = ledger.apply(posts)
         state.last_post = now
+        reports = [PartitionReport.partial(partition, w) for w in outcome.closed]
+        if self.settings.snapshots:
+            for start in outcome.touched:
+                bucket = ledger.windows.open.get(start)
+                if bucket is not None and bucket.topics:
+                    reports += snapshot_reports(
+                        partition,
+                        bucket,
+                        ledger.applied_offset,
+                        self.settings.snapshot_max_bytes,
+                    )
         result = CountResult(
             partition,
             writes=outcome.writes,
-            reports=[PartitionReport.partial(partition, w) for w in outcome.closed],
+            reports=reports,
             duplicate_offsets=list(outcome.duplicate_offsets),
             counted=outcome.counted,
             late=outcome.late,
@@ -252,9 +289,7 @@ class WindowCounter:
         """
         state = self.partitions.get(partition)
         return (
-            highwater is not None
-            and state is not None
-            and highwater <= state.position
+            highwater is not None and state is not None and highwater <= state.position
         )
 
     def idle_close(
@@ -301,3 +336,47 @@ class WindowCounter:
             return None
         state.active = pending
         return PartitionReport.heartbeat(partition, pending)
+
+
+def snapshot_reports(
+    partition: int, bucket: WindowAggregate, offset: int, max_bytes: int
+) -> list[PartitionReport]:
+    """Return an open bucket's snapshot as of ``offset``, split by topic.
+
+    A snapshot carries the bucket's watched-topic counts (copied, bounded as
+    on the wire), not its global keywords: alert rules read topics only.
+    Topics are packed into reports of at most ``max_bytes`` of encoded
+    counts each (a topic larger than that alone goes in one report).
+    """
+    reports: list[PartitionReport] = []
+    chunk: dict[str, TopicCounts] = {}
+    size = 0
+    for name, counts in sorted(bucket.topics.items()):
+        data = counts.to_dict(bounded=True)
+        cost = len(orjson.dumps(data))
+        if chunk and size + cost > max_bytes:
+            reports.append(_snapshot(partition, bucket, chunk, offset))
+            chunk, size = {}, 0
+        chunk[name] = TopicCounts.from_dict(data)
+        size += cost
+    if chunk:
+        reports.append(_snapshot(partition, bucket, chunk, offset))
+    return reports
+
+
+def _snapshot(
+    partition: int,
+    bucket: WindowAggregate,
+    topics: dict[str, TopicCounts],
+    offset: int,
+) -> PartitionReport:
+    window = WindowAggregate(
+        bucket.start,
+        bucket.size,
+        # The bucket's totals; only the topics are split over reports.
+        posts=bucket.posts,
+        negative=bucket.negative,
+        topics=topics,
+        max_published=bucket.max_published,
+    )
+    return PartitionReport.snapshot(partition, window, offset)

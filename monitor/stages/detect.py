@@ -1,26 +1,41 @@
-"""The detect stage's logic: merge partials, evaluate complete windows, keep state.
+"""The detect stage's logic: merge buckets, evaluate rules and detectors, keep state.
 
 :class:`WindowDetector` sums the partition reports of ``window-partials``
-(:class:`~monitor.analysis.windows.WindowMerger`), runs the detectors and
-rules on every complete window
-(:class:`~monitor.analysis.detection.WindowEvaluator`) and says what to write
-to its state log. It does no I/O and reads no clock: the host (the Faust
-agent in :mod:`monitor.pipelines.detect`, a test, a backtest) restores it,
-hands it reports, publishes each :class:`DetectResult` (window documents and
-bursts, then triggers) and only then writes the result's ``writes``. If any
-of that fails the host calls :meth:`WindowDetector.drop` and the next use
-rebuilds it from the log, so a window whose outputs did not all go out is
-completed again and sends them.
+into complete buckets (:class:`~monitor.analysis.windows.WindowMerger`),
+evaluates each threshold rule on its own window of buckets
+(:class:`~monitor.analysis.rulewindows.RuleWindows`), sums the buckets into
+detector windows for the burst detectors and emerging terms
+(:class:`~monitor.analysis.detection.WindowEvaluator`), and, from the open
+buckets' snapshots (:class:`~monitor.analysis.windows.OpenBuckets`), fires the
+rules that a lower bound already crosses. It says what to write to its state
+log. It does no I/O and reads no clock: the host (the Faust agent in
+:mod:`monitor.pipelines.detect`, a test, a backtest) restores it, hands it
+reports, publishes each :class:`DetectResult` (window documents and bursts,
+then triggers) and only then writes the result's ``writes``. If any of that
+fails the host calls :meth:`WindowDetector.drop` and the next use rebuilds
+it from the log, so a bucket whose outputs did not all go out is completed
+again and sends them (the latches and the alert stage drop a trigger sent
+twice: one signal id).
 
 State-log keys (all on partition 0), one codec (:func:`state_key`,
 :func:`parse_state_key`):
 
-* ``0:merger:`` progress: windows emitted through, partitions' latest report;
+* ``0:merger:`` progress: buckets emitted through, partitions' latest report;
 * ``0:eval:<series>``: detector snapshots;
-* ``0:pending:<start>:<partition>``: a partial of a window not yet emitted,
+* ``0:pending:<start>:<partition>``: a partial of a bucket not yet emitted,
   or of one still amendable;
-* ``0:emitted:<start>``: an emitted window some partition did not contribute
-  to: who did, and the detectors' verdicts on it.
+* ``0:emitted:<start>``: an emitted bucket some partition did not contribute
+  to: who did;
+* ``0:verdicts:<start>``: the detectors' verdicts on a detector window
+  while one of its buckets may still be amended;
+* ``0:bucket:<start>``: a complete bucket's topic counts, while a rule
+  window may read it;
+* ``0:latch:<rule>@<topic>``: a rule's latch.
+
+**Upgrading from 5-minute windows.** State written by a version that counted
+in whole windows holds partials and deltas of ``window_seconds``: they are
+read as buckets at their window's start (the counts are kept; their posts
+count as if published in the window's first bucket).
 """
 
 from __future__ import annotations
@@ -31,13 +46,29 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from monitor.analysis.detection import WindowEvaluator, WindowReport, point_verdicts
-from monitor.analysis.tickets import AlertRule
-from monitor.analysis.windows import DROPPED, WindowAggregate, WindowMerger
-from monitor.records import PartitionReport
+from monitor.analysis.detection import (
+    WindowEvaluator,
+    WindowReport,
+    build_trigger,
+    point_verdicts,
+)
+from monitor.analysis.rulewindows import MONOTONE_KINDS, THRESHOLD_KINDS, RuleWindows
+from monitor.analysis.tickets import AlertRule, Trigger
+from monitor.analysis.tickets.model import BURST, NEGATIVE_SHARE
+from monitor.analysis.windows import (
+    DROPPED,
+    OpenBuckets,
+    TopicCounts,
+    WindowAggregate,
+    WindowMerger,
+    window_start,
+)
+from monitor.records import PartitionReport, ReportKind
 
 #: The merge runs on one partition of ``window-partials``; its state log too.
 PARTITION = 0
+#: Detector windows kept amendable (event time, in detector windows).
+AMEND_DETECTOR_WINDOWS = 24
 
 
 class StateKind(StrEnum):
@@ -47,6 +78,9 @@ class StateKind(StrEnum):
     EVAL = "eval"
     PENDING = "pending"
     EMITTED = "emitted"
+    VERDICTS = "verdicts"
+    BUCKET = "bucket"
+    LATCH = "latch"
 
 
 def state_key(kind: StateKind, *parts: object) -> str:
@@ -75,7 +109,7 @@ def is_merge_commit(key: str) -> bool:
 
 @dataclass(frozen=True)
 class AmendedWindow:
-    """An emitted window whose counts a late partial corrected.
+    """An evaluated detector window whose counts a late partial corrected.
 
     Attributes:
         window: The window with every partial so far.
@@ -93,7 +127,7 @@ class AmendedWindow:
 
 @dataclass(frozen=True)
 class DroppedPartial:
-    """A partial that came after its window could no longer be corrected."""
+    """A partial that came after its bucket could no longer be corrected."""
 
     partition: int
     window: WindowAggregate
@@ -104,42 +138,81 @@ class DetectResult:
     """What one batch of reports (or a timeout) produced, in publishing order.
 
     Attributes:
-        windows: Complete windows evaluated, oldest first: their points,
-            bursts and triggers.
-        amended: Emitted windows corrected by late partials.
+        windows: Detector windows evaluated, oldest first: their points,
+            bursts and ``burst``/``emerging_keyword`` triggers.
+        triggers: Threshold-rule triggers (on complete, amended or still
+            open windows of buckets) and early ``burst`` triggers, in order.
+        amended: Evaluated detector windows corrected by late partials.
         dropped: Partials too late to correct anything (counted, logged).
-        gap_windows_skipped: Empty windows of a long gap not emitted one by
+        gap_windows_skipped: Empty buckets of a long gap not emitted one by
             one (since the last result).
         writes: State-log entries to write last (``None`` deletes).
 
     """
 
     windows: list[WindowReport] = field(default_factory=list)
+    triggers: list[Trigger] = field(default_factory=list)
     amended: list[AmendedWindow] = field(default_factory=list)
     dropped: list[DroppedPartial] = field(default_factory=list)
     gap_windows_skipped: int = 0
     writes: dict[str, Any | None] = field(default_factory=dict)
 
+    @property
+    def all_triggers(self) -> list[Trigger]:
+        """Every trigger: the windows' and the rule windows', in order."""
+        return [t for w in self.windows for t in w.triggers] + self.triggers
+
 
 class WindowDetector:
-    """Merges partition reports and evaluates complete windows; see the module."""
+    """Merges partition reports and evaluates rules and windows; see the module.
+
+    Args:
+        partitions: Partitions of ``scored-posts`` that report.
+        bucket_seconds: Bucket length (what a partial covers).
+        window_seconds: Detector window (a whole number of buckets).
+        window_wait_seconds: Wall-clock silence after which a partition is
+            given up on.
+        early: Fire rules on open buckets' lower bounds (from snapshots).
+
+    """
 
     def __init__(
-        self, *, partitions: int, window_seconds: int, window_wait_seconds: float
+        self,
+        *,
+        partitions: int,
+        window_seconds: int,
+        window_wait_seconds: float,
+        bucket_seconds: int | None = None,
+        early: bool = True,
     ) -> None:
-        """Start unrestored, for ``partitions`` partitions of ``scored-posts``."""
+        """Start unrestored."""
+        bucket_seconds = bucket_seconds or window_seconds
+        if window_seconds % bucket_seconds:
+            raise ValueError(
+                f"the detector window ({window_seconds}s) must be a whole number "
+                f"of buckets ({bucket_seconds}s)"
+            )
         self.partitions = partitions
+        self.bucket_seconds = bucket_seconds
         self.window_seconds = window_seconds
         self.window_wait_seconds = window_wait_seconds
+        self.early = early
+        self.amend_seconds = AMEND_DETECTOR_WINDOWS * window_seconds
         self.merger: WindowMerger | None = None
         self.evaluator: WindowEvaluator | None = None
+        self.rulewindows: RuleWindows | None = None
+        self.snapshots = OpenBuckets()
         #: Keys in the log now (so that what is gone can be deleted).
         self.saved_keys: set[str] = set()
-        #: window start -> {"complete": bool, "verdicts": ...} of an emitted
-        #: window, while it is amendable
-        self.emitted: dict[int, dict[str, Any]] = {}
+        #: detector window start -> {"complete", "verdicts"}, while amendable
+        self.verdicts: dict[int, dict[str, Any]] = {}
         #: the merger's skipped gap windows already reported
         self.gap_windows_reported = 0
+        #: buckets completed without some partition (not logged: after a
+        #: restart a detector window open across it passes for complete)
+        self.incomplete: set[int] = set()
+        #: amendable buckets whose contributors changed (to log)
+        self.touched: set[int] = set()
 
     @property
     def restored(self) -> bool:
@@ -148,18 +221,28 @@ class WindowDetector:
 
     def drop(self) -> None:
         """Forget the in-memory state; the host restores it from the log."""
-        self.merger = self.evaluator = None
+        self.merger = self.evaluator = self.rulewindows = None
+        self.snapshots = OpenBuckets()
         self.saved_keys = set()
-        self.emitted = {}
+        self.verdicts = {}
         self.gap_windows_reported = 0
+        self.incomplete = set()
+        self.touched = set()
+
+    def _new_merger(self) -> WindowMerger:
+        return WindowMerger(
+            self.partitions,
+            self.bucket_seconds,
+            self.window_wait_seconds,
+            amend_windows=self.amend_seconds // self.bucket_seconds,
+        )
 
     def restore(self, entries: Iterable[tuple[str, Any]], now: float) -> None:
         """Rebuild from the state-log entries (any order); ``now`` is monotonic."""
         self.drop()
-        merger = WindowMerger(
-            self.partitions, self.window_seconds, self.window_wait_seconds
-        )
+        merger = self._new_merger()
         evaluator = WindowEvaluator(self.window_seconds)
+        rulewindows = RuleWindows(self.bucket_seconds, self.amend_seconds)
         detectors: dict[str, Any] = {}
         emitted: dict[int, dict[str, Any]] = {}
         pending: list[tuple[int, int, Any]] = []
@@ -175,29 +258,36 @@ class WindowDetector:
                 detectors[rest] = value
             elif kind is StateKind.EMITTED:
                 emitted[int(rest)] = value
+                if "verdicts" in value:  # written before buckets
+                    self.verdicts[int(rest)] = {
+                        "complete": value["complete"],
+                        "verdicts": value["verdicts"],
+                    }
+            elif kind is StateKind.VERDICTS:
+                self.verdicts[int(rest)] = value
+            elif kind in (StateKind.BUCKET, StateKind.LATCH):
+                rulewindows.restore(kind.value, rest, value)
             else:
                 start, partition = (int(part) for part in rest.split(":"))
                 pending.append((start, partition, value))
         partials: dict[int, list[WindowAggregate]] = defaultdict(list)
         for start, partition, value in pending:
-            partial = WindowAggregate.from_dict(value)
+            partial = WindowAggregate.from_dict(value).as_bucket(self.bucket_seconds)
             if start in emitted:
                 partials[start].append(partial)
             else:
                 merger.absorb(partition, partial, now)
         for start, value in emitted.items():
             merger.restore_emitted(start, value["partitions"], partials[start])
-            self.emitted[start] = {
-                "complete": value["complete"],
-                "verdicts": value["verdicts"],
-            }
         evaluator.restore(detectors)
-        self.merger, self.evaluator = merger, evaluator
+        self.merger, self.evaluator, self.rulewindows = merger, evaluator, rulewindows
 
-    def _state(self) -> tuple[WindowMerger, WindowEvaluator]:
-        if self.merger is None or self.evaluator is None:
+    def _state(self) -> tuple[WindowMerger, WindowEvaluator, RuleWindows]:
+        if self.merger is None or self.evaluator is None or self.rulewindows is None:
             raise RuntimeError("the detector is not restored")
-        return self.merger, self.evaluator
+        return self.merger, self.evaluator, self.rulewindows
+
+    # -- reports -------------------------------------------------------------
 
     def handle(
         self,
@@ -206,93 +296,298 @@ class WindowDetector:
         rules: Sequence[AlertRule],
         topics: Sequence[str],
     ) -> DetectResult:
-        """Merge a batch of reports; evaluate the windows they complete."""
-        merger, _ = self._state()
+        """Merge a batch of reports; evaluate what they complete or raise."""
+        merger, _, _ = self._state()
         writes: dict[str, Any | None] = {}
         completed: list[tuple[WindowAggregate, bool]] = []
-        amended: dict[int, WindowAggregate] = {}
+        amended: list[WindowAggregate] = []
         dropped: list[DroppedPartial] = []
+        raised: set[str] = set()
         for report in reports:
             partition = report.partition
             if report.window is None:
                 completed += merger.heartbeat(partition, report.active, now)
                 continue
-            partial = report.window
+            if report.kind is ReportKind.SNAPSHOT:
+                raised |= self._snapshot(merger, report, now)
+                continue
+            partial = report.window.as_bucket(self.bucket_seconds)
             outcome = merger.add(partition, partial, now)
+            self.snapshots.closed(partial.start, partition)
             if outcome.accepted:
                 key = state_key(StateKind.PENDING, partial.start, partition)
                 writes[key] = partial.to_dict(bounded=False)
+                raised |= set(partial.topics)
             if outcome.amended is not None and partial.posts:
                 # (an empty share changes no count: nothing to rewrite)
-                amended[partial.start] = outcome.amended
+                amended.append(outcome.amended)
             elif outcome.status == DROPPED:
                 dropped.append(DroppedPartial(partition, partial))
             completed += outcome.completed
-        result = self._finish(completed, writes, amended, rules, topics)
+        result = self._finish(completed, writes, amended, rules, topics, raised)
         result.dropped = dropped
         return result
+
+    def _snapshot(
+        self, merger: WindowMerger, report: PartitionReport, now: float
+    ) -> set[str]:
+        """Keep an open bucket's snapshot; return the topics it raised."""
+        assert report.window is not None
+        start, partition = report.window.start, report.partition
+        through = merger.emitted_through
+        if report.window.size != self.bucket_seconds:
+            return set()
+        if through is not None and start <= through:
+            return set()  # the bucket is out; its partial counts
+        if merger.reported.get(partition, start - self.bucket_seconds) >= start:
+            return set()  # that partition closed it: its partial counts
+        merger.heard[partition] = now
+        return self.snapshots.add(partition, report.window, report.offset)
 
     def tick(
         self, now: float, rules: Sequence[AlertRule], topics: Sequence[str]
     ) -> DetectResult | None:
-        """Complete windows whose missing partitions fell silent; None if none."""
+        """Complete buckets whose missing partitions fell silent; None if none."""
         if not self.restored:
             return None
         completed = self._state()[0].completed(now)
         if not completed:
             return None
-        return self._finish(completed, {}, {}, rules, topics)
+        return self._finish(completed, {}, [], rules, topics, set())
+
+    # -- evaluation ----------------------------------------------------------
+
+    def _complete_counts(self, start: int, topic: str) -> list[TopicCounts]:
+        return self._state()[2].history.topic(start, topic)
+
+    def _open_counts(self, start: int, topic: str) -> list[TopicCounts]:
+        """Return a bucket's topic counts as known now (complete or a lower bound)."""
+        merger, _, rulewindows = self._state()
+        through = merger.emitted_through
+        if through is not None and start <= through:
+            return rulewindows.history.topic(start, topic)
+        parts: list[TopicCounts] = []
+        pending = merger.pending.get(start)
+        closed: set[int] = set()
+        if pending is not None:
+            closed = pending.partitions
+            counts = pending.aggregate.topics.get(topic)
+            if counts is not None:
+                parts.append(counts)
+        parts += self.snapshots.topic(start, topic, skip=closed)
+        return parts
 
     def _finish(
         self,
         completed: list[tuple[WindowAggregate, bool]],
         writes: dict[str, Any | None],
-        amended: Mapping[int, WindowAggregate],
+        amended: list[WindowAggregate],
         rules: Sequence[AlertRule],
         topics: Sequence[str],
+        raised: set[str],
     ) -> DetectResult:
-        merger, evaluator = self._state()
+        merger, evaluator, rulewindows = self._state()
         result = DetectResult()
         result.gap_windows_skipped = (
             merger.skipped_gap_windows - self.gap_windows_reported
         )
         self.gap_windows_reported = merger.skipped_gap_windows
-        for window, complete in completed:
-            report = evaluator.evaluate(window, rules, topics, complete)
-            result.windows.append(report)
-            if window.start in merger.amendable:
-                self.emitted[window.start] = {
-                    "complete": complete,
-                    "verdicts": point_verdicts(report),
-                }
-        for start, window in sorted(amended.items()):
-            info = self.emitted.get(start, {})
+        threshold = [r for r in rules if r.kind in THRESHOLD_KINDS]
+        window_rules = [r for r in rules if r.kind not in THRESHOLD_KINDS]
+        size, step = self.window_seconds, self.bucket_seconds
+        for bucket, complete in completed:
+            self.snapshots.emitted_through(bucket.start)
+            rulewindows.history.put(bucket)
+            self.touched.add(bucket.start)
+            if not complete:
+                self.incomplete.add(bucket.start)
+            result.triggers += rulewindows.completed(
+                bucket.end, threshold, self._complete_counts
+            )
+            if bucket.end % size == 0:
+                start = bucket.end - size
+                window = rulewindows.history.window(start, size)
+                whole = not any(
+                    s in self.incomplete for s in range(start, bucket.end, step)
+                )
+                report = evaluator.evaluate(window, window_rules, topics, whole)
+                report.triggers = self._gate_window(report.triggers, window)
+                result.windows.append(report)
+                if any(s in merger.amendable for s in range(start, bucket.end, step)):
+                    self.verdicts[start] = {
+                        "complete": whole,
+                        "verdicts": point_verdicts(report),
+                    }
+        self._amend(result, amended, threshold)
+        if self.early and raised:
+            result.triggers += self._early(raised, rules)
+        self._writes(result, writes, rules)
+        return result
+
+    def _gate_window(
+        self, triggers: list[Trigger], window: WindowAggregate
+    ) -> list[Trigger]:
+        """Pass a detector window's ``burst`` triggers through their latches."""
+        _, _, rulewindows = self._state()
+        out = []
+        for trigger in triggers:
+            if trigger.kind == BURST:
+                verdict = rulewindows.gate(
+                    trigger.rule,
+                    trigger.topic,
+                    window.end,
+                    True,
+                    True,
+                    self.window_seconds,
+                )
+                if verdict != "fire":
+                    continue
+            out.append(trigger)
+        return out
+
+    def _amend(
+        self,
+        result: DetectResult,
+        amended: list[WindowAggregate],
+        threshold: Sequence[AlertRule],
+    ) -> None:
+        """Fold late partials into their buckets; re-run what read them."""
+        merger, _, rulewindows = self._state()
+        history = rulewindows.history
+        through = merger.emitted_through
+        assert through is not None or not amended
+        windows: set[int] = set()
+        for partial in amended:  # each the bucket with every partial so far
+            history.put(partial)
+            self.touched.add(partial.start)
+            windows.add(window_start(partial.start, self.window_seconds))
+            longest = rulewindows.longest(threshold)
+            last = min(partial.start + longest, (through or 0) + self.bucket_seconds)
+            for end in range(partial.end, last + 1, self.bucket_seconds):
+                result.triggers += rulewindows.completed(
+                    end, threshold, self._complete_counts
+                )
+        for start in sorted(windows):
+            info = self.verdicts.get(start)
+            if info is None:
+                continue  # not evaluated yet: its evaluation will count it
             result.amended.append(
                 AmendedWindow(
-                    window,
-                    complete=start not in merger.amendable
-                    or bool(info.get("complete")),
+                    history.window(start, self.window_seconds),
+                    complete=bool(info.get("complete"))
+                    or not any(
+                        s in merger.amendable
+                        for s in range(
+                            start, start + self.window_seconds, self.bucket_seconds
+                        )
+                    ),
                     verdicts=info.get("verdicts", {}),
                 )
             )
-        # Keep what may still be amended; delete the rest of what was emitted.
-        for start, info in list(self.emitted.items()):
-            record = merger.amendable.get(start)
-            if record is None:
-                del self.emitted[start]
-                continue
-            writes[state_key(StateKind.EMITTED, start)] = {
-                "partitions": sorted(record.partitions),
-                **info,
-            }
+
+    def _early(self, raised: set[str], rules: Sequence[AlertRule]) -> list[Trigger]:
+        """Fire the rules a raised topic's open buckets already cross."""
+        merger, evaluator, rulewindows = self._state()
         through = merger.emitted_through
+        starts = sorted(
+            s
+            for s in {*self.snapshots.starts(), *merger.pending}
+            if through is None or s > through
+        )
+        triggers: list[Trigger] = []
+        mine = [r for r in rules if r.topic in raised]
+        early_rules = [
+            r for r in mine if r.kind in MONOTONE_KINDS or r.kind == NEGATIVE_SHARE
+        ]
+        for start in starts:
+            end = start + self.bucket_seconds
+            triggers += rulewindows.early(end, early_rules, self._open_counts)
+        bursts = [r for r in mine if r.kind == BURST]
+        if bursts and starts:
+            latest = starts[-1]
+            first = window_start(latest, self.window_seconds)
+            for rule in bursts:
+                parts = [
+                    part
+                    for s in range(
+                        first, latest + self.bucket_seconds, self.bucket_seconds
+                    )
+                    for part in self._open_counts(s, rule.topic)
+                ]
+                posts = sum(part.posts for part in parts)
+                crossed = evaluator.burst_crossed(rule, first, posts)
+                if crossed is None:
+                    continue
+                end = first + self.window_seconds
+                verdict = rulewindows.gate(
+                    rule.name, rule.topic, end, True, False, self.window_seconds
+                )
+                if verdict != "fire":
+                    continue
+                merged = TopicCounts()
+                for part in parts:
+                    merged.merge(part)
+                score, expected = crossed
+                triggers.append(
+                    build_trigger(
+                        rule,
+                        merged,
+                        first,
+                        end,
+                        observed_value=score,
+                        expected_value=expected,
+                        burst_score=score,
+                    )
+                )
+        return triggers
+
+    # -- state log -----------------------------------------------------------
+
+    def _writes(
+        self,
+        result: DetectResult,
+        writes: dict[str, Any | None],
+        rules: Sequence[AlertRule],
+    ) -> None:
+        merger, evaluator, rulewindows = self._state()
+        through = merger.emitted_through
+        if through is not None:
+            rulewindows.prune(through + self.bucket_seconds, rules)
+            horizon = through - self.amend_seconds
+            self.incomplete = {s for s in self.incomplete if s >= horizon}
+        for key, value in rulewindows.writes().items():
+            kind, rest = key.split(":", 1)
+            writes[state_key(StateKind(kind), rest)] = value
+        # Amendable buckets: who contributed; verdicts of windows they are in.
+        for start in sorted(self.touched):
+            record = merger.amendable.get(start)
+            if record is not None:
+                writes[state_key(StateKind.EMITTED, start)] = {
+                    "partitions": sorted(record.partitions)
+                }
+        self.touched = set()
+        for start in list(self.verdicts):
+            if not any(
+                s in merger.amendable
+                for s in range(start, start + self.window_seconds, self.bucket_seconds)
+            ):
+                del self.verdicts[start]
+        for report in result.windows:
+            if report.window_start in self.verdicts:
+                writes[state_key(StateKind.VERDICTS, report.window_start)] = (
+                    self.verdicts[report.window_start]
+                )
         for key in [*self.saved_keys, *writes]:
             kind, rest = parse_state_key(key)
-            if kind in (StateKind.PENDING, StateKind.EMITTED) and through is not None:
+            if through is None:
+                continue
+            if kind in (StateKind.PENDING, StateKind.EMITTED):
                 start = int(rest.split(":")[0])
                 if start <= through and start not in merger.amendable:
                     writes[key] = None
-        if completed:
+            elif kind is StateKind.VERDICTS and int(rest) not in self.verdicts:
+                writes[key] = None
+        if result.windows:
             entries = {
                 state_key(StateKind.EVAL, series): value
                 for series, value in evaluator.snapshot().items()
@@ -311,4 +606,3 @@ class WindowDetector:
             else:
                 self.saved_keys.add(key)
         result.writes = writes
-        return result

@@ -66,6 +66,18 @@ def test_a_partial_round_trips(posts: int) -> None:
     assert orjson.loads(report.encode())["schema"] == SCHEMA_VERSION
 
 
+@pytest.mark.parametrize("posts", [1, 7])
+def test_a_snapshot_round_trips_with_its_offset(posts: int) -> None:
+    report = PartitionReport.snapshot(1, window(posts), offset=41)
+    again = PartitionReport.decode(report.encode())
+    assert again == report
+    assert again.kind is ReportKind.SNAPSHOT and again.offset == 41
+    # Its own key: never mistaken for the partial of the same bucket.
+    assert report.key == f"snapshot:{START}:1".encode()
+    with pytest.raises(InvalidRecordError, match="offset"):
+        PartitionReport(1, ReportKind.SNAPSHOT, window=window(posts))
+
+
 @given(st.integers(min_value=0, max_value=10_000), st.booleans())
 def test_a_heartbeat_round_trips(partition: int, active: bool) -> None:
     report = PartitionReport.heartbeat(partition, active)
@@ -87,7 +99,9 @@ def test_partition_reports_written_before_versions_still_decode() -> None:
         (b"[]", "must be a JSON object"),
         (b'{"partition": "0", "kind": "heartbeat", "active": true}', "partition"),
         (b'{"partition": 0, "kind": "heartbeat"}', "active must be true/false"),
-        (b'{"partition": 0, "kind": "snapshot"}', "unknown partition report kind"),
+        (b'{"partition": 0, "kind": "closing"}', "unknown partition report kind"),
+        (b'{"partition": 0, "kind": "snapshot", "window": {}}', "offset"),
+        (b'{"partition": 0, "kind": "snapshot", "offset": -1}', "offset"),
         (b'{"partition": 0, "kind": "partial", "window": 3}', "window must be"),
         (b'{"partition": 0, "kind": "partial", "window": {}}', "not a window"),
         (b'{"schema": 2, "partition": 0, "kind": "heartbeat"}', "newer"),

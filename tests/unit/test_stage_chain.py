@@ -29,7 +29,7 @@ CST = timezone(timedelta(hours=8))
 INCIDENT = "空调异味"
 ONSET = datetime(2026, 11, 20, 13, 5, tzinfo=CST)
 SETTINGS = CountSettings(
-    window_seconds=300,
+    bucket_seconds=60,
     grace_seconds=120,
     idle_close_seconds=3,
     window_wait_seconds=30,
@@ -72,6 +72,7 @@ def run(scored: list[ScoredPost], rules: RuleSet, **kwargs: int) -> ChainResult:
         settings=SETTINGS,
         rules=rules.rules,
         topics=[topic.name for topic in rules.topics],
+        window_seconds=300,
         **kwargs,
     )
 
@@ -128,7 +129,10 @@ def test_the_chain_finds_the_incident_at_its_onset_and_nothing_before(
         < ONSET - timedelta(minutes=5)
     ]
     assert not calm, f"bursts in the calm hours: {calm}"
-    triggers = [t for window in three_partitions.windows for t in window.triggers]
+    triggers = [
+        *(t for window in three_partitions.windows for t in window.triggers),
+        *three_partitions.triggers,
+    ]
     assert any(t.kind == "negative_volume" and t.topic == INCIDENT for t in triggers)
 
 
@@ -137,9 +141,9 @@ def test_partitions_and_batch_sizes_do_not_change_the_windows(
 ) -> None:
     one = run(scored, rules, partitions=1)
     assert topic_counts(one) == topic_counts(three_partitions)
-    assert [t.fingerprint for w in one.windows for t in w.triggers] == [
-        t.fingerprint for w in three_partitions.windows for t in w.triggers
-    ]
+    # The same rules fire on the same topics. (When within a window a rule
+    # fires early depends on which snapshots show it: not compared.)
+    assert fired(one) == fired(three_partitions)
     # Batches of 7: the same counts. (A first batch whose watermark is still
     # before its first window closes an empty marker window before it, so
     # compare from the first post on.)
@@ -149,6 +153,13 @@ def test_partitions_and_batch_sizes_do_not_change_the_windows(
     assert {k: v for k, v in topic_counts(small).items() if k[1] >= first} == (
         topic_counts(three_partitions)
     )
+
+
+def fired(result: ChainResult) -> set[str]:
+    return {
+        t.fingerprint
+        for t in [*(t for w in result.windows for t in w.triggers), *result.triggers]
+    }
 
 
 def test_posts_are_spread_over_partitions_by_id() -> None:
@@ -178,9 +189,10 @@ def test_components_restored_from_their_logs_go_on_as_if_never_stopped(
         count_log: dict = {}
         detect_log: dict = {}
         windows: list = []
+        signals: list = []
         counter = WindowCounter(SETTINGS)
         detector = WindowDetector(
-            partitions=1, window_seconds=300, window_wait_seconds=30
+            partitions=1, bucket_seconds=60, window_seconds=300, window_wait_seconds=30
         )
         reports = counter.restore(0, [], 0.0)
         detector.restore([], 0.0)
@@ -188,7 +200,10 @@ def test_components_restored_from_their_logs_go_on_as_if_never_stopped(
             if offset == stop_at:  # a restart: everything rebuilt from the logs
                 counter = WindowCounter(SETTINGS)
                 detector = WindowDetector(
-                    partitions=1, window_seconds=300, window_wait_seconds=30
+                    partitions=1,
+                    bucket_seconds=60,
+                    window_seconds=300,
+                    window_wait_seconds=30,
                 )
                 reports = counter.restore(0, read(count_log), 0.0)
                 detector.restore(read(detect_log), 0.0)
@@ -199,6 +214,9 @@ def test_components_restored_from_their_logs_go_on_as_if_never_stopped(
             found = detector.handle(reports + result.reports, 0.0, rules.rules, names)
             reports = []
             windows += found.windows
+            signals.extend(
+                (t.signal_key, t.provisional, t.retracted) for t in found.all_triggers
+            )
             stored(detect_log, found.writes)
         closed = counter.idle_close(0, float("inf"), caught_up=True)
         assert closed is not None
@@ -208,10 +226,17 @@ def test_components_restored_from_their_logs_go_on_as_if_never_stopped(
             rules.rules,
             names,
         )
-        return windows + found.windows, count_log
+        signals.extend(
+            (t.signal_key, t.provisional, t.retracted) for t in found.all_triggers
+        )
+        return windows + found.windows, signals
 
-    straight, _ = replay(None)
-    restarted, _ = replay(len(facts) // 2)
+    straight, straight_signals = replay(None)
+    restarted, restarted_signals = replay(len(facts) // 2)
+    # Every signal once, early or at the close, the same with a restart.
+    assert restarted_signals == straight_signals
+    assert len(set(straight_signals)) == len(straight_signals)
+    assert any("@空调异味@" in key for key, _, _ in straight_signals)
 
     def summary(windows: list) -> list:
         return [
@@ -225,4 +250,4 @@ def test_components_restored_from_their_logs_go_on_as_if_never_stopped(
         ]
 
     assert summary(restarted) == summary(straight)
-    assert any(w.bursts for w in straight) and any(w.triggers for w in straight)
+    assert any(w.bursts for w in straight)

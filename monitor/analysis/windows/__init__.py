@@ -76,6 +76,7 @@ from monitor.analysis.windows.partition import (
     PartitionWindows,
     post_hash,
 )
+from monitor.analysis.windows.snapshots import OpenBuckets
 
 __all__ = [
     "AMEND_WINDOWS",
@@ -97,6 +98,7 @@ __all__ = [
     "BatchOutcome",
     "MergeOutcome",
     "MergeStatus",
+    "OpenBuckets",
     "PartitionLedger",
     "PartitionWindows",
     "PostFacts",

@@ -293,10 +293,50 @@ class WindowAggregate:
             entry[0] += 1
             entry[1] += post.negative
 
+    @classmethod
+    def span(
+        cls, start: int, size: int, parts: Iterable[WindowAggregate]
+    ) -> WindowAggregate:
+        """Return the sum of shorter windows (buckets) as one window.
+
+        Every part must lie within ``[start, start + size)``.
+        """
+        total = cls(start, size)
+        for part in parts:
+            if part.start < start or part.end > start + size:
+                raise ValueError(
+                    f"bucket {part.start}+{part.size} is not inside "
+                    f"window {start}+{size}"
+                )
+            total._absorb(part)
+        return total
+
+    def as_bucket(self, size: int) -> WindowAggregate:
+        """Return this window as the bucket of length ``size`` at its start.
+
+        State logged before buckets (whole 5-minute windows) is read this
+        way: its counts are kept, as if all were published in the window's
+        first bucket.
+        """
+        if size == self.size:
+            return self
+        return WindowAggregate(
+            int(self.start // size) * size,
+            size,
+            posts=self.posts,
+            negative=self.negative,
+            topics=self.topics,
+            keywords=self.keywords,
+            max_published=self.max_published,
+        )
+
     def merge(self, other: WindowAggregate) -> None:
         """Add another partial of the same window."""
         if (other.start, other.size) != (self.start, self.size):
             raise ValueError("can only merge partials of the same window")
+        self._absorb(other)
+
+    def _absorb(self, other: WindowAggregate) -> None:
         self.posts += other.posts
         self.negative += other.negative
         self.max_published = max(self.max_published, other.max_published)

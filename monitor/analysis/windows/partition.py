@@ -162,6 +162,8 @@ class BatchOutcome:
             first copy wins, so none of these is indexed either.
         dedup_forgotten_early: Post ids forgotten before the end of the dedup
             horizon because more than ``dedup_max_ids`` were held.
+        touched: Starts of the windows the batch counted posts in, ascending
+            (those still open are what the count stage snapshots).
 
     """
 
@@ -173,6 +175,7 @@ class BatchOutcome:
     skipped: int = 0
     duplicate_offsets: list[int] = field(default_factory=list)
     dedup_forgotten_early: int = 0
+    touched: list[int] = field(default_factory=list)
 
 
 #: Post ids remembered per partition by default when a dedup horizon is set.
@@ -332,6 +335,7 @@ class PartitionLedger:
                 )
             delta.add(post)
         entries: dict[str, dict[str, Any]] = {}
+        outcome.touched = sorted(deltas)
         for start, delta in deltas.items():
             key = self._key("d", start, last)
             self._deltas.setdefault(start, []).append(key)
@@ -511,7 +515,7 @@ class PartitionLedger:
                 else:
                     ledger._restore_delta(key, value)
         for key, value in closed:
-            partial = WindowAggregate.from_dict(value)
+            partial = WindowAggregate.from_dict(value).as_bucket(size)
             through = windows.closed_through
             if through is None or partial.start > through or key in stale:
                 ledger._stale_keys.append(key)
@@ -546,7 +550,7 @@ class PartitionLedger:
 
     def _restore_delta(self, key: str, value: Mapping[str, Any]) -> None:
         windows = self.windows
-        delta = WindowAggregate.from_dict(value["window"])
+        delta = WindowAggregate.from_dict(value["window"]).as_bucket(windows.size)
         closed = windows.closed_through
         if closed is not None and delta.start <= closed:
             return  # its window closed; the delete did not land before a crash
