@@ -97,6 +97,8 @@ def test_incident_opens_one_ticket_notifies_and_can_be_worked(stack: Stack) -> N
         )
         assert len(folded) == 1, "one incident, one ticket"
         assert len(folded[0]["signals"]) >= 3, folded[0]["signals"]
+        # The 会员日 promotion (positive posts) opens nothing.
+        assert not [t for t in tickets(stack) if t["topic"] == "会员活动"]
 
         # Every channel the incident's rules use got a delivery; the webhook
         # is signed the documented way.
