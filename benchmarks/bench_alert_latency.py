@@ -100,9 +100,7 @@ def one_run(args: argparse.Namespace) -> dict:
                     )
                 )
                 deadline = time.monotonic() + 30
-                while time.monotonic() < deadline and len(first) < len(
-                    load.crossed_at
-                ):
+                while time.monotonic() < deadline and len(first) < len(load.crossed_at):
                     time.sleep(0.2)
             finally:
                 worker.terminate()
