@@ -19,6 +19,7 @@ from monitor.analysis.tickets.model import (
     fingerprint,
 )
 from monitor.analysis.tickets.outbox import (
+    NoticeClock,
     PendingSend,
     due_deliveries,
     plan_channel,
@@ -214,10 +215,22 @@ def test_updates_wait_group_interval_after_the_last_notice() -> None:
 
 
 def test_an_open_incident_repeats_after_repeat_interval() -> None:
-    settings = TicketSettings(repeat_interval_seconds=3600)
+    settings = TicketSettings(
+        repeat_interval_seconds=3600, notice_clock=NoticeClock.WALL
+    )
     ticket = replace(opened(), outbox=(), last_notice_at=at(1))
     assert not repeat_due(ticket, at(3000), settings)
     assert repeat_due(ticket, at(3601), settings)
+
+
+def test_on_the_event_clock_the_sweep_leaves_repeats_to_event_time() -> None:
+    settings = TicketSettings(repeat_interval_seconds=3600)
+    ticket = replace(opened(), outbox=(), last_notice_at=at(1))
+    assert ticket.notice_event_time == at(0)
+    assert not repeat_due(ticket, at(3601), settings)
+    # A ticket from before the notice clock (never told in event time).
+    older = replace(ticket, notice_event_time=None)
+    assert repeat_due(older, at(3601), settings)
 
 
 def test_a_failed_channel_is_retried_with_backoff_and_the_rest_cleared() -> None:

@@ -16,7 +16,10 @@ Version 2 added incidents (a ticket's ``group_key``, ``signals``,
 ``notices``), a trigger's ``signal_id``, ``provisional``, ``retracted`` and
 crossing post, and a silence's ``clock``. Every one of them is optional on
 reading, so version 1 values read as before; a version 1 reader refuses
-version 2 tickets rather than rewrite one without its outbox.
+version 2 tickets rather than rewrite one without its outbox. The notice
+clock's ``notice_event_time`` and ``held_updates`` came later within version
+2, optional on reading too (a ticket written before them reads as never told
+in event time, nothing held).
 """
 
 from __future__ import annotations
@@ -75,7 +78,11 @@ TICKET_PLAIN = (
     "revision",
 )
 #: Ticket fields added in schema version 2, with their defaults.
-_TICKET_V2_PLAIN: dict[str, Any] = {"group_key": None, "notices": 0}
+_TICKET_V2_PLAIN: dict[str, Any] = {
+    "group_key": None,
+    "notices": 0,
+    "held_updates": 0,
+}
 _TICKET_VOCABULARY = ("status", "priority", "kind")
 _TRIGGER_PLAIN = (
     "topic",
@@ -312,6 +319,7 @@ def ticket_to_dict(ticket: Ticket) -> dict[str, Any]:
     data["linked"] = list(ticket.linked)
     data["outbox"] = [notice_to_dict(item) for item in ticket.outbox]
     data["last_notice_at"] = _opt_time(ticket.last_notice_at)
+    data["notice_event_time"] = _opt_time(ticket.notice_event_time)
     return _versioned(data)
 
 
@@ -353,6 +361,7 @@ def ticket_from_dict(data: Mapping[str, Any]) -> Ticket:
     values["linked"] = tuple(data.get("linked", ()))
     values["outbox"] = tuple(notice_from_dict(item) for item in data.get("outbox", ()))
     values["last_notice_at"] = _opt_parse(data.get("last_notice_at"))
+    values["notice_event_time"] = _opt_parse(data.get("notice_event_time"))
     return Ticket(**values)
 
 

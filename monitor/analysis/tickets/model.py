@@ -548,8 +548,16 @@ class Ticket:
             trigger is a no-op.
         linked: Other incidents sharing evidence posts with this one.
         outbox: Notices not yet accepted by every channel.
-        last_notice_at: When the latest notice was queued to go out.
+        last_notice_at: When the latest notice was queued to go out (wall
+            clock).
         notices: Notices queued so far (folded updates count once).
+        notice_event_time: Event time of the latest signal told in a notice
+            of its own (the notice clock's ``event`` time: group_interval and
+            repeat_interval are measured from it); ``None`` until a signal
+            is told.
+        held_updates: Changes since the latest notice that no notice tells
+            yet (a signal that only repeats a rule already told); the next
+            notice counts them in its ``folded``.
 
     """
 
@@ -599,6 +607,8 @@ class Ticket:
     outbox: tuple[Notice, ...] = ()
     last_notice_at: datetime | None = None
     notices: int = 0
+    notice_event_time: datetime | None = None
+    held_updates: int = 0
 
     @property
     def is_active(self) -> bool:

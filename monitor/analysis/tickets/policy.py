@@ -43,7 +43,12 @@ from monitor.analysis.tickets.model import (
     incident_fingerprint,
     require_aware,
 )
-from monitor.analysis.tickets.outbox import queue_notice
+from monitor.analysis.tickets.outbox import (
+    NoticeClock,
+    hold_update,
+    queue_notice,
+    repeat_due_at,
+)
 from monitor.analysis.tickets.priority import (
     compute_priority,
     format_number,
@@ -102,10 +107,18 @@ class TicketSettings:
             notice (>= 0, <= 1 s by default; P1 and P2 go at once).
         group_interval_seconds: Later signals and values fold into one
             update notice at most this often per incident (> 0; default
-            5 min).
+            5 min), on the ``notice_clock``.
         repeat_interval_seconds: An incident still ``open`` (nobody
             acknowledged it) is notified again after this long without a
-            notice (> 0; default 4 h).
+            notice (> 0; default 4 h), on the ``notice_clock``.
+        notice_clock: What ``group_interval`` and ``repeat_interval`` are
+            measured on: ``event`` (default), the signals' event time, so a
+            replay or a backlog is notified as the incident happened (an
+            update goes out when its event time is ``group_interval`` past
+            the last notice's; an ``open`` incident is told again when a
+            signal arrives ``repeat_interval`` of event time after it); or
+            ``wall``, the decision time. See
+            :mod:`~monitor.analysis.tickets.outbox`.
         notice_retry_seconds: First wait before a channel that failed is
             tried again; doubles per failed round (> 0).
         notice_retry_max_seconds: Longest such wait (>= the first).
@@ -126,12 +139,17 @@ class TicketSettings:
     group_wait_seconds: float = 1.0
     group_interval_seconds: float = 300.0
     repeat_interval_seconds: float = 4 * 3600.0
+    notice_clock: NoticeClock = NoticeClock.EVENT
     notice_retry_seconds: float = 2.0
     notice_retry_max_seconds: float = 300.0
     seen_signal_limit: int = 200
 
     def __post_init__(self) -> None:
         problems = []
+        try:
+            object.__setattr__(self, "notice_clock", NoticeClock(self.notice_clock))
+        except ValueError:
+            problems.append("notice_clock must be event or wall")
         if self.group_wait_seconds < 0:
             problems.append("group_wait must be >= 0")
         for name in ("group_window", "group_interval", "repeat_interval"):
@@ -168,8 +186,10 @@ class TicketDecision:
         ticket: The new or changed ticket; ``None`` when suppressed, and the
             unchanged ticket for a duplicate.
         event: The audit event, ``None`` when nothing changed.
-        notify: True if people should hear about it (opened, reopened, or a
-            folded trigger that raised the priority).
+        notify: True if a notice was queued for it (opened, reopened, a
+            signal joining, a raised priority, the last signal withdrawn, or
+            a repeat on the event clock); a change that tells nothing new is
+            counted in the next notice instead.
 
     """
 
@@ -229,7 +249,9 @@ class TicketPolicy:
                 latest), the team's tickets for routing, and the active
                 tickets sharing evidence posts (for links).
             now: Decision time (timezone-aware, wall clock): ticket times,
-                deadlines and notice times.
+                deadlines and when notices are due. On the ``event`` notice
+                clock, group_interval and repeat_interval are judged on the
+                trigger's event time instead (``TicketSettings.notice_clock``).
 
         Returns:
             The decision; nothing is modified. Notices to send are queued in
@@ -524,7 +546,28 @@ class TicketPolicy:
             settings=self.settings,
             event_id=event.event_id,
             crossing_received_at=trigger.crossing_received_at if trigger else None,
+            event_time=trigger.event_time if trigger else None,
         )
+
+    def _quiet(
+        self, ticket: Ticket, trigger: Trigger, now: datetime, event: TicketEvent
+    ) -> tuple[Ticket, bool]:
+        """Hold a change that tells nothing new for the next notice.
+
+        Unless, on the event clock, the signal comes ``repeat_interval`` of
+        event time after the incident's last notice while it is still
+        ``open``: then the incident is told again (``repeat``).
+
+        Returns:
+            The ticket and whether a notice was queued.
+
+        """
+        if repeat_due_at(ticket, trigger.event_time, self.settings):
+            return self._notice(ticket, NoticeKind.REPEAT, now, event, trigger), True
+        held = hold_update(
+            ticket, now=now, settings=self.settings, event_time=trigger.event_time
+        )
+        return held, False
 
     def _escalation(
         self, ticket: Ticket, trigger: Trigger, growth_reference: float, count: int
@@ -619,8 +662,11 @@ class TicketPolicy:
         )
         if raised:
             new = self._notice(new, NoticeKind.ESCALATED, now, event, trigger)
+            notify = True
+        else:
+            new, notify = self._quiet(new, trigger, now, event)
         return TicketDecision(
-            Outcome.FOLDED, f"folded into {ticket.ticket_id}", new, event, notify=raised
+            Outcome.FOLDED, f"folded into {ticket.ticket_id}", new, event, notify=notify
         )
 
     def _fold_signal(
@@ -673,10 +719,17 @@ class TicketPolicy:
             note=note,
             details=details,
         )
-        notify = raised or before is None
+        # Only news makes a notice (Alertmanager re-notifies a group only
+        # when it changed): a signal joining (or coming back after it was
+        # withdrawn), or a priority change. A signal that repeats a rule
+        # already told, with another value, is counted in the next notice.
+        joined = before is None or before.retracted
+        notify = raised or joined
         if notify:
             kind = NoticeKind.ESCALATED if raised else NoticeKind.UPDATED
             new = self._notice(new, kind, now, event, trigger)
+        else:
+            new, notify = self._quiet(new, trigger, now, event)
         return TicketDecision(
             Outcome.FOLDED, f"folded into {ticket.ticket_id}", new, event, notify=notify
         )
@@ -728,6 +781,10 @@ class TicketPolicy:
         last = all(s.retracted for s in new.signals)
         if changed.retracted and last:
             new = self._notice(new, NoticeKind.UPDATED, now, event)
+        else:
+            new = hold_update(
+                new, now=now, settings=self.settings, event_time=trigger.event_time
+            )
         return TicketDecision(
             Outcome.FOLDED,
             f"{action_note} on {ticket.ticket_id}",

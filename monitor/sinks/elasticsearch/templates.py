@@ -262,6 +262,9 @@ TICKET_MAPPING: dict[str, Any] = {
         "outbox": OPAQUE,
         "last_notice_at": DATE,
         "notices": LONG,
+        # The notice clock (event time of the last notice; changes held).
+        "notice_event_time": DATE,
+        "held_updates": LONG,
         # Store-only: the events of the ticket's latest write, committed with
         # it, and the earliest due time of its outbox, which the notice sender
         # searches on (see monitor.sinks.elasticsearch.tickets).
