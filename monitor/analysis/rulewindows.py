@@ -36,12 +36,13 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from monitor.analysis.detection import build_trigger
+from monitor.analysis.detection import build_trigger, trigger_evidence
 from monitor.analysis.tickets.model import (
     NEGATIVE_SHARE,
     NEGATIVE_VOLUME,
     REPEAT_COMPLAINTS,
     AlertRule,
+    Evidence,
     Trigger,
 )
 from monitor.analysis.windows import TopicCounts, WindowAggregate
@@ -215,13 +216,13 @@ def rule_value(
     negative = sum(part.negative for part in parts)
     merged = TopicCounts()
     if rule.kind == REPEAT_COMPLAINTS:
+        per_author: dict[str, int] = {}
         for part in parts:
-            merged.merge(part)
-        value = float(
-            max((count for count, _ in merged.negative_authors.values()), default=0)
-        )
-        return RuleValue(value, value >= rule.threshold, merged)
-    if rule.kind == NEGATIVE_VOLUME:
+            for author, (count, _) in part.negative_authors.items():
+                per_author[author] = per_author.get(author, 0) + int(count)
+        value = float(max(per_author.values(), default=0))
+        crossed = value >= rule.threshold
+    elif rule.kind == NEGATIVE_VOLUME:
         value = float(negative)
         crossed = value >= rule.threshold
     else:  # negative_share
@@ -231,6 +232,20 @@ def rule_value(
         for part in parts:
             merged.merge(part)
     return RuleValue(value, crossed, merged)
+
+
+def repeaters_evidence(rule: AlertRule, counts: TopicCounts) -> tuple[Evidence, ...]:
+    """Return the evidence posts of the authors who reached a repeat rule.
+
+    Falls back to the window's evidence when none of theirs is among it.
+    """
+    ids = [
+        post
+        for count, posts in counts.negative_authors.values()
+        if count >= rule.threshold
+        for post in posts
+    ]
+    return trigger_evidence(counts, ids) or trigger_evidence(counts)
 
 
 class RuleWindows:
@@ -319,6 +334,9 @@ class RuleWindows:
                     start,
                     end,
                     observed_value=result.value,
+                    evidence=repeaters_evidence(rule, result.counts)
+                    if rule.kind == REPEAT_COMPLAINTS
+                    else None,
                     provisional=verdict == "fire"
                     and not final
                     and rule.kind == NEGATIVE_SHARE,
