@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from monitor.analysis.tickets.model import RULE_KINDS, Trigger
-from monitor.analysis.tickets.policy import OPENED, SUPPRESSED
+from monitor.analysis.tickets.outbox import NoticeClock
+from monitor.analysis.tickets.policy import OPENED, SUPPRESSED, TicketSettings
 from monitor.config.rules import Channel, RuleSet, load_rules
 from monitor.config.watchlist import load_watchlist
 from monitor.errors import ConfigError
@@ -260,7 +261,7 @@ ERRORS = {
     ),
     "unknown-kind": (
         _edit("kind: negative_volume\n", "kind: sentiment  #!\n"),
-        "unknown rule kind 'sentiment'",
+        "unknown kind 'sentiment'; expected one of negative_volume",
     ),
     "threshold-type": (
         _edit("threshold: 6\n", "threshold: many  #!\n"),
@@ -285,7 +286,7 @@ ERRORS = {
             "      - name: 负面声量  #!\n        kind: negative_share\n"
             "        threshold: 0.8\n",
         ),
-        "needs min_volume",
+        "a negative_share rule needs 'min_volume'",
     ),
     "burst-out-of-range": (
         _edit(RULE_LINES, "        kind: burst\n        threshold: 50  #!\n"),
@@ -305,14 +306,14 @@ ERRORS = {
             "      - name: 负面声量  #!\n        kind: repeat_complaints\n"
             "        threshold: 3\n",
         ),
-        "needs within",
+        "a repeat_complaints rule needs 'within'",
     ),
     "missing-threshold": (
         _edit(
             "      - name: 负面声量\n" + RULE_LINES,
             "      - name: 负面声量  #!\n        kind: negative_volume\n",
         ),
-        "needs a threshold",
+        "a negative_volume rule needs 'threshold'",
     ),
     "bad-duration": (_edit("window: 5m\n", "window: 5x  #!\n"), "bad duration '5x'"),
     "duration-without-unit": (
@@ -321,7 +322,7 @@ ERRORS = {
     ),
     "window-too-long": (
         _edit("window: 5m\n", "window: 2d  #!\n"),
-        "between 10s and 1d",
+        "window 2d is longer than 1d",
     ),
     "unknown-channel": (
         _edit(
@@ -361,7 +362,7 @@ ERRORS = {
             'hook: {kind: webhook, url: "${ALERT_WEBHOOK_URL}"}',
             "hook: {kind: pager, url: x}  #!",
         ),
-        "needs kind: one of webhook, dingtalk",
+        "channel 'hook': unknown kind 'pager'; expected one of webhook",
     ),
     "channel-missing-url": (
         _edit(
@@ -405,32 +406,35 @@ ERRORS = {
     ),
     "member-not-owner": (
         _edit("members: [王工]\n", "members:\n      - 王工\n      - 李工  #!\n"),
-        "'李工' in team 'ops' is not in owners",
+        "team 'ops': '李工' is not in owners",
     ),
     "team-without-members": (
         _edit("    members: [王工]\n", "    members: []\n"),
-        "team 'ops' needs at least one member",
+        "team 'ops': needs at least one member",
     ),
     "bad-strategy": (
         _edit(
             "    escalation: [张经理]\n",
             "    escalation: [张经理]\n    strategy: random  #!\n",
         ),
-        "unknown strategy 'random'",
+        "strategy must be one of round_robin, least_loaded, got 'random'",
     ),
     "unknown-default-team": (
         _edit("default_team: ops\n", "default_team: nobody  #!\n"),
-        "default_team 'nobody' is not a team",
+        "unknown team 'nobody'",
     ),
     "route-unknown-topic": (
         BASE + "  topics:\n    影城: ops  #!\n",
-        "routing names unknown topic '影城'",
+        "unknown topic '影城'",
     ),
     "route-unknown-team": (
         BASE + "  topics:\n    停车: valet  #!\n",
-        "routed to unknown team 'valet'",
+        "unknown team 'valet'",
     ),
-    "sla-unknown-priority": (BASE + "sla:\n  P5: {ack: 5m}  #!\n", "unknown priority"),
+    "sla-unknown-priority": (
+        BASE + "sla:\n  P5: {ack: 5m}  #!\n",
+        "priority must be one of P1, P2, P3, P4, got 'P5'",
+    ),
     "sla-ack-after-resolve": (
         BASE + "sla:\n  P1: {ack: 2h, resolve: 1h}  #!\n",
         "P1 ack deadline is after its resolve deadline",
@@ -481,7 +485,73 @@ ERRORS = {
     "maintenance-unknown-topic": (
         BASE + "maintenance:\n  - name: n\n    topics: [影城]  #!\n"
         "    daily: '02:00-04:00 +08:00'\n",
-        "maintenance on unknown topic '影城'",
+        "unknown topic '影城'",
+    ),
+    # Windows are sums of whole count buckets (60 s unless told otherwise).
+    "window-not-whole-buckets": (
+        _edit("window: 5m\n", "window: 90s  #!\n"),
+        "window 90s is not a whole number of 60s buckets (MONITOR_BUCKET_SECONDS)",
+    ),
+    "window-under-one-bucket": (
+        _edit("window: 5m\n", "window: 30s  #!\n"),
+        "window 30s is shorter than one 60s bucket (MONITOR_BUCKET_SECONDS)",
+    ),
+    "burst-window-not-the-detector's": (
+        _edit(RULE_LINES, "        kind: burst\n        threshold: 4\n").replace(
+            "window: 5m\n", "window: 10m  #!\n"
+        ),
+        "a burst rule runs on the detector window: window must be 5m "
+        "(MONITOR_WINDOW_SECONDS), got 10m",
+    ),
+    "emerging-window-not-the-detector's": (
+        _edit(RULE_LINES, "        kind: emerging_keyword\n").replace(
+            "window: 5m\n", "window: 1m  #!\n"
+        ),
+        "an emerging_keyword rule runs on the detector window: window must be 5m",
+    ),
+    "within-not-whole-buckets": (
+        _edit(
+            RULE_LINES,
+            "        kind: repeat_complaints\n        threshold: 3\n"
+            "        within: 40m30s  #!\n",
+        ),
+        "within 40m30s is not a whole number of 60s buckets",
+    ),
+    "within-too-long": (
+        _edit(
+            RULE_LINES,
+            "        kind: repeat_complaints\n        threshold: 3\n"
+            "        within: 2d  #!\n",
+        ),
+        "within 2d is longer than 1d",
+    ),
+    "unknown-group-by-field": (
+        _edit("window: 5m\n", "window: 5m\n        group_by: topic,author  #!\n"),
+        "group_by 'topic,author': use one or more of topic, rule, kind, keyword",
+    ),
+    "group-by-not-text": (
+        _edit("window: 5m\n", "window: 5m\n        group_by: [topic]  #!\n"),
+        "group_by '': use one or more of",
+    ),
+    "unknown-key-did-you-mean": (
+        _edit("window: 5m\n", "window: 5m\n        group-by: topic  #!\n"),
+        "unknown key 'group-by' in a negative_volume rule; did you mean 'group_by'?",
+    ),
+    "tickets-bad-group-interval": (
+        BASE + "tickets:\n  group_window: 1h\n  group_interval: soon  #!\n",
+        "bad duration 'soon'",
+    ),
+    "tickets-group-window-without-unit": (
+        BASE + "tickets:\n  group_window: 3600  #!\n",
+        "duration 3600 needs a unit",
+    ),
+    "tickets-bad-notice-clock": (
+        BASE + "tickets:\n  notice_clock: utc  #!\n",
+        "notice_clock must be one of event, wall, got 'utc'",
+    ),
+    "tickets-unknown-timing-key": (
+        BASE + "tickets:\n  group_waits: 1s  #!\n",
+        "unknown key 'group_waits' in tickets; did you mean 'group_wait'?",
     ),
 }
 
@@ -584,3 +654,174 @@ def test_invalid_yaml_and_missing_file_are_config_errors(tmp_path: Path) -> None
         load_rules(tmp_path / "missing.yaml")
     with pytest.raises(ConfigError, match="expected a mapping"):
         load_rules(_write(tmp_path, "- just\n- a list\n"))
+
+
+# --- windows, buckets, grouping and the tickets' timing ---------------------------
+
+
+def test_rule_windows_default_to_five_minutes_and_the_detector_window(
+    tmp_path: Path,
+) -> None:
+    text = _edit(
+        "        window: 5m\n        channels: [hook]\n",
+        "        channels: [hook]\n"
+        "      - {name: 突增, kind: burst, threshold: 4}\n"
+        "      - {name: 新词, kind: emerging_keyword}\n"
+        "      - {name: 重复, kind: repeat_complaints, threshold: 3, within: 40m}\n",
+    )
+    path = _write(tmp_path, text)
+    rules = load_rules(path)
+    assert [rule.window_seconds for rule in rules.rules] == [300, 300, 300, 300]
+    assert rules.rule("空调异味", "重复").within_seconds == 2400
+    assert rules.rule("空调异味", "新词").threshold == 3
+    # Two-minute buckets, a ten-minute detector: 5m rounds up to 6m, the
+    # detector's rules follow it; 40m is 20 buckets.
+    wide = load_rules(path, bucket_seconds=120, detector_window_seconds=600)
+    assert [rule.window_seconds for rule in wide.rules] == [360, 600, 600, 360]
+    assert wide.rule("空调异味", "重复").within_seconds == 2400
+
+
+def test_a_window_that_fits_other_buckets_is_refused_naming_them(
+    tmp_path: Path,
+) -> None:
+    path = _write(tmp_path, BASE)
+    with pytest.raises(ConfigError) as caught:
+        load_rules(path, bucket_seconds=120)
+    assert caught.value.problems == [
+        f"{path} line 8: window 5m is not a whole number of 120s buckets "
+        "(MONITOR_BUCKET_SECONDS)"
+    ]
+
+
+def test_the_example_burst_rules_run_on_a_five_minute_detector_only() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_rules(EXAMPLE, detector_window_seconds=600)
+    lines = EXAMPLE.read_text(encoding="utf-8").splitlines()
+    expected = [
+        f"{EXAMPLE} line {number}: a{'n' * (kind == 'emerging_keyword')} {kind} "
+        "rule runs on the detector window: window must be 10m "
+        "(MONITOR_WINDOW_SECONDS), got 5m"
+        for number, kind in (
+            (index + 3, lines[index].split()[-1])
+            for index, line in enumerate(lines)
+            if line.strip() in ("kind: burst", "kind: emerging_keyword")
+        )
+    ]
+    assert len(expected) == 3
+    assert all(
+        lines[number - 1].strip() == "window: 5m"
+        for number in (
+            int(problem.split(" line ")[1].split(":")[0]) for problem in expected
+        )
+    )
+    assert caught.value.problems == expected
+
+
+def test_group_by_is_read_and_defaults_to_the_topic(tmp_path: Path) -> None:
+    text = _edit(
+        "        window: 5m\n",
+        "        window: 15m\n        group_by: topic, rule ,topic\n",
+    )
+    (rule,) = load_rules(_write(tmp_path, text)).rules
+    assert rule.group_by == "topic,rule"
+    assert rule.window_seconds == 900
+    (rule,) = load_rules(_write(tmp_path, BASE)).rules
+    assert rule.group_by == "topic"
+
+
+def test_tickets_timing_keys_are_durations(tmp_path: Path) -> None:
+    text = BASE + (
+        "tickets:\n  cooldown: 20m\n  group_window: 2h\n  group_wait: 0s\n"
+        "  group_interval: 10m\n  repeat_interval: 1h30m\n  notice_clock: wall\n"
+        "  flapping: {max_opens: 4, within: 3h}\n  growth: 0.25\n"
+    )
+    settings = load_rules(_write(tmp_path, text)).settings
+    assert settings.cooldown == timedelta(minutes=20)
+    assert settings.group_window_seconds == 7200
+    assert settings.group_wait_seconds == 0
+    assert settings.group_interval_seconds == 600
+    assert settings.repeat_interval_seconds == 5400
+    assert settings.notice_clock == NoticeClock.WALL
+    assert (settings.flap_max_opens, settings.flap_window) == (4, timedelta(hours=3))
+    assert settings.growth_ratio == 0.25
+    # Left out: the defaults.
+    defaults = load_rules(_write(tmp_path, BASE)).settings
+    assert defaults == TicketSettings()
+
+
+def test_a_file_with_many_problems_reports_each_with_its_line(
+    tmp_path: Path,
+) -> None:
+    text = """\
+topics:
+  空调异味:
+    keywords: [空调]
+    rules:
+      - name: 负面声量
+        kind: negative_volume
+        treshold: 6
+        window: 90s
+        channels: [hok]
+        group_by: topic,author
+      - {name: 突增, kind: burst, threshold: 4, window: 10m}
+      - {name: 重复, kind: repeat_complaints, threshold: 3, within: 45s}
+      - {name: 负面声量, kind: negative_volume, threshold: 2}
+      - {name: 无类}
+  停车:
+    exclude: [x]
+owners:
+  王工: {email: w@example.com}
+teams:
+  ops:
+    members: [王工, 李工]
+    strategy: random
+channels:
+  hook: {kind: webhook, url: "${MONITOR_ES_API_KEY}"}
+  mail: {kind: pager}
+routing:
+  default_team: opz
+sla:
+  P1: {ack: 2h, resolve: 1h}
+tickets:
+  group_interval: soon
+  flapping: {max_opens: 0}
+silences:
+  - {id: S-1, topic: 影城, starts: 2026-11-20, expires: x, author: a, reason: r}
+maintenance:
+  - {name: n}
+alerts: []
+"""
+    path = _write(tmp_path, text)
+    with pytest.raises(ConfigError) as caught:
+        load_rules(path)
+    expected = [
+        (5, "a negative_volume rule needs 'threshold'"),
+        (7, "unknown key 'treshold' in a negative_volume rule; did you mean"),
+        (8, "window 90s is not a whole number of 60s buckets"),
+        (9, "unknown channel 'hok'; did you mean 'hook'?"),
+        (10, "group_by 'topic,author'"),
+        (11, "a burst rule runs on the detector window"),
+        (12, "within 45s is shorter than one 60s bucket"),
+        (13, "duplicate rule name '负面声量'"),
+        (14, "a rule needs kind: one of negative_volume"),
+        (15, "topic '停车' has no keywords"),
+        (21, "team 'ops': '李工' is not in owners"),
+        (22, "team 'ops': strategy must be one of"),
+        (24, "channel 'hook': url refers to environment variable MONITOR_ES_API_KEY"),
+        (25, "channel 'mail': unknown kind 'pager'"),
+        (27, "unknown team 'opz'; did you mean 'ops'?"),
+        (29, "P1 ack deadline is after its resolve deadline"),
+        (29, "P1 ack (2h) is longer than P2's (15m)"),
+        (31, "bad duration 'soon'"),
+        (32, "max_opens must be >= 1, got 0"),
+        (34, "unknown topic '影城'"),
+        (34, "starts needs a time and UTC offset, not a date"),
+        (34, "expires 'x' is not an ISO 8601 time"),
+        (36, "a maintenance window needs start and end, or daily"),
+        (37, "unknown key 'alerts' in the rules file"),
+    ]
+    problems = caught.value.problems
+    assert len(problems) == len(expected), problems
+    for (line, reason), problem in zip(expected, problems, strict=True):
+        assert problem.startswith(f"{path} line {line}: "), (line, problem)
+        assert reason in problem, (reason, problem)

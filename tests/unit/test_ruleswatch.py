@@ -113,7 +113,7 @@ def test_a_bad_edit_keeps_the_old_rules_and_says_why(
     assert watcher.current is before
     assert len(watcher.problems) == 2
     assert any("line 7: unknown key 'treshold'" in p for p in watcher.problems)
-    assert any("needs a threshold" in p for p in watcher.problems)
+    assert any("needs 'threshold'" in p for p in watcher.problems)
     assert "keeping the previous rules" in caplog.text
     assert seen == []
     # the broken file is not re-read until it changes again
