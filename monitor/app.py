@@ -66,7 +66,15 @@ def create_app(
     registry = registry if registry is not None else CollectorRegistry()
     setup_prometheus_sensors(app, registry=registry, name_prefix="monitor_faust")
     metrics = MonitorMetrics.create(registry)
-    rules = RulesWatcher(settings.rules) if settings.rules else None
+    rules = (
+        RulesWatcher(
+            settings.rules,
+            bucket_seconds=settings.bucket_seconds,
+            detector_window_seconds=settings.window_seconds,
+        )
+        if settings.rules
+        else None
+    )
     scorer = _scorer(settings, rules)
     sink = ElasticsearchSink.connect(
         settings.es_url,

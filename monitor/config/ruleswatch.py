@@ -23,6 +23,10 @@ class RulesWatcher:
     Args:
         path: The rules file (``MONITOR_RULES``).
         on_change: Called with the new rule set after a successful reload.
+        bucket_seconds: The worker's count bucket (``Settings.bucket_seconds``),
+            for :func:`load_rules`.
+        detector_window_seconds: The burst detector's window
+            (``Settings.window_seconds``), for :func:`load_rules`.
 
     Raises:
         ConfigError: If the file does not load at start-up.
@@ -30,13 +34,22 @@ class RulesWatcher:
     """
 
     def __init__(
-        self, path: Path, on_change: Callable[[RuleSet], None] | None = None
+        self,
+        path: Path,
+        on_change: Callable[[RuleSet], None] | None = None,
+        *,
+        bucket_seconds: int = 60,
+        detector_window_seconds: int = 300,
     ) -> None:
         """Load the file now; later changes are picked up by :meth:`check`."""
         self.path = path
         self.on_change = on_change
+        self._windows = {
+            "bucket_seconds": bucket_seconds,
+            "detector_window_seconds": detector_window_seconds,
+        }
         self._stamp = self._read_stamp()
-        self.current = load_rules(path)
+        self.current = load_rules(path, **self._windows)
         #: Problems of the last failed reload, empty once a reload succeeds.
         self.problems: list[str] = []
 
@@ -61,7 +74,7 @@ class RulesWatcher:
             return False
         self._stamp = stamp
         try:
-            rules = load_rules(self.path)
+            rules = load_rules(self.path, **self._windows)
         except ConfigError as exc:
             self.problems = list(exc.problems)
             log.error(

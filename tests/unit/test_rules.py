@@ -825,3 +825,35 @@ alerts: []
     for (line, reason), problem in zip(expected, problems, strict=True):
         assert problem.startswith(f"{path} line {line}: "), (line, problem)
         assert reason in problem, (reason, problem)
+
+
+def test_rules_check_uses_the_worker_settings_for_windows(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from monitor.cli import cli
+
+    runner = CliRunner()
+    done = runner.invoke(cli, ["rules", "check", str(EXAMPLE)], obj={})
+    assert done.exit_code == 0, done.output
+    assert "OK: 8 topics" in done.output
+    done = runner.invoke(
+        cli,
+        ["rules", "check", str(EXAMPLE)],
+        obj={},
+        env={"MONITOR_WINDOW_SECONDS": "600"},
+    )
+    assert done.exit_code == 2
+    problems = done.output.splitlines()
+    assert len(problems) == 3
+    assert all(
+        problem.startswith(f"{EXAMPLE} line ")
+        and "window must be 10m (MONITOR_WINDOW_SECONDS), got 5m" in problem
+        for problem in problems
+    ), problems
+    config = tmp_path / "monitor.yaml"
+    config.write_text("bucket_seconds: 120\nwindow_seconds: 600\n", encoding="utf-8")
+    done = runner.invoke(
+        cli, ["--config", str(config), "rules", "check", str(EXAMPLE)], obj={}
+    )
+    assert done.exit_code == 2
+    assert "window 5m is not a whole number of 120s buckets" in done.output

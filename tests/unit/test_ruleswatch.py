@@ -159,9 +159,9 @@ def test_an_unchanged_file_is_not_parsed_again(
     watcher = RulesWatcher(path)
     loads: list[Path] = []
 
-    def counting_load(loaded: Path) -> RuleSet:
+    def counting_load(loaded: Path, **windows: int) -> RuleSet:
         loads.append(loaded)
-        return load_rules(loaded)
+        return load_rules(loaded, **windows)
 
     monkeypatch.setattr("monitor.config.ruleswatch.load_rules", counting_load)
     for _ in range(3):
@@ -181,3 +181,20 @@ def test_a_file_replaced_by_rename_is_reloaded_even_with_same_size_and_mtime(
     os.replace(replacement, path)
     assert watcher.check() is True
     assert _threshold(watcher()) == 7
+
+
+def test_windows_are_checked_against_the_buckets_given(path: Path) -> None:
+    # 5m is 2.5 buckets of 120 s: refused at start, and on a reload.
+    with pytest.raises(
+        ConfigError,
+        match=r"line 8: window 5m is not a whole number "
+        r"of 120s buckets \(MONITOR_BUCKET_SECONDS\)",
+    ):
+        RulesWatcher(path, bucket_seconds=120, detector_window_seconds=600)
+    watcher = RulesWatcher(path, bucket_seconds=100, detector_window_seconds=600)
+    _write(path, RULES.format(threshold=7).replace("window: 5m", "window: 4m"), tick=10)
+    assert watcher.check() is False
+    assert (
+        watcher.problems
+        and "window 4m is not a whole number of 100s buckets" in (watcher.problems[0])
+    )
