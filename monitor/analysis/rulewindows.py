@@ -108,7 +108,8 @@ class Latch:
             final: The window is complete (else: a lower bound, or for a
                 share an early view).
             period: The rule's window length: while the value stays above
-                the threshold it fires again once per period.
+                the threshold it fires again once a whole period has passed
+                since its last firing (window ends at least ``period`` apart).
 
         Returns:
             ``fire``, ``confirm`` (a provisional firing at ``end`` holds),
@@ -127,15 +128,15 @@ class Latch:
             return None
         if self.fired_end is not None and end <= self.fired_end:
             return None
-        if not self.armed and _period(end, period) == _period(self.fired_end, period):
-            return None
+        if (
+            not self.armed
+            and self.fired_end is not None
+            and end - self.fired_end < max(period, 1)
+        ):
+            return None  # still above: again only a whole period after the last
         self.fired_end = end
         self.armed = False
         return "fire"
-
-
-def _period(end: int | None, period: int) -> int:
-    return -1 if end is None else (end - 1) // max(period, 1)
 
 
 @dataclass
