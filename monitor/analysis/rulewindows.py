@@ -72,7 +72,8 @@ class Latch:
         armed: True until it fires; again once a complete window is below
             the threshold.
         provisional_end: Window end of an early ``negative_share`` firing not
-            yet confirmed or withdrawn.
+            yet confirmed or withdrawn (at most one: no other early firing
+            until it is).
 
     """
 
@@ -122,6 +123,12 @@ class Latch:
                 return "confirm"
             self.armed = True
             return "retract"
+        if not final and self.provisional_end is not None:
+            # One provisional signal at a time: a second early firing would
+            # take the place of the first, left neither confirmed nor
+            # withdrawn. A later window that crosses fires at its close, or
+            # early once the first is settled.
+            return None
         if not crossed:
             if final and (self.fired_end is None or end > self.fired_end):
                 self.armed = True
