@@ -32,6 +32,7 @@ Pure: no Faust, no I/O, no clock; state round-trips through JSON-able dicts.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -239,6 +240,12 @@ def rule_value(
     if crossed:  # the rest of the counts only matter for a trigger
         for part in parts:
             merged.merge(part)
+        # Most frequent first, ties by word: the trigger's keywords must not
+        # depend on whether a bucket came from memory or from the state log
+        # (stored most frequent first, so ties come back in another order).
+        merged.keywords = Counter(
+            dict(sorted(merged.keywords.items(), key=lambda kv: (-kv[1], kv[0])))
+        )
     return RuleValue(value, crossed, merged)
 
 
