@@ -355,11 +355,13 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     #: What it is, in messages; ``{key}`` is its key in the enclosing mapping.
     label: ClassVar[str] = "this mapping"
+    #: Whether ``key:`` with no value means the key is not there.
+    empty_is_unset: ClassVar[bool] = True
 
     @model_validator(mode="before")
     @classmethod
     def _unset_empty_keys(cls, data: Any) -> Any:
-        if isinstance(data, dict):
+        if isinstance(data, dict) and cls.empty_is_unset:
             return {key: value for key, value in data.items() if value is not None}
         return data
 
@@ -483,6 +485,9 @@ class _Channel(_Model):
     """A channel; :func:`_channel_kind` makes a model per kind from CHANNEL_KEYS."""
 
     label = "a channel"
+    # An empty setting is refused, not dropped: `secret:` left blank must not
+    # silently send unsigned.
+    empty_is_unset = False
     kind: str
 
     def settings(self) -> dict[str, Any]:

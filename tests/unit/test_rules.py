@@ -391,6 +391,14 @@ ERRORS = {
         _edit('url: "${ALERT_WEBHOOK_URL}"}', 'url: "https://x/${TOKEN"}  #!'),
         "unclosed",
     ),
+    "channel-empty-secret": (
+        _edit(
+            'hook: {kind: webhook, url: "${ALERT_WEBHOOK_URL}"}',
+            'hook:\n    kind: webhook\n    url: "${ALERT_WEBHOOK_URL}"\n'
+            "    secret:  #!",
+        ),
+        "channel 'hook': secret must be non-empty text",
+    ),
     "url-not-http": (
         _edit('url: "${ALERT_WEBHOOK_URL}"}', "url: ftp://x}  #!"),
         "must be an http(s) URL",
