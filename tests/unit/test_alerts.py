@@ -1,4 +1,9 @@
-"""Complete windows to series points, burst updates and rule triggers."""
+"""Complete windows to series points, burst updates and rule triggers.
+
+Bursts and emerging keywords run on the detector window (WindowEvaluator);
+threshold rules on their own windows of buckets (RuleWindows; its sliding
+sums and latches in detail: tests/unit/test_rulewindows.py).
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,7 @@ import json
 import math
 import random
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -20,6 +26,7 @@ from monitor.analysis.detection import (
     amended_points,
     point_verdicts,
 )
+from monitor.analysis.rulewindows import THRESHOLD_KINDS, RuleWindows
 from monitor.analysis.tickets.codec import trigger_from_dict, trigger_to_dict
 from monitor.analysis.tickets.model import (
     BURST,
@@ -30,9 +37,10 @@ from monitor.analysis.tickets.model import (
     RULE_KINDS,
     AlertRule,
     Evidence,
+    RuleKind,
     Trigger,
 )
-from monitor.analysis.windows import PostFacts, WindowAggregate
+from monitor.analysis.windows import PostFacts, WindowAggregate, window_start
 
 T0 = 1_709_510_400  # 2024-03-04 00:00 UTC, a Monday
 SIZE = 300
@@ -83,7 +91,11 @@ def _window(index: int, *groups: list[PostFacts]) -> WindowAggregate:
 
 def _rule(kind: str, threshold: float, **extra: Any) -> AlertRule:
     return AlertRule(
-        name=f"{kind}-rule", topic="a", kind=kind, threshold=threshold, **extra
+        name=f"{kind}-rule",
+        topic="a",
+        kind=RuleKind(kind),
+        threshold=threshold,
+        **extra,
     )
 
 
@@ -94,17 +106,71 @@ def _calm(evaluator: WindowEvaluator, rules: Sequence[AlertRule] = ()) -> int:
     return len(CALM)
 
 
-# --- per-window value rules ---------------------------------------------------
+# --- threshold rules: their own window of buckets ------------------------------
+#
+# negative_volume, negative_share and repeat_complaints no longer run on the
+# detector window (WindowEvaluator): RuleWindows sums each rule's own window
+# of 1-minute buckets, sliding by one bucket, and passes the value through
+# the rule's latch. These are the per-window tests of the evaluator, ported:
+# the same thresholds, floors, topics and tiers. Where the semantics changed
+# the test says so.
+
+BUCKET = 60
+
+
+def _buckets(posts: Sequence[PostFacts]) -> dict[int, WindowAggregate]:
+    """The posts in 1-minute buckets, by start."""
+    buckets: dict[int, WindowAggregate] = {}
+    for post in posts:
+        start = window_start(post.published, BUCKET)
+        bucket = buckets.get(start)
+        if bucket is None:
+            bucket = buckets[start] = WindowAggregate(start, BUCKET)
+        bucket.add(post)
+    return buckets
+
+
+def _complete(
+    rulewindows: RuleWindows,
+    rules: Sequence[AlertRule],
+    buckets: dict[int, WindowAggregate],
+    first: int,
+    last: int,
+) -> dict[int, list[Trigger]]:
+    """Complete the buckets ``[first, last)`` in order, as the merge does.
+
+    Returns the triggers by window end, in seconds after ``T0``.
+    """
+    fired: dict[int, list[Trigger]] = {}
+    for start in range(first, last, BUCKET):
+        rulewindows.history.put(buckets.get(start) or WindowAggregate(start, BUCKET))
+        end = start + BUCKET
+        triggers = rulewindows.completed(end, rules, rulewindows.history.topic)
+        rulewindows.prune(end, rules)
+        if triggers:
+            fired[end - T0] = triggers
+    return fired
+
+
+def _fire(
+    rules: Sequence[AlertRule], posts: Sequence[PostFacts], minutes: int = 60
+) -> dict[int, list[Trigger]]:
+    """Complete ``minutes`` of buckets from ``T0``; the triggers by window end."""
+    return _complete(
+        RuleWindows(BUCKET, 0), rules, _buckets(posts), T0, T0 + minutes * BUCKET
+    )
 
 
 @pytest.mark.parametrize(("negative", "fires"), [(2, False), (3, True), (4, True)])
 def test_negative_volume_fires_at_its_threshold(negative: int, fires: bool) -> None:
     rule = _rule(NEGATIVE_VOLUME, 3)
-    window = _window(0, _posts(0, 5, negative=negative, followers=50, tier="gold"))
-    report = WindowEvaluator(SIZE).evaluate(window, [rule])
-    assert bool(report.triggers) is fires
+    fired = _fire([rule], _posts(0, 5, negative=negative, followers=50, tier="gold"))
+    # The posts are in the first minute: the first 5-minute window of buckets
+    # that holds them ends with that minute, and the latch keeps the four
+    # later windows that still hold them from firing again.
+    assert list(fired) == ([BUCKET] if fires else [])
     if fires:
-        (trigger,) = report.triggers
+        (trigger,) = fired[BUCKET]
         assert (trigger.topic, trigger.rule, trigger.kind) == (
             "a",
             rule.name,
@@ -113,13 +179,17 @@ def test_negative_volume_fires_at_its_threshold(negative: int, fires: bool) -> N
         assert trigger.keyword is None
         assert trigger.observed_value == negative
         assert trigger.threshold == 3
-        assert trigger.window_start == datetime.fromtimestamp(T0, tz=timezone.utc)
+        assert trigger.window_end == datetime.fromtimestamp(
+            T0 + BUCKET, tz=timezone.utc
+        )
         assert trigger.window_end - trigger.window_start == timedelta(seconds=SIZE)
+        assert trigger.signal_id == f"{rule.name}@a@{T0 + BUCKET}"
         assert trigger.author_followers == 50
         assert trigger.customer_tier == "gold"
         assert {item.post_id for item in trigger.evidence} == {
             f"p0-a-{n}" for n in range(negative)
         }
+        assert not trigger.provisional and not trigger.retracted
 
 
 @pytest.mark.parametrize(
@@ -138,29 +208,120 @@ def test_negative_share_needs_its_share_and_min_volume(
     posts: int, negative: int, min_volume: int, threshold: float, fires: bool
 ) -> None:
     rule = _rule(NEGATIVE_SHARE, threshold, min_volume=min_volume)
-    window = _window(0, _posts(0, posts, negative=negative))
-    report = WindowEvaluator(SIZE).evaluate(window, [rule], ["a"])
-    assert bool(report.triggers) is fires
+    fired = _fire([rule], _posts(0, posts, negative=negative))
+    assert list(fired) == ([BUCKET] if fires else [])
     if fires:
-        assert report.triggers[0].observed_value == pytest.approx(negative / posts)
+        (trigger,) = fired[BUCKET]
+        assert trigger.observed_value == pytest.approx(negative / posts)
+        assert not trigger.provisional  # complete windows are never provisional
+
+
+def test_negative_share_sums_its_window_of_buckets() -> None:
+    # Nine negative posts in minute 0 are below the floor of ten; the tenth,
+    # in minute 3, is in the same 5-minute window: it fires then. A post in
+    # minute 6 is not (minute 0 has left the window).
+    rule = _rule(NEGATIVE_SHARE, 0.8, min_volume=10)
+    early = _posts(0, 9, negative=9)
+    assert _fire([rule], early) == {}
+    late = [replace(_posts(0, 1, negative=1, prefix="x")[0], published=T0 + 180)]
+    (end,) = _fire([rule], early + late)
+    assert end == 4 * BUCKET
+    later = [replace(late[0], published=T0 + 360)]
+    assert _fire([rule], early + later) == {}
 
 
 def test_rules_only_look_at_their_own_topic() -> None:
-    rule = _rule(NEGATIVE_VOLUME, 1)
-    window = _window(0, _posts(0, 5, negative=5, topic="b"))
-    assert WindowEvaluator(SIZE).evaluate(window, [rule]).triggers == []
+    rules = [_rule(kind, 1) for kind in (NEGATIVE_VOLUME, REPEAT_COMPLAINTS)]
+    rules.append(_rule(NEGATIVE_SHARE, 0.1))
+    assert _fire(rules, _posts(0, 5, negative=5, topic="b", author="u")) == {}
 
 
 def test_customer_tier_is_the_highest_one_in_the_window() -> None:
-    rule = _rule(NEGATIVE_VOLUME, 1)
-    window = _window(
-        0,
-        _posts(0, 1, negative=1, tier="gold", prefix="g"),
-        _posts(0, 1, negative=1, tier="vip", prefix="v"),
-        _posts(0, 1, negative=1, tier="bronze", prefix="b"),
-    )
-    (trigger,) = WindowEvaluator(SIZE).evaluate(window, [rule]).triggers
+    rule = _rule(NEGATIVE_VOLUME, 3)
+    posts = [
+        *_posts(0, 1, negative=1, tier="gold", prefix="g"),
+        *_posts(0, 1, negative=1, tier="vip", prefix="v"),
+        *_posts(0, 1, negative=1, tier="bronze", prefix="b"),
+    ]
+    # the vip post two minutes after the others: the third of the window
+    posts[1] = replace(posts[1], published=T0 + 120)
+    ((trigger,),) = _fire([rule], posts).values()
     assert trigger.customer_tier == "vip"
+    assert trigger.crossing_post_id == "v0-a-0"
+
+
+# --- repeat complaints -------------------------------------------------------------
+
+
+def _complaint(index: int, author: str, negative: bool = True) -> list[PostFacts]:
+    return _posts(index, 1, negative=int(negative), author=author, prefix=f"{author}-")
+
+
+def _plan(plan: dict[int, list[list[PostFacts]]]) -> list[PostFacts]:
+    return [post for groups in plan.values() for group in groups for post in group]
+
+
+def test_repeat_complaints_count_one_authors_negative_posts_across_windows() -> None:
+    rule = _rule(REPEAT_COMPLAINTS, 3, within_seconds=1800)
+    plan = {
+        0: [_complaint(0, "u")],
+        1: [_complaint(1, "u", negative=False), _complaint(1, "v")],
+        2: [_complaint(2, "u"), _complaint(2, "v")],
+        4: [_complaint(4, "u")],
+    }
+    fired = _fire([rule], _plan(plan))
+    # u's third negative post (5-minute window 4, minute 20) crosses; the
+    # 30-minute window stays above until minute 0 leaves it, then re-arms.
+    assert list(fired) == [_at(4) + BUCKET - T0]
+    (trigger,) = fired[_at(4) + BUCKET - T0]
+    assert trigger.observed_value == trigger.repeat_complaints == 3
+    assert trigger.window_end - trigger.window_start == timedelta(seconds=1800)
+    # The window is the rule's (30 minutes), no longer the 5-minute window;
+    # the evidence is the repeater's complaints (not v's, not u's positive
+    # post), the post that crossed is u's third complaint.
+    assert trigger.crossing_post_id == "u-4-a-0"
+    assert {e.post_id for e in trigger.evidence} == {"u-0-a-0", "u-2-a-0", "u-4-a-0"}
+
+
+def test_repeat_complaints_stay_latched_while_above() -> None:
+    # New semantics: the evaluator fired again whenever the author complained
+    # again in a window. Now one latch per rule and topic: a complaint that
+    # only raises the value does not fire again; while above, the rule fires
+    # again only a whole rule window (30 minutes here) after its last firing,
+    # and it re-arms when a complete window falls below.
+    rule = _rule(REPEAT_COMPLAINTS, 2, within_seconds=1800)
+    plan = {
+        0: [_complaint(0, "u")],
+        1: [_complaint(1, "u")],  # u: 2 -> fires at minute 6
+        2: [_complaint(2, "v")],  # v: 1
+        3: [_complaint(3, "u")],  # u: 3, latched: nothing
+        9: [_complaint(9, "u")],  # minute 45; below since minute 36: re-armed
+        10: [_complaint(10, "u")],  # minute 50: u at 2 again, fires
+    }
+    fired = _fire([rule], _plan(plan), minutes=120)
+    ends = {end // BUCKET: [t.observed_value for t in ts] for end, ts in fired.items()}
+    # (u is at 2 or more from minute 6 to minute 35: never 30 minutes after
+    # the first firing, so no repeat while above)
+    assert ends == {6: [2.0], 51: [2.0]}
+
+
+@pytest.mark.parametrize(("within", "fires"), [(1800, False), (2100, True)])
+def test_repeat_complaints_look_back_within_seconds(within: int, fires: bool) -> None:
+    # complaints at minutes 0 and 30; the window ending with minute 30 starts
+    # at minute 1 when 30 minutes long, at minute -4 when 35 minutes long
+    rule = _rule(REPEAT_COMPLAINTS, 2, within_seconds=within)
+    plan = {0: [_complaint(0, "u")], 6: [_complaint(6, "u")]}
+    assert bool(_fire([rule], _plan(plan))) is fires
+
+
+@pytest.mark.parametrize(("threshold", "fires"), [(2, True), (3, False)])
+def test_repeat_complaints_within_one_window(threshold: int, fires: bool) -> None:
+    rule = _rule(REPEAT_COMPLAINTS, threshold, within_seconds=600)
+    posts = [
+        *_posts(0, 2, negative=2, author="u"),
+        *_posts(0, 1, negative=1, author="v", prefix="x"),
+    ]
+    assert bool(_fire([rule], posts)) is fires
 
 
 # --- bursts -----------------------------------------------------------------------
@@ -290,86 +451,32 @@ def test_known_keywords_do_not_emerge() -> None:
         assert report.triggers == []
 
 
-# --- repeat complaints -------------------------------------------------------------
-
-
-def _complaint(index: int, author: str, negative: bool = True) -> list[PostFacts]:
-    return _posts(index, 1, negative=int(negative), author=author, prefix=f"{author}-")
-
-
-def _repeat_reports(
-    rule: AlertRule, plan: dict[int, list[list[PostFacts]]], last: int
-) -> dict[int, WindowReport]:
-    evaluator = WindowEvaluator(SIZE)
-    return {
-        i: evaluator.evaluate(_window(i, *plan.get(i, [])), [rule], ["a"])
-        for i in range(last + 1)
-    }
-
-
-def test_repeat_complaints_count_one_authors_negative_posts_across_windows() -> None:
-    rule = _rule(REPEAT_COMPLAINTS, 3, within_seconds=1800)
-    plan = {
-        0: [_complaint(0, "u")],
-        1: [_complaint(1, "u", negative=False), _complaint(1, "v")],
-        2: [_complaint(2, "u"), _complaint(2, "v")],
-        4: [_complaint(4, "u")],
-    }
-    reports = _repeat_reports(rule, plan, 4)
-    assert [bool(reports[i].triggers) for i in range(5)] == [False] * 4 + [True]
-    (trigger,) = reports[4].triggers
-    assert trigger.observed_value == trigger.repeat_complaints == 3
-    assert [item.post_id for item in trigger.evidence] == ["u-4-a-0"]
-
-
-def test_repeat_complaints_fire_again_only_when_the_author_complains_again() -> None:
-    rule = _rule(REPEAT_COMPLAINTS, 2, within_seconds=1800)
-    plan = {
-        0: [_complaint(0, "u")],
-        1: [_complaint(1, "u")],
-        2: [_complaint(2, "v")],  # u is quiet: no new trigger for u
-        3: [_complaint(3, "u")],
-    }
-    reports = _repeat_reports(rule, plan, 3)
-    assert [len(reports[i].triggers) for i in range(4)] == [0, 1, 0, 1]
-    assert reports[3].triggers[0].observed_value == 3
-
-
-@pytest.mark.parametrize(("within", "fires"), [(1800, False), (2100, True)])
-def test_repeat_complaints_look_back_within_seconds(within: int, fires: bool) -> None:
-    # complaints in windows 0 and 6; at window 6 a 30-minute look-back starts
-    # at window 1, a 35-minute one at window 0
-    rule = _rule(REPEAT_COMPLAINTS, 2, within_seconds=within)
-    plan = {0: [_complaint(0, "u")], 6: [_complaint(6, "u")]}
-    assert bool(_repeat_reports(rule, plan, 6)[6].triggers) is fires
-
-
-@pytest.mark.parametrize(("threshold", "fires"), [(2, True), (3, False)])
-def test_repeat_complaints_within_one_window(threshold: int, fires: bool) -> None:
-    rule = _rule(REPEAT_COMPLAINTS, threshold, within_seconds=600)
-    window = _window(
-        0,
-        _posts(0, 2, negative=2, author="u"),
-        _posts(0, 1, negative=1, author="v", prefix="x"),
-    )
-    report = WindowEvaluator(SIZE).evaluate(window, [rule])
-    assert bool(report.triggers) is fires
-
-
 # --- the evaluator's bookkeeping -----------------------------------------------------
 
 
 def test_a_window_at_or_before_the_last_one_gives_an_empty_report() -> None:
-    rule = _rule(NEGATIVE_VOLUME, 1)
+    # (threshold rules no longer fire here: an emerging keyword stands in)
+    rule = _rule(EMERGING_KEYWORD, 12)
     evaluator = WindowEvaluator(SIZE)
-    window = _window(5, _posts(5, 3, negative=3))
-    assert evaluator.evaluate(window, [rule], ["a"]).triggers
+    for i in range(12):
+        evaluator.evaluate(
+            _window(i, _posts(i, 5, keywords=("商场", "停车"))), [rule], ["a"]
+        )
+    window = _window(12, _posts(12, 12, negative=3, keywords=("漏水", "商场")))
+    report = evaluator.evaluate(window, [rule], ["a"])
+    assert report.points and [t.keyword for t in report.triggers] == ["漏水"]
     before = json.dumps(evaluator.snapshot(), sort_keys=True)
-    for replay in (window, _window(4, _posts(4, 3, negative=3))):
+    for replay in (window, _window(11, _posts(11, 3, negative=3))):
         report = evaluator.evaluate(replay, [rule], ["a"])
         assert (report.points, report.bursts, report.triggers) == ([], [], [])
         assert report.window_start == replay.start
     assert json.dumps(evaluator.snapshot(), sort_keys=True) == before
+
+
+def test_the_evaluator_leaves_threshold_rules_to_the_rule_windows() -> None:
+    rules = [_rule(kind, 1) for kind in THRESHOLD_KINDS]
+    window = _window(0, _posts(0, 5, negative=5, author="u"))
+    assert WindowEvaluator(SIZE).evaluate(window, rules, ["a"]).triggers == []
 
 
 def test_topics_without_posts_still_get_zero_points() -> None:
@@ -431,33 +538,43 @@ def test_keyword_series_expire_after_a_week_without_posts() -> None:
 # --- snapshot and restore -------------------------------------------------------------
 
 
-def _busy_windows(count: int, seed: int = 7) -> list[WindowAggregate]:
-    """Calm, then an incident: keywords, repeat complainers, tiers, a new word."""
+def _busy_posts(count: int, seed: int = 7) -> list[list[PostFacts]]:
+    """Calm, then an incident: keywords, repeat complainers, tiers, a new word.
+
+    The posts of each 5-minute window, spread over its minutes.
+    """
     rng = random.Random(seed)
     windows = []
     for i in range(count):
         incident = 40 <= i < 46
-        groups = []
+        posts = []
         for topic in ("a", "b"):
             n = rng.randint(1, 4) + (25 if incident and topic == "a" else 0)
             words = (
                 ["漏水", "商场"] if incident else [rng.choice(["商场", "停车", "影院"])]
             )
-            groups.append(
-                _posts(
-                    i,
-                    n,
-                    negative=n - 3 if incident else rng.randint(0, 1),
-                    topic=topic,
-                    keywords=words,
-                    followers=rng.randint(0, 5000),
-                    tier=rng.choice([None, "vip", "gold"]),
-                )
+            posts += _posts(
+                i,
+                n,
+                negative=n - 3 if incident else rng.randint(0, 1),
+                topic=topic,
+                keywords=words,
+                followers=rng.randint(0, 5000),
+                tier=rng.choice([None, "vip", "gold"]),
             )
         if i % 3 == 0 or incident:
-            groups.append(_complaint(i, rng.choice(["u1", "u2"])))
-        windows.append(_window(i, *groups))
+            posts += _complaint(i, rng.choice(["u1", "u2"]))
+        windows.append(
+            [
+                replace(post, published=_at(i) + (n * 37) % SIZE)
+                for n, post in enumerate(posts)
+            ]
+        )
     return windows
+
+
+def _busy_windows(count: int, seed: int = 7) -> list[WindowAggregate]:
+    return [_window(i, posts) for i, posts in enumerate(_busy_posts(count, seed))]
 
 
 RULES = [
@@ -466,8 +583,9 @@ RULES = [
     _rule(BURST, 3),
     _rule(EMERGING_KEYWORD, 5),
     _rule(REPEAT_COMPLAINTS, 3, within_seconds=3600),
-    AlertRule(name="b-volume", topic="b", kind=NEGATIVE_VOLUME, threshold=2),
+    AlertRule(name="b-volume", topic="b", kind=RuleKind.NEGATIVE_VOLUME, threshold=2),
 ]
+THRESHOLD_RULES = [rule for rule in RULES if rule.kind in THRESHOLD_KINDS]
 
 
 @pytest.mark.parametrize("split", [0, 30, 41, 44])
@@ -486,11 +604,59 @@ def test_snapshot_restore_continues_identically(split: int) -> None:
         theirs.append(copy.evaluate(window, RULES, ["a", "b"]))
         assert theirs[-1] == ours[-1]
         assert copy.snapshot() == original.snapshot()
-    # the run has something to compare: triggers of every kind, bursts
+    # the run has something to compare: triggers of both window kinds, bursts
     if split < 40:
         kinds = {t.kind for r in ours for t in r.triggers}
-        assert kinds == set(RULE_KINDS)
+        assert kinds == {BURST, EMERGING_KEYWORD}
         assert any(r.bursts for r in ours)
+
+
+def _logged(log: dict[str, Any], writes: dict[str, Any]) -> None:
+    """Apply state-log writes (through JSON, as the log stores them)."""
+    for key, value in writes.items():
+        if value is None:
+            log.pop(key, None)
+        else:
+            log[key] = json.loads(json.dumps(value, ensure_ascii=False))
+
+
+def _restored(log: dict[str, Any]) -> RuleWindows:
+    copy = RuleWindows(BUCKET, 0)
+    for key, value in log.items():
+        kind, rest = key.split(":", 1)
+        copy.restore(kind, rest, value)
+    return copy
+
+
+@pytest.mark.parametrize("split", [0, 30, 41, 44])
+def test_rule_windows_restored_from_their_writes_continue_identically(
+    split: int,
+) -> None:
+    # The threshold rules of the evaluator's snapshot test, on RuleWindows:
+    # its state-log writes, restored at any point, go on the same.
+    buckets = _buckets([post for posts in _busy_posts(70) for post in posts])
+    end = _at(70)
+    original, log = RuleWindows(BUCKET, 0), dict[str, Any]()
+    ours = _complete(original, THRESHOLD_RULES, buckets, T0, _at(split))
+    _logged(log, original.writes())
+    copy = _restored(log)
+    assert copy.latches == original.latches
+    assert copy.history.buckets.keys() == original.history.buckets.keys()
+    for start in range(_at(split), end, BUCKET):
+        mine = _complete(original, THRESHOLD_RULES, buckets, start, start + BUCKET)
+        theirs = _complete(copy, THRESHOLD_RULES, buckets, start, start + BUCKET)
+        assert theirs == mine
+        writes = original.writes()
+        assert copy.writes() == writes
+        _logged(log, writes)
+        ours.update(mine)
+    assert _restored(log).latches == original.latches
+    # the run has something to compare: every threshold kind fired, on both
+    # topics, and more than once per rule
+    fired = [t for ts in ours.values() for t in ts]
+    assert {t.kind for t in fired} == THRESHOLD_KINDS
+    assert {t.topic for t in fired} == {"a", "b"}
+    assert len(fired) > len(THRESHOLD_RULES)
 
 
 def test_restore_keeps_the_replay_guard() -> None:
@@ -560,13 +726,23 @@ def test_trigger_round_trips_through_a_json_dict(trigger: Trigger) -> None:
     assert restored.fingerprint == trigger.fingerprint
 
 
-def test_triggers_from_the_evaluator_round_trip() -> None:
-    windows = _busy_windows(50)
+def test_triggers_from_the_evaluator_and_rule_windows_round_trip() -> None:
+    posts = _busy_posts(50)
     evaluator = WindowEvaluator(SIZE)
     triggers = [
-        t for w in windows for t in evaluator.evaluate(w, RULES, ["a", "b"]).triggers
+        t
+        for i, group in enumerate(posts)
+        for t in evaluator.evaluate(_window(i, group), RULES, ["a", "b"]).triggers
     ]
-    assert len({t.kind for t in triggers}) == len(RULE_KINDS)
+    fired = _complete(
+        RuleWindows(BUCKET, 0),
+        THRESHOLD_RULES,
+        _buckets([post for group in posts for post in group]),
+        T0,
+        _at(50),
+    )
+    triggers += [t for ts in fired.values() for t in ts]
+    assert {t.kind for t in triggers} == set(RULE_KINDS)
     for trigger in triggers:
         assert (
             trigger_from_dict(json.loads(json.dumps(trigger_to_dict(trigger))))
