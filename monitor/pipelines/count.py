@@ -43,6 +43,7 @@ def count_settings(pipeline: Pipeline) -> CountSettings:
     settings = pipeline.settings
     return CountSettings(
         bucket_seconds=settings.bucket_seconds,
+        window_seconds=settings.window_seconds,
         grace_seconds=settings.window_grace_seconds,
         idle_close_seconds=settings.idle_close_seconds,
         window_wait_seconds=settings.window_wait_seconds,

@@ -15,7 +15,7 @@ image, so a caller can also restore from them.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from monitor.analysis.detection import WindowReport
@@ -92,11 +92,15 @@ def count_and_detect(
 
     """
     result = ChainResult()
-    counter = WindowCounter(settings)
+    window_seconds = (
+        window_seconds or settings.window_seconds or settings.bucket_seconds
+    )
+    # The last idle close completes the detector window it falls in.
+    counter = WindowCounter(replace(settings, window_seconds=window_seconds))
     detector = WindowDetector(
         partitions=partitions,
         bucket_seconds=settings.bucket_seconds,
-        window_seconds=window_seconds or settings.bucket_seconds,
+        window_seconds=window_seconds,
         # Every partition reports in order here: never give one up.
         window_wait_seconds=float("inf"),
     )

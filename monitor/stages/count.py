@@ -62,6 +62,8 @@ class CountSettings:
         dedup_max_ids: Most post ids remembered per partition.
         snapshots: Report open buckets after each batch (early alerting).
         snapshot_max_bytes: Most encoded topic counts per snapshot report.
+        window_seconds: The detector window: an idle close closes through
+            its end, so the window completes (0: one bucket).
 
     """
 
@@ -73,6 +75,7 @@ class CountSettings:
     dedup_max_ids: int = 2_000_000
     snapshots: bool = True
     snapshot_max_bytes: int = SNAPSHOT_MAX_BYTES
+    window_seconds: int = 0
 
 
 @dataclass
@@ -309,7 +312,7 @@ class WindowCounter:
             and caught_up
         ):
             return None
-        outcome = ledger.flush()
+        outcome = ledger.flush(span=self.settings.window_seconds)
         return CountResult(
             partition,
             writes=outcome.writes,

@@ -8,7 +8,7 @@ from __future__ import annotations
 import signal
 import subprocess
 import time
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -23,9 +23,13 @@ pytestmark = pytest.mark.integration
 TOPIC = "星河全部"
 
 
-def watched_posts(count: int, *, seed: int, prefix: str) -> list[dict[str, Any]]:
+CST = timezone(timedelta(hours=8))
+
+def watched_posts(
+    count: int, *, seed: int, prefix: str, start: datetime | None = None
+) -> list[dict[str, Any]]:
     """Posts that all match the watched topic, so its counts must add up to all."""
-    posts = make_posts(count, seed=seed, prefix=prefix)
+    posts = make_posts(count, seed=seed, prefix=prefix, start=start)
     for post in posts:
         post["text"] = "星河广场" + post["text"]
     return posts
@@ -182,7 +186,11 @@ def test_a_post_id_seen_again_with_another_time_is_indexed_and_counted_once(
         "text": "星河广场 已修改",
         "published_at": "2026-11-21T10:00:00+08:00",
     }
-    others = watched_posts(5, seed=23, prefix="d")
+    # In the next window: the first copy's window may have closed (idle)
+    # by the time they come.
+    others = watched_posts(
+        5, seed=23, prefix="d", start=datetime(2026, 11, 20, 9, 5, tzinfo=CST)
+    )
     stack.monitor("replay", str(stack.write_jsonl([first], "first.jsonl")))
     wait_until(lambda: stack.indexed_count() >= 1, timeout=60, what="the first copy")
     stack.monitor("replay", str(stack.write_jsonl([again, *others], "again.jsonl")))

@@ -97,12 +97,16 @@ class PartitionWindows:
             self.max_published = post.published
         return AddResult(True, start)
 
-    def close(self, flush: bool = False) -> list[WindowAggregate]:
+    def close(self, flush: bool = False, span: int = 0) -> list[WindowAggregate]:
         """Close every window the watermark has passed.
 
         Args:
             flush: Close every open window regardless of the watermark (the
                 partition went idle: no late posts are expected any more).
+            span: With ``flush``, close through the end of the ``span``-long
+                window (a multiple of the window length) holding the latest
+                open one, so the detector window it belongs to completes
+                too. (0: through the latest open window.)
 
         Returns:
             The closed windows that have posts, oldest first, then (unless it
@@ -119,6 +123,8 @@ class PartitionWindows:
             if not self.open:
                 return []
             last = max(self.open)
+            if span > self.size:
+                last = window_start(last, span) + span - self.size
         else:
             watermark = self.max_published - self.grace
             last = window_start(watermark, self.size) - self.size
@@ -361,12 +367,16 @@ class PartitionLedger:
         self._finish(outcome, entries, deletes)
         return outcome
 
-    def flush(self) -> BatchOutcome:
-        """Close every open window (the partition is idle)."""
+    def flush(self, span: int = 0) -> BatchOutcome:
+        """Close every open window (the partition is idle).
+
+        ``span``: close through the end of the ``span``-long window holding
+        the latest open one (see :meth:`PartitionWindows.close`).
+        """
         outcome = BatchOutcome()
         entries: dict[str, dict[str, Any]] = {}
         deletes: list[str] = []
-        if self._close(outcome, entries, deletes, flush=True):
+        if self._close(outcome, entries, deletes, flush=True, span=span):
             entries[self._key("meta")] = self._meta()
         self._finish(outcome, entries, deletes)
         return outcome
@@ -377,10 +387,11 @@ class PartitionLedger:
         entries: dict[str, dict[str, Any]],
         deletes: list[str],
         flush: bool,
+        span: int = 0,
     ) -> bool:
         """Close what the watermark passed; return True if ``closed_through`` moved."""
         before = self.windows.closed_through
-        closed = self.windows.close(flush=flush)
+        closed = self.windows.close(flush=flush, span=span)
         if not closed and self.windows.closed_through == before:
             return False
         outcome.closed.extend(closed)
