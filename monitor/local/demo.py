@@ -151,16 +151,20 @@ async def _report_tickets(settings: Settings, console: Console) -> None:
         )["hits"]["hits"]
         from monitor.cli.output import safe_text
 
-        console.print(f"\n[bold]{len(hits)} tickets[/] (monitor tickets list):")
+        console.print(
+            f"\n[bold]{len(hits)} incident tickets[/] (monitor tickets list):"
+        )
         for hit in hits:
             t = hit["_source"]
+            signals = [s["rule"] for s in t.get("signals") or []] or [t["rule"]]
             console.print(
                 safe_text(
                     f"  {t['ticket_id']}  {t['priority']}  {t['status']:<12} "
-                    f"{t['topic']}/{t['rule']}  owner {t.get('owner') or '-'}  "
-                    f"×{t['occurrences']}  {t['priority_reason'][:60]}"
+                    f"{t['topic']}  owner {t.get('owner') or '-'}  "
+                    f"×{t['occurrences']}  signals: {', '.join(signals)}"
                 )
             )
+            console.print(safe_text(f"      {t['priority_reason'][:100]}"))
     finally:
         await es.close()
 
