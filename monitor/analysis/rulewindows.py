@@ -151,8 +151,9 @@ class Latch:
 class BucketHistory:
     """The complete buckets a rule may still read, by start.
 
-    Buckets without posts of any watched topic are not kept (they count as
-    empty). ``dirty`` and ``gone`` say which entries to write or delete.
+    Buckets without posts are not kept (they count as empty); a bucket with
+    posts of no watched topic is, for the detector window's totals and
+    keywords. ``dirty`` and ``gone`` say which entries to write or delete.
     """
 
     bucket_seconds: int
@@ -162,7 +163,7 @@ class BucketHistory:
 
     def put(self, bucket: WindowAggregate) -> None:
         """Keep a completed (or amended) bucket; replaces any earlier copy."""
-        if bucket.topics:
+        if bucket.posts or bucket.topics:
             self.buckets[bucket.start] = bucket
             self.dirty.add(bucket.start)
             self.gone.discard(bucket.start)

@@ -251,3 +251,22 @@ def test_components_restored_from_their_logs_go_on_as_if_never_stopped(
 
     assert summary(restarted) == summary(straight)
     assert any(w.bursts for w in straight)
+
+
+def test_a_detector_window_counts_posts_of_no_watched_topic() -> None:
+    """Buckets whose posts match no topic still make the window's totals."""
+    counter = WindowCounter(SETTINGS)
+    counter.restore(0, [], 0.0)
+    detector = WindowDetector(
+        partitions=1, bucket_seconds=60, window_seconds=300, window_wait_seconds=30
+    )
+    detector.restore([], 0.0)
+    start = 1_800_000_000 - 1_800_000_000 % 300
+    posts = [
+        PostFacts(f"p{n}", start + 30 + 60 * n, False, (), ("新词",)) for n in range(5)
+    ]
+    posts.append(PostFacts("later", start + 900, False, (), ()))
+    result = counter.count(0, list(enumerate(posts)), 0.0, caught_up=True)
+    found = detector.handle(result.reports, 0.0, [], [])
+    (window,) = [w for w in found.windows if w.window_start == start]
+    assert window.posts == 5
