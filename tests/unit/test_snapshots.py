@@ -716,11 +716,6 @@ def test_retries_restarts_and_stale_snapshots_never_fire_a_signal_twice(
             assert final.value >= rule.threshold
 
 
-@pytest.mark.xfail(
-    reason="merger: a partition given up on before the first bucket is emitted "
-    "loses its earlier buckets (their partials are dropped, not amended)",
-    strict=False,
-)
 def test_a_partition_given_up_on_at_cold_start_still_counts_its_first_bucket() -> None:
     # Partition 0 counts two posts of minute 0 and falls silent; partition 1
     # closes minute 1 after the merge's wait: the merge emits minute 1

@@ -189,7 +189,17 @@ class WindowMerger:
             # window has sent this one before (a re-send after a restart).
             if self.reported.get(partition, start - self.size) >= start:
                 return MergeOutcome(DUPLICATE)
-            return MergeOutcome(DROPPED)
+            # Every window emitted without some partition stays amendable
+            # within the horizon, so one that is not was never emitted: it
+            # lies before the first window emitted (a partition given up on
+            # from the start). It was empty for everyone else; amend it.
+            assert self.emitted_through is not None
+            horizon = self.emitted_through - self.amend_windows * self.size
+            if start <= horizon:
+                return MergeOutcome(DROPPED)
+            record = self.amendable[start] = _Pending(
+                WindowAggregate(start, self.size), self._closed(start), 0.0
+            )
         if partition in record.partitions:
             return MergeOutcome(DUPLICATE)
         record.partitions.add(partition)
