@@ -30,6 +30,8 @@ START = int(datetime(2026, 11, 20, 5, 0, tzinfo=timezone.utc).timestamp())
 
 def pipeline_with_all_topics() -> Pipeline:
     pipeline = make_pipeline()
+    # One bucket per window: the faults here are about one window's writes.
+    pipeline.settings = pipeline.settings.model_copy(update={"bucket_seconds": 300})
     for name in ("window_partials", "triggers"):
         setattr(pipeline.topics, name, FakeTopic(name))
     pipeline.windows_sink = FakeDocumentSink()
@@ -57,7 +59,7 @@ async def scored(pipeline: Pipeline, posts: list[tuple[str, str]], first: int) -
 def partials(pipeline: Pipeline) -> list[dict]:
     sent = pipeline.topics.window_partials.sent
     reports = [PartitionReport.decode(value) for _, value in sent]
-    return [r.window.to_dict() for r in reports if r.window is not None]
+    return [r.window.to_dict() for r in reports if r.kind == "partial"]
 
 
 async def one_window_then_its_closer(
@@ -169,6 +171,29 @@ async def test_a_failed_trigger_send_is_sent_exactly_once_on_the_retry() -> None
     restarted = merge_stage(pipeline, state)
     await restarted.tick()
     await restarted.handle(pipeline, [event])
+    assert len(pipeline.topics.triggers.sent) == 1
+
+
+async def test_an_early_trigger_whose_send_fails_is_sent_once_on_the_retry() -> None:
+    """A snapshot of an open bucket crosses the rule; the send fails once."""
+    pipeline = pipeline_with_all_topics()
+    one_partition(pipeline)
+    state = FakeStateLog()
+    stage = merge_stage(pipeline, state)
+    snapshot = PartitionReport.snapshot(0, negative_partial(3), offset=7)
+    event = fake_event(snapshot.encode(), topic="window-partials")
+    pipeline.topics.triggers.fail_next = 1
+    with pytest.raises(RuntimeError):
+        await stage.handle(pipeline, [event])
+    await stage.handle(pipeline, [event])
+    (trigger,) = [orjson.loads(v) for _, v in pipeline.topics.triggers.sent]
+    assert trigger["trigger"]["observed_value"] == 3
+    assert trigger["trigger"]["signal_id"] == f"负面声量@空调异味@{START + 300}"
+    # The latch is logged: the bucket's close (its partial) and a restart
+    # with the snapshot again send nothing more.
+    restarted = merge_stage(pipeline, state)
+    await restarted.handle(pipeline, [event, partial_event(negative_partial(3))])
+    await restarted.tick()
     assert len(pipeline.topics.triggers.sent) == 1
 
 
