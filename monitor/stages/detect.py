@@ -270,8 +270,21 @@ class WindowDetector:
             else:
                 start, partition = (int(part) for part in rest.split(":"))
                 pending.append((start, partition, value))
+        through = merger.emitted_through
+        # Amendable buckets whose emission's progress entry landed.
+        emitted = {
+            start: value
+            for start, value in emitted.items()
+            if through is not None and start <= through
+        }
         partials: dict[int, list[WindowAggregate]] = defaultdict(list)
         for start, partition, value in pending:
+            if start > merger.reported.get(partition, start - 1):
+                # Logged by a batch whose progress entry did not land (a
+                # crash amid its writes): its reports come again. Trusting
+                # it would pass over the partials of that batch that were
+                # not logged, and take them for copies when they came again.
+                continue
             partial = WindowAggregate.from_dict(value).as_bucket(self.bucket_seconds)
             if start in emitted:
                 partials[start].append(partial)

