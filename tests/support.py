@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta, timezone
 from typing import Any, TypeVar
 
@@ -95,3 +96,38 @@ def wait_until(
     raise AssertionError(
         f"timed out after {timeout:.0f} s waiting for {what} (last: {last!r})"
     )
+
+
+def apply_state_writes(log: dict[str, Any], writes: Mapping[str, Any]) -> None:
+    """Apply state-log writes (``None`` deletes) through JSON, as a log stores them."""
+    for key, value in writes.items():
+        if value is None:
+            log.pop(key, None)
+        else:
+            log[key] = json.loads(json.dumps(value, ensure_ascii=False))
+
+
+def restore_rule_windows(log: Mapping[str, Any], bucket_seconds: int) -> Any:
+    """Return a :class:`RuleWindows` rebuilt from ``RuleWindows.writes()`` entries."""
+    from monitor.analysis.rulewindows import RuleWindows
+
+    copy = RuleWindows(bucket_seconds, 0)
+    for key, value in log.items():
+        kind, rest = key.split(":", 1)
+        copy.restore(kind, rest, value)
+    return copy
+
+
+def assert_each_signal_resolved(fired: Iterable[Any]) -> None:
+    """Each signal id fires once, or provisionally then confirmed or withdrawn."""
+    by_id: dict[str | None, list[tuple[bool, bool]]] = {}
+    for trigger in fired:
+        by_id.setdefault(trigger.signal_id, []).append(
+            (trigger.provisional, trigger.retracted)
+        )
+    for signal, seen in by_id.items():
+        assert seen in (
+            [(False, False)],
+            [(True, False), (False, False)],
+            [(True, False), (False, True)],
+        ), (signal, seen)

@@ -41,6 +41,7 @@ from monitor.analysis.tickets.model import (
     Trigger,
 )
 from monitor.analysis.windows import PostFacts, WindowAggregate, window_start
+from tests.support import apply_state_writes, restore_rule_windows
 
 T0 = 1_709_510_400  # 2024-03-04 00:00 UTC, a Monday
 SIZE = 300
@@ -611,23 +612,6 @@ def test_snapshot_restore_continues_identically(split: int) -> None:
         assert any(r.bursts for r in ours)
 
 
-def _logged(log: dict[str, Any], writes: dict[str, Any]) -> None:
-    """Apply state-log writes (through JSON, as the log stores them)."""
-    for key, value in writes.items():
-        if value is None:
-            log.pop(key, None)
-        else:
-            log[key] = json.loads(json.dumps(value, ensure_ascii=False))
-
-
-def _restored(log: dict[str, Any]) -> RuleWindows:
-    copy = RuleWindows(BUCKET, 0)
-    for key, value in log.items():
-        kind, rest = key.split(":", 1)
-        copy.restore(kind, rest, value)
-    return copy
-
-
 @pytest.mark.parametrize("split", [0, 30, 41, 44])
 def test_rule_windows_restored_from_their_writes_continue_identically(
     split: int,
@@ -638,8 +622,8 @@ def test_rule_windows_restored_from_their_writes_continue_identically(
     end = _at(70)
     original, log = RuleWindows(BUCKET, 0), dict[str, Any]()
     ours = _complete(original, THRESHOLD_RULES, buckets, T0, _at(split))
-    _logged(log, original.writes())
-    copy = _restored(log)
+    apply_state_writes(log, original.writes())
+    copy = restore_rule_windows(log, BUCKET)
     assert copy.latches == original.latches
     assert copy.history.buckets.keys() == original.history.buckets.keys()
     for start in range(_at(split), end, BUCKET):
@@ -648,9 +632,9 @@ def test_rule_windows_restored_from_their_writes_continue_identically(
         assert theirs == mine
         writes = original.writes()
         assert copy.writes() == writes
-        _logged(log, writes)
+        apply_state_writes(log, writes)
         ours.update(mine)
-    assert _restored(log).latches == original.latches
+    assert restore_rule_windows(log, BUCKET).latches == original.latches
     # the run has something to compare: every threshold kind fired, on both
     # topics, and more than once per rule
     fired = [t for ts in ours.values() for t in ts]

@@ -39,6 +39,11 @@ from monitor.records import PartitionReport
 from monitor.stages.chain import partition_of
 from monitor.stages.count import CountSettings, WindowCounter
 from monitor.stages.detect import WindowDetector
+from tests.support import (
+    apply_state_writes,
+    assert_each_signal_resolved,
+    restore_rule_windows,
+)
 
 T0 = 1_709_510_400  # 2024-03-04 00:00 UTC: a whole hour
 BUCKET = 60
@@ -449,22 +454,7 @@ def test_every_provisional_signal_is_resolved_once() -> None:
     for m in range(4, 10):  # all close far below the share
         run.add(_posts(m, 4, 20))
     run.complete(12)
-    _assert_resolved(run.fired)
-
-
-def _assert_resolved(fired: Sequence[Trigger]) -> None:
-    """Each signal: one firing, or a provisional one and then one resolution."""
-    by_id: dict[str | None, list[tuple[bool, bool]]] = {}
-    for trigger in fired:
-        by_id.setdefault(trigger.signal_id, []).append(
-            (trigger.provisional, trigger.retracted)
-        )
-    for signal, seen in by_id.items():
-        assert seen in (
-            [(False, False)],
-            [(True, False), (False, False)],
-            [(True, False), (False, True)],
-        ), (signal, seen)
+    assert_each_signal_resolved(run.fired)
 
 
 @st.composite
@@ -501,7 +491,7 @@ def test_share_signals_are_resolved_whatever_the_partitions_report(
     for m in range(max(0, len(plan) - lag + 1), len(plan)):
         run.add(final[m])
     run.complete(len(plan) + 6)
-    _assert_resolved(run.fired)
+    assert_each_signal_resolved(run.fired)
     for trigger in run.fired:
         if not trigger.provisional:
             assert trigger.observed_value >= rule.threshold or trigger.retracted
@@ -617,7 +607,7 @@ def test_a_window_fired_early_always_closes_at_or_above_the_threshold(
             )
             assert final.value >= rule.threshold, (trigger, final.value)
             assert final.value >= trigger.observed_value
-    _assert_resolved([trigger for trigger, _ in fired])
+    assert_each_signal_resolved([trigger for trigger, _ in fired])
 
 
 def test_the_stream_fires_monotone_rules_early() -> None:
@@ -638,26 +628,10 @@ def test_the_stream_fires_monotone_rules_early() -> None:
     early = {t.rule for t, is_early in fired if is_early}
     assert {"volume-5m", "repeat", "share"} <= early
     assert all(t.provisional for t, is_early in fired if t.rule == "share" and is_early)
-    _assert_resolved([t for t, _ in fired])
+    assert_each_signal_resolved([t for t, _ in fired])
 
 
 # --- state round trip -----------------------------------------------------------
-
-
-def _log(log: dict[str, Any], writes: Mapping[str, Any]) -> None:
-    for key, value in writes.items():
-        if value is None:
-            log.pop(key, None)
-        else:
-            log[key] = json.loads(json.dumps(value, ensure_ascii=False))
-
-
-def _restore(log: Mapping[str, Any]) -> RuleWindows:
-    copy = RuleWindows(BUCKET, 0)
-    for key, value in log.items():
-        kind, rest = key.split(":", 1)
-        copy.restore(kind, rest, value)
-    return copy
 
 
 ROUND_TRIP_RULES = [
@@ -714,16 +688,18 @@ def test_writes_then_restore_continue_identically(
     original, log = Run(ROUND_TRIP_RULES), dict[str, Any]()
     for m in range(split):
         step(original, m)
-    _log(log, original.rulewindows.writes())
-    copy = Run(ROUND_TRIP_RULES, rulewindows=_restore(log), through=split)
+    apply_state_writes(log, original.rulewindows.writes())
+    copy = Run(
+        ROUND_TRIP_RULES, rulewindows=restore_rule_windows(log, BUCKET), through=split
+    )
     copy.posts = list(original.posts)
     assert copy.rulewindows.latches == original.rulewindows.latches
     for m in range(split, len(minutes)):
         assert step(copy, m) == step(original, m)
         writes = original.rulewindows.writes()
         assert copy.rulewindows.writes() == writes
-        _log(log, writes)
-    assert _restore(log).latches == original.rulewindows.latches
+        apply_state_writes(log, writes)
+    assert restore_rule_windows(log, BUCKET).latches == original.rulewindows.latches
 
 
 def test_a_restored_copy_names_the_same_keywords_in_the_same_order() -> None:
@@ -739,8 +715,10 @@ def test_a_restored_copy_names_the_same_keywords_in_the_same_order() -> None:
     minute1 = [PostFacts("b0", T0 + 60, True, ("a",), ("漏水",))]
     original, log = Run([rule]).add(minute0), dict[str, Any]()
     original.complete(1)
-    _log(log, original.rulewindows.writes())
-    copy = Run([rule], rulewindows=_restore(log), through=1).add(minute0)
+    apply_state_writes(log, original.rulewindows.writes())
+    copy = Run([rule], rulewindows=restore_rule_windows(log, BUCKET), through=1).add(
+        minute0
+    )
     ours = original.add(minute1).complete(2)
     theirs = copy.add(minute1).complete(2)
     assert [t.keywords for t in theirs] == [t.keywords for t in ours]

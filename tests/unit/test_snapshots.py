@@ -35,6 +35,7 @@ from monitor.records import PartitionReport, ReportKind
 from monitor.stages.count import CountSettings, WindowCounter, snapshot_reports
 from monitor.stages.detect import DetectResult, WindowDetector
 from monitor.stages.state import decode_state, encode_state
+from tests.support import assert_each_signal_resolved
 
 T0 = 1_709_510_400  # 2024-03-04 00:00 UTC
 BUCKET = 60
@@ -691,17 +692,7 @@ def test_retries_restarts_and_stale_snapshots_never_fire_a_signal_twice(
     }
     assert held == expected
     # each signal once (a share: provisional, then confirmed or withdrawn)
-    by_id: dict[str | None, list[tuple[bool, bool]]] = {}
-    for trigger in merge.fired:
-        by_id.setdefault(trigger.signal_id, []).append(
-            (trigger.provisional, trigger.retracted)
-        )
-    for signal, seen in by_id.items():
-        assert seen in (
-            [(False, False)],
-            [(True, False), (False, False)],
-            [(True, False), (False, True)],
-        ), (signal, seen)
+    assert_each_signal_resolved(merge.fired)
     # a monotone rule fired on a lower bound: its window closed at or above
     rules = {rule.name: rule for rule in RULES}
     for trigger in early:
