@@ -194,6 +194,8 @@ class RuleSet:
         settings: Ticket policy knobs.
         silences: Configured silences.
         maintenance: Maintenance windows.
+        stop_words: Words that are never hot words (``hot_words:
+            stop_words``), beside the built-in stop list.
 
     """
 
@@ -208,6 +210,7 @@ class RuleSet:
     settings: TicketSettings
     silences: tuple[Silence, ...] = ()
     maintenance: tuple[MaintenanceWindow, ...] = ()
+    stop_words: tuple[str, ...] = ()
 
     def rules_for(self, topic: str) -> tuple[AlertRule, ...]:
         """Return the rules of one topic, in file order."""
@@ -302,6 +305,7 @@ def load_rules(
         settings=checked.tickets.ticket_settings(),
         silences=tuple(silence.silence() for silence in checked.silences),
         maintenance=tuple(window.window() for window in checked.maintenance),
+        stop_words=tuple(checked.hot_words.stop_words),
     )
 
 

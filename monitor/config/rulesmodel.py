@@ -47,6 +47,7 @@ from pydantic.fields import FieldInfo
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from monitor.analysis.tickets.model import (
+    ALL_POSTS,
     PRIORITIES,
     AlertRule,
     InvalidPolicyError,
@@ -459,6 +460,28 @@ class _RepeatComplaints(_Rule):
     within: Annotated[int, PlainValidator(_buckets)] = Field(description="e.g. 40m")
 
 
+class _HotWord(_Rule):
+    label = "a hot_word rule"
+    kind: Literal["hot_word"]
+    threshold: Annotated[
+        float, _number("threshold (posts with the word)", low=2, integer=True)
+    ] = 5
+
+
+class _GlobalHotWord(_HotWord):
+    """A ``hot_words:`` rule: over every post, one incident per word by default."""
+
+    label = "a hot_words rule"
+    kind: Literal["hot_word"] = "hot_word"
+    group_by: Annotated[str, PlainValidator(_group_by)] = "topic,keyword"
+
+
+class _HotWords(_Model):
+    label = "hot_words"
+    stop_words: list[_Text] = []
+    rules: list[_GlobalHotWord] = []
+
+
 class _Topic(_Model):
     # Its keywords are read_topic's (see load_rules), which also reports an
     # entry that is not a mapping.
@@ -470,7 +493,8 @@ class _Topic(_Model):
             | _NegativeShare
             | _Burst
             | _EmergingKeyword
-            | _RepeatComplaints,
+            | _RepeatComplaints
+            | _HotWord,
             Field(discriminator="kind"),
         ]
     ] = []
@@ -671,6 +695,7 @@ class RulesFile(_Model):
     tickets: _Tickets = _Tickets()
     silences: list[_Silence] = []
     maintenance: list[_Maintenance] = []
+    hot_words: _HotWords = _HotWords()
 
     @field_validator("topics")
     @classmethod
@@ -703,12 +728,16 @@ class RulesFile(_Model):
         return sla
 
     def alert_rules(self) -> tuple[AlertRule, ...]:
-        """Return every topic's rules, in file order."""
+        """Return every topic's rules, in file order, then the ``hot_words`` rules.
+
+        A ``hot_words`` rule watches every post: its topic is
+        :data:`~monitor.analysis.tickets.model.ALL_POSTS`.
+        """
         return tuple(
             rule.alert_rule(name)
             for name, topic in self.topics.items()
             for rule in topic.rules
-        )
+        ) + tuple(rule.alert_rule(ALL_POSTS) for rule in self.hot_words.rules)
 
     def routing_and_teams(self) -> Routing:
         """Return the routing, its teams included."""

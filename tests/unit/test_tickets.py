@@ -1064,6 +1064,7 @@ def test_vocabularies_are_str_enums_equal_to_their_old_text() -> None:
         "burst",
         "emerging_keyword",
         "repeat_complaints",
+        "hot_word",
     )
     assert ACTIONS == (
         "acknowledge",

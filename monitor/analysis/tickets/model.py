@@ -44,6 +44,7 @@ class RuleKind(StrEnum):
     BURST = "burst"
     EMERGING_KEYWORD = "emerging_keyword"
     REPEAT_COMPLAINTS = "repeat_complaints"
+    HOT_WORD = "hot_word"
 
 
 RULE_KINDS = tuple(RuleKind)
@@ -54,6 +55,9 @@ NEGATIVE_SHARE: str = RuleKind.NEGATIVE_SHARE
 BURST: str = RuleKind.BURST
 EMERGING_KEYWORD: str = RuleKind.EMERGING_KEYWORD
 REPEAT_COMPLAINTS: str = RuleKind.REPEAT_COMPLAINTS
+HOT_WORD: str = RuleKind.HOT_WORD
+#: The topic of a rule over every post (the rules file's ``hot_words:``).
+ALL_POSTS = "*"
 
 
 class TicketStatus(StrEnum):
@@ -217,7 +221,8 @@ class AlertRule:
             (``negative_share``), a burst score in ``-log10`` probability
             (``burst``), posts with a new keyword per window
             (``emerging_keyword``) or one author's negative posts within
-            ``within_seconds`` (``repeat_complaints``).
+            ``within_seconds`` (``repeat_complaints``), or posts with a hot
+            word within the rule's window (``hot_word``).
         window_seconds: Length of the counting window (seconds, > 0).
         min_volume: Posts needed in the window before ``negative_share`` may
             fire (>= 0; 0 for the other kinds).

@@ -60,6 +60,11 @@ def _describe(trigger: Trigger, ratio: float) -> str:
             f"new keyword {trigger.keyword!r} in {format_number(observed)} posts is "
             f"{times} the threshold {format_number(threshold)}"
         )
+    elif trigger.kind == RuleKind.HOT_WORD:
+        text = (
+            f"hot word {trigger.keyword!r} in {format_number(observed)} posts is "
+            f"{times} the threshold {format_number(threshold)}"
+        )
     elif trigger.kind == RuleKind.REPEAT_COMPLAINTS:
         text = (
             f"one author posted {format_number(observed)} negative posts, {times} "

@@ -27,6 +27,7 @@ from monitor.analysis.tickets.model import (
     BURST,
     CLOSED,
     EMERGING_KEYWORD,
+    HOT_WORD,
     IN_PROGRESS,
     NEGATIVE_SHARE,
     NEGATIVE_VOLUME,
@@ -74,6 +75,7 @@ _RULE_KIND_LABELS = {
     BURST: "声量突增",
     EMERGING_KEYWORD: "新关键词",
     REPEAT_COMPLAINTS: "重复投诉",
+    HOT_WORD: "异常热词",
 }
 
 #: Evidence posts a message shows at most, and characters of each excerpt
