@@ -17,6 +17,7 @@ from pathlib import Path
 
 import click
 
+from monitor.cli.backtest import backtest
 from monitor.cli.deadletters import dead_letters
 from monitor.cli.demo import demo
 from monitor.cli.evaluate import evaluate
@@ -49,6 +50,7 @@ for _command in (
     tickets_group,
     rules_group,
     tokens_group,
+    backtest,
 ):
     cli.add_command(_command)
 
