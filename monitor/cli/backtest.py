@@ -79,8 +79,8 @@ def backtest(
     from monitor.stages import backtest as engine
 
     settings = load_settings(ctx)
-    ruleset = _load(rules_file, settings)
-    other = _load(compare_file, settings) if compare_file else None
+    ruleset = load_rules_or_exit(rules_file, settings)
+    other = load_rules_or_exit(compare_file, settings) if compare_file else None
     size = batch_size or engine.BATCH_SIZE
     try:
         result = engine.backtest(feeds, ruleset, settings, batch_size=size)
@@ -107,7 +107,7 @@ def backtest(
     _print_diff(report, theirs, diff, rules_file, compare_file)
 
 
-def _load(path: Path, settings: Settings) -> RuleSet:
+def load_rules_or_exit(path: Path, settings: Settings) -> RuleSet:
     """Read a rules file as the worker would; exit 2 listing every problem."""
     from monitor.config.rules import load_rules
     from monitor.errors import ConfigError
