@@ -71,13 +71,17 @@ from monitor.stages.score import PostScorer
 #: after each batch, so a trigger names the topic's latest negative post of
 #: the batch that crossed: the smaller the batch the more exact, but each
 #: batch costs a merge and an early look at every rule. On the sample feed
-#: (5,884 posts in 6 h, one partition) counting and detecting takes 11.8-13.6 s
-#: at 1 post per batch, 5.0 s at 5, 3.8 s at 10, 3.3-3.5 s at 20-50, 2.8 s
-#: at 100. At 25 a batch spans about half a minute of the incident's posts
-#: (within one 1-minute bucket, as live may differ), the incident opens on
-#: the same post as at 1 (空调异味 at 13:08:17), no signal is more than a
-#: bucket later than at 1, and the whole backtest stays under 10 s (about
-#: 5 s of which is loading snownlp's model).
+#: (5,884 posts in 6 h, 13-30 a minute in the incident; one partition)
+#: counting and detecting takes 11.8-13.6 s at 1 post per batch, 3.8-4.2 s
+#: at 10, 3.3-3.7 s at 25, 3.1-3.4 s at 50, 2.8 s at 100. At 25 every
+#: incident opens within 20 s of its 1-post-per-batch time (空调异味 on the
+#: same post, 13:08:17), every signal first fires within 20 s of it but for
+#: 星河广场's provisional negative share (88 s later), and the whole
+#: backtest takes 9-10 s, about 5 s of it loading snownlp's model. (At 10 and
+#: below, on this feed, the first batches end less than the grace after the
+#: first post: the count stage then sends an empty marker bucket before it,
+#: the detectors learn an empty window before the feed's first, and
+#: 星河广场's burst rule fires at 09:02 against a baseline of 0.05 posts.)
 BATCH_SIZE = 25
 
 
