@@ -98,6 +98,12 @@ def create_app(
     def current_topics() -> list[str]:
         return list(scorer.matcher.names)
 
+    def current_stop_words() -> tuple[str, ...]:
+        return rules.current.stop_words if rules else ()
+
+    def current_topic_words() -> dict[str, tuple[str, ...]]:
+        return scorer.matcher.keywords
+
     counter = count.CountStage(
         pipeline,
         StateLog(topics.count_state, settings.kafka_url),
@@ -109,6 +115,8 @@ def create_app(
         StateLog(topics.merge_state, settings.kafka_url),
         current_rules,
         current_topics,
+        current_stop_words,
+        current_topic_words,
     )
     index.register(app, pipeline, counter)
     partitions.register(app, pipeline, counter, merger)

@@ -50,6 +50,8 @@ from monitor.analysis.windows import TopicCounts, WindowAggregate
 
 #: Rule kinds summed over their own window of buckets.
 THRESHOLD_KINDS = frozenset({NEGATIVE_VOLUME, NEGATIVE_SHARE, REPEAT_COMPLAINTS})
+#: A hot word's latch is dropped once it last fired this long ago (seconds).
+WORD_LATCH_SECONDS = 86_400
 #: Threshold kinds whose value cannot fall as more posts are counted.
 MONOTONE_KINDS = frozenset({NEGATIVE_VOLUME, REPEAT_COMPLAINTS})
 
@@ -281,6 +283,7 @@ class RuleWindows:
         self.history = BucketHistory(bucket_seconds)
         self.latches: dict[str, Latch] = {}
         self.dirty_latches: set[str] = set()
+        self.gone_latches: set[str] = set()
 
     # -- latches -----------------------------------------------------------
 
@@ -372,9 +375,22 @@ class RuleWindows:
         )
 
     def prune(self, through: int, rules: Iterable[AlertRule]) -> None:
-        """Drop buckets no rule window ending after ``through`` reads any more."""
+        """Drop buckets no rule window ending after ``through`` reads any more.
+
+        Also drops the latches of hot words (``<rule>@<topic>/<word>``) that
+        last fired over a day before ``through``: words come and go.
+        """
         horizon = max(self.longest(rules), self.bucket_seconds) + self.keep_seconds
         self.history.prune(through - horizon)
+        for key, latch in list(self.latches.items()):
+            if (
+                "/" in key.split("@", 1)[-1]
+                and latch.fired_end is not None
+                and latch.fired_end < through - WORD_LATCH_SECONDS
+            ):
+                del self.latches[key]
+                self.dirty_latches.discard(key)
+                self.gone_latches.add(key)
 
     # -- persistence -------------------------------------------------------
 
@@ -391,9 +407,12 @@ class RuleWindows:
             out[f"bucket:{start}"] = None
         for key in sorted(self.dirty_latches):
             out[f"latch:{key}"] = self.latches[key].to_dict()
+        for key in sorted(self.gone_latches):
+            out[f"latch:{key}"] = None
         history.dirty.clear()
         history.gone.clear()
         self.dirty_latches.clear()
+        self.gone_latches.clear()
         return out
 
     def restore(self, kind: str, rest: str, value: Mapping[str, Any]) -> None:

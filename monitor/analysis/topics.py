@@ -64,6 +64,11 @@ class TopicMatcher:
         """Names of the watched topics, in configuration order."""
         return [name for name, _, _ in self._topics]
 
+    @property
+    def keywords(self) -> dict[str, tuple[str, ...]]:
+        """Each watched topic's keywords (normalised), by name."""
+        return {name: words for name, words, _ in self._topics}
+
     def match(self, text: str, declared: Sequence[str] = ()) -> list[str]:
         """Return the sorted names of the topics a normalised text matches.
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 import faust
 import orjson
@@ -59,13 +59,17 @@ class MergeStage:
         state: StateStore,
         rules: Callable[[], Sequence[AlertRule]],
         topics: Callable[[], Sequence[str]],
+        stop_words: Callable[[], Iterable[str]] = tuple,
+        topic_words: Callable[[], Mapping[str, Sequence[str]]] = dict,
     ) -> None:
-        """Start unrestored; ``rules``/``topics`` return the current rule set."""
+        """Start unrestored; the callables read the current rules file."""
         settings = pipeline.settings
         self.pipeline = pipeline
         self.state = state
         self.rules = rules
         self.topics = topics
+        self.stop_words = stop_words
+        self.topic_words = topic_words
         self.lock = asyncio.Lock()
         self.detector = WindowDetector(
             partitions=settings.topic_partitions,
@@ -100,6 +104,8 @@ class MergeStage:
                 len(detector.merger.amendable),
                 len(detector.evaluator.detectors),
             )
+        detector.stop_words = frozenset(self.stop_words())
+        detector.topic_words = {k: tuple(v) for k, v in self.topic_words().items()}
         return detector
 
     async def handle(self, pipeline: Pipeline, events: Sequence[faust.EventT]) -> None:
@@ -287,9 +293,11 @@ def register(
     state: StateStore,
     rules: Callable[[], Sequence[AlertRule]],
     topics: Callable[[], Sequence[str]],
+    stop_words: Callable[[], Iterable[str]] = tuple,
+    topic_words: Callable[[], Mapping[str, Sequence[str]]] = dict,
 ) -> MergeStage:
     """Add the ``merge_windows`` agent to ``app``."""
-    merge = MergeStage(pipeline, state, rules, topics)
+    merge = MergeStage(pipeline, state, rules, topics, stop_words, topic_words)
     register_batch_agent(
         app,
         pipeline,

@@ -47,7 +47,6 @@ is identical but for ``seconds``).
 
 from __future__ import annotations
 
-import inspect
 import time
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
@@ -398,11 +397,6 @@ def backtest(
             rejected.append(Rejected("posts", 0, f"{post.id}: {reason}"))
         else:
             scored.append(result)
-    extra: dict[str, Any] = {}
-    if "stop_words" in inspect.signature(count_and_detect).parameters:
-        # Hot words' stop list, once the chain takes it (the worker's detect
-        # stage gets it from the rules file too).
-        extra["stop_words"] = ruleset.stop_words
     chain = count_and_detect(
         scored,
         settings=count_settings(settings),
@@ -411,7 +405,8 @@ def backtest(
         partitions=partitions,
         batch_size=batch_size,
         window_seconds=settings.window_seconds,
-        **extra,
+        stop_words=ruleset.stop_words,
+        topic_words=scorer.matcher.keywords,
     )
     triggers = order_triggers(chain)
     tickets, decisions = decide_all(triggers, ruleset.policy())

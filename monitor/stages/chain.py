@@ -72,6 +72,9 @@ def count_and_detect(
     partitions: int = 1,
     batch_size: int = 500,
     window_seconds: int | None = None,
+    stop_words: Iterable[str] = (),
+    detect_state: Iterable[tuple[str, Any]] = (),
+    topic_words: Mapping[str, Sequence[str]] | None = None,
 ) -> ChainResult:
     """Count ``posts`` into windows and evaluate every window, in one process.
 
@@ -86,6 +89,13 @@ def count_and_detect(
         batch_size: Posts per partition handed to the counter at a time.
         window_seconds: The detector window (a whole number of buckets;
             default: one bucket).
+        stop_words: Words never hot (the rules file's ``hot_words:
+            stop_words``).
+        topic_words: Watched topic -> keywords (a hot word among them
+            joins the topic's incident).
+        detect_state: The merge's state-log entries to go on from (decoded,
+            as a live worker left them; a backfill continues them). Their
+            image is the start of ``state["detect"][0]``.
 
     Returns:
         The windows, reports and counts; see :class:`ChainResult`.
@@ -104,7 +114,11 @@ def count_and_detect(
         # Every partition reports in order here: never give one up.
         window_wait_seconds=float("inf"),
     )
-    detector.restore([], 0.0)
+    entries = list(detect_state)
+    detector.restore(entries, 0.0)
+    detector.stop_words = frozenset(stop_words)
+    detector.topic_words = {k: tuple(v) for k, v in (topic_words or {}).items()}
+    result.state["detect"][0] = {key: encode_state(value) for key, value in entries}
     for partition in range(partitions):
         counter.restore(partition, [], 0.0)
     pending: dict[int, list[tuple[int, PostFacts]]] = {

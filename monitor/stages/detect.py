@@ -30,7 +30,9 @@ State-log keys (all on partition 0), one codec (:func:`state_key`,
   while one of its buckets may still be amended;
 * ``0:bucket:<start>``: a complete bucket's topic counts, while a rule
   window may read it;
-* ``0:latch:<rule>@<topic>``: a rule's latch.
+* ``0:latch:<rule>@<topic>``: a rule's latch (``<topic>/<word>`` for a
+  hot word);
+* ``0:hotwords:<key>``: a hot-word detector (``all``, ``topic:<name>``).
 
 **Upgrading from 5-minute windows.** State written by a version that counted
 in whole windows holds partials and deltas of ``window_seconds``: they are
@@ -40,6 +42,8 @@ count as if published in the window's first bucket).
 
 from __future__ import annotations
 
+import functools
+import importlib.resources
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -52,6 +56,8 @@ from monitor.analysis.detection import (
     build_trigger,
     point_verdicts,
 )
+from monitor.analysis.hotwordrules import HotWordRules
+from monitor.analysis.hotwords import PRIOR_PACKAGE, PRIOR_RESOURCE, BackgroundPrior
 from monitor.analysis.rulewindows import MONOTONE_KINDS, THRESHOLD_KINDS, RuleWindows
 from monitor.analysis.tickets import AlertRule, Trigger
 from monitor.analysis.tickets.model import BURST, NEGATIVE_SHARE
@@ -71,6 +77,13 @@ PARTITION = 0
 AMEND_DETECTOR_WINDOWS = 24
 
 
+@functools.cache
+def background_prior() -> BackgroundPrior:
+    """Return the hot-word detectors' corpus background (read once)."""
+    resource = importlib.resources.files(PRIOR_PACKAGE).joinpath(PRIOR_RESOURCE)
+    return BackgroundPrior.from_bytes(resource.read_bytes())
+
+
 class StateKind(StrEnum):
     """The kinds of the detect stage's state-log entries."""
 
@@ -81,6 +94,7 @@ class StateKind(StrEnum):
     VERDICTS = "verdicts"
     BUCKET = "bucket"
     LATCH = "latch"
+    HOTWORDS = "hotwords"
 
 
 def state_key(kind: StateKind, *parts: object) -> str:
@@ -201,6 +215,11 @@ class WindowDetector:
         self.merger: WindowMerger | None = None
         self.evaluator: WindowEvaluator | None = None
         self.rulewindows: RuleWindows | None = None
+        self.hotwords: HotWordRules | None = None
+        #: Words never hot (the rules file's ``hot_words: stop_words``).
+        self.stop_words: frozenset[str] = frozenset()
+        #: Watched topic -> its keywords (a hot word among them joins it).
+        self.topic_words: Mapping[str, tuple[str, ...]] = {}
         self.snapshots = OpenBuckets()
         #: Keys in the log now (so that what is gone can be deleted).
         self.saved_keys: set[str] = set()
@@ -222,6 +241,7 @@ class WindowDetector:
     def drop(self) -> None:
         """Forget the in-memory state; the host restores it from the log."""
         self.merger = self.evaluator = self.rulewindows = None
+        self.hotwords = None
         self.snapshots = OpenBuckets()
         self.saved_keys = set()
         self.verdicts = {}
@@ -243,6 +263,7 @@ class WindowDetector:
         merger = self._new_merger()
         evaluator = WindowEvaluator(self.window_seconds)
         rulewindows = RuleWindows(self.bucket_seconds, self.amend_seconds)
+        hotwords = HotWordRules(self.bucket_seconds, background_prior())
         detectors: dict[str, Any] = {}
         emitted: dict[int, dict[str, Any]] = {}
         pending: list[tuple[int, int, Any]] = []
@@ -267,6 +288,8 @@ class WindowDetector:
                 self.verdicts[int(rest)] = value
             elif kind in (StateKind.BUCKET, StateKind.LATCH):
                 rulewindows.restore(kind.value, rest, value)
+            elif kind is StateKind.HOTWORDS:
+                hotwords.restore(rest, value)
             else:
                 start, partition = (int(part) for part in rest.split(":"))
                 pending.append((start, partition, value))
@@ -294,11 +317,17 @@ class WindowDetector:
             merger.restore_emitted(start, value["partitions"], partials[start])
         evaluator.restore(detectors)
         self.merger, self.evaluator, self.rulewindows = merger, evaluator, rulewindows
+        self.hotwords = hotwords
 
     def _state(self) -> tuple[WindowMerger, WindowEvaluator, RuleWindows]:
         if self.merger is None or self.evaluator is None or self.rulewindows is None:
             raise RuntimeError("the detector is not restored")
         return self.merger, self.evaluator, self.rulewindows
+
+    def _hotwords(self) -> HotWordRules:
+        if self.hotwords is None:
+            raise RuntimeError("the detector is not restored")
+        return self.hotwords
 
     # -- reports -------------------------------------------------------------
 
@@ -417,12 +446,20 @@ class WindowDetector:
             result.triggers += rulewindows.completed(
                 bucket.end, threshold, self._complete_counts
             )
+            result.triggers += self._hotwords().completed(
+                bucket, rules, rulewindows.gate, self.stop_words, self.topic_words
+            )
             if bucket.end % size == 0:
                 start = bucket.end - size
                 window = rulewindows.history.window(start, size)
                 whole = not any(
                     s in self.incomplete for s in range(start, bucket.end, step)
                 )
+                if evaluator.last_window is None and not window.posts:
+                    # Before the first post: a partition's first close marks
+                    # buckets it never had posts for. Not history: skipped,
+                    # or the detectors would learn a quiet start.
+                    continue
                 report = evaluator.evaluate(window, window_rules, topics, whole)
                 report.triggers = self._gate_window(report.triggers, window)
                 result.windows.append(report)
@@ -571,6 +608,8 @@ class WindowDetector:
         for key, value in rulewindows.writes().items():
             kind, rest = key.split(":", 1)
             writes[state_key(StateKind(kind), rest)] = value
+        for key, value in self._hotwords().writes().items():
+            writes[state_key(StateKind.HOTWORDS, key)] = value
         # Amendable buckets: who contributed; verdicts of windows they are in.
         for start in sorted(self.touched):
             record = merger.amendable.get(start)

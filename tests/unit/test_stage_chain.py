@@ -329,3 +329,24 @@ def test_a_crash_amid_the_merge_writes_loses_no_partial() -> None:
     windows = [*again.windows, *again_later.windows]
     (window,) = [w for w in windows if w.window_start == start]
     assert window.posts == 9 + 15
+
+
+def test_no_window_before_the_first_post_is_evaluated(
+    scored: list[ScoredPost], rules: RuleSet
+) -> None:
+    """One post per batch: a partition's first close marks an empty bucket
+    before its first post; the detectors must not learn it as history."""
+    first = scored[:60]
+    result = count_and_detect(
+        first,
+        settings=SETTINGS,
+        rules=rules.rules,
+        topics=[topic.name for topic in rules.topics],
+        batch_size=1,
+        window_seconds=300,
+    )
+    start = window_start(min(p.published_at.timestamp() for p in first), 300)
+    assert result.windows
+    assert min(w.window_start for w in result.windows) == start
+    assert not [t for t in result.triggers if t.kind == "burst"]
+    assert not [t for w in result.windows for t in w.triggers if t.kind == "burst"]

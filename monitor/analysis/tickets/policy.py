@@ -27,6 +27,8 @@ from typing import Any
 from monitor.analysis.tickets.evidence import merge_evidence
 from monitor.analysis.tickets.lifecycle import apply_action, reopen, stamp_event
 from monitor.analysis.tickets.model import (
+    ALL_POSTS,
+    HOT_WORD,
     SYSTEM_ACTOR,
     AlertRule,
     InvalidPolicyError,
@@ -320,10 +322,13 @@ class TicketPolicy:
 
         E.g. ``topic=空调异味`` (the default) or
         ``topic=星河广场,keyword=停车``; a trigger of an unknown rule groups
-        by topic.
+        by topic, and so does a ``hot_words:`` rule's hot word found inside a
+        watched topic (it joins that topic's incident).
         """
         rule = self._rule(trigger)
         names = group_fields(rule.group_by if rule is not None else "topic")
+        if rule is not None and rule.topic == ALL_POSTS != trigger.topic:
+            names = ("topic",)  # a hot word inside a topic joins its incident
         values = {
             "topic": trigger.topic,
             "rule": trigger.rule,
@@ -393,7 +398,12 @@ class TicketPolicy:
     # -- the outcomes ----------------------------------------------------------
 
     def _rule(self, trigger: Trigger) -> AlertRule | None:
-        return self.rules.get((trigger.topic, trigger.rule))
+        rule = self.rules.get((trigger.topic, trigger.rule))
+        if rule is None and trigger.kind == HOT_WORD:
+            # A hot word of the hot_words: rules found inside a watched topic
+            # carries that topic; the rule is still the file's.
+            rule = self.rules.get((ALL_POSTS, trigger.rule))
+        return rule
 
     def _channels(self, trigger: Trigger) -> tuple[str, ...]:
         rule = self._rule(trigger)
@@ -720,10 +730,18 @@ class TicketPolicy:
             details=details,
         )
         # Only news makes a notice (Alertmanager re-notifies a group only
-        # when it changed): a signal joining (or coming back after it was
-        # withdrawn), or a priority change. A signal that repeats a rule
-        # already told, with another value, is counted in the next notice.
-        joined = before is None or before.retracted
+        # when it changed): a rule joining (or a signal coming back after it
+        # was withdrawn), or a priority change. A signal that repeats a rule
+        # already told, with another value or another keyword (a second hot
+        # word), is counted in the next notice.
+        told = any(
+            s.rule == trigger.rule and not s.retracted
+            for s in ticket.signals
+            if s.series != after.series
+        )
+        joined = (before is None and not told) or (
+            before is not None and before.retracted
+        )
         notify = raised or joined
         if notify:
             kind = NoticeKind.ESCALATED if raised else NoticeKind.UPDATED
