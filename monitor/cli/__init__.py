@@ -17,6 +17,7 @@ from pathlib import Path
 
 import click
 
+from monitor.cli.backfill import backfill
 from monitor.cli.backtest import backtest
 from monitor.cli.deadletters import dead_letters
 from monitor.cli.demo import demo
@@ -51,6 +52,7 @@ for _command in (
     rules_group,
     tokens_group,
     backtest,
+    backfill,
 ):
     cli.add_command(_command)
 

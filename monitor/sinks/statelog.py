@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import faust
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from monitor.stages.state import decode_state, encode_state, write_steps
 from monitor.topics import bootstrap_servers
@@ -33,30 +33,9 @@ class StateLog:
 
     async def entries(self, partition: int) -> list[tuple[str, Any]]:
         """Return this partition's entries (latest value per key), decoded."""
-        tp = TopicPartition(self.topic.get_topic_name(), partition)
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=bootstrap_servers(self.kafka_url),
-            enable_auto_commit=False,
-            group_id=None,
+        return await read_state_log(
+            self.kafka_url, self.topic.get_topic_name(), partition
         )
-        await consumer.start()
-        latest: dict[bytes, bytes | None] = {}
-        try:
-            consumer.assign([tp])
-            await consumer.seek_to_beginning(tp)
-            end = (await consumer.end_offsets([tp]))[tp]
-            while await consumer.position(tp) < end:
-                batches = await consumer.getmany(tp, timeout_ms=1000, max_records=5000)
-                for message in batches.get(tp, []):
-                    latest[message.key] = message.value
-        finally:
-            await consumer.stop()
-        entries = []
-        for raw_key, value in latest.items():
-            if value is not None:
-                key = raw_key.decode("utf-8")
-                entries.append((key, decode_state(key, value)))
-        return entries
 
     async def write_in_order(
         self,
@@ -85,3 +64,68 @@ class StateLog:
                 )
             )
         return futures
+
+
+async def read_state_log(
+    kafka_url: str, topic: str, partition: int
+) -> list[tuple[str, Any]]:
+    """Return a state-log partition's entries (latest value per key), decoded.
+
+    Reads from the beginning with a plain consumer (no group).
+    """
+    tp = TopicPartition(topic, partition)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap_servers(kafka_url),
+        enable_auto_commit=False,
+        group_id=None,
+    )
+    await consumer.start()
+    latest: dict[bytes, bytes | None] = {}
+    try:
+        consumer.assign([tp])
+        await consumer.seek_to_beginning(tp)
+        end = (await consumer.end_offsets([tp]))[tp]
+        while await consumer.position(tp) < end:
+            batches = await consumer.getmany(tp, timeout_ms=1000, max_records=5000)
+            for message in batches.get(tp, []):
+                latest[message.key] = message.value
+    finally:
+        await consumer.stop()
+    entries = []
+    for raw_key, value in latest.items():
+        if value is not None:
+            key = raw_key.decode("utf-8")
+            entries.append((key, decode_state(key, value)))
+    return entries
+
+
+async def write_state_log(
+    kafka_url: str,
+    topic: str,
+    partition: int,
+    writes: Mapping[str, Any | None],
+    commits: Callable[[str], bool],
+) -> None:
+    """Log ``writes`` (``None`` deletes) outside a worker: values, commits, deletes.
+
+    Each step is acknowledged (``acks=all``) before the next, as
+    :meth:`StateLog.write_in_order` does.
+    """
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap_servers(kafka_url), acks="all"
+    )
+    await producer.start()
+    try:
+        for step in write_steps(writes, commits):
+            futures = [
+                await producer.send(
+                    topic,
+                    key=key.encode("utf-8"),
+                    value=None if value is None else encode_state(value),
+                    partition=partition,
+                )
+                for key, value in step.items()
+            ]
+            await asyncio.gather(*futures)
+    finally:
+        await producer.stop()

@@ -10,6 +10,8 @@ from click.testing import CliRunner
 from monitor.cli import cli
 
 COMMANDS = {
+    "backfill",
+    "backtest",
     "dead-letters",
     "demo",
     "evaluate",
