@@ -156,7 +156,10 @@ async def _report_tickets(settings: Settings, console: Console) -> None:
         )
         for hit in hits:
             t = hit["_source"]
-            signals = [s["rule"] for s in t.get("signals") or []] or [t["rule"]]
+            signals = [
+                f"{s['rule']}({s['keyword']})" if s.get("keyword") else s["rule"]
+                for s in t.get("signals") or []
+            ] or [t["rule"]]
             console.print(
                 safe_text(
                     f"  {t['ticket_id']}  {t['priority']}  {t['status']:<12} "
