@@ -6,18 +6,13 @@ from pathlib import Path
 
 import click
 
-from monitor.cli.backtest import load_rules_or_exit
+from monitor.cli.backtest import feeds_argument, load_rules_or_exit
 from monitor.cli.context import configure_logging, load_settings, resolve_servers, run
 from monitor.cli.output import out, safe_text
 
 
 @click.command("backfill")
-@click.argument(
-    "feeds",
-    nargs=-1,
-    required=True,
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-)
+@feeds_argument
 @click.option(
     "--rules",
     "rules_file",

@@ -28,13 +28,17 @@ EXCERPT_CHARS = 60
 SHOW_REJECTED = 20
 
 
-@click.command("backtest")
-@click.argument(
+#: FEED... of the commands that read history files (backtest, backfill).
+feeds_argument = click.argument(
     "feeds",
     nargs=-1,
     required=True,
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
 )
+
+
+@click.command("backtest")
+@feeds_argument
 @click.option(
     "--rules",
     "rules_file",

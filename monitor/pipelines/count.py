@@ -38,20 +38,6 @@ log = logging.getLogger(__name__)
 STAGE = "count"
 
 
-def count_settings(pipeline: Pipeline) -> CountSettings:
-    """Return the count stage's settings from the pipeline's."""
-    settings = pipeline.settings
-    return CountSettings(
-        bucket_seconds=settings.bucket_seconds,
-        window_seconds=settings.window_seconds,
-        grace_seconds=settings.window_grace_seconds,
-        idle_close_seconds=settings.idle_close_seconds,
-        window_wait_seconds=settings.window_wait_seconds,
-        dedup_horizon_seconds=settings.dedup_horizon_seconds,
-        dedup_max_ids=settings.dedup_max_ids,
-    )
-
-
 class CountStage:
     """Feeds :class:`WindowCounter` batches and writes what it returns."""
 
@@ -73,7 +59,7 @@ class CountStage:
         self.pipeline = pipeline
         self.state = state
         self.highwater = highwater
-        self.counter = WindowCounter(count_settings(pipeline))
+        self.counter = WindowCounter(CountSettings.from_settings(pipeline.settings))
         self.lock = asyncio.Lock()
 
     def assign(self, partitions: Sequence[int] | Any) -> None:

@@ -214,15 +214,7 @@ def _number(value: float | None) -> float | None:
 
 def count_settings(settings: Settings) -> CountSettings:
     """Return the count stage's settings, as the worker derives them."""
-    return CountSettings(
-        bucket_seconds=settings.bucket_seconds,
-        window_seconds=settings.window_seconds,
-        grace_seconds=settings.window_grace_seconds,
-        idle_close_seconds=settings.idle_close_seconds,
-        window_wait_seconds=settings.window_wait_seconds,
-        dedup_horizon_seconds=settings.dedup_horizon_seconds,
-        dedup_max_ids=settings.dedup_max_ids,
-    )
+    return CountSettings.from_settings(settings)
 
 
 def make_scorer(ruleset: RuleSet, settings: Settings) -> PostScorer:

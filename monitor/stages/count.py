@@ -36,6 +36,7 @@ from monitor.analysis.windows import (
     WindowAggregate,
 )
 from monitor.records import PartitionReport
+from monitor.settings import Settings
 
 #: A snapshot report's topics are split so that each stays under this.
 SNAPSHOT_MAX_BYTES = 256 * 1024
@@ -76,6 +77,19 @@ class CountSettings:
     snapshots: bool = True
     snapshot_max_bytes: int = SNAPSHOT_MAX_BYTES
     window_seconds: int = 0
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> CountSettings:
+        """Return the count stage's settings as the worker derives them."""
+        return cls(
+            bucket_seconds=settings.bucket_seconds,
+            window_seconds=settings.window_seconds,
+            grace_seconds=settings.window_grace_seconds,
+            idle_close_seconds=settings.idle_close_seconds,
+            window_wait_seconds=settings.window_wait_seconds,
+            dedup_horizon_seconds=settings.dedup_horizon_seconds,
+            dedup_max_ids=settings.dedup_max_ids,
+        )
 
 
 @dataclass

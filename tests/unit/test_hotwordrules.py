@@ -25,9 +25,9 @@ from monitor.analysis.windows import PostFacts, WindowAggregate
 from monitor.config.rules import RuleSet, load_rules
 from monitor.records import Post, ScoredPost, parse_post
 from monitor.stages.chain import ChainResult, count_and_detect
-from monitor.stages.count import CountSettings
 from monitor.stages.detect import background_prior
 from monitor.stages.score import PostScorer
+from tests.unit.test_stage_chain import SETTINGS
 
 ROOT = Path(__file__).resolve().parents[2]
 FEED = ROOT / "samples" / "feed.jsonl"
@@ -36,13 +36,6 @@ CST = timezone(timedelta(hours=8))
 CALM = (
     datetime(2026, 11, 20, 9, 0, tzinfo=CST),
     datetime(2026, 11, 20, 12, 30, tzinfo=CST),
-)
-SETTINGS = CountSettings(
-    bucket_seconds=60,
-    grace_seconds=120,
-    idle_close_seconds=3,
-    window_wait_seconds=30,
-    dedup_horizon_seconds=86_400,
 )
 NEW_WORD = "极光"  # the segmenter keeps it whole: 极光 / 耳机
 
