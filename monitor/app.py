@@ -13,7 +13,6 @@ from prometheus_client import CollectorRegistry
 
 from monitor.analysis.topics import TopicMatcher
 from monitor.config.ruleswatch import RulesWatcher
-from monitor.config.watchlist import load_watchlist
 from monitor.errors import MonitorError
 from monitor.metrics import MonitorMetrics
 from monitor.pipelines import alert, count, detect, index, partitions, score
@@ -29,7 +28,7 @@ from monitor.sinks.elasticsearch.templates import (
 from monitor.sinks.elasticsearch.tickets import TicketStore
 from monitor.sinks.notifiers import Notifier
 from monitor.sinks.statelog import StateLog
-from monitor.stages.score import PostScorer
+from monitor.stages.score import PostScorer, scorer_for
 from monitor.topics import declare_topics, faust_broker
 from monitor.web.api import api_app
 from monitor.web.auth import Authenticator
@@ -75,7 +74,8 @@ def create_app(
         if settings.rules
         else None
     )
-    scorer = _scorer(settings, rules)
+    # Without a separate watch list, the rules file's topics are watched.
+    scorer = scorer_for(settings, rules.current.topics if rules else ())
     sink = ElasticsearchSink.connect(
         settings.es_url,
         templates=index_templates(settings),
@@ -158,22 +158,6 @@ def _faust_app(settings: Settings, kafka_url: str) -> faust.App:
         # Faust's own pages (/router, /table, /, ...) answer without a token:
         # only /metrics and /api are served.
         **faust_web_settings(),
-    )
-
-
-def _scorer(settings: Settings, rules: RulesWatcher | None) -> PostScorer:
-    """Build the scorer, watching the watch list or else the rules' topics."""
-    if settings.topics_file:
-        watched = load_watchlist(settings.topics_file)
-    else:
-        # Without a separate watch list, the rules file's topics are watched.
-        watched = list(rules.current.topics) if rules else []
-    return PostScorer(
-        watched,
-        settings.label_thresholds,
-        keywords_per_post=settings.keywords_per_post,
-        model_path=settings.sentiment_model,
-        cache_size=settings.score_cache_size,
     )
 
 

@@ -64,7 +64,7 @@ from monitor.settings import Settings
 from monitor.sources.files import read_posts
 from monitor.stages.chain import ChainResult, count_and_detect
 from monitor.stages.count import CountSettings
-from monitor.stages.score import PostScorer
+from monitor.stages.score import PostScorer, scorer_for
 
 #: Posts handed to the count stage at a time. Early firing sees a snapshot
 #: after each batch, so a trigger names the topic's latest negative post of
@@ -219,19 +219,7 @@ def count_settings(settings: Settings) -> CountSettings:
 
 def make_scorer(ruleset: RuleSet, settings: Settings) -> PostScorer:
     """Build the scorer the worker would: the watch list, else the rules' topics."""
-    if settings.topics_file:
-        from monitor.config.watchlist import load_watchlist
-
-        watched = load_watchlist(settings.topics_file)
-    else:
-        watched = list(ruleset.topics)
-    return PostScorer(
-        watched,
-        settings.label_thresholds,
-        keywords_per_post=settings.keywords_per_post,
-        model_path=settings.sentiment_model,
-        cache_size=settings.score_cache_size,
-    )
+    return scorer_for(settings, ruleset.topics)
 
 
 def read_inputs(

@@ -14,6 +14,7 @@ from monitor.analysis.text import normalise_text
 from monitor.analysis.topics import TopicMatcher, WatchedTopic
 from monitor.config.models import load_sentiment_model
 from monitor.records import Post, ScoredPost, utc_now
+from monitor.settings import Settings
 
 
 class ScoreCache:
@@ -172,3 +173,26 @@ class PostScorer:
             followers=metrics.get("followers", 0),
             meta=post.meta or None,
         )
+
+
+def scorer_for(settings: Settings, rule_topics: Sequence[WatchedTopic]) -> PostScorer:
+    """Build the scorer the worker runs, from the settings.
+
+    It watches ``MONITOR_TOPICS_FILE``'s watch list if set, else the rules
+    file's topics, with the settings' labels, keyword count, sentiment model
+    and cache.
+    """
+    from monitor.config.watchlist import load_watchlist
+
+    watched = (
+        load_watchlist(settings.topics_file)
+        if settings.topics_file
+        else list(rule_topics)
+    )
+    return PostScorer(
+        watched,
+        settings.label_thresholds,
+        keywords_per_post=settings.keywords_per_post,
+        model_path=settings.sentiment_model,
+        cache_size=settings.score_cache_size,
+    )
