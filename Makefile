@@ -14,16 +14,23 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
 	touch $(STAMP)
 
-## Servers the integration tests run for real: Prometheus (Debian package).
+## Programs the tests run for real (Debian packages): Prometheus and promtool,
+## Alertmanager and amtool, headless Chromium (console and report tests) and
+## CJK fonts so Chinese renders in screenshots and the PDF report.
+DEBS := prometheus prometheus-alertmanager chromium fonts-noto-cjk
 system-deps:
-	@command -v prometheus >/dev/null && command -v promtool >/dev/null || { \
-	  command -v apt-get >/dev/null || { echo "install Prometheus (Debian package 'prometheus')"; exit 1; }; \
-	  echo "installing Debian's prometheus package"; \
+	@missing=""; \
+	for cmd in prometheus promtool alertmanager amtool chromium; do \
+	  command -v $$cmd >/dev/null || missing=1; done; \
+	[ -d /usr/share/fonts/opentype/noto ] || missing=1; \
+	[ -z "$$missing" ] || { \
+	  command -v apt-get >/dev/null || { echo "install the Debian packages: $(DEBS)"; exit 1; }; \
+	  echo "installing Debian packages: $(DEBS)"; \
 	  $(SUDO) apt-get update -qq && \
-	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null; }
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(DEBS) >/dev/null; }
 
 ## Run the main job on the embedded default: local servers, worker, sample feed.
-demo: $(STAMP)
+demo: $(STAMP) system-deps
 	$(BIN)/monitor demo
 
 ## Lint, unit tests, then integration tests on real local servers.
