@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml
 DEBS := prometheus prometheus-alertmanager chromium fonts-noto-cjk
 system-deps:
 	@missing=""; \
-	for cmd in prometheus promtool alertmanager amtool chromium; do \
+	for cmd in prometheus promtool prometheus-alertmanager amtool chromium; do \
 	  command -v $$cmd >/dev/null || missing=1; done; \
 	[ -d /usr/share/fonts/opentype/noto ] || missing=1; \
 	[ -z "$$missing" ] || { \
