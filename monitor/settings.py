@@ -26,7 +26,7 @@ from pydantic import (
 )
 
 from monitor.analysis.sentiment.labels import LabelThresholds
-from monitor.config.durations import parse_utc_offset
+from monitor.config.durations import parse_duration, parse_utc_offset
 from monitor.config.yamlfile import YamlDocument, load_yaml
 from monitor.errors import ConfigError
 
@@ -212,6 +212,38 @@ class Settings(BaseModel):
         None, description="Public base URL of the worker's web server, for links"
     )
     sla_check_seconds: float = Field(15.0, gt=0.0)
+    action_link_keys: str | None = Field(
+        None,
+        repr=False,
+        description="Keys that sign the one-tap action links of chat notices, "
+        "comma-separated id:secret (each secret at least 32 bytes, no white space "
+        "or comma; the first signs, all verify); unset: no action links. Never "
+        "logged",
+    )
+    action_link_ttl_seconds: float = Field(
+        3600.0,
+        gt=0.0,
+        le=7 * 86_400,
+        description="How long an action link works: seconds or a duration like 1h",
+    )
+
+    @field_validator("action_link_ttl_seconds", mode="before")
+    @classmethod
+    def _link_ttl(cls, value: Any) -> Any:
+        # A duration as people write it (1h, 30m); a bare number is seconds.
+        if isinstance(value, str) and value.strip() and value.strip()[-1] in "smhd":
+            return parse_duration(value).total_seconds()
+        return value
+
+    @field_validator("action_link_keys")
+    @classmethod
+    def _check_link_keys(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        from monitor.web.links import ActionLinkKeys  # noqa: PLC0415
+
+        ActionLinkKeys.parse(value)  # raises ValueError naming no secret
+        return value
 
     @field_validator("index_utc_offset")
     @classmethod

@@ -311,7 +311,7 @@ async def test_every_channel_delivers_a_payload_its_receiver_verifies(
     assert {"timestamp", "sign"} <= set(ding.query)
     assert ding.json()["at"] == {"atMobiles": ["13800000001"], "isAtAll": False}
     assert (
-        "https://ops.example/api/tickets/T-3f2a9c01de-1"
+        "https://ops.example/console/tickets/T-3f2a9c01de-1"
         in (ding.json()["markdown"]["text"])
     )
     (feishu,) = receivers.requests["/open-apis/bot/v2/hook/abc"]

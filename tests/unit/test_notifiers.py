@@ -142,7 +142,7 @@ def test_message_states_the_facts_on_call_staff_need() -> None:
         "触发次数：3",
         "确认期限：2026-11-20 13:20+08:00",
         "解决期限：2026-11-20 15:00+08:00",
-        "https://ops.example/api/tickets/T-3f2a9c01de-1",
+        "https://ops.example/console/tickets/T-3f2a9c01de-1",
     ]:
         assert fact in text, fact
 
@@ -186,17 +186,17 @@ def test_long_excerpts_are_cut() -> None:
 
 
 @pytest.mark.parametrize("console_url", ["https://ops.example", "https://ops.example/"])
-def test_console_link_points_at_the_ticket_api(console_url: str) -> None:
+def test_console_link_points_at_the_console_ticket_page(console_url: str) -> None:
     message = build_message(make_ticket(), "opened", console_url=console_url)
 
-    assert message.link == "https://ops.example/api/tickets/T-3f2a9c01de-1"
+    assert message.link == "https://ops.example/console/tickets/T-3f2a9c01de-1"
 
 
 def test_no_console_url_means_no_link() -> None:
     message = build_message(make_ticket(), "opened")
 
     assert message.link is None
-    assert "/api/tickets/" not in message.text + message.markdown + message.html
+    assert "/tickets/" not in message.text + message.markdown + message.html
 
 
 def test_share_rules_read_as_percent_and_keyword_is_shown() -> None:
@@ -367,7 +367,7 @@ def test_dingtalk_payload_is_markdown_that_mentions_its_mobiles() -> None:
     text = payload["markdown"]["text"]
     assert text.startswith("### ［P2］ 新工单 T-3f2a9c01de-1 空调异味 负面声量\n")
     assert "[原帖](https://weibo.example/p1)" in text
-    assert "[查看工单](https://ops.example/api/tickets/T-3f2a9c01de-1)" in text
+    assert "[查看工单](https://ops.example/console/tickets/T-3f2a9c01de-1)" in text
     assert text.endswith("@13800000001")
     assert payload["at"] == {"atMobiles": ["13800000001"], "isAtAll": False}
 
@@ -401,7 +401,7 @@ def test_feishu_payload_is_a_rich_text_post() -> None:
     tags = [element for line in post["content"] for element in line]
     assert {"tag": "text", "text": "工单：T-3f2a9c01de-1"} in tags
     assert {"tag": "a", "text": "原帖", "href": "https://weibo.example/p1"} in tags
-    assert tags[-1]["href"] == "https://ops.example/api/tickets/T-3f2a9c01de-1"
+    assert tags[-1]["href"] == "https://ops.example/console/tickets/T-3f2a9c01de-1"
 
 
 # --- WeCom, Slack, email ------------------------------------------------------
@@ -443,7 +443,7 @@ def test_slack_payload_has_fallback_text_and_mrkdwn_blocks() -> None:
     assert "&lt;b&gt;异味&lt;/b&gt; &amp; 很重" in evidence["text"]["text"]
     assert "<https://weibo.example/p1|原帖>" in evidence["text"]["text"]
     assert link["text"]["text"] == (
-        "<https://ops.example/api/tickets/T-3f2a9c01de-1|查看工单>"
+        "<https://ops.example/console/tickets/T-3f2a9c01de-1|查看工单>"
     )
 
 
@@ -483,7 +483,7 @@ HOSTILE_EVIDENCE = (
 #: and the console.
 ALLOWED_TARGETS = {
     "https://weibo.example/a%20b%28c%29%3Cd%3E%5Be%5D%7Cf",
-    "https://ops.example/api/tickets/T-3f2a9c01de-1",
+    "https://ops.example/console/tickets/T-3f2a9c01de-1",
 }
 
 
@@ -571,7 +571,7 @@ def test_hostile_post_urls_never_become_links_or_mentions(channel: str) -> None:
     assert "javascript:" not in text.lower()
     assert set(targets) <= ALLOWED_TARGETS, targets
     if channel != "webhook":
-        assert "https://ops.example/api/tickets/T-3f2a9c01de-1" in targets
+        assert "https://ops.example/console/tickets/T-3f2a9c01de-1" in targets
     assert "https://weibo.example/a%20b%28c%29%3Cd%3E%5Be%5D%7Cf" in targets
 
 
@@ -684,7 +684,7 @@ def test_bare_urls_in_post_text_are_defanged(channel: str) -> None:
     assert "https：//evil.example/k" in text
     # The links we build are left alone.
     assert "https://weibo.example/p1" in targets
-    assert "https://ops.example/api/tickets/T-3f2a9c01de-1" in targets
+    assert "https://ops.example/console/tickets/T-3f2a9c01de-1" in targets
 
 
 def test_chat_markdown_title_is_escaped_and_entities_cannot_make_mentions() -> None:

@@ -112,6 +112,23 @@ _QUERY_SAFE = _PATH_SAFE + "?"
 
 
 @dataclass(frozen=True)
+class ActionLink:
+    """A one-tap action button of a chat notice (see :mod:`monitor.web.links`).
+
+    Attributes:
+        action: ``acknowledge`` or ``start``.
+        label: The button's text, e.g. ``确认``.
+        url: ``<console_url>/console/a#t=<token>``; shown only when
+            :func:`link_target` accepts it.
+
+    """
+
+    action: str
+    label: str
+    url: str
+
+
+@dataclass(frozen=True)
 class Message:
     """A notification before any channel shapes it.
 
@@ -121,6 +138,8 @@ class Message:
         evidence: Up to :data:`MAX_EVIDENCE` posts as ``(excerpt, url)``;
             ``url`` is ``None`` unless :func:`link_target` accepts it.
         link: The ticket in the console, if a console URL is configured.
+        actions: One-tap action links (acknowledge, start) for chat cards;
+            empty unless the notifier has an action-link issuer.
 
     """
 
@@ -128,6 +147,17 @@ class Message:
     facts: tuple[tuple[str, str], ...]
     evidence: tuple[tuple[str, str | None], ...] = ()
     link: str | None = None
+    actions: tuple[ActionLink, ...] = ()
+
+    @property
+    def action_targets(self) -> tuple[tuple[str, str], ...]:
+        """``(label, url)`` of each action whose URL :func:`link_target` accepts."""
+        found = []
+        for item in self.actions:
+            target = link_target(item.url)
+            if target:
+                found.append((item.label, target))
+        return tuple(found)
 
     @property
     def lines(self) -> tuple[str, ...]:
@@ -166,6 +196,8 @@ class Message:
         console = link_target(self.link)
         if console:
             lines.append(f"工单详情：{link(console)}")
+        for label, target in self.action_targets:
+            lines.append(f"{text(label)}：{link(target)}")
         return tuple(lines)
 
     @property
@@ -223,6 +255,12 @@ class Message:
         link = link_target(self.link)
         if link:
             parts.append(f"<p><a href='{esc(link)}'>查看工单</a></p>")
+        if self.action_targets:
+            buttons = " ".join(
+                f"<a href='{esc(target)}'>{text(label)}</a>"
+                for label, target in self.action_targets
+            )
+            parts.append(f"<p>{buttons}</p>")
         parts.append("</body></html>")
         return "".join(parts)
 
@@ -308,8 +346,11 @@ def _moment(moment: datetime) -> str:
 
 
 def ticket_link(console_url: str, ticket_id: str) -> str:
-    """Return ``{console_url}/api/tickets/{ticket_id}`` (id percent-encoded)."""
-    return f"{console_url.rstrip('/')}/api/tickets/{quote(ticket_id, safe='')}"
+    """Return ``{console_url}/console/tickets/{ticket_id}`` (id percent-encoded).
+
+    The console's ticket page, where people sign in to act.
+    """
+    return f"{console_url.rstrip('/')}/console/tickets/{quote(ticket_id, safe='')}"
 
 
 def _signal_line(signal: Signal) -> str:

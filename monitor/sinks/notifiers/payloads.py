@@ -45,6 +45,7 @@ from monitor.errors import MonitorError
 from monitor.records import cut_utf8
 from monitor.sinks.notifiers.messages import (
     Message,
+    chat_text,
     defang_urls,
     link_target,
     one_line,
@@ -248,10 +249,25 @@ def dingtalk_url(webhook: str, secret: str | None, timestamp_ms: int) -> str:
     return f"{webhook}{'&' if '?' in webhook else '?'}{query}"
 
 
+def _markdown_with_actions(message: Message) -> str:
+    """Return the chat markdown, then each action as a ``[label](url)`` link."""
+    text = message.markdown
+    links = [
+        f"[{chat_text(label)}]({target})" for label, target in message.action_targets
+    ]
+    return text + ("\n\n" + "　".join(links) if links else "")
+
+
 def dingtalk_payload(
     message: Message, *, at_mobiles: Sequence[str] = ()
 ) -> dict[str, Any]:
-    """Build a DingTalk custom robot ``markdown`` message.
+    """Build a DingTalk custom robot ``markdown`` or ``actionCard`` message.
+
+    With action links (``message.actions``) and no one to @, it is an
+    independent-jump ``actionCard``: the markdown text and one button
+    (``btns``: ``title``, ``actionURL``) per action. DingTalk alerts @mentioned
+    people only in ``text`` and ``markdown`` messages, so a message that @s
+    someone stays ``markdown``, with the actions as links in the text.
 
     Args:
         message: The neutral message.
@@ -259,7 +275,20 @@ def dingtalk_payload(
             text names them too, so each is appended as ``@<mobile>``.
 
     """
-    text = message.markdown
+    actions = message.action_targets
+    if actions and not at_mobiles:
+        return {
+            "msgtype": "actionCard",
+            "actionCard": {
+                "title": defang_urls(message.title),
+                "text": message.markdown,
+                "btnOrientation": "1",
+                "btns": [
+                    {"title": label, "actionURL": target} for label, target in actions
+                ],
+            },
+        }
+    text = _markdown_with_actions(message)
     if at_mobiles:
         text += "\n\n" + " ".join(f"@{mobile}" for mobile in at_mobiles)
     return {
@@ -289,6 +318,9 @@ def feishu_payload(
 ) -> dict[str, Any]:
     """Build a Feishu/Lark custom bot ``post`` (rich text) message.
 
+    With action links (``message.actions``) it is an ``interactive`` card
+    instead (:func:`feishu_card`), whose buttons open them.
+
     Args:
         message: The neutral message.
         secret: The bot's signing secret; adds ``timestamp`` and ``sign``.
@@ -308,22 +340,94 @@ def feishu_payload(
     link = link_target(message.link)
     if link:
         content.append([{"tag": "a", "text": "查看工单", "href": link}])
-    payload: dict[str, Any] = {
-        "msg_type": "post",
-        "content": {
-            "post": {"zh_cn": {"title": defang_urls(message.title), "content": content}}
-        },
-    }
+    payload: dict[str, Any] = (
+        {"msg_type": "interactive", "card": feishu_card(message)}
+        if message.action_targets
+        else {
+            "msg_type": "post",
+            "content": {
+                "post": {
+                    "zh_cn": {"title": defang_urls(message.title), "content": content}
+                }
+            },
+        }
+    )
     if secret:
         payload["timestamp"] = str(timestamp)
         payload["sign"] = feishu_sign(secret, timestamp)
     return payload
 
 
+def feishu_card(message: Message) -> dict[str, Any]:
+    """Build a Feishu/Lark message card: header, plain-text facts, link buttons.
+
+    Every text from the message is a ``plain_text`` object (never
+    ``lark_md``), with bare URLs defanged; the only links are the buttons'
+    ``url``: the actions (``primary``), the evidence posts and the console
+    page, each accepted by :func:`~.messages.link_target`.
+    """
+    facts = "\n".join(
+        f"{defang_urls(label)}：{defang_urls(value)}" for label, value in message.facts
+    )
+    elements: list[dict[str, Any]] = [
+        {"tag": "div", "text": {"tag": "plain_text", "content": facts}}
+    ]
+    buttons: list[dict[str, Any]] = [
+        _feishu_button(label, target, "primary")
+        for label, target in message.action_targets
+    ]
+    for number, (excerpt, url) in enumerate(message.evidence, 1):
+        text = f"证据 {number}：{defang_urls(excerpt)}"
+        elements.append({"tag": "div", "text": {"tag": "plain_text", "content": text}})
+        target = link_target(url)
+        if target:
+            buttons.append(_feishu_button(f"原帖 {number}", target, "default"))
+    link = link_target(message.link)
+    if link:
+        buttons.append(_feishu_button("查看工单", link, "default"))
+    if buttons:
+        elements.append({"tag": "action", "actions": buttons})
+    return {
+        "config": {"wide_screen_mode": True},
+        "header": {
+            "title": {"tag": "plain_text", "content": defang_urls(message.title)},
+            "template": "red",
+        },
+        "elements": elements,
+    }
+
+
+def _feishu_button(label: str, url: str, kind: str) -> dict[str, Any]:
+    return {
+        "tag": "button",
+        "text": {"tag": "plain_text", "content": defang_urls(label)},
+        "type": kind,
+        "url": url,
+    }
+
+
+#: WeCom template card limits (characters, as its document recommends) and
+#: the facts it shows as ``horizontal_content_list`` (at most 6).
+_WECOM_TITLE_CHARS = 26
+_WECOM_SUBTITLE_CHARS = 112
+_WECOM_KEY_CHARS = 5
+_WECOM_VALUE_CHARS = 26
+_WECOM_JUMP_CHARS = 13
+_WECOM_MAX_ROWS = 6
+_WECOM_MAX_JUMPS = 3
+_WECOM_CARD_FACTS = ("优先级", "状态", "话题", "负责人", "观测值", "确认期限")
+
+
 def wecom_payload(
     message: Message, *, mentioned_list: Sequence[str] = ()
 ) -> dict[str, Any]:
-    """Build a WeCom group robot ``markdown`` message of at most 4096 bytes.
+    """Build a WeCom group robot ``markdown`` or ``template_card`` message.
+
+    With action links (``message.actions``) and no one to @, it is a
+    ``text_notice`` template card (:func:`wecom_card`): a group robot's card
+    has no button callbacks, so the actions are ``jump_list`` links. A
+    message that @s someone stays ``markdown`` (the card cannot @), with the
+    actions as links in the text.
 
     Args:
         message: The neutral message.
@@ -331,11 +435,57 @@ def wecom_payload(
             markdown type has no ``mentioned_list`` field of its own).
 
     """
+    if message.action_targets and not mentioned_list:
+        return {"msgtype": "template_card", "template_card": wecom_card(message)}
     mentions = "".join(f"<@{user}>" for user in mentioned_list)
     tail = f"\n{mentions}" if mentions else ""
+    links = [
+        f"[{chat_text(label)}]({target})" for label, target in message.action_targets
+    ]
+    if links:
+        tail = "\n\n" + "　".join(links) + tail
     limit = WECOM_MAX_CONTENT_BYTES - len(tail.encode())
     content = cut_utf8(message.markdown, limit, ellipsis="…") + tail
     return {"msgtype": "markdown", "markdown": {"content": content}}
+
+
+def wecom_card(message: Message) -> dict[str, Any]:
+    """Build a WeCom ``text_notice`` template card: title, key facts, jump links.
+
+    Texts are plain (the card renders no markup) with bare URLs defanged and
+    cut to the lengths WeCom's document recommends; ``jump_list`` holds the
+    actions then the console page (at most 3), ``card_action`` (required)
+    opens the console page, or the first action without one.
+    """
+    text = one_line
+    facts = dict(message.facts)
+    rows = [
+        {
+            "keyname": text(label, _WECOM_KEY_CHARS),
+            "value": text(defang_urls(facts[label]), _WECOM_VALUE_CHARS),
+        }
+        for label in _WECOM_CARD_FACTS
+        if label in facts
+    ][:_WECOM_MAX_ROWS]
+    jumps = [(label, target) for label, target in message.action_targets]
+    link = link_target(message.link)
+    if link:
+        jumps.append(("查看工单", link))
+    jumps = jumps[:_WECOM_MAX_JUMPS]
+    subtitle = f"证据：{message.evidence[0][0]}" if message.evidence else message.title
+    card: dict[str, Any] = {
+        "card_type": "text_notice",
+        "source": {"desc": "舆情监控"},
+        "main_title": {"title": text(defang_urls(message.title), _WECOM_TITLE_CHARS)},
+        "sub_title_text": text(defang_urls(subtitle), _WECOM_SUBTITLE_CHARS),
+        "horizontal_content_list": rows,
+        "jump_list": [
+            {"type": 1, "url": target, "title": text(label, _WECOM_JUMP_CHARS)}
+            for label, target in jumps
+        ],
+        "card_action": {"type": 1, "url": link or jumps[0][1]},
+    }
+    return card
 
 
 def _mrkdwn(text: str) -> str:
@@ -397,6 +547,21 @@ def slack_payload(message: Message, *, channel: str | None = None) -> dict[str, 
     link = _mrkdwn_link(message.link, "查看工单")
     if link:
         blocks.append(_mrkdwn_section(link))
+    if message.action_targets:
+        blocks.append(
+            {
+                "type": "actions",
+                "elements": [
+                    {
+                        "type": "button",
+                        "text": {"type": "plain_text", "text": defang_urls(label)},
+                        "url": target,
+                        "action_id": f"link-{number}",
+                    }
+                    for number, (label, target) in enumerate(message.action_targets)
+                ],
+            }
+        )
     fallback = "\n".join(message.render_lines(_slack_text, _mrkdwn))
     payload: dict[str, Any] = {"text": fallback, "blocks": blocks}
     if channel:
