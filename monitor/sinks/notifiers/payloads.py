@@ -284,7 +284,8 @@ def dingtalk_payload(
                 "text": message.markdown,
                 "btnOrientation": "1",
                 "btns": [
-                    {"title": label, "actionURL": target} for label, target in actions
+                    {"title": defang_urls(label), "actionURL": target}
+                    for label, target in actions
                 ],
             },
         }
@@ -480,7 +481,11 @@ def wecom_card(message: Message) -> dict[str, Any]:
         "sub_title_text": text(defang_urls(subtitle), _WECOM_SUBTITLE_CHARS),
         "horizontal_content_list": rows,
         "jump_list": [
-            {"type": 1, "url": target, "title": text(label, _WECOM_JUMP_CHARS)}
+            {
+                "type": 1,
+                "url": target,
+                "title": text(defang_urls(label), _WECOM_JUMP_CHARS),
+            }
             for label, target in jumps
         ],
         "card_action": {"type": 1, "url": link or jumps[0][1]},
