@@ -92,6 +92,7 @@ class MonitorMetrics(NamedTuple):
     alert_notice_seconds: Histogram
     notices_waiting: Gauge
     notice_oldest_seconds: Gauge
+    sla_last_sweep: Gauge
 
     @classmethod
     def create(cls, registry: CollectorRegistry) -> MonitorMetrics:
@@ -311,6 +312,13 @@ class MonitorMetrics(NamedTuple):
             notice_oldest_seconds=Gauge(
                 "monitor_notice_oldest_pending_seconds",
                 "Age of the oldest due notice still in an outbox (0 if none).",
+                registry=registry,
+            ),
+            sla_last_sweep=Gauge(
+                "monitor_sla_last_sweep_timestamp_seconds",
+                "Unix time the SLA checker last finished a sweep of open tickets "
+                "(0 until the first one); an old value means breaches are not "
+                "being escalated.",
                 registry=registry,
             ),
         )
