@@ -17,6 +17,7 @@ from pathlib import Path
 
 import click
 
+from monitor.cli.alertbridge import alert_bridge
 from monitor.cli.backfill import backfill
 from monitor.cli.backtest import backtest
 from monitor.cli.deadletters import dead_letters
@@ -53,6 +54,7 @@ for _command in (
     tokens_group,
     backtest,
     backfill,
+    alert_bridge,
 ):
     cli.add_command(_command)
 

@@ -1,0 +1,1 @@
+"""Operations helpers that run apart from the workers (e.g. the alert bridge)."""
