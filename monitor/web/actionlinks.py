@@ -360,7 +360,9 @@ async def redeem(request: web.Request) -> web.Response:
         try:
             await links.ledger.release(claims.link_id)
         except Exception:
-            log.warning("action link %s: could not release the claim", claims.key_id)
+            log.warning(
+                "action link on %s: could not release its claim", claims.ticket_id
+            )
         raise
     await _finish(links.ledger, claims.link_id, "applied", event, service.now())
     log.info(
