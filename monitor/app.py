@@ -29,9 +29,10 @@ from monitor.sinks.elasticsearch.tickets import TicketStore
 from monitor.sinks.notifiers import Notifier
 from monitor.sinks.statelog import StateLog
 from monitor.stages.score import PostScorer, scorer_for
-from monitor.topics import declare_topics, faust_broker
+from monitor.topics import bootstrap_servers, declare_topics, faust_broker
 from monitor.web.api import api_app
 from monitor.web.auth import Authenticator
+from monitor.web.feed import TicketEventFollower, TicketEventPublisher, TicketFeed
 from monitor.web.server import faust_web_settings
 
 log = logging.getLogger(__name__)
@@ -188,7 +189,7 @@ def _ticketing(
     env: Mapping[str, str] | None,
 ) -> TicketService:
     """Wire the ticket service: alert agent, notifier, SLA timer and the API."""
-    assert settings.es_url is not None
+    assert settings.es_url is not None and settings.kafka_url is not None
     env = os.environ if env is None else env
     metrics = pipeline.metrics
     auth = Authenticator.from_spec(settings.api_tokens)  # fails fast on a bad entry
@@ -204,13 +205,28 @@ def _ticketing(
         api_key=settings.es_api_key,
         request_timeout=settings.es_request_timeout_seconds,
     )
+    tickets_topic = pipeline.topics.tickets
+
+    async def send_feed(key: bytes, value: bytes) -> None:
+        await tickets_topic.send(key=key, value=value)
+
+    publisher = TicketEventPublisher(send_feed)
+    feed = TicketFeed()
+    follower = TicketEventFollower(
+        feed, bootstrap_servers(settings.kafka_url), settings.topic_tickets
+    )
+
+    def on_event(ticket: Any, event: Any) -> None:
+        _count_delivery(metrics, event)
+        publisher.offer(ticket, event)
+
     service = TicketService(
         store,
         rules if rules is not None else (lambda: None),
         notifier=notifier,
         retry_initial=settings.es_retry_initial_seconds,
         retry_max=settings.es_retry_max_seconds,
-        on_event=lambda ticket, event: _count_delivery(metrics, event),
+        on_event=on_event,
     )
     alert.register(app, pipeline, service)
 
@@ -242,8 +258,12 @@ def _ticketing(
             current = _own_notifier(service)
             if current is not None:
                 await current.start()
+            publisher.start()
+            follower.start()
 
         async def on_stop(self) -> None:
+            await follower.stop()
+            await publisher.stop()
             await service.drain(timeout=5)
             await service.close()
             current = _own_notifier(service)
@@ -252,9 +272,8 @@ def _ticketing(
             await store.close()
 
     # Faust types app.web as the base Web; the aiohttp driver has web_app.
-    app.web.web_app.add_subapp(  # type: ignore[attr-defined]
-        "/api", api_app(service, auth)
-    )
+    web_app = app.web.web_app  # type: ignore[attr-defined]
+    web_app.add_subapp("/api", api_app(service, auth, feed))
     return service
 
 

@@ -11,6 +11,10 @@ GET      /openapi.json                    (none)     the OpenAPI 3.1 document
 GET      /tickets                         viewer     find tickets
 GET      /tickets/{ticket_id}             viewer     a ticket and its events
 POST     /tickets/{ticket_id}/actions     responder  ``{"action": ..., ...}``
+GET      /me                              viewer     the caller's name and role
+GET      /stream                          viewer     ticket changes (SSE)
+GET      /board                           viewer     open incidents, topic volume
+GET      /reviews                         viewer     reviews of closed tickets
 GET      /silences                        viewer     silences
 POST     /silences                        admin      add a silence
 DELETE   /silences/{silence_id}           admin      end a silence now
@@ -29,6 +33,7 @@ says (:mod:`monitor.web.openapi` holds the bounds and patterns both use).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import math
@@ -49,6 +54,8 @@ from monitor.analysis.tickets.model import (
     STATUSES,
     InvalidPolicyError,
     InvalidTransitionError,
+    ReviewRequiredError,
+    Ticket,
 )
 from monitor.analysis.tickets.silences import Silence
 from monitor.config.durations import parse_duration
@@ -62,7 +69,9 @@ from monitor.services.ticketing import (
 )
 from monitor.sinks.elasticsearch.tickets import ConcurrentUpdate
 from monitor.web.auth import ADMIN, RESPONDER, VIEWER, Authenticator, AuthError
+from monitor.web.feed import TicketFeed
 from monitor.web.openapi import (
+    MAX_BOARD_HOURS,
     MAX_LIMIT,
     MAX_OFFSET,
     MAX_SILENCE,
@@ -77,6 +86,9 @@ log = logging.getLogger(__name__)
 
 SERVICE_KEY = web.AppKey("ticket_service", TicketService)
 AUTH_KEY = web.AppKey("ticket_auth", Authenticator)
+FEED_KEY = web.AppKey("ticket_feed", TicketFeed)
+#: Seconds between keep-alive comments on ``GET /stream``.
+STREAM_PING_SECONDS = 15.0
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -115,6 +127,8 @@ async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         return error_response(exc.status, exc.reason, headers)
     except (TicketNotFound, SilenceNotFound) as exc:
         return error_response(404, str(exc))
+    except ReviewRequiredError as exc:
+        return error_response(422, str(exc))
     except InvalidTransitionError as exc:
         return error_response(409, str(exc))
     except ConcurrentUpdate as exc:
@@ -246,6 +260,7 @@ async def list_tickets(request: web.Request) -> web.Response:
         topic=query.get("topic") or None,
         priority=_choices(query, "priority", PRIORITIES),
         owner=query.get("owner") or None,
+        team=query.get("team") or None,
         text=query.get("q") or None,
         limit=limit,
         offset=offset,
@@ -304,6 +319,111 @@ async def act(request: web.Request) -> web.Response:
         request.match_info["ticket_id"], action, actor, note, **params
     )
     return _ok({"ticket": ticket_to_dict(ticket), "event": event_to_dict(event)})
+
+
+async def me(request: web.Request) -> web.Response:
+    """``GET /me``: the caller's token name and role (a console hides the rest)."""
+    token = request.app[AUTH_KEY].authorize(
+        request.headers.get("Authorization"), VIEWER
+    )
+    return _ok({"name": token.name, "role": token.role})
+
+
+async def stream(request: web.Request) -> web.StreamResponse:
+    """``GET /stream``: ticket changes as server-sent events (see the OpenAPI text)."""
+    _require(request, VIEWER)
+    feed = request.app[FEED_KEY]
+    response = web.StreamResponse(
+        headers={
+            "Content-Type": "text/event-stream; charset=utf-8",
+            "Cache-Control": "no-store",
+            "X-Accel-Buffering": "no",  # nginx: pass each event on at once
+        }
+    )
+    await response.prepare(request)
+    async with feed.subscribe() as queue:
+        try:
+            await response.write(b"event: hello\ndata: {}\n\n")
+            while True:
+                try:
+                    message = await asyncio.wait_for(queue.get(), STREAM_PING_SECONDS)
+                except asyncio.TimeoutError:
+                    await response.write(b": ping\n\n")
+                    continue
+                if message is None:  # fell behind: end, the client reconnects
+                    break
+                await response.write(b"event: ticket\ndata: " + message + b"\n\n")
+        except ConnectionResetError:  # the client went away
+            pass
+    return response
+
+
+async def board(request: web.Request) -> web.Response:
+    """``GET /board``: open incidents by priority, negative volume per topic."""
+    _require(request, VIEWER)
+    hours = _integer(request.query, "hours", 6, 1, MAX_BOARD_HOURS)
+    service = request.app[SERVICE_KEY]
+    since = service.now() - timedelta(hours=hours)
+    open_counts = await service.store.open_by_priority()
+    docs = await service.store.topic_counts(since)
+    return _ok(board_view(open_counts, docs, hours))
+
+
+def board_view(
+    open_by_priority: Mapping[str, int],
+    docs: list[dict[str, Any]],
+    hours: int,
+) -> dict[str, Any]:
+    """Shape the board: one bucket list per topic, oldest first.
+
+    ``docs`` are count documents of kind ``topic``; the latest document of a
+    window wins (an open window is rewritten as it fills).
+    """
+    topics: dict[str, dict[str, dict[str, Any]]] = {}
+    seconds = 0
+    for doc in docs:
+        topic, start = str(doc.get("key") or ""), str(doc.get("window_start"))
+        if not topic:
+            continue
+        seconds = seconds or int(doc.get("window_seconds") or 0)
+        topics.setdefault(topic, {})[start] = {
+            "start": start,
+            "posts": int(doc.get("posts") or 0),
+            "negative": int(doc.get("negative") or 0),
+        }
+    return {
+        "open_by_priority": {p: int(open_by_priority.get(p, 0)) for p in PRIORITIES},
+        "bucket_seconds": seconds,
+        "hours": hours,
+        "topics": [
+            {"topic": topic, "buckets": [windows[k] for k in sorted(windows)]}
+            for topic, windows in sorted(topics.items())
+        ],
+    }
+
+
+async def reviews(request: web.Request) -> web.Response:
+    """``GET /reviews``: reviews (复盘) of closed tickets, latest first."""
+    _require(request, VIEWER)
+    limit = _integer(request.query, "limit", 50, 1, MAX_LIMIT)
+    tickets = await request.app[SERVICE_KEY].store.reviews(limit)
+    return _ok({"reviews": [review_entry(t) for t in tickets if t.review]})
+
+
+def review_entry(ticket: Ticket) -> dict[str, Any]:
+    """Return the review list's entry for a closed ticket with a review."""
+    review = ticket.review
+    assert review is not None
+    return {
+        "ticket_id": ticket.ticket_id,
+        "topic": ticket.topic,
+        "priority": str(ticket.priority),
+        "closed_at": ticket.closed_at.isoformat() if ticket.closed_at else None,
+        "closed_by": review.author,
+        "root_cause": review.root_cause,
+        "resolution": review.resolution,
+        "lessons": review.lessons,
+    }
 
 
 def _silence_json(silence: Silence, source: str) -> dict[str, Any]:
@@ -421,7 +541,9 @@ async def expire_silence(request: web.Request) -> web.Response:
     return _ok({"silence": _silence_json(silence, "api")})
 
 
-def api_app(service: TicketService, auth: Authenticator) -> web.Application:
+def api_app(
+    service: TicketService, auth: Authenticator, feed: TicketFeed | None = None
+) -> web.Application:
     """Build the ticket API application.
 
     Mount it in the worker's web server with
@@ -430,16 +552,23 @@ def api_app(service: TicketService, auth: Authenticator) -> web.Application:
     Args:
         service: The ticket service (its store is the source of truth).
         auth: Checks the callers' bearer tokens.
+        feed: Live ticket changes for ``GET /stream`` (an empty feed if
+            none: the stream then only pings).
 
     """
     app = web.Application(middlewares=[_errors])
     app[SERVICE_KEY] = service
     app[AUTH_KEY] = auth
+    app[FEED_KEY] = feed if feed is not None else TicketFeed()
     app.router.add_get("/health", health)
     app.router.add_get("/openapi.json", openapi)
     app.router.add_get("/tickets", list_tickets)
     app.router.add_get("/tickets/{ticket_id}", get_ticket)
     app.router.add_post("/tickets/{ticket_id}/actions", act)
+    app.router.add_get("/me", me)
+    app.router.add_get("/stream", stream)
+    app.router.add_get("/board", board)
+    app.router.add_get("/reviews", reviews)
     app.router.add_get("/silences", list_silences)
     app.router.add_post("/silences", add_silence)
     app.router.add_delete("/silences/{silence_id}", expire_silence)

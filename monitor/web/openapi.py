@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from datetime import timedelta
 from typing import Any
 
-from monitor.analysis.tickets.lifecycle import ACTIONS
+from monitor.analysis.tickets.lifecycle import ACTIONS, MAX_REVIEW_CHARS
 from monitor.analysis.tickets.model import PRIORITIES, STATUSES
 from monitor.services.ticketing import ACTION_PARAMS
 from monitor.sinks.elasticsearch.tickets import MAX_PAGE_SIZE as MAX_LIMIT
@@ -30,6 +30,8 @@ MAX_OFFSET = RESULT_WINDOW - 1
 
 #: Longest silence, and how far ahead of now one may start.
 MAX_SILENCE = timedelta(days=90)
+#: Longest look-back of ``GET /board`` (hours).
+MAX_BOARD_HOURS = 48
 
 #: Pattern of a text that has a character other than white space.
 NON_BLANK = r"\S"
@@ -171,6 +173,14 @@ _PEOPLE = {
     "owner": {**_NON_BLANK, "description": "Who works on the ticket"},
     "team": {**_NON_BLANK, "description": "Team that owns the ticket"},
 }
+_REVIEW = {
+    name: {**_NON_BLANK, "maxLength": MAX_REVIEW_CHARS, "description": what}
+    for name, what in (
+        ("root_cause", "Why it happened (复盘: 原因)"),
+        ("resolution", "What was done (处理)"),
+        ("lessons", "What to change (改进)"),
+    )
+}
 #: Actions that take nothing but an optional note.
 _PLAIN_ACTIONS = [
     str(a) for a in ACTIONS if a not in NOTE_ACTIONS and not ACTION_PARAMS[a]
@@ -264,10 +274,61 @@ _SCHEMAS: dict[str, Any] = {
                 "delivery": {"type": "object", "additionalProperties": _TEXT},
                 "channels": {"type": "array", "items": _TEXT},
                 "revision": _INT,
+                "review": {
+                    "oneOf": [{"type": "null"}, _ref("Review")],
+                    "description": "The review (复盘) of its latest close",
+                },
             }
         ),
         "description": "An alert ticket (预警工单); times are ISO 8601 with offset.",
     },
+    "Review": _object(
+        {
+            "root_cause": _TEXT,
+            "resolution": _TEXT,
+            "lessons": _TEXT,
+            "author": _TEXT,
+            "at": _TIME,
+        }
+    ),
+    "ReviewEntry": _object(
+        {
+            "ticket_id": _TEXT,
+            "topic": _TEXT,
+            "priority": {"enum": list(PRIORITIES)},
+            "closed_at": _OPT_TIME,
+            "closed_by": _TEXT,
+            "root_cause": _TEXT,
+            "resolution": _TEXT,
+            "lessons": _TEXT,
+        }
+    ),
+    "Me": _object({"name": _TEXT, "role": {"enum": ["viewer", "responder", "admin"]}}),
+    "Board": _object(
+        {
+            "open_by_priority": {
+                "type": "object",
+                "required": list(PRIORITIES),
+                "additionalProperties": _INT,
+            },
+            "bucket_seconds": _INT,
+            "hours": _INT,
+            "topics": {
+                "type": "array",
+                "items": _object(
+                    {
+                        "topic": _TEXT,
+                        "buckets": {
+                            "type": "array",
+                            "items": _object(
+                                {"start": _TIME, "posts": _INT, "negative": _INT}
+                            ),
+                        },
+                    }
+                ),
+            },
+        }
+    ),
     "TicketEvent": {
         **_object(
             {
@@ -289,15 +350,23 @@ _SCHEMAS: dict[str, Any] = {
         "description": "One action; each takes its own fields (see oneOf): "
         f"{', '.join(NOTE_ACTIONS)} need a note with some text; assign needs "
         "an owner and may change the team; transfer needs an owner or a team "
-        "or both; the others take only a note.",
+        "or both; close takes a review (root_cause, resolution, lessons: all "
+        "three, required for the priorities the rules file names, P1 and P2 "
+        "by default); the others take only a note.",
         "required": ["action"],
         "additionalProperties": False,
-        "properties": {"action": {"enum": list(ACTIONS)}, "note": _NOTE, **_PEOPLE},
+        "properties": {
+            "action": {"enum": list(ACTIONS)},
+            "note": _NOTE,
+            **_PEOPLE,
+            **_REVIEW,
+        },
         "oneOf": [
             _ref("PlainAction"),
             _ref("NotedAction"),
             _ref("AssignAction"),
             _ref("TransferAction"),
+            _ref("CloseAction"),
         ],
     },
     "PlainAction": _action(_PLAIN_ACTIONS, {"note": _NOTE}, []),
@@ -305,6 +374,11 @@ _SCHEMAS: dict[str, Any] = {
         list(NOTE_ACTIONS),
         {"note": {**_NOTE, "pattern": NON_BLANK, "description": "Why (required)"}},
         ["note"],
+    ),
+    "CloseAction": _action(
+        ["close"],
+        {"note": _NOTE, **_REVIEW},
+        [],
     ),
     "AssignAction": _action(["assign"], {"note": _NOTE, **_PEOPLE}, ["owner"]),
     "TransferAction": {
@@ -436,6 +510,7 @@ _PATHS: dict[str, Any] = {
                     "A priority, or several joined by commas",
                 ),
                 _query("owner", _TEXT, "Exact owner"),
+                _query("team", _TEXT, "Exact team"),
                 _query("q", _TEXT, "Words that must all appear (id, topic, text)"),
                 _query(
                     "limit",
@@ -507,6 +582,78 @@ _PATHS: dict[str, Any] = {
                     links=_TICKET_LINKS,
                 ),
                 **_errors(401, 403, 404, 409, 413, 422, 503),
+            },
+        }
+    },
+    "/me": {
+        "get": {
+            "operationId": "whoAmI",
+            "summary": "The caller's token name and role (viewer).",
+            "responses": {"200": _json(_ref("Me"), "Who"), **_errors(401)},
+        }
+    },
+    "/stream": {
+        "get": {
+            "operationId": "streamTickets",
+            "summary": "Ticket changes as they happen, from every worker "
+            "(viewer). Server-sent events over a plain response (read it with "
+            "fetch(), since EventSource cannot send the bearer header): "
+            "`event: ticket` with data `{ticket, event}`, `event: hello` on "
+            "connect (refetch what you show), `: ping` every 15 s.",
+            "responses": {
+                "200": {
+                    "description": "An endless text/event-stream",
+                    "content": {
+                        "text/event-stream": {
+                            "schema": {
+                                "type": "object",
+                                "description": "Each event's data: {} for "
+                                "hello, {ticket, event} for ticket",
+                            }
+                        }
+                    },
+                },
+                **_errors(401),
+            },
+        }
+    },
+    "/board": {
+        "get": {
+            "operationId": "board",
+            "summary": "Open incidents by priority, and posts and negative posts "
+            "per watched topic per bucket over the last hours (viewer).",
+            "parameters": [
+                _query(
+                    "hours",
+                    {"type": "integer", "minimum": 1, "maximum": MAX_BOARD_HOURS},
+                    "Look-back, default 6",
+                )
+            ],
+            "responses": {
+                "200": _json(_ref("Board"), "The board"),
+                **_errors(401, 422, 503),
+            },
+        }
+    },
+    "/reviews": {
+        "get": {
+            "operationId": "listReviews",
+            "summary": "Reviews (复盘) of closed tickets, latest first (viewer).",
+            "parameters": [
+                _query(
+                    "limit",
+                    {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT},
+                    "How many, default 50",
+                )
+            ],
+            "responses": {
+                "200": _json(
+                    _object(
+                        {"reviews": {"type": "array", "items": _ref("ReviewEntry")}}
+                    ),
+                    "Reviews",
+                ),
+                **_errors(401, 422, 503),
             },
         }
     },

@@ -1,4 +1,4 @@
-"""What the worker's web server serves: ``/metrics`` and ``/api``, nothing else.
+"""What the worker's web server serves: ``/metrics``, ``/api`` and ``/console``.
 
 Faust's web server comes with its own pages: ``/router`` (the cluster's
 workers), ``/table`` (table data), ``/`` (sensor statistics or a status
@@ -20,8 +20,9 @@ from aiohttp import web
 
 from monitor.web.api import error_response
 
-#: Path prefixes the worker serves: Prometheus' scrape and the ticket API.
-SERVED_PREFIXES = ("/metrics", "/api")
+#: Path prefixes the worker serves: Prometheus' scrape, the ticket API and
+#: the console.
+SERVED_PREFIXES = ("/metrics", "/api", "/console")
 
 #: Faust settings that switch its built-in pages off (faust-streaming 0.15).
 FAUST_PAGES_OFF: Mapping[str, bool] = {

@@ -34,6 +34,7 @@ from monitor.analysis.tickets.model import (
     Notice,
     Observation,
     Priority,
+    Review,
     RuleKind,
     Signal,
     Ticket,
@@ -320,6 +321,7 @@ def ticket_to_dict(ticket: Ticket) -> dict[str, Any]:
     data["outbox"] = [notice_to_dict(item) for item in ticket.outbox]
     data["last_notice_at"] = _opt_time(ticket.last_notice_at)
     data["notice_event_time"] = _opt_time(ticket.notice_event_time)
+    data["review"] = _review_to_dict(ticket.review)
     return _versioned(data)
 
 
@@ -362,7 +364,32 @@ def ticket_from_dict(data: Mapping[str, Any]) -> Ticket:
     values["outbox"] = tuple(notice_from_dict(item) for item in data.get("outbox", ()))
     values["last_notice_at"] = _opt_parse(data.get("last_notice_at"))
     values["notice_event_time"] = _opt_parse(data.get("notice_event_time"))
+    values["review"] = _review_from_dict(data.get("review"))
     return Ticket(**values)
+
+
+def _review_to_dict(review: Review | None) -> dict[str, Any] | None:
+    if review is None:
+        return None
+    return {
+        "root_cause": review.root_cause,
+        "resolution": review.resolution,
+        "lessons": review.lessons,
+        "author": review.author,
+        "at": _time(review.at),
+    }
+
+
+def _review_from_dict(data: Mapping[str, Any] | None) -> Review | None:
+    if not data:
+        return None
+    return Review(
+        root_cause=data["root_cause"],
+        resolution=data["resolution"],
+        lessons=data["lessons"],
+        author=data["author"],
+        at=_parse(data["at"]),
+    )
 
 
 # --- events ---------------------------------------------------------------------

@@ -18,6 +18,8 @@ from monitor.analysis.tickets.model import (
     STATUSES,
     SYSTEM_ACTOR,
     InvalidTransitionError,
+    Review,
+    ReviewRequiredError,
     Ticket,
     TicketAction,
     TicketEvent,
@@ -41,6 +43,22 @@ ACTION_SOURCES: dict[TicketAction, frozenset[TicketStatus]] = {
 }
 #: The actions people take, in the order the API lists them.
 ACTIONS = tuple(ACTION_SOURCES)
+
+#: What ``close`` takes: the review (复盘).
+REVIEW_FIELDS = ("root_cause", "resolution", "lessons")
+#: Parameters each action takes besides the note.
+ACTION_PARAMS: dict[TicketAction, frozenset[str]] = {
+    action: frozenset(
+        {"owner", "team"}
+        if action in {TicketAction.ASSIGN, TicketAction.TRANSFER}
+        else REVIEW_FIELDS
+        if action == TicketAction.CLOSE
+        else ()
+    )
+    for action in ACTION_SOURCES
+}
+#: Longest text of one review field (characters).
+MAX_REVIEW_CHARS = 4000
 
 #: Open (and reopen) times a ticket keeps for the flapping check.
 _MAX_OPENED_TIMES = 32
@@ -95,6 +113,7 @@ def apply_action(
     *,
     sla: SlaPolicy = DEFAULT_SLA,
     routing: Routing | None = None,
+    review_required: frozenset[str] = frozenset(),
     **params: Any,
 ) -> tuple[Ticket, TicketEvent]:
     """Apply a person's action to a ticket.
@@ -113,7 +132,10 @@ def apply_action(
         note: Why, in the actor's words.
         sla: Deadlines for a reopened or escalated ticket.
         routing: Teams, for the escalation contact of ``escalate``.
-        **params: ``owner`` and ``team`` for ``assign``/``transfer``.
+        review_required: Priorities whose ``close`` needs all three review
+            fields; a close of another priority may give them.
+        **params: ``owner`` and ``team`` for ``assign``/``transfer``;
+            ``root_cause``, ``resolution`` and ``lessons`` for ``close``.
 
     Returns:
         The new ticket and the event that records the change. The input is
@@ -138,7 +160,7 @@ def apply_action(
         allowed = ", ".join(s for s in STATUSES if s in ACTION_SOURCES[verb])
         raise refuse(f"{verb} is only allowed from {allowed}")
     takes_people = verb in {TicketAction.ASSIGN, TicketAction.TRANSFER}
-    unexpected = set(params) - ({"owner", "team"} if takes_people else set())
+    unexpected = set(params) - ACTION_PARAMS[verb]
     if unexpected:
         raise refuse(f"unexpected parameters {sorted(unexpected)}")
     details: dict[str, Any] = {}
@@ -154,7 +176,15 @@ def apply_action(
     elif verb == TicketAction.RESOLVE:
         new = replace(ticket, status=TicketStatus.RESOLVED, resolved_at=now)
     elif verb == TicketAction.CLOSE:
+        review = _review(ticket, actor, now, params, review_required)
         new = replace(ticket, status=TicketStatus.CLOSED, closed_at=now)
+        if review is not None:
+            new = replace(new, review=review)
+            details.update(
+                root_cause=review.root_cause,
+                resolution=review.resolution,
+                lessons=review.lessons,
+            )
     elif verb == TicketAction.REOPEN:
         if not note.strip():
             raise refuse("a person reopening a ticket must say why (note)")
@@ -184,6 +214,39 @@ def apply_action(
     return stamp_event(
         ticket, new, action=verb, actor=actor, at=now, note=note, details=details
     )
+
+
+def _review(
+    ticket: Ticket,
+    actor: str,
+    now: datetime,
+    params: Mapping[str, Any],
+    required: frozenset[str],
+) -> Review | None:
+    """Return the review a ``close`` gives, or refuse one that lacks a part.
+
+    Raises:
+        ReviewRequiredError: A part is missing and the priority needs a
+            review, or only some parts are given.
+
+    """
+    given = {
+        name: str(params.get(name) or "").strip()[:MAX_REVIEW_CHARS]
+        for name in REVIEW_FIELDS
+    }
+    missing = [name for name, text in given.items() if not text]
+    if not missing:
+        return Review(**given, author=actor, at=now)
+    if ticket.priority in required:
+        reason = (
+            f"closing a {ticket.priority} ticket needs a review: "
+            f"{', '.join(missing)} missing"
+        )
+    elif len(missing) < len(REVIEW_FIELDS):
+        reason = f"a review needs all of {', '.join(REVIEW_FIELDS)}"
+    else:
+        return None
+    raise ReviewRequiredError(ticket.ticket_id, "close", ticket.status, reason)
 
 
 def reopen(ticket: Ticket, now: datetime, sla: SlaPolicy) -> Ticket:

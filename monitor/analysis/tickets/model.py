@@ -121,6 +121,8 @@ class NoticeKind(StrEnum):
     ACKNOWLEDGED = "acknowledged"
     RESOLVED = "resolved"
     REPEAT = "repeat"
+    #: Assigned or transferred to someone: told to them personally only.
+    ASSIGNED = "assigned"
 
 
 #: Signal fields a rule's ``group_by`` may name.
@@ -149,6 +151,10 @@ class InvalidTransitionError(MonitorError):
         super().__init__(
             f"cannot {action} ticket {ticket_id} in status {str(status)!r}: {reason}"
         )
+
+
+class ReviewRequiredError(InvalidTransitionError):
+    """A close lacks the review (复盘) its priority needs, or gives part of one."""
 
 
 class InvalidPolicyError(MonitorError):
@@ -503,6 +509,26 @@ class Notice:
 
 
 @dataclass(frozen=True)
+class Review:
+    """The review (复盘) recorded when a ticket is closed.
+
+    Attributes:
+        root_cause: Why it happened.
+        resolution: What was done about it.
+        lessons: What to change so it does not happen again.
+        author: Who closed the ticket.
+        at: When (timezone-aware).
+
+    """
+
+    root_cause: str
+    resolution: str
+    lessons: str
+    author: str
+    at: datetime
+
+
+@dataclass(frozen=True)
 class Ticket:
     """The state of one alert ticket. Treat it (and its dicts) as read-only.
 
@@ -563,6 +589,8 @@ class Ticket:
         held_updates: Changes since the latest notice that no notice tells
             yet (a signal that only repeats a rule already told); the next
             notice counts them in its ``folded``.
+        review: The review (复盘) of its latest close, if it was closed with
+            one; kept when it is reopened, replaced by the next close.
 
     """
 
@@ -614,6 +642,7 @@ class Ticket:
     notices: int = 0
     notice_event_time: datetime | None = None
     held_updates: int = 0
+    review: Review | None = None
 
     @property
     def is_active(self) -> bool:

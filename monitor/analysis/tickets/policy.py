@@ -124,6 +124,8 @@ class TicketSettings:
         notice_retry_seconds: First wait before a channel that failed is
             tried again; doubles per failed round (> 0).
         notice_retry_max_seconds: Longest such wait (>= the first).
+        review_required: Priorities whose close needs a review (root cause,
+            resolution and lessons); others may give one.
         seen_signal_limit: Signal ids a ticket remembers for de-duplication
             (>= 1).
 
@@ -144,6 +146,7 @@ class TicketSettings:
     notice_clock: NoticeClock = NoticeClock.EVENT
     notice_retry_seconds: float = 2.0
     notice_retry_max_seconds: float = 300.0
+    review_required: frozenset[str] = frozenset({"P1", "P2"})
     seen_signal_limit: int = 200
 
     def __post_init__(self) -> None:
@@ -392,6 +395,7 @@ class TicketPolicy:
             note,
             sla=self.sla,
             routing=self.routing,
+            review_required=self.settings.review_required,
             **params,
         )
 

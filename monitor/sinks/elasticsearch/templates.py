@@ -265,6 +265,15 @@ TICKET_MAPPING: dict[str, Any] = {
         # The notice clock (event time of the last notice; changes held).
         "notice_event_time": DATE,
         "held_updates": LONG,
+        "review": {
+            "properties": {
+                "root_cause": TEXT,
+                "resolution": TEXT,
+                "lessons": TEXT,
+                "author": KEYWORD,
+                "at": DATE,
+            }
+        },
         # Store-only: the events of the ticket's latest write, committed with
         # it, and the earliest due time of its outbox, which the notice sender
         # searches on (see monitor.sinks.elasticsearch.tickets).

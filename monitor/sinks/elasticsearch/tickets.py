@@ -52,7 +52,12 @@ from monitor.analysis.tickets.codec import (
     ticket_from_dict,
     ticket_to_dict,
 )
-from monitor.analysis.tickets.model import ACTIVE_STATUSES, Ticket, TicketEvent
+from monitor.analysis.tickets.model import (
+    ACTIVE_STATUSES,
+    PRIORITIES,
+    Ticket,
+    TicketEvent,
+)
 from monitor.analysis.tickets.outbox import next_due
 from monitor.analysis.tickets.silences import Silence
 from monitor.errors import MonitorError, SinkUnavailable
@@ -519,6 +524,7 @@ class TicketStore:
         text: str | None = None,
         limit: int = 50,
         offset: int = 0,
+        team: str | None = None,
     ) -> tuple[list[Ticket], int]:
         """Find tickets, most recently opened first.
 
@@ -527,6 +533,7 @@ class TicketStore:
             topic: Exact watched topic.
             priority: A priority or several.
             owner: Exact owner.
+            team: Exact team.
             text: Words that must all appear in one of :data:`TEXT_FIELDS`.
             limit: Page size, 1-:data:`MAX_PAGE_SIZE`.
             offset: Tickets to skip; ``offset + limit`` <=
@@ -551,7 +558,7 @@ class TicketStore:
             if value is not None:
                 values = [value] if isinstance(value, str) else list(value)
                 filters.append({"terms": {name: values}})
-        for name, single in (("topic", topic), ("owner", owner)):
+        for name, single in (("topic", topic), ("owner", owner), ("team", team)):
             if single is not None:
                 filters.append({"term": {name: single}})
         must: list[dict[str, Any]] = []
@@ -575,6 +582,59 @@ class TicketStore:
         )
         hits = response["hits"]
         return self._tickets_of(hits["hits"]), int(hits["total"]["value"])
+
+    async def reviews(self, limit: int = 50) -> list[Ticket]:
+        """Return closed tickets with a review (复盘), latest close first.
+
+        Raises:
+            ValueError: If ``limit`` is not 1-:data:`MAX_PAGE_SIZE`.
+            TicketStoreUnavailable: If Elasticsearch cannot serve it now.
+
+        """
+        if not 1 <= limit <= MAX_PAGE_SIZE:
+            raise ValueError(f"limit must be 1-{MAX_PAGE_SIZE}, got {limit}")
+        response = await self._search(
+            self._tickets,
+            query={
+                "bool": {
+                    "filter": [
+                        {"term": {"status": "closed"}},
+                        {"exists": {"field": "review.root_cause"}},
+                    ]
+                }
+            },
+            sort=[{"closed_at": "desc"}, {"ticket_id": "asc"}],
+            size=limit,
+        )
+        return self._tickets_of(response["hits"]["hits"])
+
+    async def open_by_priority(self) -> dict[str, int]:
+        """Return active (open, acknowledged, in progress) tickets per priority."""
+        counts = {str(p): 0 for p in PRIORITIES}
+        for ticket in await self.active():
+            counts[str(ticket.priority)] = counts.get(str(ticket.priority), 0) + 1
+        return counts
+
+    async def topic_counts(self, since: datetime) -> list[dict[str, Any]]:
+        """Return per-topic window counts (``<prefix>-counts-*``) from ``since`` on.
+
+        Each is the count document's ``key`` (the topic), ``window_start``,
+        ``window_seconds``, ``posts`` and ``negative``, oldest first.
+        """
+        query = {
+            "bool": {
+                "filter": [
+                    {"term": {"kind": "topic"}},
+                    {"range": {"window_start": {"gte": since.isoformat()}}},
+                ]
+            }
+        }
+        hits = await self._scan(
+            f"{self.prefix}-counts-*",
+            query,
+            [{"window_start": "asc"}, {"series": "asc"}],
+        )
+        return [hit["_source"] for hit in hits]
 
     async def active(self) -> list[Ticket]:
         """Every open, acknowledged or in-progress ticket (for SLA sweeps).
