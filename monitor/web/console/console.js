@@ -445,9 +445,11 @@ async function refreshQueue() {
 }
 
 function renderQueue() {
+  // Filters fold away on a phone screen, open on wider ones.
+  const narrow = window.matchMedia("(max-width: 600px)").matches;
   main().replaceChildren(
     h("h1", { class: "page-title", text: t("queue") }),
-    filterForm(),
+    h("details", { class: "filter-box", open: !narrow }, h("summary", { text: t("filters") }), filterForm()),
     h("section", { id: "queue-list", "aria-live": "polite" }, h("p", { text: t("loading") })),
   );
   if (state.tickets.length) renderQueueList();
