@@ -8,6 +8,7 @@ never repeat a setting's value: it may hold a token or a password.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -15,7 +16,22 @@ from yarl import URL
 
 from monitor.config.durations import parse_duration
 
-CHANNEL_KINDS = ("webhook", "dingtalk", "feishu", "wecom", "slack", "email")
+CHANNEL_KINDS = (
+    "webhook",
+    "dingtalk",
+    "feishu",
+    "wecom",
+    "slack",
+    "email",
+    "aliyun_sms",
+    "http_sms",
+)
+#: Kinds that send SMS (see :mod:`monitor.sinks.notifiers.sms`).
+SMS_CHANNEL_KINDS = frozenset({"aliyun_sms", "http_sms"})
+#: Settings every SMS kind may have: recipients of its group notices
+#: (``to``: mobiles; none means personal notices only), the cap of the text
+#: and the per-recipient limit.
+_SMS_OPTIONAL = frozenset({"to", "max_chars", "per_recipient_per_hour", "timeout"})
 
 #: Keys per channel kind: (required, optional).
 CHANNEL_KEYS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
@@ -28,9 +44,18 @@ CHANNEL_KEYS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
         frozenset({"smtp_host", "from", "to"}),
         frozenset({"smtp_port", "username", "password", "starttls", "use_tls"}),
     ),
+    "aliyun_sms": (
+        frozenset({"access_key_id", "access_key_secret", "sign_name", "template_code"}),
+        _SMS_OPTIONAL | {"endpoint", "region_id", "template_params"},
+    ),
+    "http_sms": (frozenset({"url"}), _SMS_OPTIONAL | {"secret", "headers", "body"}),
 }
+#: Fields an SMS template variable or gateway body may be filled with.
+SMS_FIELDS = ("text", "ticket", "priority", "kind", "topic", "rule", "owner")
+#: A mobile number: digits, an optional leading ``+``.
+MOBILE = re.compile(r"\+?[0-9]{5,15}")
 
-_URLS = frozenset({"url", "webhook"})
+_URLS = frozenset({"url", "webhook", "endpoint"})
 _TEXT_LISTS = frozenset({"to", "at_mobiles", "mentioned_list"})
 _FLAGS = frozenset({"starttls", "use_tls"})
 #: SMTP login: both empty (or both absent) means the server takes mail
@@ -83,6 +108,28 @@ def check_channel_value(key: str, value: Any) -> Any:
         return value
     if key == "timeout":
         return parse_duration(value).total_seconds()
+    if key == "max_chars":
+        return _whole(key, value, 20, 500)
+    if key == "per_recipient_per_hour":
+        return _whole(key, value, 1, 3600)
+    if key == "template_params":
+        if (
+            not isinstance(value, Mapping)
+            or not value
+            or not all(
+                isinstance(name, str) and name.strip() and field in SMS_FIELDS
+                for name, field in value.items()
+            )
+        ):
+            raise ValueError(
+                "template_params must map template variables to one of "
+                + ", ".join(SMS_FIELDS)
+            )
+        return dict(value)
+    if key == "body":
+        if not isinstance(value, Mapping) or not value:
+            raise ValueError("body must be a mapping (the JSON object to send)")
+        return dict(value)
     if key in _LOGIN:
         # Empty (an unset ${ALERT_SMTP_USER}, say) means: no login.
         if not isinstance(value, str):
@@ -100,6 +147,15 @@ def check_channel_combination(kind: str, settings: Mapping[str, Any]) -> None:
         ValueError: Naming the settings and what is wrong.
 
     """
+    if kind in SMS_CHANNEL_KINDS:
+        mobiles = settings.get("to") or []
+        if "to" in settings and not mobiles:
+            raise ValueError("to needs at least one mobile (or leave it out)")
+        for mobile in mobiles:
+            if isinstance(mobile, str) and "${" not in mobile:
+                if not MOBILE.fullmatch(mobile.strip()):
+                    raise ValueError("to must list mobile numbers (digits, +)")
+        return
     if kind != "email":
         return
     if "to" in settings and not settings["to"]:
@@ -142,6 +198,16 @@ def check_channel_settings(kind: str, settings: Mapping[str, Any]) -> dict[str, 
     if kind == "webhook":
         checked["headers"] = checked.get("headers") or {}
     return checked
+
+
+def _whole(key: str, value: Any, low: int, high: int) -> int:
+    if isinstance(value, bool) or not (
+        isinstance(value, int) or (isinstance(value, str) and value.isdigit())
+    ):
+        raise ValueError(f"{key} must be a whole number")
+    if not low <= int(value) <= high:
+        raise ValueError(f"{key} must be >= {low} and <= {high}, got {value}")
+    return int(value)
 
 
 def _http_url(value: Any, key: str) -> str:

@@ -20,7 +20,10 @@ The file is YAML; every problem is reported with its line, all at once::
           - {name: 新词, kind: emerging_keyword, threshold: 5}  # posts, default 3
           - {name: 重复投诉, kind: repeat_complaints, threshold: 3, within: 40m}
     owners:                       # optional contact book; if given, every
-      王工: {email: w@x.cn}       # member and escalation contact must be in it
+      王工: {email: w@x.cn,       # member and escalation contact must be in it
+            mobile: "13800000000",  # SMS, and DingTalk @ if no dingtalk id
+            dingtalk: wang01,     # DingTalk user id (or mobile) to @mention
+            feishu: ou_123}       # Feishu open_id to <at user_id=...>
     teams:
       facilities:
         members: [王工, 李工]
@@ -28,6 +31,19 @@ The file is YAML; every problem is reported with its line, all at once::
         escalation: [张经理]
     channels:
       ops-webhook: {kind: webhook, url: "${ALERT_WEBHOOK_URL}"}
+      ops-sms:                    # Alibaba Cloud SendSms (or kind: http_sms,
+        kind: aliyun_sms          #   url, secret, body: {mobile: "{mobile}", ...})
+        access_key_id: "${ALERT_SMS_KEY_ID}"
+        access_key_secret: "${ALERT_SMS_KEY_SECRET}"
+        sign_name: 舆情监控
+        template_code: SMS_123456789
+        template_params: {content: text}   # optional; the default
+        per_recipient_per_hour: 6          # optional; the default
+    personal:                     # optional: tell the assignee personally
+      email: ops-mail             # an email channel: its SMTP, their address
+      sms: ops-sms                # an SMS channel: their mobile
+      chat: true                  # @ them in DingTalk/Feishu group notices
+      on: [opened, assigned, transferred, escalated]   # the default
     routing: {default_team: facilities, topics: {空调异味: facilities}}
     sla: {P1: {ack: 5m, resolve: 1h}}                   # overrides per priority
     tickets: {cooldown: 30m, flapping: {max_opens: 3, within: 2h},
@@ -86,8 +102,10 @@ from monitor.config.channels import check_channel_value as check_channel_value
 from monitor.config.durations import parse_duration as parse_duration
 from monitor.config.durations import parse_utc_offset as parse_utc_offset
 from monitor.config.rulesmodel import (
+    DEFAULT_PERSONAL_ON,
     ENV_NAME_PREFIX,
     ENV_REF,
+    PERSONAL_PREFIX,
     Names,
     RulesFile,
     describe,
@@ -97,7 +115,15 @@ from monitor.config.watchlist import read_topic
 from monitor.config.yamlfile import YamlDocument, load_yaml
 from monitor.errors import ConfigError
 
-__all__ = ["ENV_NAME_PREFIX", "Channel", "Owner", "RuleSet", "load_rules"]
+__all__ = [
+    "ENV_NAME_PREFIX",
+    "PERSONAL_PREFIX",
+    "Channel",
+    "Owner",
+    "PersonalNotices",
+    "RuleSet",
+    "load_rules",
+]
 
 _PROBLEM_LINE = re.compile(r" line (\d+): ")
 
@@ -114,6 +140,51 @@ class Owner:
 
     name: str
     contacts: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PersonalNotices:
+    """Which channels carry personal notices (the rules file's ``personal:``).
+
+    A personal notice is queued in the outbox under the channel name
+    ``@<person>/email`` or ``@<person>/sms`` (:func:`personal_channel`; no
+    configured channel name starts with ``@``); the notifier sends it with
+    the named channel's settings to that person's address or mobile from the
+    owners book, read when it is sent.
+
+    Attributes:
+        email: An ``email`` channel: its SMTP settings, the person's
+            ``email`` as the only recipient.
+        sms: An SMS channel (``aliyun_sms`` or ``http_sms``): to the
+            person's ``mobile``.
+        chat: @mention the assignee in the DingTalk/Feishu group notices of
+            the ticket's channels (their ``dingtalk``/``feishu`` contact).
+        on: When: ``opened``, ``reopened``, ``assigned``, ``transferred``,
+            ``escalated`` (an escalation also tells the escalation contact).
+
+    """
+
+    email: str | None = None
+    sms: str | None = None
+    chat: bool = True
+    on: frozenset[str] = frozenset(DEFAULT_PERSONAL_ON)
+
+    def channel_for(self, via: str) -> str | None:
+        """Return the configured channel carrying ``via`` (``email``/``sms``)."""
+        return {"email": self.email, "sms": self.sms}.get(via)
+
+
+def personal_channel(person: str, via: str) -> str:
+    """Return the outbox channel name of a personal notice: ``@<person>/<via>``."""
+    return f"{PERSONAL_PREFIX}{person}/{via}"
+
+
+def parse_personal_channel(name: str) -> tuple[str, str] | None:
+    """Return ``(person, via)`` of ``@<person>/<via>``, else ``None``."""
+    if not name.startswith(PERSONAL_PREFIX) or "/" not in name:
+        return None
+    person, _, via = name[len(PERSONAL_PREFIX) :].rpartition("/")
+    return (person, via) if person and via else None
 
 
 @dataclass(frozen=True)
@@ -196,6 +267,7 @@ class RuleSet:
         maintenance: Maintenance windows.
         stop_words: Words that are never hot words (``hot_words:
             stop_words``), beside the built-in stop list.
+        personal: Personal notices (``personal:``); ``None``: none.
 
     """
 
@@ -211,6 +283,7 @@ class RuleSet:
     silences: tuple[Silence, ...] = ()
     maintenance: tuple[MaintenanceWindow, ...] = ()
     stop_words: tuple[str, ...] = ()
+    personal: PersonalNotices | None = None
 
     def rules_for(self, topic: str) -> tuple[AlertRule, ...]:
         """Return the rules of one topic, in file order."""
@@ -306,6 +379,16 @@ def load_rules(
         silences=tuple(silence.silence() for silence in checked.silences),
         maintenance=tuple(window.window() for window in checked.maintenance),
         stop_words=tuple(checked.hot_words.stop_words),
+        personal=(
+            PersonalNotices(
+                email=checked.personal.email,
+                sms=checked.personal.sms,
+                chat=checked.personal.chat,
+                on=frozenset(checked.personal.on),
+            )
+            if checked.personal is not None
+            else None
+        ),
     )
 
 

@@ -33,6 +33,7 @@ from typing import (
 )
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -62,6 +63,8 @@ from monitor.analysis.tickets.silences import MaintenanceWindow, Silence
 from monitor.analysis.tickets.sla import SlaPolicy
 from monitor.config.channels import (
     CHANNEL_KEYS,
+    MOBILE,
+    SMS_CHANNEL_KINDS,
     check_channel_combination,
     check_channel_value,
 )
@@ -682,14 +685,62 @@ class _Maintenance(_Model):
         return MaintenanceWindow(self.name, self.topics, self.start, self.end, *daily)
 
 
+#: When the assignee (and an escalation's contact) is told personally.
+PERSONAL_OCCASIONS = ("opened", "reopened", "assigned", "transferred", "escalated")
+DEFAULT_PERSONAL_ON = ("opened", "assigned", "transferred", "escalated")
+#: A personal notice's channel name starts with this; configured names may not.
+PERSONAL_PREFIX = "@"
+
+
+class _Personal(_Model):
+    label = "personal"
+    email: _ChannelRef | None = None
+    sms: _ChannelRef | None = None
+    chat: bool = True
+    on: tuple[Annotated[str, _one_of("on", PERSONAL_OCCASIONS)], ...] = (
+        DEFAULT_PERSONAL_ON
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _on_key(cls, data: Any) -> Any:
+        # YAML 1.1 reads a bare `on:` key as true.
+        if isinstance(data, dict) and True in data and "on" not in data:
+            data = {
+                ("on" if key is True else key): value for key, value in data.items()
+            }
+        return data
+
+
+def _contact_book(book: dict[Any, str]) -> dict[Any, str]:
+    found: _Problems = []
+    email = book.get("email")
+    if email is not None and not re.fullmatch(r"[^@\s]+@[^@\s]+", email):
+        found.append((("email",), "email must be an address (name@host)"))
+    mobile = book.get("mobile")
+    if mobile is not None and not MOBILE.fullmatch(mobile.strip()):
+        found.append((("mobile",), "mobile must be digits, with an optional +"))
+    _problems(found)
+    return book
+
+
 class RulesFile(_Model):
     """The whole file."""
 
     label = "the rules file"
     topics: dict[Any, _Topic]
-    owners: dict[_Name, dict[Any, Annotated[str, PlainValidator(_contact)]]] = {}
+    # Documented contact keys: email, mobile, dingtalk (user id or mobile to
+    # @), feishu (open_id to @); others are kept as they are.
+    owners: dict[
+        _Name,
+        Annotated[
+            dict[Any, Annotated[str, PlainValidator(_contact)]],
+            AfterValidator(_contact_book),
+        ],
+    ] = {}
     teams: dict[_Name, _Team]
     channels: dict[_Name, _AnyChannel] = {}
+    personal: _Personal | None = None
     routing: _Routing
     sla: dict[Annotated[str, _one_of("priority", PRIORITIES)], _Deadlines] = {}
     tickets: _Tickets = _Tickets()
@@ -703,6 +754,41 @@ class RulesFile(_Model):
         if not topics:
             raise ValueError("expected a non-empty 'topics:' mapping")
         return topics
+
+    @field_validator("channels")
+    @classmethod
+    def _channel_names(cls, channels: dict[str, Any]) -> dict[str, Any]:
+        _problems(
+            [
+                (
+                    (name,),
+                    f"a channel name may not start with {PERSONAL_PREFIX!r} "
+                    "(personal notices use @person/via)",
+                )
+                for name in channels
+                if name.startswith(PERSONAL_PREFIX)
+            ]
+        )
+        return channels
+
+    @model_validator(mode="after")
+    def _personal_kinds(self) -> RulesFile:
+        if self.personal is None:
+            return self
+        found: _Problems = []
+        for via, kinds in (("email", {"email"}), ("sms", SMS_CHANNEL_KINDS)):
+            name = getattr(self.personal, via)
+            channel = self.channels.get(name) if name else None
+            if channel is not None and channel.kind not in kinds:
+                found.append(
+                    (
+                        ("personal", via),
+                        f"personal {via} channel {name!r} is a {channel.kind} "
+                        f"channel; expected {' or '.join(sorted(kinds))}",
+                    )
+                )
+        _problems(found)
+        return self
 
     @field_validator("sla")
     @classmethod

@@ -5,7 +5,9 @@ Exactly one sender runs at a time: the one on the worker that owns the
 partition is assigned and stops it when revoked). A round
 (:meth:`NoticeSender.run_once`):
 
-1. reads the tickets whose outbox has a notice due (one search);
+1. reads the tickets whose outbox has a notice due (one search), and hands
+   the notifier the current owners book and ``personal:`` section (personal
+   notices, ``@<person>/<via>``, are addressed when sent);
 2. per channel, fits the due notices into what the channel may take now
    (:func:`~monitor.analysis.tickets.outbox.plan_channel`: the most urgent
    singly, P1 first, the rest as one digest, nothing dropped) and sends them
@@ -194,6 +196,12 @@ class NoticeSender:
             self._report(tickets, now, 0)
             return 0
         sender = notifier
+        ruleset = self.service.rules()
+        use_directory = getattr(notifier, "use_directory", None)
+        if ruleset is not None and use_directory is not None:
+            # Personal notices (``@person/via``) are sent to the contacts of
+            # the rules file as it is now.
+            use_directory(ruleset.owners, ruleset.personal)
         by_id = {ticket.ticket_id: ticket for ticket in tickets}
         per_channel: dict[str, list[PendingSend]] = defaultdict(list)
         for ticket in tickets:

@@ -28,6 +28,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import Any, Generic, Protocol, TypeVar
 
+from monitor.analysis.tickets.lifecycle import ACTION_PARAMS as LIFECYCLE_PARAMS
 from monitor.analysis.tickets.lifecycle import ACTIONS, stamp_event
 from monitor.analysis.tickets.model import (
     SYSTEM_ACTOR,
@@ -42,7 +43,7 @@ from monitor.analysis.tickets.model import (
 from monitor.analysis.tickets.outbox import queue_notice, repeat_due
 from monitor.analysis.tickets.policy import Outcome, TicketDecision, TicketPolicy
 from monitor.analysis.tickets.silences import Silence, SilenceClock
-from monitor.config.rules import RuleSet
+from monitor.config.rules import RuleSet, personal_channel
 from monitor.errors import MonitorError
 from monitor.sinks.elasticsearch.tickets import ConcurrentUpdate, TicketStore, Version
 from monitor.sinks.retry import until_written
@@ -59,14 +60,20 @@ ACTION_NOTICES = {
     TicketAction.REOPEN: NoticeKind.REOPENED,
     TicketAction.ESCALATE: NoticeKind.ESCALATED,
 }
+#: Actions that tell only the new assignee, personally (``assigned`` notice).
+PERSONAL_ACTIONS = {
+    TicketAction.ASSIGN: "assigned",
+    TicketAction.TRANSFER: "transferred",
+}
+#: The ``personal: on:`` occasion of each notice kind the channels get.
+_OCCASIONS = {
+    NoticeKind.OPENED: "opened",
+    NoticeKind.REOPENED: "reopened",
+    NoticeKind.ESCALATED: "escalated",
+}
 #: Parameters each action accepts besides the note.
 ACTION_PARAMS: dict[str, frozenset[str]] = {
-    action: frozenset(
-        {"owner", "team"}
-        if action in {TicketAction.ASSIGN, TicketAction.TRANSFER}
-        else ()
-    )
-    for action in ACTIONS
+    str(action): params for action, params in LIFECYCLE_PARAMS.items()
 }
 
 
@@ -315,6 +322,32 @@ class TicketService:
                 found.extend(ticket.channels)
         return tuple(dict.fromkeys(found))
 
+    def personal_targets(self, ticket: Ticket, occasion: str) -> tuple[str, ...]:
+        """Personal channels (``@<person>/email``, ``@<person>/sms``) to tell.
+
+        The assignee (``ticket.owner``), and on ``escalated`` the escalation
+        contact too, when the rules file's ``personal:`` section lists the
+        occasion, names a channel for the way and the person's owners-book
+        entry has the address (``email``) or the number (``mobile``). The
+        address itself is read when the notice is sent.
+        """
+        ruleset = self.rules()
+        personal = ruleset.personal if ruleset is not None else None
+        if ruleset is None or personal is None or occasion not in personal.on:
+            return ()
+        people = [ticket.owner]
+        if occasion == "escalated":
+            people.append(ticket.escalation_contact)
+        found: list[str] = []
+        for person in dict.fromkeys(p for p in people if p):
+            owner = ruleset.owners.get(person)
+            if owner is None:
+                continue
+            for via, contact in (("email", "email"), ("sms", "mobile")):
+                if personal.channel_for(via) and owner.contacts.get(contact):
+                    found.append(personal_channel(person, via))
+        return tuple(found)
+
     def _queue(
         self,
         ticket: Ticket,
@@ -322,16 +355,46 @@ class TicketService:
         event: TicketEvent,
         policy: TicketPolicy,
         now: datetime,
+        occasion: str | None = None,
     ) -> Ticket:
-        """Queue a notice about ``ticket`` (saved with it in the same write)."""
+        """Queue a notice about ``ticket`` (saved with it in the same write).
+
+        An ``assigned`` notice goes to the personal targets only; the others
+        go to the ticket's channels and, when ``occasion`` is one
+        ``personal: on:`` lists, to the assignee personally too.
+        """
+        occasion = occasion or _OCCASIONS.get(kind)
+        personal = self.personal_targets(ticket, occasion) if occasion else ()
+        channels = () if kind == NoticeKind.ASSIGNED else self.channels_for(ticket)
         return queue_notice(
             ticket,
             kind,
             now=now,
-            channels=self.channels_for(ticket),
+            channels=(*channels, *personal),
             settings=policy.settings,
             event_id=event.event_id,
         )
+
+    def _with_personal(self, ticket: Ticket) -> Ticket:
+        """Add the personal targets to the notices the policy queued just now.
+
+        The policy (which knows no owners book) queues a trigger's
+        ``opened``/``reopened``/``escalated`` notice to the rule's channels;
+        this adds the assignee's personal channels to it, in the same write.
+        """
+        fresh = f"{ticket.ticket_id}#n{ticket.revision}"
+        changed = False
+        outbox = []
+        for notice in ticket.outbox:
+            occasion = _OCCASIONS.get(notice.kind)
+            if notice.notice_id == fresh and occasion and notice.attempts == 0:
+                targets = self.personal_targets(ticket, occasion)
+                channels = tuple(dict.fromkeys((*notice.channels, *targets)))
+                if channels != notice.channels:
+                    notice = replace(notice, channels=channels)
+                    changed = True
+            outbox.append(notice)
+        return replace(ticket, outbox=tuple(outbox)) if changed else ticket
 
     def _noticed(self, ticket: Ticket) -> None:
         if ticket.outbox and self.on_notice is not None:
@@ -380,14 +443,17 @@ class TicketService:
             decision = policy.decide(trigger, related, now)
             if decision.event is None or decision.ticket is None:
                 return Change(decision)
+            ticket, event = self._with_personal(decision.ticket), decision.event
+            if ticket is not decision.ticket:
+                decision = replace(decision, ticket=ticket)
             version: Version | None = None
             if decision.outcome != Outcome.OPENED:
-                found = await self.store.get(decision.ticket.ticket_id)
+                found = await self.store.get(ticket.ticket_id)
                 # The search may have shown an older revision than the document.
-                if found is None or found[0].revision != decision.ticket.revision - 1:
-                    raise ConcurrentUpdate(decision.ticket.ticket_id)
+                if found is None or found[0].revision != ticket.revision - 1:
+                    raise ConcurrentUpdate(ticket.ticket_id)
                 version = found[1]
-            return Change(decision, decision.ticket, [decision.event], version)
+            return Change(decision, ticket, [event], version)
 
         decision = await update_with_retry(
             decide,
@@ -449,6 +515,11 @@ class TicketService:
             if action in ACTION_NOTICES:
                 kind = ACTION_NOTICES[TicketAction(action)]
                 new = self._queue(new, kind, event, policy, now)
+            elif action in PERSONAL_ACTIONS and new.owner != ticket.owner:
+                occasion = PERSONAL_ACTIONS[TicketAction(action)]
+                new = self._queue(
+                    new, NoticeKind.ASSIGNED, event, policy, now, occasion
+                )
             return Change((new, event), new, [event], version)
 
         new, event = await update_with_retry(
@@ -589,6 +660,7 @@ class TicketService:
         text: str | None = None,
         limit: int = 50,
         offset: int = 0,
+        team: str | None = None,
     ) -> tuple[list[Ticket], int]:
         """Find tickets; see :meth:`TicketStore.search`."""
         return await self.store.search(
@@ -599,6 +671,7 @@ class TicketService:
             text=text,
             limit=limit,
             offset=offset,
+            team=team,
         )
 
     # -- silences --------------------------------------------------------------

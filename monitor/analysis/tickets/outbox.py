@@ -74,7 +74,19 @@ if TYPE_CHECKING:  # the policy imports this module
 #: Notices a ticket's outbox holds at most; a further one folds into the last.
 OUTBOX_LIMIT = 20
 #: Kinds that go out as soon as they are queued, whatever the priority.
-_AT_ONCE = frozenset({NoticeKind.ACKNOWLEDGED, NoticeKind.RESOLVED, NoticeKind.REPEAT})
+_AT_ONCE = frozenset(
+    {
+        NoticeKind.ACKNOWLEDGED,
+        NoticeKind.RESOLVED,
+        NoticeKind.REPEAT,
+        NoticeKind.ASSIGNED,
+    }
+)
+#: Kinds that never fold into a waiting notice (an assignment's personal
+#: notice takes none in either).
+_ALONE = frozenset({NoticeKind.ACKNOWLEDGED, NoticeKind.RESOLVED, NoticeKind.ASSIGNED})
+#: A personal notice's channel (``@<person>/<via>``) starts with this.
+PERSONAL_PREFIX = "@"
 _URGENT = frozenset({Priority.P1, Priority.P2})
 #: Kinds that open an incident (to its channels).
 _OPENING = frozenset({NoticeKind.OPENED, NoticeKind.REOPENED})
@@ -87,6 +99,11 @@ class NoticeClock(StrEnum):
     EVENT = "event"
     #: The decision time (wall clock).
     WALL = "wall"
+
+
+def is_personal(channel: str) -> bool:
+    """Return True for a personal notice's channel name (``@<person>/<via>``)."""
+    return channel.startswith(PERSONAL_PREFIX)
 
 
 def _rank(priority: Priority) -> int:
@@ -212,7 +229,10 @@ def queue_notice(
     if not channels:
         return ticket
     joined: tuple[str, ...] = ()
-    unsent = any(not n.accepted and n.attempts == 0 for n in ticket.outbox)
+    unsent = any(
+        not n.accepted and n.attempts == 0 and n.kind != NoticeKind.ASSIGNED
+        for n in ticket.outbox
+    )
     if not unsent and kind in (
         NoticeKind.UPDATED,
         NoticeKind.ESCALATED,
@@ -221,9 +241,10 @@ def queue_notice(
         # A channel that joined with a new signal's rule has heard nothing of
         # the incident yet: it gets its own opening notice now, not an update
         # after group_interval (and the others' update does not hurry).
+        # A personal target (``@person/via``) gets the notice as it is.
         told = set(ticket.delivery) | {c for n in ticket.outbox for c in n.channels}
-        joined = tuple(c for c in channels if c not in told)
-        channels = tuple(c for c in channels if c in told)
+        joined = tuple(c for c in channels if c not in told and not is_personal(c))
+        channels = tuple(c for c in channels if c in told or is_personal(c))
     if channels:
         ticket = _queue(
             ticket,
@@ -278,7 +299,11 @@ def hold_update(
     """
     require_aware(now, "now")
     require_aware(event_time, "event_time")
-    waiting = [n for n in ticket.outbox if not n.accepted and n.attempts == 0]
+    waiting = [
+        n
+        for n in ticket.outbox
+        if not n.accepted and n.attempts == 0 and n.kind != NoticeKind.ASSIGNED
+    ]
     if not waiting:
         return replace(ticket, held_updates=ticket.held_updates + 1)
     target = waiting[-1]
@@ -324,12 +349,15 @@ def _queue(
     """Queue one notice; ``suffix`` marks one that must not fold (own id)."""
     due = notice_due(ticket, kind, now, settings, event_time)
     waiting = [n for n in ticket.outbox if not n.accepted and n.attempts == 0]
-    alone = suffix or kind in (NoticeKind.ACKNOWLEDGED, NoticeKind.RESOLVED)
+    alone = suffix or kind in _ALONE
     # The held changes go with the notice the incident's channels get, not
     # with a joining channel's opening (it has heard nothing to add to).
     held = 0 if suffix else ticket.held_updates
-    if (waiting and not alone) or len(ticket.outbox) >= OUTBOX_LIMIT:
-        target = waiting[-1] if waiting and not alone else ticket.outbox[-1]
+    # A change folds into the latest waiting notice unless either is one
+    # that goes alone (an assignment's personal notice).
+    foldable = [n for n in waiting if n.kind != NoticeKind.ASSIGNED]
+    if (foldable and not alone) or len(ticket.outbox) >= OUTBOX_LIMIT:
+        target = foldable[-1] if foldable and not alone else ticket.outbox[-1]
         # The change goes with the waiting notice, when that one goes.
         last_notice_at, notice_event_time = _clock_after(
             ticket,

@@ -5,20 +5,35 @@
 file loader uses too), then sends each
 notification to its channels concurrently over one :class:`aiohttp.ClientSession`
 (email over SMTP with aiosmtplib), and reports one :class:`Delivery` each.
+
+SMS channels (``aliyun_sms``, ``http_sms``; :mod:`.sms`) send one request
+per mobile, each mobile at most ``per_recipient_per_hour`` times an hour
+per channel (on top of the channel's per-minute limit); a notice whose every
+mobile is over it is ``rate_limited`` and not retried.
+
+Personal notices: a channel name ``@<person>/email`` or ``@<person>/sms``
+(queued by the ticket service, see
+:class:`~monitor.config.rules.PersonalNotices`) is sent with the channel the
+rules file's ``personal:`` names for that way, to the person's ``email`` or
+``mobile`` from the owners book as it is when sent (:meth:`Notifier.use_directory`;
+the notice sender hands in the current rules file's each round). DingTalk
+and Feishu group notices @mention the assignee (:mod:`.mentions`) when
+``personal: chat:`` is on.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import aiohttp
 import aiosmtplib
@@ -26,12 +41,25 @@ from yarl import URL
 
 from monitor.analysis.tickets.model import Ticket, TicketEvent
 from monitor.config.channels import check_channel_settings
-from monitor.config.rules import Channel
+from monitor.config.rules import (
+    Channel,
+    Owner,
+    PersonalNotices,
+    parse_personal_channel,
+)
 from monitor.errors import ConfigError
+from monitor.sinks.notifiers.mentions import (
+    dingtalk_mention,
+    dingtalk_targets,
+    feishu_mention,
+    feishu_target,
+)
 from monitor.sinks.notifiers.messages import (
+    KIND_LABELS,
     Message,
     build_digest_message,
     build_message,
+    link_target,
 )
 from monitor.sinks.notifiers.payloads import (
     DeliveryError,
@@ -48,7 +76,22 @@ from monitor.sinks.notifiers.payloads import (
     webhook_payload,
     wecom_payload,
 )
+from monitor.sinks.notifiers.sms import (
+    DEFAULT_MAX_CHARS,
+    DEFAULT_PER_RECIPIENT_PER_HOUR,
+    SMS_KINDS,
+    aliyun_request,
+    check_aliyun_reply,
+    check_gateway_reply,
+    fields_of,
+    gateway_request,
+    mask_mobile,
+    sms_text,
+)
 from monitor.sinks.retry import backoff_delays
+
+if TYPE_CHECKING:
+    from monitor.sinks.notifiers.messages import ActionLink
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +108,26 @@ _ROBOT_KINDS = frozenset({"dingtalk", "feishu", "wecom", "slack"})
 #: robot; Feishu: 100, and 5 a second). A channel's limit is the smaller of
 #: this and the notifier's ``rate_per_minute``.
 VENDOR_LIMITS = {"dingtalk": 20, "wecom": 20, "feishu": 100}
+#: Labels of the notice kinds the message templates may not know yet.
+_EXTRA_KIND_LABELS = {"assigned": "指派给你"}
+#: Group notices that @mention the assignee, and the ``personal: on:``
+#: occasion each needs (``repeat`` needs none: nobody acknowledged yet).
+_MENTION_OCCASIONS = {
+    "opened": "opened",
+    "reopened": "reopened",
+    "escalated": "escalated",
+    "repeat": None,
+}
+
+
+class LinkIssuer(Protocol):
+    """Issues one-tap action links for a chat notice (``monitor.web.links``)."""
+
+    def buttons(
+        self, ticket: Ticket, channel: str, actor: str | None
+    ) -> tuple[ActionLink, ...]:
+        """Return the action links of a notice to ``channel`` about ``ticket``."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -129,6 +192,44 @@ class TokenBucket:
         return False
 
 
+class HourlyRecipients:
+    """At most ``limit`` messages per recipient in any hour (a sliding window).
+
+    Args:
+        limit: Messages per recipient per 3600 seconds (>= 1).
+        clock: Monotonic seconds; injected by tests.
+
+    """
+
+    def __init__(self, limit: int, clock: Callable[[], float] = time.monotonic) -> None:
+        if limit < 1:
+            raise ValueError(f"limit must be >= 1, got {limit}")
+        self.limit = limit
+        self._clock = clock
+        self._sent: dict[str, deque[float]] = {}
+
+    def allows(self, recipient: str) -> bool:
+        """Return True if one more message to ``recipient`` may go now."""
+        sent = self._sent.get(recipient)
+        if sent is None:
+            return True
+        now = self._clock()
+        while sent and now - sent[0] >= 3600.0:
+            sent.popleft()
+        if not sent:
+            del self._sent[recipient]
+            return True
+        return len(sent) < self.limit
+
+    def take(self, recipient: str) -> None:
+        """Record one message sent to ``recipient`` now."""
+        self._sent.setdefault(recipient, deque()).append(self._clock())
+
+
+class _RecipientLimited(DeliveryError):
+    """Every recipient of an SMS is over its hourly limit."""
+
+
 class MinuteWindow:
     """At most ``limit`` messages in any 60 seconds (a sliding window).
 
@@ -175,6 +276,8 @@ class _Target:
     kind: str
     settings: Mapping[str, Any]
     timeout: float
+    #: The configured channel it sends with (a personal target's differs).
+    base: str = ""
 
 
 @dataclass(frozen=True)
@@ -185,6 +288,9 @@ class _Notice:
     message: Message
     delivery_id: str
     digest: tuple[tuple[Ticket, str, int], ...] = ()
+    #: The assignee's contacts, to @mention in a DingTalk/Feishu notice.
+    mention: Mapping[str, str] = field(default_factory=dict)
+    mention_name: str = ""
 
 
 def _http_request(
@@ -216,11 +322,16 @@ def _http_request(
         payload = dingtalk_payload(
             notice.message, at_mobiles=settings.get("at_mobiles", ())
         )
+        if notice.mention:
+            payload = dingtalk_mention(payload, *dingtalk_targets(notice.mention))
         return url, encode_json(payload), json_headers
     if target.kind == "feishu":
         payload = feishu_payload(
             notice.message, secret=settings.get("secret"), timestamp=int(now)
         )
+        open_id = feishu_target(notice.mention) if notice.mention else None
+        if open_id:
+            payload = feishu_mention(payload, open_id, notice.mention_name)
     elif target.kind == "wecom":
         payload = wecom_payload(
             notice.message, mentioned_list=settings.get("mentioned_list", ())
@@ -239,7 +350,15 @@ def _retry_after(headers: Mapping[str, str]) -> float | None:
 
 
 #: Channel settings an error text must not repeat (a URL may hold the token).
-_SECRET_SETTINGS = ("url", "webhook", "secret", "password")
+_SECRET_SETTINGS = (
+    "url",
+    "webhook",
+    "secret",
+    "password",
+    "endpoint",
+    "access_key_id",
+    "access_key_secret",
+)
 
 
 def _redact(text: str, settings: Mapping[str, Any]) -> str:
@@ -286,6 +405,12 @@ class Notifier:
         rate_per_minute: Notifications a minute per channel (>= 1); one
             notification takes one token however many attempts it needs.
         clock: Monotonic seconds for the rate limit; injected by tests.
+        owners: The owners book (contacts by person), for personal notices
+            and @mentions; :meth:`use_directory` replaces it.
+        personal: The rules file's ``personal:`` section; ``None``: no
+            personal notices and no @mentions.
+        link_issuer: Issues the one-tap action links of DingTalk, Feishu,
+            WeCom and Slack notices; ``None``: no buttons.
 
     Raises:
         ConfigError: One line per problem, each naming its channel: a missing
@@ -306,6 +431,9 @@ class Notifier:
         max_backoff: float = 10.0,
         rate_per_minute: int = 20,
         clock: Callable[[], float] = time.monotonic,
+        owners: Mapping[str, Owner] | None = None,
+        personal: PersonalNotices | None = None,
+        link_issuer: LinkIssuer | None = None,
     ) -> None:
         if timeout <= 0 or retries < 0 or backoff < 0 or max_backoff < 0:
             raise ValueError("timeout must be > 0; retries and backoffs >= 0")
@@ -323,6 +451,10 @@ class Notifier:
             for name, channel in channels.items()
         }
         self._targets: dict[str, _Target] = {}
+        self._recipients: dict[str, HourlyRecipients] = {}
+        self.owners: Mapping[str, Owner] = owners or {}
+        self.personal = personal
+        self.link_issuer = link_issuer
         self._session: aiohttp.ClientSession | None = None
         problems: list[str] = []
         for name, channel in channels.items():
@@ -334,9 +466,123 @@ class Notifier:
                 problems.append(f"channel {name!r} ({channel.kind}): {exc}")
             else:
                 timeout = settings.get("timeout") or self.timeout
-                self._targets[name] = _Target(name, channel.kind, settings, timeout)
+                self._targets[name] = _Target(
+                    name, channel.kind, settings, timeout, base=name
+                )
+                if channel.kind in SMS_KINDS:
+                    self._recipients[name] = HourlyRecipients(
+                        settings.get("per_recipient_per_hour")
+                        or DEFAULT_PER_RECIPIENT_PER_HOUR,
+                        clock,
+                    )
         if problems:
             raise ConfigError(problems)
+
+    def use_directory(
+        self, owners: Mapping[str, Owner], personal: PersonalNotices | None
+    ) -> None:
+        """Use this owners book and ``personal:`` section from now on.
+
+        The notice sender calls it with the current rules file each round, so
+        a reloaded file's contacts are used for the next notices.
+        """
+        self.owners = owners
+        self.personal = personal
+
+    def _resolve(self, name: str) -> tuple[_Target | None, str]:
+        """Return the target a channel name sends to, or why there is none.
+
+        A personal name ``@<person>/<via>`` is the ``personal:`` channel for
+        ``via`` with the person's address (``email``) or mobile (``sms``)
+        as the only recipient.
+        """
+        target = self._targets.get(name)
+        if target is not None:
+            return target, ""
+        parsed = parse_personal_channel(name)
+        if parsed is None:
+            return None, f"no channel named {name!r}"
+        person, via = parsed
+        base_name = self.personal.channel_for(via) if self.personal else None
+        base = self._targets.get(base_name) if base_name else None
+        if base is None:
+            return None, f"no personal {via} channel configured"
+        owner = self.owners.get(person)
+        contact = {"email": "email", "sms": "mobile"}.get(via, "")
+        address = owner.contacts.get(contact, "").strip() if owner else ""
+        if not address:
+            return None, f"{person} has no {contact} in the owners book"
+        settings = {**base.settings, "to": [address]}
+        return dataclasses.replace(base, name=name, settings=settings), ""
+
+    def _base(self, name: str) -> str:
+        """Return the configured channel whose limits a name counts against."""
+        if name in self._targets:
+            return name
+        parsed = parse_personal_channel(name)
+        if parsed is not None and self.personal is not None:
+            return self.personal.channel_for(parsed[1]) or name
+        return name
+
+    def _message(
+        self,
+        ticket: Ticket,
+        kind: str,
+        event: TicketEvent | None,
+        folded: int = 0,
+    ) -> Message:
+        """Build the message; a kind the templates lack reads as its own label."""
+        if kind in KIND_LABELS or kind not in _EXTRA_KIND_LABELS:
+            return build_message(
+                ticket, kind, event, console_url=self.console_url, folded=folded
+            )
+        label = _EXTRA_KIND_LABELS[kind]
+        message = build_message(
+            ticket, "updated", event, console_url=self.console_url, folded=folded
+        )
+        return dataclasses.replace(
+            message,
+            title=message.title.replace(KIND_LABELS["updated"], label, 1),
+            facts=tuple(
+                (key, label if key == "通知" else value) for key, value in message.facts
+            ),
+        )
+
+    def _for_target(self, target: _Target, notice: _Notice) -> _Notice:
+        """Add the action buttons and the assignee's @mention a target takes."""
+        if target.kind in _ROBOT_KINDS and self.link_issuer and not notice.digest:
+            try:
+                actions = tuple(
+                    self.link_issuer.buttons(
+                        notice.ticket, target.name, notice.ticket.owner
+                    )
+                )
+            except Exception:
+                log.exception("action links for %s failed", notice.ticket.ticket_id)
+            else:
+                message: Any = notice.message
+                notice = dataclasses.replace(
+                    notice, message=dataclasses.replace(message, actions=actions)
+                )
+        owner = notice.ticket.owner
+        personal = self.personal
+        if (
+            target.kind in ("dingtalk", "feishu")
+            and personal is not None
+            and personal.chat
+            and owner
+            and owner in self.owners
+            and not notice.digest
+            and notice.kind in _MENTION_OCCASIONS
+        ):
+            occasion = _MENTION_OCCASIONS[notice.kind]
+            if occasion is None or occasion in personal.on:
+                notice = dataclasses.replace(
+                    notice,
+                    mention=dict(self.owners[owner].contacts),
+                    mention_name=owner,
+                )
+        return notice
 
     async def start(self) -> None:
         """Open the HTTP session every channel shares (idempotent)."""
@@ -391,7 +637,7 @@ class Notifier:
             RuntimeError: If :meth:`start` was not called.
 
         """
-        message = build_message(ticket, kind, event, console_url=self.console_url)
+        message = self._message(ticket, kind, event)
         if self._session is None:
             raise RuntimeError("call Notifier.start() before notify()")
         names = list(dict.fromkeys(channel_names))
@@ -413,12 +659,12 @@ class Notifier:
         Its per-minute limit less what it took in the last 60 s; a channel
         not configured has room (its send is ``skipped`` anyway).
         """
-        window = self._windows.get(name)
+        window = self._windows.get(self._base(name))
         return 1_000_000 if window is None else window.free()
 
     def next_free_in(self, name: str) -> float:
         """Return seconds until channel ``name`` has room (0 if it has now)."""
-        window = self._windows.get(name)
+        window = self._windows.get(self._base(name))
         return 0.0 if window is None else window.next_free_in()
 
     async def send(
@@ -451,9 +697,7 @@ class Notifier:
         """
         if self._session is None:
             raise RuntimeError("call Notifier.start() before send()")
-        message = build_message(
-            ticket, kind, event, console_url=self.console_url, folded=folded
-        )
+        message = self._message(ticket, kind, event, folded)
         notice = _Notice(ticket, kind, event, message, delivery_id)
         return await self._deliver(name, notice, limited=False)
 
@@ -484,24 +728,30 @@ class Notifier:
     async def _deliver(
         self, name: str, notice: _Notice, *, limited: bool = True
     ) -> Delivery:
-        target = self._targets.get(name)
+        target, missing = self._resolve(name)
         if target is None:
-            return Delivery(
-                name, SKIPPED, 0, error=f"no channel named {name!r}", retryable=False
-            )
+            return Delivery(name, SKIPPED, 0, error=missing, retryable=False)
+        notice = self._for_target(target, notice)
         if limited:
-            bucket = self._buckets[name]
+            bucket = self._buckets[target.base]
             if not bucket.take():
                 log.warning("channel %s: rate limited, %s not sent", name, notice.kind)
                 limit = f"over {bucket.capacity:.0f} notifications per minute"
                 return Delivery(name, RATE_LIMITED, 0, error=limit)
-        self._windows[name].take()
+        self._windows[target.base].take()
         started = time.perf_counter()
         attempts = 0
+        sent_to: set[str] = set()  # SMS mobiles done: a retry skips them
         while True:
             attempts += 1
             try:
-                await self._attempt(target, notice)
+                await self._attempt(target, notice, sent_to)
+            except _RecipientLimited as exc:
+                log.warning("channel %s: %s", name, exc.reason)
+                elapsed = time.perf_counter() - started
+                return Delivery(
+                    name, RATE_LIMITED, attempts, exc.reason, elapsed, retryable=False
+                )
             except Exception as exc:  # a channel's failure must not escape
                 failure = _as_delivery_error(exc, target.timeout)
             else:
@@ -531,26 +781,119 @@ class Notifier:
             log.info("channel %s: %s; retry in %.2f s", name, failure.reason, wait)
             await asyncio.sleep(wait)
 
-    async def _attempt(self, target: _Target, notice: _Notice) -> None:
+    async def _attempt(
+        self, target: _Target, notice: _Notice, sent_to: set[str] | None = None
+    ) -> None:
         if target.kind == "email":
             await self._send_email(target, notice)
             return
+        if target.kind in SMS_KINDS:
+            await self._send_sms(target, notice, set() if sent_to is None else sent_to)
+            return
+        url, body, headers = _http_request(target, notice, time.time())
+        await self._post(target, url, body, headers)
+
+    async def _post(
+        self,
+        target: _Target,
+        url: str,
+        body: bytes,
+        headers: Mapping[str, str],
+    ) -> None:
         if self._session is None:
             raise RuntimeError("the notifier was closed")
-        url, body, headers = _http_request(target, notice, time.time())
         async with self._session.post(
             URL(url, encoded=True),
             data=body,
-            headers=headers,
+            headers=dict(headers),
             timeout=aiohttp.ClientTimeout(total=target.timeout),
             allow_redirects=False,  # a redirected POST would arrive as a GET
         ) as response:
             raw = await response.content.read(_REPLY_BYTES)
-            check_reply(
-                target.kind,
-                response.status,
-                raw.decode(errors="replace"),
-                retry_after=_retry_after(response.headers),
+            text = raw.decode(errors="replace")
+            if target.kind == "aliyun_sms":
+                check_aliyun_reply(response.status, text)
+            elif target.kind == "http_sms":
+                check_gateway_reply(response.status, text)
+            else:
+                check_reply(
+                    target.kind,
+                    response.status,
+                    text,
+                    retry_after=_retry_after(response.headers),
+                )
+
+    async def _send_sms(
+        self, target: _Target, notice: _Notice, sent_to: set[str]
+    ) -> None:
+        """Send one SMS per mobile not done yet, each within its hourly limit.
+
+        Raises:
+            DeliveryError: The first mobile's failure (those sent stay done,
+                so a retry does not send them twice).
+            _RecipientLimited: Every remaining mobile is over its limit.
+
+        """
+        settings = target.settings
+        mobiles = [str(m).strip() for m in settings.get("to") or ()]
+        if not mobiles:
+            raise DeliveryError(
+                "the SMS channel has no mobiles (to:) for group notices",
+                retryable=False,
+            )
+        ticket = notice.ticket
+        text = sms_text(
+            notice.message.title,
+            ticket.owner,
+            link_target(notice.message.link),
+            settings.get("max_chars") or DEFAULT_MAX_CHARS,
+        )
+        fields = fields_of(
+            text,
+            ticket.ticket_id,
+            str(ticket.priority),
+            _EXTRA_KIND_LABELS.get(notice.kind) or KIND_LABELS.get(notice.kind, ""),
+            ticket.topic,
+            ticket.rule,
+            ticket.owner,
+        )
+        limit = self._recipients[target.base]
+        limited = []
+        for mobile in mobiles:
+            if mobile in sent_to:
+                continue
+            if not limit.allows(mobile):
+                limited.append(mobile)
+                continue
+            now = time.time()
+            if target.kind == "aliyun_sms":
+                url, body, headers = aliyun_request(
+                    settings,
+                    mobile,
+                    fields,
+                    now=now,
+                    nonce=uuid.uuid4().hex,
+                    out_id=notice.delivery_id,
+                )
+            else:
+                url, body, headers = gateway_request(
+                    settings, mobile, fields, now=now, delivery_id=notice.delivery_id
+                )
+            await self._post(target, url, body, headers)
+            limit.take(mobile)
+            sent_to.add(mobile)
+        if limited and not sent_to:
+            masked = ", ".join(mask_mobile(m) for m in limited)
+            raise _RecipientLimited(
+                f"over {limit.limit} SMS per hour to {masked}; not sent",
+                retryable=False,
+            )
+        if limited:
+            log.warning(
+                "channel %s: %d mobile(s) over %d SMS per hour skipped",
+                target.name,
+                len(limited),
+                limit.limit,
             )
 
     async def _send_email(self, target: _Target, notice: _Notice) -> None:
