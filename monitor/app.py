@@ -20,6 +20,7 @@ from monitor.pipelines.batches import Pipeline
 from monitor.services.ticketing import TicketService
 from monitor.settings import Settings
 from monitor.sinks.elasticsearch.bulk import ElasticsearchSink
+from monitor.sinks.elasticsearch.links import LinkLedger
 from monitor.sinks.elasticsearch.templates import (
     burst_index_template,
     count_index_template,
@@ -30,9 +31,12 @@ from monitor.sinks.notifiers import Notifier
 from monitor.sinks.statelog import StateLog
 from monitor.stages.score import PostScorer, scorer_for
 from monitor.topics import bootstrap_servers, declare_topics, faust_broker
+from monitor.web.actionlinks import ActionLinks, action_links_app
 from monitor.web.api import api_app
 from monitor.web.auth import Authenticator
+from monitor.web.console import console_app
 from monitor.web.feed import TicketEventFollower, TicketEventPublisher, TicketFeed
+from monitor.web.links import ActionLinkIssuer
 from monitor.web.server import faust_web_settings
 
 log = logging.getLogger(__name__)
@@ -196,7 +200,12 @@ def _ticketing(
 
     def notifier_for(ruleset: Any) -> Notifier:
         channels = ruleset.channels if ruleset is not None else {}
-        return Notifier(channels, env, console_url=settings.console_url)
+        return Notifier(
+            channels,
+            env,
+            console_url=settings.console_url,
+            link_issuer=ActionLinkIssuer.from_settings(settings),
+        )
 
     notifier = notifier_for(rules.current if rules else None)  # fails fast too
     store = TicketStore.connect(
@@ -249,6 +258,7 @@ def _ticketing(
     async def enforce_sla() -> None:
         try:
             await service.sweep_sla()
+            metrics.sla_last_sweep.set_to_current_time()
         except Exception:  # noqa: BLE001 - a timer must not crash the worker
             log.exception("SLA sweep failed; trying again next time")
 
@@ -273,7 +283,16 @@ def _ticketing(
 
     # Faust types app.web as the base Web; the aiohttp driver has web_app.
     web_app = app.web.web_app  # type: ignore[attr-defined]
+    issuer = ActionLinkIssuer.from_settings(settings)
+    if issuer is not None:
+        ledger = LinkLedger.connect(
+            settings.es_url, settings.index_prefix, api_key=settings.es_api_key
+        )
+        web_app.add_subapp(
+            "/api/links", action_links_app(service, ActionLinks(issuer, ledger))
+        )
     web_app.add_subapp("/api", api_app(service, auth, feed))
+    web_app.add_subapp("/console", console_app())
     return service
 
 

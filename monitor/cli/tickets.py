@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -206,3 +207,271 @@ def tickets_show(ctx: click.Context, ticket_id: str, as_json: bool) -> None:
             safe_text(event.note),
         )
     out.print(trail)
+
+
+# --- actions ------------------------------------------------------------------------
+
+#: ``monitor tickets <verb>`` -> the API's action.
+_VERBS = {
+    "ack": "acknowledge",
+    "start": "start",
+    "assign": "assign",
+    "transfer": "transfer",
+    "comment": "comment",
+    "escalate": "escalate",
+    "resolve": "resolve",
+    "close": "close",
+    "reopen": "reopen",
+}
+
+
+def _default_actor() -> str:
+    import getpass
+
+    try:
+        return f"cli:{getpass.getuser()}"
+    except Exception:  # noqa: BLE001 - no user name (containers): still an actor
+        return "cli"
+
+
+def _act(
+    ctx: click.Context,
+    ticket_id: str,
+    body: dict[str, Any],
+    actor: str,
+    as_json: bool,
+) -> None:
+    """Apply one action through the ticket service, as the API would.
+
+    The body is checked by the API's own :func:`~monitor.web.api.check_action`
+    and failures are worded and numbered as the API's (printed as
+    ``{"error": {"status", "message"}}`` with ``--json``); the exit status
+    is 2 for a malformed request (422), 1 for any other refusal.
+    """
+    from monitor.analysis.tickets.codec import event_to_dict, ticket_to_dict
+    from monitor.errors import MonitorError
+    from monitor.services.ticketing import TicketService
+    from monitor.web.api import check_action, error_status
+
+    settings = load_settings(ctx)
+    configure_logging("warning")
+    body = {name: value for name, value in body.items() if value is not None}
+    ruleset = None
+    if settings.rules is not None:
+        from monitor.cli.backtest import load_rules_or_exit
+
+        ruleset = load_rules_or_exit(settings.rules, settings)
+
+    async def apply() -> tuple[Any, Any]:
+        store = _ticket_store(resolved)
+        service = TicketService(store, lambda: ruleset)
+        try:
+            action, note, params = check_action(body)
+            return await service.act(ticket_id, action, actor, note, **params)
+        finally:
+            await store.close()
+
+    try:
+        with resolve_servers(settings, start=False) as resolved:
+            ticket, event = asyncio.run(apply())
+    except Exception as exc:
+        mapped = error_status(exc)
+        if mapped is None:
+            if isinstance(exc, MonitorError):
+                raise click.ClickException(safe_text(exc, markup=False)) from None
+            raise
+        status, message = mapped
+        if as_json:
+            click.echo(dump_json({"error": {"status": status, "message": message}}))
+        else:
+            click.echo(f"error {status}: {safe_text(message, markup=False)}", err=True)
+        raise SystemExit(2 if status == 422 else 1) from None
+    if as_json:
+        click.echo(
+            dump_json({"ticket": ticket_to_dict(ticket), "event": event_to_dict(event)})
+        )
+        return
+    out.print(
+        f"{safe_text(ticket.ticket_id)}: {safe_text(event.action)} by "
+        f"{safe_text(event.actor)} → {safe_text(ticket.status)}"
+        + (f" (owner {safe_text(ticket.owner)})" if ticket.owner else ""),
+        highlight=False,
+    )
+
+
+def _action_options(func: Any) -> Any:
+    func = click.option("--json", "as_json", is_flag=True, help="Print JSON.")(func)
+    func = click.option(
+        "--as",
+        "actor",
+        default=_default_actor,
+        show_default="cli:<user>",
+        help="Who is acting (recorded in the audit trail).",
+    )(func)
+    return click.pass_context(func)
+
+
+def _note_option(required: bool = False) -> Any:
+    return click.option(
+        "--note",
+        "-m",
+        required=required,
+        default=None,
+        help="Why, in your words" + (" (required)." if required else "."),
+    )
+
+
+def _simple_action(verb: str, help_text: str, *, note_required: bool = False) -> None:
+    @tickets_group.command(verb, help=help_text)
+    @click.argument("ticket_id")
+    @_note_option(note_required)
+    @_action_options
+    def command(
+        ctx: click.Context,
+        ticket_id: str,
+        note: str | None,
+        actor: str,
+        as_json: bool,
+    ) -> None:
+        _act(ctx, ticket_id, {"action": _VERBS[verb], "note": note}, actor, as_json)
+
+
+_simple_action("ack", "Acknowledge a ticket (受理).")
+_simple_action("start", "Start working on a ticket (处理).")
+_simple_action("escalate", "Raise a ticket's priority one level.")
+_simple_action("resolve", "Mark a ticket resolved.")
+_simple_action("reopen", "Reopen a resolved or closed ticket.", note_required=True)
+
+
+@tickets_group.command("comment")
+@click.argument("ticket_id")
+@click.argument("note")
+@_action_options
+def tickets_comment(
+    ctx: click.Context, ticket_id: str, note: str, actor: str, as_json: bool
+) -> None:
+    """Add a comment to a ticket's audit trail (跟踪)."""
+    _act(ctx, ticket_id, {"action": "comment", "note": note}, actor, as_json)
+
+
+@tickets_group.command("assign")
+@click.argument("ticket_id")
+@click.argument("owner")
+@click.option("--team", default=None, help="Also move it to this team.")
+@_note_option()
+@_action_options
+def tickets_assign(
+    ctx: click.Context,
+    ticket_id: str,
+    owner: str,
+    team: str | None,
+    note: str | None,
+    actor: str,
+    as_json: bool,
+) -> None:
+    """Give a ticket to OWNER."""
+    body = {"action": "assign", "owner": owner, "team": team, "note": note}
+    _act(ctx, ticket_id, body, actor, as_json)
+
+
+@tickets_group.command("transfer")
+@click.argument("ticket_id")
+@click.option("--owner", default=None, help="The new owner.")
+@click.option("--team", default=None, help="The new team.")
+@_note_option()
+@_action_options
+def tickets_transfer(
+    ctx: click.Context,
+    ticket_id: str,
+    owner: str | None,
+    team: str | None,
+    note: str | None,
+    actor: str,
+    as_json: bool,
+) -> None:
+    """Move a ticket to another owner and/or team."""
+    body = {"action": "transfer", "owner": owner, "team": team, "note": note}
+    _act(ctx, ticket_id, body, actor, as_json)
+
+
+@tickets_group.command("close")
+@click.argument("ticket_id")
+@click.option("--root-cause", default=None, help="Review: why it happened.")
+@click.option("--resolution", default=None, help="Review: what was done.")
+@click.option("--lessons", default=None, help="Review: what to change.")
+@_note_option()
+@_action_options
+def tickets_close(
+    ctx: click.Context,
+    ticket_id: str,
+    root_cause: str | None,
+    resolution: str | None,
+    lessons: str | None,
+    note: str | None,
+    actor: str,
+    as_json: bool,
+) -> None:
+    """Close a resolved ticket with its review (复盘; required for P1/P2)."""
+    body = {
+        "action": "close",
+        "root_cause": root_cause,
+        "resolution": resolution,
+        "lessons": lessons,
+        "note": note,
+    }
+    _act(ctx, ticket_id, body, actor, as_json)
+
+
+@tickets_group.command("reviews")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 500))
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
+@click.pass_context
+def tickets_reviews(ctx: click.Context, limit: int, as_json: bool) -> None:
+    """List the reviews (复盘) of closed tickets, latest first."""
+    from monitor.web.api import review_entry
+
+    settings = load_settings(ctx)
+    configure_logging("warning")
+
+    async def find() -> list[Any]:
+        store = _ticket_store(resolved)
+        try:
+            return list(await store.reviews(limit))
+        finally:
+            await store.close()
+
+    with resolve_servers(settings, start=False) as resolved:
+        tickets = run(find())
+    entries = [review_entry(ticket) for ticket in tickets if ticket.review]
+    if as_json:
+        click.echo(dump_json(entries))
+        return
+    table = Table(title=f"{len(entries)} reviews")
+    for column in (
+        "ticket",
+        "priority",
+        "topic",
+        "closed",
+        "by",
+        "root cause",
+        "resolution",
+        "lessons",
+    ):
+        table.add_column(column, overflow="fold")
+    for entry in entries:
+        table.add_row(
+            *(
+                safe_text(entry[key] or "")
+                for key in (
+                    "ticket_id",
+                    "priority",
+                    "topic",
+                    "closed_at",
+                    "closed_by",
+                    "root_cause",
+                    "resolution",
+                    "lessons",
+                )
+            )
+        )
+    out.print(table)

@@ -117,43 +117,51 @@ def _ok(body: Any, status: int = 200) -> web.Response:
     return web.json_response(body, status=status, dumps=_dumps)
 
 
+def error_status(exc: Exception) -> tuple[int, str] | None:
+    """Return the API's status and message for a ticket-service failure.
+
+    ``None`` for what is not one (the middleware answers 500). Shared with
+    the CLI, so a refused action reads the same wherever it was tried.
+    """
+    if isinstance(exc, AuthError):
+        return exc.status, exc.reason
+    if isinstance(exc, TicketNotFound | SilenceNotFound):
+        return 404, str(exc)
+    if isinstance(exc, ReviewRequiredError):
+        return 422, str(exc)
+    if isinstance(exc, InvalidTransitionError | ConcurrentUpdate):
+        return 409, str(exc)
+    if isinstance(exc, InvalidActionError | Unprocessable | InvalidPolicyError):
+        return 422, str(exc)
+    if isinstance(exc, SinkUnavailable):
+        return 503, "Elasticsearch is unavailable; try again later"
+    return None
+
+
 @web.middleware
 async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Map every failure to a JSON error with the right status."""
     try:
         return await handler(request)
-    except AuthError as exc:
-        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
-        return error_response(exc.status, exc.reason, headers)
-    except (TicketNotFound, SilenceNotFound) as exc:
-        return error_response(404, str(exc))
-    except ReviewRequiredError as exc:
-        return error_response(422, str(exc))
-    except InvalidTransitionError as exc:
-        return error_response(409, str(exc))
-    except ConcurrentUpdate as exc:
-        return error_response(409, str(exc))
-    except InvalidActionError as exc:
-        return error_response(422, str(exc))
-    except (Unprocessable, InvalidPolicyError) as exc:
-        return error_response(422, str(exc))
-    except SinkUnavailable as exc:
-        log.warning("ticket API: %s", exc)
-        retry = str(max(1, math.ceil(exc.retry_after)))
-        return error_response(
-            503,
-            "Elasticsearch is unavailable; try again later",
-            {"Retry-After": retry},
-        )
     except web.HTTPException as exc:
         # A 405 names the methods the path takes (RFC 9110).
         kept = {k: v for k, v in exc.headers.items() if k.lower() == "allow"}
         if exc.empty_body:
             return error_response(exc.status, exc.reason, kept)
         return error_response(exc.status, exc.text or exc.reason, kept)
-    except Exception:
-        log.exception("ticket API: %s %s failed", request.method, request.path)
-        return error_response(500, "internal error; see the worker log")
+    except Exception as exc:
+        mapped = error_status(exc)
+        if mapped is None:
+            log.exception("ticket API: %s %s failed", request.method, request.path)
+            return error_response(500, "internal error; see the worker log")
+        status, message = mapped
+        headers: dict[str, str] = {}
+        if status == 401:
+            headers["WWW-Authenticate"] = "Bearer"
+        if isinstance(exc, SinkUnavailable):
+            log.warning("ticket API: %s", exc)
+            headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after)))
+        return error_response(status, message, headers or None)
 
 
 def _require(request: web.Request, role: str) -> str:
@@ -287,10 +295,16 @@ async def get_ticket(request: web.Request) -> web.Response:
     )
 
 
-async def act(request: web.Request) -> web.Response:
-    """``POST /tickets/{ticket_id}/actions``: apply one action as the caller."""
-    actor = _require(request, RESPONDER)
-    body = await _json_object(request)
+def check_action(body: Mapping[str, Any]) -> tuple[str, str, dict[str, Any]]:
+    """Check an action request as the API does; return action, note and params.
+
+    The CLI (``monitor tickets ack|start|...``) builds the same body and
+    calls this, so both refuse the same requests with the same words.
+
+    Raises:
+        Unprocessable: The body is malformed (422); the message names the field.
+
+    """
     action = _text(body, "action", required=True)
     assert action is not None
     if action not in ACTION_PARAMS:
@@ -315,6 +329,13 @@ async def act(request: web.Request) -> web.Response:
         raise Unprocessable("owner: assign needs the new owner")
     if action == "transfer" and not params:
         raise Unprocessable("owner or team: transfer needs one or both")
+    return action, note, params
+
+
+async def act(request: web.Request) -> web.Response:
+    """``POST /tickets/{ticket_id}/actions``: apply one action as the caller."""
+    actor = _require(request, RESPONDER)
+    action, note, params = check_action(await _json_object(request))
     ticket, event = await request.app[SERVICE_KEY].act(
         request.match_info["ticket_id"], action, actor, note, **params
     )

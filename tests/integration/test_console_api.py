@@ -274,3 +274,78 @@ async def test_the_stream_needs_a_token(two_servers: tuple[Api, Api]) -> None:
     first, _ = two_servers
     async with first.session.get(first.base + "/stream") as resp:
         assert resp.status == 401
+
+
+async def test_cli_actions_keep_the_api_rules_and_errors(
+    noida: EmbeddedServers, service: TicketService, ticket_id: str, tmp_path: Any
+) -> None:
+    from tests.integration.test_tickets_api import RULES, clean_env, monitor
+
+    assert noida.addresses is not None
+    rules_path = tmp_path / "rules.yaml"
+    rules_path.write_text(RULES, encoding="utf-8")
+    env = clean_env(
+        MONITOR_KAFKA_URL=noida.addresses.kafka_url,
+        MONITOR_ES_URL=noida.addresses.es_url,
+        MONITOR_INDEX_PREFIX=service.store.prefix,
+        MONITOR_RULES=str(rules_path),
+    )
+
+    def act(*args: str) -> tuple[int, Any]:
+        done = monitor("tickets", *args, "--json", "--as", "小李", env=env)
+        assert done.stdout, done.stderr
+        return done.returncode, json.loads(done.stdout)
+
+    code, body = act("ack", ticket_id, "-m", "收到")
+    assert code == 0 and body["ticket"]["status"] == "acknowledged"
+    assert (body["event"]["actor"], body["event"]["note"]) == ("小李", "收到")
+    # Refusals read as the API's, with its status.
+    assert act("ack", ticket_id) == (
+        1,
+        {
+            "error": {
+                "status": 409,
+                "message": f"cannot acknowledge ticket {ticket_id} in status "
+                "'acknowledged': acknowledge is only allowed from open",
+            }
+        },
+    )
+    assert act("transfer", ticket_id) == (
+        2,
+        {
+            "error": {
+                "status": 422,
+                "message": "owner or team: transfer needs one or both",
+            }
+        },
+    )
+    assert act("ack", "T-missing-1")[1]["error"] == {
+        "status": 404,
+        "message": "no ticket 'T-missing-1'",
+    }
+    code, body = act("assign", ticket_id, "李工")
+    assert code == 0 and body["ticket"]["owner"] == "李工"
+    code, body = act("comment", ticket_id, "已联系门店")
+    assert code == 0 and body["event"]["action"] == "comment"
+    code, body = act("escalate", ticket_id)
+    assert code == 0 and body["event"]["action"] == "escalate"
+    assert act("resolve", ticket_id)[0] == 0
+    code, body = act("close", ticket_id)
+    assert code == 2 and "needs a review" in body["error"]["message"]
+    code, body = act(
+        "close",
+        ticket_id,
+        "--root-cause",
+        "滤网",
+        "--resolution",
+        "更换",
+        "--lessons",
+        "巡检",
+    )
+    assert code == 0 and body["ticket"]["review"]["author"] == "小李"
+    listed = monitor("tickets", "reviews", "--json", env=env)
+    assert [r["root_cause"] for r in json.loads(listed.stdout)] == ["滤网"]
+    code, body = act("reopen", ticket_id)
+    assert code != 0  # --note is required
+    code, body = act("reopen", ticket_id, "-m", "复发")
+    assert code == 0 and body["ticket"]["status"] == "open"

@@ -10,6 +10,7 @@ from click.testing import CliRunner
 from monitor.cli import cli
 
 COMMANDS = {
+    "alert-bridge",
     "backfill",
     "backtest",
     "dead-letters",
@@ -24,7 +25,20 @@ COMMANDS = {
 SUBCOMMANDS = {
     "evaluate": {"bursts", "sentiment"},
     "rules": {"check"},
-    "tickets": {"list", "show"},
+    "tickets": {
+        "list",
+        "show",
+        "reviews",
+        "ack",
+        "start",
+        "assign",
+        "transfer",
+        "comment",
+        "escalate",
+        "resolve",
+        "close",
+        "reopen",
+    },
     "tokens": {"hash"},
 }
 

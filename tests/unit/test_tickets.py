@@ -848,7 +848,11 @@ VALID = {
     **{(status, "escalate"): status for status in (OPEN, ACKNOWLEDGED, IN_PROGRESS)},
     **{(status, "comment"): status for status in STATUSES},
 }
-PARAMS = {"assign": {"owner": "李工"}, "transfer": {"team": "care", "owner": "小刘"}}
+PARAMS = {
+    "assign": {"owner": "李工"},
+    "transfer": {"team": "care", "owner": "小刘"},
+    "close": {"root_cause": "滤网", "resolution": "更换", "lessons": "巡检"},
+}
 
 
 @pytest.mark.parametrize("status", STATUSES)
