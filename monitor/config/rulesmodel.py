@@ -609,6 +609,8 @@ class _Tickets(_Model):
     notice_clock: Annotated[str | None, _one_of("notice_clock", tuple(NoticeClock))] = (
         None
     )
+    #: Priorities whose close needs a review (复盘); default P1 and P2.
+    review_required: list[Literal["P1", "P2", "P3", "P4"]] | None = None
 
     def ticket_settings(self) -> TicketSettings:
         """Return the settings; those the file leaves out keep their defaults."""
@@ -618,6 +620,8 @@ class _Tickets(_Model):
         }
         values |= {"flap_max_opens": self.flapping.max_opens}
         values |= {"flap_window": self.flapping.within}
+        if self.review_required is not None:
+            values["review_required"] = frozenset(self.review_required)
         return TicketSettings(
             **{key: value for key, value in values.items() if value is not None}
         )

@@ -68,7 +68,13 @@ def run_demo(
             if _port_free(settings.web_host, settings.web_port)
             else (free_port(settings.web_host))
         )
-        settings = settings.model_copy(update={"web_port": port})
+        settings = settings.model_copy(
+            update={
+                "web_port": port,
+                "console_url": settings.console_url
+                or f"http://{settings.web_host}:{port}",
+            }
+        )
         metrics_url = f"http://{settings.web_host}:{port}/metrics"
         console.print(f"[bold]Kafka[/]          {settings.kafka_url}")
         console.print(
@@ -79,6 +85,10 @@ def run_demo(
         console.print(
             f"[bold]Ticket API[/]     http://{settings.web_host}:{port}/api/tickets"
             f"  (Authorization: Bearer {token})"
+        )
+        console.print(
+            f"[bold]Console[/]        http://{settings.web_host}:{port}/console/"
+            f"  (sign in with {token})"
         )
         console.print(
             f"[bold]Channels[/]       local stand-ins on :{receivers.http_port} (HTTP)"

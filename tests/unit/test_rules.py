@@ -865,3 +865,19 @@ def test_rules_check_uses_the_worker_settings_for_windows(tmp_path: Path) -> Non
     )
     assert done.exit_code == 2
     assert "window 5m is not a whole number of 120s buckets" in done.output
+
+
+def test_review_required_priorities_come_from_the_tickets_settings(
+    tmp_path: Path,
+) -> None:
+    from monitor.config.rules import load_rules
+
+    path = tmp_path / "rules.yaml"
+    path.write_text(
+        "topics:\n  空调异味:\n    keywords: [空调]\n"
+        "teams:\n  facilities: {members: [王工]}\n"
+        "routing: {default_team: facilities}\n"
+        "tickets: {review_required: [P1]}\n",
+        encoding="utf-8",
+    )
+    assert load_rules(path).policy().settings.review_required == frozenset({"P1"})
