@@ -82,7 +82,11 @@ async def test_faust_pages_are_switched_off_not_just_hidden(
     paths = {resource.canonical for resource in application.router.resources()}
     # "/" is Faust's status page, which no setting turns off: the
     # middleware answers it (test_faust_pages_are_not_served).
-    assert {path for path in paths if not path.startswith("/api")} == {"/metrics", "/"}
+    assert {path for path in paths if not path.startswith("/api")} == {
+        "/metrics",
+        "/",
+        "/console",  # the on-call console (test_console_static)
+    }
 
 
 async def test_metrics_and_the_api_are_still_served(
