@@ -1,10 +1,12 @@
 """The ``monitor`` command line: the root group and its commands.
 
 One module per command group: :mod:`~monitor.cli.worker`,
-:mod:`~monitor.cli.replay`, :mod:`~monitor.cli.deadletters`,
-:mod:`~monitor.cli.evaluate`, :mod:`~monitor.cli.demo`,
-:mod:`~monitor.cli.tickets`, :mod:`~monitor.cli.rules` and
-:mod:`~monitor.cli.tokens`. They share :mod:`~monitor.cli.output` (what is
+:mod:`~monitor.cli.replay`, :mod:`~monitor.cli.backfill`,
+:mod:`~monitor.cli.deadletters`, :mod:`~monitor.cli.evaluate`,
+:mod:`~monitor.cli.backtest`, :mod:`~monitor.cli.demo`,
+:mod:`~monitor.cli.tickets`, :mod:`~monitor.cli.rules`,
+:mod:`~monitor.cli.tokens`, :mod:`~monitor.cli.alertbridge` and
+:mod:`~monitor.cli.dashboards`. They share :mod:`~monitor.cli.output` (what is
 printed passes through ``safe_text``/``dump_json``) and
 :mod:`~monitor.cli.context` (settings, logging, server addresses). Heavy
 modules (faust, Elasticsearch, snownlp) are imported inside the commands
@@ -20,6 +22,7 @@ import click
 from monitor.cli.alertbridge import alert_bridge
 from monitor.cli.backfill import backfill
 from monitor.cli.backtest import backtest
+from monitor.cli.dashboards import dashboards_group
 from monitor.cli.deadletters import dead_letters
 from monitor.cli.demo import demo
 from monitor.cli.evaluate import evaluate
@@ -55,6 +58,7 @@ for _command in (
     backtest,
     backfill,
     alert_bridge,
+    dashboards_group,
 ):
     cli.add_command(_command)
 

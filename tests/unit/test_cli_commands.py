@@ -13,6 +13,7 @@ COMMANDS = {
     "alert-bridge",
     "backfill",
     "backtest",
+    "dashboards",
     "dead-letters",
     "demo",
     "evaluate",
@@ -23,6 +24,7 @@ COMMANDS = {
     "worker",
 }
 SUBCOMMANDS = {
+    "dashboards": {"install"},
     "evaluate": {"bursts", "sentiment"},
     "rules": {"check"},
     "tickets": {
