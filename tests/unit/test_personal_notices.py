@@ -6,9 +6,11 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
+from email import message_from_bytes, policy
 from pathlib import Path
 from typing import Any
 
+import aiosmtplib
 import pytest
 
 from monitor.analysis.tickets.model import NoticeKind
@@ -29,7 +31,12 @@ from monitor.sinks.notifiers.mentions import (
     feishu_mention,
     feishu_target,
 )
-from monitor.sinks.notifiers.messages import build_message
+from monitor.sinks.notifiers.messages import (
+    KIND_LABELS,
+    NOTIFY_KINDS,
+    build_digest_message,
+    build_message,
+)
 from monitor.sinks.notifiers.notifier import Notifier, _http_request, _Notice
 from tests.unit.test_notifiers import make_ticket
 
@@ -236,6 +243,41 @@ def test_an_assigned_notice_reads_as_such(tmp_path: Path) -> None:
     message = notifier_for(load(tmp_path))._message(make_ticket(), "assigned", None)
     assert "指派给你" in message.title
     assert ("通知", "指派给你") in message.facts
+
+
+def test_the_assigned_kind_has_its_label_in_the_messages() -> None:
+    assert KIND_LABELS["assigned"] == "指派给你" and "assigned" in NOTIFY_KINDS
+    message = build_message(make_ticket(owner="李工"), "assigned")
+    assert message.title == "[P2] 指派给你 T-3f2a9c01de-1 空调异味 负面声量"
+    assert ("通知", "指派给你") in message.facts
+    # Assignments over a channel's limit share a digest with other notices.
+    digest = build_digest_message(
+        [(make_ticket(priority="P1"), "opened", 0), (make_ticket(), "assigned", 0)]
+    )
+    assert [label for label, _ in digest.facts] == ["[P1] 新工单", "[P2] 指派给你"]
+
+
+async def test_a_personal_email_has_a_valid_ascii_message_id(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sent: list[tuple[bytes, dict[str, Any]]] = []
+
+    async def send(message: bytes, **options: Any) -> tuple[dict[str, Any], str]:
+        sent.append((message, options))
+        return {}, "250 OK"
+
+    monkeypatch.setattr(aiosmtplib, "send", send)
+    async with notifier_for(load(tmp_path)) as notifier:
+        delivery = await notifier.send(
+            "@王工/email", make_ticket(), "assigned", delivery_id="T-1#n2@@王工/email"
+        )
+
+    assert delivery.status == "sent", delivery.error
+    ((raw, options),) = sent
+    assert options["recipients"] == ["wang@example.com"]
+    message_id = message_from_bytes(raw, policy=policy.default)["Message-ID"]
+    assert message_id.endswith(".T-1#n2%40%40%E7%8E%8B%E5%B7%A5/email@example.com>")
+    assert message_id.count("@") == 1 and message_id.isascii()
 
 
 def test_group_notices_mention_the_assignee(tmp_path: Path) -> None:

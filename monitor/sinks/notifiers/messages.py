@@ -48,6 +48,7 @@ NOTIFY_KINDS = (
     "resolved",
     "updated",
     "repeat",
+    "assigned",
 )
 
 #: How each notification kind reads in a message.
@@ -59,6 +60,8 @@ KIND_LABELS = {
     "resolved": "已解决",
     "updated": "更新",
     "repeat": "仍未确认",
+    # Assigned or transferred to the reader: sent to them personally only.
+    "assigned": "指派给你",
 }
 #: Signals an incident's message lists at most.
 MAX_SIGNALS = 8

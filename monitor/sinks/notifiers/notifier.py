@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol
+from urllib.parse import quote
 
 import aiohttp
 import aiosmtplib
@@ -110,6 +111,11 @@ _ROBOT_KINDS = frozenset({"dingtalk", "feishu", "wecom", "slack"})
 VENDOR_LIMITS = {"dingtalk": 20, "wecom": 20, "feishu": 100}
 #: Labels of the notice kinds the message templates may not know yet.
 _EXTRA_KIND_LABELS = {"assigned": "指派给你"}
+#: What a Message-ID's left part may hold besides letters, digits and the
+#: ``. - _ ~`` quote() keeps (RFC 5322 atext; ``%`` is one too): a personal
+#: channel's delivery id (``T-1#n2@@王工/email``) has ``@`` and non-ASCII
+#: text, which the header may not carry (it failed to encode at all).
+_MESSAGE_ID_SAFE = "!#$&'*+/=?^`{|}"
 #: Group notices that @mention the assignee, and the ``personal: on:``
 #: occasion each needs (``repeat`` needs none: nobody acknowledged yet).
 _MENTION_OCCASIONS = {
@@ -903,7 +909,7 @@ class Notifier:
             sender=settings["from"],
             recipients=settings["to"],
             sent_at=datetime.now(timezone.utc),
-            delivery_id=notice.delivery_id,
+            delivery_id=quote(notice.delivery_id, safe=_MESSAGE_ID_SAFE),
         )
         refused, _ = await aiosmtplib.send(
             email_bytes(email),
