@@ -53,6 +53,7 @@ POSTS, COUNTS, BURSTS, TICKETS, EVENTS = (
 )
 NEGATIVE = 'label : "negative"'
 ACTIVE = 'status : ("open" or "acknowledged" or "in_progress")'
+BREACHED = 'sla_state : ("resolve breached" or "ack breached")'
 
 # --- data views -----------------------------------------------------------------------
 
@@ -838,7 +839,7 @@ def oncall_charts() -> list[Chart]:
             "SLA 超时 SLA breached",
             "Tickets that missed their acknowledge or resolve deadline.",
             TICKETS,
-            ("breached", count("超时 breached", "sla_state : *breached")),
+            ("breached", count("超时 breached", BREACHED)),
             color=RED,
         ),
         metric_chart(
