@@ -99,21 +99,23 @@ def text_width(text: str, size: float = FONT_SIZE) -> float:
 def nice_ticks(maximum: float, count: int = 4) -> tuple[float, ...]:
     """Axis ticks from 0 covering ``maximum`` with round steps (1, 2, 5 x 10^n).
 
+    Steps are at least 1: the charts count posts.
+
     Args:
-        maximum: Largest value to show (<= 0 gives ``(0, 1)``).
+        maximum: Largest value to show (<= 1 gives ``(0, 1)``).
         count: Roughly how many steps.
 
     Returns:
         Increasing ticks, the first 0 and the last >= ``maximum``.
 
     """
-    if not maximum > 0 or not math.isfinite(maximum):
+    if not maximum > 1 or not math.isfinite(maximum):
         return (0.0, 1.0)
-    raw = maximum / max(count, 1)
+    raw = max(maximum / max(count, 1), 1.0)
     magnitude = 10 ** math.floor(math.log10(raw))
     step = next(m * magnitude for m in (1, 2, 5, 10) if m * magnitude >= raw)
     steps = math.ceil(maximum / step - 1e-9)
-    return tuple(step * i for i in range(steps + 1))
+    return tuple(float(step * i) for i in range(steps + 1))
 
 
 def _tick_text(value: float) -> str:
