@@ -41,7 +41,7 @@ from monitor.ops.report.model import (
     TopicSeries,
 )
 from monitor.ops.report.pdf import find_chromium
-from monitor.ops.report.render import render_html
+from monitor.ops.report.render import _time_labels, render_html
 
 CST = timezone(timedelta(hours=8))
 T0 = datetime(2026, 11, 20, 13, 0, tzinfo=CST)
@@ -599,6 +599,22 @@ def test_the_page_is_chinese_by_default_with_a_cjk_font() -> None:
     assert "4m 00s" in page and "2h 55m" in page  # handling times
     assert "工单只读取了 200 张（共 250 张）" in page  # a cap is stated
     assert page.count("<svg") == 5
+
+
+def test_time_labels_fall_on_round_times() -> None:
+    labels = [name for name in _time_labels(sample_report(), CST) if name]
+    assert labels == ["09:00", "10:00", "11:00", "12:00", "13:00", "14:00"]
+    midnight = T0.replace(hour=0)
+    week = sample_report(
+        period=Period(midnight, midnight + timedelta(days=7)),
+        interval=timedelta(hours=6),
+        timeline=tuple(
+            TimeBucket(midnight + timedelta(hours=6 * i), SentimentMix())
+            for i in range(28)
+        ),
+    )
+    labels = [name for name in _time_labels(week, CST) if name]
+    assert labels == [f"11-{day} 00:00" for day in range(20, 27)]
 
 
 def test_the_page_in_english() -> None:

@@ -38,7 +38,7 @@ h2 { font-size: 18px; margin: 28px 0 10px; padding-left: 8px;
   border-left: 4px solid #c0392b; }
 .meta { color: #555; font-size: 13px; }
 .kpis { display: flex; gap: 12px; flex-wrap: wrap; margin: 14px 0; }
-.kpi { flex: 1 1 150px; border: 1px solid #e3e6ea; border-radius: 6px;
+.kpi { flex: 1 1 110px; border: 1px solid #e3e6ea; border-radius: 6px;
   padding: 10px 14px; background: #fafbfc; }
 .kpi .value { font-size: 24px; font-weight: 700; }
 .kpi .label { color: #666; font-size: 12px; }
@@ -206,13 +206,7 @@ def _headline(report: Report, lang: str, zone: timezone) -> str:
 def _trend(report: Report, lang: str, zone: timezone) -> str:
     if not report.timeline:
         return ""
-    span_days = report.period.span > timedelta(days=1)
-    labels = [
-        f"{b.start.astimezone(zone):%m-%d %H:%M}"
-        if span_days
-        else f"{b.start.astimezone(zone):%H:%M}"
-        for b in report.timeline
-    ]
+    labels = _time_labels(report, zone)
     start = report.timeline[0].start
     markers = []
     for burst in report.bursts:
@@ -249,6 +243,42 @@ def _trend(report: Report, lang: str, zone: timezone) -> str:
     return (
         f"<h2>{_e(text(lang, 'sec_trend'))}</h2>{chart}<p class='note'>{_e(note)}</p>"
     )
+
+
+#: Steps between time labels to choose from, shortest first.
+_LABEL_STEPS = tuple(
+    timedelta(minutes=m)
+    for m in (5, 10, 15, 30, 60, 120, 180, 360, 720, 1440, 2880, 10080)
+)
+
+
+def _time_labels(report: Report, zone: timezone, most: int = 8) -> list[str]:
+    """Labels of the timeline's intervals: round times only, at most ``most``.
+
+    The step is the shortest of :data:`_LABEL_STEPS` that is a whole number
+    of intervals and gives at most ``most`` labels; an interval is labelled
+    if it starts on a multiple of the step in local time (09:00, 10:00...).
+    Without such a step every interval gets its label (the chart thins them).
+    """
+    days = report.period.span > timedelta(days=1)
+    names = [
+        f"{b.start.astimezone(zone):%m-%d %H:%M}"
+        if days
+        else f"{b.start.astimezone(zone):%H:%M}"
+        for b in report.timeline
+    ]
+    span = report.interval * len(report.timeline)
+    for step in _LABEL_STEPS:
+        if step < report.interval or step % report.interval or span / step > most:
+            continue
+        offset = zone.utcoffset(None).total_seconds()
+        aligned = [
+            name if (b.start.timestamp() + offset) % step.total_seconds() == 0 else ""
+            for b, name in zip(report.timeline, names, strict=True)
+        ]
+        if any(aligned):
+            return aligned
+    return names
 
 
 def _spread(markers: list[svg.Marker]) -> list[svg.Marker]:
@@ -301,13 +331,7 @@ def _mix_section(
 def _topic_trend(report: Report, lang: str, zone: timezone) -> str:
     if not report.topic_series or not report.timeline:
         return ""
-    span_days = report.period.span > timedelta(days=1)
-    labels = [
-        f"{b.start.astimezone(zone):%m-%d %H:%M}"
-        if span_days
-        else f"{b.start.astimezone(zone):%H:%M}"
-        for b in report.timeline
-    ]
+    labels = _time_labels(report, zone)
     series = [
         svg.Series(
             one.topic,

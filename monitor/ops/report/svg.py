@@ -162,7 +162,8 @@ def line_chart(
     """Draw a line (or area) chart of values over evenly spaced x positions.
 
     Args:
-        x_labels: One label per x position (a subset is drawn).
+        x_labels: One label per x position; empty ones are not drawn, and
+            of the others at most ``max_x_labels``, evenly picked.
         series: Lines to draw; each has ``len(x_labels)`` values.
         title: Accessible title (``<title>``, ``aria-label``).
         markers: Vertical lines to draw, e.g. at bursts.
@@ -205,14 +206,14 @@ def line_chart(
             f'<text x="{_number(left - 6)}" y="{_number(y + 4)}" text-anchor="end" '
             f'fill="{TEXT_COLOUR}">{_text(_tick_text(tick))}</text>'
         )
-    if points:
-        every = max(1, math.ceil(points / max(max_x_labels, 1)))
-        for index in range(0, points, every):
-            parts.append(
-                f'<text x="{_number(x_at(index))}" y="{_number(height - 8)}" '
-                f'text-anchor="middle" fill="{TEXT_COLOUR}">'
-                f"{_text(label(x_labels[index]))}</text>"
-            )
+    shown = [index for index, name in enumerate(x_labels) if name]
+    every = max(1, math.ceil(len(shown) / max(max_x_labels, 1)))
+    for index in shown[::every]:
+        parts.append(
+            f'<text x="{_number(x_at(index))}" y="{_number(height - 8)}" '
+            f'text-anchor="middle" fill="{TEXT_COLOUR}">'
+            f"{_text(label(x_labels[index]))}</text>"
+        )
     # A label that would run into the previous one goes one row lower.
     row, previous_end = 0, -math.inf
     for marker in sorted(markers, key=lambda m: m.index):
