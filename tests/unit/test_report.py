@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 
 from monitor.analysis.tickets.model import Review, Ticket
 from monitor.cli.report import report as report_command
+from monitor.local.embedded import free_port
 from monitor.ops.report import i18n, stats, svg
 from monitor.ops.report.data import (
     MAX_PERIOD,
@@ -687,4 +688,23 @@ def test_the_command_refuses_bad_arguments_before_reading(
     )
     assert result.exit_code == 2, result.output
     assert message in result.output
+    assert not (tmp_path / "r.html").exists()
+
+
+def test_an_unreachable_elasticsearch_is_a_clear_error_without_secrets(
+    tmp_path: Path,
+) -> None:
+    result = CliRunner().invoke(
+        report_command,
+        ["--out", str(tmp_path / "r.html")],
+        env={
+            "MONITOR_DATA_DIR": str(tmp_path / "data"),
+            "MONITOR_KAFKA_URL": "kafka://127.0.0.1:9",
+            "MONITOR_ES_URL": f"http://elastic:hunter2@127.0.0.1:{free_port()}",
+            "MONITOR_ES_API_KEY": "top-secret-api-key",
+        },
+    )
+    assert result.exit_code == 1, result.output
+    assert "Elasticsearch did not answer" in result.output
+    assert "hunter2" not in result.output and "top-secret" not in result.output
     assert not (tmp_path / "r.html").exists()
