@@ -364,6 +364,15 @@ async def stream(request: web.Request) -> web.StreamResponse:
     await response.prepare(request)
     async with feed.subscribe() as queue:
         try:
+            # Greet only once the worker follows the tickets topic: a console
+            # refetches on hello, and from then on misses nothing.
+            while not feed.following.is_set():
+                try:
+                    await asyncio.wait_for(
+                        feed.following.wait(), STREAM_PING_SECONDS
+                    )
+                except asyncio.TimeoutError:
+                    await response.write(b": waiting for the ticket feed\n\n")
             await response.write(b"event: hello\ndata: {}\n\n")
             while True:
                 try:

@@ -49,11 +49,30 @@ def feed_message(ticket: Ticket, event: TicketEvent) -> bytes:
 
 
 class TicketFeed:
-    """Fans feed messages out to the streams connected to this web server."""
+    """Fans feed messages out to the streams connected to this web server.
+
+    ``following`` is set while the feed's source delivers: always, for a feed
+    nothing follows into (tests, a single process); for a followed feed, only
+    while :class:`TicketEventFollower` reads the topic. A stream greets its
+    client only once it is set, so "live" in a console means it.
+    """
 
     def __init__(self, backlog: int = SUBSCRIBER_BACKLOG) -> None:
         self.backlog = backlog
         self._queues: set[asyncio.Queue[bytes | None]] = set()
+        self.following = asyncio.Event()
+        self.following.set()
+
+    def interrupt(self) -> None:
+        """End every stream (each client reconnects and refetches).
+
+        For when the source stopped delivering: messages may have been missed.
+        """
+        for queue in list(self._queues):
+            self._queues.discard(queue)
+            if queue.full():  # make room for the end mark
+                queue.get_nowait()
+            queue.put_nowait(None)
 
     @property
     def subscribers(self) -> int:
@@ -180,6 +199,7 @@ class TicketEventFollower:
         self._factory = consumer_factory
         self._task: asyncio.Task[None] | None = None
         self.ready = asyncio.Event()
+        feed.following.clear()  # streams wait until the topic is followed
 
     def start(self) -> None:
         """Start following (idempotent)."""
@@ -218,9 +238,12 @@ class TicketEventFollower:
             except Exception as exc:  # noqa: BLE001 - reconnect on any failure
                 log.warning("ticket feed: following %s failed (%s)", self.topic, exc)
             finally:
+                if self.ready.is_set():  # was following: streams may miss some
+                    self.ready.clear()
+                    self.feed.following.clear()
+                    self.feed.interrupt()
                 with contextlib.suppress(Exception):
                     await consumer.stop()
-            self.ready.clear()
             await asyncio.sleep(2.0)
 
     async def _follow(self, consumer: Any) -> None:
@@ -241,6 +264,8 @@ class TicketEventFollower:
         for partition in assigned:  # resolve the end offsets now
             await consumer.position(partition)
         self.ready.set()
+        self.feed.following.set()
+        log.info("ticket feed: following %s", self.topic)
         while True:
             batches = await consumer.getmany(timeout_ms=1000, max_records=500)
             for records in batches.values():

@@ -598,8 +598,10 @@ _PATHS: dict[str, Any] = {
             "summary": "Ticket changes as they happen, from every worker "
             "(viewer). Server-sent events over a plain response (read it with "
             "fetch(), since EventSource cannot send the bearer header): "
-            "`event: ticket` with data `{ticket, event}`, `event: hello` on "
-            "connect (refetch what you show), `: ping` every 15 s.",
+            "`event: ticket` with data `{ticket, event}`, `event: hello` once "
+            "this worker follows every worker's changes (refetch what you "
+            "show then; until then only comments are sent), `: ping` every "
+            "15 s. The stream ends when the worker stops following: reconnect.",
             "responses": {
                 "200": {
                     "description": "An endless text/event-stream",

@@ -270,6 +270,30 @@ async def test_a_change_through_one_server_streams_from_the_other(
         assert statistics.median(delays) < 2.0, delays
 
 
+async def test_the_stream_says_hello_only_while_the_topic_is_followed(
+    service: TicketService,
+) -> None:
+    feed = TicketFeed()
+    # A follower that has not reached the topic yet (nothing listens there).
+    TicketEventFollower(feed, "127.0.0.1:9", "tickets")
+    runner, base = await serve(api_app(service, Authenticator.from_spec(TOKENS), feed))
+    headers = {"Authorization": f"Bearer {VIEWER}"}
+    try:
+        async with aiohttp.ClientSession() as session:
+            async with session.get(base + "/stream", headers=headers) as resp:
+                assert resp.status == 200
+                stream = Stream(resp)
+                with pytest.raises(TimeoutError):  # not live: no hello yet
+                    await stream.next_event(timeout=0.5)
+                feed.following.set()  # what the follower does once it reads
+                assert (await stream.next_event())[0] == "hello"
+                feed.interrupt()  # the follower lost the topic
+                with pytest.raises(EOFError):
+                    await stream.next_event()
+    finally:
+        await runner.cleanup()
+
+
 async def test_the_stream_needs_a_token(two_servers: tuple[Api, Api]) -> None:
     first, _ = two_servers
     async with first.session.get(first.base + "/stream") as resp:

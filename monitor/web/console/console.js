@@ -847,10 +847,9 @@ function startStream() {
           return;
         }
         if (!response.ok || !response.body) throw new Error(`stream ${response.status}`);
-        state.live = "live";
-        updateLive();
         delay = 1000;
-        onReconnect();
+        // "live" only once the server says hello: it does when its worker
+        // follows the tickets topic, so nothing after the refetch is missed.
         await readEvents(response.body, controller.signal);
       } catch (error) {
         if (controller.signal.aborted) return;
@@ -911,6 +910,12 @@ function dispatch(block) {
     if (value.startsWith(" ")) value = value.slice(1);
     if (field === "event") name = value;
     else if (field === "data") data.push(value);
+  }
+  if (name === "hello") {
+    state.live = "live";
+    updateLive();
+    onReconnect();
+    return;
   }
   if (name !== "ticket" || !data.length) return;
   try {
