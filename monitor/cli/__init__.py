@@ -5,9 +5,10 @@ One module per command group: :mod:`~monitor.cli.worker`,
 :mod:`~monitor.cli.deadletters`, :mod:`~monitor.cli.evaluate`,
 :mod:`~monitor.cli.backtest`, :mod:`~monitor.cli.demo`,
 :mod:`~monitor.cli.tickets`, :mod:`~monitor.cli.rules`,
-:mod:`~monitor.cli.tokens`, :mod:`~monitor.cli.alertbridge` and
-:mod:`~monitor.cli.dashboards`. They share :mod:`~monitor.cli.output` (what is
-printed passes through ``safe_text``/``dump_json``) and
+:mod:`~monitor.cli.tokens`, :mod:`~monitor.cli.alertbridge`,
+:mod:`~monitor.cli.dashboards` and :mod:`~monitor.cli.report`. They share
+:mod:`~monitor.cli.output` (what is printed passes through
+``safe_text``/``dump_json``) and
 :mod:`~monitor.cli.context` (settings, logging, server addresses). Heavy
 modules (faust, Elasticsearch, snownlp) are imported inside the commands
 that use them, so that ``monitor --help`` and light commands start quickly.
@@ -27,6 +28,7 @@ from monitor.cli.deadletters import dead_letters
 from monitor.cli.demo import demo
 from monitor.cli.evaluate import evaluate
 from monitor.cli.replay import replay
+from monitor.cli.report import report
 from monitor.cli.rules import rules_group
 from monitor.cli.tickets import tickets_group
 from monitor.cli.tokens import tokens_group
@@ -59,6 +61,7 @@ for _command in (
     backfill,
     alert_bridge,
     dashboards_group,
+    report,
 ):
     cli.add_command(_command)
 

@@ -18,6 +18,7 @@ COMMANDS = {
     "demo",
     "evaluate",
     "replay",
+    "report",
     "rules",
     "tickets",
     "tokens",
