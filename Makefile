@@ -57,6 +57,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_pipeline.py
 	$(BIN)/python benchmarks/bench_text_worst.py
 	$(BIN)/python benchmarks/bench_alert_latency.py
+	$(BIN)/python benchmarks/bench_console_feed.py
 
 clean:
 	rm -rf $(VENV) .monitor build *.egg-info
