@@ -79,16 +79,19 @@ def run_demo(
         console.print(f"[bold]Kafka[/]          {settings.kafka_url}")
         console.print(
             f"[bold]Elasticsearch[/]  {settings.es_url}  "
-            f"(index {posts_index_pattern(settings.index_prefix)})"
+            f"(index {posts_index_pattern(settings.index_prefix)})",
+            soft_wrap=True,  # never break an address or the token
         )
         console.print(f"[bold]Metrics[/]        {metrics_url}")
         console.print(
             f"[bold]Ticket API[/]     http://{settings.web_host}:{port}/api/tickets"
-            f"  (Authorization: Bearer {token})"
+            f"  (Authorization: Bearer {token})",
+            soft_wrap=True,  # never break an address or the token
         )
         console.print(
             f"[bold]Console[/]        http://{settings.web_host}:{port}/console/"
-            f"  (sign in with {token})"
+            f"  (sign in with {token})",
+            soft_wrap=True,  # never break an address or the token
         )
         console.print(
             f"[bold]Channels[/]       local stand-ins on :{receivers.http_port} (HTTP)"
