@@ -19,25 +19,11 @@ import pytest
 from monitor.local.embedded import free_port
 from tests.integration.conftest import Stack
 from tests.support import make_posts, wait_until
+from tests.unit.test_prometheus_rules import EXPECTED_ALERTS
 
 pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[2]
-EXPECTED_ALERTS = {
-    "MonitorWorkerDown",
-    "MonitorWorkersAbsent",
-    "MonitorConsumerLagHigh",
-    "MonitorConsumerLagGrowing",
-    "MonitorEventTimeLagHigh",
-    "MonitorDeadLettersRising",
-    "MonitorElasticsearchUnavailable",
-    "MonitorElasticsearchBulkRejected",
-    "MonitorStageStalled",
-    "MonitorWindowsIncomplete",
-    "MonitorNoticeChannelFailing",
-    "MonitorNoticesStuck",
-    "MonitorSlaCheckerNotRunning",
-}
 
 
 class Prometheus:
