@@ -196,6 +196,16 @@ class Settings(BaseModel):
         "horizon (~80 bytes each); past it the oldest are forgotten early",
     )
 
+    # Sources.
+    sources: Path | None = Field(
+        None, description="YAML of sources: webhooks, HTTP polling and RSS feeds"
+    )
+    ingest_max_body_bytes: int = Field(
+        1024 * 1024,
+        ge=1024,
+        description="Largest webhook body accepted on /ingest/{source}, in bytes",
+    )
+
     # Alert tickets.
     rules: Path | None = Field(
         None, description="YAML of alert rules, owners, teams and channels"

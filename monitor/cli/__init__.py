@@ -6,7 +6,8 @@ One module per command group: :mod:`~monitor.cli.worker`,
 :mod:`~monitor.cli.backtest`, :mod:`~monitor.cli.demo`,
 :mod:`~monitor.cli.tickets`, :mod:`~monitor.cli.rules`,
 :mod:`~monitor.cli.tokens`, :mod:`~monitor.cli.alertbridge`,
-:mod:`~monitor.cli.dashboards` and :mod:`~monitor.cli.report`. They share
+:mod:`~monitor.cli.dashboards`, :mod:`~monitor.cli.report` and
+:mod:`~monitor.cli.sources`. They share
 :mod:`~monitor.cli.output` (what is printed passes through
 ``safe_text``/``dump_json``) and
 :mod:`~monitor.cli.context` (settings, logging, server addresses). Heavy
@@ -30,6 +31,7 @@ from monitor.cli.evaluate import evaluate
 from monitor.cli.replay import replay
 from monitor.cli.report import report
 from monitor.cli.rules import rules_group
+from monitor.cli.sources import sources_group
 from monitor.cli.tickets import tickets_group
 from monitor.cli.tokens import tokens_group
 from monitor.cli.worker import worker
@@ -62,6 +64,7 @@ for _command in (
     alert_bridge,
     dashboards_group,
     report,
+    sources_group,
 ):
     cli.add_command(_command)
 

@@ -20,6 +20,7 @@ COMMANDS = {
     "replay",
     "report",
     "rules",
+    "sources",
     "tickets",
     "tokens",
     "worker",
@@ -28,6 +29,7 @@ SUBCOMMANDS = {
     "dashboards": {"install"},
     "evaluate": {"bursts", "sentiment"},
     "rules": {"check"},
+    "sources": {"check"},
     "tickets": {
         "list",
         "show",
