@@ -14,7 +14,7 @@ from prometheus_client import CollectorRegistry
 from monitor.analysis.topics import TopicMatcher
 from monitor.config.ruleswatch import RulesWatcher
 from monitor.errors import MonitorError
-from monitor.metrics import MonitorMetrics
+from monitor.metrics import MonitorMetrics, SourceMetrics
 from monitor.pipelines import alert, count, detect, index, partitions, score
 from monitor.pipelines.batches import Pipeline
 from monitor.services.ticketing import TicketService
@@ -29,6 +29,7 @@ from monitor.sinks.elasticsearch.templates import (
 from monitor.sinks.elasticsearch.tickets import TicketStore
 from monitor.sinks.notifiers import Notifier
 from monitor.sinks.statelog import StateLog
+from monitor.sources.config import load_sources
 from monitor.stages.score import PostScorer, scorer_for
 from monitor.topics import bootstrap_servers, declare_topics, faust_broker
 from monitor.web.actionlinks import ActionLinks, action_links_app
@@ -36,11 +37,11 @@ from monitor.web.api import api_app
 from monitor.web.auth import Authenticator
 from monitor.web.console import console_app
 from monitor.web.feed import TicketEventFollower, TicketEventPublisher, TicketFeed
+from monitor.web.ingest import KafkaPublish, ingest_app, webhook_endpoints
 from monitor.web.links import ActionLinkIssuer
 from monitor.web.server import faust_web_settings
 
 log = logging.getLogger(__name__)
-
 
 
 def create_app(
@@ -134,6 +135,7 @@ def create_app(
             await sink.close()
 
     service = _ticketing(app, settings, pipeline, rules, env)
+    _ingest(app, settings, registry, env)
     app.monitor_tickets = service  # type: ignore[attr-defined]
 
     app.monitor_pipeline = pipeline  # type: ignore[attr-defined]
@@ -294,6 +296,40 @@ def _ticketing(
     web_app.add_subapp("/api", api_app(service, auth, feed))
     web_app.add_subapp("/console", console_app())
     return service
+
+
+def _ingest(
+    app: faust.App,
+    settings: Settings,
+    registry: CollectorRegistry,
+    env: Mapping[str, str] | None,
+) -> None:
+    """Mount ``/ingest`` if the sources file (MONITOR_SOURCES) has webhooks."""
+    if settings.sources is None or settings.kafka_url is None:
+        return
+    config = load_sources(settings.sources, env)  # fails fast on a bad file
+    if not config.webhooks:
+        return
+    publish = KafkaPublish(settings.kafka_url, settings.topic_posts)
+
+    @app.service
+    class IngestPublisher(faust.Service):
+        async def on_start(self) -> None:
+            await publish.connect()
+
+        async def on_stop(self) -> None:
+            await publish.close()
+
+    web_app = app.web.web_app  # type: ignore[attr-defined]
+    web_app.add_subapp(
+        "/ingest",
+        ingest_app(
+            webhook_endpoints(config, settings.ingest_max_body_bytes),
+            publish,
+            metrics=SourceMetrics.create(registry),
+            max_future_seconds=settings.max_future_seconds,
+        ),
+    )
 
 
 async def _swap_notifier(service: TicketService, fresh: Notifier) -> None:

@@ -322,3 +322,50 @@ class MonitorMetrics(NamedTuple):
                 registry=registry,
             ),
         )
+
+
+class SourceMetrics(NamedTuple):
+    """Per-source ingestion metrics (webhooks now, pollers too); see :meth:`create`.
+
+    The ``source`` label is a configured source name, bounded by
+    :class:`SourceLabels`; ``reason`` and ``status`` take a handful of values.
+    """
+
+    posts_accepted: Counter
+    posts_rejected: Counter
+    posts_duplicate: Counter
+    requests_refused: Counter
+
+    @classmethod
+    def create(cls, registry: CollectorRegistry) -> SourceMetrics:
+        """Define the source metrics in ``registry`` (use a fresh one per test)."""
+        return cls(
+            posts_accepted=Counter(
+                "monitor_source_posts_accepted_total",
+                "Posts a source delivered that Kafka acknowledged, by source.",
+                ["source"],
+                registry=registry,
+            ),
+            posts_rejected=Counter(
+                "monitor_source_posts_rejected_total",
+                "Posts a source delivered that were refused, by source and reason "
+                "(invalid: not a valid post).",
+                ["source", "reason"],
+                registry=registry,
+            ),
+            posts_duplicate=Counter(
+                "monitor_source_posts_duplicate_total",
+                "Posts dropped at the source as an exact repeat (same source and "
+                "id) of a recent one.",
+                ["source"],
+                registry=registry,
+            ),
+            requests_refused=Counter(
+                "monitor_source_requests_refused_total",
+                "Webhook requests refused as a whole, by source and HTTP status "
+                "(401 signature, 413 size, 415 type, 422 nothing valid, 429 rate, "
+                "503 Kafka unavailable).",
+                ["source", "status"],
+                registry=registry,
+            ),
+        )

@@ -20,9 +20,9 @@ from aiohttp import web
 
 from monitor.web.api import error_response
 
-#: Path prefixes the worker serves: Prometheus' scrape, the ticket API and
-#: the console.
-SERVED_PREFIXES = ("/metrics", "/api", "/console")
+#: Path prefixes the worker serves: Prometheus' scrape, the ticket API, the
+#: console and the webhook push (only mounted with webhook sources).
+SERVED_PREFIXES = ("/metrics", "/api", "/console", "/ingest")
 
 #: Faust settings that switch its built-in pages off (faust-streaming 0.15).
 FAUST_PAGES_OFF: Mapping[str, bool] = {

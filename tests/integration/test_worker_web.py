@@ -1,4 +1,4 @@
-"""The worker's own web server serves /metrics and /api, none of Faust's pages."""
+"""The worker's own web server serves /metrics, /api, /console and /ingest only."""
 
 from __future__ import annotations
 
@@ -42,13 +42,18 @@ async def worker_web(tmp_path: Path) -> AsyncIterator[tuple[str, web.Application
     The app's aiohttp application is the one ``faust worker`` serves; the
     Kafka and Elasticsearch addresses are never contacted by these requests.
     """
+    sources = tmp_path / "sources.yaml"
+    sources.write_text(
+        "sources:\n  - {name: crm-push, kind: webhook, secret: '${SOURCE_CRM}'}\n"
+    )
     settings = Settings(
         kafka_url=f"kafka://127.0.0.1:{free_port()}",
         es_url=f"http://127.0.0.1:{free_port()}",
         data_dir=tmp_path / "data",
         api_tokens=f"kibana:viewer:{hash_token(VIEWER)}",
+        sources=sources,
     )
-    app = create_app(settings)
+    app = create_app(settings, env={"SOURCE_CRM": "s"})
     app.web.init_server()  # Faust's blueprints and views, as on start-up
     runner = web.AppRunner(app.web.web_app)
     await runner.setup()
@@ -86,6 +91,7 @@ async def test_faust_pages_are_switched_off_not_just_hidden(
         "/metrics",
         "/",
         "/console",  # the on-call console (test_console_static)
+        "/ingest",  # webhook sources, POST /ingest/{source} (test_ingest)
     }
 
 
@@ -104,3 +110,5 @@ async def test_metrics_and_the_api_are_still_served(
             assert response.status == 401  # the API asks for a token
         async with session.get(base + "/api/nothing") as response:
             assert response.status == 404  # the API's own JSON 404
+        async with session.post(base + "/ingest/crm-push", json={}) as response:
+            assert response.status == 401  # a webhook asks for a signature
