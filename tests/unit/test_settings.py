@@ -386,3 +386,27 @@ def test_index_utc_offset_takes_the_forms_of_the_one_parser() -> None:
     for offset in ("Z", "+0800", "-05:30"):
         settings = Settings.load(env={"MONITOR_INDEX_UTC_OFFSET": offset})
         assert settings.index_utc_offset == offset
+
+
+# --- sources -----------------------------------------------------------------
+
+
+def test_the_sources_file_and_the_webhook_body_limit() -> None:
+    assert Settings().sources is None
+    assert Settings().ingest_max_body_bytes == 1024 * 1024
+
+    settings = Settings.load(
+        env={
+            "MONITOR_SOURCES": "examples/sources.yaml",
+            "MONITOR_INGEST_MAX_BODY_BYTES": "65536",
+        }
+    )
+
+    assert settings.sources == Path("examples/sources.yaml")
+    assert settings.ingest_max_body_bytes == 65536
+
+
+def test_a_webhook_body_limit_under_1_kib_is_refused() -> None:
+    (problem,) = _problems(env={"MONITOR_INGEST_MAX_BODY_BYTES": "10"})
+
+    assert problem.startswith("MONITOR_INGEST_MAX_BODY_BYTES")
