@@ -9,8 +9,11 @@ Screenshots go to ``tests/artifacts/`` (not committed).
 
 from __future__ import annotations
 
+import http.client
 import json
 import shutil
+import socket
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -134,10 +137,56 @@ def console(
         # The second worker joins once the ticket is open: a consumer group
         # of two starting together waits out Faust's rebalance first.
         second = stack.worker(MONITOR_WEB_PORT=str(free_port())).start()
-        yield Console(stack, first, second, found[0]["ticket_id"])
+        console = Console(stack, first, second, found[0]["ticket_id"])
+        # The tests watch the second worker's changes arrive through the first:
+        # make sure that path works before the browser looks for it.
+        _second_reaches_first(console)
+        yield console
     finally:
         stack.close()
         receivers.stop()
+
+
+def _second_reaches_first(console: Console, timeout: float = 90) -> None:
+    """Wait until a change through the second worker streams from the first.
+
+    Fails with both workers' logs if it does not within ``timeout`` seconds.
+    """
+    host, port = console.first.web_url.removeprefix("http://").split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=5)
+    deadline = time.monotonic() + timeout
+    note = f"feed check {time.time_ns()}"
+    try:
+        connection.request(
+            "GET", "/api/stream", headers={"Authorization": f"Bearer {RESPONDER}"}
+        )
+        stream = connection.getresponse()
+        assert stream.status == 200, stream.status
+        said_hello = sent = False
+        while time.monotonic() < deadline:
+            try:
+                line = stream.readline().decode()
+            except (TimeoutError, socket.timeout):
+                line = ""
+            if line.startswith("event: hello"):
+                said_hello = True
+            if said_hello and not sent:
+                console.api(
+                    f"/tickets/{quoted(console.ticket_id)}/actions",
+                    {"action": "comment", "note": note},
+                    worker=console.second,
+                )
+                sent = True
+            if note in line:
+                return
+        pytest.fail(
+            f"a change through the second worker did not stream from the first "
+            f"within {timeout:.0f} s (hello: {said_hello}, sent: {sent})\n"
+            f"first worker:\n{console.first.log_tail(60)}\n"
+            f"second worker:\n{console.second.log_tail(60)}"
+        )
+    finally:
+        connection.close()
 
 
 @pytest.fixture(scope="module")
