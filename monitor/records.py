@@ -192,6 +192,9 @@ class ScoredPost(
         topics: Names of the watched topics the post matches, sorted.
         published_at: Event time of the post (timezone-aware).
         scored_at: When the score stage finished (UTC).
+        simhash: 64-bit SimHash of ``text`` as a signed integer (an
+            Elasticsearch ``long``), for near-duplicates; see
+            :mod:`monitor.analysis.simhash`. 0 if empty or from before the field.
         likes: Likes count, 0 if unknown.
         reposts: Reposts count, 0 if unknown.
         followers: The author's followers count, 0 if unknown.
@@ -219,6 +222,7 @@ class ScoredPost(
     followers: int = 0
     meta: dict[str, Any] | None = None
     received_at: datetime | None = None
+    simhash: int = 0
     schema: int = SCHEMA_VERSION
 
 
@@ -610,6 +614,7 @@ class ScoredPostData(TypedDict):
     followers: NotRequired[int]
     meta: NotRequired[dict[str, Any] | None]
     received_at: NotRequired[str | None]
+    simhash: NotRequired[int]
     schema: NotRequired[int]
 
 

@@ -16,7 +16,6 @@ most ``k`` (3 by default).
 from __future__ import annotations
 
 import re
-from collections import Counter
 from collections.abc import Callable, Sequence
 from functools import lru_cache
 from hashlib import blake2b
@@ -38,6 +37,8 @@ _CHAIN_LINK = re.compile(r"//\s*@[^:：\s/]{1,40}\s*[:：]")
 _REPLY_TO = re.compile(r"回复\s*@[^:：\s]{1,40}\s*[:：]")
 _REPOST_FILLER = re.compile(r"转发微博|轉發微博|repost", re.IGNORECASE)
 _MASK = (1 << 64) - 1
+# Everything but letters and digits: punctuation, spaces, emoji, underscores.
+_NOT_ALNUM = re.compile(r"[\W_]+")
 
 
 def fingerprint_text(text: str) -> str:
@@ -52,7 +53,7 @@ def fingerprint_text(text: str) -> str:
     links = [link for link in _CHAIN_LINK.split(text) if _has_content(link)]
     if links:
         text = links[-1]
-    return "".join(char for char in text.lower() if char.isalnum())
+    return _NOT_ALNUM.sub("", text.lower())
 
 
 def _has_content(text: str) -> bool:
@@ -70,22 +71,48 @@ def simhash(text: str) -> int:
     0 for a text with no letters or digits. Pure and stable: the same text
     gives the same value in every process.
     """
-    core = fingerprint_text(text)
-    if not core:
-        return 0
-    if len(core) <= SHINGLE_CHARS:
-        shingles = Counter([core])
-    else:
-        shingles = Counter(
-            core[i : i + SHINGLE_CHARS] for i in range(len(core) - SHINGLE_CHARS + 1)
-        )
-    hashes = np.fromiter(
-        (_shingle_hash(s) for s in shingles), dtype="<u8", count=len(shingles)
+    (value,) = simhash_many([text])
+    return value
+
+
+def simhash_many(texts: Sequence[str]) -> list[int]:
+    """Return :func:`simhash` of each text, in one vectorised pass.
+
+    The score stage calls this once per batch: numpy's per-call overhead is
+    paid once rather than per post.
+    """
+    hashes: list[int] = []
+    starts: list[int] = []
+    for text in texts:
+        starts.append(len(hashes))
+        core = fingerprint_text(text)
+        if len(core) <= SHINGLE_CHARS:
+            shingles = [core] if core else []
+        else:
+            # Every occurrence votes: a shingle's weight is its frequency.
+            shingles = [
+                core[i : i + SHINGLE_CHARS]
+                for i in range(len(core) - SHINGLE_CHARS + 1)
+            ]
+        hashes.extend(map(_shingle_hash, shingles))
+    if not hashes:
+        return [0] * len(texts)
+    bits = np.unpackbits(
+        np.array(hashes, dtype="<u8").view(np.uint8).reshape(-1, 8), axis=1
     )
-    weights = np.fromiter(shingles.values(), dtype=np.int64, count=len(shingles))
-    bits = np.unpackbits(hashes.view(np.uint8).reshape(-1, 8), axis=1)
-    votes = weights @ (bits.astype(np.int64) * 2 - 1)
-    value = int(np.packbits(votes > 0).view("<u8")[0])
+    # reduceat needs in-range starts; an empty text's row is ignored below.
+    ends = [*starts[1:], len(hashes)]
+    clipped = np.minimum(np.array(starts), len(hashes) - 1)
+    ones = np.add.reduceat(bits, clipped, axis=0, dtype=np.int32)
+    counts = np.array(ends) - np.array(starts)
+    packed = np.packbits(ones * 2 > counts[:, None], axis=1).view("<u8")[:, 0]
+    return [
+        (_signed(value) if count else 0)
+        for value, count in zip(packed.tolist(), counts.tolist(), strict=True)
+    ]
+
+
+def _signed(value: int) -> int:
     return value - (1 << 64) if value >= 1 << 63 else value
 
 

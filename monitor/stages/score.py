@@ -10,6 +10,7 @@ from pathlib import Path
 
 from monitor.analysis.sentiment.labels import LabelThresholds
 from monitor.analysis.sentiment.model import SentimentModel, TextScore
+from monitor.analysis.simhash import simhash_many
 from monitor.analysis.text import normalise_text
 from monitor.analysis.topics import TopicMatcher, WatchedTopic
 from monitor.config.models import load_sentiment_model
@@ -106,7 +107,8 @@ class PostScorer:
         """Return the scored post; ``now`` becomes its ``scored_at``."""
         text = normalise_text(post.text)
         (result,) = self.model.score_many([text], self.keywords_per_post)
-        return self._scored(post, text, result, now)
+        (fingerprint,) = simhash_many([text])
+        return self._scored(post, text, result, fingerprint, now)
 
     def score_many(self, posts: Sequence[Post]) -> list[ScoredPost | Exception]:
         """Score a batch; a post that fails yields its exception instead.
@@ -121,12 +123,15 @@ class PostScorer:
         try:
             texts = [normalise_text(post.text) for post in posts]
             results = self._analyse(texts)
+            fingerprints = simhash_many(texts)
         except Exception:  # noqa: BLE001 - find the culprit post by post below
             return [self._score_alone(post) for post in posts]
         now = utc_now()
         return [
-            self._scored(post, text, result, now)
-            for post, text, result in zip(posts, texts, results, strict=True)
+            self._scored(post, text, result, fingerprint, now)
+            for post, text, result, fingerprint in zip(
+                posts, texts, results, fingerprints, strict=True
+            )
         ]
 
     def _analyse(self, texts: Sequence[str]) -> list[TextScore]:
@@ -152,7 +157,12 @@ class PostScorer:
             return exc
 
     def _scored(
-        self, post: Post, text: str, result: TextScore, now: datetime
+        self,
+        post: Post,
+        text: str,
+        result: TextScore,
+        fingerprint: int,
+        now: datetime,
     ) -> ScoredPost:
         metrics = post.metrics or {}
         return ScoredPost(
@@ -165,6 +175,7 @@ class PostScorer:
             positive_probability=result.positive_probability,
             label=self.thresholds.label(result.positive_probability),
             keywords=result.keywords,
+            simhash=fingerprint,
             topics=self.matcher.match(text, [post.topic] if post.topic else []),
             published_at=post.published_at,
             scored_at=now,

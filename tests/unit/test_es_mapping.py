@@ -132,6 +132,7 @@ def _scored(**fields: Any) -> ScoredPost:
         "likes": 3,
         "reposts": 1,
         "followers": 1200,
+        "simhash": -8470387708326702697,
         "meta": {"region": "北京"},
     }
     values.update(fields)
@@ -164,6 +165,7 @@ def test_to_es_document_fields() -> None:
         "likes": 3,
         "reposts": 1,
         "followers": 1200,
+        "simhash": -8470387708326702697,
         "meta": {"region": "北京"},
     }
 

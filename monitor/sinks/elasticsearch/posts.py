@@ -73,6 +73,7 @@ def to_es_document(
         "likes": data.get("likes") or 0,
         "reposts": data.get("reposts") or 0,
         "followers": data.get("followers") or 0,
+        "simhash": data.get("simhash") or 0,
         "meta": data.get("meta") or {},
     }
     return Document(

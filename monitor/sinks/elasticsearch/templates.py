@@ -99,6 +99,7 @@ POST_MAPPING: dict[str, Any] = {
         "likes": LONG,
         "reposts": LONG,
         "followers": LONG,
+        "simhash": LONG,  # signed 64-bit SimHash of text (analysis.simhash)
         "meta": OPAQUE,
     },
 }
