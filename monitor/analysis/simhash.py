@@ -126,7 +126,7 @@ def hamming(a: int, b: int) -> int:
 
 def group_near_duplicates(
     items: Sequence[_T],
-    fingerprint: Callable[[_T], int],
+    fingerprint: Callable[[_T], int | None],
     k: int = DEFAULT_MAX_DISTANCE,
 ) -> list[list[_T]]:
     """Group ``items`` whose fingerprints are within ``k`` bits, in order.
@@ -134,15 +134,16 @@ def group_near_duplicates(
     Greedy and order-preserving: each item joins the first group whose
     representative (its first item) is within ``k``; else it starts a group.
     The groups come in the order of their representatives, and the items of a
-    group in their input order. Quadratic in the number of groups: meant for
-    evidence lists (tens of items), not for the whole stream.
+    group in their input order. An item whose fingerprint is ``None`` (too
+    little text to judge) is a group of its own. Quadratic in the number of
+    groups: meant for evidence lists (tens of items), not the whole stream.
     """
     groups: list[list[_T]] = []
-    heads: list[int] = []
+    heads: list[int | None] = []
     for item in items:
         value = fingerprint(item)
         for index, head in enumerate(heads):
-            if hamming(value, head) <= k:
+            if value is not None and head is not None and hamming(value, head) <= k:
                 groups[index].append(item)
                 break
         else:

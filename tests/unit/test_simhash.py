@@ -12,6 +12,8 @@ from monitor.analysis.simhash import (
     hamming,
     simhash,
 )
+from monitor.analysis.tickets.evidence import merge_evidence
+from monitor.analysis.tickets.model import Evidence
 
 ORIGIN = (
     "星河广场的儿童乐园今天突然关闭了，家长们在门口排了很长的队，工作人员说是设备检修"
@@ -91,3 +93,26 @@ def test_groups_keep_order_and_one_head_per_group() -> None:
     texts = [ORIGIN, other, "转发微博//@x: " + ORIGIN]
     groups = group_near_duplicates(texts, simhash)
     assert groups == [[texts[0], texts[2]], [texts[1]]]
+
+
+def test_evidence_keeps_one_post_per_near_duplicate_group() -> None:
+    other = "星河广场停车太难了，排队半小时才进去，保安态度也不好"
+    posts = [
+        Evidence("big-repost", "转发微博//@x: " + ORIGIN, followers=900),
+        Evidence("origin", ORIGIN, followers=100),
+        Evidence("other", other, followers=50),
+        Evidence("emoji-copy", ORIGIN + "👍", followers=10),
+        Evidence("short-a", "好", followers=5),
+        Evidence("short-b", "好", followers=4),
+    ]
+    kept = merge_evidence(posts[:2], posts[2:], limit=10)
+    assert [item.post_id for item in kept] == [
+        "big-repost",
+        "other",
+        "short-a",
+        "short-b",
+    ]
+    assert [e.post_id for e in merge_evidence(posts, (), limit=2)] == [
+        "big-repost",
+        "other",
+    ]
