@@ -1,0 +1,182 @@
+"""The polling-source contract: pages of posts, cursors stored after the ack.
+
+A fetcher turns one request into a `Page`; `run_source` publishes the page's posts,
+waits for Kafka's acknowledgement and only then saves the page's cursor, so a restart
+never skips a page (a crash between the ack and the save sends the page again with the
+same post ids, which downstream dedup by id absorbs).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from monitor.records import Post
+
+
+@dataclass(frozen=True)
+class Page:
+    """One fetched page.
+
+    Attributes:
+        posts: Posts parsed from the page, in the order they appeared.
+        rejected: (item index, reason) for items that failed mapping or validation.
+        cursor: The cursor to store once `posts` are acknowledged (None: keep the old).
+        more: True when another page is ready now (keep paging before sleeping).
+
+    """
+
+    posts: tuple[Post, ...] = ()
+    rejected: tuple[tuple[int, str], ...] = ()
+    cursor: str | None = None
+    more: bool = False
+
+
+class Fetcher(Protocol):
+    """Fetches one page after a cursor; knows nothing of Kafka."""
+
+    async def fetch(self, cursor: str | None) -> Page:
+        """Fetch the page after `cursor` (None: from the start)."""
+        ...
+
+    async def close(self) -> None:
+        """Release the fetcher's session."""
+        ...
+
+
+class CursorStore(Protocol):
+    """Durable cursors, one per source name."""
+
+    async def load(self, source: str) -> str | None:
+        """Return the last saved cursor of `source`, or None."""
+        ...
+
+    async def save(self, source: str, cursor: str) -> None:
+        """Store `cursor` for `source`; returns once it is durable."""
+        ...
+
+
+@dataclass
+class SourceHealth:
+    """Per-source counters the caller reads (metrics wiring comes later).
+
+    Attributes:
+        fetched: Pages fetched successfully.
+        accepted: Posts published and acknowledged.
+        rejected: Rejected items by reason.
+        duplicates: Items dropped as already seen.
+        errors: Failed fetch/publish/save attempts.
+        last_success_epoch_s: Wall-clock time of the last stored page, or None.
+        cursor_lag_seconds: How far the cursor is behind now, when known.
+
+    """
+
+    fetched: int = 0
+    accepted: int = 0
+    rejected: Counter[str] = field(default_factory=Counter)
+    duplicates: int = 0
+    errors: int = 0
+    last_success_epoch_s: float | None = None
+    cursor_lag_seconds: float | None = None
+
+
+def backoff_seconds(
+    attempt: int,
+    *,
+    base: float = 1.0,
+    cap: float = 300.0,
+    rng: random.Random | None = None,
+) -> float:
+    """Full-jitter exponential backoff: uniform in [0, min(cap, base * 2**attempt)].
+
+    Args:
+        attempt: 0 for the first retry.
+        base: Seconds of the first step.
+        cap: Upper bound in seconds.
+        rng: Random source (tests pass a seeded one).
+
+    """
+    ceiling = min(cap, base * (2 ** min(attempt, 62)))
+    return (rng or random).uniform(0.0, ceiling)
+
+
+async def run_source(
+    name: str,
+    fetcher: Fetcher,
+    cursors: CursorStore,
+    publish: Callable[[Sequence[Post]], Awaitable[None]],
+    *,
+    interval: float,
+    stop: asyncio.Event,
+    health: SourceHealth | None = None,
+    clock: Callable[[], float] = time.time,
+    sleep: Callable[[float], Awaitable[None]] | None = None,
+    backoff_cap: float = 300.0,
+) -> SourceHealth:
+    """Poll one source until `stop` is set; errors are retried, never fatal.
+
+    `publish` must return only after Kafka acknowledged every post; the cursor is saved
+    after that, never before.
+
+    Args:
+        name: The source name (the cursor key).
+        fetcher: Fetches pages.
+        cursors: Durable cursor store.
+        publish: Sends posts and awaits their ack.
+        interval: Seconds to sleep between polls once no page is ready.
+        stop: Set to end the loop after the current step.
+        health: Counters to update (a new one if None).
+        clock: Wall clock in epoch seconds.
+        sleep: Awaitable sleep (default: waits on `stop` with a timeout).
+        backoff_cap: Longest wait after repeated errors, seconds.
+
+    Returns:
+        The health counters.
+
+    """
+    state = health if health is not None else SourceHealth()
+
+    async def pause(seconds: float) -> None:
+        if sleep is not None:
+            await sleep(seconds)
+            return
+        try:
+            await asyncio.wait_for(stop.wait(), timeout=seconds)
+        except asyncio.TimeoutError:
+            pass
+
+    attempt = 0
+    cursor: str | None = None
+    loaded = False
+    while not stop.is_set():
+        try:
+            if not loaded:
+                cursor = await cursors.load(name)
+                loaded = True
+            page = await fetcher.fetch(cursor)
+            state.fetched += 1
+            for _, reason in page.rejected:
+                state.rejected[reason] += 1
+            if page.posts:
+                await publish(page.posts)
+                state.accepted += len(page.posts)
+            if page.cursor is not None and page.cursor != cursor:
+                await cursors.save(name, page.cursor)
+                cursor = page.cursor
+            state.last_success_epoch_s = clock()
+            attempt = 0
+            if page.more:
+                continue
+            await pause(interval)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # noqa: BLE001 - any failure is counted and retried
+            state.errors += 1
+            await pause(backoff_seconds(attempt, cap=backoff_cap))
+            attempt += 1
+    return state
