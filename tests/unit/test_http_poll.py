@@ -1,0 +1,88 @@
+"""Polling contract: run_source saves a cursor only after the ack; backoff bounds."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Sequence
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from monitor.records import Post, parse_post
+from monitor.sources.base import Page, SourceHealth, backoff_seconds, run_source
+
+
+def _post(n: int) -> Post:
+    return parse_post(
+        {"id": f"s:{n}", "text": f"t{n}", "published_at": "2026-01-01T00:00:00+00:00"}
+    )
+
+
+class _Pages:
+    def __init__(self, pages: list[Page | Exception]) -> None:
+        self.pages = pages
+        self.seen: list[str | None] = []
+
+    async def fetch(self, cursor: str | None) -> Page:
+        self.seen.append(cursor)
+        item = self.pages.pop(0) if self.pages else Page(cursor=cursor)
+        if isinstance(item, Exception):
+            raise item
+        return item
+
+    async def close(self) -> None:
+        return None
+
+
+class _Cursors:
+    def __init__(self) -> None:
+        self.saved: dict[str, str] = {}
+
+    async def load(self, source: str) -> str | None:
+        return self.saved.get(source)
+
+    async def save(self, source: str, cursor: str) -> None:
+        self.saved[source] = cursor
+
+
+@given(st.integers(min_value=0, max_value=200), st.floats(min_value=0.01, max_value=10))
+def test_backoff_stays_within_cap(attempt: int, base: float) -> None:
+    delay = backoff_seconds(attempt, base=base, cap=30.0, rng=random.Random(attempt))
+    assert 0.0 <= delay <= min(30.0, base * 2**attempt)
+
+
+def test_cursor_saved_after_ack_and_errors_retried() -> None:
+    cursors = _Cursors()
+    published: list[str] = []
+    fetcher = _Pages(
+        [
+            Page(posts=(_post(1),), cursor="c1", more=True),
+            RuntimeError("boom"),
+            Page(posts=(_post(2),), rejected=((0, "no text"),), cursor="c2"),
+        ]
+    )
+    stop = asyncio.Event()
+
+    async def publish(posts: Sequence[Post]) -> None:
+        # The cursor of a page is never saved before its posts are acknowledged.
+        assert cursors.saved.get("s") != "c2" or len(published) >= 2
+        published.extend(p.id for p in posts)
+
+    sleeps: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+        if len(sleeps) >= 2:
+            stop.set()
+
+    health = asyncio.run(
+        run_source("s", fetcher, cursors, publish, interval=5.0, stop=stop, sleep=sleep)
+    )
+    assert published == ["s:1", "s:2"]
+    assert cursors.saved == {"s": "c2"}
+    assert fetcher.seen == [None, "c1", "c1"]
+    assert isinstance(health, SourceHealth)
+    assert health.errors == 1 and health.accepted == 2
+    assert health.rejected == {"no text": 1}
+    assert sleeps[-1] == 5.0
