@@ -86,3 +86,29 @@ def test_cursor_saved_after_ack_and_errors_retried() -> None:
     assert health.errors == 1 and health.accepted == 2
     assert health.rejected == {"no text": 1}
     assert sleeps[-1] == 5.0
+
+
+def test_lookup_follows_dotted_paths() -> None:
+    from monitor.sources.http_poll import lookup
+
+    doc = {"data": {"items": [{"user": {"nick": "a"}}]}}
+    assert lookup(doc, "data.items.0.user.nick") == "a"
+
+
+def test_retry_after_reads_seconds_and_dates_and_caps() -> None:
+    from datetime import datetime, timezone
+
+    from monitor.sources.http_poll import retry_after_seconds
+
+    now = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    assert retry_after_seconds("7", now=now) == 7.0
+    assert retry_after_seconds("99999", now=now, cap=60) == 60
+    assert retry_after_seconds("Thu, 01 Jan 2026 00:00:10 GMT", now=now) == 10.0
+    assert retry_after_seconds("junk", now=now) is None
+
+
+def test_headers_hidden_from_repr() -> None:
+    from monitor.sources.http_poll import HttpPollOptions
+
+    opts = HttpPollOptions(name="r", url="http://x", headers={"Authorization": "s3"})
+    assert "s3" not in repr(opts)
