@@ -153,7 +153,10 @@ def _second_reaches_first(console: Console, timeout: float = 90) -> None:
     Fails with both workers' logs if it does not within ``timeout`` seconds.
     """
     host, port = console.first.web_url.removeprefix("http://").split(":")
-    connection = http.client.HTTPConnection(host, int(port), timeout=5)
+    # Longer than the stream's 15 s pings: a read that times out means the
+    # stream went silent, which ends the check (a timed-out socket file
+    # cannot be read again).
+    connection = http.client.HTTPConnection(host, int(port), timeout=30)
     deadline = time.monotonic() + timeout
     note = f"feed check {time.time_ns()}"
     try:
@@ -167,7 +170,7 @@ def _second_reaches_first(console: Console, timeout: float = 90) -> None:
             try:
                 line = stream.readline().decode()
             except (TimeoutError, socket.timeout):
-                line = ""
+                break
             if line.startswith("event: hello"):
                 said_hello = True
             if said_hello and not sent:
