@@ -216,15 +216,28 @@ def _ticketing(
         api_key=settings.es_api_key,
         request_timeout=settings.es_request_timeout_seconds,
     )
-    tickets_topic = pipeline.topics.tickets
+    # The feed has a producer of its own, not Faust's: Faust holds its sends
+    # while the worker's consumer group rebalances (a minute at worst), and a
+    # console change must reach the other consoles regardless.
+    feed_producer: dict[str, Any] = {}
+    feed_bootstrap = bootstrap_servers(settings.kafka_url)
 
     async def send_feed(key: bytes, value: bytes) -> None:
-        await tickets_topic.send(key=key, value=value)
+        producer = feed_producer.get("producer")
+        if producer is None:
+            from aiokafka import AIOKafkaProducer
+
+            producer = AIOKafkaProducer(
+                bootstrap_servers=feed_bootstrap, linger_ms=0
+            )
+            await producer.start()
+            feed_producer["producer"] = producer
+        await producer.send_and_wait(settings.topic_tickets, value, key=key)
 
     publisher = TicketEventPublisher(send_feed)
     feed = TicketFeed()
     follower = TicketEventFollower(
-        feed, bootstrap_servers(settings.kafka_url), settings.topic_tickets
+        feed, feed_bootstrap, settings.topic_tickets
     )
 
     def on_event(ticket: Any, event: Any) -> None:
@@ -276,6 +289,9 @@ def _ticketing(
         async def on_stop(self) -> None:
             await follower.stop()
             await publisher.stop()
+            producer = feed_producer.pop("producer", None)
+            if producer is not None:
+                await producer.stop()
             await service.drain(timeout=5)
             await service.close()
             current = _own_notifier(service)

@@ -155,10 +155,10 @@ def test_a_change_through_the_second_worker_appears_live(
 
 def test_the_language_switch(desk: Any, console: Console) -> None:
     desk.get_by_test_id("lang-switch").click()
-    desk.get_by_role("link", name="Queue").wait_for()
+    desk.locator("[data-nav=queue]").get_by_text("Queue").wait_for()
     assert desk.evaluate("document.documentElement.lang") == "en"
     desk.get_by_test_id("lang-switch").click()
-    desk.get_by_role("link", name="工单队列").wait_for()
+    desk.locator("[data-nav=queue]").get_by_text("工单队列").wait_for()
 
 
 def test_a_viewer_sees_no_action_buttons(
