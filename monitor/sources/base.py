@@ -20,19 +20,41 @@ from monitor.records import Post
 
 
 @dataclass(frozen=True)
+class Rejected:
+    """One item of a page that is not a valid post.
+
+    Attributes:
+        index: Its position in the page.
+        reason: A short label for metrics (``mapping``, ``invalid``, ``too_large``).
+        detail: The reason in words an operator can act on (no secrets).
+        raw: The item as received (JSON or XML bytes), for the dead letter.
+
+    """
+
+    index: int
+    reason: str
+    detail: str = ""
+    raw: bytes = b""
+
+
+@dataclass(frozen=True)
 class Page:
     """One fetched page.
 
     Attributes:
         posts: Posts parsed from the page, in the order they appeared.
-        rejected: (item index, reason) for items that failed mapping or validation.
-        cursor: The cursor to store once `posts` are acknowledged (None: keep the old).
+        rejected: Items that failed mapping or validation.
+        duplicates: Items dropped as exact repeats (same source and id).
+        cursor: The fetcher's opaque state to store once `posts` are acknowledged
+            (None: keep the old). Fetchers encode in it what they need (vendor
+            cursor, page, ETag, recent ids) and bound its size.
         more: True when another page is ready now (keep paging before sleeping).
 
     """
 
     posts: tuple[Post, ...] = ()
-    rejected: tuple[tuple[int, str], ...] = ()
+    rejected: tuple[Rejected, ...] = ()
+    duplicates: int = 0
     cursor: str | None = None
     more: bool = False
 
@@ -112,6 +134,7 @@ async def run_source(
     publish: Callable[[Sequence[Post]], Awaitable[None]],
     *,
     interval: float,
+    reject: Callable[[Sequence[Rejected]], Awaitable[None]] | None = None,
     stop: asyncio.Event,
     health: SourceHealth | None = None,
     clock: Callable[[], float] = time.time,
@@ -129,6 +152,8 @@ async def run_source(
         cursors: Durable cursor store.
         publish: Sends posts and awaits their ack.
         interval: Seconds to sleep between polls once no page is ready.
+        reject: Sends rejected items to the dead letters and awaits the ack
+            (before the cursor moves past them).
         stop: Set to end the loop after the current step.
         health: Counters to update (a new one if None).
         clock: Wall clock in epoch seconds.
@@ -160,11 +185,14 @@ async def run_source(
                 loaded = True
             page = await fetcher.fetch(cursor)
             state.fetched += 1
-            for _, reason in page.rejected:
-                state.rejected[reason] += 1
             if page.posts:
                 await publish(page.posts)
                 state.accepted += len(page.posts)
+            if page.rejected and reject is not None:
+                await reject(page.rejected)
+            for item in page.rejected:
+                state.rejected[item.reason] += 1
+            state.duplicates += page.duplicates
             if page.cursor is not None and page.cursor != cursor:
                 await cursors.save(name, page.cursor)
                 cursor = page.cursor

@@ -10,7 +10,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from monitor.records import Post, parse_post
-from monitor.sources.base import Page, SourceHealth, backoff_seconds, run_source
+from monitor.sources.base import (
+    Page,
+    Rejected,
+    SourceHealth,
+    backoff_seconds,
+    run_source,
+)
 
 
 def _post(n: int) -> Post:
@@ -59,7 +65,11 @@ def test_cursor_saved_after_ack_and_errors_retried() -> None:
         [
             Page(posts=(_post(1),), cursor="c1", more=True),
             RuntimeError("boom"),
-            Page(posts=(_post(2),), rejected=((0, "no text"),), cursor="c2"),
+            Page(
+                posts=(_post(2),),
+                rejected=(Rejected(0, "mapping", "no text"),),
+                cursor="c2",
+            ),
         ]
     )
     stop = asyncio.Event()
@@ -84,7 +94,7 @@ def test_cursor_saved_after_ack_and_errors_retried() -> None:
     assert fetcher.seen == [None, "c1", "c1"]
     assert isinstance(health, SourceHealth)
     assert health.errors == 1 and health.accepted == 2
-    assert health.rejected == {"no text": 1}
+    assert health.rejected == {"mapping": 1}
     assert sleeps[-1] == 5.0
 
 
