@@ -29,7 +29,6 @@ import logging
 import math
 import re
 import time
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -42,6 +41,7 @@ from monitor.errors import InvalidRecordError
 from monitor.metrics import SourceLabels, SourceMetrics
 from monitor.records import Post, parse_post
 from monitor.sources.config import SourcesConfig
+from monitor.sources.limits import RecentIds, TokenBucket
 from monitor.sources.publisher import PostPublisher
 from monitor.web.api import error_response
 
@@ -60,9 +60,6 @@ JSON_TYPES = frozenset({"application/json"})
 JSON_LINES_TYPES = frozenset(
     {"application/x-ndjson", "application/jsonl", "application/x-jsonlines"}
 )
-#: Post ids remembered per source to drop exact repeats (~100 bytes each).
-RECENT_IDS = 10_000
-
 _TIMESTAMP = re.compile(r"\d{1,12}")
 _SIGNATURE = re.compile(r"sha256=([0-9a-fA-F]{64})")
 
@@ -101,52 +98,6 @@ def check_signature(
     if not hmac.compare_digest(expected, given):
         return "signature does not match"
     return None
-
-
-class TokenBucket:
-    """A rate of ``per_second`` tokens, holding at most ``burst``; time passed in."""
-
-    def __init__(self, per_second: float, burst: int) -> None:
-        self.per_second, self.burst = per_second, burst
-        self._tokens = float(burst)
-        self._at_s: float | None = None
-
-    def take(self, cost: int, now_s: float) -> float:
-        """Take ``cost`` tokens (at most ``burst``) if there are enough.
-
-        Returns:
-            0 if taken, else the seconds to wait before they would be there
-            (nothing is taken then).
-
-        """
-        if self._at_s is not None:
-            elapsed = max(0.0, now_s - self._at_s)
-            self._tokens = min(self.burst, self._tokens + elapsed * self.per_second)
-        self._at_s = now_s
-        cost = min(cost, self.burst)
-        if self._tokens >= cost:
-            self._tokens -= cost
-            return 0.0
-        return (cost - self._tokens) / self.per_second
-
-
-class RecentIds:
-    """The last ``limit`` post ids accepted, to drop exact repeats."""
-
-    def __init__(self, limit: int = RECENT_IDS) -> None:
-        self.limit = limit
-        self._ids: OrderedDict[str, None] = OrderedDict()
-
-    def __contains__(self, post_id: object) -> bool:
-        return post_id in self._ids
-
-    def add(self, post_ids: Sequence[str]) -> None:
-        """Remember ids (call once Kafka has them), forgetting the oldest."""
-        for post_id in post_ids:
-            self._ids[post_id] = None
-            self._ids.move_to_end(post_id)
-        while len(self._ids) > self.limit:
-            self._ids.popitem(last=False)
 
 
 @dataclass

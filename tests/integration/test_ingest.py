@@ -18,11 +18,10 @@ from prometheus_client import CollectorRegistry
 
 from monitor.local.embedded import EmbeddedServers, free_port
 from monitor.metrics import SourceMetrics
+from monitor.sources.limits import RecentIds, TokenBucket
 from monitor.topics import bootstrap_servers
 from monitor.web.ingest import (
     KafkaPublish,
-    RecentIds,
-    TokenBucket,
     WebhookEndpoint,
     ingest_app,
     sign,
