@@ -240,6 +240,27 @@ def _ticketing(
         feed, feed_bootstrap, settings.topic_tickets
     )
 
+    async def stop_feed(_: Any = None) -> None:
+        """Stop following and publishing (idempotent): sends what is queued."""
+        await follower.stop()
+        await publisher.stop()
+        producer = feed_producer.pop("producer", None)
+        if producer is not None:
+            await producer.stop()
+
+    async def start_feed(_: Any = None) -> None:
+        publisher.start()
+        follower.start()
+
+    # The feed starts with the web server, not with the Faust services: those
+    # start only once the worker's consumer group has settled (a minute when a
+    # member is slow to rejoin), and a change made through this worker's API
+    # meanwhile must still reach the other consoles, as this console must
+    # hear theirs.
+    feed_web_app = app.web.web_app  # type: ignore[attr-defined]
+    feed_web_app.on_startup.append(start_feed)
+    feed_web_app.on_cleanup.append(stop_feed)
+
     def on_event(ticket: Any, event: Any) -> None:
         _count_delivery(metrics, event)
         publisher.offer(ticket, event)
@@ -283,15 +304,9 @@ def _ticketing(
             current = _own_notifier(service)
             if current is not None:
                 await current.start()
-            publisher.start()
-            follower.start()
 
         async def on_stop(self) -> None:
-            await follower.stop()
-            await publisher.stop()
-            producer = feed_producer.pop("producer", None)
-            if producer is not None:
-                await producer.stop()
+            await stop_feed()
             await service.drain(timeout=5)
             await service.close()
             current = _own_notifier(service)
