@@ -335,10 +335,22 @@ class SourceMetrics(NamedTuple):
     posts_rejected: Counter
     posts_duplicate: Counter
     requests_refused: Counter
+    pages_fetched: Counter
+    poll_errors: Counter
+    last_success: Gauge
+    cursor_lag: Gauge
+    interval: Gauge
+    polling_since: Gauge
 
     @classmethod
     def create(cls, registry: CollectorRegistry) -> SourceMetrics:
-        """Define the source metrics in ``registry`` (use a fresh one per test)."""
+        """Define the source metrics in ``registry`` (use a fresh one per test).
+
+        The poller gauges (last success, cursor lag, interval, polling since)
+        exist only on the worker that polls the source now: they are removed
+        when its poller stops, so a source that moved to another worker does
+        not look stale on the old one.
+        """
         return cls(
             posts_accepted=Counter(
                 "monitor_source_posts_accepted_total",
@@ -366,6 +378,46 @@ class SourceMetrics(NamedTuple):
                 "(401 signature, 413 size, 415 type, 422 nothing valid, 429 rate, "
                 "503 Kafka unavailable).",
                 ["source", "status"],
+                registry=registry,
+            ),
+            pages_fetched=Counter(
+                "monitor_source_pages_fetched_total",
+                "Pages a poller fetched and parsed, by source.",
+                ["source"],
+                registry=registry,
+            ),
+            poll_errors=Counter(
+                "monitor_source_poll_errors_total",
+                "Failed poll attempts (fetch, publish, dead letter or cursor "
+                "write), retried with backoff, by source.",
+                ["source"],
+                registry=registry,
+            ),
+            last_success=Gauge(
+                "monitor_source_last_success_timestamp_seconds",
+                "Unix time of the source's last successful poll (0: none known), "
+                "on the worker polling it.",
+                ["source"],
+                registry=registry,
+            ),
+            cursor_lag=Gauge(
+                "monitor_source_cursor_lag_seconds",
+                "Age of the newest post of the last page with posts (0 once the "
+                "backlog is read), on the worker polling the source.",
+                ["source"],
+                registry=registry,
+            ),
+            interval=Gauge(
+                "monitor_source_interval_seconds",
+                "The source's polling interval, on the worker polling it.",
+                ["source"],
+                registry=registry,
+            ),
+            polling_since=Gauge(
+                "monitor_source_polling_since_timestamp_seconds",
+                "Unix time this worker started polling the source; present only "
+                "while it does.",
+                ["source"],
                 registry=registry,
             ),
         )

@@ -205,6 +205,24 @@ class Settings(BaseModel):
         ge=1024,
         description="Largest webhook body accepted on /ingest/{source}, in bytes",
     )
+    topic_source_state: str = Field(
+        "source-state",
+        min_length=1,
+        description="Compacted topic of the pollers' cursors and health, keyed by "
+        "source name",
+    )
+    topic_source_leases: str = Field(
+        "source-leases",
+        min_length=1,
+        description="Topic whose partitions (slots) lease each poller to one worker",
+    )
+    source_slots: int = Field(
+        16,
+        ge=1,
+        le=1024,
+        description="Partitions of the source-leases topic: pollers are spread over "
+        "at most this many workers",
+    )
 
     # Alert tickets.
     rules: Path | None = Field(

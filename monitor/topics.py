@@ -97,8 +97,6 @@ def faust_broker(kafka_url: str) -> str:
     )
 
 
-
-
 async def ensure_topics(
     kafka_url: str,
     partitions: Mapping[str, int],
@@ -217,3 +215,27 @@ async def prepare_topics(settings: Settings, *, timeout: float = 120.0) -> None:
             log.warning("waiting for Kafka at %s: %s", settings.kafka_url, exc)
             await asyncio.sleep(delay)
             delay = min(delay * 2, 5.0)
+
+
+def source_topic_partitions(settings: Settings) -> dict[str, int]:
+    """Return the pollers' topics with their partition counts.
+
+    ``source-state`` has one partition (a few records per source, read whole
+    by every worker that takes a source); ``source-leases`` has one partition
+    per slot and carries no records.
+    """
+    return {
+        settings.topic_source_state: 1,
+        settings.topic_source_leases: settings.source_slots,
+    }
+
+
+async def prepare_source_topics(settings: Settings) -> None:
+    """Create the pollers' topics if missing (state compacted); idempotent."""
+    assert settings.kafka_url is not None
+    await ensure_topics(
+        settings.kafka_url,
+        source_topic_partitions(settings),
+        replicas=settings.topic_replicas,
+        compacted=(settings.topic_source_state,),
+    )

@@ -9,6 +9,7 @@ same post ids, which downstream dedup by id absorbs).
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 import time
 from collections import Counter
@@ -17,6 +18,11 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from monitor.records import Post
+
+log = logging.getLogger(__name__)
+
+#: Longest ``SourceHealth.last_error`` kept, in characters.
+MAX_ERROR_CHARS = 200
 
 
 @dataclass(frozen=True)
@@ -94,7 +100,11 @@ class SourceHealth:
         duplicates: Items dropped as already seen.
         errors: Failed fetch/publish/save attempts.
         last_success_epoch_s: Wall-clock time of the last stored page, or None.
-        cursor_lag_seconds: How far the cursor is behind now, when known.
+        cursor_lag_seconds: How far the cursor is behind now, when known: the age
+            of the newest post of the last page with posts, 0 once a page ends
+            the backlog (no posts, no more pages).
+        last_error: Type and message of the last failed attempt (at most
+            :data:`MAX_ERROR_CHARS` characters), or empty.
 
     """
 
@@ -105,6 +115,7 @@ class SourceHealth:
     errors: int = 0
     last_success_epoch_s: float | None = None
     cursor_lag_seconds: float | None = None
+    last_error: str = ""
 
 
 def backoff_seconds(
@@ -140,6 +151,8 @@ async def run_source(
     clock: Callable[[], float] = time.time,
     sleep: Callable[[float], Awaitable[None]] | None = None,
     backoff_cap: float = 300.0,
+    max_pages: int | None = None,
+    report: Callable[[SourceHealth, str | None], Awaitable[None]] | None = None,
 ) -> SourceHealth:
     """Poll one source until `stop` is set; errors are retried, never fatal.
 
@@ -159,6 +172,11 @@ async def run_source(
         clock: Wall clock in epoch seconds.
         sleep: Awaitable sleep (default: waits on `stop` with a timeout).
         backoff_cap: Longest wait after repeated errors, seconds.
+        max_pages: Pages fetched back to back at most (while the fetcher says
+            ``more``) before sleeping ``interval``; None: no limit.
+        report: Awaited after every step, successful or not, with the counters
+            and the stored cursor (metrics, the health record); a failure in it
+            is logged and does not stop polling.
 
     Returns:
         The health counters.
@@ -178,13 +196,16 @@ async def run_source(
     attempt = 0
     cursor: str | None = None
     loaded = False
+    pages_in_poll = 0
     while not stop.is_set():
+        wait = interval
         try:
             if not loaded:
                 cursor = await cursors.load(name)
                 loaded = True
             page = await fetcher.fetch(cursor)
             state.fetched += 1
+            pages_in_poll += 1
             if page.posts:
                 await publish(page.posts)
                 state.accepted += len(page.posts)
@@ -196,15 +217,34 @@ async def run_source(
             if page.cursor is not None and page.cursor != cursor:
                 await cursors.save(name, page.cursor)
                 cursor = page.cursor
-            state.last_success_epoch_s = clock()
+            now = clock()
+            state.last_success_epoch_s = now
+            if page.posts:
+                newest = max(post.published_at.timestamp() for post in page.posts)
+                state.cursor_lag_seconds = max(0.0, now - newest)
+            elif not page.more:
+                state.cursor_lag_seconds = 0.0
             attempt = 0
-            if page.more:
-                continue
-            await pause(interval)
+            if page.more and (max_pages is None or pages_in_poll < max_pages):
+                wait = 0.0
+            else:
+                pages_in_poll = 0
         except asyncio.CancelledError:
             raise
-        except Exception:  # noqa: BLE001 - any failure is counted and retried
+        except Exception as exc:  # noqa: BLE001 - any failure is counted and retried
             state.errors += 1
-            await pause(backoff_seconds(attempt, cap=backoff_cap))
+            state.last_error = f"{type(exc).__name__}: {exc}"[:MAX_ERROR_CHARS]
+            log.warning("source %s: %s; retrying", name, state.last_error)
+            wait = backoff_seconds(attempt, cap=backoff_cap)
             attempt += 1
+            pages_in_poll = 0
+        if report is not None:
+            try:
+                await report(state, cursor)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 - health reporting never stops polling
+                log.exception("source %s: health report failed", name)
+        if wait > 0:
+            await pause(wait)
     return state
