@@ -44,6 +44,8 @@ MAX_REASONS = 20
 MAX_REASON_CHARS = 40
 #: Record format version.
 STATE_SCHEMA = 1
+#: A source is stale when its last success is older than this many intervals.
+STALE_INTERVALS = 3
 
 
 class CursorTooLarge(MonitorError):
@@ -121,6 +123,17 @@ class SourceState:
             last_success_epoch_s=health.last_success_epoch_s,
             cursor_lag_seconds=health.cursor_lag_seconds,
             last_error=health.last_error[:MAX_ERROR_CHARS],
+        )
+
+    def is_stale(self, now_epoch_s: float) -> bool:
+        """Say whether no poll succeeded in the last :data:`STALE_INTERVALS` intervals.
+
+        A source that never succeeded is stale.
+        """
+        if self.last_success_epoch_s is None:
+            return True
+        return now_epoch_s - self.last_success_epoch_s > (
+            STALE_INTERVALS * self.interval_seconds
         )
 
     def restore(self, health: SourceHealth) -> None:

@@ -27,13 +27,16 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from monitor.metrics import SourceMetrics
 from monitor.records import DeadLetter, Post, bounded_dead_letter
 from monitor.sources.base import Fetcher, Rejected, SourceHealth, run_source
 from monitor.sources.config import HttpPollSource, RssSource, SourcesConfig
 from monitor.sources.cursors import SourceState
+
+if TYPE_CHECKING:
+    from monitor.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -61,17 +64,25 @@ class Poller(NamedTuple):
     max_pages: int | None = None
 
 
-def build_poller(source: PollerSource) -> Poller:
-    """Build the real fetcher of a source from its sources-file entry."""
+def build_poller(
+    source: PollerSource, *, max_future_seconds: float | None = None
+) -> Poller:
+    """Build the real fetcher of a source from its sources-file entry.
+
+    Args:
+        source: The ``http_poll`` or ``rss`` entry.
+        max_future_seconds: Refuse posts dated further ahead (None: no check).
+
+    """
     if isinstance(source, HttpPollSource):
         from monitor.sources.http_poll import HttpPollFetcher, options_from_config
 
-        options = options_from_config(source)
+        options = options_from_config(source, max_future_seconds=max_future_seconds)
         return Poller(HttpPollFetcher(options), options.max_pages_per_poll)
     from monitor.sources.rss import RssFetcher, rss_options_from_config
 
-    rss = rss_options_from_config(source)
-    return Poller(RssFetcher(rss), getattr(rss, "max_pages_per_poll", None))
+    rss = rss_options_from_config(source, max_future_seconds=max_future_seconds)
+    return Poller(RssFetcher(rss), None)  # one feed document, one page
 
 
 class Publisher(Protocol):
@@ -470,3 +481,106 @@ def _copy(health: SourceHealth) -> SourceHealth:
         cursor_lag_seconds=health.cursor_lag_seconds,
         last_error=health.last_error,
     )
+
+
+class SourcePollers:
+    """Everything that runs a sources file's pollers against Kafka, in one piece.
+
+    Used by the worker (``leases=True``: each poller runs in one worker at a
+    time, see :mod:`monitor.sources.leases`) and by ``monitor sources run``
+    (every poller here, unless ``--leases``). :meth:`start` creates the
+    source topics and connects; :meth:`stop` stops every poller (pages
+    finished, cursors written) and disconnects.
+
+    Args:
+        settings: Resolved settings (``kafka_url`` set).
+        config: The sources file.
+        leases: Take pollers through the source-lease group.
+        metrics: Per-source metrics, or None.
+        poller_factory: Builds a source's fetcher (default: the real ones,
+            refusing posts dated beyond ``settings.max_future_seconds``).
+
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        config: SourcesConfig,
+        *,
+        leases: bool,
+        metrics: SourceMetrics | None = None,
+        poller_factory: Callable[[PollerSource], Poller] | None = None,
+    ) -> None:
+        import functools
+
+        from monitor.sources.cursors import KafkaCursorStore
+        from monitor.sources.publisher import PostPublisher
+
+        assert settings.kafka_url is not None
+        self.settings = settings
+        self.config = config
+        self.publisher = PostPublisher(settings.kafka_url, settings.topic_posts)
+        self.store = KafkaCursorStore(
+            settings.kafka_url,
+            settings.topic_source_state,
+            replicas=settings.topic_replicas,
+        )
+        self.dead_letters = KafkaDeadLetters(
+            settings.kafka_url, settings.topic_dead_letters
+        )
+        self.runner = SourceRunner(
+            config,
+            self.publisher,
+            self.store,
+            self.dead_letters,
+            metrics=metrics,
+            poller_factory=poller_factory
+            or functools.partial(
+                build_poller, max_future_seconds=settings.max_future_seconds
+            ),
+        )
+        self.leases: Any = None
+        if leases:
+            from monitor.sources.leases import SourceLeases
+            from monitor.topics import bootstrap_servers
+
+            self.leases = SourceLeases(
+                list(config.pollers),
+                self.runner.start,
+                self.runner.stop,
+                bootstrap=bootstrap_servers(settings.kafka_url),
+                topic=settings.topic_source_leases,
+                group_id=f"{settings.app_id}-sources",
+                slots=settings.source_slots,
+                instance_id=settings.instance_id,
+            )
+        self._started = False
+
+    async def start(self) -> None:
+        """Create the source topics, connect, and start (or lease) the pollers."""
+        from monitor.topics import prepare_source_topics
+
+        await prepare_source_topics(self.settings)
+        await self.publisher.start()
+        self._started = True
+        await self.store.start()
+        await self.dead_letters.start()
+        if self.leases is not None:
+            await self.leases.start()
+        else:
+            for name in self.config.pollers:
+                await self.runner.start(name)
+
+    async def stop(self) -> None:
+        """Stop every poller (cursors written), leave the group, disconnect."""
+        try:
+            if self.leases is not None:
+                await self.leases.stop()
+            await self.runner.stop_all()
+        finally:
+            for close in (self.dead_letters.close, self.store.close):
+                with contextlib.suppress(Exception):
+                    await close()
+            if self._started:
+                with contextlib.suppress(Exception):
+                    await self.publisher.close()

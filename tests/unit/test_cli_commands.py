@@ -29,7 +29,7 @@ SUBCOMMANDS = {
     "dashboards": {"install"},
     "evaluate": {"bursts", "sentiment"},
     "rules": {"check"},
-    "sources": {"check"},
+    "sources": {"check", "run", "status"},
     "tickets": {
         "list",
         "show",
