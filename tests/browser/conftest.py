@@ -166,11 +166,18 @@ def _second_reaches_first(console: Console, timeout: float = 90) -> None:
         stream = connection.getresponse()
         assert stream.status == 200, stream.status
         said_hello = sent = False
+        started, lines, ended = time.monotonic(), 0, "deadline"
         while time.monotonic() < deadline:
             try:
-                line = stream.readline().decode()
+                raw = stream.readline()
             except (TimeoutError, socket.timeout):
+                ended = "silent for 30 s"
                 break
+            if not raw:
+                ended = "the stream ended"
+                break
+            line = raw.decode()
+            lines += 1
             if line.startswith("event: hello"):
                 said_hello = True
             if said_hello and not sent:
@@ -184,7 +191,8 @@ def _second_reaches_first(console: Console, timeout: float = 90) -> None:
                 return
         pytest.fail(
             f"a change through the second worker did not stream from the first "
-            f"within {timeout:.0f} s (hello: {said_hello}, sent: {sent})\n"
+            f"(hello: {said_hello}, sent: {sent}, {lines} lines read, "
+            f"{ended} after {time.monotonic() - started:.1f} s)\n"
             f"first worker:\n{console.first.log_tail(60)}\n"
             f"second worker:\n{console.second.log_tail(60)}"
         )
