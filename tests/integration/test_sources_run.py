@@ -1,0 +1,221 @@
+"""``monitor sources run`` as a real process against a paged JSON API (aiohttp):
+killed with SIGKILL in the middle of paging and started again, every vendor item
+reaches the posts topic (none lost) and, deduplicated by post id, once; the
+rejected item is dead-lettered once; ``sources status --json`` shows the counts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiokafka import AIOKafkaConsumer
+
+from monitor.local.embedded import free_port
+from monitor.sinks.deadletters import read_dead_letters
+from monitor.topics import bootstrap_servers
+from tests.integration.conftest import Stack
+
+pytestmark = pytest.mark.integration
+
+PER_PAGE = 5
+PAGES = 3  # then an empty page: caught up
+BAD_ITEM = 3  # page 0's item 3 has no text: rejected, dead-lettered
+
+
+def _item(n: int) -> dict[str, Any]:
+    item: dict[str, Any] = {
+        "review_id": f"r{n}",
+        "content": f"第{n}条评论，服务不错",
+        "created_at": "2026-11-20T08:00:00+00:00",
+        "user": {"nick": f"u{n}"},
+    }
+    if n == BAD_ITEM:
+        del item["content"]
+    return item
+
+
+class VendorApi:
+    """Serves ``/reviews?since=`` in pages; page 2 hangs until released once."""
+
+    def __init__(self) -> None:
+        self.hits: list[str] = []
+        self.page2_asked = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def reviews(self, request: web.Request) -> web.Response:
+        since = request.query.get("since", "")
+        self.hits.append(since)
+        page = int(since[1:]) if since.startswith("p") else 0
+        if page == 2 and not self.release.is_set():
+            self.page2_asked.set()
+            await self.release.wait()  # the poller is killed while it waits
+        items = (
+            [_item(n) for n in range(page * PER_PAGE, (page + 1) * PER_PAGE)]
+            if page < PAGES
+            else []
+        )
+        following = f"p{min(page + 1, PAGES)}"
+        return web.json_response({"data": {"items": items, "next_cursor": following}})
+
+
+async def _serve(api: VendorApi, port: int) -> web.AppRunner:
+    app = web.Application()
+    app.router.add_get("/reviews", api.reviews)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    return runner
+
+
+async def _post_ids(kafka_url: str, topic: str, want: int, timeout: float) -> list[str]:
+    """Read the posts topic from the start until ``want`` distinct ids are seen."""
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap_servers(kafka_url),
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
+    await consumer.start()
+    ids: list[str] = []
+    try:
+        async with asyncio.timeout(timeout):
+            while len(set(ids)) < want:
+                batches = await consumer.getmany(timeout_ms=300)
+                for records in batches.values():
+                    ids.extend(json.loads(r.value)["id"] for r in records)
+        await asyncio.sleep(0.5)  # anything sent twice would be here by now
+        for records in (await consumer.getmany(timeout_ms=300)).values():
+            ids.extend(json.loads(r.value)["id"] for r in records)
+    finally:
+        await consumer.stop()
+    return ids
+
+
+async def _monitor(
+    env: dict[str, str], log: Path, *args: str
+) -> asyncio.subprocess.Process:
+    """Start ``monitor ARGS`` with its output (stdout and stderr) in ``log``."""
+    with log.open("ab") as out:
+        return await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "monitor",
+            *args,
+            env=env,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=out,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+
+
+async def test_sources_run_survives_sigkill_mid_paging(
+    stack: Stack, tmp_path: Path
+) -> None:
+    api = VendorApi()
+    port = free_port()
+    server = await _serve(api, port)
+    sources = tmp_path / "sources.yaml"
+    sources.write_text(
+        f"""sources:
+  - name: reviews
+    kind: http_poll
+    url: http://127.0.0.1:{port}/reviews?since={{cursor}}
+    interval: 1s
+    items: data.items
+    cursor: data.next_cursor
+    map: {{id: review_id, text: content, published_at: created_at, author: user.nick}}
+""",
+        encoding="utf-8",
+    )
+    env = {
+        **stack.env,
+        "MONITOR_TOPIC_SOURCE_STATE": f"{stack.name}-source-state",
+        "MONITOR_TOPIC_SOURCE_LEASES": f"{stack.name}-source-leases",
+    }
+    kafka_url = stack.addresses.kafka_url
+    log = tmp_path / "sources-run.log"
+    first = await _monitor(env, log, "sources", "run", str(sources))
+    try:
+        async with asyncio.timeout(60):
+            await api.page2_asked.wait()
+    except TimeoutError:
+        first.kill()
+        await first.wait()
+        raise AssertionError(f"page 2 never asked for:\n{_tail(log)}") from None
+    # Pages 0 and 1 are in Kafka with their cursor; page 2 is in flight.
+    first.send_signal(signal.SIGKILL)
+    await first.wait()
+    assert api.hits == ["", "p1", "p2"]
+    api.release.set()
+
+    second = await _monitor(env, log, "sources", "run", str(sources))
+    try:
+        ids = await _post_ids(
+            kafka_url, stack.posts_topic, PAGES * PER_PAGE - 1, timeout=60
+        )
+        # Resumed at page 2 (the stored cursor), not from the start.
+        assert api.hits[3] == "p2", api.hits
+        # Caught up: the empty page was fetched and its cursor stored.
+        async with asyncio.timeout(30):
+            while api.hits.count("p3") < 2:
+                await asyncio.sleep(0.1)
+    except BaseException:
+        second.kill()
+        await second.wait()
+        await server.cleanup()
+        raise AssertionError(f"sources run log:\n{_tail(log)}") from None
+    second.send_signal(signal.SIGTERM)
+    async with asyncio.timeout(30):
+        await second.wait()
+    await server.cleanup()
+    assert second.returncode == 0, _tail(log)
+    assert "reviews: " in _tail(log)  # its closing summary
+
+    expected = {f"reviews:r{n}" for n in range(PAGES * PER_PAGE) if n != BAD_ITEM}
+    assert set(ids) == expected, "no vendor item lost"
+    counts = Counter(ids)
+    assert len(counts) == len(expected), "exactly once after dedup by post id"
+
+    letters = await read_dead_letters(kafka_url, stack.dead_letters_topic, limit=10)
+    assert [(x.stage, x.source) for x in letters] == [("source", "reviews")]
+    assert '"review_id":"r3"' in letters[0].payload.replace(" ", "")
+
+    status = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "monitor",
+        "sources",
+        "status",
+        "--json",
+        env=env,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    async with asyncio.timeout(60):
+        stdout, stderr = await status.communicate()
+    assert status.returncode == 0, stderr.decode(errors="replace")[-3000:]
+    rows = json.loads(stdout)
+    (row,) = rows
+    assert row["source"] == "reviews" and row["kind"] == "http_poll"
+    assert row["accepted"] == len(expected)
+    assert sum(row["rejected"].values()) == 1
+    assert row["fetched"] >= PAGES + 1 and row["errors"] == 0
+    assert row["stale"] is False and row["cursor"]
+    assert row["last_success_epoch_s"] is not None
+    assert row["cursor_lag_seconds"] == 0.0  # caught up
+
+
+def _tail(log: Path, chars: int = 4000) -> str:
+    try:
+        return log.read_text(errors="replace")[-chars:]
+    except OSError:
+        return "(no log)"
