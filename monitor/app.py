@@ -29,7 +29,8 @@ from monitor.sinks.elasticsearch.templates import (
 from monitor.sinks.elasticsearch.tickets import TicketStore
 from monitor.sinks.notifiers import Notifier
 from monitor.sinks.statelog import StateLog
-from monitor.sources.config import load_sources
+from monitor.sources.config import SourcesConfig, load_sources
+from monitor.sources.runner import SourcePollers
 from monitor.stages.score import PostScorer, scorer_for
 from monitor.topics import bootstrap_servers, declare_topics, faust_broker
 from monitor.web.actionlinks import ActionLinks, action_links_app
@@ -135,7 +136,7 @@ def create_app(
             await sink.close()
 
     service = _ticketing(app, settings, pipeline, rules, env)
-    _ingest(app, settings, registry, env)
+    _sources(app, settings, registry, env)
     app.monitor_tickets = service  # type: ignore[attr-defined]
 
     app.monitor_pipeline = pipeline  # type: ignore[attr-defined]
@@ -329,18 +330,31 @@ def _ticketing(
     return service
 
 
-def _ingest(
+def _sources(
     app: faust.App,
     settings: Settings,
     registry: CollectorRegistry,
     env: Mapping[str, str] | None,
 ) -> None:
-    """Mount ``/ingest`` if the sources file (MONITOR_SOURCES) has webhooks."""
+    """Wire the sources file (MONITOR_SOURCES): webhooks and leased pollers."""
     if settings.sources is None or settings.kafka_url is None:
         return
     config = load_sources(settings.sources, env)  # fails fast on a bad file
-    if not config.webhooks:
-        return
+    metrics = SourceMetrics.create(registry)
+    if config.webhooks:
+        _ingest(app, settings, config, metrics)
+    if config.pollers:
+        _pollers(app, settings, config, metrics)
+
+
+def _ingest(
+    app: faust.App,
+    settings: Settings,
+    config: SourcesConfig,
+    metrics: SourceMetrics,
+) -> None:
+    """Mount ``/ingest`` for the webhook sources."""
+    assert settings.kafka_url is not None
     publish = KafkaPublish(settings.kafka_url, settings.topic_posts)
 
     @app.service
@@ -357,10 +371,35 @@ def _ingest(
         ingest_app(
             webhook_endpoints(config, settings.ingest_max_body_bytes),
             publish,
-            metrics=SourceMetrics.create(registry),
+            metrics=metrics,
             max_future_seconds=settings.max_future_seconds,
         ),
     )
+
+
+def _pollers(
+    app: faust.App,
+    settings: Settings,
+    config: SourcesConfig,
+    metrics: SourceMetrics,
+) -> None:
+    """Run the polling sources, each in one worker at a time (source leases).
+
+    The service creates the ``source-leases`` and ``source-state`` topics and
+    joins the lease group as it starts; as it stops, every poller here
+    finishes its page and writes its cursor before the group is left.
+    """
+    pollers = SourcePollers(settings, config, leases=True, metrics=metrics)
+
+    @app.service
+    class SourcePollerService(faust.Service):
+        async def on_start(self) -> None:
+            await pollers.start()
+
+        async def on_stop(self) -> None:
+            await pollers.stop()
+
+    app.monitor_source_pollers = pollers  # type: ignore[attr-defined]
 
 
 async def _swap_notifier(service: TicketService, fresh: Notifier) -> None:

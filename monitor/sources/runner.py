@@ -37,6 +37,7 @@ from monitor.sources.cursors import SourceState
 
 if TYPE_CHECKING:
     from monitor.settings import Settings
+    from monitor.sources.publisher import PostPublisher
 
 log = logging.getLogger(__name__)
 
@@ -514,12 +515,12 @@ class SourcePollers:
         import functools
 
         from monitor.sources.cursors import KafkaCursorStore
-        from monitor.sources.publisher import PostPublisher
 
         assert settings.kafka_url is not None
         self.settings = settings
         self.config = config
-        self.publisher = PostPublisher(settings.kafka_url, settings.topic_posts)
+        # aiokafka producers need the running loop: made in start().
+        self.publisher: PostPublisher | None = None
         self.store = KafkaCursorStore(
             settings.kafka_url,
             settings.topic_source_state,
@@ -530,7 +531,7 @@ class SourcePollers:
         )
         self.runner = SourceRunner(
             config,
-            self.publisher,
+            self,
             self.store,
             self.dead_letters,
             metrics=metrics,
@@ -554,15 +555,28 @@ class SourcePollers:
                 slots=settings.source_slots,
                 instance_id=settings.instance_id,
             )
-        self._started = False
+
+    async def publish(self, post: Post) -> None:
+        """Queue one post on the posts topic (the runner's publisher)."""
+        if self.publisher is None:
+            raise RuntimeError("SourcePollers.start() was not awaited")
+        await self.publisher.publish(post)
+
+    async def flush(self) -> None:
+        """Wait until every queued post is acknowledged."""
+        if self.publisher is not None:
+            await self.publisher.flush()
 
     async def start(self) -> None:
         """Create the source topics, connect, and start (or lease) the pollers."""
+        from monitor.sources.publisher import PostPublisher
         from monitor.topics import prepare_source_topics
 
+        assert self.settings.kafka_url is not None
         await prepare_source_topics(self.settings)
-        await self.publisher.start()
-        self._started = True
+        publisher = PostPublisher(self.settings.kafka_url, self.settings.topic_posts)
+        await publisher.start()
+        self.publisher = publisher
         await self.store.start()
         await self.dead_letters.start()
         if self.leases is not None:
@@ -581,6 +595,7 @@ class SourcePollers:
             for close in (self.dead_letters.close, self.store.close):
                 with contextlib.suppress(Exception):
                     await close()
-            if self._started:
+            publisher, self.publisher = self.publisher, None
+            if publisher is not None:
                 with contextlib.suppress(Exception):
-                    await self.publisher.close()
+                    await publisher.close()

@@ -219,3 +219,118 @@ def _tail(log: Path, chars: int = 4000) -> str:
         return log.read_text(errors="replace")[-chars:]
     except OSError:
         return "(no log)"
+
+
+class _ThreadedApi:
+    """The same paged API on a stdlib HTTP server thread (for sync tests)."""
+
+    def __init__(self) -> None:
+        import http.server
+        import threading
+        from urllib.parse import parse_qs, urlparse
+
+        hits = self.hits = []  # type: list[str]
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
+                since = parse_qs(urlparse(self.path).query).get("since", [""])[0]
+                hits.append(since)
+                page = int(since[1:]) if since.startswith("p") else 0
+                items = (
+                    [_item(n) for n in range(page * PER_PAGE, (page + 1) * PER_PAGE)]
+                    if page < PAGES
+                    else []
+                )
+                body = json.dumps(
+                    {
+                        "data": {
+                            "items": items,
+                            "next_cursor": f"p{min(page + 1, PAGES)}",
+                        }
+                    }
+                ).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                return None
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_worker_polls_its_leased_sources_and_writes_cursors_on_stop(
+    stack: Stack, tmp_path: Path
+) -> None:
+    from monitor.sources.cursors import KafkaCursorStore
+    from tests.support import wait_until
+
+    api = _ThreadedApi()
+    sources = tmp_path / "sources.yaml"
+    sources.write_text(
+        f"""sources:
+  - name: reviews
+    kind: http_poll
+    url: http://127.0.0.1:{api.port}/reviews?since={{cursor}}
+    interval: 1s
+    items: data.items
+    cursor: data.next_cursor
+    map: {{id: review_id, text: content, published_at: created_at}}
+""",
+        encoding="utf-8",
+    )
+    state_topic = f"{stack.name}-source-state"
+    worker = stack.worker(
+        MONITOR_SOURCES=str(sources),
+        MONITOR_TOPIC_SOURCE_STATE=state_topic,
+        MONITOR_TOPIC_SOURCE_LEASES=f"{stack.name}-source-leases",
+        MONITOR_SOURCE_SLOTS="2",
+    ).start()
+    expected = PAGES * PER_PAGE - 1
+    try:
+        wait_until(
+            lambda: (
+                worker.metric_sum(
+                    "monitor_source_posts_accepted_total", source="reviews"
+                )
+                == expected
+                and api.hits.count("p3") >= 2
+            ),
+            timeout=60,
+            what="the worker's poller to read every page",
+        )
+        assert (
+            worker.metric_sum("monitor_source_interval_seconds", source="reviews")
+            == 1.0
+        )
+        assert (
+            worker.metric_sum("monitor_source_posts_rejected_total", source="reviews")
+            == 1.0
+        )
+        assert worker.metric_sum("monitor_source_last_success_timestamp_seconds") > 0
+        wait_until(
+            lambda: stack.indexed_count() == expected,
+            timeout=30,
+            what="the polled posts in Elasticsearch",
+        )
+    finally:
+        code = worker.stop()
+        api.close()
+    assert code == 0, worker.log_tail()
+
+    store = KafkaCursorStore(stack.addresses.kafka_url, state_topic)
+    states = asyncio.run(store.load_all())
+    assert states["reviews"].accepted == expected
+    assert states["reviews"].cursor is not None
+    assert (
+        states["reviews"].written_at_epoch_s >= states["reviews"].last_success_epoch_s
+    )  # type: ignore[operator]
