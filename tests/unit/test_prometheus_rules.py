@@ -33,6 +33,7 @@ EXPECTED_ALERTS = {
     "MonitorNoticeChannelFailing",
     "MonitorNoticesStuck",
     "MonitorSlaCheckerNotRunning",
+    "MonitorSourceStale",
 }
 
 
