@@ -12,6 +12,8 @@ request:
 - retries on timeouts, connection errors, 429 and 5xx, waiting a full-jitter
   exponential backoff (:func:`~monitor.sources.base.backoff_seconds`) or the
   server's ``Retry-After`` (seconds or an HTTP date, capped) when it gives one;
+  a ``Retry-After`` longer than ``max_wait_seconds`` ends the request at once
+  (:attr:`FetchError.retry_after` says how long to wait before the next poll);
 - conditional GET: ``If-None-Match`` / ``If-Modified-Since`` from the
   validators of the last answer; 304 means nothing new.
 
@@ -138,8 +140,13 @@ class HttpClient:
             408, 425, 429 or 5xx.
         max_body_bytes: Largest body read; a larger one fails the request.
         backoff_base: First backoff step, seconds.
-        backoff_cap: Longest backoff between attempts, seconds.
+        backoff_cap: Longest backoff between attempts, seconds (at most
+            ``max_wait_seconds``).
         retry_after_cap: Longest ``Retry-After`` honoured, seconds.
+        max_wait_seconds: Longest wait between attempts inside one request; a
+            ``Retry-After`` beyond it ends the request at once with a
+            :class:`FetchError` whose ``retry_after`` the caller can honour
+            between polls (where a stop does not have to wait for it).
         clock: Monotonic seconds, for the rate.
         sleep: Awaitable sleep (tests pass one that records).
         rng: Random source of the jitter.
@@ -160,6 +167,7 @@ class HttpClient:
         backoff_base: float = 1.0,
         backoff_cap: float = 60.0,
         retry_after_cap: float = 300.0,
+        max_wait_seconds: float = 10.0,
         clock: Callable[[], float] = time.monotonic,
         sleep: Sleep = asyncio.sleep,
         rng: random.Random | None = None,
@@ -175,6 +183,7 @@ class HttpClient:
         self.max_body_bytes = max_body_bytes
         self.backoff_base, self.backoff_cap = backoff_base, backoff_cap
         self.retry_after_cap = retry_after_cap
+        self.max_wait_seconds = max_wait_seconds
         self._clock, self._sleep, self._rng, self._now = clock, sleep, rng, now
         self._session: aiohttp.ClientSession | None = None
 
@@ -214,11 +223,18 @@ class HttpClient:
             try:
                 return await self._attempt(url, headers)
             except _Retryable as exc:
-                if attempt >= self.retries:
+                too_long = (exc.retry_after or 0.0) > self.max_wait_seconds
+                if attempt >= self.retries or too_long:
+                    tries = f"{attempt + 1} attempt{'s' if attempt else ''}"
+                    later = (
+                        f"; Retry-After {exc.retry_after:g} s"
+                        if exc.retry_after is not None
+                        else ""
+                    )
                     raise FetchError(
                         self.source,
                         url,
-                        f"{exc.reason} (after {attempt + 1} attempts)",
+                        f"{exc.reason} (after {tries}{later})",
                         status=exc.status,
                         retry_after=exc.retry_after,
                     ) from None
@@ -227,7 +243,7 @@ class HttpClient:
                     wait = backoff_seconds(
                         attempt,
                         base=self.backoff_base,
-                        cap=self.backoff_cap,
+                        cap=min(self.backoff_cap, self.max_wait_seconds),
                         rng=self._rng,
                     )
                 log.info(

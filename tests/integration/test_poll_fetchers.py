@@ -66,6 +66,8 @@ class Vendor:
             return web.Response(status=500, text="oops"), fault
         if fault == "429":
             return web.Response(status=429, headers={"Retry-After": "7"}), fault
+        if fault == "429-long":
+            return web.Response(status=429, headers={"Retry-After": "120"}), fault
         if fault == "429-date":
             later = datetime.now(UTC) + timedelta(seconds=5)
             header = format_datetime(later, usegmt=True)
@@ -339,6 +341,21 @@ async def test_last_retry_after_is_carried_by_the_error(vendor: Vendor) -> None:
         await fetcher.close()
     assert caught.value.status == 429 and caught.value.retry_after == 7.0
     assert len(time.waits) == 1 and 3.0 <= time.waits[0] <= 5.0  # the HTTP date
+
+
+async def test_long_retry_after_ends_the_request_at_once(vendor: Vendor) -> None:
+    time = FakeTime()
+    fetcher = _fast(_poll_options(vendor), time)
+    vendor.faults = ["429-long"]
+    try:
+        with pytest.raises(
+            FetchError, match=r"HTTP 429 \(after 1 attempt; Retry-After 120 s\)"
+        ) as err:
+            await fetcher.fetch(None)
+    finally:
+        await fetcher.close()
+    assert err.value.retry_after == 120.0  # for the loop to wait between polls
+    assert time.waits == [] and len(vendor.requests) == 1
 
 
 async def test_restart_in_the_middle_of_paging_loses_and_repeats_nothing(
