@@ -34,6 +34,7 @@ from monitor.cli.rules import rules_group
 from monitor.cli.sources import sources_group
 from monitor.cli.tickets import tickets_group
 from monitor.cli.tokens import tokens_group
+from monitor.cli.train import train
 from monitor.cli.worker import worker
 
 
@@ -65,6 +66,7 @@ for _command in (
     dashboards_group,
     report,
     sources_group,
+    train,
 ):
     cli.add_command(_command)
 

@@ -1,8 +1,11 @@
 """Loading snownlp's model files: the sentiment model and the data it needs.
 
-``MONITOR_SENTIMENT_MODEL`` names a sentiment model saved with
-``snownlp.sentiment.Sentiment().save(path)``; the segmenter and the stop
-words are always snownlp's own, found in the installed snownlp package. This
+``MONITOR_SENTIMENT_MODEL`` names a sentiment model: one saved with
+``snownlp.sentiment.Sentiment().save(MODEL)`` (the file ``MODEL.3``) or one
+``monitor train sentiment --out MODEL`` wrote (``MODEL.3`` plus its metadata
+``MODEL.json``: kind, calibration, training data, validation scores); the
+segmenter and the stop words are always snownlp's own, found in the
+installed snownlp package. This
 module reads the files (gzip + marshal, with the ``.3`` suffix snownlp adds on
 Python 3, exactly as snownlp's ``load(fname, iszip)`` does) and hands their
 contents, as :class:`~monitor.analysis.sentiment.snowfast.SnowNLPModels`, to
@@ -19,22 +22,37 @@ from __future__ import annotations
 
 import codecs
 import gzip
+import hashlib
 import importlib.util
+import json
 import marshal
+import os
 import threading
 import zlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from monitor.analysis.sentiment import snowfast
+from monitor.analysis.sentiment.calibration import Calibration
+from monitor.analysis.sentiment.features import FeatureOptions
+from monitor.analysis.sentiment.linear import LinearModel
 from monitor.analysis.sentiment.model import SentimentModel
 from monitor.analysis.sentiment.snowfast import (
     FastSnowNLP,
     SnowNLPModels,
     default_scorer,
 )
-from monitor.errors import ConfigError
+from monitor.analysis.sentiment.trainer import (
+    KINDS,
+    NAIVE_BAYES,
+    NBLR,
+    LinearClassifier,
+    NaiveBayesClassifier,
+    TrainedModel,
+    WordClassifier,
+)
+from monitor.errors import ConfigError, MonitorError
 
 # default_scorer is re-exported: imported from here, its reader is installed.
 __all__ = [
@@ -42,7 +60,11 @@ __all__ = [
     "load_scorer",
     "load_sentiment_model",
     "load_snownlp",
+    "model_files",
+    "model_name",
     "read_marshal_model",
+    "read_model_metadata",
+    "save_trained_model",
     "read_snownlp_models",
     "read_stopwords",
     "snownlp_data_dir",
@@ -52,6 +74,11 @@ __all__ = [
 #: (``snownlp.classification.bayes``) model has; checked to name a wrong file.
 SEGMENTER_KEYS = ("status", "l1", "l2", "l3", "uni", "bi", "tri")
 CLASSIFIER_KEYS = ("d", "total")
+#: snownlp's ``save(fname)`` writes ``fname + ".3"`` on Python 3.
+MODEL_SUFFIX = ".3"
+#: What ``monitor train sentiment`` writes beside ``MODEL.3``.
+METADATA_SUFFIX = ".json"
+METADATA_FORMAT = 1
 
 
 def snownlp_data_dir() -> Path:
@@ -245,18 +272,235 @@ def load_scorer(sentiment_model: Path | None = None) -> FastSnowNLP:
         return found
 
 
-def load_sentiment_model(model_path: Path | None = None) -> SentimentModel:
-    """Return the :class:`SentimentModel` of a model file (None: snownlp's own).
+def model_name(path: str | Path) -> Path:
+    """Return the model name a path stands for: ``MODEL`` for ``MODEL`` or ``MODEL.3``.
 
-    Loading takes a few seconds the first time per path (snownlp's model
-    files are large); see :func:`load_scorer`.
+    A model is named as snownlp's ``save(fname)`` names it; its files are
+    ``MODEL.3`` (the classifier) and, for a model ``monitor train sentiment``
+    wrote, ``MODEL.json`` (its metadata). A path that ends in ``.3`` and is
+    itself the classifier file (while ``<path>.3`` is not a file) names
+    ``MODEL``, so both spellings work.
+    """
+    path = Path(path)
+    if (
+        path.name.endswith(MODEL_SUFFIX)
+        and path.is_file()
+        and not Path(str(path) + MODEL_SUFFIX).exists()
+    ):
+        return path.with_name(path.name[: -len(MODEL_SUFFIX)])
+    return path
+
+
+def model_files(name: str | Path) -> tuple[Path, Path]:
+    """Return the classifier file and the metadata file of model ``name``."""
+    return Path(str(name) + MODEL_SUFFIX), Path(str(name) + METADATA_SUFFIX)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def file_digest(path: Path) -> str:
+    """Return the sha256 (hex) of a file; ConfigError naming it if unreadable."""
+    try:
+        return _sha256(path)
+    except OSError as exc:
+        raise ConfigError([f"{path}: {exc.strerror or exc}"]) from exc
+
+
+def model_id_of(name: Path, digest: str) -> str:
+    """Return the id scored posts record: the model's file name and its hash."""
+    return f"{name.name}@{digest[:12]}"
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def save_trained_model(
+    name: str | Path, model: TrainedModel, metadata: Mapping[str, Any]
+) -> dict[str, Any]:
+    """Write a trained model as ``name.3`` and ``name.json``.
+
+    ``name.3`` is gzip-compressed marshal data, as snownlp's ``save`` writes:
+    for a ``naive_bayes`` model exactly snownlp's classifier (so
+    ``snownlp.sentiment.load(name)`` reads it), for an ``nblr`` model the
+    weights. ``name.json`` is ``metadata`` plus the format, kind, id,
+    calibration and the classifier file's sha256. The classifier is written
+    first, each file atomically (a temporary file, then a rename).
+
+    Args:
+        name: The model name (snownlp's ``fname``, without ``.3``).
+        model: The trained model.
+        metadata: Training inputs, options, validation scores...
+
+    Returns:
+        The metadata as written.
 
     Raises:
-        ConfigError: If the file is missing or is not a snownlp sentiment
-            model; the message names it.
+        ConfigError: If ``name`` ends in ``.3`` or a file cannot be written.
 
     """
-    return SentimentModel(load_scorer(model_path))
+    name = Path(name)
+    if name.name.endswith(MODEL_SUFFIX) or name.name.endswith(METADATA_SUFFIX):
+        raise ConfigError(
+            [
+                f"model name {name}: give the name without {MODEL_SUFFIX} or "
+                f"{METADATA_SUFFIX}; the files {MODEL_SUFFIX} and "
+                f"{METADATA_SUFFIX} are added to it"
+            ]
+        )
+    model_file, meta_file = model_files(name)
+    if isinstance(model.classifier, NaiveBayesClassifier):
+        data: dict[str, Any] = model.classifier.data
+    else:
+        assert isinstance(model.classifier, LinearClassifier)
+        data = {
+            "kind": NBLR,
+            "bias": model.classifier.model.bias,
+            "weights": model.classifier.model.weights,
+        }
+    try:
+        name.parent.mkdir(parents=True, exist_ok=True)
+        _write_atomically(model_file, gzip.compress(marshal.dumps(data), mtime=0))
+        digest = _sha256(model_file)
+        written = dict(metadata)
+        written.update(
+            format=METADATA_FORMAT,
+            kind=model.kind,
+            id=model_id_of(name, digest),
+            model_file=model_file.name,
+            model_sha256=digest,
+            calibration=model.calibration.to_dict(),
+        )
+        if isinstance(model.classifier, LinearClassifier):
+            written["features"] = model.classifier.features.to_dict()
+        _write_atomically(
+            meta_file,
+            json.dumps(written, ensure_ascii=False, indent=1).encode("utf-8"),
+        )
+    except OSError as exc:
+        raise ConfigError([f"model {name}: cannot write ({exc})"]) from exc
+    return written
+
+
+def read_model_metadata(name: str | Path) -> dict[str, Any] | None:
+    """Return the metadata of model ``name`` (``name.json``), None if there is none.
+
+    Raises:
+        ConfigError: If the file exists but is not a model's metadata.
+
+    """
+    _, meta_file = model_files(model_name(name))
+    try:
+        text = meta_file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError([f"model metadata {meta_file}: {exc}"]) from exc
+    try:
+        meta = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError([f"model metadata {meta_file}: not JSON ({exc})"]) from exc
+    if not isinstance(meta, dict) or meta.get("format") != METADATA_FORMAT:
+        raise ConfigError(
+            [f"model metadata {meta_file}: not format {METADATA_FORMAT} metadata"]
+        )
+    if meta.get("kind") not in KINDS:
+        raise ConfigError(
+            [f"model metadata {meta_file}: unknown kind {meta.get('kind')!r}"]
+        )
+    return meta
+
+
+_trained_by_path: dict[Path, SentimentModel] = {}
+
+
+def load_sentiment_model(model_path: Path | None = None) -> SentimentModel:
+    """Return the :class:`SentimentModel` of a model (None: snownlp's own).
+
+    ``model_path`` is a model name (``MODEL`` for the files ``MODEL.3`` and,
+    if trained by ``monitor train sentiment``, ``MODEL.json``; ``MODEL.3``
+    itself is accepted too, see :func:`model_name`). A model with metadata
+    scores with its classifier and calibration; a bare snownlp file scores
+    as snownlp does, uncalibrated. Loading takes a few seconds the first
+    time per path (snownlp's model files are large); see :func:`load_scorer`.
+    The model id is the name plus the classifier file's hash, so a model
+    replaced on disk is told apart from the old one.
+
+    Raises:
+        ConfigError: If a file is missing or is not a model; the message
+            names it.
+
+    """
+    if model_path is None:
+        return SentimentModel(load_scorer(None))
+    name = model_name(model_path)
+    key = name.absolute()
+    with _by_path_lock:
+        found = _trained_by_path.get(key)
+    if found is not None:
+        return found
+    meta = read_model_metadata(name)
+    model_file, meta_file = model_files(name)
+    if meta is None:
+        scorer = load_scorer(name)
+        return SentimentModel(
+            scorer, model_id=model_id_of(name, file_digest(model_file))
+        )
+    digest = file_digest(model_file)
+    if digest != meta.get("model_sha256"):
+        raise ConfigError(
+            [
+                f"model {name}: {meta_file} describes another {model_file.name} "
+                "(sha256 differs); retrain or restore the pair"
+            ]
+        )
+    try:
+        calibration = Calibration.from_dict(meta.get("calibration") or {})
+    except MonitorError as exc:
+        raise ConfigError([f"model metadata {meta_file}: {exc}"]) from exc
+    model_id = model_id_of(name, digest)
+    # snownlp's segmenter, shared: the trained classifier scores its words.
+    scorer = default_scorer()
+    data = read_marshal_model(name, what="sentiment model")
+    if meta["kind"] == NAIVE_BAYES:
+        _check_keys(data, CLASSIFIER_KEYS, "sentiment model", name)
+        try:
+            classifier: WordClassifier = NaiveBayesClassifier(data, scorer.stopwords)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise _model_error("sentiment model", name, f"malformed ({exc!r})") from exc
+    else:
+        if not (
+            isinstance(data, dict)
+            and data.get("kind") == NBLR
+            and isinstance(data.get("weights"), dict)
+            and isinstance(data.get("bias"), float)
+        ):
+            raise _model_error("sentiment model", name, "not an nblr model's weights")
+        try:
+            features = FeatureOptions.from_dict(meta.get("features") or {})
+        except (MonitorError, TypeError) as exc:
+            raise ConfigError([f"model metadata {meta_file}: {exc}"]) from exc
+        classifier = LinearClassifier(
+            LinearModel(data["weights"], data["bias"]), features
+        )
+    model = SentimentModel(
+        scorer,
+        classifier=classifier,
+        calibration=calibration,
+        model_id=model_id,
+        metadata=meta,
+    )
+    with _by_path_lock:
+        _trained_by_path[key] = model
+    return model
 
 
 #: FastSnowNLP() and SentimentModel() without models read snownlp's own here.

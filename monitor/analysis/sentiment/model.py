@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import threading
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
+from monitor.analysis.sentiment.calibration import Calibration
 from monitor.analysis.sentiment.labels import (  # noqa: F401 - re-exported
     NEGATIVE,
     NEUTRAL,
@@ -22,6 +24,7 @@ from monitor.analysis.sentiment.labels import (  # noqa: F401 - re-exported
     LabelThresholds,
 )
 from monitor.analysis.sentiment.snowfast import FastSnowNLP, default_scorer
+from monitor.analysis.sentiment.trainer import WordClassifier
 
 #: Keywords longer than this many characters are dropped, not truncated: a
 #: keyword becomes a count series, an Elasticsearch term and a key of the
@@ -40,15 +43,30 @@ class TextScore:
     """Sentiment and keywords of one normalised text.
 
     Attributes:
-        positive_probability: 0.0-1.0, snownlp's probability of positive.
+        positive_probability: 0.0-1.0, the probability of positive: snownlp's
+            own for snownlp's model, the calibrated one for a trained model.
         keywords: Most important first; single characters, punctuation and
             tokens over :data:`MAX_KEYWORD_CHARS` characters dropped, Latin
             lower-cased.
+        raw_probability: The model's uncalibrated probability (None: the
+            same as ``positive_probability``).
 
     """
 
     positive_probability: float
     keywords: list[str]
+    raw_probability: float | None = None
+
+    @property
+    def raw(self) -> float:
+        """The model's uncalibrated probability (``positive_probability`` if unset)."""
+        if self.raw_probability is None:
+            return self.positive_probability
+        return self.raw_probability
+
+
+#: The id of snownlp's own model, as scored posts record it.
+DEFAULT_MODEL_ID = "snownlp"
 
 
 class SentimentModel:
@@ -60,8 +78,20 @@ class SentimentModel:
     one ``MONITOR_SENTIMENT_MODEL`` names, is read by
     :func:`monitor.config.models.load_sentiment_model`, which builds this.
 
+    A trained model (``monitor train sentiment``) adds a ``classifier`` on
+    the scorer's words and a ``calibration`` of its log-odds: the
+    probability is then the calibrated one, and the raw one is kept beside
+    it (:meth:`probabilities`, :attr:`TextScore.raw_probability`).
+
     Args:
         scorer: The scorer of the models to use; None for snownlp's own.
+        classifier: A trained classifier on the scorer's words; None to use
+            the scorer's own naive Bayes, uncalibrated.
+        calibration: Maps the classifier's log-odds to the probability
+            (only with ``classifier``).
+        model_id: Names the model in scored posts (``snownlp`` for the default).
+        metadata: What the model file says of itself (training data, options,
+            validation scores); empty for snownlp's own.
 
     Raises:
         TypeError: If ``scorer`` is not a :class:`FastSnowNLP` (a path, say:
@@ -69,7 +99,15 @@ class SentimentModel:
 
     """
 
-    def __init__(self, scorer: FastSnowNLP | None = None) -> None:
+    def __init__(
+        self,
+        scorer: FastSnowNLP | None = None,
+        *,
+        classifier: WordClassifier | None = None,
+        calibration: Calibration | None = None,
+        model_id: str = DEFAULT_MODEL_ID,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> None:
         """Use ``scorer``, or the shared scorer of snownlp's own models."""
         if scorer is not None and not isinstance(scorer, FastSnowNLP):
             raise TypeError(
@@ -78,6 +116,40 @@ class SentimentModel:
             )
         # The default models are read-only and large: one copy per process.
         self._fast = default_scorer() if scorer is None else scorer
+        self.classifier = classifier
+        self.calibration = calibration or Calibration()
+        self.model_id = model_id
+        self.metadata: Mapping[str, Any] = metadata or {}
+
+    def _trained(
+        self, texts: Sequence[str], words: Sequence[Sequence[str]]
+    ) -> list[tuple[float, float]]:
+        """(calibrated, raw) of texts and their words, with the trained classifier."""
+        assert self.classifier is not None
+        log_odds = self.classifier.log_odds
+        raw = self.classifier.raw_probability
+        calibrate = self.calibration
+        return [
+            (calibrate(log_odds(t, w)), raw(t, w))
+            for t, w in zip(texts, words, strict=True)
+        ]
+
+    def probabilities(self, texts: Sequence[str]) -> list[tuple[float, float]]:
+        """``(probability, raw probability)`` per normalised text.
+
+        The two are equal for a model without a trained classifier; ``""``
+        yields :data:`EMPTY_TEXT_PROBABILITY` twice.
+        """
+        scores = [(EMPTY_TEXT_PROBABILITY, EMPTY_TEXT_PROBABILITY)] * len(texts)
+        present = [i for i, text in enumerate(texts) if text]
+        chosen = [texts[i] for i in present]
+        if self.classifier is None:
+            found = [(p, p) for p in self._fast.sentiments(chosen)]
+        else:
+            found = self._trained(chosen, self._fast.segment_many(chosen))
+        for i, pair in zip(present, found, strict=True):
+            scores[i] = pair
+        return scores
 
     def positive_probability(self, text: str) -> float:
         """Return the probability (0.0-1.0) that a normalised text is positive.
@@ -89,13 +161,7 @@ class SentimentModel:
 
     def positive_probabilities(self, texts: Sequence[str]) -> list[float]:
         """Batched :meth:`positive_probability` (much faster per text)."""
-        scores = [EMPTY_TEXT_PROBABILITY] * len(texts)
-        present = [i for i, text in enumerate(texts) if text]
-        for i, score in zip(
-            present, self._fast.sentiments([texts[i] for i in present]), strict=True
-        ):
-            scores[i] = score
-        return scores
+        return [p for p, _ in self.probabilities(texts)]
 
     def score_many(self, texts: Sequence[str], keyword_limit: int) -> list[TextScore]:
         """Sentiment and up to ``keyword_limit`` keywords per normalised text.
@@ -103,16 +169,23 @@ class SentimentModel:
         One segmentation per text serves both; an empty text scores
         :data:`EMPTY_TEXT_PROBABILITY` with no keywords.
         """
-        results = [TextScore(EMPTY_TEXT_PROBABILITY, []) for _ in texts]
+        results = [
+            TextScore(EMPTY_TEXT_PROBABILITY, [], EMPTY_TEXT_PROBABILITY) for _ in texts
+        ]
         present = [i for i, text in enumerate(texts) if text]
         # Ask snownlp's TextRank for twice the limit: some are filtered out.
         analyses = self._fast.analyse_many(
             [texts[i] for i in present], keyword_limit=max(keyword_limit, 0) * 2
         )
-        for i, analysis in zip(present, analyses, strict=True):
+        if self.classifier is None:
+            pairs = [(a.positive_probability, a.positive_probability) for a in analyses]
+        else:
+            pairs = self._trained(
+                [texts[i] for i in present], [a.words for a in analyses]
+            )
+        for i, analysis, (p, raw) in zip(present, analyses, pairs, strict=True):
             results[i] = TextScore(
-                analysis.positive_probability,
-                filter_keywords(analysis.keywords, keyword_limit),
+                p, filter_keywords(analysis.keywords, keyword_limit), raw
             )
         return results
 

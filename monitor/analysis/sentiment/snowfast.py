@@ -59,6 +59,7 @@ from monitor.errors import MonitorError
 __all__ = [
     "EmptyTextError",
     "FastSnowNLP",
+    "NaiveBayes",
     "ModelReader",
     "SnowNLPModels",
     "TextAnalysis",
@@ -550,8 +551,13 @@ class _Tagger:
         final[lo:n, 1] = best % s
 
 
-class _Bayes:
-    """snownlp's ``classification.bayes.Bayes`` with per-word logs cached."""
+class NaiveBayes:
+    """snownlp's ``classification.bayes.Bayes`` with per-word logs cached.
+
+    Args:
+        model: The classifier data ``Bayes.save`` marshals (keys ``d``, ``total``).
+
+    """
 
     def __init__(self, model: Mapping[str, Any]) -> None:
         classes: dict[str, dict[str, Any]] = model["d"]
@@ -574,6 +580,23 @@ class _Bayes:
             )
             for w in vocabulary
         }
+
+    def log_odds(self, words: Iterable[str]) -> float:
+        """Log P(pos | words) - log P(neg | words), before normalisation.
+
+        Unlike :meth:`positive_probability` it does not saturate at 0 or 1;
+        a calibration maps it. Needs a classifier with classes ``pos`` and
+        ``neg``.
+        """
+        logs = self.word_logs
+        unknown = self.unknown
+        pos = self.labels.index("pos")
+        neg = self.labels.index("neg")
+        total = self.priors[pos] - self.priors[neg]
+        for w in words:
+            found = logs.get(w, unknown)
+            total += found[pos] - found[neg]
+        return total
 
     def positive_probability(self, words: Iterable[str]) -> float:
         """``Sentiment.classify``: P(pos) from ``Bayes.classify`` of the words."""
@@ -755,8 +778,18 @@ class FastSnowNLP:
         if models is None:
             models = _default_models()
         self._tagger = _Tagger(models.segmenter)
-        self._bayes = _Bayes(models.classifier)
+        self._bayes = NaiveBayes(models.classifier)
         self._stop = frozenset(models.stopwords)
+
+    @property
+    def stopwords(self) -> frozenset[str]:
+        """Snownlp's stop words, which the sentiment classifier drops."""
+        return self._stop
+
+    @property
+    def classifier(self) -> NaiveBayes:
+        """The naive Bayes sentiment classifier."""
+        return self._bayes
 
     def segment(self, text: str) -> list[str]:
         """Split a text into words, as ``snownlp.seg.seg(text)`` does.

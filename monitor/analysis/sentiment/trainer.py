@@ -1,0 +1,240 @@
+"""Training a sentiment model from labelled, segmented texts (pure, no I/O).
+
+Two kinds, both on snownlp's words:
+
+* ``naive_bayes``: snownlp's own classifier retrained
+  (:func:`~monitor.analysis.sentiment.naive_bayes.train_naive_bayes`);
+  saved as snownlp saves it, snownlp itself can load it.
+* ``nblr`` (the default): NB-weighted logistic regression on words, word
+  bigrams and other features (:mod:`~monitor.analysis.sentiment.linear`,
+  :mod:`~monitor.analysis.sentiment.features`).
+
+Either way a share of the training texts (``holdout``) is kept out of
+training and fits the calibration
+(:mod:`~monitor.analysis.sentiment.calibration`), so that the stored model
+says "0.8" of texts that are positive about 80 % of the time.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from monitor.analysis.sentiment.calibration import (
+    PLATT,
+    Calibration,
+    fit_calibration,
+    sigmoid,
+)
+from monitor.analysis.sentiment.features import FeatureOptions, text_features
+from monitor.analysis.sentiment.linear import (
+    LinearModel,
+    LinearOptions,
+    TrainingError,
+    train_linear,
+)
+from monitor.analysis.sentiment.naive_bayes import train_naive_bayes
+from monitor.analysis.sentiment.snowfast import NaiveBayes
+
+NAIVE_BAYES = "naive_bayes"
+NBLR = "nblr"
+KINDS = (NAIVE_BAYES, NBLR)
+
+#: The default features, chosen by cross-validation on the dev corpora
+#: (benchmarks/cv_sentiment.py).
+DEFAULT_FEATURES = FeatureOptions(words=True, word_bigrams=True, char_ngrams=(2, 3))
+DEFAULT_LINEAR = LinearOptions()
+
+
+@dataclass(frozen=True)
+class TrainOptions:
+    """What to train.
+
+    Attributes:
+        kind: ``nblr`` or ``naive_bayes``.
+        features: The linear model's features (ignored by naive Bayes).
+        linear: The linear model's fitting options.
+        calibration: ``platt``, ``isotonic`` or ``identity``.
+        holdout: Share of the texts kept out of training to fit the
+            calibration and report validation scores (0 < holdout < 1).
+        seed: Seed of the holdout split.
+
+    """
+
+    kind: str = NBLR
+    features: FeatureOptions = field(default=DEFAULT_FEATURES)
+    linear: LinearOptions = field(default=DEFAULT_LINEAR)
+    calibration: str = PLATT
+    holdout: float = 0.1
+    seed: int = 20240521
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise TrainingError(f"unknown model kind {self.kind!r}; known: {KINDS}")
+        if not 0.0 < self.holdout < 1.0:
+            raise TrainingError(f"holdout must be between 0 and 1, got {self.holdout}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON data for the metadata."""
+        return {
+            "kind": self.kind,
+            "features": self.features.to_dict() if self.kind == NBLR else None,
+            "linear": vars(self.linear).copy() if self.kind == NBLR else None,
+            "calibration": self.calibration,
+            "holdout": self.holdout,
+            "seed": self.seed,
+        }
+
+
+class WordClassifier(Protocol):
+    """What the sentiment model asks of a trained classifier."""
+
+    def log_odds(self, text: str, words: Sequence[str]) -> float:
+        """Raw log-odds of positive of a normalised text and its words."""
+        ...
+
+    def raw_probability(self, text: str, words: Sequence[str]) -> float:
+        """Uncalibrated P(positive) of a normalised text and its words."""
+        ...
+
+
+class LinearClassifier:
+    """A :class:`LinearModel` with the features it was trained on."""
+
+    def __init__(self, model: LinearModel, features: FeatureOptions) -> None:
+        """Keep the model and its feature options."""
+        self.model = model
+        self.features = features
+
+    def log_odds(self, text: str, words: Sequence[str]) -> float:
+        """Bias plus the weights of the text's features."""
+        return self.model.raw_logit(text_features(text, words, self.features))
+
+    def raw_probability(self, text: str, words: Sequence[str]) -> float:
+        """Sigmoid of :meth:`log_odds`."""
+        return sigmoid(self.log_odds(text, words))
+
+
+class NaiveBayesClassifier:
+    """snownlp's classifier data, scored as ``Sentiment.classify`` scores."""
+
+    def __init__(self, classifier: dict[str, Any], stopwords: frozenset[str]) -> None:
+        """Keep the classifier and the stop words it drops."""
+        self.data = classifier
+        self._bayes = NaiveBayes(classifier)
+        self._stop = stopwords
+
+    def log_odds(self, text: str, words: Sequence[str]) -> float:
+        """Naive Bayes log-odds of the words without stop words."""
+        return self._bayes.log_odds(w for w in words if w not in self._stop)
+
+    def raw_probability(self, text: str, words: Sequence[str]) -> float:
+        """P(positive) of the words without stop words, as snownlp says it."""
+        return self._bayes.positive_probability(w for w in words if w not in self._stop)
+
+
+@dataclass
+class TrainedModel:
+    """A trained classifier and its calibration.
+
+    Attributes:
+        kind: ``nblr`` or ``naive_bayes``.
+        classifier: The classifier.
+        calibration: Raw to calibrated probability.
+
+    """
+
+    kind: str
+    classifier: LinearClassifier | NaiveBayesClassifier
+    calibration: Calibration
+
+    def log_odds(
+        self, texts: Sequence[str], words: Sequence[Sequence[str]]
+    ) -> list[float]:
+        """Raw log-odds of positive per normalised text and its words."""
+        score = self.classifier.log_odds
+        return [score(t, w) for t, w in zip(texts, words, strict=True)]
+
+    def probabilities(
+        self, texts: Sequence[str], words: Sequence[Sequence[str]]
+    ) -> list[float]:
+        """Calibrated P(positive) per normalised text and its words."""
+        return [self.calibration(z) for z in self.log_odds(texts, words)]
+
+
+def split_holdout(
+    labels: Sequence[int], share: float, seed: int
+) -> tuple[list[int], list[int]]:
+    """Return the indices to train on and to hold out, stratified by label.
+
+    Returns:
+        ``(train, holdout)``, each sorted; the holdout has ``round(share * n)``
+        texts of each class (at least 1 where the class has 2 or more).
+
+    """
+    rng = random.Random(seed)
+    train: list[int] = []
+    held: list[int] = []
+    for label in sorted(set(labels)):
+        members = [i for i, y in enumerate(labels) if y == label]
+        rng.shuffle(members)
+        k = round(share * len(members))
+        if len(members) >= 2:
+            k = min(max(k, 1), len(members) - 1)
+        else:
+            k = 0
+        held.extend(members[:k])
+        train.extend(members[k:])
+    return sorted(train), sorted(held)
+
+
+def fit_model(
+    texts: Sequence[str],
+    words: Sequence[Sequence[str]],
+    labels: Sequence[int],
+    holdout_texts: Sequence[str],
+    holdout_words: Sequence[Sequence[str]],
+    holdout_labels: Sequence[int],
+    options: TrainOptions,
+    stopwords: frozenset[str],
+) -> TrainedModel:
+    """Train on the first texts, calibrate on the held-out ones.
+
+    Args:
+        texts: Normalised training texts.
+        words: Their words (snownlp's segmentation).
+        labels: 1 positive, 0 negative.
+        holdout_texts: Normalised texts kept out of training.
+        holdout_words: Their words.
+        holdout_labels: Their labels (both classes needed for calibration).
+        options: What to train.
+        stopwords: snownlp's stop words (naive Bayes drops them).
+
+    Raises:
+        TrainingError: If a class is missing from the training or held-out texts.
+
+    """
+    if set(holdout_labels) != {0, 1}:
+        raise TrainingError("the held-out texts need both classes to calibrate")
+    classifier: LinearClassifier | NaiveBayesClassifier
+    if options.kind == NAIVE_BAYES:
+        classifier = NaiveBayesClassifier(
+            train_naive_bayes(words, labels, stopwords), stopwords
+        )
+    else:
+        docs = [
+            text_features(t, w, options.features)
+            for t, w in zip(texts, words, strict=True)
+        ]
+        classifier = LinearClassifier(
+            train_linear(docs, labels, options.linear), options.features
+        )
+    uncalibrated = TrainedModel(options.kind, classifier, Calibration())
+    raw = uncalibrated.log_odds(holdout_texts, holdout_words)
+    return TrainedModel(
+        options.kind,
+        classifier,
+        fit_calibration(raw, holdout_labels, options.calibration),
+    )
