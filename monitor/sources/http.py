@@ -49,6 +49,13 @@ MAX_VALIDATOR_CHARS = 1024
 USER_AGENT = "monitor-source/1"
 
 Sleep = Callable[[float], Awaitable[None]]
+#: What aiohttp raises for a URL it cannot request (NonHttpUrlClientError
+#: since aiohttp 3.10).
+_INVALID_URL: tuple[type[Exception], ...] = (aiohttp.InvalidURL,) + tuple(
+    getattr(aiohttp, name)
+    for name in ("NonHttpUrlClientError",)
+    if hasattr(aiohttp, name)
+)
 
 
 def safe_url(url: str) -> str:
@@ -326,8 +333,8 @@ class HttpClient:
             ) from None
         except aiohttp.TooManyRedirects:
             raise FetchError(self.source, url, "more than 5 redirects") from None
-        except aiohttp.InvalidURL:
-            raise FetchError(self.source, url, "not a valid URL") from None
+        except _INVALID_URL:
+            raise FetchError(self.source, url, "not a valid http(s) URL") from None
         except (aiohttp.ClientError, OSError) as exc:
             raise _Retryable(f"connection failed ({type(exc).__name__})") from None
 

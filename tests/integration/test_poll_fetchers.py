@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 
+from monitor.local.embedded import free_port
 from monitor.records import Post
 from monitor.sources.base import Fetcher, Rejected, SourceHealth, run_source
 from monitor.sources.http import FetchError
@@ -547,3 +548,26 @@ async def test_rss_faults_are_counted_and_retried(vendor: Vendor) -> None:
     # huge (not retried), 429 + 500 (retries spent), 429 then the feed.
     assert run.health.errors == 2
     assert time.waits.count(7.0) == 2
+
+
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        ("http://127.0.0.1:{port}/feed?key=k3y", r"connection failed .*after 2 "),
+        ("ftp://127.0.0.1/feed.xml", "not a valid http"),
+        ("http://[::1/feed.xml", "not a valid http"),
+    ],
+)
+async def test_unreachable_or_invalid_urls_fail_clearly(url: str, reason: str) -> None:
+    time = FakeTime()
+    options = RssOptions(
+        name="feed", url=url.format(port=free_port()), retries=1, timeout_seconds=1
+    )
+    fetcher = RssFetcher(options, clock=time.clock, sleep=time.sleep)
+    try:
+        with pytest.raises(FetchError, match=reason) as caught:
+            await fetcher.fetch(None)
+    finally:
+        await fetcher.close()
+    assert "k3y" not in str(caught.value)
+    assert str(caught.value).startswith("source 'feed': GET ")
