@@ -347,7 +347,7 @@ def _map_item(
         document[post_field] = value
     document.update(options.constants)
     vendor_id = document.get("id")
-    if isinstance(vendor_id, float) or not str(vendor_id or "").strip():
+    if vendor_id is None or isinstance(vendor_id, float) or not str(vendor_id).strip():
         return reject("mapping", "id: empty or not a string or integer")
     document["id"] = f"{options.name}:{vendor_id}"
     published = document.get("published_at")
@@ -469,6 +469,7 @@ class HttpPollFetcher:
         rejected: list[Rejected] = []
         duplicates = 0
         page_keys: list[str] = []
+        in_page: set[str] = set()
         for index, item in enumerate(items):
             result = map_item(item, index, options, now=now)
             # A rejected item is remembered by its bytes, so that a page served
@@ -478,13 +479,14 @@ class HttpPollFetcher:
                 if isinstance(result, Rejected)
                 else id_key(result.id)
             )
-            if key in recent or key in page_keys:
+            if key in recent or key in in_page:
                 duplicates += 1
             elif isinstance(result, Rejected):
                 rejected.append(result)
             else:
                 posts.append(result)
             page_keys.append(key)
+            in_page.add(key)
         recent.add(page_keys)
 
         vendor, page, more = state.vendor, page_number, False

@@ -553,6 +553,7 @@ class RssFetcher:
         now = self._now()
         recent = RecentIds(RECENT_IDS, state.seen)
         keys: list[str] = []
+        in_feed: set[str] = set()
         posts: list[Post] = []
         rejected: list[Rejected] = []
         duplicates = 0
@@ -570,13 +571,14 @@ class RssFetcher:
                 if isinstance(result, Rejected)
                 else id_key(result.id)
             )
-            if key in recent or key in keys:
+            if key in recent or key in in_feed:
                 duplicates += 1
             elif isinstance(result, Rejected):
                 rejected.append(result)
             else:
                 posts.append(result)
             keys.append(key)
+            in_feed.add(key)
         recent.add(keys)
         new_state = PollState(
             etag=answer.etag,

@@ -72,6 +72,14 @@ def test_item_mapped_by_paths_and_constants() -> None:
     assert post.source == "reviews"
 
 
+@pytest.mark.parametrize(
+    ("vendor_id", "post_id"), [(0, "reviews:0"), ("a b", "reviews:a b")]
+)
+def test_any_integer_or_text_id_is_prefixed(vendor_id: Any, post_id: str) -> None:
+    post = map_item(_item(review_id=vendor_id), 0, OPTIONS, now=NOW)
+    assert isinstance(post, Post) and post.id == post_id
+
+
 def test_source_constant_overrides_default_and_optional_fields_may_miss() -> None:
     options = HttpPollOptions(
         name="r",
