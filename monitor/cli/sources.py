@@ -120,7 +120,7 @@ async def _run_pollers(settings: Any, config: Any, *, leases: bool) -> dict[str,
             health = pollers.runner.health(name)
             if health is not None:
                 summary[name] = (
-                    f"{health.fetched} pages, {health.accepted} accepted, "
+                    f"in all {health.fetched} pages, {health.accepted} accepted, "
                     f"{sum(health.rejected.values())} rejected, "
                     f"{health.duplicates} duplicates, {health.errors} errors"
                 )

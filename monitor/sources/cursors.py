@@ -17,6 +17,7 @@ cursor durable that is not.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import math
@@ -27,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.errors import KafkaError
 
 from monitor.errors import MonitorError
 from monitor.sources.base import MAX_ERROR_CHARS, SourceHealth
@@ -367,9 +369,9 @@ class KafkaCursorStore:
             auto_offset_reset="earliest",
         )
         states: dict[str, SourceState] = {}
-        await consumer.start()
         try:
             async with asyncio.timeout(self.read_timeout):
+                await consumer.start()
                 await consumer.topics()  # refreshes the cluster metadata
                 partitions = consumer.partitions_for_topic(self.topic) or set()
                 tps = [TopicPartition(self.topic, p) for p in sorted(partitions)]
@@ -393,8 +395,14 @@ class KafkaCursorStore:
                 f"could not read the source-state topic {self.topic!r} to its end "
                 f"within {self.read_timeout:.0f} s"
             ) from None
+        except KafkaError as exc:
+            raise MonitorError(
+                f"could not read the source-state topic {self.topic!r}: "
+                f"{type(exc).__name__}: {str(exc)[:200]}"
+            ) from None
         finally:
-            await consumer.stop()
+            with contextlib.suppress(Exception):
+                await consumer.stop()
         return states
 
     def _take(self, states: dict[str, SourceState], record: Any) -> None:

@@ -128,7 +128,7 @@ async def test_sources_run_survives_sigkill_mid_paging(
   - name: reviews
     kind: http_poll
     url: http://127.0.0.1:{port}/reviews?since={{cursor}}
-    interval: 1s
+    interval: 30s
     items: data.items
     cursor: data.next_cursor
     map: {{id: review_id, text: content, published_at: created_at, author: user.nick}}
@@ -163,9 +163,10 @@ async def test_sources_run_survives_sigkill_mid_paging(
         )
         # Resumed at page 2 (the stored cursor), not from the start.
         assert api.hits[3] == "p2", api.hits
-        # Caught up: the empty page was fetched and its cursor stored.
+        # Caught up: the empty page is fetched (SIGTERM lets it finish), then
+        # the poller sleeps its 30 s interval.
         async with asyncio.timeout(30):
-            while api.hits.count("p3") < 2:
+            while "p3" not in api.hits:
                 await asyncio.sleep(0.1)
     except BaseException:
         second.kill()
@@ -212,6 +213,24 @@ async def test_sources_run_survives_sigkill_mid_paging(
     assert row["stale"] is False and row["cursor"]
     assert row["last_success_epoch_s"] is not None
     assert row["cursor_lag_seconds"] == 0.0  # caught up
+
+    table = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "monitor",
+        "sources",
+        "status",
+        env={**env, "COLUMNS": "200"},
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    async with asyncio.timeout(60):
+        printed = (await table.communicate())[0].decode(errors="replace")
+    assert table.returncode == 0
+    (line,) = [x for x in printed.splitlines() if "reviews" in x]
+    assert "http_poll" in line and " ok " in line and "stale" not in line
+    assert f" {len(expected)} " in line  # accepted
 
 
 def _tail(log: Path, chars: int = 4000) -> str:

@@ -450,3 +450,19 @@ def test_state_round_trips(
     restored = SourceHealth()
     back.restore(restored)
     assert restored.accepted == counts[1] and restored.cursor_lag_seconds == lag
+
+
+@pytest.mark.parametrize(
+    ("last_success", "now", "stale"),
+    [
+        (None, 1000.0, True),  # never succeeded
+        (1000.0, 1000.0 + 3 * 60, False),  # exactly 3 intervals: not yet
+        (1000.0, 1000.0 + 3 * 60 + 1, True),
+        (1000.0, 1010.0, False),
+    ],
+)
+def test_stale_after_three_intervals(
+    last_success: float | None, now: float, stale: bool
+) -> None:
+    state = SourceState("r", "rss", None, 60.0, 0.0, last_success_epoch_s=last_success)
+    assert state.is_stale(now) is stale
