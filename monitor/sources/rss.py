@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import codecs
 import hashlib
+import html
 import logging
 import random
 import re
@@ -220,6 +221,14 @@ def parse_xml(body: bytes) -> Node:
     def data(text: str) -> None:
         stack[-1].parts.append(text)
 
+    def skipped(name: str, is_parameter_entity: bool) -> None:
+        # An entity of a DTD that is never read (RSS 0.91's &nbsp; and the like):
+        # the HTML meaning if it has one, else nothing.
+        if not is_parameter_entity:
+            text = html.unescape(f"&{name[:32]};")
+            if not text.startswith("&"):
+                data(text)
+
     def entity_declared(*args: Any) -> None:
         raise _Refused("the document declares entities (refused: entity expansion)")
 
@@ -232,6 +241,7 @@ def parse_xml(body: bytes) -> Node:
     parser.EntityDeclHandler = entity_declared
     parser.UnparsedEntityDeclHandler = entity_declared
     parser.ExternalEntityRefHandler = external
+    parser.SkippedEntityHandler = skipped
     document: bytes | str = body
     declared = _DECLARED_ENCODING.match(body[:300])
     if declared is not None:

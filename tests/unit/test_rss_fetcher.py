@@ -148,6 +148,18 @@ def test_gbk_declared_feed_is_decoded() -> None:
     assert isinstance(post, Post) and post.text == "空调坏了"
 
 
+def test_entities_of_an_unread_dtd_keep_their_html_meaning() -> None:
+    body = (
+        b'<?xml version="1.0" encoding="ISO-8859-1"?>\n'
+        b'<!DOCTYPE rss PUBLIC "-//Netscape Communications//DTD RSS 0.91//EN"'
+        b' "http://my.netscape.com/publish/formats/rss-0.91.dtd">\n'
+        b'<rss version="0.91"><channel><item><link>http://a.example/1</link>'
+        b"<title>caf\xe9&nbsp;&mdash;&bogus;ok</title></item></channel></rss>"
+    )
+    (entry,) = parse_feed(body)
+    assert entry.title == "caf\xe9\xa0\u2014ok"
+
+
 @pytest.mark.parametrize(
     ("entry", "reason", "detail"),
     [
