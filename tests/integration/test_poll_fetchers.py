@@ -571,3 +571,35 @@ async def test_unreachable_or_invalid_urls_fail_clearly(url: str, reason: str) -
         await fetcher.close()
     assert "k3y" not in str(caught.value)
     assert str(caught.value).startswith("source 'feed': GET ")
+
+
+async def test_a_failed_publish_sends_the_same_page_again(vendor: Vendor) -> None:
+    # The fetcher keeps no state of its own: the ids it remembers come from the
+    # cursor it is given, so a page whose publish failed is not a duplicate.
+    vendor.items = [_review(n) for n in range(1, 4)]
+    cursors = MemoryCursors()
+    fetcher = _fast(_poll_options(vendor))
+    stop = asyncio.Event()
+    published: list[str] = []
+    calls = 0
+
+    async def publish(posts: Sequence[Post]) -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise ConnectionError("Kafka down")
+        published.extend(_ids(posts))
+
+    async def sleep(seconds: float) -> None:
+        if published:
+            stop.set()
+
+    try:
+        health = await run_source(
+            "reviews", fetcher, cursors, publish, interval=30, stop=stop, sleep=sleep
+        )
+    finally:
+        await fetcher.close()
+    assert published == ["reviews:1", "reviews:2", "reviews:3"]
+    assert health.errors == 1 and health.duplicates == 0
+    assert [r.query["since"] for r in vendor.requests][:2] == ["", ""]
