@@ -236,7 +236,13 @@ def decode_state(
     seen = data.get("seen")
     return PollState(
         vendor=text_at("cursor", MAX_VENDOR_CURSOR_CHARS),
-        page=page if isinstance(page, int) and not isinstance(page, bool) else None,
+        page=(
+            page
+            if isinstance(page, int)
+            and not isinstance(page, bool)
+            and 0 <= page < 10**9
+            else None
+        ),
         etag=text_at("etag", 1024),
         last_modified=text_at("modified", 1024),
         validated=text_at("for", 64),

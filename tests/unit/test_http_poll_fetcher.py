@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -169,7 +170,7 @@ def test_mapping_never_raises(item: Any) -> None:
 _states = st.builds(
     PollState,
     vendor=st.none() | st.text(max_size=MAX_VENDOR_CURSOR_CHARS),
-    page=st.none() | st.integers(min_value=0, max_value=10**9),
+    page=st.none() | st.integers(min_value=0, max_value=10**9 - 1),
     etag=st.none() | st.text(min_size=1, max_size=100),
     last_modified=st.none() | st.text(min_size=1, max_size=40),
     validated=st.none() | st.just("0123456789abcdef"),
@@ -228,6 +229,24 @@ def test_unknown_stored_state_never_crashes(
     stored: str | None, pagination: Any, expected: PollState
 ) -> None:
     assert decode_state(stored, pagination=pagination) == expected
+
+
+@given(
+    st.text(max_size=300)
+    | st.builds(json.dumps, _json)
+    | st.builds(
+        lambda extra: json.dumps({"v": 1, **extra}),
+        st.dictionaries(
+            st.sampled_from(["cursor", "page", "etag", "modified", "for", "seen"]),
+            _json,
+        ),
+    ),
+    st.sampled_from(["cursor", "page"]),
+)
+def test_decode_state_never_raises(stored: str, pagination: Any) -> None:
+    state = decode_state(stored, pagination=pagination)
+    assert len(encode_state(state).encode()) <= MAX_STATE_BYTES
+    assert state.page is None or 0 <= state.page < 10**9
 
 
 @pytest.mark.parametrize(
