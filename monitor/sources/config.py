@@ -119,9 +119,12 @@ class WebhookSource(_Source):
 
 
 class _Poller(_Source):
-    url: str = Field(description="http(s) URL; {cursor} is replaced")
+    url: str = Field(description="http(s) URL; {cursor} or {page} is replaced")
     interval: Seconds = Field(description="time between polls, e.g. 30s")
     timeout: Seconds = 30.0
+    max_body_bytes: int | None = Field(
+        None, ge=1, le=1 << 30, description="largest answer read (default 10 MiB)"
+    )
     rate: Rate | None = None
     headers: dict[str, HeaderValue] = Field(default_factory=dict)
 

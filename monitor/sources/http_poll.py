@@ -626,6 +626,8 @@ def options_from_config(
             paths[post_field] = value
     by_page = source.cursor is None and "{page}" in source.url
     extra: dict[str, Any] = {}
+    if max_body_bytes is None:  # the entry's own limit, else the default
+        max_body_bytes = source.max_body_bytes
     if max_body_bytes is not None:
         extra["max_body_bytes"] = max_body_bytes
     return HttpPollOptions(

@@ -620,6 +620,8 @@ def rss_options_from_config(
     `rate` become seconds and requests per second (no `rate`: 1/s).
     """
     extra: dict[str, Any] = {}
+    if max_body_bytes is None:  # the entry's own limit, else the default
+        max_body_bytes = source.max_body_bytes
     if max_body_bytes is not None:
         extra["max_body_bytes"] = max_body_bytes
     return RssOptions(

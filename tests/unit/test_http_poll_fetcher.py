@@ -335,3 +335,24 @@ def test_options_from_config_pages_when_url_has_page_and_no_cursor() -> None:
     )
     assert options.pagination == "page" and options.max_future_seconds == 300
     assert options.rate_per_second == 5.0
+
+
+def test_an_entrys_body_limit_reaches_the_fetcher_options() -> None:
+    from monitor.sources.config import HttpPollSource, RssSource
+    from monitor.sources.rss import rss_options_from_config
+
+    common = {"interval": "30s", "max_body_bytes": 4096}
+    poll = HttpPollSource(
+        name="reviews",
+        kind="http_poll",
+        url="http://127.0.0.1:1/r?since={cursor}",
+        items="data.items",
+        map={"id": "id", "text": "text", "published_at": "at"},
+        **common,
+    )
+    feed = RssSource(
+        name="feed", kind="rss", url="http://127.0.0.1:1/feed.xml", **common
+    )
+    assert options_from_config(poll).max_body_bytes == 4096
+    assert rss_options_from_config(feed).max_body_bytes == 4096
+    assert options_from_config(poll, max_body_bytes=10).max_body_bytes == 10
