@@ -184,8 +184,16 @@ class ScoredPost(
         text: The normalised text that was scored (HTML stripped, whitespace
             collapsed, traditional characters simplified).
         original_text: The text as received.
-        positive_probability: snownlp's probability that the text is
-            positive, 0.0-1.0 (0.5 for a text that is empty once normalised).
+        positive_probability: The probability that the text is positive,
+            0.0-1.0 (0.5 for a text that is empty once normalised): exactly
+            ``SnowNLP(text).sentiments`` with snownlp's own model, the
+            calibrated probability with a trained one (``sentiment`` in
+            Elasticsearch).
+        raw_positive_probability: The model's uncalibrated probability
+            (``sentiment_raw``); equal to ``positive_probability`` for a
+            model without calibration; None from before the field.
+        sentiment_model: Id of the model that scored it (``snownlp``, or a
+            trained model's ``name@sha256-prefix``); None from before the field.
         label: ``negative``, ``neutral`` or ``positive`` from the configured
             thresholds.
         keywords: Up to the configured number of keywords, most important first.
@@ -223,6 +231,8 @@ class ScoredPost(
     meta: dict[str, Any] | None = None
     received_at: datetime | None = None
     simhash: int = 0
+    raw_positive_probability: float | None = None
+    sentiment_model: str | None = None
     schema: int = SCHEMA_VERSION
 
 
@@ -615,6 +625,8 @@ class ScoredPostData(TypedDict):
     meta: NotRequired[dict[str, Any] | None]
     received_at: NotRequired[str | None]
     simhash: NotRequired[int]
+    raw_positive_probability: NotRequired[float | None]
+    sentiment_model: NotRequired[str | None]
     schema: NotRequired[int]
 
 

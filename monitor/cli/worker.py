@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 
 import click
 
@@ -12,7 +13,7 @@ from monitor.cli.context import (
     resolve_servers,
     run,
 )
-from monitor.cli.output import console
+from monitor.cli.output import console, safe_text
 from monitor.errors import MonitorError
 
 
@@ -43,6 +44,9 @@ def worker(ctx: click.Context) -> None:
             f"worker: Kafka {resolved.kafka_url}  Elasticsearch {resolved.es_url}  "
             f"metrics http://{resolved.web_host}:{resolved.web_port}/metrics"
         )
+        model = app.monitor_pipeline.scorer.model  # type: ignore[attr-defined]
+        logging.getLogger(__name__).info("sentiment model: %s", model.describe())
+        console.print(f"worker: sentiment model {safe_text(model.describe())}")
         worker = _stopping_worker(faust.Worker)(app, loglevel=resolved.log_level)
         # Faust's progress spinner sets the root logger to DEBUG so that every
         # record turns it; building those records cost a busy worker ~7% CPU.

@@ -19,9 +19,10 @@ from monitor.settings import Settings
 
 
 class ScoreCache:
-    """A bounded LRU map from normalised text to its :class:`TextScore`.
+    """A bounded LRU map from (model id, normalised text) to its :class:`TextScore`.
 
     Repost storms send the same text thousands of times; each is scored once.
+    Keyed by the model as well: a score is never served for another model.
     ``hits`` and ``misses`` count look-ups (texts repeated within one batch
     count as hits). Thread-safe: scoring runs in worker threads.
 
@@ -37,21 +38,22 @@ class ScoreCache:
         self.size = size
         self.hits = 0
         self.misses = 0
-        self._entries: OrderedDict[str, TextScore] = OrderedDict()
+        self._entries: OrderedDict[tuple[str, str], TextScore] = OrderedDict()
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
         return len(self._entries)
 
-    def get(self, text: str) -> TextScore | None:
-        """Return the cached score of ``text`` (and count a hit or a miss)."""
+    def get(self, text: str, model: str = "") -> TextScore | None:
+        """Return the cached score of ``text`` by ``model`` (count a hit or a miss)."""
+        key = (model, text)
         with self._lock:
-            found = self._entries.get(text)
+            found = self._entries.get(key)
             if found is None:
                 self.misses += 1
             else:
                 self.hits += 1
-                self._entries.move_to_end(text)
+                self._entries.move_to_end(key)
             return found
 
     def count_hit(self) -> None:
@@ -59,13 +61,14 @@ class ScoreCache:
         with self._lock:
             self.hits += 1
 
-    def put(self, text: str, score: TextScore) -> None:
-        """Remember a score, evicting the least recently used beyond ``size``."""
+    def put(self, text: str, score: TextScore, model: str = "") -> None:
+        """Remember ``model``'s score of ``text``, evicting beyond ``size``."""
         if not self.size:
             return
+        key = (model, text)
         with self._lock:
-            self._entries[text] = score
-            self._entries.move_to_end(text)
+            self._entries[key] = score
+            self._entries.move_to_end(key)
             while len(self._entries) > self.size:
                 self._entries.popitem(last=False)
 
@@ -77,7 +80,9 @@ class PostScorer:
         topics: Watched topics to match.
         thresholds: Label thresholds.
         keywords_per_post: How many keywords to keep (0 for none).
-        model_path: A snownlp sentiment model file; None for snownlp's own.
+        model_path: A sentiment model (``MODEL`` for ``MODEL.3`` and, if
+            trained by ``monitor train sentiment``, ``MODEL.json``); None for
+            snownlp's own.
         cache_size: Distinct texts whose scores are kept (0: no cache).
 
     """
@@ -98,6 +103,8 @@ class PostScorer:
 
         """
         self.model: SentimentModel = load_sentiment_model(model_path)
+        #: Recorded on every scored post and part of every cache key.
+        self.model_id = self.model.model_id
         self.cache = ScoreCache(cache_size)
         self.matcher = TopicMatcher(topics)
         self.thresholds = thresholds
@@ -139,7 +146,7 @@ class PostScorer:
         found: dict[str, TextScore | None] = {}
         for text in texts:
             if text not in found:
-                found[text] = self.cache.get(text)
+                found[text] = self.cache.get(text, self.model_id)
             else:
                 self.cache.count_hit()  # a repeat within the batch
         missing = [text for text, score in found.items() if score is None]
@@ -147,7 +154,7 @@ class PostScorer:
             scores = self.model.score_many(missing, self.keywords_per_post)
             for text, score in zip(missing, scores, strict=True):
                 found[text] = score
-                self.cache.put(text, score)
+                self.cache.put(text, score, self.model_id)
         return [found[text] for text in texts]  # type: ignore[misc]
 
     def _score_alone(self, post: Post) -> ScoredPost | Exception:
@@ -173,6 +180,8 @@ class PostScorer:
             text=text,
             original_text=post.text,
             positive_probability=result.positive_probability,
+            raw_positive_probability=result.raw,
+            sentiment_model=self.model_id,
             label=self.thresholds.label(result.positive_probability),
             keywords=result.keywords,
             simhash=fingerprint,

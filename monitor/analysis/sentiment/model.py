@@ -121,6 +121,28 @@ class SentimentModel:
         self.model_id = model_id
         self.metadata: Mapping[str, Any] = metadata or {}
 
+    def describe(self) -> str:
+        """Return one line naming the model and what its metadata says of it."""
+        if not self.metadata:
+            if self.model_id == DEFAULT_MODEL_ID:
+                return "snownlp (snownlp's own model, uncalibrated)"
+            return f"{self.model_id} (a snownlp model file, uncalibrated)"
+        meta = self.metadata
+        validation = meta.get("validation") or {}
+        inputs = meta.get("inputs") or []
+        parts = [
+            str(meta.get("kind")),
+            f"trained {meta.get('created_at')}",
+            f"on {meta.get('training_texts')} texts from {len(inputs)} file(s)",
+            f"calibration {self.calibration.method}",
+        ]
+        if "accuracy" in validation and "ece" in validation:
+            parts.append(
+                f"holdout accuracy {validation['accuracy']:.3f}, "
+                f"calibration error {validation['ece']:.3f}"
+            )
+        return f"{self.model_id} ({', '.join(parts)})"
+
     def _trained(
         self, texts: Sequence[str], words: Sequence[Sequence[str]]
     ) -> list[tuple[float, float]]:

@@ -6,7 +6,9 @@ The mapping and index template of the posts indices live in
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
+from typing import Any
 
 from monitor.config.durations import parse_utc_offset
 from monitor.records import ScoredPost, ScoredPostData
@@ -64,6 +66,9 @@ def to_es_document(
         "text": data["text"],
         "original_text": data.get("original_text", data["text"]),
         "sentiment": data["positive_probability"],
+        # Before the field every score was snownlp's raw probability.
+        "sentiment_raw": _raw_probability(data),
+        "sentiment_model": data.get("sentiment_model"),
         "label": data["label"],
         "keywords": list(data["keywords"]),
         "topics": list(data["topics"]),
@@ -81,3 +86,8 @@ def to_es_document(
         doc_id=data["post_id"],
         body=body,
     )
+
+
+def _raw_probability(data: Mapping[str, Any]) -> float:
+    raw = data.get("raw_positive_probability")
+    return float(data["positive_probability"] if raw is None else raw)

@@ -90,6 +90,8 @@ POST_MAPPING: dict[str, Any] = {
         "text": TEXT,
         "original_text": {"type": "text", "index": False},
         "sentiment": {"type": "float"},
+        "sentiment_raw": {"type": "float"},
+        "sentiment_model": keyword_field(),
         "label": keyword_field(),
         "keywords": keyword_field(),
         "topics": keyword_field(),
