@@ -34,12 +34,28 @@ def evaluate() -> None:
     required=True,
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
 )
+@click.option(
+    "--model",
+    "model_name",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Sentiment model (MODEL for MODEL.3 [+ MODEL.json]); "
+    "default: MONITOR_SENTIMENT_MODEL, else snownlp's own.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.pass_context
 def evaluate_sentiment_command(
-    ctx: click.Context, csv_files: tuple[Path, ...], as_json: bool
+    ctx: click.Context,
+    csv_files: tuple[Path, ...],
+    model_name: Path | None,
+    as_json: bool,
 ) -> None:
-    """Score text,label CSV files (1 positive, 0 negative) and report quality."""
+    """Score text,label CSV files (1 positive, 0 negative) and report quality.
+
+    Reports accuracy at 0.5, ROC AUC, per-class F1, the three-way labels and
+    the expected calibration error (15 bins) of the model's probability,
+    per file and overall.
+    """
     from monitor.analysis.evaluation.sentiment import evaluate_sentiment
     from monitor.cli.datasets import read_labelled_csv
     from monitor.config.models import load_sentiment_model
@@ -62,7 +78,7 @@ def evaluate_sentiment_command(
         try:
             report = evaluate_sentiment(
                 datasets,
-                model=load_sentiment_model(settings.sentiment_model),
+                model=load_sentiment_model(model_name or settings.sentiment_model),
                 thresholds=settings.label_thresholds,
                 on_progress=lambda n: progress.advance(task, n),
             )
@@ -71,12 +87,16 @@ def evaluate_sentiment_command(
     if as_json:
         click.echo(dump_json(_finite(report)))
         return
-    table = Table(title="sentiment: binary at 0.5, AUC, per-class F1, three-way labels")
+    table = Table(
+        title=f"sentiment ({safe_text(report['model'])}): binary at 0.5, AUC, "
+        "calibration error, per-class F1, three-way labels"
+    )
     for column in (
         "file",
         "n",
         "accuracy",
         "ROC AUC",
+        "ECE",
         "F1 neg",
         "F1 pos",
         "true neg → neg/neu/pos",
@@ -92,6 +112,7 @@ def evaluate_sentiment_command(
             str(r["n"]),
             f"{r['accuracy']:.4f}",
             f"{r['roc_auc']:.4f}",
+            f"{r['ece']:.4f}",
             f"{r['classes']['negative']['f1']:.4f}",
             f"{r['classes']['positive']['f1']:.4f}",
             "/".join(str(v) for v in dist["true_negative"].values()),

@@ -174,3 +174,24 @@ def test_the_cache_is_keyed_by_model() -> None:
     assert cache.get("好", "b@2") is two
     assert cache.get("好", "c@3") is None
     assert len(cache) == 2
+
+
+def test_evaluate_reports_calibration_error_per_file(model_name: Path) -> None:
+    import json
+
+    from click.testing import CliRunner
+
+    from monitor.cli import cli
+
+    shown = CliRunner().invoke(
+        cli,
+        ["evaluate", "sentiment", str(DATA), "--model", str(model_name), "--json"],
+        obj={},
+    )
+    assert shown.exit_code == 0, shown.output
+    report = json.loads(shown.output)
+    assert report["model"] == models.load_sentiment_model(model_name).model_id
+    assert report["ece_bins"] == 15
+    for entry in (report["files"]["sentiment_train.csv"], report["overall"]):
+        assert 0.0 <= entry["ece"] <= 1.0 and 0.0 <= entry["ece_raw"] <= 1.0
+        assert entry["accuracy"] >= 0.9  # it was trained on most of these

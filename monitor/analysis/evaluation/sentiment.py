@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from monitor.analysis.evaluation.classification import binary_report
+from monitor.analysis.sentiment.calibration import ECE_BINS, expected_calibration_error
 from monitor.analysis.sentiment.labels import LabelThresholds
 from monitor.analysis.sentiment.model import SentimentModel
 from monitor.analysis.text import normalise_text
@@ -65,8 +66,11 @@ def evaluate_sentiment(
         on_progress: Called with the number of texts just scored.
 
     Returns:
-        ``{"thresholds", "files": {name: report}, "overall": report}`` where
-        each report is :func:`binary_report` plus ``texts_per_second``
+        ``{"model", "thresholds", "files": {name: report}, "overall":
+        report}`` where each report is :func:`binary_report` of the model's
+        probability (calibrated for a trained model) plus ``ece`` (its
+        expected calibration error, 15 equal-width bins), ``ece_raw`` (the
+        same of the uncalibrated probability) and ``texts_per_second``
         (scoring only).
 
     """
@@ -75,30 +79,45 @@ def evaluate_sentiment(
     files: dict[str, Any] = {}
     all_labels: list[int] = []
     all_scores: list[float] = []
+    all_raw: list[float] = []
     total_seconds = 0.0
     for data in datasets:
         texts, labels = data.texts, data.labels
         started = time.perf_counter()
         scores: list[float] = []
+        raw: list[float] = []
         for start in range(0, len(texts), BATCH):
             chunk = [normalise_text(text) for text in texts[start : start + BATCH]]
-            scores.extend(model.positive_probabilities(chunk))
+            if isinstance(model, SentimentModel):
+                for calibrated, uncalibrated in model.probabilities(chunk):
+                    scores.append(calibrated)
+                    raw.append(uncalibrated)
+            else:  # any scorer with positive_probabilities: no raw one
+                scores.extend(model.positive_probabilities(chunk))
+                raw = scores
             if on_progress is not None:
                 on_progress(len(chunk))
         seconds = time.perf_counter() - started
         total_seconds += seconds
         report = binary_report(labels, scores, thresholds=thresholds)
+        report["ece"] = expected_calibration_error(labels, scores)
+        report["ece_raw"] = expected_calibration_error(labels, raw)
         report["texts_per_second"] = (
             len(texts) / seconds if seconds > 0 else float("nan")
         )
         files[data.name] = report
         all_labels.extend(labels)
         all_scores.extend(scores)
+        all_raw.extend(raw)
     overall = binary_report(all_labels, all_scores, thresholds=thresholds)
+    overall["ece"] = expected_calibration_error(all_labels, all_scores)
+    overall["ece_raw"] = expected_calibration_error(all_labels, all_raw)
     overall["texts_per_second"] = (
         len(all_labels) / total_seconds if total_seconds > 0 else float("nan")
     )
     return {
+        "model": getattr(model, "model_id", type(model).__name__),
+        "ece_bins": ECE_BINS,
         "thresholds": {
             "negative_below": thresholds.negative_below,
             "positive_from": thresholds.positive_from,
