@@ -103,7 +103,15 @@ def evaluate_sentiment_command(
         "true pos → neg/neu/pos",
         "texts/s",
     ):
-        table.add_column(column, justify="right")
+        # File names stay whole: the numbers give way first on a narrow terminal.
+        table.add_column(
+            column,
+            justify="right",
+            no_wrap=column == "file",
+            min_width=min(max(map(len, [*report["files"], "overall"])), 40)
+            if column == "file"
+            else None,
+        )
     rows = list(report["files"].items()) + [("overall", report["overall"])]
     for name, r in rows:
         dist = r["label_distribution"]
