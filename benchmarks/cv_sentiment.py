@@ -86,21 +86,26 @@ CONFIGS: dict[str, TrainOptions] = {
 def _variants() -> dict[str, TrainOptions]:
     base = TrainOptions()
     f = base.features
+    lin = base.linear
     out = {
         "default_neg2": replace(base, features=replace(f, negation_scope=2)),
         "default_emo": replace(base, features=replace(f, emoticons=True)),
         "default_emoji": replace(base, features=replace(f, emoji=True)),
         "default_punct": replace(base, features=replace(f, repeated_punctuation=True)),
+        "default_c123": replace(base, features=replace(f, char_ngrams=(1, 2, 3))),
+        "default_c2": replace(base, features=replace(f, char_ngrams=(2,))),
+        "default_no_bigrams": replace(base, features=replace(f, word_bigrams=False)),
         "default_isotonic": replace(base, calibration="isotonic"),
-        "default_no_nb": replace(base, linear=replace(base.linear, nb_scaling=False)),
+        "default_no_nb": replace(base, linear=replace(lin, nb_scaling=False)),
+        "default_min1": replace(base, linear=replace(lin, min_count=1)),
+        "default_min3": replace(base, linear=replace(lin, min_count=3)),
     }
-    for l2 in (3e-5, 1e-4, 3e-4, 1e-3):
-        out[f"default_l2_{l2:g}"] = replace(base, linear=replace(base.linear, l2=l2))
+    for l2 in (1e-4, 1e-3, 3e-3):
+        out[f"default_l2_{l2:g}"] = replace(base, linear=replace(lin, l2=l2))
     for alpha in (0.5, 2.0):
         out[f"default_alpha_{alpha:g}"] = replace(
-            base, linear=replace(base.linear, nb_alpha=alpha)
+            base, linear=replace(lin, nb_alpha=alpha)
         )
-    out["default_min1"] = replace(base, linear=replace(base.linear, min_count=1))
     return out
 
 

@@ -361,11 +361,7 @@ def save_trained_model(
         data: dict[str, Any] = model.classifier.data
     else:
         assert isinstance(model.classifier, LinearClassifier)
-        data = {
-            "kind": NBLR,
-            "bias": model.classifier.model.bias,
-            "weights": model.classifier.model.weights,
-        }
+        data = model.classifier.model.to_data()
     try:
         name.parent.mkdir(parents=True, exist_ok=True)
         _write_atomically(model_file, gzip.compress(marshal.dumps(data), mtime=0))
@@ -477,20 +473,13 @@ def load_sentiment_model(model_path: Path | None = None) -> SentimentModel:
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise _model_error("sentiment model", name, f"malformed ({exc!r})") from exc
     else:
-        if not (
-            isinstance(data, dict)
-            and data.get("kind") == NBLR
-            and isinstance(data.get("weights"), dict)
-            and isinstance(data.get("bias"), float)
-        ):
+        if not (isinstance(data, dict) and data.get("kind") == NBLR):
             raise _model_error("sentiment model", name, "not an nblr model's weights")
         try:
             features = FeatureOptions.from_dict(meta.get("features") or {})
-        except (MonitorError, TypeError) as exc:
-            raise ConfigError([f"model metadata {meta_file}: {exc}"]) from exc
-        classifier = LinearClassifier(
-            LinearModel(data["weights"], data["bias"]), features
-        )
+            classifier = LinearClassifier(LinearModel.from_data(data, features))
+        except (MonitorError, TypeError, ValueError) as exc:
+            raise ConfigError([f"model {name}: {exc}"]) from exc
     model = SentimentModel(
         scorer,
         classifier=classifier,

@@ -9,6 +9,7 @@ import math
 from datetime import datetime, timezone
 from pathlib import Path
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -20,8 +21,14 @@ from monitor.analysis.sentiment.calibration import (
     fit_isotonic,
     fit_platt,
 )
-from monitor.analysis.sentiment.features import FeatureOptions, text_features
+from monitor.analysis.sentiment.features import (
+    FeatureOptions,
+    char_ngram_keys,
+    extra_features,
+    word_bigram_keys,
+)
 from monitor.analysis.sentiment.labels import LabelThresholds
+from monitor.analysis.sentiment.linear import LinearModel, train_linear
 from monitor.analysis.sentiment.model import DEFAULT_MODEL_ID, TextScore
 from monitor.cli.train import train_sentiment
 from monitor.config import models
@@ -111,25 +118,41 @@ def test_stored_calibration_is_the_fitted_one(model_name: Path) -> None:
 
 def test_features_of_a_text() -> None:
     options = FeatureOptions(
-        word_bigrams=True,
-        char_ngrams=(2,),
-        negation_scope=1,
-        emoticons=True,
-        emoji=True,
-        repeated_punctuation=True,
+        negation_scope=1, emoticons=True, emoji=True, repeated_punctuation=True
     )
-    got = text_features("不 好吃[怒]😡！！", ["不", "好吃", "[怒]😡！！"], options)
-    assert {
-        "w:不",
-        "w:好吃",
-        "b:不|好吃",
-        "c:不好",
-        "n:好吃",
-        "e:怒",
-        "j:😡",
-        "p:！！",
-    } <= got
+    got = extra_features("不 好吃[怒]😡！！", ["不", "好吃", "[怒]😡！！"], options)
+    assert got == {"n:好吃", "e:怒", "j:😡", "p:！！"}
     assert FeatureOptions.from_dict(options.to_dict()) == options
+    doc, keys = char_ngram_keys([["好吃"], [], ["不好", "吃"]], 2)
+    assert doc.tolist() == [0, 2, 2]
+    pack = [(ord(a) << 21) | ord(b) for a, b in ("好吃", "不好", "好吃")]
+    assert keys.tolist() == pack
+    bdoc, bkeys = word_bigram_keys(
+        np.array([0, 0, 0, 1, 1]), np.array([3, -1, 4, 5, 6])
+    )
+    assert bdoc.tolist() == [1] and bkeys.tolist() == [(5 << 32) | 6]
+
+
+def test_linear_model_learns_and_round_trips() -> None:
+    texts = ["很好", "非常好", "好吃", "很差", "非常差", "难吃"] * 3
+    words = [[t[:-1], t[-1]] if len(t) > 2 else [t] for t in texts]
+    labels = [1, 1, 1, 0, 0, 0] * 3
+    options = FeatureOptions(word_bigrams=True, char_ngrams=(1, 2))
+    model = train_linear(texts, words, labels, options)
+    z = model.log_odds(texts, words)
+    assert all((v > 0) == (y == 1) for v, y in zip(z.tolist(), labels, strict=True))
+    again = LinearModel.from_data(model.to_data(), options)
+    assert again.log_odds(texts, words).tolist() == z.tolist()
+    # presence, not counts: a repeated word weighs once
+    assert model.log_odds(["好好"], [["好", "好"]])[0] == model.log_odds(
+        ["好"], [["好"]]
+    )[0] + sum(
+        w
+        for n, kind in model.chars.items()
+        if n == 2
+        for k, w in zip(kind.keys.tolist(), kind.weights.tolist(), strict=True)
+        if k == (ord("好") << 21) | ord("好")
+    )
 
 
 # --- the score stage ----------------------------------------------------------

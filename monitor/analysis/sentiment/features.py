@@ -2,11 +2,13 @@
 
 A text is described by the words of snownlp's segmenter plus, as
 :class:`FeatureOptions` asks, word bigrams, character n-grams, negation
-marks, weibo emoticon codes (``[怒]``), emoji and repeated punctuation. Each
-feature is a short string with a prefix naming its kind (``w:好吃``,
-``b:很|好吃``, ``c:好吃``, ``n:好吃``, ``e:怒``, ``j:😀``, ``p:!!``); the
-model keeps a weight per string it saw in training. Presence only: a
-feature counted twice in a text counts once.
+marks, weibo emoticon codes (``[怒]``), emoji and repeated punctuation.
+Presence only: a feature found twice in a text counts once.
+
+Words, bigrams and character n-grams are integer keys computed for a whole
+batch with numpy (:func:`word_bigram_keys`, :func:`char_ngram_keys`); the
+extras are short strings with a prefix naming their kind (``n:好吃``,
+``e:怒``, ``j:😀``, ``p:!!``), from :func:`extra_features`.
 """
 
 from __future__ import annotations
@@ -17,7 +19,12 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
+
 from monitor.errors import MonitorError
+
+IntArray = npt.NDArray[np.int64]
 
 #: Words that negate what follows (after snownlp's segmentation, 没有 and
 #: 不是 are often one word; 不好 is one word too and then needs no mark).
@@ -65,14 +72,27 @@ class FeatureOptions:
     repeated_punctuation: bool = False
 
     def __post_init__(self) -> None:
-        if any(not 1 <= n <= 6 for n in self.char_ngrams):
+        if any(not 1 <= n <= 3 for n in self.char_ngrams) or len(
+            set(self.char_ngrams)
+        ) != len(self.char_ngrams):
             raise InvalidFeatureOptionsError(
-                f"character n-gram lengths must be 1-6, got {self.char_ngrams}"
+                "character n-gram lengths must be distinct, 1-3, "
+                f"got {self.char_ngrams}"
             )
         if not 0 <= self.negation_scope <= 10:
             raise InvalidFeatureOptionsError(
                 f"negation scope must be 0-10 words, got {self.negation_scope}"
             )
+
+    @property
+    def has_extras(self) -> bool:
+        """Whether any string feature (:func:`extra_features`) is on."""
+        return bool(
+            self.negation_scope
+            or self.emoticons
+            or self.emoji
+            or self.repeated_punctuation
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """Return the options as JSON data (``char_ngrams`` as a list)."""
@@ -100,8 +120,10 @@ class FeatureOptions:
         return cls(**values)
 
 
-def text_features(text: str, words: Sequence[str], options: FeatureOptions) -> set[str]:
-    """Return the features of one text.
+def extra_features(
+    text: str, words: Sequence[str], options: FeatureOptions
+) -> set[str]:
+    """Return the extra string features of one text (negation, codes, emoji...).
 
     Args:
         text: The normalised text (as the score stage scores it).
@@ -109,20 +131,10 @@ def text_features(text: str, words: Sequence[str], options: FeatureOptions) -> s
         options: Which features.
 
     Returns:
-        The distinct feature strings.
+        The distinct feature strings; empty unless an extra is switched on.
 
     """
     features: set[str] = set()
-    if options.words:
-        features.update("w:" + w for w in words)
-    if options.word_bigrams and len(words) > 1:
-        features.update(f"b:{a}|{b}" for a, b in zip(words, words[1:], strict=False))
-    if options.char_ngrams:
-        compact = "".join(words)[:MAX_NGRAM_CHARS]
-        for n in options.char_ngrams:
-            features.update(
-                "c:" + compact[i : i + n] for i in range(len(compact) - n + 1)
-            )
     if options.negation_scope:
         left = 0
         for w in words:
@@ -144,6 +156,57 @@ def text_features(text: str, words: Sequence[str], options: FeatureOptions) -> s
     if options.repeated_punctuation:
         features.update("p:" + m * 2 for m in _REPEATED_PUNCTUATION.findall(text))
     return features
+
+
+def word_bigram_keys(doc: IntArray, ids: IntArray) -> tuple[IntArray, IntArray]:
+    """Return the keys ``a << 32 | b`` of adjacent known words, and their texts.
+
+    Args:
+        doc: Text index of each word of a batch, non-decreasing.
+        ids: Vocabulary index of each word, -1 if unknown.
+
+    """
+    if len(ids) < 2:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    a, b = ids[:-1], ids[1:]
+    valid = (doc[:-1] == doc[1:]) & (a >= 0) & (b >= 0)
+    return doc[:-1][valid], (a[valid] << 32) | b[valid]
+
+
+def char_ngram_keys(
+    words: Sequence[Sequence[str]], size: int
+) -> tuple[IntArray, IntArray]:
+    """Return the character n-grams of each text's words, packed, and their texts.
+
+    The n-grams run over the text's words joined (spaces dropped), at most
+    :data:`MAX_NGRAM_CHARS` characters of it; the key packs the code points
+    21 bits each (``size`` <= 3 fits an int64).
+
+    Args:
+        words: Each text's words.
+        size: n, 1-3.
+
+    Returns:
+        ``(text index, key)`` per n-gram occurrence.
+
+    """
+    compact = ["".join(ws)[:MAX_NGRAM_CHARS].replace("\x00", "") for ws in words]
+    joined = "\x00".join(compact)
+    if not joined:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    points = np.frombuffer(joined.encode("utf-32-le"), "<u4").astype(np.int64)
+    is_separator = points == 0
+    doc_of = np.cumsum(is_separator)
+    count = len(points) - size + 1
+    if count <= 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    keys = np.zeros(count, np.int64)
+    separators = np.zeros(count, np.int64)
+    for j in range(size):
+        keys = (keys << 21) | points[j : j + count]
+        separators += is_separator[j : j + count]
+    valid = separators == 0
+    return doc_of[:count][valid], keys[valid]
 
 
 def strip_emoticon_codes(text: str) -> str:

@@ -148,13 +148,10 @@ class SentimentModel:
     ) -> list[tuple[float, float]]:
         """(calibrated, raw) of texts and their words, with the trained classifier."""
         assert self.classifier is not None
-        log_odds = self.classifier.log_odds
-        raw = self.classifier.raw_probability
+        raw = self.classifier.raw_probabilities(texts, words)
         calibrate = self.calibration
-        return [
-            (calibrate(log_odds(t, w)), raw(t, w))
-            for t, w in zip(texts, words, strict=True)
-        ]
+        calibrated = [calibrate(z) for z in self.classifier.log_odds(texts, words)]
+        return list(zip(calibrated, raw, strict=True))
 
     def probabilities(self, texts: Sequence[str]) -> list[tuple[float, float]]:
         """``(probability, raw probability)`` per normalised text.

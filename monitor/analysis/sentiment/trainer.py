@@ -28,7 +28,7 @@ from monitor.analysis.sentiment.calibration import (
     fit_calibration,
     sigmoid,
 )
-from monitor.analysis.sentiment.features import FeatureOptions, text_features
+from monitor.analysis.sentiment.features import FeatureOptions
 from monitor.analysis.sentiment.linear import (
     LinearModel,
     LinearOptions,
@@ -89,32 +89,41 @@ class TrainOptions:
 
 
 class WordClassifier(Protocol):
-    """What the sentiment model asks of a trained classifier."""
+    """What the sentiment model asks of a trained classifier (batched)."""
 
-    def log_odds(self, text: str, words: Sequence[str]) -> float:
-        """Raw log-odds of positive of a normalised text and its words."""
+    def log_odds(
+        self, texts: Sequence[str], words: Sequence[Sequence[str]]
+    ) -> list[float]:
+        """Raw log-odds of positive per normalised text and its words."""
         ...
 
-    def raw_probability(self, text: str, words: Sequence[str]) -> float:
-        """Uncalibrated P(positive) of a normalised text and its words."""
+    def raw_probabilities(
+        self, texts: Sequence[str], words: Sequence[Sequence[str]]
+    ) -> list[float]:
+        """Uncalibrated P(positive) per normalised text and its words."""
         ...
 
 
 class LinearClassifier:
-    """A :class:`LinearModel` with the features it was trained on."""
+    """A :class:`LinearModel` (it knows its feature options)."""
 
-    def __init__(self, model: LinearModel, features: FeatureOptions) -> None:
-        """Keep the model and its feature options."""
+    def __init__(self, model: LinearModel) -> None:
+        """Keep the model."""
         self.model = model
-        self.features = features
+        self.features = model.options
 
-    def log_odds(self, text: str, words: Sequence[str]) -> float:
-        """Bias plus the weights of the text's features."""
-        return self.model.raw_logit(text_features(text, words, self.features))
+    def log_odds(
+        self, texts: Sequence[str], words: Sequence[Sequence[str]]
+    ) -> list[float]:
+        """Bias plus the weights of each text's features."""
+        result: list[float] = self.model.log_odds(texts, words).tolist()
+        return result
 
-    def raw_probability(self, text: str, words: Sequence[str]) -> float:
+    def raw_probabilities(
+        self, texts: Sequence[str], words: Sequence[Sequence[str]]
+    ) -> list[float]:
         """Sigmoid of :meth:`log_odds`."""
-        return sigmoid(self.log_odds(text, words))
+        return [sigmoid(z) for z in self.log_odds(texts, words)]
 
 
 class NaiveBayesClassifier:
@@ -126,13 +135,22 @@ class NaiveBayesClassifier:
         self._bayes = NaiveBayes(classifier)
         self._stop = stopwords
 
-    def log_odds(self, text: str, words: Sequence[str]) -> float:
+    def log_odds(
+        self, texts: Sequence[str], words: Sequence[Sequence[str]]
+    ) -> list[float]:
         """Naive Bayes log-odds of the words without stop words."""
-        return self._bayes.log_odds(w for w in words if w not in self._stop)
+        stop = self._stop
+        return [self._bayes.log_odds(w for w in ws if w not in stop) for ws in words]
 
-    def raw_probability(self, text: str, words: Sequence[str]) -> float:
+    def raw_probabilities(
+        self, texts: Sequence[str], words: Sequence[Sequence[str]]
+    ) -> list[float]:
         """P(positive) of the words without stop words, as snownlp says it."""
-        return self._bayes.positive_probability(w for w in words if w not in self._stop)
+        stop = self._stop
+        return [
+            self._bayes.positive_probability(w for w in ws if w not in stop)
+            for ws in words
+        ]
 
 
 @dataclass
@@ -154,8 +172,7 @@ class TrainedModel:
         self, texts: Sequence[str], words: Sequence[Sequence[str]]
     ) -> list[float]:
         """Raw log-odds of positive per normalised text and its words."""
-        score = self.classifier.log_odds
-        return [score(t, w) for t, w in zip(texts, words, strict=True)]
+        return self.classifier.log_odds(texts, words)
 
     def probabilities(
         self, texts: Sequence[str], words: Sequence[Sequence[str]]
@@ -224,12 +241,8 @@ def fit_model(
             train_naive_bayes(words, labels, stopwords), stopwords
         )
     else:
-        docs = [
-            text_features(t, w, options.features)
-            for t, w in zip(texts, words, strict=True)
-        ]
         classifier = LinearClassifier(
-            train_linear(docs, labels, options.linear), options.features
+            train_linear(texts, words, labels, options.features, options.linear)
         )
     uncalibrated = TrainedModel(options.kind, classifier, Calibration())
     raw = uncalibrated.log_odds(holdout_texts, holdout_words)
