@@ -236,6 +236,11 @@ async def run_source(
             state.last_error = f"{type(exc).__name__}: {exc}"[:MAX_ERROR_CHARS]
             log.warning("source %s: %s; retrying", name, state.last_error)
             wait = backoff_seconds(attempt, cap=backoff_cap)
+            # A server that asked for more time (429/503 Retry-After beyond what
+            # a request waits itself) gets it, up to the cap.
+            asked = getattr(exc, "retry_after", None)
+            if isinstance(asked, int | float) and asked > 0:
+                wait = max(wait, min(backoff_cap, float(asked)))
             attempt += 1
             pages_in_poll = 0
         if report is not None:

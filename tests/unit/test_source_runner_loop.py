@@ -98,6 +98,39 @@ def test_cursor_saved_after_ack_and_errors_retried() -> None:
     assert sleeps[-1] == 5.0
 
 
+def test_a_long_retry_after_is_waited_between_polls() -> None:
+    from monitor.sources.http import FetchError
+
+    # More than a request waits itself: the request gave up at once.
+    refused = FetchError(
+        "s", "http://api.example/r", "HTTP 429", status=429, retry_after=120.0
+    )
+    fetcher = _Pages([refused])
+    stop = asyncio.Event()
+    sleeps: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+        stop.set()
+
+    async def publish(posts: Sequence[Post]) -> None:
+        return None
+
+    asyncio.run(
+        run_source(
+            "s",
+            fetcher,
+            _Cursors(),
+            publish,
+            interval=5.0,
+            stop=stop,
+            sleep=sleep,
+            backoff_cap=300.0,
+        )
+    )
+    assert sleeps == [120.0]  # not the first backoff step (at most 1 s)
+
+
 def test_lookup_follows_dotted_paths() -> None:
     from monitor.sources.http_poll import lookup
 
