@@ -280,3 +280,55 @@ def _span(seconds: float) -> str:
     if seconds < 172_800:
         return f"{seconds / 3600:.1f}h"
     return f"{seconds / 86400:.1f}d"
+
+
+@sources_group.command("sample-server")
+@click.option("--api-port", type=int, default=8081, show_default=True)
+@click.option("--rss-port", type=int, default=8082, show_default=True)
+@click.option(
+    "--feed",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="JSON Lines feed to serve (default: the sample feed).",
+)
+@click.option(
+    "--bearer-env",
+    default="SOURCE_REVIEWS_TOKEN",
+    show_default=True,
+    help="Environment variable holding the token the API requires (unset: none).",
+)
+def sources_sample_server(
+    api_port: int, rss_port: int, feed: Path | None, bearer_env: str
+) -> None:
+    """Serve the sample feed as the vendors in examples/sources.yaml would.
+
+    The feed's dianping reviews as a paged JSON API
+    (``/reviews?since=CURSOR``) and its heimao complaints as an RSS feed
+    (``/feed.xml``), until Ctrl-C. With the example file, ``monitor sources
+    run examples/sources.yaml`` (or a worker with ``MONITOR_SOURCES``) polls
+    them.
+    """
+    import os
+    import signal
+    import threading
+
+    from monitor.local.sample_sources import SampleSources
+
+    feed = feed or Path(__file__).resolve().parents[2] / "samples" / "feed.jsonl"
+    if not feed.is_file():
+        raise click.ClickException(f"{feed}: no such feed; pass --feed FILE")
+    bearer = os.environ.get(bearer_env) or None
+    sample = SampleSources(feed, api_port=api_port, rss_port=rss_port, bearer=bearer)
+    try:
+        sample.start()
+    except RuntimeError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"reviews API: {sample.api_url}  ({len(sample.items)} reviews)")
+    click.echo(f"complaints:  {sample.rss_url}")
+    if bearer:
+        click.echo(f"the API wants Authorization: Bearer ${bearer_env}")
+    done = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: done.set())
+    done.wait()
+    sample.stop()

@@ -23,13 +23,15 @@ COMMANDS = {
     "sources",
     "tickets",
     "tokens",
+    "train",
     "worker",
 }
 SUBCOMMANDS = {
     "dashboards": {"install"},
     "evaluate": {"bursts", "sentiment"},
     "rules": {"check"},
-    "sources": {"check", "run", "status"},
+    "sources": {"check", "run", "sample-server", "status"},
+    "train": {"sentiment"},
     "tickets": {
         "list",
         "show",
