@@ -1,20 +1,26 @@
 """Cross-validate the burst detector's defaults over NAB-format trees.
 
-Run: ``python benchmarks/cv_bursts.py GROUP=DIR [GROUP=DIR ...] [--grid NAME]``,
-e.g. ``realTweets=../shared/data/nab_realTweets nab_other=../shared/data/nab_other``.
+Run: ``python benchmarks/cv_bursts.py GROUP=DIR [GROUP=DIR ...] [--grid NAME]
+[--cache DIR]``, e.g. ``realTweets=../shared/data/nab_realTweets
+nab_other=../shared/data/nab_other --cache /tmp/cv_bursts``.
 
 Each configuration of the grid runs once per series (detections cached in
-memory); the leave-one-series-out folds are derived from those raw scores
+``--cache``, keyed by the configuration and the detector's source); the
+leave-one-series-out folds are derived from those raw scores
 (:mod:`monitor.analysis.evaluation.crossval`), choosing on the standard
 profile and applying the same choices to the other two. Prints one JSON
-object: the configurations, the chosen default, in-sample and
-cross-validated scores per group and profile, and per-file and per-category
-scores of the default.
+object: the number of configurations, the chosen default, in-sample and
+cross-validated scores per group, per category and profile, and per-file
+scores of the default (in sample and held out). Choosing among all the
+configurations inside each fold makes the cross-validated score that of the
+whole selection procedure (nested: see
+:mod:`monitor.analysis.evaluation.crossval`).
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import sys
 import time
@@ -28,52 +34,239 @@ from monitor.analysis.evaluation.bursts import (
     RawScore,
     Series,
     detect_rows,
+    normalise_sum,
     report_scores,
     score_file,
 )
-from monitor.analysis.evaluation.crossval import cross_validate, group_scores
+from monitor.analysis.evaluation.crossval import (
+    cross_validate,
+    group_scores,
+    objective,
+)
 from monitor.cli.datasets import read_nab_series
 
 _DAY = 86400.0
+_HOUR = 3600.0
 
-#: Grids of DetectorConfig overrides; the first entry is today's default.
-GRIDS: dict[str, dict[str, dict[str, Any]]] = {
-    "calibration": {
-        f"tf{tf}-mem{mem}-nov{nov}": {
-            "tail_fraction": tf,
-            "tail_memory": mem,
-            "novelty_half_life_seconds": None if nov is None else nov * _DAY,
+
+def _items(variants: dict[str, dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
+    return list(variants.items())
+
+
+def _exploration() -> dict[str, dict[str, Any]]:
+    """Every configuration tried while issue 18's defaults were chosen.
+
+    Expressed in today's options; ``threshold`` is the rule threshold the
+    configuration is evaluated at (the shipped 4 unless given). The first
+    entries are the previous default (an exponential tail fitted to the
+    excesses, a ratio-record gate, events from 2.5) at the thresholds tried;
+    the last block holds the variants of today's default. Two ideas tried
+    and dropped are not in the code any more, hence not here: a median
+    tracker of the tail excess (4 configurations) and a record gate on a
+    value series' departures (1); count them with these.
+    """
+    previous: dict[str, Any] = {
+        "enter_score": 2.5,
+        "novelty_half_life_seconds": 3 * _DAY,
+        "tail_fit": "all",
+        "relative_quantile_step": False,
+        "two_sided_values": False,
+        "scale_half_lives_windows": (3.0,),
+    }
+    grid: dict[str, dict[str, Any]] = {}
+    for threshold in (4.0, 1.5, 2.0, 2.5, 3.0, 3.5):
+        grid[f"previous@{threshold:g}"] = {**previous, "threshold": threshold}
+    fitted = {**previous, "two_sided_values": True}
+    grid["previous+two_sided"] = dict(fitted)
+    for enter in (3.0, 3.5, 4.0, 5.0):
+        grid[f"enter{enter:g}@{enter:g}"] = {
+            **fitted,
+            "enter_score": enter,
+            "threshold": enter,
         }
-        for tf in (0.05, 0.1, 0.2)
-        for mem in (200.0, 1000.0)
-        for nov in (3.0, 1.0, None)
-    },
-}
+    at4 = {**fitted, "enter_score": 4.0}
+    for name, extra in _items(
+        {
+            "tail_fraction0.02": {"tail_fraction": 0.02},
+            "tail_fraction0.1": {"tail_fraction": 0.1},
+            "tail_memory1000": {"tail_memory": 1000.0},
+            "tail_clip2": {"tail_clip": 2.0},
+            "tail_clip1": {"tail_clip": 1.0},
+            "tail_clip1.5": {"tail_clip": 1.5},
+            "tail_clip1.5-memory1000": {"tail_clip": 1.5, "tail_memory": 1000.0},
+            "tail_clip1.5-scales0,3": {
+                "tail_clip": 1.5,
+                "scale_half_lives_windows": (0.0, 3.0),
+            },
+            "tail_clip1.5-no_ratio": {
+                "tail_clip": 1.5,
+                "novelty_half_life_seconds": None,
+            },
+            "tail_clip1.5-scales0,3-memory1000": {
+                "tail_clip": 1.5,
+                "scale_half_lives_windows": (0.0, 3.0),
+                "tail_memory": 1000.0,
+            },
+            "scales0,3": {"scale_half_lives_windows": (0.0, 3.0)},
+            "scales1": {"scale_half_lives_windows": (1.0,)},
+            "no_ratio": {"novelty_half_life_seconds": None},
+            "no_loudness": {"loudness_half_life_seconds": None},
+            "refractory6h": {"refractory_seconds": 6 * _HOUR},
+            "min_tail_excess0.1": {"min_tail_excess": 0.1},
+        }
+    ):
+        grid[f"fitted-{name}"] = {**at4, **extra}
+    unfitted = {**at4, "tail_fit": "none"}
+    for name, extra in _items(
+        {
+            "": {},
+            "scales0,3": {"scale_half_lives_windows": (0.0, 3.0)},
+            "tail_fraction0.02": {"tail_fraction": 0.02},
+            "tail_fraction0.1": {"tail_fraction": 0.1},
+        }
+    ):
+        grid[f"unfitted-{name}".rstrip("-")] = {**unfitted, **extra}
+    base = {**unfitted, "novelty_half_life_seconds": None}
+    for name, extra in _items(
+        {
+            "": {},
+            "no_loudness": {"loudness_half_life_seconds": None},
+            "refractory6h": {"refractory_seconds": 6 * _HOUR},
+            "refractory12h": {"refractory_seconds": 12 * _HOUR},
+            "refractory3d": {"refractory_seconds": 3 * _DAY},
+            "scales0,3": {"scale_half_lives_windows": (0.0, 3.0)},
+            "scales0,3,12": {"scale_half_lives_windows": (0.0, 3.0, 12.0)},
+            "level1h": {"level_half_life_seconds": _HOUR},
+            "level24h": {"level_half_life_seconds": _DAY},
+            "level48h": {"level_half_life_seconds": 2 * _DAY},
+            "winsor2": {"winsor_sd": 2.0},
+            "winsor4": {"winsor_sd": 4.0},
+            "quantile_step0.005": {"tail_quantile_step": 0.005},
+            "quantile_step0.05": {"tail_quantile_step": 0.05},
+            "one_sided_values": {"two_sided_values": False},
+            "no_warmup": {"warmup_seconds": 0.0},
+            "quiet1": {"quiet_windows": 1},
+            "quiet6": {"quiet_windows": 6},
+            "min_excess1": {"min_excess": 1.0},
+            "min_excess6": {"min_excess": 6.0},
+            "dispersion7d": {"dispersion_half_life_seconds": 7 * _DAY},
+            "daily7d": {"daily_half_life_days": 7.0},
+            "tail_fraction0.01": {"tail_fraction": 0.01},
+            "fit_values": {"tail_fit": "values"},
+            "fit_values-clip2": {"tail_fit": "values", "tail_clip": 2.0},
+            "fit_values-min_excess0.42": {
+                "tail_fit": "values",
+                "min_tail_excess": 0.42,
+            },
+        }
+    ):
+        grid[f"unfitted-no_ratio-{name}".rstrip("-")] = {**base, **extra}
+    relative = {**base, "relative_quantile_step": True}
+    for name, extra in _items(
+        {
+            "": {},
+            "scales0,3,12": {"scale_half_lives_windows": (0.0, 3.0, 12.0)},
+            "scales3,12": {"scale_half_lives_windows": (3.0, 12.0)},
+            "scales3,24": {"scale_half_lives_windows": (3.0, 24.0)},
+            "scales3,12,48": {"scale_half_lives_windows": (3.0, 12.0, 48.0)},
+            "scales2,8,32": {"scale_half_lives_windows": (2.0, 8.0, 32.0)},
+            "scales3,12-refractory12h": {
+                "scale_half_lives_windows": (3.0, 12.0),
+                "refractory_seconds": 12 * _HOUR,
+            },
+            "refractory12h": {"refractory_seconds": 12 * _HOUR},
+            "winsor4": {"winsor_sd": 4.0},
+            "level24h": {"level_half_life_seconds": _DAY},
+            "tail_fraction0.01": {"tail_fraction": 0.01},
+            "quantile_step0.05": {"tail_quantile_step": 0.05},
+        }
+    ):
+        grid[f"relative-{name}".rstrip("-")] = {**relative, **extra}
+    return grid
+
+
+#: Grids of DetectorConfig overrides (plus an optional ``threshold``).
+GRIDS: dict[str, dict[str, dict[str, Any]]] = {"exploration": _exploration()}
+
+#: Configurations tried and dropped with their code (see _exploration).
+DROPPED = 5
+
+
+def _source_digest() -> str:
+    """Digest of the code that turns a configuration into detections."""
+    root = Path(__file__).resolve().parents[1] / "monitor" / "analysis"
+    digest = hashlib.sha256()
+    for part in ("bursts.py", "evaluation/bursts.py"):
+        digest.update((root / part).read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def _detections(
+    series: list[Series],
+    overrides: dict[str, Any],
+    threshold: float,
+    cache: Path | None,
+) -> dict[str, list[int]]:
+    """Detections of one configuration per series, cached by code and config."""
+    key = hashlib.sha256(
+        json.dumps([_source_digest(), overrides, threshold], sort_keys=True).encode()
+    ).hexdigest()[:20]
+    path = None if cache is None else cache / f"{key}.json"
+    if path is not None and path.exists():
+        stored: dict[str, list[int]] = json.loads(path.read_text())
+        if sorted(stored) == sorted(item.name for item in series):
+            return stored
+    config = DetectorConfig(**overrides)
+    rows = {
+        item.name: detect_rows(item.timestamps, item.values, config, threshold)
+        for item in series
+    }
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(rows))
+    return rows
 
 
 def _raw_table(
-    series: list[Series], grid: dict[str, dict[str, Any]], threshold: float
+    series: list[Series],
+    grid: dict[str, dict[str, Any]],
+    threshold: float,
+    cache: Path | None,
 ) -> dict[str, dict[str, dict[str, RawScore]]]:
     """Per profile, per configuration, per series: the raw score."""
     table: dict[str, dict[str, dict[str, RawScore]]] = {p: {} for p in nab.PROFILES}
-    for name, overrides in grid.items():
+    for name, entry in grid.items():
         started = time.perf_counter()
-        config = DetectorConfig(**overrides)
-        for profile in nab.PROFILES:
-            table[profile][name] = {}
-        for item in series:
-            rows = detect_rows(item.timestamps, item.values, config, threshold)
-            for profile, costs in nab.PROFILES.items():
-                table[profile][name][item.name] = score_file(item, rows, costs)
+        overrides = {k: v for k, v in entry.items() if k != "threshold"}
+        rows = _detections(
+            series, overrides, float(entry.get("threshold", threshold)), cache
+        )
+        for profile, costs in nab.PROFILES.items():
+            table[profile][name] = {
+                item.name: score_file(item, rows[item.name], costs) for item in series
+            }
         print(f"{name}: {time.perf_counter() - started:.1f} s", file=sys.stderr)
     return table
 
 
+def _by_category(
+    series: list[Series], scores: dict[str, RawScore]
+) -> dict[str, float | None]:
+    members: dict[str, list[RawScore]] = {}
+    for item in series:
+        members.setdefault(item.category, []).append(scores[item.name])
+    return {name: normalise_sum(items) for name, items in sorted(members.items())}
+
+
 def main() -> None:
+    """Run the grid, cross-validate it and print one JSON object."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("groups", nargs="+", help="GROUP=DIR")
-    parser.add_argument("--grid", default="calibration", choices=sorted(GRIDS))
+    parser.add_argument("--grid", default="exploration", choices=sorted(GRIDS))
     parser.add_argument("--threshold", type=float, default=RULE_THRESHOLD)
+    parser.add_argument(
+        "--cache", type=Path, default=None, help="folder for cached detections"
+    )
     args = parser.parse_args()
     series: list[Series] = []
     groups: dict[str, str] = {}
@@ -90,7 +283,7 @@ def main() -> None:
             series.append(renamed)
             groups[renamed.name] = group
     grid = GRIDS[args.grid]
-    table = _raw_table(series, grid, args.threshold)
+    table = _raw_table(series, grid, args.threshold, args.cache)
     result = cross_validate(table["standard"], groups)
     names = sorted(groups)
     profiles: dict[str, Any] = {}
@@ -100,21 +293,35 @@ def main() -> None:
         report = report_scores(series, default, profile)
         profiles[profile] = {
             "cross_validated": group_scores(held, groups, names),
+            "cross_validated_categories": _by_category(series, held),
             "in_sample": group_scores(default, groups, names),
-            "files": report["files"],
             "categories": report["categories"],
+            "files": report["files"],
+            "held_out_files": {name: normalise_sum([held[name]]) for name in names},
         }
+    ranking = sorted(
+        ((objective(table["standard"][c], groups, names), c) for c in table),
+        reverse=True,
+    )
     print(
         json.dumps(
             {
                 "threshold": args.threshold,
                 "configurations": result.configurations,
-                "grid": {k: {a: b for a, b in v.items()} for k, v in grid.items()},
+                "configurations_tried": result.configurations + DROPPED,
                 "default": result.default,
+                "default_overrides": grid[result.default],
                 "chosen_per_fold": result.chosen,
+                "folds_choosing_the_default": sum(
+                    1 for c in result.chosen.values() if c == result.default
+                ),
+                "standard_objective_top10": [
+                    [name, round(score, 2)] for score, name in ranking[:10]
+                ],
                 "profiles": profiles,
             },
             indent=1,
+            default=list,
         )
     )
 

@@ -160,6 +160,27 @@ class WindowReport:
     triggers: list[Trigger] = field(default_factory=list)
 
 
+def _burst_fires(score: WindowScore, rule: AlertRule) -> bool:
+    """Whether a ``burst`` rule fires on a topic's closed window.
+
+    A new burst fires when the window's alert score (its score if the window
+    is news: see :attr:`~monitor.analysis.bursts.WindowScore.alert_score`)
+    reaches the threshold: the signal ``monitor evaluate bursts`` measures.
+    While the detector's event is ongoing, a window whose score reaches the
+    threshold and whose count is above its baseline fires again; those
+    firings fold into the same incident, so they are not new alarms. The
+    ungated score alone would also fire on the noise of busy series.
+    """
+    if score.alert_score >= rule.threshold:
+        return True
+    ongoing = score.event is not None and score.event.ended_at is None
+    return (
+        ongoing
+        and score.score >= rule.threshold
+        and score.observed_count > score.expected_count
+    )
+
+
 def trigger_evidence(
     counts: TopicCounts, post_ids: Iterable[str] | None = None
 ) -> tuple[Evidence, ...]:
@@ -527,19 +548,18 @@ class WindowEvaluator:
         """
         counts = window.topics.get(rule.topic) or TopicCounts()
         volume = scores.get(f"topic:{rule.topic}")
-        if rule.kind == BURST and volume is not None and volume.score >= rule.threshold:
-            if volume.observed_count > volume.expected_count:
-                return [
-                    build_trigger(
-                        rule,
-                        counts,
-                        window.start,
-                        window.end,
-                        observed_value=volume.score,
-                        expected_value=volume.expected_count,
-                        burst_score=volume.score,
-                    )
-                ]
+        if rule.kind == BURST and volume is not None and _burst_fires(volume, rule):
+            return [
+                build_trigger(
+                    rule,
+                    counts,
+                    window.start,
+                    window.end,
+                    observed_value=volume.score,
+                    expected_value=volume.expected_count,
+                    burst_score=volume.score,
+                )
+            ]
         if rule.kind == EMERGING_KEYWORD:
             common = tuple(
                 word for word, _ in counts.keywords.most_common(TRIGGER_KEYWORDS)
@@ -582,9 +602,18 @@ class WindowEvaluator:
         if detector is None:
             return None
         start = to_datetime(window_start)
-        score = detector.surprise(start, observed)
         expected = detector.expected(start)
-        if score >= rule.threshold and observed > expected:
+        score = detector.peek(start, observed)
+        if score >= rule.threshold:
+            return score, expected
+        # Within an ongoing event the rule keeps firing on windows above
+        # their baseline (see _burst_fires); they fold into its incident.
+        score = detector.surprise(start, observed)
+        if (
+            detector.event is not None
+            and score >= rule.threshold
+            and observed > expected
+        ):
             return score, expected
         return None
 
