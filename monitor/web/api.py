@@ -89,6 +89,8 @@ AUTH_KEY = web.AppKey("ticket_auth", Authenticator)
 FEED_KEY = web.AppKey("ticket_feed", TicketFeed)
 #: Seconds between keep-alive comments on ``GET /stream``.
 STREAM_PING_SECONDS = 15.0
+#: How far before the earliest evidence post repost counts look.
+COPIES_LOOKBACK = timedelta(hours=1)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -286,13 +288,37 @@ async def list_tickets(request: web.Request) -> web.Response:
 async def get_ticket(request: web.Request) -> web.Response:
     """``GET /tickets/{ticket_id}``: the ticket and its audit trail."""
     _require(request, VIEWER)
-    ticket, events = await request.app[SERVICE_KEY].get(request.match_info["ticket_id"])
+    service = request.app[SERVICE_KEY]
+    ticket, events = await service.get(request.match_info["ticket_id"])
     return _ok(
         {
             "ticket": ticket_to_dict(ticket),
             "events": [event_to_dict(event) for event in events],
+            "copies": await _copies(service, ticket),
         }
     )
+
+
+async def _copies(service: Any, ticket: Any) -> dict[str, int]:
+    """Per evidence post, the posts sharing its text since the incident began.
+
+    Counted from an hour before the earliest evidence post (or the opening)
+    to now. Best effort: the ticket is shown without counts if the posts
+    index cannot answer.
+    """
+    evidence = list(ticket.evidence)
+    if not evidence:
+        return {}
+    starts = [e.published_at for e in evidence if e.published_at is not None]
+    since = min([*starts, ticket.opened_at]) - COPIES_LOOKBACK
+    try:
+        counts: dict[str, int] = await service.store.copies(
+            [e.post_id for e in evidence], since, service.now()
+        )
+        return counts
+    except Exception as exc:  # noqa: BLE001 - the counts are an extra
+        log.warning("repost counts of %s unavailable: %s", ticket.ticket_id, exc)
+        return {}
 
 
 def check_action(body: Mapping[str, Any]) -> tuple[str, str, dict[str, Any]]:

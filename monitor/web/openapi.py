@@ -558,9 +558,17 @@ _PATHS: dict[str, Any] = {
                         {
                             "ticket": _ref("Ticket"),
                             "events": {"type": "array", "items": _ref("TicketEvent")},
+                            "copies": {
+                                "type": "object",
+                                "additionalProperties": {"type": "integer"},
+                                "description": "Per evidence post id: posts sharing "
+                                "its text's SimHash (reposts, the post included) "
+                                "from an hour before the earliest evidence post to "
+                                "now; empty if the posts index cannot answer.",
+                            },
                         }
                     ),
-                    "The ticket and its events",
+                    "The ticket, its events and its evidence's repost counts",
                     links={"ActOnTicket": _TICKET_LINKS["ActOnTicket"]},
                 ),
                 **_errors(401, 403, 404, 503),

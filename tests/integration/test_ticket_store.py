@@ -496,3 +496,44 @@ async def test_a_silence_added_through_the_service_suppresses(
     await service.expire_silence(silence.silence_id, "小李")
     assert await service.silences() == []
     assert (await service.handle_trigger(trigger(0))).outcome == OPENED
+
+
+async def test_copies_counts_posts_sharing_an_evidence_texts_fingerprint(
+    store: TicketStore, prefix: str
+) -> None:
+    from monitor.analysis.simhash import simhash
+    from monitor.sinks.elasticsearch.templates import post_index_template
+
+    template = post_index_template(prefix)
+    await store.client.indices.put_index_template(name=f"{prefix}-posts", **template)
+    origin = "星河广场的空调坏了三天了，热得受不了，物业也不管"
+    other = "今天的会员活动很热闹，抽奖送了好多礼品"
+    index = f"{prefix}-posts-2026.11.20"
+    docs = [
+        ("p-origin", origin, "2026-11-20T09:00:00+08:00"),
+        ("p-repost-1", f"转发微博 //@小王: {origin}", "2026-11-20T09:05:00+08:00"),
+        (
+            "p-repost-2",
+            f"//@阿狸: 太真实了//@小王: {origin}",
+            "2026-11-20T09:06:00+08:00",
+        ),
+        ("p-late", origin, "2026-11-23T09:00:00+08:00"),  # outside the period
+        ("p-other", other, "2026-11-20T09:07:00+08:00"),
+    ]
+    for post_id, text, published in docs:
+        await store.client.index(
+            index=index,
+            id=post_id,
+            document={
+                "post_id": post_id,
+                "text": text,
+                "published_at": published,
+                "simhash": simhash(text),
+            },
+        )
+    await store.client.indices.refresh(index=index)
+    since = datetime(2026, 11, 20, 0, 0, tzinfo=timezone.utc)
+    until = datetime(2026, 11, 21, 0, 0, tzinfo=timezone.utc)
+    counts = await store.copies(["p-origin", "p-other", "p-missing"], since, until)
+    assert counts == {"p-origin": 3, "p-other": 1}
+    assert await store.copies([], since, until) == {}

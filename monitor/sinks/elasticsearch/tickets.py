@@ -84,6 +84,8 @@ MAX_RESULT_WINDOW = 10_000
 #: Largest page (``limit``) a search returns.
 MAX_PAGE_SIZE = 500
 _SCAN_PAGE = 500
+#: Evidence posts :meth:`TicketStore.copies` looks up at most.
+MAX_COPIES_POSTS = 50
 
 
 # --- errors -------------------------------------------------------------------
@@ -635,6 +637,63 @@ class TicketStore:
             [{"window_start": "asc"}, {"series": "asc"}],
         )
         return [hit["_source"] for hit in hits]
+
+    async def copies(
+        self, post_ids: Sequence[str], since: datetime, until: datetime
+    ) -> dict[str, int]:
+        """Return, per post, how many posts share its text's SimHash in a period.
+
+        Reposts (``转发微博``, ``//@…:`` chains) are fingerprinted on the text
+        they pass on, so the count is how often that text went round between
+        ``since`` and ``until`` (the post itself included). A post not in the
+        posts index, or indexed before fingerprints were (``simhash`` 0), is
+        left out. At most :data:`MAX_COPIES_POSTS` posts are looked up.
+        """
+        wanted = list(dict.fromkeys(post_ids))[:MAX_COPIES_POSTS]
+        if not wanted:
+            return {}
+        index = f"{self.prefix}-posts-*"
+        found = await self._search(
+            index,
+            query={"ids": {"values": wanted}},
+            source=["simhash"],
+            size=len(wanted),
+        )
+        fingerprints: dict[str, int] = {}
+        for hit in found["hits"]["hits"]:
+            value = (hit.get("_source") or {}).get("simhash")
+            if isinstance(value, int) and value != 0:
+                fingerprints.setdefault(str(hit["_id"]), value)
+        if not fingerprints:
+            return {}
+        distinct = sorted(set(fingerprints.values()))
+        counted = await self._search(
+            index,
+            query={
+                "bool": {
+                    "filter": [
+                        {"terms": {"simhash": distinct}},
+                        {
+                            "range": {
+                                "published_at": {
+                                    "gte": since.isoformat(),
+                                    "lte": until.isoformat(),
+                                }
+                            }
+                        },
+                    ]
+                }
+            },
+            size=0,
+            aggs={"by": {"terms": {"field": "simhash", "size": len(distinct)}}},
+        )
+        buckets = counted.get("aggregations", {}).get("by", {}).get("buckets", [])
+        totals = {int(b["key"]): int(b["doc_count"]) for b in buckets}
+        return {
+            post_id: totals[value]
+            for post_id, value in fingerprints.items()
+            if value in totals
+        }
 
     async def active(self) -> list[Ticket]:
         """Every open, acknowledged or in-progress ticket (for SLA sweeps).

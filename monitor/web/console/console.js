@@ -41,6 +41,7 @@ const state = {
   filters: { status: ACTIVE.join(","), priority: "", topic: "", owner: "", team: "", q: "" },
   ticket: null,
   events: [],
+  copies: {},
   live: "connecting",
   stream: null,
   view: null,
@@ -492,6 +493,7 @@ async function renderTicketPage(id) {
     const data = await api(`/tickets/${encodeURIComponent(id)}`);
     state.ticket = data.ticket;
     state.events = data.events ?? [];
+    state.copies = data.copies ?? {};
     drawTicket();
   } catch (error) {
     main().replaceChildren(link("/", t("back"), { class: "back" }));
@@ -548,7 +550,7 @@ function drawTicket() {
   parts.push(
     section(t("series"), "series", seriesChart(ticket)),
     section(t("signals"), "signals", signalTable(ticket.signals ?? [])),
-    section(t("evidence"), "evidence", evidenceList(ticket.evidence ?? [])),
+    section(t("evidence"), "evidence", evidenceList(ticket.evidence ?? [], state.copies ?? {})),
     section(
       t("keywords"),
       "keywords",
@@ -613,7 +615,7 @@ function signalTable(signals) {
   );
 }
 
-function evidenceList(items) {
+function evidenceList(items, copies) {
   if (!items.length) return h("p", { class: "empty", text: t("none") });
   return h(
     "ul",
@@ -631,6 +633,9 @@ function evidenceList(items) {
           h("span", { text: formatTime(item.published_at) }),
           h("span", { text: t("followers", { n: item.followers ?? 0 }) }),
           h("span", { text: t("reposts", { n: item.reposts ?? 0 }) }),
+          (copies[item.post_id] ?? 0) > 1
+            ? h("span", { class: "copies", "data-testid": "evidence-copies", text: t("copies", { n: copies[item.post_id] }) })
+            : null,
           url ? h("a", { href: url, target: "_blank", rel: "noopener noreferrer", text: t("openPost") }) : null,
         ),
       );
@@ -876,6 +881,7 @@ async function renderTicketSilently(id) {
     if (state.view !== "ticket" || state.ticket?.ticket_id !== id) return;
     state.ticket = data.ticket;
     state.events = data.events ?? [];
+    state.copies = data.copies ?? {};
     drawTicket();
   } catch {
     // the page keeps what it shows; the next event or reconnect retries
