@@ -350,6 +350,6 @@ def test_worker_polls_its_leased_sources_and_writes_cursors_on_stop(
     states = asyncio.run(store.load_all())
     assert states["reviews"].accepted == expected
     assert states["reviews"].cursor is not None
-    assert (
-        states["reviews"].written_at_epoch_s >= states["reviews"].last_success_epoch_s
-    )  # type: ignore[operator]
+    last_success = states["reviews"].last_success_epoch_s
+    assert last_success is not None
+    assert states["reviews"].written_at_epoch_s >= last_success
