@@ -123,7 +123,7 @@ def test_features_of_a_text() -> None:
     got = extra_features("不 好吃[怒]😡！！", ["不", "好吃", "[怒]😡！！"], options)
     assert got == {"n:好吃", "e:怒", "j:😡", "p:！！"}
     assert FeatureOptions.from_dict(options.to_dict()) == options
-    doc, keys = char_ngram_keys([["好吃"], [], ["不好", "吃"]], 2)
+    ((doc, keys),) = char_ngram_keys([["好吃"], [], ["不好", "吃"]], (2,)).values()
     assert doc.tolist() == [0, 2, 2]
     pack = [(ord(a) << 21) | ord(b) for a, b in ("好吃", "不好", "好吃")]
     assert keys.tolist() == pack
@@ -148,9 +148,9 @@ def test_linear_model_learns_and_round_trips() -> None:
         ["好"], [["好"]]
     )[0] + sum(
         w
-        for n, kind in model.chars.items()
+        for n, (keys, weights) in model.chars.items()
         if n == 2
-        for k, w in zip(kind.keys.tolist(), kind.weights.tolist(), strict=True)
+        for k, w in zip(keys.tolist(), weights.tolist(), strict=True)
         if k == (ord("好") << 21) | ord("好")
     )
 

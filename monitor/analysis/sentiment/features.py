@@ -174,39 +174,44 @@ def word_bigram_keys(doc: IntArray, ids: IntArray) -> tuple[IntArray, IntArray]:
 
 
 def char_ngram_keys(
-    words: Sequence[Sequence[str]], size: int
-) -> tuple[IntArray, IntArray]:
+    words: Sequence[Sequence[str]], sizes: Sequence[int]
+) -> dict[int, tuple[IntArray, IntArray]]:
     """Return the character n-grams of each text's words, packed, and their texts.
 
     The n-grams run over the text's words joined (spaces dropped), at most
     :data:`MAX_NGRAM_CHARS` characters of it; the key packs the code points
-    21 bits each (``size`` <= 3 fits an int64).
+    21 bits each (n <= 3 fits an int64).
 
     Args:
         words: Each text's words.
-        size: n, 1-3.
+        sizes: The n of each kind wanted, 1-3.
 
     Returns:
-        ``(text index, key)`` per n-gram occurrence.
+        Per n, ``(text index, key)`` per n-gram occurrence.
 
     """
+    empty = np.zeros(0, np.int64)
+    if not sizes:
+        return {}
     compact = ["".join(ws)[:MAX_NGRAM_CHARS].replace("\x00", "") for ws in words]
     joined = "\x00".join(compact)
-    if not joined:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64)
     points = np.frombuffer(joined.encode("utf-32-le"), "<u4").astype(np.int64)
     is_separator = points == 0
     doc_of = np.cumsum(is_separator)
-    count = len(points) - size + 1
-    if count <= 0:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    keys = np.zeros(count, np.int64)
-    separators = np.zeros(count, np.int64)
-    for j in range(size):
-        keys = (keys << 21) | points[j : j + count]
-        separators += is_separator[j : j + count]
-    valid = separators == 0
-    return doc_of[:count][valid], keys[valid]
+    out: dict[int, tuple[IntArray, IntArray]] = {}
+    for size in sizes:
+        count = len(points) - size + 1
+        if count <= 0:
+            out[size] = (empty, empty)
+            continue
+        keys = np.zeros(count, np.int64)
+        separators = np.zeros(count, np.int64)
+        for j in range(size):
+            keys = (keys << 21) | points[j : j + count]
+            separators += is_separator[j : j + count]
+        valid = separators == 0
+        out[size] = (doc_of[:count][valid], keys[valid])
+    return out
 
 
 def strip_emoticon_codes(text: str) -> str:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import chain, repeat
 from typing import Any
 
 import numpy as np
@@ -32,6 +33,7 @@ from monitor.analysis.sentiment.features import (
     extra_features,
     word_bigram_keys,
 )
+from monitor.analysis.sentiment.snowfast import IntIndex
 from monitor.errors import MonitorError
 
 FloatArray = npt.NDArray[np.float64]
@@ -64,21 +66,22 @@ class LinearOptions:
     min_count: int = 2
 
 
-@dataclass
-class _Kind:
-    """One kind of integer feature: sorted keys and their weights."""
+#: Odd 64-bit constants that tag a key with its kind (see :func:`_tagged`).
+_KEY_MIX = np.uint64(0x9E3779B97F4A7C15)
+_KIND_MIX = np.uint64(0xC2B2AE3D27D4EB4F)
+_BIGRAM_KIND = 1  # character n-grams are kind 1 + n
 
-    keys: IntArray
-    weights: FloatArray
 
-    def find(self, keys: IntArray) -> tuple[IntArray, FloatArray]:
-        """Positions (in the query) of the known keys, and their weights."""
-        if not len(self.keys) or not len(keys):
-            return np.zeros(0, np.int64), np.zeros(0)
-        at = np.searchsorted(self.keys, keys)
-        at[at == len(self.keys)] = 0
-        hit = np.flatnonzero(self.keys[at] == keys)
-        return hit, self.weights[at[hit]]
+def _tagged(keys: IntArray, kind: int) -> IntArray:
+    """Keys of all kinds in one int64 space: ``key * A + kind * B`` mod 2**64.
+
+    A bijection per kind; two keys of different kinds meet with probability
+    about 2**-64 per pair, far below anything a model of millions of
+    features can notice.
+    """
+    tag = np.uint64((kind * int(_KIND_MIX)) % 2**64)
+    mixed = keys.astype(np.uint64) * _KEY_MIX + tag
+    return mixed.view(np.int64)
 
 
 class LinearModel:
@@ -110,18 +113,31 @@ class LinearModel:
         self.words = list(words)
         self.word_index = {w: i for i, w in enumerate(self.words)}
         self.word_weights = np.asarray(word_weights, dtype=np.float64)
-        self.bigrams = _Kind(*bigrams)
-        self.chars = {n: _Kind(*kc) for n, kc in chars.items()}
+        self.bigrams = bigrams
+        self.chars = dict(chars)
         self.extras = dict(extras)
         self.bias = float(bias)
+        # One hash index over the bigram and n-gram keys, tagged by kind; a
+        # feature's number is its word index, or len(words) + its place here.
+        parts = [_tagged(bigrams[0], _BIGRAM_KIND)] + [
+            _tagged(k, 1 + n) for n, (k, _) in sorted(self.chars.items())
+        ]
+        weights = [bigrams[1]] + [w for _, (_, w) in sorted(self.chars.items())]
+        tagged = np.concatenate(parts) if parts else np.zeros(0, np.int64)
+        order = np.argsort(tagged, kind="stable")
+        self._keys = tagged[order]
+        self._index = IntIndex(self._keys)
+        self._weights = np.concatenate(
+            [self.word_weights, np.concatenate(weights)[order]]
+        )
 
     @property
     def feature_count(self) -> int:
         """How many features carry a weight."""
         return (
             len(self.words)
-            + len(self.bigrams.keys)
-            + sum(len(k.keys) for k in self.chars.values())
+            + len(self.bigrams[0])
+            + sum(len(k) for k, _ in self.chars.values())
             + len(self.extras)
         )
 
@@ -130,10 +146,13 @@ class LinearModel:
     ) -> FloatArray:
         """Log-odds of positive per normalised text and its words (batched)."""
         n = len(texts)
-        docs, values = self._present(texts, words)
         out = np.full(n, self.bias)
-        if len(docs):
-            out += np.bincount(docs, weights=values, minlength=n)
+        present = self._present(words)
+        if len(present):
+            width = len(self._weights)
+            out += np.bincount(
+                present // width, weights=self._weights[present % width], minlength=n
+            )
         if self.extras:
             get = self.extras.get
             for i, (text, ws) in enumerate(zip(texts, words, strict=True)):
@@ -142,50 +161,42 @@ class LinearModel:
                 )
         return out
 
-    def _present(
-        self, texts: Sequence[str], words: Sequence[Sequence[str]]
-    ) -> tuple[IntArray, FloatArray]:
-        """(text index, weight) of each distinct known feature of each text."""
+    def _present(self, words: Sequence[Sequence[str]]) -> IntArray:
+        """``text index * width + feature number`` of each known feature, once."""
         opts = self.options
-        n = len(texts)
-        index = self.word_index.get
-        lengths = np.fromiter((len(ws) for ws in words), np.int64, n)
-        ids = np.fromiter(
-            (index(w, -1) for ws in words for w in ws), np.int64, int(lengths.sum())
+        n = len(words)
+        lengths = np.fromiter(map(len, words), np.int64, n)
+        flat = list(chain.from_iterable(words))
+        ids = np.array(
+            list(map(self.word_index.get, flat, repeat(-1, len(flat)))), np.int64
         )
         doc = np.repeat(np.arange(n, dtype=np.int64), lengths)
-        docs: list[IntArray] = []
-        values: list[FloatArray] = []
-        # Global feature numbers for de-duplication: kind offset + position.
-        numbers: list[IntArray] = []
-        offset = 0
+        width = len(self._weights)
+        found: list[IntArray] = []
         if opts.words:
             known = ids >= 0
-            docs.append(doc[known])
-            numbers.append(ids[known])
-            values.append(self.word_weights[ids[known]])
-        offset += len(self.words)
+            found.append(doc[known] * width + ids[known])
+        other_docs: list[IntArray] = []
+        other_keys: list[IntArray] = []
         if opts.word_bigrams:
             bdoc, bkeys = word_bigram_keys(doc, ids)
-            hit, w = self.bigrams.find(bkeys)
-            docs.append(bdoc[hit])
-            numbers.append(offset + np.searchsorted(self.bigrams.keys, bkeys[hit]))
-            values.append(w)
-        offset += len(self.bigrams.keys)
-        for size in opts.char_ngrams:
-            kind = self.chars[size]
-            cdoc, ckeys = char_ngram_keys(words, size)
-            hit, w = kind.find(ckeys)
-            docs.append(cdoc[hit])
-            numbers.append(offset + np.searchsorted(kind.keys, ckeys[hit]))
-            values.append(w)
-            offset += len(kind.keys)
-        if not docs:
-            return np.zeros(0, np.int64), np.zeros(0)
-        all_docs = np.concatenate(docs)
-        combined = all_docs * max(offset, 1) + np.concatenate(numbers)
-        _, first = np.unique(combined, return_index=True)  # presence, not counts
-        return all_docs[first], np.concatenate(values)[first]
+            other_docs.append(bdoc)
+            other_keys.append(_tagged(bkeys, _BIGRAM_KIND))
+        for size, (cdoc, ckeys) in char_ngram_keys(words, opts.char_ngrams).items():
+            other_docs.append(cdoc)
+            other_keys.append(_tagged(ckeys, 1 + size))
+        if other_keys and len(self._keys):
+            queries = np.concatenate(other_keys)
+            hit, at = self._index.find(queries)
+            found.append(np.concatenate(other_docs)[hit] * width + len(self.words) + at)
+        if not found:
+            return np.zeros(0, np.int64)
+        # Presence, not counts: sort and drop repeats (np.unique's hash path
+        # is several times slower on these arrays).
+        present = np.sort(np.concatenate(found))
+        keep = np.ones(len(present), dtype=bool)
+        keep[1:] = present[1:] != present[:-1]
+        return present[keep]
 
     def to_data(self) -> dict[str, Any]:
         """Plain data (str, float, bytes, lists, dicts) for marshal."""
@@ -194,11 +205,11 @@ class LinearModel:
             "bias": self.bias,
             "words": self.words,
             "word_weights": self.word_weights.astype("<f8").tobytes(),
-            "bigram_keys": self.bigrams.keys.astype("<i8").tobytes(),
-            "bigram_weights": self.bigrams.weights.astype("<f8").tobytes(),
+            "bigram_keys": self.bigrams[0].astype("<i8").tobytes(),
+            "bigram_weights": self.bigrams[1].astype("<f8").tobytes(),
             "chars": {
-                n: (k.keys.astype("<i8").tobytes(), k.weights.astype("<f8").tobytes())
-                for n, k in self.chars.items()
+                n: (k.astype("<i8").tobytes(), w.astype("<f8").tobytes())
+                for n, (k, w) in self.chars.items()
             },
             "extras": self.extras,
         }
@@ -332,8 +343,7 @@ def train_linear(
         kept, d, col = _kind_columns(bdoc, bkeys, n, options.min_count)
         blocks.append(("bigrams", None, kept, d, col + width))
         width += len(kept)
-    for size in features.char_ngrams:
-        cdoc, ckeys = char_ngram_keys(words, size)
+    for size, (cdoc, ckeys) in char_ngram_keys(words, features.char_ngrams).items():
         kept, d, col = _kind_columns(cdoc, ckeys, n, options.min_count)
         blocks.append(("chars", size, kept, d, col + width))
         width += len(kept)

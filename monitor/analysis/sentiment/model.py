@@ -194,7 +194,9 @@ class SentimentModel:
         present = [i for i, text in enumerate(texts) if text]
         # Ask snownlp's TextRank for twice the limit: some are filtered out.
         analyses = self._fast.analyse_many(
-            [texts[i] for i in present], keyword_limit=max(keyword_limit, 0) * 2
+            [texts[i] for i in present],
+            keyword_limit=max(keyword_limit, 0) * 2,
+            classify=self.classifier is None,
         )
         if self.classifier is None:
             pairs = [(a.positive_probability, a.positive_probability) for a in analyses]

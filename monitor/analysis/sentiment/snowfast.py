@@ -59,6 +59,7 @@ from monitor.errors import MonitorError
 __all__ = [
     "EmptyTextError",
     "FastSnowNLP",
+    "IntIndex",
     "NaiveBayes",
     "ModelReader",
     "SnowNLPModels",
@@ -191,7 +192,7 @@ def _div(numerator: FloatArray, denominator: FloatArray) -> FloatArray:
     return out
 
 
-class _IntIndex:
+class IntIndex:
     """A read-only hash table from int64 keys to their positions, in numpy.
 
     Looking up a batch costs a few vectorized probes, far less than a binary
@@ -277,13 +278,13 @@ def _expand(
 
 def _csr(
     keys: IntArray, *columns: npt.NDArray[Any]
-) -> tuple[_IntIndex, IntArray, list[npt.NDArray[Any]]]:
+) -> tuple[IntIndex, IntArray, list[npt.NDArray[Any]]]:
     """Group rows by key: an index of the unique keys, CSR offsets, columns."""
     order = np.argsort(keys, kind="stable")
     sorted_keys = keys[order]
     unique, starts = np.unique(sorted_keys, return_index=True)
     ptr = np.append(starts, len(sorted_keys)).astype(np.int64)
-    return _IntIndex(unique.astype(np.int64)), ptr, [c[order] for c in columns]
+    return IntIndex(unique.astype(np.int64)), ptr, [c[order] for c in columns]
 
 
 class _Tagger:
@@ -378,7 +379,7 @@ class _Tagger:
         bi_arr, bi_cnt = bi_arr[keep], bi_cnt[keep]
         # Full tagged-bigram keys, for the trigram denominators below.
         full_bi = bi_arr[:, 0] * n_units + bi_arr[:, 1]
-        full_bi_index = _IntIndex(full_bi)
+        full_bi_index = IntIndex(full_bi)
 
         s2, s3 = bi_arr[:, 0], bi_arr[:, 1]
         # y09_2047.log_prob with tri == 0: uni + div(l2 * bi, uni(s2)) + 0.
@@ -857,13 +858,15 @@ class FastSnowNLP:
         return self.analyse_many([text], keyword_limit)[0]
 
     def analyse_many(
-        self, texts: Sequence[str], keyword_limit: int = 5
+        self, texts: Sequence[str], keyword_limit: int = 5, *, classify: bool = True
     ) -> list[TextAnalysis]:
         """Batched :meth:`analyse`.
 
         Args:
             texts: Non-empty strings.
             keyword_limit: How many keywords per text.
+            classify: False to skip the naive Bayes sentiment (for a trained
+                classifier on the words); ``positive_probability`` is NaN then.
 
         Returns:
             One analysis per text, in order.
@@ -874,7 +877,7 @@ class FastSnowNLP:
         """
         _check_not_empty(texts)
         stop = self._stop
-        classify = self._bayes.positive_probability
+        bayes = self._bayes.positive_probability
         scores: list[float] = []
         words: list[list[str]] = []
         graphs: list[list[list[str]]] = []
@@ -882,7 +885,9 @@ class FastSnowNLP:
             texts, self._tag_batches(texts), strict=True
         ):
             words.append(_join_words(parts, run_words))
-            scores.append(classify([w for w in words[-1] if w not in stop]))
+            scores.append(
+                bayes([w for w in words[-1] if w not in stop]) if classify else math.nan
+            )
             graphs.append(
                 [
                     [w for w in doc if w not in stop]
