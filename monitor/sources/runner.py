@@ -540,21 +540,8 @@ class SourcePollers:
                 build_poller, max_future_seconds=settings.max_future_seconds
             ),
         )
+        self.use_leases = leases
         self.leases: Any = None
-        if leases:
-            from monitor.sources.leases import SourceLeases
-            from monitor.topics import bootstrap_servers
-
-            self.leases = SourceLeases(
-                list(config.pollers),
-                self.runner.start,
-                self.runner.stop,
-                bootstrap=bootstrap_servers(settings.kafka_url),
-                topic=settings.topic_source_leases,
-                group_id=f"{settings.app_id}-sources",
-                slots=settings.source_slots,
-                instance_id=settings.instance_id,
-            )
 
     async def publish(self, post: Post) -> None:
         """Queue one post on the posts topic (the runner's publisher)."""
@@ -579,7 +566,33 @@ class SourcePollers:
         self.publisher = publisher
         await self.store.start()
         await self.dead_letters.start()
-        if self.leases is not None:
+        if self.use_leases:
+            from monitor.sources.leases import SourceLeases
+            from monitor.topics import bootstrap_servers
+
+            slots = await _partition_count(
+                self.settings.kafka_url, self.settings.topic_source_leases
+            )
+            if slots != self.settings.source_slots:
+                # Slots past the topic's partitions would never be assigned.
+                log.warning(
+                    "topic %s has %d partitions, not MONITOR_SOURCE_SLOTS=%d: "
+                    "sources are laid on %d slots",
+                    self.settings.topic_source_leases,
+                    slots,
+                    self.settings.source_slots,
+                    slots,
+                )
+            self.leases = SourceLeases(
+                list(self.config.pollers),
+                self.runner.start,
+                self.runner.stop,
+                bootstrap=bootstrap_servers(self.settings.kafka_url),
+                topic=self.settings.topic_source_leases,
+                group_id=f"{self.settings.app_id}-sources",
+                slots=slots,
+                instance_id=self.settings.instance_id,
+            )
             await self.leases.start()
         else:
             for name in self.config.pollers:
@@ -599,3 +612,22 @@ class SourcePollers:
             if publisher is not None:
                 with contextlib.suppress(Exception):
                     await publisher.close()
+
+
+async def _partition_count(kafka_url: str, topic: str) -> int:
+    """Return the partition count of an existing topic."""
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    from monitor.errors import MonitorError
+    from monitor.topics import bootstrap_servers
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers(kafka_url))
+    await admin.start()
+    try:
+        (described,) = await admin.describe_topics([topic])
+    finally:
+        await admin.close()
+    count = len(described.get("partitions") or [])
+    if count < 1:
+        raise MonitorError(f"topic {topic!r} has no partitions")
+    return count

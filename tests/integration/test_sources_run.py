@@ -291,41 +291,43 @@ def test_worker_polls_its_leased_sources_and_writes_cursors_on_stop(
     stack: Stack, tmp_path: Path
 ) -> None:
     from monitor.sources.cursors import KafkaCursorStore
+    from monitor.topics import ensure_topics
     from tests.support import wait_until
 
     api = _ThreadedApi()
     sources = tmp_path / "sources.yaml"
-    sources.write_text(
-        f"""sources:
-  - name: reviews
+    entries = "".join(
+        f"""  - name: {name}
     kind: http_poll
     url: http://127.0.0.1:{api.port}/reviews?since={{cursor}}
     interval: 1s
     items: data.items
     cursor: data.next_cursor
     map: {{id: review_id, text: content, published_at: created_at}}
-""",
-        encoding="utf-8",
+"""
+        for name in ("alpha", "reviews")
     )
+    sources.write_text("sources:\n" + entries, encoding="utf-8")
     state_topic = f"{stack.name}-source-state"
+    leases_topic = f"{stack.name}-source-leases"
+    # A lease topic made earlier with fewer partitions than MONITOR_SOURCE_SLOTS:
+    # "reviews" (slot 1 of 2) must still be polled.
+    asyncio.run(ensure_topics(stack.addresses.kafka_url, {leases_topic: 1}))
     worker = stack.worker(
         MONITOR_SOURCES=str(sources),
         MONITOR_TOPIC_SOURCE_STATE=state_topic,
-        MONITOR_TOPIC_SOURCE_LEASES=f"{stack.name}-source-leases",
+        MONITOR_TOPIC_SOURCE_LEASES=leases_topic,
         MONITOR_SOURCE_SLOTS="2",
     ).start()
     expected = PAGES * PER_PAGE - 1
     try:
         wait_until(
             lambda: (
-                worker.metric_sum(
-                    "monitor_source_posts_accepted_total", source="reviews"
-                )
-                == expected
-                and api.hits.count("p3") >= 2
+                worker.metric_sum("monitor_source_posts_accepted_total") == 2 * expected
+                and api.hits.count("p3") >= 4
             ),
             timeout=60,
-            what="the worker's poller to read every page",
+            what="the worker's pollers to read every page",
         )
         assert (
             worker.metric_sum("monitor_source_interval_seconds", source="reviews")
@@ -337,7 +339,7 @@ def test_worker_polls_its_leased_sources_and_writes_cursors_on_stop(
         )
         assert worker.metric_sum("monitor_source_last_success_timestamp_seconds") > 0
         wait_until(
-            lambda: stack.indexed_count() == expected,
+            lambda: stack.indexed_count() == 2 * expected,
             timeout=30,
             what="the polled posts in Elasticsearch",
         )
@@ -348,7 +350,7 @@ def test_worker_polls_its_leased_sources_and_writes_cursors_on_stop(
 
     store = KafkaCursorStore(stack.addresses.kafka_url, state_topic)
     states = asyncio.run(store.load_all())
-    assert states["reviews"].accepted == expected
+    assert states["reviews"].accepted == states["alpha"].accepted == expected
     assert states["reviews"].cursor is not None
     last_success = states["reviews"].last_success_epoch_s
     assert last_success is not None
