@@ -20,6 +20,7 @@ whole selection procedure (nested: see
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import json
 import sys
@@ -65,13 +66,37 @@ def _exploration() -> dict[str, dict[str, Any]]:
     tracker of the tail excess (4 configurations) and a record gate on a
     value series' departures (1); count them with these.
     """
+    # The previous default in full, so that no entry depends on today's
+    # defaults (test_burst_product checks DetectorConfig() is SHIPPED).
     previous: dict[str, Any] = {
+        "level_half_life_seconds": 12 * _HOUR,
+        "trend_half_life_seconds": 6 * _HOUR,
+        "trend_damping_seconds": 3 * _HOUR,
+        "daily_half_life_days": 3.0,
+        "weekly_half_life_weeks": 2.0,
+        "dispersion_half_life_seconds": 2 * _DAY,
+        "initial_dispersion": 0.1,
+        "max_dispersion": 4.0,
+        "winsor_sd": 3.0,
+        "scale_half_lives_windows": (3.0,),
+        "min_expected": 0.05,
         "enter_score": 2.5,
+        "exit_score": 1.0,
+        "quiet_windows": 3,
+        "min_excess": 3.0,
+        "warmup_seconds": _DAY,
+        "max_gap_windows": 288,
+        "tail_fraction": 0.05,
+        "tail_quantile_step": 0.02,
+        "tail_memory": 200.0,
+        "tail_clip": 5.0,
+        "min_tail_excess": 0.3,
         "novelty_half_life_seconds": 3 * _DAY,
+        "loudness_half_life_seconds": 28 * _DAY,
+        "refractory_seconds": _DAY,
         "tail_fit": "all",
         "relative_quantile_step": False,
         "two_sided_values": False,
-        "scale_half_lives_windows": (3.0,),
     }
     grid: dict[str, dict[str, Any]] = {}
     for threshold in (4.0, 1.5, 2.0, 2.5, 3.0, 3.5):
@@ -188,10 +213,15 @@ def _exploration() -> dict[str, dict[str, Any]]:
 #: Grids of DetectorConfig overrides (plus an optional ``threshold``).
 GRIDS: dict[str, dict[str, dict[str, Any]]] = {"exploration": _exploration()}
 
+#: The configuration shipped as ``DetectorConfig()``: the one this grid's
+#: cross-validation chose on all 53 dev series.
+SHIPPED = "relative-scales3,12"
+
 #: Configurations tried and dropped with their code (see _exploration).
 DROPPED = 5
 
 
+@functools.cache
 def _source_digest() -> str:
     """Digest of the code that turns a configuration into detections."""
     root = Path(__file__).resolve().parents[1] / "monitor" / "analysis"

@@ -592,8 +592,9 @@ class BurstDetector:
                 ``p = 10 ** -t``.
 
         Returns:
-            The bound, within 1e-6 relative; ``math.inf`` if no value can
-            alert now (warm-up, an ongoing event, the refractory period).
+            The bound: for a count series the least whole count, else within
+            1e-6 relative; ``math.inf`` if no value can alert now (warm-up,
+            an ongoing event, the refractory period).
 
         Raises:
             InvalidRecordError: If the time is naive.
@@ -606,7 +607,12 @@ class BurstDetector:
             )
         start = to_utc(window_start, "window_start")
         target = -math.log10(tail_probability)
+        # A count series is searched over whole counts: a fractional
+        # candidate would be scored by the value model.
+        counts = self._state.count_like
         low = self.expected(start)
+        if counts:
+            low = float(math.floor(low))
         width = max(abs(low), 1.0)
         high = low + width
         while self._view(start, high).alert_score < target:
@@ -615,9 +621,13 @@ class BurstDetector:
             if width > 1e15 * max(abs(low), 1.0):
                 return math.inf
         for _ in range(200):
+            if counts and high - low <= 1.0:
+                break
             if high - low <= 1e-6 * max(abs(high), 1e-9):
                 break
             middle = 0.5 * (low + high)
+            if counts:
+                middle = float(math.floor(middle))
             if self._view(start, middle).alert_score >= target:
                 high = middle
             else:

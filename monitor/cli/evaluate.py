@@ -136,9 +136,10 @@ def evaluate_sentiment_command(
 )
 @click.option(
     "--profile",
-    type=click.Choice(["standard", "reward_low_FP_rate", "reward_low_FN_rate"]),
+    type=click.Choice(["standard", "reward_low_FP_rate", "reward_low_FN_rate", "all"]),
     default="standard",
     show_default=True,
+    help="NAB cost profile; all: the three, from one run of the detector.",
 )
 @click.option(
     "--threshold",
@@ -152,25 +153,45 @@ def evaluate_bursts_command(
 ) -> None:
     """Run the burst detector over a NAB-format tree and print the NAB score.
 
-    The tree may be flat or nested in category folders; files without label
-    windows count their false alarms. Scores are per file, per category and
-    overall (NAB's normalisation of the summed raw scores).
+    The tree may be flat or nested in category folders; values may be any
+    finite floats (negative ones too); rows with repeated or earlier
+    timestamps are fed one second after the previous row (NAB scores rows,
+    so a detection stays on its row); files without label windows count
+    their false alarms. Scores are per file, per category and overall (NAB's
+    normalisation of the summed raw scores). With ``--profile all`` the
+    JSON is ``{"threshold", "profiles": {name: report}}``.
     """
-    from monitor.analysis.evaluation.bursts import RULE_THRESHOLD, evaluate_series
+    from monitor.analysis.evaluation import nab
+    from monitor.analysis.evaluation.bursts import RULE_THRESHOLD, evaluate_profiles
     from monitor.cli.datasets import read_nab_series
 
+    names = list(nab.PROFILES) if profile == "all" else [profile]
     try:
         series = read_nab_series(directory)
-        report = evaluate_series(
+        reports = evaluate_profiles(
             series,
-            profile,
+            names,
             threshold=RULE_THRESHOLD if threshold is None else threshold,
         )
     except MonitorError as exc:
         raise click.ClickException(str(exc)) from None
     if as_json:
-        click.echo(json.dumps(_finite(report), indent=2))
+        if profile == "all":
+            first = reports[names[0]]
+            document: dict[str, Any] = {
+                "threshold": first["threshold"],
+                "profiles": reports,
+            }
+        else:
+            document = reports[profile]
+        click.echo(json.dumps(_finite(document), indent=2))
         return
+    for name in names:
+        out.print(_bursts_table(reports[name], name))
+
+
+def _bursts_table(report: dict[str, Any], profile: str) -> Table:
+    """One profile's NAB report as a table: files, categories, overall."""
     table = Table(
         title=f"NAB score ({profile} profile, normalised 0-100,"
         f" threshold {report['threshold']:g})"
@@ -204,7 +225,7 @@ def evaluate_bursts_command(
         "",
         "—" if overall is None else f"{overall:.2f}",
     )
-    out.print(table)
+    return table
 
 
 def _finite(value: Any) -> Any:

@@ -264,8 +264,11 @@ def test_upper_bound_is_where_the_alert_score_reaches_the_threshold(
 
     assert detector.snapshot() == before  # nothing learned
     assert detector.expected(start) < bound < math.inf
+    # A count series' bound is the least whole count that alerts (a
+    # fractional value would be scored by the value model).
+    assert bound == int(bound)
     assert detector.peek(start, bound) >= threshold
-    assert detector.peek(start, bound * (1 - 1e-4)) < threshold
+    assert detector.peek(start, bound - 1) < threshold
     assert detector.update(start, bound).alert_score >= threshold
 
 
@@ -296,4 +299,28 @@ def test_sparse_keyword_series_alert_score_stays_below_four_on_a_four() -> None:
     rng = np.random.default_rng(11)
     counts = [float(min(c, 3)) for c in rng.poisson(0.8, 3 * PER_DAY)]
     counts[2 * PER_DAY + 100] = 4.0
+    assert _alerts(counts) == []
+
+
+def test_value_series_upper_bound_is_continuous() -> None:
+    detector = BurstDetector()
+    values = (50.0 + _noise(2 * PER_DAY, 8)).tolist()
+    for row, value in enumerate(values):
+        detector.update(T0 + row * STEP, value)
+    start = T0 + len(values) * STEP
+    bound = detector.upper_bound(start, 1e-4)
+    assert detector.expected(start) < bound < math.inf
+    assert detector.peek(start, bound) >= 4.0
+    assert detector.peek(start, bound * (1 - 1e-4)) < 4.0
+
+
+def test_value_series_drop_alerts_once_but_a_count_drop_never() -> None:
+    values = (30.0 + _noise(4 * PER_DAY, 6)).tolist()
+    shift = 2 * PER_DAY
+    values[shift:] = [v - 10.0 for v in values[shift:]]
+    assert _alerts(values) == [shift]
+    one_sided = DetectorConfig(two_sided_values=False)
+    assert _alerts(values, one_sided) == []
+    counts = [float(c) for c in np.random.default_rng(6).poisson(60, 4 * PER_DAY)]
+    counts[shift:] = [float(c // 4) for c in counts[shift:]]
     assert _alerts(counts) == []
