@@ -83,7 +83,7 @@ async def webhook_run(kafka_url: str, batch: int, posts: int) -> float:
 
 
 async def publisher_run(kafka_url: str, batch: int, posts: int) -> float:
-    publisher = PostPublisher(kafka_url, f"bench-{uuid.uuid4().hex[:8]}")
+    publisher = PostPublisher(kafka_url, f"bench-{uuid.uuid4().hex[:8]}", linger_ms=0)
     await publisher.start()
     batches = [
         [parse_post(d) for d in b]

@@ -136,7 +136,7 @@ async def publisher_run(
     settings: Settings, posts: int, page: int
 ) -> tuple[float, float]:
     assert settings.kafka_url is not None
-    publisher = PostPublisher(settings.kafka_url, settings.topic_posts)
+    publisher = PostPublisher(settings.kafka_url, settings.topic_posts, linger_ms=0)
     at = datetime(2026, 11, 20, 1, 0, tzinfo=UTC)
     batch = [
         Post(

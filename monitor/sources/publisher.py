@@ -19,12 +19,18 @@ class PostPublisher:
     and :meth:`close`, so a post counted as sent is durable.
     """
 
-    def __init__(self, kafka_url: str, topic: str) -> None:
+    def __init__(self, kafka_url: str, topic: str, *, linger_ms: int = 5) -> None:
+        """Prepare a producer for ``topic`` (connect with :meth:`start`).
+
+        ``linger_ms`` is how long a batch waits for more posts: 5 for a steady
+        stream (replay); 0 where each flush is a page or a request that waits
+        for its acknowledgement anyway (pollers, the webhook).
+        """
         self.topic = topic
         self._producer = AIOKafkaProducer(
             bootstrap_servers=bootstrap_servers(kafka_url),
             acks="all",
-            linger_ms=5,
+            linger_ms=linger_ms,
             max_batch_size=256 * 1024,
         )
         self._pending: list[Awaitable[object]] = []

@@ -561,7 +561,10 @@ class SourcePollers:
 
         assert self.settings.kafka_url is not None
         await prepare_source_topics(self.settings)
-        publisher = PostPublisher(self.settings.kafka_url, self.settings.topic_posts)
+        # A page is flushed and awaited as a whole: nothing gains from lingering.
+        publisher = PostPublisher(
+            self.settings.kafka_url, self.settings.topic_posts, linger_ms=0
+        )
         await publisher.start()
         self.publisher = publisher
         await self.store.start()

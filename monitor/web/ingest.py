@@ -395,7 +395,8 @@ class KafkaPublish:
 
     async def _connected(self) -> PostPublisher:
         if self._publisher is None:
-            publisher = PostPublisher(self.kafka_url, self.topic)
+            # Each request awaits its own acknowledgement: no lingering.
+            publisher = PostPublisher(self.kafka_url, self.topic, linger_ms=0)
             try:
                 await publisher.start()
             except BaseException:
