@@ -131,8 +131,9 @@ def train() -> None:
 @click.option(
     "--calibration",
     type=click.Choice(["platt", "isotonic"]),
-    default="platt",
+    default="isotonic",
     show_default=True,
+    help="Map from raw log-odds to probability, fitted on the held-out texts.",
 )
 @click.option("--seed", type=int, default=20240521, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the metadata as JSON.")
@@ -181,7 +182,7 @@ def train_sentiment(
     *,
     holdout: float = 0.1,
     kind: str = "nblr",
-    calibration: str = "platt",
+    calibration: str = "isotonic",
     seed: int = 20240521,
     quiet: bool = True,
 ) -> dict[str, Any]:

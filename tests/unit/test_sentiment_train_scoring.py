@@ -22,9 +22,11 @@ from monitor.analysis.sentiment.calibration import (
     fit_platt,
 )
 from monitor.analysis.sentiment.features import (
+    NEGATORS,
     FeatureOptions,
     char_ngram_keys,
     extra_features,
+    negated,
     word_bigram_keys,
 )
 from monitor.analysis.sentiment.labels import LabelThresholds
@@ -105,7 +107,7 @@ def test_stored_calibration_is_the_fitted_one(model_name: Path) -> None:
     meta = models.read_model_metadata(model_name)
     assert meta is not None
     assert model.calibration == Calibration.from_dict(meta["calibration"])
-    assert model.calibration.method == "platt"
+    assert model.calibration.method == "isotonic"
     # The calibrated probability is the calibration of the raw log-odds.
     (calibrated, raw) = model.probabilities(["味道很好"])[0]
     assert math.isclose(
@@ -116,12 +118,44 @@ def test_stored_calibration_is_the_fitted_one(model_name: Path) -> None:
 # --- features -----------------------------------------------------------------
 
 
+def _negated_one_by_one(words: list[str], scope: int) -> list[bool]:
+    """The scope rule read plainly: a negator opens ``scope`` words, ends close."""
+    marks, left = [], 0
+    for w in words:
+        if w in "，。！？；,.!?;~～、…":
+            left = 0
+            marks.append(False)
+        else:
+            marks.append(left > 0)
+            left = max(left - 1, 0)
+        if w in NEGATORS:
+            left = scope
+    return marks
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.lists(st.sampled_from(["不", "没有", "好", "吃", "，", "很"]), max_size=8),
+        max_size=4,
+    ),
+    st.integers(0, 3),
+)
+def test_negation_scope_marks_the_words_after_a_negator(
+    texts: list[list[str]], scope: int
+) -> None:
+    flat = [w for ws in texts for w in ws]
+    doc = np.repeat(np.arange(len(texts)), [len(ws) for ws in texts])
+    want = [m for ws in texts for m in _negated_one_by_one(ws, scope)]
+    assert negated(flat, doc, scope).tolist() == want
+
+
 def test_features_of_a_text() -> None:
     options = FeatureOptions(
         negation_scope=1, emoticons=True, emoji=True, repeated_punctuation=True
     )
     got = extra_features("不 好吃[怒]😡！！", ["不", "好吃", "[怒]😡！！"], options)
-    assert got == {"n:好吃", "e:怒", "j:😡", "p:！！"}
+    assert got == {"e:怒", "j:😡", "p:！！"}
     assert FeatureOptions.from_dict(options.to_dict()) == options
     ((doc, keys),) = char_ngram_keys([["好吃"], [], ["不好", "吃"]], (2,)).values()
     assert doc.tolist() == [0, 2, 2]
@@ -137,7 +171,7 @@ def test_linear_model_learns_and_round_trips() -> None:
     texts = ["很好", "非常好", "好吃", "很差", "非常差", "难吃"] * 3
     words = [[t[:-1], t[-1]] if len(t) > 2 else [t] for t in texts]
     labels = [1, 1, 1, 0, 0, 0] * 3
-    options = FeatureOptions(word_bigrams=True, char_ngrams=(1, 2))
+    options = FeatureOptions(word_bigrams=True, char_ngrams=(1, 2), negation_scope=2)
     model = train_linear(texts, words, labels, options)
     z = model.log_odds(texts, words)
     assert all((v > 0) == (y == 1) for v, y in zip(z.tolist(), labels, strict=True))

@@ -87,12 +87,7 @@ class FeatureOptions:
     @property
     def has_extras(self) -> bool:
         """Whether any string feature (:func:`extra_features`) is on."""
-        return bool(
-            self.negation_scope
-            or self.emoticons
-            or self.emoji
-            or self.repeated_punctuation
-        )
+        return bool(self.emoticons or self.emoji or self.repeated_punctuation)
 
     def to_dict(self) -> dict[str, Any]:
         """Return the options as JSON data (``char_ngrams`` as a list)."""
@@ -135,16 +130,6 @@ def extra_features(
 
     """
     features: set[str] = set()
-    if options.negation_scope:
-        left = 0
-        for w in words:
-            if w in _SCOPE_END:
-                left = 0
-            elif left:
-                features.add("n:" + w)
-                left -= 1
-            if w in NEGATORS:
-                left = options.negation_scope
     if options.emoticons and "[" in text:
         features.update("e:" + code for code in _EMOTICON.findall(text))
     if options.emoji:
@@ -156,6 +141,35 @@ def extra_features(
     if options.repeated_punctuation:
         features.update("p:" + m * 2 for m in _REPEATED_PUNCTUATION.findall(text))
     return features
+
+
+def negated(flat: Sequence[str], doc: IntArray, scope: int) -> npt.NDArray[np.bool_]:
+    """Mark the words in a negation's scope, for a batch of texts' words.
+
+    A word is marked if one of the ``scope`` words before it in its text is
+    a negator (:data:`NEGATORS`) with no scope end (punctuation) between
+    them, itself included: ``不 太 好 ，好`` marks 太 and 好, not the last 好.
+
+    Args:
+        flat: Every text's words, one after the other.
+        doc: The text index of each word (non-decreasing).
+        scope: How many words after a negator are marked.
+
+    """
+    count = len(flat)
+    marked = np.zeros(count, dtype=bool)
+    if not scope or not count:
+        return marked
+    negator = np.fromiter((w in NEGATORS for w in flat), bool, count)
+    ends = np.concatenate(
+        [[0], np.cumsum(np.fromiter((w in _SCOPE_END for w in flat), np.int64, count))]
+    )
+    for j in range(1, min(scope, count - 1) + 1):
+        p = np.arange(j, count)
+        marked[j:] |= (
+            negator[p - j] & (doc[p - j] == doc[p]) & (ends[p + 1] == ends[p - j + 1])
+        )
+    return marked
 
 
 def word_bigram_keys(doc: IntArray, ids: IntArray) -> tuple[IntArray, IntArray]:

@@ -31,6 +31,7 @@ from monitor.analysis.sentiment.features import (
     FeatureOptions,
     char_ngram_keys,
     extra_features,
+    negated,
     word_bigram_keys,
 )
 from monitor.analysis.sentiment.snowfast import IntIndex
@@ -70,6 +71,7 @@ class LinearOptions:
 _KEY_MIX = np.uint64(0x9E3779B97F4A7C15)
 _KIND_MIX = np.uint64(0xC2B2AE3D27D4EB4F)
 _BIGRAM_KIND = 1  # character n-grams are kind 1 + n
+_NEGATED_KIND = 10
 
 
 def _tagged(keys: IntArray, kind: int) -> IntArray:
@@ -107,6 +109,7 @@ class LinearModel:
         chars: Mapping[int, tuple[IntArray, FloatArray]],
         extras: Mapping[str, float],
         bias: float,
+        negated: tuple[IntArray, FloatArray] | None = None,
     ) -> None:
         """Keep the weights (not copied)."""
         self.options = options
@@ -119,10 +122,14 @@ class LinearModel:
         self.bias = float(bias)
         # One hash index over the bigram and n-gram keys, tagged by kind; a
         # feature's number is its word index, or len(words) + its place here.
-        parts = [_tagged(bigrams[0], _BIGRAM_KIND)] + [
-            _tagged(k, 1 + n) for n, (k, _) in sorted(self.chars.items())
+        self.negated = negated or (np.zeros(0, np.int64), np.zeros(0))
+        parts = [
+            _tagged(bigrams[0], _BIGRAM_KIND),
+            _tagged(self.negated[0], _NEGATED_KIND),
+        ] + [_tagged(k, 1 + n) for n, (k, _) in sorted(self.chars.items())]
+        weights = [bigrams[1], self.negated[1]] + [
+            w for _, (_, w) in sorted(self.chars.items())
         ]
-        weights = [bigrams[1]] + [w for _, (_, w) in sorted(self.chars.items())]
         tagged = np.concatenate(parts) if parts else np.zeros(0, np.int64)
         order = np.argsort(tagged, kind="stable")
         self._keys = tagged[order]
@@ -137,6 +144,7 @@ class LinearModel:
         return (
             len(self.words)
             + len(self.bigrams[0])
+            + len(self.negated[0])
             + sum(len(k) for k, _ in self.chars.values())
             + len(self.extras)
         )
@@ -182,6 +190,10 @@ class LinearModel:
             bdoc, bkeys = word_bigram_keys(doc, ids)
             other_docs.append(bdoc)
             other_keys.append(_tagged(bkeys, _BIGRAM_KIND))
+        if opts.negation_scope:
+            marked = negated(flat, doc, opts.negation_scope) & (ids >= 0)
+            other_docs.append(doc[marked])
+            other_keys.append(_tagged(ids[marked], _NEGATED_KIND))
         for size, (cdoc, ckeys) in char_ngram_keys(words, opts.char_ngrams).items():
             other_docs.append(cdoc)
             other_keys.append(_tagged(ckeys, 1 + size))
@@ -212,6 +224,8 @@ class LinearModel:
                 for n, (k, w) in self.chars.items()
             },
             "extras": self.extras,
+            "negated_keys": self.negated[0].astype("<i8").tobytes(),
+            "negated_weights": self.negated[1].astype("<f8").tobytes(),
         }
 
     @classmethod
@@ -238,6 +252,12 @@ class LinearModel:
                 np.frombuffer(data["bigram_weights"], "<f8").astype(np.float64),
             )
             extras = {str(f): float(w) for f, w in data["extras"].items()}
+            negated_kind = (
+                np.frombuffer(data.get("negated_keys", b""), "<i8").astype(np.int64),
+                np.frombuffer(data.get("negated_weights", b""), "<f8").astype(
+                    np.float64
+                ),
+            )
             bias = float(data["bias"])
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise ValueError(f"not a linear model's data ({exc!r})") from exc
@@ -248,7 +268,9 @@ class LinearModel:
             for n in options.char_ngrams
         ):
             raise ValueError("character n-gram weights missing or mismatched")
-        return cls(options, words, weights, bigrams, chars, extras, bias)
+        if len(negated_kind[0]) != len(negated_kind[1]):
+            raise ValueError("negated word weights mismatched")
+        return cls(options, words, weights, bigrams, chars, extras, bias, negated_kind)
 
 
 @dataclass(frozen=True)
@@ -343,6 +365,12 @@ def train_linear(
         kept, d, col = _kind_columns(bdoc, bkeys, n, options.min_count)
         blocks.append(("bigrams", None, kept, d, col + width))
         width += len(kept)
+    if features.negation_scope:
+        flat = [w for ws in words for w in ws]
+        marked = negated(flat, doc, features.negation_scope) & (ids >= 0)
+        kept, d, col = _kind_columns(doc[marked], ids[marked], n, options.min_count)
+        blocks.append(("negated", None, kept, d, col + width))
+        width += len(kept)
     for size, (cdoc, ckeys) in char_ngram_keys(words, features.char_ngrams).items():
         kept, d, col = _kind_columns(cdoc, ckeys, n, options.min_count)
         blocks.append(("chars", size, kept, d, col + width))
@@ -383,6 +411,7 @@ def train_linear(
     word_weights = np.zeros(len(vocabulary))
     bigrams = (np.zeros(0, np.int64), np.zeros(0))
     chars: dict[int, tuple[IntArray, FloatArray]] = {}
+    negated_kind = (np.zeros(0, np.int64), np.zeros(0))
     extras: dict[str, float] = {}
     for name, ngram, kept, _, _ in blocks:
         count = (
@@ -398,6 +427,8 @@ def train_linear(
             word_weights = part.copy()
         elif name == "bigrams":
             bigrams = (kept, part.copy())
+        elif name == "negated":
+            negated_kind = (kept, part.copy())
         elif name == "chars":
             assert ngram is not None
             chars[ngram] = (kept, part.copy())
@@ -406,7 +437,14 @@ def train_linear(
                 f: float(w) for f, w in zip(extra_names, part.tolist(), strict=True)
             }
     return LinearModel(
-        features, vocabulary, word_weights, bigrams, chars, extras, float(coef[-1])
+        features,
+        vocabulary,
+        word_weights,
+        bigrams,
+        chars,
+        extras,
+        float(coef[-1]),
+        negated_kind,
     )
 
 

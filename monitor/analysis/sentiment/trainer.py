@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from monitor.analysis.sentiment.calibration import (
-    PLATT,
+    ISOTONIC,
     Calibration,
     fit_calibration,
     sigmoid,
@@ -44,7 +44,7 @@ KINDS = (NAIVE_BAYES, NBLR)
 
 #: The default features, chosen by cross-validation on the dev corpora
 #: (benchmarks/cv_sentiment.py).
-DEFAULT_FEATURES = FeatureOptions(words=True, word_bigrams=True, char_ngrams=(2, 3))
+DEFAULT_FEATURES = FeatureOptions(words=True, word_bigrams=True, char_ngrams=(1, 2, 3))
 DEFAULT_LINEAR = LinearOptions()
 
 
@@ -66,7 +66,7 @@ class TrainOptions:
     kind: str = NBLR
     features: FeatureOptions = field(default=DEFAULT_FEATURES)
     linear: LinearOptions = field(default=DEFAULT_LINEAR)
-    calibration: str = PLATT
+    calibration: str = ISOTONIC
     holdout: float = 0.1
     seed: int = 20240521
 
