@@ -330,7 +330,10 @@ def main() -> None:
             "held_out_files": {name: normalise_sum([held[name]]) for name in names},
         }
     ranking = sorted(
-        ((objective(table["standard"][c], groups, names), c) for c in table),
+        (
+            (objective(table["standard"][c], groups, names), c)
+            for c in table["standard"]
+        ),
         reverse=True,
     )
     print(

@@ -12,8 +12,12 @@ What is evaluated is what users get:
   window that is news: see :class:`~monitor.analysis.bursts.WindowScore`)
   reaches the ``burst`` rule's threshold (:data:`RULE_THRESHOLD`, the shipped
   default of ``examples/rules.yaml``);
-* a NAB detection is the first row of each run of firings: later firings of a
-  run fold into the same incident and ticket, so they are not new alarms.
+* a NAB detection is the first row of each run of firings. The product's
+  ``burst`` rule (:func:`monitor.analysis.detection._burst_fires`) fires on
+  the same windows and, while the detector's event lasts, again on windows
+  whose score reaches the threshold above their baseline; those fold into
+  the incident the first firing opened, so they are not new alarms and are
+  not counted here.
 
 Rows whose timestamp is not after the previous row's (NAB has a few repeated
 stamps) are fed one second after the previous row, so the detector, which
