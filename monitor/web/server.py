@@ -23,6 +23,8 @@ from monitor.web.api import error_response
 #: Path prefixes the worker serves: Prometheus' scrape, the ticket API, the
 #: console and the webhook push (only mounted with webhook sources).
 SERVED_PREFIXES = ("/metrics", "/api", "/console", "/ingest")
+#: Addresses people type, sent where the page is (the console is ``/console/``).
+REDIRECTS: Mapping[str, str] = {"/console": "/console/"}
 
 #: Faust settings that switch its built-in pages off (faust-streaming 0.15).
 FAUST_PAGES_OFF: Mapping[str, bool] = {
@@ -48,6 +50,8 @@ def served_paths_only(
     @web.middleware
     async def only_served(request: web.Request, handler: Handler) -> web.StreamResponse:
         path = request.path
+        if path in REDIRECTS and request.method in ("GET", "HEAD"):
+            raise web.HTTPPermanentRedirect(REDIRECTS[path])
         if any(path == p or path.startswith(p + "/") for p in prefixes):
             return await handler(request)
         return error_response(404, "Not Found")

@@ -112,3 +112,6 @@ async def test_metrics_and_the_api_are_still_served(
             assert response.status == 404  # the API's own JSON 404
         async with session.post(base + "/ingest/crm-push", json={}) as response:
             assert response.status == 401  # a webhook asks for a signature
+        async with session.get(base + "/console", allow_redirects=False) as response:
+            assert response.status == 308  # the address people type
+            assert response.headers["Location"] == "/console/"
