@@ -109,8 +109,6 @@ _ROBOT_KINDS = frozenset({"dingtalk", "feishu", "wecom", "slack"})
 #: robot; Feishu: 100, and 5 a second). A channel's limit is the smaller of
 #: this and the notifier's ``rate_per_minute``.
 VENDOR_LIMITS = {"dingtalk": 20, "wecom": 20, "feishu": 100}
-#: Labels of the notice kinds the message templates may not know yet.
-_EXTRA_KIND_LABELS = {"assigned": "指派给你"}
 #: What a Message-ID's left part may hold besides letters, digits and the
 #: ``. - _ ~`` quote() keeps (RFC 5322 atext; ``%`` is one too): a personal
 #: channel's delivery id (``T-1#n2@@王工/email``) has ``@`` and non-ASCII
@@ -537,21 +535,9 @@ class Notifier:
         event: TicketEvent | None,
         folded: int = 0,
     ) -> Message:
-        """Build the message; a kind the templates lack reads as its own label."""
-        if kind in KIND_LABELS or kind not in _EXTRA_KIND_LABELS:
-            return build_message(
-                ticket, kind, event, console_url=self.console_url, folded=folded
-            )
-        label = _EXTRA_KIND_LABELS[kind]
-        message = build_message(
-            ticket, "updated", event, console_url=self.console_url, folded=folded
-        )
-        return dataclasses.replace(
-            message,
-            title=message.title.replace(KIND_LABELS["updated"], label, 1),
-            facts=tuple(
-                (key, label if key == "通知" else value) for key, value in message.facts
-            ),
+        """Build the message of a notice of ``kind``."""
+        return build_message(
+            ticket, kind, event, console_url=self.console_url, folded=folded
         )
 
     def _for_target(self, target: _Target, notice: _Notice) -> _Notice:
@@ -858,7 +844,7 @@ class Notifier:
             text,
             ticket.ticket_id,
             str(ticket.priority),
-            _EXTRA_KIND_LABELS.get(notice.kind) or KIND_LABELS.get(notice.kind, ""),
+            KIND_LABELS.get(notice.kind, ""),
             ticket.topic,
             ticket.rule,
             ticket.owner,
