@@ -34,7 +34,6 @@ from monitor.analysis.sentiment.features import (
     negated,
     word_bigram_keys,
 )
-from monitor.analysis.sentiment.snowfast import IntIndex
 from monitor.errors import MonitorError
 
 FloatArray = npt.NDArray[np.float64]
@@ -72,6 +71,8 @@ _KEY_MIX = np.uint64(0x9E3779B97F4A7C15)
 _KIND_MIX = np.uint64(0xC2B2AE3D27D4EB4F)
 _BIGRAM_KIND = 1  # character n-grams are kind 1 + n
 _NEGATED_KIND = 10
+#: Code points U+0000..U+10FFFF: the size of the single-character table.
+_CODE_POINTS = 0x110000
 
 
 def _tagged(keys: IntArray, kind: int) -> IntArray:
@@ -84,6 +85,59 @@ def _tagged(keys: IntArray, kind: int) -> IntArray:
     tag = np.uint64((kind * int(_KIND_MIX)) % 2**64)
     mixed = keys.astype(np.uint64) * _KEY_MIX + tag
     return mixed.view(np.int64)
+
+
+class _KeyTable:
+    """A read-only hash table (linear probing) from int64 keys to positions.
+
+    Key and position share a row, so a probe costs one memory access: on a
+    batch of queries this is several times faster than a binary search of
+    the sorted keys or an index into a separate key array.
+    """
+
+    _MULTIPLIER = np.uint64(0x9E3779B97F4A7C15)
+
+    def __init__(self, keys: IntArray) -> None:
+        bits = max(4, int(2 * max(len(keys), 1) - 1).bit_length())
+        self._shift = np.uint64(64 - bits)
+        self._mask = np.int64((1 << bits) - 1)
+        self._rows = np.zeros((1 << bits, 2), dtype=np.int64)
+        self._rows[:, 1] = -1
+        pending = np.arange(len(keys), dtype=np.int64)
+        home = self._hash(keys)
+        while len(pending):
+            free = self._rows[home, 1] == -1
+            claim, first = np.unique(home[free], return_index=True)
+            winners = pending[free][first]
+            self._rows[claim, 0] = keys[winners]
+            self._rows[claim, 1] = winners
+            placed = np.zeros(len(pending), dtype=bool)
+            placed[np.flatnonzero(free)[first]] = True
+            pending, home = pending[~placed], (home[~placed] + 1) & self._mask
+
+    def _hash(self, keys: IntArray) -> IntArray:
+        mixed = keys.astype(np.uint64) * self._MULTIPLIER
+        return (mixed >> self._shift).astype(np.int64)
+
+    def find(self, queries: IntArray) -> tuple[IntArray, IntArray]:
+        """Return (indices of the queries that are keys, their positions)."""
+        found_q: list[IntArray] = []
+        found_k: list[IntArray] = []
+        active = np.arange(len(queries), dtype=np.int64)
+        wanted = queries
+        home = self._hash(queries)
+        while len(active):
+            rows = self._rows[home]
+            occupied = rows[:, 1] >= 0
+            hit = occupied & (rows[:, 0] == wanted)
+            found_q.append(active[hit])
+            found_k.append(rows[hit, 1])
+            more = occupied & ~hit
+            active, wanted = active[more], wanted[more]
+            home = (home[more] + 1) & self._mask
+        if not found_q:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        return np.concatenate(found_q), np.concatenate(found_k)
 
 
 class LinearModel:
@@ -123,19 +177,27 @@ class LinearModel:
         # One hash index over the bigram and n-gram keys, tagged by kind; a
         # feature's number is its word index, or len(words) + its place here.
         self.negated = negated or (np.zeros(0, np.int64), np.zeros(0))
+        hashed = sorted((n, kw) for n, kw in self.chars.items() if n != 1)
         parts = [
             _tagged(bigrams[0], _BIGRAM_KIND),
             _tagged(self.negated[0], _NEGATED_KIND),
-        ] + [_tagged(k, 1 + n) for n, (k, _) in sorted(self.chars.items())]
-        weights = [bigrams[1], self.negated[1]] + [
-            w for _, (_, w) in sorted(self.chars.items())
-        ]
-        tagged = np.concatenate(parts) if parts else np.zeros(0, np.int64)
+        ] + [_tagged(k, 1 + n) for n, (k, _) in hashed]
+        weights = [bigrams[1], self.negated[1]] + [w for _, (_, w) in hashed]
+        tagged = np.concatenate(parts)
         order = np.argsort(tagged, kind="stable")
         self._keys = tagged[order]
-        self._index = IntIndex(self._keys)
+        self._index = _KeyTable(self._keys)
+        # Single characters: a direct table by code point, no hashing.
+        unigram_keys, unigram_weights = self.chars.get(
+            1, (np.zeros(0, np.int64), np.zeros(0))
+        )
+        start = len(self.words) + len(self._keys)
+        self._unigram: npt.NDArray[np.int32] | None = None
+        if 1 in self.chars:
+            self._unigram = np.full(_CODE_POINTS, -1, dtype=np.int32)
+            self._unigram[unigram_keys] = start + np.arange(len(unigram_keys))
         self._weights = np.concatenate(
-            [self.word_weights, np.concatenate(weights)[order]]
+            [self.word_weights, np.concatenate(weights)[order], unigram_weights]
         )
 
     @property
@@ -195,6 +257,11 @@ class LinearModel:
             other_docs.append(doc[marked])
             other_keys.append(_tagged(ids[marked], _NEGATED_KIND))
         for size, (cdoc, ckeys) in char_ngram_keys(words, opts.char_ngrams).items():
+            if size == 1 and self._unigram is not None:
+                number = self._unigram[ckeys]
+                known_char = number >= 0
+                found.append(cdoc[known_char] * width + number[known_char])
+                continue
             other_docs.append(cdoc)
             other_keys.append(_tagged(ckeys, 1 + size))
         if other_keys and len(self._keys):
