@@ -185,3 +185,16 @@ def test_cli_writes_the_model_and_prints_json(tmp_path: Path) -> None:
     meta = json.loads(shown.output)
     assert meta == json.loads((tmp_path / "m.json").read_text(encoding="utf-8"))
     assert meta["kind"] == "nblr"
+
+
+def test_a_retrained_model_gets_a_new_id(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    name = _train(tmp_path / "m", "nblr")
+    first = models.load_sentiment_model(name)
+    train_sentiment([DATA], name, holdout=0.5)  # replaced on disk
+    # A restart is a new process: nothing cached.
+    monkeypatch.setattr(models, "_trained_by_path", {})
+    again = models.load_sentiment_model(name)
+    assert again.model_id != first.model_id
+    assert again.metadata["options"]["holdout"] == 0.5
