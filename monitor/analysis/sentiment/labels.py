@@ -19,6 +19,14 @@ class InvalidThresholdsError(MonitorError):
 class LabelThresholds:
     """Cut points that turn a positive probability into a label.
 
+    With a trained model (``monitor train sentiment``) the probability is
+    calibrated, so the cut points mean what they say: with the defaults,
+    ``negative`` is "at least 70 % likely negative", ``positive`` "at least
+    70 % likely positive", and ``neutral`` the texts the model is not that
+    sure of either way (on posts like the ones it was trained on). With
+    snownlp's own model they are only conventions: its probabilities are
+    not calibrated on social posts.
+
     Attributes:
         negative_below: A probability strictly below this is ``negative``.
         positive_from: A probability at or above this is ``positive``;
