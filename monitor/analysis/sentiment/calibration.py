@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from monitor.errors import MonitorError
 
@@ -98,6 +99,20 @@ class Calibration:
         if self.method == ISOTONIC:
             return float(np.interp(z, self.xs, self.ys))
         return sigmoid(z)
+
+    def many(self, log_odds: npt.NDArray[np.float64]) -> list[float]:
+        """Return :meth:`__call__` of each of many log-odds (vectorised)."""
+        z = np.clip(log_odds, -MAX_LOG_ODDS, MAX_LOG_ODDS)
+        if self.method == ISOTONIC:
+            out = np.interp(z, self.xs, self.ys)
+        else:
+            if self.method == PLATT:
+                z = self.a * z + self.b
+            # the scalar sigmoid's expression, for the same floats
+            e = np.exp(-np.abs(z))
+            out = np.where(z >= 0, 1 / (1 + e), e / (1 + e))
+        result: list[float] = out.tolist()
+        return result
 
     def to_dict(self) -> dict[str, Any]:
         """JSON data for the model's metadata."""

@@ -148,10 +148,8 @@ class SentimentModel:
     ) -> list[tuple[float, float]]:
         """(calibrated, raw) of texts and their words, with the trained classifier."""
         assert self.classifier is not None
-        raw = self.classifier.raw_probabilities(texts, words)
-        calibrate = self.calibration
-        calibrated = [calibrate(z) for z in self.classifier.log_odds(texts, words)]
-        return list(zip(calibrated, raw, strict=True))
+        log_odds, raw = self.classifier.scores(texts, words)
+        return list(zip(self.calibration.many(log_odds), raw, strict=True))
 
     def probabilities(self, texts: Sequence[str]) -> list[tuple[float, float]]:
         """``(probability, raw probability)`` per normalised text.

@@ -22,11 +22,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+import numpy as np
+import numpy.typing as npt
+
 from monitor.analysis.sentiment.calibration import (
     ISOTONIC,
     Calibration,
     fit_calibration,
-    sigmoid,
 )
 from monitor.analysis.sentiment.features import FeatureOptions
 from monitor.analysis.sentiment.linear import (
@@ -37,6 +39,8 @@ from monitor.analysis.sentiment.linear import (
 )
 from monitor.analysis.sentiment.naive_bayes import train_naive_bayes
 from monitor.analysis.sentiment.snowfast import NaiveBayes
+
+FloatArray = npt.NDArray[np.float64]
 
 NAIVE_BAYES = "naive_bayes"
 NBLR = "nblr"
@@ -91,16 +95,10 @@ class TrainOptions:
 class WordClassifier(Protocol):
     """What the sentiment model asks of a trained classifier (batched)."""
 
-    def log_odds(
+    def scores(
         self, texts: Sequence[str], words: Sequence[Sequence[str]]
-    ) -> list[float]:
-        """Raw log-odds of positive per normalised text and its words."""
-        ...
-
-    def raw_probabilities(
-        self, texts: Sequence[str], words: Sequence[Sequence[str]]
-    ) -> list[float]:
-        """Uncalibrated P(positive) per normalised text and its words."""
+    ) -> tuple[FloatArray, list[float]]:
+        """Raw log-odds and uncalibrated P(positive) per text and its words."""
         ...
 
 
@@ -112,18 +110,12 @@ class LinearClassifier:
         self.model = model
         self.features = model.options
 
-    def log_odds(
+    def scores(
         self, texts: Sequence[str], words: Sequence[Sequence[str]]
-    ) -> list[float]:
-        """Bias plus the weights of each text's features."""
-        result: list[float] = self.model.log_odds(texts, words).tolist()
-        return result
-
-    def raw_probabilities(
-        self, texts: Sequence[str], words: Sequence[Sequence[str]]
-    ) -> list[float]:
-        """Sigmoid of :meth:`log_odds`."""
-        return [sigmoid(z) for z in self.log_odds(texts, words)]
+    ) -> tuple[FloatArray, list[float]]:
+        """Bias plus the weights of each text's features, and its sigmoid."""
+        z = self.model.log_odds(texts, words)
+        return z, Calibration().many(z)
 
 
 class NaiveBayesClassifier:
@@ -135,22 +127,14 @@ class NaiveBayesClassifier:
         self._bayes = NaiveBayes(classifier)
         self._stop = stopwords
 
-    def log_odds(
+    def scores(
         self, texts: Sequence[str], words: Sequence[Sequence[str]]
-    ) -> list[float]:
-        """Naive Bayes log-odds of the words without stop words."""
+    ) -> tuple[FloatArray, list[float]]:
+        """Naive Bayes log-odds, and P(positive) as snownlp says it."""
         stop = self._stop
-        return [self._bayes.log_odds(w for w in ws if w not in stop) for ws in words]
-
-    def raw_probabilities(
-        self, texts: Sequence[str], words: Sequence[Sequence[str]]
-    ) -> list[float]:
-        """P(positive) of the words without stop words, as snownlp says it."""
-        stop = self._stop
-        return [
-            self._bayes.positive_probability(w for w in ws if w not in stop)
-            for ws in words
-        ]
+        kept = [[w for w in ws if w not in stop] for ws in words]
+        z = np.array([self._bayes.log_odds(ws) for ws in kept], dtype=np.float64)
+        return z, [self._bayes.positive_probability(ws) for ws in kept]
 
 
 @dataclass
@@ -172,13 +156,14 @@ class TrainedModel:
         self, texts: Sequence[str], words: Sequence[Sequence[str]]
     ) -> list[float]:
         """Raw log-odds of positive per normalised text and its words."""
-        return self.classifier.log_odds(texts, words)
+        result: list[float] = self.classifier.scores(texts, words)[0].tolist()
+        return result
 
     def probabilities(
         self, texts: Sequence[str], words: Sequence[Sequence[str]]
     ) -> list[float]:
         """Calibrated P(positive) per normalised text and its words."""
-        return [self.calibration(z) for z in self.log_odds(texts, words)]
+        return self.calibration.many(self.classifier.scores(texts, words)[0])
 
 
 def split_holdout(
