@@ -265,7 +265,7 @@ def main() -> None:
         "folds": args.folds,
         "configs": {},
     }
-    for name in args.configs.split(","):
+    for name in filter(None, args.configs.split(",")):
         t0 = time.perf_counter()
         report = cross_validate(
             texts,
