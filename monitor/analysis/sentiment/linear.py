@@ -92,13 +92,15 @@ class _KeyTable:
 
     Key and position share a row, so a probe costs one memory access: on a
     batch of queries this is several times faster than a binary search of
-    the sorted keys or an index into a separate key array.
+    the sorted keys or an index into a separate key array. At most a quarter
+    full (16 bytes a row: 32 MB for a model of 300,000 n-grams), so a key
+    the model never saw (most n-grams of a new text) ends its probe early.
     """
 
     _MULTIPLIER = np.uint64(0x9E3779B97F4A7C15)
 
     def __init__(self, keys: IntArray) -> None:
-        bits = max(4, int(2 * max(len(keys), 1) - 1).bit_length())
+        bits = max(4, int(4 * max(len(keys), 1) - 1).bit_length())
         self._shift = np.uint64(64 - bits)
         self._mask = np.int64((1 << bits) - 1)
         self._rows = np.zeros((1 << bits, 2), dtype=np.int64)
