@@ -45,6 +45,8 @@ log = logging.getLogger(__name__)
 #: before it is cancelled (below the leases' own 10 s, so the final health
 #: record still goes out).
 STOP_GRACE_SECONDS = 7.0
+#: Seconds a page's posts may take to be acknowledged before the page fails.
+PUBLISH_SECONDS = 60.0
 #: Seconds the final health record of a stopped poller may take.
 FINAL_WRITE_SECONDS = 2.0
 #: A health record is written at least this often (seconds) while polling,
@@ -301,6 +303,13 @@ class SourceRunner:
                         "source %s: final health record not written: %s", name, exc
                     )
         finally:
+            if run.task is not None and not run.task.done():
+                # stop() itself was cancelled (a rebalance gave up on it): the
+                # poller must not outlive its entry, or a new start() would
+                # poll the source twice.
+                run.task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await run.task
             with contextlib.suppress(Exception):
                 await run.poller.fetcher.close()
             self._running.pop(name, None)
@@ -326,9 +335,12 @@ class SourceRunner:
             # queued, so two pollers flushing together could return before
             # one of them is acknowledged.
             async with self._publish_lock:
-                for post in posts:
-                    await self.publisher.publish(post)
-                await self.publisher.flush()
+                # Bounded: a half-dead Kafka fails the page (sent again after
+                # the backoff) instead of holding every source's lock.
+                async with asyncio.timeout(PUBLISH_SECONDS):
+                    for post in posts:
+                        await self.publisher.publish(post)
+                    await self.publisher.flush()
 
         async def reject(items: Sequence[Rejected]) -> None:
             letters = dead_letters_of(

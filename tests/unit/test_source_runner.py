@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import Sequence
 from datetime import datetime, timezone
@@ -240,6 +241,31 @@ def test_a_stuck_page_is_cancelled_after_the_grace_and_keeps_the_old_cursor() ->
         assert state.records["reviews"].cursor == "old"
         assert state.records["reviews"].fetched == 4  # restored, written back
         assert fetcher.closed
+
+    asyncio.run(scenario())
+
+
+def test_a_cancelled_stop_leaves_no_poller_behind() -> None:
+    async def scenario() -> None:
+        journal = Journal()
+        fetcher = Script([Page(posts=(_post(1),), cursor="new")])
+        fetcher.gate = asyncio.Event()  # the vendor hangs
+        runner, _, _, _ = _runner(journal, {"reviews": fetcher}, stop_grace=30)
+        await runner.start("reviews")
+        await _until(fetcher.in_fetch.is_set)
+        poll_task = runner._running["reviews"].task
+        assert poll_task is not None
+        stopping = asyncio.create_task(runner.stop("reviews"))
+        await asyncio.sleep(0.05)
+        stopping.cancel()  # whoever stopped it gave up (a rebalance timing out)
+        with contextlib.suppress(asyncio.CancelledError):
+            await stopping
+        assert poll_task.done(), "the poll task outlived its stop"
+        assert runner.running == frozenset()
+        await runner.start("reviews")  # taken again: one poller, not two
+        assert runner.running == {"reviews"}
+        fetcher.gate.set()
+        await runner.stop_all()
 
     asyncio.run(scenario())
 
