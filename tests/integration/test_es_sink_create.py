@@ -41,3 +41,40 @@ async def test_create_keeps_the_first_version_on_the_real_server(
     with Elasticsearch(url) as client:
         assert client.get(index=index, id="p1")["_source"] == {"text": "first"}
         assert client.get(index=index, id="p2")["_source"] == {"text": "replaced"}
+
+
+async def test_an_index_of_an_older_mapping_takes_the_new_fields(
+    noida: EmbeddedServers,
+) -> None:
+    """Upgrading: today's posts index, made before a field existed, accepts it."""
+    from monitor.sinks.elasticsearch.templates import post_index_template
+
+    assert noida.addresses is not None
+    url = noida.addresses.es_url
+    prefix = f"t{uuid.uuid4().hex[:8]}"
+    template = post_index_template(prefix)
+    old = dict(template["template"]["mappings"]["properties"])
+    del old["sentiment_model"], old["simhash"]  # as an older release made it
+    index = f"{prefix}-posts-2026.12.05"
+    with Elasticsearch(url) as client:
+        client.indices.create(
+            index=index, mappings={"dynamic": "strict", "properties": old}
+        )
+    sink = ElasticsearchSink.connect(url, templates={f"{prefix}-posts": template})
+    try:
+        result = await sink.write(
+            [
+                Document(
+                    index,
+                    "p1",
+                    {"post_id": "p1", "sentiment_model": "m@1", "simhash": 42},
+                )
+            ]
+        )
+    finally:
+        await sink.close()
+    assert (result.written, result.rejected) == (["p1"], [])
+    with Elasticsearch(url) as client:
+        mapping = client.indices.get_mapping(index=index)[index]["mappings"]
+        assert mapping["properties"]["sentiment_model"]["type"] == "keyword"
+        assert mapping["properties"]["simhash"]["type"] == "long"

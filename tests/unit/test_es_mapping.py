@@ -156,6 +156,8 @@ def test_to_es_document_fields() -> None:
         "text": "环境很好",
         "original_text": "<b>環境很好</b>",
         "sentiment": 0.8125,
+        "sentiment_raw": 0.8125,
+        "sentiment_model": None,
         "label": "positive",
         "keywords": ["环境"],
         "topics": ["环境"],

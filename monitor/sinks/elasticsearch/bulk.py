@@ -299,6 +299,19 @@ class ElasticsearchSink:
         while self._templates:
             name, body = next(iter(self._templates.items()))
             await self._call(self.client.indices.put_index_template(name=name, **body))
+            # Indices an older version created (today's daily index, say) lack
+            # the newer fields, and their strict mappings would refuse every
+            # document that has them: add the fields in place (allowed).
+            properties = body.get("template", {}).get("mappings", {}).get("properties")
+            if properties:
+                await self._call(
+                    self.client.indices.put_mapping(
+                        index=",".join(body["index_patterns"]),
+                        properties=properties,
+                        allow_no_indices=True,
+                        ignore_unavailable=True,
+                    )
+                )
             # Two stages share the sink and may put the same template at once.
             self._templates.pop(name, None)
 
