@@ -31,6 +31,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
@@ -38,6 +39,10 @@ import aiohttp
 from monitor.errors import MonitorError
 from monitor.sources.base import backoff_seconds
 from monitor.sources.limits import TokenBucket
+
+if TYPE_CHECKING:
+    from monitor.sources.http_poll import HttpPollOptions
+    from monitor.sources.rss import RssOptions
 
 log = logging.getLogger(__name__)
 
@@ -392,3 +397,32 @@ def retry_after_seconds(
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     return min(cap, max(0.0, (when - now).total_seconds()))
+
+
+def client_for(
+    options: "HttpPollOptions | RssOptions",
+    *,
+    now: Callable[[], datetime],
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], Awaitable[None]] | None = None,
+    rng: random.Random | None = None,
+) -> HttpClient:
+    """Build the HTTP client of one polled source from its options.
+
+    ``now``, ``clock``, ``sleep`` and ``rng`` are the tests' hooks (wall clock,
+    monotonic seconds, awaitable sleep, backoff jitter).
+    """
+    extra: dict[str, Any] = {} if sleep is None else {"sleep": sleep}
+    return HttpClient(
+        options.name,
+        headers=options.headers,
+        rate_per_second=options.rate_per_second,
+        burst=options.rate_burst,
+        timeout_seconds=options.timeout_seconds,
+        retries=options.retries,
+        max_body_bytes=options.max_body_bytes,
+        clock=clock,
+        rng=rng,
+        now=now,
+        **extra,
+    )

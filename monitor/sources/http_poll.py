@@ -54,7 +54,7 @@ from monitor.errors import InvalidRecordError
 from monitor.records import MAX_DEAD_LETTER_PAYLOAD_BYTES, Post, parse_post
 from monitor.sources.base import Page, Rejected
 from monitor.sources.config import Const, HttpPollSource
-from monitor.sources.http import FetchError, HttpClient, Response
+from monitor.sources.http import FetchError, HttpClient, Response, client_for
 from monitor.sources.http import retry_after_seconds as retry_after_seconds
 from monitor.sources.limits import RecentIds
 
@@ -425,22 +425,9 @@ class HttpPollFetcher:
     ) -> None:
         self.options = options
         self._now = now
-        if client is None:
-            extra: dict[str, Any] = {} if sleep is None else {"sleep": sleep}
-            client = HttpClient(
-                options.name,
-                headers=options.headers,
-                rate_per_second=options.rate_per_second,
-                burst=options.rate_burst,
-                timeout_seconds=options.timeout_seconds,
-                retries=options.retries,
-                max_body_bytes=options.max_body_bytes,
-                clock=clock,
-                rng=rng,
-                now=now,
-                **extra,
-            )
-        self.client = client
+        self.client = client or client_for(
+            options, now=now, clock=clock, sleep=sleep, rng=rng
+        )
 
     def __repr__(self) -> str:
         return f"HttpPollFetcher(name={self.options.name!r})"

@@ -65,7 +65,7 @@ from monitor.records import (
 )
 from monitor.sources.base import Page, Rejected
 from monitor.sources.config import RssSource
-from monitor.sources.http import FetchError, HttpClient
+from monitor.sources.http import FetchError, HttpClient, client_for
 from monitor.sources.http_poll import (
     MAX_RAW_BYTES,
     RECENT_IDS,
@@ -511,22 +511,9 @@ class RssFetcher:
     ) -> None:
         self.options = options
         self._now = now
-        if client is None:
-            extra: dict[str, Any] = {} if sleep is None else {"sleep": sleep}
-            client = HttpClient(
-                options.name,
-                headers=options.headers,
-                rate_per_second=options.rate_per_second,
-                burst=options.rate_burst,
-                timeout_seconds=options.timeout_seconds,
-                retries=options.retries,
-                max_body_bytes=options.max_body_bytes,
-                clock=clock,
-                rng=rng,
-                now=now,
-                **extra,
-            )
-        self.client = client
+        self.client = client or client_for(
+            options, now=now, clock=clock, sleep=sleep, rng=rng
+        )
 
     def __repr__(self) -> str:
         return f"RssFetcher(name={self.options.name!r})"
