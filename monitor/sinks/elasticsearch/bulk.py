@@ -304,16 +304,35 @@ class ElasticsearchSink:
             # document that has them: add the fields in place (allowed).
             properties = body.get("template", {}).get("mappings", {}).get("properties")
             if properties:
-                await self._call(
-                    self.client.indices.put_mapping(
-                        index=",".join(body["index_patterns"]),
-                        properties=properties,
-                        allow_no_indices=True,
-                        ignore_unavailable=True,
-                    )
-                )
+                await self._add_fields(",".join(body["index_patterns"]), properties)
             # Two stages share the sink and may put the same template at once.
             self._templates.pop(name, None)
+
+    async def _add_fields(self, pattern: str, properties: Mapping[str, Any]) -> None:
+        """Add the template's fields to the indices matching ``pattern``.
+
+        An index whose mapping conflicts (a field of another type, made by
+        someone else) is left as it is: its documents are refused one by one
+        and dead-lettered with Elasticsearch's reason, as before.
+        """
+        try:
+            await self.client.indices.put_mapping(
+                index=pattern,
+                properties=dict(properties),
+                allow_no_indices=True,
+                ignore_unavailable=True,
+            )
+        except ApiError as exc:
+            if exc.meta.status in TRANSIENT_STATUSES:
+                raise self._unavailable(exc) from exc
+            log.warning(
+                "could not add the current fields to %s (%s): %s",
+                pattern,
+                exc.meta.status,
+                exc,
+            )
+        except TransportError as exc:
+            raise self._unavailable(exc) from exc
 
     async def write(self, docs: Sequence[Document]) -> WriteResult:
         """Index ``docs`` with :func:`bulk_write`.
