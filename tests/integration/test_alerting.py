@@ -93,17 +93,21 @@ def test_incident_opens_one_ticket_notifies_and_can_be_worked(stack: Stack) -> N
         assert all(item["excerpt"] for item in ticket["evidence"])
         posts = stack.indexed_docs()
         assert all(item["post_id"] in posts for item in ticket["evidence"])
+        # Rules firing on open buckets fold in first; the burst rule's signal
+        # comes when its window closes, so wait for both, not for an order.
         folded = wait_until(
             lambda: [
                 t
                 for t in tickets(stack)
-                if t["fingerprint"] == incident and t["occurrences"] >= 5
+                if t["fingerprint"] == incident
+                and t["occurrences"] >= 5
+                and len(t["signals"]) >= 3
             ],
             timeout=120,
-            what="the incident's later windows folded into its ticket",
+            what="the incident's later windows and rules folded into its ticket",
         )
         assert len(folded) == 1, "one incident, one ticket"
-        assert len(folded[0]["signals"]) >= 3, folded[0]["signals"]
+        assert len([t for t in tickets(stack) if t["fingerprint"] == incident]) == 1
         # The 会员日 promotion (positive posts) opens nothing.
         assert not [t for t in tickets(stack) if t["topic"] == "会员活动"]
 
