@@ -34,6 +34,7 @@ from monitor.analysis.sentiment.features import (
     negated,
     word_bigram_keys,
 )
+from monitor.analysis.sentiment.intindex import IntIndex
 from monitor.errors import MonitorError
 
 FloatArray = npt.NDArray[np.float64]
@@ -87,61 +88,6 @@ def _tagged(keys: IntArray, kind: int) -> IntArray:
     return mixed.view(np.int64)
 
 
-class _KeyTable:
-    """A read-only hash table (linear probing) from int64 keys to positions.
-
-    Key and position share a row, so a probe costs one memory access: on a
-    batch of queries this is several times faster than a binary search of
-    the sorted keys or an index into a separate key array. At most a quarter
-    full (16 bytes a row: 32 MB for a model of 300,000 n-grams), so a key
-    the model never saw (most n-grams of a new text) ends its probe early.
-    """
-
-    _MULTIPLIER = np.uint64(0x9E3779B97F4A7C15)
-
-    def __init__(self, keys: IntArray) -> None:
-        bits = max(4, int(4 * max(len(keys), 1) - 1).bit_length())
-        self._shift = np.uint64(64 - bits)
-        self._mask = np.int64((1 << bits) - 1)
-        self._rows = np.zeros((1 << bits, 2), dtype=np.int64)
-        self._rows[:, 1] = -1
-        pending = np.arange(len(keys), dtype=np.int64)
-        home = self._hash(keys)
-        while len(pending):
-            free = self._rows[home, 1] == -1
-            claim, first = np.unique(home[free], return_index=True)
-            winners = pending[free][first]
-            self._rows[claim, 0] = keys[winners]
-            self._rows[claim, 1] = winners
-            placed = np.zeros(len(pending), dtype=bool)
-            placed[np.flatnonzero(free)[first]] = True
-            pending, home = pending[~placed], (home[~placed] + 1) & self._mask
-
-    def _hash(self, keys: IntArray) -> IntArray:
-        mixed = keys.astype(np.uint64) * self._MULTIPLIER
-        return (mixed >> self._shift).astype(np.int64)
-
-    def find(self, queries: IntArray) -> tuple[IntArray, IntArray]:
-        """Return (indices of the queries that are keys, their positions)."""
-        found_q: list[IntArray] = []
-        found_k: list[IntArray] = []
-        active = np.arange(len(queries), dtype=np.int64)
-        wanted = queries
-        home = self._hash(queries)
-        while len(active):
-            rows = self._rows[home]
-            occupied = rows[:, 1] >= 0
-            hit = occupied & (rows[:, 0] == wanted)
-            found_q.append(active[hit])
-            found_k.append(rows[hit, 1])
-            more = occupied & ~hit
-            active, wanted = active[more], wanted[more]
-            home = (home[more] + 1) & self._mask
-        if not found_q:
-            return np.zeros(0, np.int64), np.zeros(0, np.int64)
-        return np.concatenate(found_q), np.concatenate(found_k)
-
-
 class LinearModel:
     """Weights of word, bigram, character n-gram and extra features, and a bias.
 
@@ -188,7 +134,7 @@ class LinearModel:
         tagged = np.concatenate(parts)
         order = np.argsort(tagged, kind="stable")
         self._keys = tagged[order]
-        self._index = _KeyTable(self._keys)
+        self._index = IntIndex(self._keys)
         # Single characters: a direct table by code point, no hashing.
         unigram_keys, unigram_weights = self.chars.get(
             1, (np.zeros(0, np.int64), np.zeros(0))

@@ -54,6 +54,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from monitor.analysis.sentiment.intindex import IntIndex
 from monitor.errors import MonitorError
 
 __all__ = [
@@ -190,65 +191,6 @@ def _div(numerator: FloatArray, denominator: FloatArray) -> FloatArray:
     out = np.zeros_like(numerator)
     np.divide(numerator, denominator, out=out, where=denominator != 0)
     return out
-
-
-class IntIndex:
-    """A read-only hash table from int64 keys to their positions, in numpy.
-
-    Looking up a batch costs a few vectorized probes, far less than a binary
-    search of a large sorted array (cache misses at every level).
-    """
-
-    _MULTIPLIER = np.uint64(0x9E3779B97F4A7C15)
-
-    def __init__(self, keys: IntArray) -> None:
-        self.keys = keys
-        bits = max(4, int(2 * max(len(keys), 1) - 1).bit_length())
-        self._shift = np.uint64(64 - bits)
-        self._mask = np.int64((1 << bits) - 1)
-        self._slots = np.full(1 << bits, -1, dtype=np.int64)
-        pending = np.arange(len(keys), dtype=np.int64)
-        home = self._hash(keys)
-        while len(pending):
-            free = self._slots[home] == -1
-            claim, first = np.unique(home[free], return_index=True)
-            winners = pending[free][first]
-            self._slots[claim] = winners
-            placed = np.zeros(len(pending), dtype=bool)
-            placed[np.flatnonzero(free)[first]] = True
-            pending, home = pending[~placed], (home[~placed] + 1) & self._mask
-
-    def _hash(self, keys: IntArray) -> IntArray:
-        mixed = keys.astype(np.uint64) * self._MULTIPLIER
-        return (mixed >> self._shift).astype(np.int64)
-
-    def find(self, queries: IntArray) -> tuple[IntArray, IntArray]:
-        """Look up many keys.
-
-        Returns:
-            (indices of the queries that are keys, their positions in keys).
-
-        """
-        if len(queries) <= 256 and len(self.keys):
-            # Few queries: one binary search beats the probing loop's overhead.
-            pos = np.searchsorted(self.keys, queries)
-            np.minimum(pos, len(self.keys) - 1, out=pos)
-            found = np.flatnonzero(self.keys[pos] == queries)
-            return found, pos[found]
-        found_q: list[IntArray] = []
-        found_k: list[IntArray] = []
-        active = np.arange(len(queries), dtype=np.int64)
-        home = self._hash(queries)
-        while len(active):
-            slot = self._slots[home]
-            occupied = slot >= 0
-            hit = occupied.copy()
-            hit[occupied] = self.keys[slot[occupied]] == queries[active[occupied]]
-            found_q.append(active[hit])
-            found_k.append(slot[hit])
-            more = occupied & ~hit
-            active, home = active[more], (home[more] + 1) & self._mask
-        return np.concatenate(found_q), np.concatenate(found_k)
 
 
 def _expand(
