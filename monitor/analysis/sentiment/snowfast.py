@@ -734,6 +734,11 @@ class FastSnowNLP:
         """The naive Bayes sentiment classifier."""
         return self._bayes
 
+    @property
+    def tagger(self) -> _Tagger:
+        """The segmenter's character tagger (``tag_runs``, ``is_bs``, ``is_e``)."""
+        return self._tagger
+
     def segment(self, text: str) -> list[str]:
         """Split a text into words, as ``snownlp.seg.seg(text)`` does.
 
