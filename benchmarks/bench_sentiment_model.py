@@ -10,8 +10,9 @@ interleaved (median of ``--runs``):
 - ``stock``: snownlp's own model on the fast path (``FastSnowNLP``), the
   default of the worker today;
 - ``trained``: the model ``--model`` names (default: one trained on
-  tests/data/sentiment_train.csv into a temporary directory; its speed
-  hardly depends on its size, a feature's weight is one dict look-up).
+  tests/data/sentiment_train.csv into a temporary directory; a full-size
+  model, ~295,000 features, is slower by the cache misses of its larger
+  hash index: pass one to measure what the worker runs).
 
 For each: ``positive_probabilities`` (sentiment only) and ``score_many``
 (sentiment and 5 keywords, the worker's path). ``ratio`` is trained

@@ -94,6 +94,7 @@ def _variants() -> dict[str, TrainOptions]:
         "default_punct": replace(base, features=replace(f, repeated_punctuation=True)),
         "default_c123": replace(base, features=replace(f, char_ngrams=(1, 2, 3))),
         "default_c2": replace(base, features=replace(f, char_ngrams=(2,))),
+        "default_c12": replace(base, features=replace(f, char_ngrams=(1, 2))),
         "default_no_bigrams": replace(base, features=replace(f, word_bigrams=False)),
         "default_platt": replace(base, calibration="platt"),
         "default_c23": replace(base, features=replace(f, char_ngrams=(2, 3))),

@@ -32,7 +32,7 @@ NEGATORS = frozenset(
     {"不", "没", "没有", "别", "不是", "不要", "不会", "不能", "不太", "无", "非", "未"}
 )
 #: Tokens that end a negation scope.
-_SCOPE_END = frozenset("，。！？；,.!?;~～、…")
+SCOPE_END = frozenset("，。！？；,.!?;~～、…")
 # A weibo emoticon code: [怒], [doge], [哈哈] (at most 8 characters inside).
 _EMOTICON = re.compile(r"\[([^\[\]\s]{1,8})\]")
 # Two or more of the same punctuation mark: !!, ！！！, ??, 。。。, ~~, …….
@@ -157,13 +157,26 @@ def negated(flat: Sequence[str], doc: IntArray, scope: int) -> npt.NDArray[np.bo
 
     """
     count = len(flat)
+    return negation_marks(
+        np.fromiter((w in NEGATORS for w in flat), bool, count),
+        np.fromiter((w in SCOPE_END for w in flat), bool, count),
+        doc,
+        scope,
+    )
+
+
+def negation_marks(
+    negator: npt.NDArray[np.bool_],
+    scope_end: npt.NDArray[np.bool_],
+    doc: IntArray,
+    scope: int,
+) -> npt.NDArray[np.bool_]:
+    """:func:`negated`, given which words are negators and which end a scope."""
+    count = len(negator)
     marked = np.zeros(count, dtype=bool)
     if not scope or not count:
         return marked
-    negator = np.fromiter((w in NEGATORS for w in flat), bool, count)
-    ends = np.concatenate(
-        [[0], np.cumsum(np.fromiter((w in _SCOPE_END for w in flat), np.int64, count))]
-    )
+    ends = np.concatenate([[0], np.cumsum(scope_end, dtype=np.int64)])
     for j in range(1, min(scope, count - 1) + 1):
         p = np.arange(j, count)
         marked[j:] |= (
@@ -193,8 +206,8 @@ def char_ngram_keys(
     """Return the character n-grams of each text's words, packed, and their texts.
 
     The n-grams run over the text's words joined (spaces dropped), at most
-    :data:`MAX_NGRAM_CHARS` characters of it; the key packs the code points
-    21 bits each (n <= 3 fits an int64).
+    :data:`MAX_NGRAM_CHARS` characters of it, U+0000 then dropped; the key
+    packs the code points 21 bits each (n <= 3 fits an int64).
 
     Args:
         words: Each text's words.
@@ -204,28 +217,58 @@ def char_ngram_keys(
         Per n, ``(text index, key)`` per n-gram occurrence.
 
     """
-    empty = np.zeros(0, np.int64)
     if not sizes:
         return {}
-    compact = ["".join(ws)[:MAX_NGRAM_CHARS].replace("\x00", "") for ws in words]
-    joined = "\x00".join(compact)
-    points = np.frombuffer(joined.encode("utf-32-le"), "<u4").astype(np.int64)
-    is_separator = points == 0
-    doc_of = np.cumsum(is_separator)
-    out: dict[int, tuple[IntArray, IntArray]] = {}
-    for size in sizes:
-        count = len(points) - size + 1
-        if count <= 0:
-            out[size] = (empty, empty)
-            continue
-        keys = np.zeros(count, np.int64)
-        separators = np.zeros(count, np.int64)
-        for j in range(size):
-            keys = (keys << 21) | points[j : j + count]
-            separators += is_separator[j : j + count]
-        valid = separators == 0
-        out[size] = (doc_of[:count][valid], keys[valid])
-    return out
+    joined = list(map("".join, words))
+    points = np.frombuffer("".join(joined).encode("utf-32-le"), "<u4").astype(np.int64)
+    lengths = np.fromiter(map(len, joined), np.int64, len(joined))
+    doc = np.repeat(np.arange(len(joined), dtype=np.int64), lengths)
+    kept, kept_doc = ngram_points(points, doc)
+    return {size: char_ngrams(kept, kept_doc, size) for size in sizes}
+
+
+def ngram_points(points: IntArray, doc: IntArray) -> tuple[IntArray, IntArray]:
+    """Return the code points n-grams are taken from, and their texts.
+
+    Args:
+        points: Each text's words joined, as code points, texts in order.
+        doc: The text of each code point (non-decreasing).
+
+    Returns:
+        Each text's first :data:`MAX_NGRAM_CHARS` code points without U+0000.
+
+    """
+    count = len(points)
+    if not count:
+        return points, doc
+    index = np.arange(count, dtype=np.int64)
+    starts = np.ones(count, dtype=bool)
+    starts[1:] = doc[1:] != doc[:-1]
+    first = np.maximum.accumulate(np.where(starts, index, 0))
+    keep = (index - first < MAX_NGRAM_CHARS) & (points != 0)
+    return points[keep], doc[keep]
+
+
+def char_ngrams(
+    points: IntArray, doc: IntArray, size: int
+) -> tuple[IntArray, IntArray]:
+    """Return ``(text index, packed key)`` of each n-gram of ``size`` within one text.
+
+    Args:
+        points: Code points (:func:`ngram_points`).
+        doc: The text of each (non-decreasing).
+        size: n, 1-3.
+
+    """
+    count = len(points) - size + 1
+    if count <= 0:
+        empty = np.zeros(0, np.int64)
+        return empty, empty
+    keys = points[:count].copy()
+    for j in range(1, size):
+        keys = (keys << 21) | points[j : j + count]
+    valid = doc[:count] == doc[size - 1 :]
+    return doc[:count][valid], keys[valid]
 
 
 def strip_emoticon_codes(text: str) -> str:

@@ -9,32 +9,46 @@ The ratio is folded into the weights afterwards, so scoring is a sum of
 weights per text: ``log-odds = bias + sum(weight[f] for f present)``.
 
 Features are integer keys, found for a whole batch at once with numpy (see
-:mod:`~monitor.analysis.sentiment.features`): a word is its index in the
-model's vocabulary, a word bigram the pair of indices, a character n-gram its
-code points packed into an int64. Only the rarely useful extras (negation
-marks, emoticon codes, emoji, repeated punctuation) are strings, looked up
-one by one. This keeps scoring with a trained model as fast as snownlp's own
-naive Bayes on the same segmentation.
+:mod:`~monitor.analysis.sentiment.features`). In training a word is its index
+in the vocabulary, a word bigram the pair of indices, a character n-gram its
+code points packed into an int64. In scoring every word is named by a hash of
+its code points (:mod:`~monitor.analysis.sentiment.tokens`), so the words of
+a batch are found as arrays straight from the segmenter's tags, with no
+string per word; the model's vocabulary is hashed the same way when it
+loads. Only the rarely useful extras (emoticon codes, emoji, repeated
+punctuation) are strings, looked up one by one. Scoring sentiment with a
+trained model is then faster than snownlp's own naive Bayes on its words
+(``benchmarks/bench_sentiment_model.py``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from itertools import chain, repeat
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from monitor.analysis.sentiment.features import (
+    NEGATORS,
+    SCOPE_END,
     FeatureOptions,
     char_ngram_keys,
+    char_ngrams,
     extra_features,
     negated,
+    negation_marks,
+    ngram_points,
     word_bigram_keys,
 )
 from monitor.analysis.sentiment.intindex import IntIndex
+from monitor.analysis.sentiment.tokens import (
+    Tokens,
+    pair_hashes,
+    tokens_from_words,
+    word_hashes,
+)
 from monitor.errors import MonitorError
 
 FloatArray = npt.NDArray[np.float64]
@@ -72,6 +86,7 @@ _KEY_MIX = np.uint64(0x9E3779B97F4A7C15)
 _KIND_MIX = np.uint64(0xC2B2AE3D27D4EB4F)
 _BIGRAM_KIND = 1  # character n-grams are kind 1 + n
 _NEGATED_KIND = 10
+_WORD_KIND = 11
 #: Code points U+0000..U+10FFFF: the size of the single-character table.
 _CODE_POINTS = 0x110000
 
@@ -122,31 +137,48 @@ class LinearModel:
         self.chars = dict(chars)
         self.extras = dict(extras)
         self.bias = float(bias)
-        # One hash index over the bigram and n-gram keys, tagged by kind; a
-        # feature's number is its word index, or len(words) + its place here.
         self.negated = negated or (np.zeros(0, np.int64), np.zeros(0))
+        self._build_index()
+
+    def _build_index(self) -> None:
+        """One hash index over every keyed feature, tagged by kind.
+
+        Words are keyed by their hash (:mod:`~monitor.analysis.sentiment.tokens`),
+        so scoring never makes a string per word: a bigram ``(i, j)`` of
+        vocabulary indices becomes the pair of their hashes, a negated word
+        its hash. Single characters get a direct table by code point.
+        """
+        opts = self.options
+        vocabulary = word_hashes(self.words)
+        first, second = self.bigrams[0] >> 32, self.bigrams[0] & 0xFFFFFFFF
         hashed = sorted((n, kw) for n, kw in self.chars.items() if n != 1)
         parts = [
-            _tagged(bigrams[0], _BIGRAM_KIND),
-            _tagged(self.negated[0], _NEGATED_KIND),
+            _tagged(vocabulary.view(np.int64), _WORD_KIND),
+            _tagged(pair_hashes(vocabulary[first], vocabulary[second]), _BIGRAM_KIND),
+            _tagged(vocabulary[self.negated[0]].view(np.int64), _NEGATED_KIND),
         ] + [_tagged(k, 1 + n) for n, (k, _) in hashed]
-        weights = [bigrams[1], self.negated[1]] + [w for _, (_, w) in hashed]
+        weights = [
+            self.word_weights if opts.words else np.zeros(len(self.words)),
+            self.bigrams[1],
+            self.negated[1],
+        ] + [w for _, (_, w) in hashed]
         tagged = np.concatenate(parts)
-        order = np.argsort(tagged, kind="stable")
-        self._keys = tagged[order]
-        self._index = IntIndex(self._keys)
-        # Single characters: a direct table by code point, no hashing.
+        # Distinct words have distinct hashes but for a 2**-64 chance; if
+        # two ever met, the first keeps the key (np.unique's first index).
+        keys, first_at = np.unique(tagged, return_index=True)
+        self._index = IntIndex(keys)
         unigram_keys, unigram_weights = self.chars.get(
             1, (np.zeros(0, np.int64), np.zeros(0))
         )
-        start = len(self.words) + len(self._keys)
         self._unigram: npt.NDArray[np.int32] | None = None
         if 1 in self.chars:
             self._unigram = np.full(_CODE_POINTS, -1, dtype=np.int32)
-            self._unigram[unigram_keys] = start + np.arange(len(unigram_keys))
+            self._unigram[unigram_keys] = len(keys) + np.arange(len(unigram_keys))
         self._weights = np.concatenate(
-            [self.word_weights, np.concatenate(weights)[order], unigram_weights]
+            [np.concatenate(weights)[first_at], unigram_weights]
         )
+        self._negators = word_hashes(sorted(NEGATORS))
+        self._scope_ends = word_hashes(sorted(SCOPE_END))
 
     @property
     def feature_count(self) -> int:
@@ -163,67 +195,81 @@ class LinearModel:
         self, texts: Sequence[str], words: Sequence[Sequence[str]]
     ) -> FloatArray:
         """Log-odds of positive per normalised text and its words (batched)."""
+        return self.log_odds_tokens(texts, tokens_from_words(words))
+
+    def log_odds_tokens(self, texts: Sequence[str], tokens: Tokens) -> FloatArray:
+        """Log-odds of positive per normalised text and its words as arrays.
+
+        Args:
+            texts: The texts (for the extra string features).
+            tokens: Their words (see :mod:`~monitor.analysis.sentiment.tokens`).
+
+        """
         n = len(texts)
         out = np.full(n, self.bias)
-        present = self._present(words)
-        if len(present):
-            width = len(self._weights)
-            out += np.bincount(
-                present // width, weights=self._weights[present % width], minlength=n
-            )
+        doc, number = self._present(tokens)
+        if len(doc):
+            out += np.bincount(doc, weights=self._weights[number], minlength=n)
         if self.extras:
             get = self.extras.get
-            for i, (text, ws) in enumerate(zip(texts, words, strict=True)):
+            for i, text in enumerate(texts):
                 out[i] += sum(
-                    get(f, 0.0) for f in extra_features(text, ws, self.options)
+                    get(f, 0.0) for f in extra_features(text, (), self.options)
                 )
         return out
 
-    def _present(self, words: Sequence[Sequence[str]]) -> IntArray:
-        """``text index * width + feature number`` of each known feature, once."""
+    def _present(self, tokens: Tokens) -> tuple[IntArray, IntArray]:
+        """(text, feature number) of each known feature of each text, once."""
         opts = self.options
-        n = len(words)
-        lengths = np.fromiter(map(len, words), np.int64, n)
-        flat = list(chain.from_iterable(words))
-        ids = np.array(
-            list(map(self.word_index.get, flat, repeat(-1, len(flat)))), np.int64
-        )
-        doc = np.repeat(np.arange(n, dtype=np.int64), lengths)
-        width = len(self._weights)
-        found: list[IntArray] = []
+        hashes, word_doc = tokens.word_hash, tokens.word_doc
+        docs: list[IntArray] = []
+        queries: list[IntArray] = []
         if opts.words:
-            known = ids >= 0
-            found.append(doc[known] * width + ids[known])
-        other_docs: list[IntArray] = []
-        other_keys: list[IntArray] = []
-        if opts.word_bigrams:
-            bdoc, bkeys = word_bigram_keys(doc, ids)
-            other_docs.append(bdoc)
-            other_keys.append(_tagged(bkeys, _BIGRAM_KIND))
+            docs.append(word_doc)
+            queries.append(_tagged(hashes.view(np.int64), _WORD_KIND))
+        if opts.word_bigrams and len(hashes) > 1:
+            same = word_doc[:-1] == word_doc[1:]
+            docs.append(word_doc[:-1][same])
+            pairs = pair_hashes(hashes[:-1][same], hashes[1:][same])
+            queries.append(_tagged(pairs, _BIGRAM_KIND))
         if opts.negation_scope:
-            marked = negated(flat, doc, opts.negation_scope) & (ids >= 0)
-            other_docs.append(doc[marked])
-            other_keys.append(_tagged(ids[marked], _NEGATED_KIND))
-        for size, (cdoc, ckeys) in char_ngram_keys(words, opts.char_ngrams).items():
+            marked = negation_marks(
+                np.isin(hashes, self._negators),
+                np.isin(hashes, self._scope_ends),
+                word_doc,
+                opts.negation_scope,
+            )
+            docs.append(word_doc[marked])
+            queries.append(_tagged(hashes[marked].view(np.int64), _NEGATED_KIND))
+        found_doc: list[IntArray] = []
+        found_number: list[IntArray] = []
+        points, point_doc = ngram_points(tokens.points, tokens.doc)
+        for size in opts.char_ngrams:
+            cdoc, ckeys = char_ngrams(points, point_doc, size)
             if size == 1 and self._unigram is not None:
                 number = self._unigram[ckeys]
-                known_char = number >= 0
-                found.append(cdoc[known_char] * width + number[known_char])
+                known = number >= 0
+                found_doc.append(cdoc[known])
+                found_number.append(number[known].astype(np.int64))
                 continue
-            other_docs.append(cdoc)
-            other_keys.append(_tagged(ckeys, 1 + size))
-        if other_keys and len(self._keys):
-            queries = np.concatenate(other_keys)
-            hit, at = self._index.find(queries)
-            found.append(np.concatenate(other_docs)[hit] * width + len(self.words) + at)
-        if not found:
-            return np.zeros(0, np.int64)
-        # Presence, not counts: sort and drop repeats (np.unique's hash path
-        # is several times slower on these arrays).
-        present = np.sort(np.concatenate(found))
+            docs.append(cdoc)
+            queries.append(_tagged(ckeys, 1 + size))
+        if queries:
+            hit, at = self._index.find(np.concatenate(queries))
+            found_doc.append(np.concatenate(docs)[hit])
+            found_number.append(at)
+        if not found_doc:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        # Presence, not counts: sort (doc, number) pairs and drop repeats
+        # (np.unique's hash path is several times slower on these arrays).
+        width = len(self._weights)
+        present = np.sort(
+            np.concatenate(found_doc) * width + np.concatenate(found_number)
+        )
         keep = np.ones(len(present), dtype=bool)
         keep[1:] = present[1:] != present[:-1]
-        return present[keep]
+        present = present[keep]
+        return present // width, present % width
 
     def to_data(self) -> dict[str, Any]:
         """Plain data (str, float, bytes, lists, dicts) for marshal."""

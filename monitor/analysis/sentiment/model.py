@@ -163,7 +163,8 @@ class SentimentModel:
         if self.classifier is None:
             found = [(p, p) for p in self._fast.sentiments(chosen)]
         else:
-            found = self._trained(chosen, self._fast.segment_many(chosen))
+            log_odds, raw = self.classifier.scores_of_texts(chosen, self._fast)
+            found = list(zip(self.calibration.many(log_odds), raw, strict=True))
         for i, pair in zip(present, found, strict=True):
             scores[i] = pair
         return scores

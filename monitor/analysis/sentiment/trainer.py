@@ -38,7 +38,8 @@ from monitor.analysis.sentiment.linear import (
     train_linear,
 )
 from monitor.analysis.sentiment.naive_bayes import train_naive_bayes
-from monitor.analysis.sentiment.snowfast import NaiveBayes
+from monitor.analysis.sentiment.snowfast import FastSnowNLP, NaiveBayes
+from monitor.analysis.sentiment.tokens import batch_tokens
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -101,6 +102,12 @@ class WordClassifier(Protocol):
         """Raw log-odds and uncalibrated P(positive) per text and its words."""
         ...
 
+    def scores_of_texts(
+        self, texts: Sequence[str], scorer: FastSnowNLP
+    ) -> tuple[FloatArray, list[float]]:
+        """:meth:`scores` of texts not yet segmented (``scorer`` segments them)."""
+        ...
+
 
 class LinearClassifier:
     """A :class:`LinearModel` (it knows its feature options)."""
@@ -115,6 +122,16 @@ class LinearClassifier:
     ) -> tuple[FloatArray, list[float]]:
         """Bias plus the weights of each text's features, and its sigmoid."""
         z = self.model.log_odds(texts, words)
+        return z, Calibration().many(z)
+
+    def scores_of_texts(
+        self, texts: Sequence[str], scorer: FastSnowNLP
+    ) -> tuple[FloatArray, list[float]]:
+        """:meth:`scores`, the words found as arrays (no string per word)."""
+        tokens = batch_tokens(scorer.tagger, texts)
+        if tokens is None:  # a text holds U+0000
+            return self.scores(texts, scorer.segment_many(texts))
+        z = self.model.log_odds_tokens(texts, tokens)
         return z, Calibration().many(z)
 
 
@@ -135,6 +152,12 @@ class NaiveBayesClassifier:
         kept = [[w for w in ws if w not in stop] for ws in words]
         z = np.array([self._bayes.log_odds(ws) for ws in kept], dtype=np.float64)
         return z, [self._bayes.positive_probability(ws) for ws in kept]
+
+    def scores_of_texts(
+        self, texts: Sequence[str], scorer: FastSnowNLP
+    ) -> tuple[FloatArray, list[float]]:
+        """:meth:`scores` of the texts as ``scorer`` segments them."""
+        return self.scores(texts, scorer.segment_many(texts))
 
 
 @dataclass
