@@ -270,13 +270,46 @@ def test_no_event_during_warmup() -> None:
     assert _starts(_run(counts)) == []
 
 
-def test_missing_windows_count_as_zero() -> None:
+def test_missing_windows_count_as_zero_where_zero_is_plausible() -> None:
     detector = BurstDetector()
-    for i in range(PER_DAY):
-        detector.update(T0 + i * STEP, 30.0)
+    for i, count in enumerate(_poisson(2.0, PER_DAY, seed=3)):
+        detector.update(T0 + i * STEP, count)
     before = detector.expected(T0 + PER_DAY * STEP)
     detector.update(T0 + (PER_DAY + 60) * STEP, 0.0)
     assert detector.expected(T0 + (PER_DAY + 61) * STEP) < 0.7 * before
+
+
+def test_a_gap_in_a_busy_series_is_missing_not_zero() -> None:
+    detector = BurstDetector()
+    for i, count in enumerate(_poisson(30.0, PER_DAY, seed=3)):
+        detector.update(T0 + i * STEP, count)
+    before = detector.expected(T0 + PER_DAY * STEP)
+    detector.update(T0 + (PER_DAY + 60) * STEP, 30.0)
+    after = detector.expected(T0 + (PER_DAY + 61) * STEP)
+    assert after == pytest.approx(before, rel=0.2)
+
+
+def _speeds(n: int, seed: int) -> list[float]:
+    # Whole numbers far less noisy than Poisson: a road's speed reading.
+    rng = np.random.default_rng(seed)
+    return np.round(rng.normal(60.0, 2.0, n)).tolist()
+
+
+def test_whole_number_measurement_takes_the_value_model_and_a_drop_alarms() -> None:
+    speeds = _speeds(3 * PER_DAY, seed=4) + [20.0] * 6
+    scores = _run(speeds)
+    assert max(s.alert_score for s in scores[-6:]) >= 4.0
+    assert max(s.alert_score for s in scores[PER_DAY + 10 : -6]) < 4.0
+    # The same drop in a count of posts is no burst.
+    posts = _poisson(60.0, 3 * PER_DAY, seed=4) + [20.0] * 6
+    assert max(s.alert_score for s in _run(posts)[-6:]) == 0.0
+
+
+def test_poisson_counts_stay_counts() -> None:
+    detector = BurstDetector()
+    for i, count in enumerate(_poisson(8.0, 3 * PER_DAY, seed=5)):
+        detector.update(T0 + i * STEP, count)
+    assert detector.snapshot()["count_like"] is True
 
 
 def test_snapshot_is_json_and_restores_identical_behaviour() -> None:
@@ -360,6 +393,8 @@ def test_out_of_order_window_is_rejected() -> None:
         {"novelty_half_life_seconds": 0.0},
         {"loudness_half_life_seconds": -1.0},
         {"refractory_seconds": math.nan},
+        {"poisson_share": 0.0},
+        {"min_zero_probability": 1.0},
     ],
 )
 def test_invalid_config_is_rejected(kwargs: dict[str, object]) -> None:
