@@ -21,7 +21,8 @@ API:
 - ``segment(text)`` / ``segment_many(texts)``: ``SnowNLP(text).words``.
 - ``sentiments(texts)``: ``[SnowNLP(t).sentiments for t in texts]``.
 - ``analyse(text, keyword_limit)`` / ``analyse_many(texts, keyword_limit)``:
-  sentiment, ``SnowNLP(text).keywords(limit)`` and words from one tagging.
+  sentiment, ``SnowNLP(text).keywords(limit)`` and words from one tagging
+  (the keywords' TextRank runs in :mod:`monitor.analysis.sentiment.keywords`).
 - ``default_scorer()``: the shared instance of snownlp's own models, built
   once; ``score_texts(texts)``: its ``sentiments``.
 
@@ -55,6 +56,7 @@ import numpy as np
 import numpy.typing as npt
 
 from monitor.analysis.sentiment.intindex import IntIndex
+from monitor.analysis.sentiment.keywords import rank_keywords, sentence_words
 from monitor.errors import MonitorError
 
 __all__ = [
@@ -72,9 +74,6 @@ __all__ = [
 
 # snownlp's own Chinese-run pattern (seg/__init__.py and normal/__init__.py).
 _RE_ZH = re.compile("([\u4e00-\u9fa5]+)")
-# snownlp.normal.get_sentences.
-_RE_LINE_BREAK = re.compile("[\r\n]")
-_RE_DELIMITER = re.compile("[，。？！；]")
 
 _CJK_FIRST = 0x4E00
 _CJK_LAST = 0x9FA5
@@ -573,127 +572,6 @@ class NaiveBayes:
         return prob if ret == "pos" else 1 - prob
 
 
-def _cooccurrence(docs: Sequence[Sequence[str]]) -> dict[str, set[str]]:
-    """Build the word graph of ``KeywordTextRank.solve`` (5-word windows).
-
-    Only pairs with the newest word of the window are new at each step (the
-    older pairs were added on earlier steps), and set iteration order depends
-    only on each set's own insertion order, so the sets equal snownlp's and
-    iterate in the same order.
-    """
-    words: dict[str, set[str]] = {}
-    for doc in docs:
-        que: list[str] = []
-        for word in doc:
-            if word not in words:
-                words[word] = set()
-            que.append(word)
-            if len(que) > 5:
-                del que[0]
-            neighbours = words[word]
-            for other in que:
-                if other != word:
-                    words[other].add(word)
-                    neighbours.add(other)
-    return words
-
-
-def _rank_keywords(
-    graphs: Sequence[Sequence[Sequence[str]]], limit: int
-) -> list[list[str]]:
-    """``KeywordTextRank(docs).top_index(limit)`` for many texts at once.
-
-    The PageRank iterations of all texts run together in numpy, each text
-    stopping at its own convergence. Every floating-point operation and
-    tie-break follows ``snownlp.summary.textrank.KeywordTextRank``:
-
-    - vertices are ranked by ``score / degree`` with a stable sort whose ties
-      keep the previous iteration's dict order (``np.lexsort`` is stable);
-    - ``m[j] = 1 - d`` then ``m[j] += d / degree[k] * score[k]`` for k in
-      that ranking and j in k's neighbour set, in set iteration order:
-      ``np.add.at`` adds in index order, so the sums are the same;
-    - the next dict order is the order in which j was first reached;
-    - the result is a stable descending sort of the final scores.
-
-    Args:
-        graphs: Per text, its sentences' stop-word-filtered words.
-        limit: Keywords per text.
-
-    Returns:
-        Per text, up to ``limit`` keywords, best first.
-
-    """
-    names: list[str] = []
-    graph_ids: list[int] = []
-    degrees: list[int] = []
-    neighbours: list[int] = []
-    for g, docs in enumerate(graphs):
-        words = _cooccurrence(docs)
-        base = len(names)
-        local = {w: base + i for i, w in enumerate(words)}
-        names += words
-        graph_ids += [g] * len(words)
-        for adjacent in words.values():
-            degrees.append(len(adjacent))
-            neighbours += [local[w] for w in adjacent]
-    graph = np.array(graph_ids, dtype=np.int64)
-    degree = np.array(degrees, dtype=np.int64)
-    adjacency = np.array(neighbours, dtype=np.int64)
-    ptr = np.cumsum(degree) - degree
-    damping = 0.85
-    score = np.ones(len(names))
-    order = np.arange(len(names), dtype=np.int64)
-    finished: list[IntArray] = []
-    for _ in range(200):
-        if not len(order):
-            break
-        ranked = order[degree[order] > 0]
-        ranked = ranked[np.lexsort((score[ranked] / degree[ranked], graph[ranked]))]
-        share = damping / degree[ranked] * score[ranked]
-        counts = degree[ranked]
-        first_edge = np.cumsum(counts) - counts
-        edge = np.arange(int(counts.sum()), dtype=np.int64) + np.repeat(
-            ptr[ranked] - first_edge, counts
-        )
-        reached = adjacency[edge]
-        new = np.zeros(len(names))
-        new[reached] = 1 - damping
-        np.add.at(new, reached, np.repeat(share, counts))
-        first = np.full(len(names), len(reached), dtype=np.int64)
-        np.minimum.at(first, reached, np.arange(len(reached), dtype=np.int64))
-        touched = np.flatnonzero(first < len(reached))
-        next_order = touched[np.argsort(first[touched])]
-        was = order[first[order] < len(reached)]
-        max_diff = np.zeros(len(graphs))
-        np.maximum.at(max_diff, graph[was], np.abs(new[was] - score[was]))
-        score[touched] = new[touched]
-        done = max_diff[graph[next_order]] <= 0.001
-        finished.append(next_order[done])
-        order = next_order[~done]
-    finished.append(order)
-    # Each text's vertices sit together, in its final dict order.
-    final = np.concatenate(finished)
-    final = final[np.lexsort((-score[final], graph[final]))]
-    ranking: list[list[str]] = [[] for _ in graphs]
-    for v in final.tolist():
-        ranking[graph_ids[v]].append(names[v])
-    return [top[:limit] for top in ranking]
-
-
-def _sentences(doc: str) -> list[str]:
-    """``snownlp.normal.get_sentences``."""
-    sentences = []
-    for line in _RE_LINE_BREAK.split(doc):
-        line = line.strip()
-        if not line:
-            continue
-        for sent in _RE_DELIMITER.split(line):
-            sent = sent.strip()
-            if sent:
-                sentences.append(sent)
-    return sentences
-
-
 class FastSnowNLP:
     """snownlp's segmenter, sentiment classifier and keywords, batched.
 
@@ -828,20 +706,13 @@ class FastSnowNLP:
         scores: list[float] = []
         words: list[list[str]] = []
         graphs: list[list[list[str]]] = []
-        for text, (parts, run_words) in zip(
-            texts, self._tag_batches(texts), strict=True
-        ):
+        for parts, run_words in self._tag_batches(texts):
             words.append(_join_words(parts, run_words))
             scores.append(
                 bayes([w for w in words[-1] if w not in stop]) if classify else math.nan
             )
-            graphs.append(
-                [
-                    [w for w in doc if w not in stop]
-                    for doc in _sentence_words(text, run_words)
-                ]
-            )
-        keywords = _rank_keywords(graphs, keyword_limit)
+            graphs.append(sentence_words(parts, run_words, stop))
+        keywords = rank_keywords(graphs, keyword_limit)
         return [
             TextAnalysis(positive_probability=p, keywords=k, words=w)
             for p, k, w in zip(scores, keywords, words, strict=True)
@@ -909,21 +780,6 @@ def _join_words(parts: list[str], run_words: list[list[str]]) -> list[str]:
             if part:
                 words += part.split()
     return words
-
-
-def _sentence_words(text: str, run_words: list[list[str]]) -> list[list[str]]:
-    """Per-sentence words, as ``SnowNLP.keywords`` segments each sentence.
-
-    Sentence delimiters and line breaks are not CJK characters, so every run
-    of CJK characters of the text lies whole in one sentence and is tagged
-    the same there: the runs' words are reused in order.
-    """
-    runs = iter(run_words)
-    docs = []
-    for sent in _sentences(text):
-        parts = _RE_ZH.split(sent)
-        docs.append(_join_words(parts, [next(runs) for _ in parts[1::2]]))
-    return docs
 
 
 def _check_not_empty(texts: Sequence[str]) -> None:

@@ -1,0 +1,472 @@
+"""snownlp's TextRank keywords for a whole batch of texts at once, in numpy.
+
+``SnowNLP(text).keywords(limit)`` splits the text into sentences, drops stop
+words, links every two words at most four words apart in a sentence and runs
+``snownlp.summary.textrank.KeywordTextRank``: PageRank iterations over Python
+dicts and sets until the largest change is at most 0.001 (at most 200
+iterations), then a stable sort by score. :func:`rank_keywords` runs the
+iterations of every text of a batch together, on one block-diagonal graph,
+and returns the same keywords in the same order.
+
+Same order means reproducing what decides ties, and that is Python's set
+iteration order: a vertex's neighbours are a ``set`` of words, the dict of
+scores is rebuilt each iteration in the order the neighbour sets reach its
+words, and that dict order breaks the ties of the next iteration's stable
+sort (which also fixes the order of the floating-point sums) and of the final
+one. Set order depends on the words' string hashes, which Python salts per
+process (``PYTHONHASHSEED``): stock snownlp itself orders the keywords of
+most texts differently from one process to the next (of the 5,649 distinct
+texts of ``samples/feed.jsonl``, 89 % change order and 25 % change their top
+ten between two seeds). So this module computes, from each word's
+``hash()``, where CPython's set would put it (``Objects/setobject.c``:
+8-slot table, linear probes of 9 past the first, perturbed probing, growth
+at three fifths full), and reads each neighbour set in slot order: the
+result equals stock snownlp's in the same process, bit for bit.
+
+The arithmetic follows ``KeywordTextRank.solve``:
+
+- each iteration ranks the vertices of positive degree by
+  ``score / degree``, ties in the previous iteration's dict order;
+- ``m[j] = 1 - d`` and then ``m[j] += d / degree[k] * score[k]`` for k in
+  that ranking and j in k's neighbour set (``np.add.at`` adds in index
+  order, so every sum is accumulated in snownlp's order);
+- the next dict order is the order in which the j were first reached;
+- the result is a stable descending sort of the final scores.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from collections.abc import Set as AbstractSet
+from itertools import chain, count
+
+import numpy as np
+import numpy.typing as npt
+
+__all__ = ["rank_keywords", "sentence_words", "split_sentences"]
+
+# snownlp.normal.get_sentences.
+_RE_LINE_BREAK = re.compile("[\r\n]")
+_RE_DELIMITER = re.compile("[，。？！；]")
+_RE_SENTENCE_END = re.compile("[\r\n，。？！；]")
+
+# KeywordTextRank: a word is linked to the 4 before it (a queue of 5).
+_REACH = 4
+_DAMPING = 0.85
+_MAX_ITER = 200
+_MIN_DIFF = 0.001
+
+# CPython's set (Objects/setobject.c): LINEAR_PROBES, PERTURB_SHIFT. A set
+# starts with 8 slots and grows to 32 when its 5th key goes in, to 128 at its
+# 19th. Sets of up to _SIMULATED keys are simulated in numpy, bigger ones
+# (about 0.2 % of the words of the sample feed) are built as Python sets.
+_SMALL_SLOTS = 8
+_LARGE_SLOTS = 32
+_GROW_AT = 5
+_SIMULATED = 18
+_LINEAR_PROBES = 9
+_PERTURB_SHIFT = np.uint64(5)
+_SLOT_BITS = np.left_shift(np.uint64(1), np.arange(_LARGE_SLOTS, dtype=np.uint64))
+# Below this many values a stable sort beats two quicksorts and a rank.
+_STABLE_SORT_MAX = 20_000
+
+# Products of sort keys below this fit in an int64.
+_INT_KEYS = 2**62
+
+IntArray = npt.NDArray[np.int64]
+FloatArray = npt.NDArray[np.float64]
+
+
+def split_sentences(doc: str) -> list[str]:
+    """``snownlp.normal.get_sentences``: lines, then ``，。？！；``."""
+    sentences = []
+    for line in _RE_LINE_BREAK.split(doc):
+        line = line.strip()
+        if not line:
+            continue
+        for sent in _RE_DELIMITER.split(line):
+            sent = sent.strip()
+            if sent:
+                sentences.append(sent)
+    return sentences
+
+
+def sentence_words(
+    parts: Sequence[str], run_words: Sequence[Sequence[str]], stop: AbstractSet[str]
+) -> list[list[str]]:
+    """Cut a text's words into the sentences ``SnowNLP.keywords`` ranks.
+
+    Stock snownlp splits the text into sentences and segments each one; here
+    the text's own segmentation is cut instead. Line breaks and sentence
+    delimiters are not CJK characters, so each run of CJK characters lies
+    whole in one sentence and is segmented the same there; the other parts
+    are cut at the delimiters and split at whitespace, as snownlp splits a
+    sentence's non-CJK parts. Empty sentences, which snownlp drops, may be
+    kept as empty lists: they link no words.
+
+    Args:
+        parts: ``re.split("([\u4e00-\u9fa5]+)", text)``: CJK runs at odd
+            positions.
+        run_words: The segmenter's words of each CJK run, in order.
+        stop: Stop words, dropped as ``snownlp.normal.filter_stop`` does.
+
+    Returns:
+        Per sentence, its words other than stop words.
+
+    """
+    doc: list[str] = []
+    docs = [doc]
+    for i, part in enumerate(parts):
+        if i % 2:
+            doc += [w for w in run_words[i // 2] if w not in stop]
+            continue
+        pieces = _RE_SENTENCE_END.split(part)
+        doc += [w for w in pieces[0].split() if w not in stop]
+        for piece in pieces[1:]:
+            doc = [w for w in piece.split() if w not in stop]
+            docs.append(doc)
+    return docs
+
+
+def rank_keywords(
+    graphs: Sequence[Sequence[Sequence[str]]], limit: int
+) -> list[list[str]]:
+    """``KeywordTextRank(docs).top_index(limit)`` for many texts at once.
+
+    Args:
+        graphs: Per text, its sentences' stop-word-filtered words.
+        limit: Keywords per text, as a slice bound (``top[:limit]``).
+
+    Returns:
+        Per text, its keywords, best first.
+
+    """
+    names, first, sentence_lengths, text_words = _intern(graphs)
+    token_first = np.array(first, dtype=np.int64)
+    is_word = token_first == np.arange(len(first), dtype=np.int64)
+    word_of_token = (np.cumsum(is_word) - 1)[token_first]
+    text = np.repeat(np.arange(len(graphs), dtype=np.int64), text_words)
+    sentence = np.repeat(
+        np.arange(len(sentence_lengths), dtype=np.int64), sentence_lengths
+    )
+    degree, added = _links(word_of_token, sentence, text)
+    adjacency = _set_order(degree, added, names)
+    finished, score = _iterate(degree, adjacency, text, len(graphs))
+    return _top(names, text, finished, score, len(graphs), limit)
+
+
+def _intern(
+    graphs: Sequence[Sequence[Sequence[str]]],
+) -> tuple[list[str], list[int], list[int], list[int]]:
+    """Give each text's distinct words numbers in first-seen order (dict order).
+
+    Returns the words of all texts, then per token the index of the first
+    token of the same word in the same text, the length of each sentence,
+    and how many distinct words each text has.
+    """
+    names: list[str] = []
+    first: list[int] = []
+    sentence_lengths: list[int] = []
+    text_words: list[int] = []
+    for docs in graphs:
+        seen: dict[str, int] = {}
+        first += map(seen.setdefault, chain.from_iterable(docs), count(len(first)))
+        sentence_lengths += map(len, docs)
+        names += seen
+        text_words.append(len(seen))
+    return names, first, sentence_lengths, text_words
+
+
+def _links(
+    word: IntArray, sentence: IntArray, text: IntArray
+) -> tuple[IntArray, IntArray]:
+    """Each word's neighbours, in the order they join its set.
+
+    Args:
+        word: Per token, its word.
+        sentence: Per token, its sentence.
+        text: Per word, its text.
+
+    Returns:
+        The degree of every word, and every word's neighbours in turn, each
+        word's in the order ``KeywordTextRank`` adds them to its set.
+
+    """
+    n_words = len(text)
+    # A pair of tokens (q, p), q < p <= q + 4 in one sentence, links their
+    # words; snownlp adds it when p joins the queue, after the pairs of q' < q.
+    lows, highs, times = [], [], []
+    for lag in range(1, _REACH + 1):
+        pair = sentence[lag:] == sentence[:-lag]
+        pair &= word[lag:] != word[:-lag]
+        later = np.flatnonzero(pair) + lag
+        lows.append(word[later - lag])
+        highs.append(word[later])
+        times.append(later * _REACH + (_REACH - lag))
+    low = np.concatenate(lows)
+    high = np.concatenate(highs)
+    time = np.concatenate(times)
+    a, b = np.minimum(low, high), np.maximum(low, high)
+    # Keep the first time of each pair of words (both words of a pair are in
+    # one text, so the pair is numbered within the text's square).
+    span = len(word) * _REACH
+    local = b - _text_starts(text)[text[b]]
+    width = int(local.max()) + 1 if len(local) else 1
+    pair_key = a * width + local
+    first = _sort_unique((pair_key, time), (n_words * width, span))
+    pair_key = pair_key[first]
+    keep = np.ones(len(first), dtype=bool)
+    keep[1:] = pair_key[1:] != pair_key[:-1]
+    first = first[keep]
+    a, b, time = a[first], b[first], time[first]
+    # Both directions; per word, its new neighbours in the order added.
+    target = np.concatenate((a, b))
+    order = _sort_unique((target, np.concatenate((time, time))), (n_words, span))
+    degree = np.bincount(target, minlength=n_words).astype(np.int64)
+    return degree, np.concatenate((b, a))[order]
+
+
+def _text_starts(text: IntArray) -> IntArray:
+    """Index of each text's first word (words are numbered text by text)."""
+    counts = np.bincount(text)
+    return np.cumsum(counts) - counts
+
+
+def _sort_unique(keys: Sequence[IntArray], ranges: Sequence[int]) -> IntArray:
+    """``np.lexsort(keys[::-1])`` (first key major) for distinct key tuples.
+
+    Distinct tuples need no stable sort: one quicksort of a combined key does
+    when it fits in an int64 (``ranges`` bounds each key, all non-negative).
+    """
+    if math.prod(ranges) < _INT_KEYS:
+        combined = keys[0]
+        for key, size in zip(keys[1:], ranges[1:], strict=True):
+            combined = combined * size + key
+        return np.argsort(combined)
+    return np.lexsort(keys[::-1])
+
+
+def _stable_argsort(values: FloatArray) -> IntArray:
+    """``np.argsort(values, kind="stable")``, faster on long arrays.
+
+    Past a few thousand values, two quicksorts (of the values, then of their
+    dense rank and position, which are distinct) beat numpy's stable sort.
+    """
+    n = len(values)
+    if n <= _STABLE_SORT_MAX:
+        return np.argsort(values, kind="stable")
+    order = np.argsort(values)
+    ordered = values[order]
+    step = np.empty(n, dtype=np.int64)
+    step[0] = 0
+    np.not_equal(ordered[1:], ordered[:-1], out=step[1:])
+    rank = np.empty(n, dtype=np.int64)
+    rank[order] = np.cumsum(step)
+    return np.argsort(rank * n + np.arange(n, dtype=np.int64))
+
+
+def _set_order(degree: IntArray, added: IntArray, names: list[str]) -> IntArray:
+    """Each word's neighbours in the order its Python set iterates them.
+
+    A set iterates its table's slots in order, and where a key lands depends
+    on its ``hash()`` and on the keys added before it. Sets of up to
+    ``_SIMULATED`` keys are worked out here in numpy, all at once; bigger
+    ones are built as Python sets (the same keys added in the same order give
+    the same table).
+
+    Args:
+        degree: Per word, how many neighbours it has.
+        added: Per word in turn, its neighbours in the order added.
+        names: The words.
+
+    Returns:
+        Per word in turn, its neighbours in its set's iteration order.
+
+    """
+    start = np.cumsum(degree) - degree
+    simulated = degree <= _SIMULATED
+    room = np.where(degree < _GROW_AT, _SMALL_SLOTS, _LARGE_SLOTS)
+    room[~simulated] = 0
+    base = np.cumsum(room) - room
+    slots = np.full(int(room.sum()), -1, dtype=np.int64)
+    hashes = np.fromiter(map(hash, names), dtype=np.int64, count=len(names))
+    sets = np.flatnonzero(simulated & (degree > 0))
+    if len(sets):
+        # Where no two keys of a set share a slot of its final table, each
+        # key sits in its first slot, whatever the order and growth before.
+        counts = degree[sets]
+        entry = np.flatnonzero(np.repeat(simulated, degree))
+        home = hashes[added[entry]] & np.repeat(room[sets] - 1, counts)
+        taken = np.bitwise_or.reduceat(_SLOT_BITS[home], np.cumsum(counts) - counts)
+        apart = np.bitwise_count(taken) == counts
+        spread = np.repeat(apart, counts)
+        cell = np.repeat(base[sets], counts)[spread] + home[spread]
+        slots[cell] = added[entry[spread]]
+        sets = sets[~apart]
+    _add_one_by_one(slots, sets, degree, start, base, added, hashes)
+    adjacency = np.empty(len(added), dtype=np.int64)
+    adjacency[np.repeat(simulated, degree)] = slots[slots >= 0]
+    for word in np.flatnonzero(~simulated).tolist():
+        lo, hi = int(start[word]), int(start[word] + degree[word])
+        keys = added[lo:hi].tolist()
+        words = [names[i] for i in keys]
+        index = dict(zip(words, keys, strict=True))
+        adjacency[lo:hi] = [index[w] for w in set(words)]
+    return adjacency
+
+
+def _add_one_by_one(
+    slots: IntArray,
+    sets: IntArray,
+    degree: IntArray,
+    start: IntArray,
+    base: IntArray,
+    added: IntArray,
+    hashes: IntArray,
+) -> None:
+    """Fill the tables of ``sets`` key by key, probing as far as needed."""
+    rank = 0
+    while len(sets):
+        key = added[start[sets] + rank]
+        mask = _SMALL_SLOTS - 1 if rank < _GROW_AT else _LARGE_SLOTS - 1
+        _insert(slots, base[sets], mask, key, hashes[key])
+        rank += 1
+        if rank == _GROW_AT:
+            _grow(slots, base[sets], hashes)
+        sets = sets[degree[sets] > rank]
+
+
+def _grow(slots: IntArray, base: IntArray, hashes: IntArray) -> None:
+    """``set_table_resize`` from 8 to 32 slots: re-add the keys in slot order."""
+    cells = base[:, None] + np.arange(_SMALL_SLOTS, dtype=np.int64)
+    table = slots[cells]
+    keys = table[table >= 0].reshape(len(base), _GROW_AT)
+    slots[cells] = -1
+    for column in keys.T:
+        _insert(slots, base, _LARGE_SLOTS - 1, column, hashes[column])
+
+
+def _insert(
+    slots: IntArray, base: IntArray, mask: int, key: IntArray, hashed: IntArray
+) -> None:
+    """Add a new key to each of several tables of ``mask + 1`` slots.
+
+    ``set_add_entry`` and ``set_insert_clean`` probe the same sequence for a
+    key that is not in the table: slot ``i = hash & mask``, then the next 9
+    slots if they are all in the table, then ``perturb >>= 5`` and
+    ``i = (i * 5 + 1 + perturb) & mask``; the key goes to the first empty
+    slot (hashes are used as unsigned 64-bit integers, as ``size_t``).
+    """
+    cell = base + (hashed & mask)
+    free = slots[cell] < 0
+    slots[cell[free]] = key[free]
+    if free.all():
+        return
+    busy = ~free
+    base, key = base[busy], key[busy]
+    perturb = hashed[busy].view(np.uint64)
+    umask, one, five = np.uint64(mask), np.uint64(1), np.uint64(5)
+    i = perturb & umask
+    # The rest of the sequence, a few probes at a time: the 9 slots after
+    # slot i (or i again where they run past the table), then jumps.
+    linear = mask > _LINEAR_PROBES
+    after = np.arange(_LINEAR_PROBES + 1, dtype=np.int64)
+    jump = False
+    while True:
+        columns = []
+        for _ in range(2 if linear else 4):
+            if jump:
+                perturb >>= _PERTURB_SHIFT
+                i = (i * five + one + perturb) & umask
+            jump = True
+            start = i.astype(np.int64)
+            if linear:
+                fits = start <= mask - _LINEAR_PROBES
+                columns.append(start[:, None] + after * fits[:, None])
+            else:
+                columns.append(start[:, None])
+        cells = base[:, None] + np.hstack(columns)
+        empty = slots[cells] < 0
+        hit = empty.any(axis=1)
+        slots[cells[hit, empty[hit].argmax(axis=1)]] = key[hit]
+        if hit.all():
+            return
+        miss = ~hit
+        base, key, i, perturb = base[miss], key[miss], i[miss], perturb[miss]
+
+
+def _iterate(
+    degree: IntArray, adjacency: IntArray, text: IntArray, n_texts: int
+) -> tuple[list[IntArray], FloatArray]:
+    """Run every text's PageRank iterations together.
+
+    Words without neighbours drop out of snownlp's dict in the first
+    iteration and are never ranked.
+
+    Returns:
+        The ranked words, each text's together in its final dict order (in
+        chunks, one per iteration where texts finished), and every word's
+        final score.
+
+    """
+    n_words = len(degree)
+    ptr = np.cumsum(degree) - degree
+    positions = np.arange(len(adjacency), dtype=np.int64)
+    # The words of the texts still running, in dict order.
+    active = np.flatnonzero(degree > 0)
+    score = np.ones(n_words)
+    final = np.zeros(n_words)
+    finished: list[IntArray] = []
+    for _ in range(_MAX_ITER):
+        if not len(active):
+            break
+        ranked = active[_stable_argsort(score[active] / degree[active])]
+        counts = degree[ranked]
+        before = score[ranked]
+        ends = np.cumsum(counts)
+        n_edges = int(ends[-1])
+        edge = np.repeat(ptr[ranked] - ends + counts, counts) + positions[:n_edges]
+        reached = adjacency[edge]
+        new = np.full(n_words, 1 - _DAMPING)
+        np.add.at(new, reached, np.repeat(_DAMPING / counts * before, counts))
+        # The next dict order: words in the order first reached.
+        first = np.full(n_words, n_edges, dtype=np.int64)
+        np.minimum.at(first, reached, positions[:n_edges])
+        active = reached[first[reached] == positions[:n_edges]]
+        largest = np.zeros(n_texts)
+        np.maximum.at(largest, text[ranked], np.abs(new[ranked] - before))
+        done = largest[text[active]] <= _MIN_DIFF
+        if done.any():
+            finished.append(active[done])
+            final[finished[-1]] = new[finished[-1]]
+            active = active[~done]
+        score = new
+    finished.append(active)
+    final[active] = score[active]
+    return finished, final
+
+
+def _top(
+    names: list[str],
+    text: IntArray,
+    finished: list[IntArray],
+    score: FloatArray,
+    n_texts: int,
+    limit: int,
+) -> list[list[str]]:
+    """Each text's words by descending score, ties in dict order, cut at limit."""
+    ranked = np.concatenate(finished)
+    # A stable sort by score, then one by text, keeps each text's dict order.
+    ranked = ranked[_stable_argsort(-score[ranked])]
+    ranked = ranked[np.argsort(text[ranked], kind="stable")]
+    per_text = np.bincount(text[ranked], minlength=n_texts)
+    group_start = np.cumsum(per_text) - per_text
+    rank = np.arange(len(ranked)) - group_start[text[ranked]]
+    bound = per_text + limit if limit < 0 else np.full(n_texts, limit)
+    chosen = ranked[rank < bound[text[ranked]]]
+    words = [names[i] for i in chosen.tolist()]
+    kept = np.bincount(text[chosen], minlength=n_texts)
+    cuts = np.concatenate(([0], np.cumsum(kept))).tolist()
+    return [words[a:b] for a, b in zip(cuts, cuts[1:], strict=False)]
