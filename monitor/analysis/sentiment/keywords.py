@@ -61,16 +61,18 @@ _MIN_DIFF = 0.001
 # CPython's set (Objects/setobject.c): LINEAR_PROBES, PERTURB_SHIFT. A set
 # starts with 8 slots and grows to 32 when its 5th key goes in, to 128 at its
 # 19th. Sets of up to _SIMULATED keys are simulated in numpy, bigger ones
-# (about 0.2 % of the words of the sample feed) are built as Python sets.
+# (about 0.2 % of the words of the sample feed) are built as Python sets, and
+# so are the last _FEW_SETS, where a numpy step per key costs more.
 _SMALL_SLOTS = 8
 _LARGE_SLOTS = 32
 _GROW_AT = 5
 _SIMULATED = 18
+_FEW_SETS = 32
 _LINEAR_PROBES = 9
 _PERTURB_SHIFT = np.uint64(5)
 _SLOT_BITS = np.left_shift(np.uint64(1), np.arange(_LARGE_SLOTS, dtype=np.uint64))
-# Below this many values a stable sort beats two quicksorts and a rank.
-_STABLE_SORT_MAX = 20_000
+# Below this many values numpy's stable sort beats two quicksorts.
+_STABLE_SORT_MAX = 5_000
 
 # Products of sort keys below this fit in an int64.
 _INT_KEYS = 2**62
@@ -251,30 +253,37 @@ def _sort_unique(keys: Sequence[IntArray], ranges: Sequence[int]) -> IntArray:
 def _stable_argsort(values: FloatArray) -> IntArray:
     """``np.argsort(values, kind="stable")``, faster on long arrays.
 
-    Past a few thousand values, two quicksorts (of the values, then of their
-    dense rank and position, which are distinct) beat numpy's stable sort.
+    Past a few thousand values, a quicksort and a second one of the tied
+    values only, by position, beat numpy's stable sort.
     """
     n = len(values)
     if n <= _STABLE_SORT_MAX:
         return np.argsort(values, kind="stable")
     order = np.argsort(values)
     ordered = values[order]
-    step = np.empty(n, dtype=np.int64)
-    step[0] = 0
-    np.not_equal(ordered[1:], ordered[:-1], out=step[1:])
-    rank = np.empty(n, dtype=np.int64)
-    rank[order] = np.cumsum(step)
-    return np.argsort(rank * n + np.arange(n, dtype=np.int64))
+    same = ordered[1:] == ordered[:-1]
+    if not same.any():
+        return order
+    tied = np.zeros(n, dtype=bool)
+    tied[1:] = same
+    tied[:-1] |= same
+    at = np.flatnonzero(tied)
+    # Runs of equal values get distinct group numbers, increasing.
+    group = np.cumsum(np.concatenate(([True], ~same)))[at]
+    members = order[at]
+    order[at] = members[np.argsort(group * n + members)]
+    return order
 
 
 def _set_order(degree: IntArray, added: IntArray, names: list[str]) -> IntArray:
     """Each word's neighbours in the order its Python set iterates them.
 
     A set iterates its table's slots in order, and where a key lands depends
-    on its ``hash()`` and on the keys added before it. Sets of up to
-    ``_SIMULATED`` keys are worked out here in numpy, all at once; bigger
-    ones are built as Python sets (the same keys added in the same order give
-    the same table).
+    on its ``hash()`` and on the keys added before it. The tables are filled
+    here in numpy, one key of every set at a time; once fewer than
+    ``_FEW_SETS`` sets are left (or for sets of more than ``_SIMULATED``
+    keys), the rest are built as Python sets: the same keys added in the
+    same order give the same table.
 
     Args:
         degree: Per word, how many neighbours it has.
@@ -286,18 +295,17 @@ def _set_order(degree: IntArray, added: IntArray, names: list[str]) -> IntArray:
 
     """
     start = np.cumsum(degree) - degree
-    simulated = degree <= _SIMULATED
     room = np.where(degree < _GROW_AT, _SMALL_SLOTS, _LARGE_SLOTS)
-    room[~simulated] = 0
+    room[degree > _SIMULATED] = 0
     base = np.cumsum(room) - room
     slots = np.full(int(room.sum()), -1, dtype=np.int64)
     hashes = np.fromiter(map(hash, names), dtype=np.int64, count=len(names))
-    sets = np.flatnonzero(simulated & (degree > 0))
+    sets = np.flatnonzero((degree > 0) & (room > 0))
     if len(sets):
         # Where no two keys of a set share a slot of its final table, each
         # key sits in its first slot, whatever the order and growth before.
         counts = degree[sets]
-        entry = np.flatnonzero(np.repeat(simulated, degree))
+        entry = np.flatnonzero(np.repeat(room > 0, degree))
         home = hashes[added[entry]] & np.repeat(room[sets] - 1, counts)
         taken = np.bitwise_or.reduceat(_SLOT_BITS[home], np.cumsum(counts) - counts)
         apart = np.bitwise_count(taken) == counts
@@ -305,30 +313,8 @@ def _set_order(degree: IntArray, added: IntArray, names: list[str]) -> IntArray:
         cell = np.repeat(base[sets], counts)[spread] + home[spread]
         slots[cell] = added[entry[spread]]
         sets = sets[~apart]
-    _add_one_by_one(slots, sets, degree, start, base, added, hashes)
-    adjacency = np.empty(len(added), dtype=np.int64)
-    adjacency[np.repeat(simulated, degree)] = slots[slots >= 0]
-    for word in np.flatnonzero(~simulated).tolist():
-        lo, hi = int(start[word]), int(start[word] + degree[word])
-        keys = added[lo:hi].tolist()
-        words = [names[i] for i in keys]
-        index = dict(zip(words, keys, strict=True))
-        adjacency[lo:hi] = [index[w] for w in set(words)]
-    return adjacency
-
-
-def _add_one_by_one(
-    slots: IntArray,
-    sets: IntArray,
-    degree: IntArray,
-    start: IntArray,
-    base: IntArray,
-    added: IntArray,
-    hashes: IntArray,
-) -> None:
-    """Fill the tables of ``sets`` key by key, probing as far as needed."""
     rank = 0
-    while len(sets):
+    while len(sets) >= _FEW_SETS:
         key = added[start[sets] + rank]
         mask = _SMALL_SLOTS - 1 if rank < _GROW_AT else _LARGE_SLOTS - 1
         _insert(slots, base[sets], mask, key, hashes[key])
@@ -336,6 +322,19 @@ def _add_one_by_one(
         if rank == _GROW_AT:
             _grow(slots, base[sets], hashes)
         sets = sets[degree[sets] > rank]
+    # The sets left over, part filled, are built in Python.
+    for word in sets.tolist():
+        slots[base[word] : base[word] + room[word]] = -1
+    room[sets] = 0
+    adjacency = np.empty(len(added), dtype=np.int64)
+    adjacency[np.repeat(room > 0, degree)] = slots[slots >= 0]
+    for word in np.flatnonzero((room == 0) & (degree > 0)).tolist():
+        lo, hi = int(start[word]), int(start[word] + degree[word])
+        keys = added[lo:hi].tolist()
+        words = [names[i] for i in keys]
+        index = dict(zip(words, keys, strict=True))
+        adjacency[lo:hi] = [index[w] for w in set(words)]
+    return adjacency
 
 
 def _grow(slots: IntArray, base: IntArray, hashes: IntArray) -> None:
