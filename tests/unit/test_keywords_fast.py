@@ -22,11 +22,7 @@ import numpy as np
 import pytest
 
 from monitor.analysis.sentiment import keywords
-from monitor.analysis.sentiment.keywords import (
-    rank_keywords,
-    sentence_words,
-    split_sentences,
-)
+from monitor.analysis.sentiment.keywords import rank_keywords, sentence_words
 from monitor.analysis.sentiment.snowfast import FastSnowNLP
 from monitor.config.models import load_scorer
 
@@ -179,7 +175,6 @@ def test_sentence_words_match_stock_sentences(
         ]
         ours = sentence_words(parts, run_words, fast.stopwords)
         assert [d for d in ours if d] == [d for d in stock if d], text
-        assert split_sentences(text) == normal.get_sentences(text)
 
 
 @pytest.mark.parametrize("seed", ["0", "1", "12345"])

@@ -16,12 +16,12 @@ sort (which also fixes the order of the floating-point sums) and of the final
 one. Set order depends on the words' string hashes, which Python salts per
 process (``PYTHONHASHSEED``): stock snownlp itself orders the keywords of
 most texts differently from one process to the next (of the 5,649 distinct
-texts of ``samples/feed.jsonl``, 89 % change order and 25 % change their top
-ten between two seeds). So this module computes, from each word's
-``hash()``, where CPython's set would put it (``Objects/setobject.c``:
-8-slot table, linear probes of 9 past the first, perturbed probing, growth
-at three fifths full), and reads each neighbour set in slot order: the
-result equals stock snownlp's in the same process, bit for bit.
+texts of ``samples/feed.jsonl``, between two seeds 89 % get their top ten in
+another order and 25 % other words in it). So this module works out, from
+each word's ``hash()``, where CPython's set puts it (``Objects/setobject.c``:
+8 slots to start with, linear probes of 9 past the first, perturbed
+probing, growth at three fifths full), and reads each neighbour set in slot
+order: the result equals stock snownlp's in the same process, bit for bit.
 
 The arithmetic follows ``KeywordTextRank.solve``:
 
@@ -45,11 +45,9 @@ from itertools import chain, count
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["rank_keywords", "sentence_words", "split_sentences"]
+__all__ = ["rank_keywords", "sentence_words"]
 
-# snownlp.normal.get_sentences.
-_RE_LINE_BREAK = re.compile("[\r\n]")
-_RE_DELIMITER = re.compile("[，。？！；]")
+# Where snownlp.normal.get_sentences cuts: line breaks, then these delimiters.
 _RE_SENTENCE_END = re.compile("[\r\n，。？！；]")
 
 # KeywordTextRank: a word is linked to the 4 before it (a queue of 5).
@@ -81,20 +79,6 @@ IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
 
 
-def split_sentences(doc: str) -> list[str]:
-    """``snownlp.normal.get_sentences``: lines, then ``，。？！；``."""
-    sentences = []
-    for line in _RE_LINE_BREAK.split(doc):
-        line = line.strip()
-        if not line:
-            continue
-        for sent in _RE_DELIMITER.split(line):
-            sent = sent.strip()
-            if sent:
-                sentences.append(sent)
-    return sentences
-
-
 def sentence_words(
     parts: Sequence[str], run_words: Sequence[Sequence[str]], stop: AbstractSet[str]
 ) -> list[list[str]]:
@@ -109,8 +93,8 @@ def sentence_words(
     kept as empty lists: they link no words.
 
     Args:
-        parts: ``re.split("([\u4e00-\u9fa5]+)", text)``: CJK runs at odd
-            positions.
+        parts: The text split around its runs of CJK characters, as
+            ``snownlp.seg`` splits it: the runs at odd positions.
         run_words: The segmenter's words of each CJK run, in order.
         stop: Stop words, dropped as ``snownlp.normal.filter_stop`` does.
 
@@ -296,11 +280,11 @@ def _set_order(degree: IntArray, added: IntArray, names: list[str]) -> IntArray:
     """
     start = np.cumsum(degree) - degree
     room = np.where(degree < _GROW_AT, _SMALL_SLOTS, _LARGE_SLOTS)
-    room[degree > _SIMULATED] = 0
+    room[(degree == 0) | (degree > _SIMULATED)] = 0
     base = np.cumsum(room) - room
     slots = np.full(int(room.sum()), -1, dtype=np.int64)
     hashes = np.fromiter(map(hash, names), dtype=np.int64, count=len(names))
-    sets = np.flatnonzero((degree > 0) & (room > 0))
+    sets = np.flatnonzero(room)
     if len(sets):
         # Where no two keys of a set share a slot of its final table, each
         # key sits in its first slot, whatever the order and growth before.
@@ -457,9 +441,9 @@ def _top(
 ) -> list[list[str]]:
     """Each text's words by descending score, ties in dict order, cut at limit."""
     ranked = np.concatenate(finished)
-    # A stable sort by score, then one by text, keeps each text's dict order.
-    ranked = ranked[_stable_argsort(-score[ranked])]
-    ranked = ranked[np.argsort(text[ranked], kind="stable")]
+    # By text, then by descending score; lexsort is stable, so equal scores
+    # keep the text's dict order.
+    ranked = ranked[np.lexsort((-score[ranked], text[ranked]))]
     per_text = np.bincount(text[ranked], minlength=n_texts)
     group_start = np.cumsum(per_text) - per_text
     rank = np.arange(len(ranked)) - group_start[text[ranked]]
