@@ -15,7 +15,7 @@ from monitor.analysis.topics import TopicMatcher
 from monitor.config.ruleswatch import RulesWatcher
 from monitor.errors import MonitorError
 from monitor.metrics import MonitorMetrics, SourceMetrics
-from monitor.pipelines import alert, count, detect, index, partitions, score
+from monitor.pipelines import alert, count, detect, partitions, score
 from monitor.pipelines.batches import Pipeline
 from monitor.services.ticketing import TicketService
 from monitor.settings import Settings
@@ -97,7 +97,6 @@ def create_app(
         posts_sink=sink.with_op_type("create"),  # the first version of a post wins
     )
     pipeline.windows_sink = sink
-    score.register(app, pipeline)
 
     def current_rules() -> tuple[Any, ...]:
         return rules.current.rules if rules else ()
@@ -114,7 +113,7 @@ def create_app(
     counter = count.CountStage(
         pipeline,
         StateLog(topics.count_state, settings.kafka_url),
-        highwater=partitions.highwater_of(app, settings.topic_scored_posts),
+        highwater=partitions.highwater_of(app, settings.topic_posts),
     )
     merger = detect.register(
         app,
@@ -125,7 +124,7 @@ def create_app(
         current_stop_words,
         current_topic_words,
     )
-    index.register(app, pipeline, counter)
+    score.register(app, pipeline, counter)
     partitions.register(app, pipeline, counter, merger)
     if rules is not None:
         _reload_rules(app, settings, rules, scorer)
@@ -228,18 +227,14 @@ def _ticketing(
         if producer is None:
             from aiokafka import AIOKafkaProducer
 
-            producer = AIOKafkaProducer(
-                bootstrap_servers=feed_bootstrap, linger_ms=0
-            )
+            producer = AIOKafkaProducer(bootstrap_servers=feed_bootstrap, linger_ms=0)
             await producer.start()
             feed_producer["producer"] = producer
         await producer.send_and_wait(settings.topic_tickets, value, key=key)
 
     publisher = TicketEventPublisher(send_feed)
     feed = TicketFeed()
-    follower = TicketEventFollower(
-        feed, feed_bootstrap, settings.topic_tickets
-    )
+    follower = TicketEventFollower(feed, feed_bootstrap, settings.topic_tickets)
 
     async def stop_feed(_: Any = None) -> None:
         """Stop following and publishing (idempotent): sends what is queued."""

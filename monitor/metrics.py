@@ -78,6 +78,7 @@ class MonitorMetrics(NamedTuple):
     assigned_partitions: Gauge
     posts_late: Counter
     posts_duplicate: Counter
+    posts_replayed: Counter
     windows_closed: Counter
     windows_merged: Counter
     windows_incomplete: Counter
@@ -232,6 +233,13 @@ class MonitorMetrics(NamedTuple):
                 "monitor_posts_duplicate_total",
                 "Later copies of a post id already counted within the dedup "
                 "horizon: neither counted nor indexed again (the first wins).",
+                registry=registry,
+            ),
+            posts_replayed=Counter(
+                "monitor_posts_replayed_total",
+                "Records read again at or below their partition's counted offset "
+                "(after a restart, a rebalance or a retried batch): not counted "
+                "again.",
                 registry=registry,
             ),
             windows_closed=Counter(

@@ -600,11 +600,11 @@ SCORED_POST_REQUIRED: dict[str, type | tuple[type, ...]] = {
 class ScoredPostData(TypedDict):
     """A :class:`ScoredPost` as :func:`decode_scored_post` returns it: its JSON.
 
-    The stages reading ``scored-posts`` (index, count) work on this typed
-    form rather than the record: building the Faust record (dates parsed,
-    fields coerced) costs about four times the decode itself (22 µs against
-    5.6 µs for a 600-byte post), on every post's path. Fields as on the
-    record; times are the ISO 8601 strings of the wire.
+    The hot path's count and index steps, and readers of ``scored-posts``,
+    work on this typed form rather than the record: building the Faust
+    record (dates parsed, fields coerced) costs about four times the decode
+    itself (22 µs against 5.6 µs for a 600-byte post), on every post's path.
+    Fields as on the record; times are the ISO 8601 strings of the wire.
     """
 
     post_id: str
@@ -727,14 +727,14 @@ class PartitionReport:
     :class:`ReportKind` rather than a new topic.
 
     Attributes:
-        partition: The ``scored-posts`` partition it speaks for (>= 0).
+        partition: The ``posts`` partition it speaks for (>= 0).
         kind: A partial, a heartbeat or an open bucket's snapshot.
         window: The partial (its window's counts from this partition), or
             the snapshot (the open bucket's watched-topic counts so far; a
             large one is split over several reports by topic).
         active: For a heartbeat: True while the partition has windows open
             (or records on their way), so the merge waits for it.
-        offset: For a snapshot: the last ``scored-posts`` offset it counts.
+        offset: For a snapshot: the last ``posts`` offset it counts.
         schema: Record version (:data:`SCHEMA_VERSION`).
 
     """
@@ -1071,9 +1071,7 @@ def _json_object(payload: bytes | str, record: str) -> dict[str, Any]:
     except orjson.JSONDecodeError as exc:
         raise InvalidRecordError(f"not valid JSON: {exc}") from None
     if not isinstance(data, dict):
-        raise InvalidRecordError(
-            f"a {record} must be a JSON object, got {_kind(data)}"
-        )
+        raise InvalidRecordError(f"a {record} must be a JSON object, got {_kind(data)}")
     return data
 
 

@@ -80,7 +80,12 @@ class Settings(BaseModel):
     topic_posts: str = Field("posts", min_length=1)
     topic_scored_posts: str = Field("scored-posts", min_length=1)
     topic_window_partials: str = Field("window-partials", min_length=1)
-    topic_count_state: str = Field("count-state", min_length=1)
+    topic_count_state: str = Field(
+        "count-state-posts",
+        min_length=1,
+        description="Count state log (offsets of posts; before 0.9 it was "
+        "count-state, with offsets of scored-posts)",
+    )
     topic_merge_state: str = Field("merge-state", min_length=1)
     topic_bursts: str = Field("bursts", min_length=1)
     topic_triggers: str = Field("triggers", min_length=1)
@@ -103,6 +108,11 @@ class Settings(BaseModel):
     keywords_per_post: int = Field(5, ge=0, le=50)
     score_batch_size: int = Field(500, ge=1, le=10_000)
     score_batch_seconds: float = Field(0.2, gt=0.0, le=60.0)
+    publish_scored_posts: bool = Field(
+        True,
+        description="Also send every scored post to the scored-posts topic "
+        "(for other consumers; the workers do not read it)",
+    )
     score_cache_size: int = Field(
         10_000,
         ge=0,
@@ -116,8 +126,6 @@ class Settings(BaseModel):
         "+00:00",
         description="UTC offset that dates daily indices: +08:00, -05:00 or Z",
     )
-    index_batch_size: int = Field(500, ge=1, le=10_000)
-    index_batch_seconds: float = Field(1.0, gt=0.0, le=60.0)
     es_retry_initial_seconds: float = Field(0.5, gt=0.0)
     es_retry_max_seconds: float = Field(30.0, gt=0.0)
     es_request_timeout_seconds: float = Field(30.0, gt=0.0)
@@ -192,7 +200,7 @@ class Settings(BaseModel):
     dedup_max_ids: int = Field(
         2_000_000,
         ge=1_000,
-        description="Post ids remembered per scored-posts partition for the dedup "
+        description="Post ids remembered per posts partition for the dedup "
         "horizon (~80 bytes each); past it the oldest are forgotten early",
     )
 

@@ -8,8 +8,11 @@ partials and heartbeats stay in order), ``bursts``
 :class:`~monitor.records.Burst`, ``triggers``
 :class:`~monitor.records.TriggerEvent` (one partition: one worker applies the
 ticket policy) and ``dead-letters`` :class:`~monitor.records.DeadLetter`.
-``count-state`` and ``merge-state`` are the stages' state logs
+``count-state-posts`` and ``merge-state`` are the stages' state logs
 (:mod:`monitor.sinks.statelog`); ``tickets`` is reserved for ticket events.
+The workers write ``scored-posts`` for other consumers (unless
+``MONITOR_PUBLISH_SCORED_POSTS`` is off) but do not read it: the hot path
+scores, counts and indexes in one pass over ``posts``.
 
 Agents read raw bytes and decode them themselves, so that a record that does
 not decode becomes a dead letter instead of crashing the agent (Faust acks

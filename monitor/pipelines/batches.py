@@ -15,12 +15,10 @@ import faust
 import orjson
 from aiokafka.errors import KafkaConnectionError, KafkaError, KafkaTimeoutError
 
-from monitor.errors import InvalidRecordError, SinkUnavailable
+from monitor.errors import SinkUnavailable
 from monitor.metrics import MonitorMetrics, SourceLabels
 from monitor.records import (
-    ScoredPostData,
     bounded_dead_letter,
-    decode_scored_post,
     utc_now,
 )
 from monitor.settings import Settings
@@ -136,26 +134,6 @@ class Pipeline:
             source=source,
             post_id=post_id,
         )
-
-
-async def decode_scored_events(
-    pipeline: Pipeline, stage: str, events: Sequence[faust.EventT]
-) -> list[tuple[faust.EventT, ScoredPostData | None]]:
-    """Decode ``scored-posts`` events; each undecodable one is dead-lettered.
-
-    Returns every event, in order, with its decoded post, or None for one
-    that went to the dead letters (a stage still has to step past it).
-    """
-    decoded: list[tuple[faust.EventT, ScoredPostData | None]] = []
-    for event in events:
-        try:
-            decoded.append((event, decode_scored_post(event.value)))
-        except InvalidRecordError as exc:
-            await pipeline.dead_letter_event(
-                stage, event, f"not a ScoredPost: {exc.reason}", **_identity(event)
-            )
-            decoded.append((event, None))
-    return decoded
 
 
 def _identity(event: faust.EventT) -> dict[str, str]:

@@ -1,8 +1,8 @@
-"""The count stage's host: scored-posts -> window-partials.
+"""The count stage's host: scored posts -> window-partials.
 
-The count stage gets every batch of ``scored-posts`` from the index stage's
-agent (``index_and_count``: one read for both, see
-:mod:`monitor.pipelines.index`) and drives the Faust-free
+The count stage gets every batch of ``posts`` from the hot path's agent once
+it is scored (``score_index_count``, see :mod:`monitor.pipelines.score`),
+and drives the Faust-free
 :class:`~monitor.stages.count.WindowCounter`: it restores each partition from
 the ``count-state`` log (:class:`~monitor.sinks.statelog.StateLog`) when it
 first sees it, logs what a batch changed, sends the partition reports on
@@ -52,7 +52,7 @@ class CountStage:
         """Start with no partition restored.
 
         ``highwater(partition)`` returns the offset the next record of that
-        ``scored-posts`` partition will get (None if not known yet): a
+        ``posts`` partition will get (None if not known yet): a
         partition is only idle once this worker has read up to it. Without
         it every partition counts as caught up.
         """
@@ -203,6 +203,8 @@ class CountStage:
             metrics.posts_late.inc(result.late)
         if result.duplicates:
             metrics.posts_duplicate.inc(result.duplicates)
+        if result.replayed:
+            metrics.posts_replayed.inc(result.replayed)
         if result.dedup_forgotten_early:
             metrics.dedup_forgotten_early.inc(result.dedup_forgotten_early)
         await self.state.write_in_order(

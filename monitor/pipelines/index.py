@@ -1,7 +1,7 @@
-"""The index stage: scored-posts -> Elasticsearch ``<prefix>-posts-YYYY.MM.DD``.
+"""The index step of the hot path: scored posts -> ES ``<prefix>-posts-YYYY.MM.DD``.
 
-Its agent also hands each batch to the count stage, so that ``scored-posts`` is
-read once (see :func:`register`).
+The hot path's agent (:mod:`monitor.pipelines.score`) hands it each batch
+once it is scored and counted.
 """
 
 from __future__ import annotations
@@ -16,12 +16,7 @@ from typing import Any, cast
 import faust
 
 from monitor.errors import SinkUnavailable
-from monitor.pipelines.batches import (
-    Pipeline,
-    decode_scored_events,
-    register_batch_agent,
-)
-from monitor.pipelines.count import CountStage
+from monitor.pipelines.batches import Pipeline
 from monitor.records import ScoredPostData, utc_now
 from monitor.sinks.base import Document, WriteResult
 from monitor.sinks.elasticsearch.posts import to_es_document
@@ -30,49 +25,6 @@ from monitor.sinks.retry import until_written
 log = logging.getLogger(__name__)
 
 STAGE = "index"
-
-
-def register(
-    app: faust.App, pipeline: Pipeline, count: CountStage
-) -> faust.types.AgentT:
-    """Add the ``index_and_count`` agent: one pass over ``scored-posts``.
-
-    Indexing and counting read the same records; reading them once saves a
-    second fetch, decode and Faust event per record.
-    """
-    settings = pipeline.settings
-
-    async def handle(pipeline: Pipeline, events: Sequence[faust.EventT]) -> None:
-        decoded = await decode_scored_events(pipeline, STAGE, events)
-        # Counting first: both steps are idempotent (posts by id, windows by
-        # offset), so a batch handled again after a failure is harmless.
-        # Later copies of a post id are neither counted nor indexed: the
-        # first version wins in the counts and in Elasticsearch alike.
-        duplicates = await count.count(pipeline, decoded)
-        await index_decoded(
-            pipeline,
-            [
-                (event, post)
-                for event, post in _valid(decoded)
-                if (event.message.partition, event.message.offset) not in duplicates
-            ],
-        )
-
-    return register_batch_agent(
-        app,
-        pipeline,
-        topic=pipeline.topics.scored_posts,
-        name="index_and_count",
-        batch_size=settings.index_batch_size,
-        batch_seconds=settings.index_batch_seconds,
-        handle=handle,
-    )
-
-
-async def index_events(pipeline: Pipeline, events: Sequence[faust.EventT]) -> None:
-    """Decode and index a batch of scored-post events (see :func:`index_decoded`)."""
-    decoded = await decode_scored_events(pipeline, STAGE, events)
-    await index_decoded(pipeline, _valid(decoded))
 
 
 async def index_decoded(
@@ -182,9 +134,3 @@ async def _dead_letter(
         source=post["source"] if post else "unknown",
         post_id=post["post_id"] if post else None,
     )
-
-
-def _valid(
-    decoded: Sequence[tuple[faust.EventT, ScoredPostData | None]],
-) -> list[tuple[faust.EventT, ScoredPostData]]:
-    return [(event, post) for event, post in decoded if post is not None]

@@ -1,7 +1,7 @@
 """Partitions moving between workers, and the timers of the stages that own them.
 
 Every partition hook of the app is here: when Kafka assigns or revokes
-partitions, the count stage takes or drops its ``scored-posts`` partitions,
+partitions, the count stage takes or drops its ``posts`` partitions,
 the merge stage its ``window-partials`` partition, the notice sender runs
 while this worker owns ``triggers`` (:func:`run_while_owned`), and the gauges
 follow. The stage timer
@@ -61,7 +61,7 @@ def register(
     @app.on_partitions_assigned.connect  # type: ignore[arg-type]
     async def on_assigned(app: faust.App, assigned: set[Any], **kwargs: Any) -> None:
         count.assign(
-            [tp.partition for tp in assigned if tp.topic == settings.topic_scored_posts]
+            [tp.partition for tp in assigned if tp.topic == settings.topic_posts]
         )
         if any(tp.topic == settings.topic_window_partials for tp in assigned):
             merge.assign()
@@ -80,11 +80,7 @@ def register(
         # before the partition's state is dropped.
         async with count.lock:
             count.forget(
-                [
-                    tp.partition
-                    for tp in revoked
-                    if tp.topic == settings.topic_scored_posts
-                ]
+                [tp.partition for tp in revoked if tp.topic == settings.topic_posts]
             )
         if any(tp.topic == settings.topic_window_partials for tp in revoked):
             async with merge.lock:

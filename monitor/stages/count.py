@@ -127,6 +127,7 @@ class CountResult:
         counted: Posts counted.
         late: Posts too late for their window.
         duplicates: Copies found.
+        replayed: Records at or below the applied offset (read again).
         dedup_forgotten_early: Post ids forgotten before the dedup horizon.
 
     """
@@ -138,6 +139,7 @@ class CountResult:
     counted: int = 0
     late: int = 0
     duplicates: int = 0
+    replayed: int = 0
     dedup_forgotten_early: int = 0
 
     @property
@@ -277,6 +279,7 @@ class WindowCounter:
             counted=outcome.counted,
             late=outcome.late,
             duplicates=outcome.duplicates,
+            replayed=outcome.skipped,
             dedup_forgotten_early=outcome.dedup_forgotten_early,
         )
         if not state.active:

@@ -10,18 +10,19 @@ import orjson
 import pytest
 
 import monitor.pipelines.batches as pipelines
+from monitor.analysis.sentiment.labels import LabelThresholds
 from monitor.analysis.tickets.model import AlertRule
+from monitor.analysis.topics import WatchedTopic
 from monitor.analysis.windows import PostFacts, WindowAggregate
-from monitor.pipelines.batches import Pipeline, decode_scored_events
+from monitor.pipelines.batches import Pipeline
 from monitor.pipelines.count import CountStage
 from monitor.pipelines.detect import MergeStage
-from monitor.pipelines.score import score_events
+from monitor.pipelines.score import handle_posts, score_events
 from monitor.records import (
     DeadLetter,
     PartitionReport,
-    ScoredPost,
-    encode_scored_post,
 )
+from monitor.stages.score import PostScorer
 from tests.agents.test_stages import POST, OneBatchStream, make_pipeline
 from tests.fakes import FakeDocumentSink, FakeStateLog, FakeTopic, fake_event
 
@@ -39,21 +40,19 @@ def pipeline_with_all_topics() -> Pipeline:
 
 
 async def scored(pipeline: Pipeline, posts: list[tuple[str, str]], first: int) -> list:
-    """Score ``(id, published_at)`` posts; return decoded scored-posts events."""
-    sent = pipeline.topics.scored_posts.sent
-    before = len(sent)
-    await score_events(
-        pipeline,
-        [
-            fake_event(json.dumps({**POST, "id": i, "published_at": at}).encode())
-            for i, at in posts
-        ],
-    )
+    """Score ``(id, published_at)`` posts at offsets from ``first``: what count gets."""
     events = [
-        fake_event(value, topic="scored-posts", partition=0, offset=first + n)
-        for n, (_, value) in enumerate(sent[before:])
+        fake_event(
+            json.dumps({**POST, "id": i, "published_at": at}).encode(),
+            partition=0,
+            offset=first + n,
+        )
+        for n, (i, at) in enumerate(posts)
     ]
-    return await decode_scored_events(pipeline, "index", events)
+    return [
+        (event, item[1] if item else None)
+        for event, item in await score_events(pipeline, events)
+    ]
 
 
 def partials(pipeline: Pipeline) -> list[dict]:
@@ -210,22 +209,9 @@ async def test_a_failed_window_write_writes_it_and_sends_its_trigger_once() -> N
     assert pipeline.windows_sink.documents
 
 
-def scored_event(post_id: str, at: str, offset: int) -> object:
-    post = ScoredPost(
-        post_id=post_id,
-        source="weibo",
-        text="空调有股怪味",
-        original_text="空调有股怪味",
-        positive_probability=0.05,
-        label="negative",
-        keywords=["空调", "怪味"],
-        topics=["空调异味"],
-        published_at=datetime.fromisoformat(at),
-        scored_at=datetime.now(timezone.utc),
-    )
-    return fake_event(
-        encode_scored_post(post), topic="scored-posts", partition=0, offset=offset
-    )
+def post_event(post_id: str, at: str, offset: int) -> object:
+    post = {**POST, "id": post_id, "published_at": at, "text": "空调有股怪味，太差了"}
+    return fake_event(json.dumps(post).encode(), partition=0, offset=offset)
 
 
 async def test_a_poison_record_is_dead_lettered_and_later_windows_alert(
@@ -234,23 +220,25 @@ async def test_a_poison_record_is_dead_lettered_and_later_windows_alert(
     monkeypatch.setattr(pipelines, "BATCH_RETRY_INITIAL_SECONDS", 0.0)
     pipeline = pipeline_with_all_topics()
     one_partition(pipeline)
+    pipeline.scorer = PostScorer(
+        [WatchedTopic("空调异味", ("空调", "异味"))], LabelThresholds()
+    )
     count = CountStage(pipeline, FakeStateLog())
     count.assign([0])
 
     async def handle(pipe: Pipeline, events: list) -> None:  # noqa: ANN001
-        decoded = await decode_scored_events(pipe, "index", events)
-        if any(post and post["post_id"] == "poison" for _, post in decoded):
+        if any(json.loads(e.value)["id"] == "poison" for e in events):
             raise ValueError("a bug this record triggers")
-        await count.count(pipe, decoded)
+        await handle_posts(pipe, count, events)
 
     ids = ["n0", "n1", "poison", "n2", "n3"]
-    batch = [scored_event(i, "2026-11-20T13:01:00+08:00", n) for n, i in enumerate(ids)]
-    batch.append(scored_event("closer", "2026-11-20T13:10:00+08:00", len(ids)))
+    batch = [post_event(i, "2026-11-20T13:01:00+08:00", n) for n, i in enumerate(ids)]
+    batch.append(post_event("closer", "2026-11-20T13:10:00+08:00", len(ids)))
     stream = OneBatchStream(batch)
     await pipelines.consume_batches(
         stream,
         pipeline,
-        name="index_and_count",
+        name="score_index_count",
         batch_size=10,
         batch_seconds=0.1,
         handle=handle,

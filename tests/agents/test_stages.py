@@ -12,12 +12,13 @@ from prometheus_client import CollectorRegistry
 from monitor.analysis.sentiment.labels import LabelThresholds
 from monitor.metrics import MonitorMetrics
 from monitor.pipelines.batches import Pipeline
-from monitor.pipelines.index import index_events
-from monitor.pipelines.score import score_events
-from monitor.records import DeadLetter, ScoredPost
+from monitor.pipelines.count import CountStage
+from monitor.pipelines.index import index_decoded
+from monitor.pipelines.score import handle_posts, score_events
+from monitor.records import DeadLetter, ScoredPost, encode_scored_post
 from monitor.settings import Settings
 from monitor.stages.score import PostScorer
-from tests.fakes import FakeDocumentSink, FakeTopic, fake_event
+from tests.fakes import FakeDocumentSink, FakeStateLog, FakeTopic, fake_event
 
 POST = {
     "id": "p1",
@@ -48,7 +49,14 @@ class ExplodingScorer(PostScorer):
 def make_pipeline(sink: FakeDocumentSink | None = None) -> Pipeline:
     topics = {
         name: FakeTopic(name)
-        for name in ("posts", "scored_posts", "bursts", "tickets", "dead_letters")
+        for name in (
+            "posts",
+            "scored_posts",
+            "window_partials",
+            "bursts",
+            "tickets",
+            "dead_letters",
+        )
     }
     return Pipeline(
         settings=Settings(
@@ -64,8 +72,24 @@ def make_pipeline(sink: FakeDocumentSink | None = None) -> Pipeline:
     )
 
 
+def counter(pipeline: Pipeline) -> CountStage:
+    """A count stage on an in-memory state log, owning partition 0."""
+    stage = CountStage(pipeline, FakeStateLog())
+    stage.assign([0])
+    return stage
+
+
+async def chained(
+    pipeline: Pipeline, events: list, stage: CountStage | None = None
+) -> CountStage:  # noqa: ANN001
+    """Run the hot path (score, count, index, publish) on a batch of post events."""
+    stage = stage or counter(pipeline)
+    await handle_posts(pipeline, stage, events)
+    return stage
+
+
 def value(metric, **labels: str) -> float:  # noqa: ANN001
-    return metric.labels(**labels)._value.get()
+    return (metric.labels(**labels) if labels else metric)._value.get()
 
 
 def dead_letters(pipeline: Pipeline) -> list[DeadLetter]:
@@ -81,8 +105,9 @@ async def test_a_scoring_crash_dead_letters_that_post_and_the_batch_goes_on() ->
         ),
         fake_event(json.dumps({**POST, "id": "p3"}).encode(), offset=2),
     ]
-    await score_events(pipeline, events)
+    await chained(pipeline, events)
     assert [k for k, _ in pipeline.topics.scored_posts.sent] == [b"p1", b"p3"]
+    assert [doc_id for _, doc_id in pipeline.posts_sink.documents] == ["p1", "p3"]
     (letter,) = dead_letters(pipeline)
     assert letter.post_id == "boom" and letter.source == "weibo" and letter.offset == 1
     assert letter.reason == "scoring failed: RuntimeError: model file corrupt"
@@ -95,21 +120,20 @@ async def test_a_scoring_crash_dead_letters_that_post_and_the_batch_goes_on() ->
 
 async def test_invalid_post_is_dead_lettered_with_its_reason_counted_unknown() -> None:
     pipeline = make_pipeline()
-    await score_events(pipeline, [fake_event(b'{"id": "x"}', offset=7)])
+    stage = await chained(pipeline, [fake_event(b'{"id": "x"}', offset=7)])
     (letter,) = dead_letters(pipeline)
     assert letter.reason == "text is required" and letter.post_id is None
     assert letter.payload == '{"id": "x"}' and letter.offset == 7
     assert value(pipeline.metrics.posts_consumed, source="unknown") == 1
     assert pipeline.topics.scored_posts.sent == []
+    # Read past all the same: the partition is not held back by it.
+    assert stage.counter.partitions[0].position == 8
 
 
-async def scored_events(pipeline: Pipeline, ids: list[str]) -> list:  # noqa: ANN001
-    await score_events(
-        pipeline, [fake_event(json.dumps({**POST, "id": i}).encode()) for i in ids]
-    )
+def post_events(ids: list[str]) -> list:  # noqa: ANN001
     return [
-        fake_event(v, topic="scored-posts")
-        for _, v in pipeline.topics.scored_posts.sent
+        fake_event(json.dumps({**POST, "id": i}).encode(), offset=n)
+        for n, i in enumerate(ids)
     ]
 
 
@@ -118,26 +142,62 @@ async def test_index_waits_out_an_outage_then_writes_and_dead_letters_refusals()
 ):
     sink = FakeDocumentSink(unavailable_times=2, refuse={"bad"})
     pipeline = make_pipeline(sink)
-    events = await scored_events(pipeline, ["a", "bad", "c"])
-    await index_events(pipeline, events)
+    await chained(pipeline, post_events(["a", "bad", "c"]))
     assert sink.attempts == 3
     assert {doc_id for _, doc_id in sink.documents} == {"a", "c"}
     assert {index for index, _ in sink.documents} == {"monitor-posts-2026.11.20"}
     (letter,) = dead_letters(pipeline)
     assert letter.stage == "index" and letter.post_id == "bad"
     assert letter.reason == "Elasticsearch rejected the document: refused by fake"
-    assert ScoredPost.loads(letter.payload.encode()).post_id == "bad"
+    # The letter carries the post as it came in: it can be published again.
+    assert json.loads(letter.payload)["id"] == "bad" and letter.topic == "posts"
     assert value(pipeline.metrics.sink_retries, sink="elasticsearch") == 2
     assert value(pipeline.metrics.posts_indexed, source="weibo") == 2
 
 
-async def test_index_dead_letters_a_record_that_is_not_a_scored_post() -> None:
+async def test_posts_are_counted_before_they_are_indexed() -> None:
+    # The window reports (and the alerts they feed) do not wait for
+    # Elasticsearch: an outage delays the documents, not the counts.
+    sink = FakeDocumentSink(unavailable_times=1)
+    pipeline = make_pipeline(sink)
+    stage = counter(pipeline)
+    seen_by_sink: list[int] = []
+    write = sink.write
+
+    async def watching(docs):  # noqa: ANN001, ANN202
+        ledger = await stage.ledger(0)
+        seen_by_sink.append(sum(w.posts for w in ledger.windows.open.values()))
+        return await write(docs)
+
+    sink.write = watching  # type: ignore[method-assign]
+    await chained(pipeline, post_events(["a", "b"]), stage)
+    assert seen_by_sink == [2, 2]
+    assert {doc_id for _, doc_id in sink.documents} == {"a", "b"}
+
+
+async def test_a_later_copy_of_a_post_id_is_neither_counted_nor_indexed() -> None:
     sink = FakeDocumentSink()
     pipeline = make_pipeline(sink)
-    await index_events(pipeline, [fake_event(b'{"post_id": 1}', topic="scored-posts")])
-    (letter,) = dead_letters(pipeline)
-    assert letter.stage == "index" and letter.reason.startswith("not a ScoredPost")
-    assert sink.attempts == 0
+    stage = await chained(pipeline, post_events(["a"]))
+    copy = fake_event(
+        json.dumps({**POST, "id": "a", "text": "改过"}).encode(), offset=1
+    )
+    await chained(pipeline, [copy], stage)
+    ledger = await stage.ledger(0)
+    assert sum(w.posts for w in ledger.windows.open.values()) == 1
+    assert sink.documents[("monitor-posts-2026.11.20", "a")]["text"] == POST["text"]
+    assert value(pipeline.metrics.posts_duplicate) == 1
+
+
+async def test_without_publishing_scored_posts_the_topic_stays_empty() -> None:
+    sink = FakeDocumentSink()
+    pipeline = make_pipeline(sink)
+    pipeline.settings = pipeline.settings.model_copy(
+        update={"publish_scored_posts": False}
+    )
+    await chained(pipeline, post_events(["a", "b"]))
+    assert pipeline.topics.scored_posts.sent == []
+    assert len(sink.documents) == 2
 
 
 @pytest.mark.parametrize("offset", ["+00:00", "+08:00"])
@@ -148,9 +208,7 @@ async def test_daily_index_follows_the_configured_offset(offset: str) -> None:
         update={"index_utc_offset": offset}
     )
     late = {**POST, "id": "late", "published_at": "2026-11-20T23:30:00+00:00"}
-    await score_events(pipeline, [fake_event(json.dumps(late).encode())])
-    events = [fake_event(v) for _, v in pipeline.topics.scored_posts.sent]
-    await index_events(pipeline, events)
+    await chained(pipeline, [fake_event(json.dumps(late).encode())])
     expected = "2026.11.20" if offset == "+00:00" else "2026.11.21"
     assert list(sink.documents) == [(f"monitor-posts-{expected}", "late")]
 
@@ -184,15 +242,17 @@ async def test_a_refused_delivery_makes_the_whole_batch_run_again(monkeypatch) -
     )
     calls = []
 
+    stage = counter(pipeline)
+
     async def handle(pipe, events):  # noqa: ANN001, ANN202
         calls.append(len(events))
         assert not stream.acked
-        await score_events(pipe, events)
+        await handle_posts(pipe, stage, events)
 
     await pipelines.consume_batches(
         stream,
         pipeline,
-        name="score_posts",
+        name="score_index_count",
         batch_size=10,
         batch_seconds=0.1,
         handle=handle,
@@ -201,7 +261,13 @@ async def test_a_refused_delivery_makes_the_whole_batch_run_again(monkeypatch) -
     assert stream.acked
     # At least once: "b" went out on the failed attempt too; ids make it idempotent.
     assert {k for k, _ in pipeline.topics.scored_posts.sent} == {b"a", b"b"}
-    assert value(pipeline.metrics.batch_retries, stage="score_posts") == 1
+    assert value(pipeline.metrics.batch_retries, stage="score_index_count") == 1
+    # Counted and indexed once each, though the batch ran twice.
+    ledger = await stage.ledger(0)
+    assert sum(w.posts for w in ledger.windows.open.values()) == 2
+    assert value(pipeline.metrics.posts_duplicate) == 0
+    assert value(pipeline.metrics.posts_replayed) == 2
+    assert len(pipeline.posts_sink.documents) == 2
 
 
 async def test_dead_letter_keeps_a_bounded_payload_and_says_so() -> None:
@@ -225,16 +291,25 @@ async def test_dead_letter_keeps_a_bounded_payload_and_says_so() -> None:
 async def test_a_post_that_cannot_be_mapped_is_dead_lettered_alone() -> None:
     sink = FakeDocumentSink()
     pipeline = make_pipeline(sink)
-    events = await scored_events(pipeline, ["a", "b"])
-    bad = ScoredPost.loads(events[1].value)
+    items = [item for _, item in await score_events(pipeline, post_events(["a", "b"]))]
+    assert all(items)
+    bad = ScoredPost.loads(items[1][2])
     # 0001-01-01 at +08:00 is before year 1 in UTC: no daily index name exists.
     bad.published_at = datetime(1, 1, 1, tzinfo=timezone(timedelta(hours=8)))
-    events[1] = fake_event(bad.dumps(), topic="scored-posts")
-    await index_events(pipeline, events)
+    await index_decoded(
+        pipeline,
+        [
+            (fake_event(items[0][2], offset=0), items[0][1]),
+            (
+                fake_event(encode_scored_post(bad), offset=1),
+                json.loads(encode_scored_post(bad)),
+            ),
+        ],
+    )
     assert [doc_id for _, doc_id in sink.documents] == ["a"]
     (letter,) = dead_letters(pipeline)
     assert letter.post_id == "b" and letter.reason.startswith(
-        "not a ScoredPost: published_at is outside the years"
+        "cannot map to a document:"
     )
 
 
@@ -246,7 +321,6 @@ async def test_score_stage_counts_cache_hits_and_misses() -> None:
     await score_events(pipeline, [fake_event(storm[0], offset=5)])
     assert value(pipeline.metrics.score_cache, result="miss") == 1
     assert value(pipeline.metrics.score_cache, result="hit") == 5
-    assert len(pipeline.topics.scored_posts.sent) == 6
 
 
 def test_a_partition_is_caught_up_only_once_read_to_its_highwater() -> None:

@@ -145,7 +145,6 @@ class Stack:
             "MONITOR_TOPIC_TICKETS": f"{self.name}-tickets",
             "MONITOR_TOPIC_DEAD_LETTERS": self.dead_letters_topic,
             "MONITOR_TOPIC_PARTITIONS": "2",
-            "MONITOR_INDEX_BATCH_SECONDS": "0.3",
             "MONITOR_ES_RETRY_MAX_SECONDS": "2",
         }
         self.es = Elasticsearch(addresses.es_url, request_timeout=30)

@@ -25,6 +25,7 @@ TOPIC = "星河全部"
 
 CST = timezone(timedelta(hours=8))
 
+
 def watched_posts(
     count: int, *, seed: int, prefix: str, start: datetime | None = None
 ) -> list[dict[str, Any]]:
@@ -120,7 +121,9 @@ def test_elasticsearch_down_two_minutes_under_load_loses_nothing(
         time.sleep(max(0.0, 120 - (time.monotonic() - down_at)))
         # Stuck on the outage, it says so: records wait, no progress.
         assert (
-            worker.metric_sum("monitor_stage_pending_records", stage="index_and_count")
+            worker.metric_sum(
+                "monitor_stage_pending_records", stage="score_index_count"
+            )
             > 0
         )
     finally:

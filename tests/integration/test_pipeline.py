@@ -246,5 +246,6 @@ def test_document_elasticsearch_rejects_is_dead_lettered_with_its_reason(
         assert letter["stage"] == "index"
         assert "Elasticsearch rejected the document" in letter["reason"]
         assert "author" in letter["reason"]
-        assert json.loads(letter["payload"])["post_id"] == letter["post_id"]
+        # The post as it came in, ready to be published again.
+        assert json.loads(letter["payload"])["id"] == letter["post_id"]
     assert worker.metric_sum("monitor_es_bulk_errors_total", kind="rejected") == 3
