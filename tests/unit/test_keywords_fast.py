@@ -127,7 +127,6 @@ def test_neighbour_sets_iterate_as_python_sets() -> None:
     text = np.repeat(np.arange(len(graphs)), text_words)
     sentence = np.repeat(np.arange(len(sentence_lengths)), sentence_lengths)
     degree, added = keywords._links(word, sentence, text)
-    adjacency = keywords._set_order(degree, added, names)
     expected: list[str] = []
     for docs in graphs:
         sets: dict[str, set[str]] = {}
@@ -144,7 +143,14 @@ def test_neighbour_sets_iterate_as_python_sets() -> None:
                             sets[w1].add(w2)
                             sets[w2].add(w1)
         expected += chain.from_iterable(sets.values())
-    assert [names[i] for i in adjacency.tolist()] == expected
+    for emulate in (None, True, False):
+        adjacency = keywords._set_order(degree, added, names, emulate=emulate)
+        assert [names[i] for i in adjacency.tolist()] == expected
+
+
+def test_this_interpreter_builds_sets_as_emulated() -> None:
+    """Else every set would be built in Python: right, but slower."""
+    assert keywords._emulation_holds()
 
 
 def test_feed_texts_match_stock_keywords(

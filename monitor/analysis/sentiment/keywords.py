@@ -36,6 +36,7 @@ The arithmetic follows ``KeywordTextRank.solve``:
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Sequence
@@ -259,7 +260,9 @@ def _stable_argsort(values: FloatArray) -> IntArray:
     return order
 
 
-def _set_order(degree: IntArray, added: IntArray, names: list[str]) -> IntArray:
+def _set_order(
+    degree: IntArray, added: IntArray, names: list[str], *, emulate: bool | None = None
+) -> IntArray:
     """Each word's neighbours in the order its Python set iterates them.
 
     A set iterates its table's slots in order, and where a key lands depends
@@ -267,12 +270,14 @@ def _set_order(degree: IntArray, added: IntArray, names: list[str]) -> IntArray:
     here in numpy, one key of every set at a time; once fewer than
     ``_FEW_SETS`` sets are left (or for sets of more than ``_SIMULATED``
     keys), the rest are built as Python sets: the same keys added in the
-    same order give the same table.
+    same order give the same table. Every set is built in Python if this
+    interpreter's sets do not behave as emulated (:func:`_emulation_holds`).
 
     Args:
         degree: Per word, how many neighbours it has.
         added: Per word in turn, its neighbours in the order added.
         names: The words.
+        emulate: True or False to emulate or not without the check.
 
     Returns:
         Per word in turn, its neighbours in its set's iteration order.
@@ -281,6 +286,8 @@ def _set_order(degree: IntArray, added: IntArray, names: list[str]) -> IntArray:
     start = np.cumsum(degree) - degree
     room = np.where(degree < _GROW_AT, _SMALL_SLOTS, _LARGE_SLOTS)
     room[(degree == 0) | (degree > _SIMULATED)] = 0
+    if not (_emulation_holds() if emulate is None else emulate):
+        room[:] = 0
     base = np.cumsum(room) - room
     slots = np.full(int(room.sum()), -1, dtype=np.int64)
     hashes = np.fromiter(map(hash, names), dtype=np.int64, count=len(names))
@@ -298,7 +305,8 @@ def _set_order(degree: IntArray, added: IntArray, names: list[str]) -> IntArray:
         slots[cell] = added[entry[spread]]
         sets = sets[~apart]
     rank = 0
-    while len(sets) >= _FEW_SETS:
+    few = _FEW_SETS if emulate is None else 1
+    while len(sets) >= few:
         key = added[start[sets] + rank]
         mask = _SMALL_SLOTS - 1 if rank < _GROW_AT else _LARGE_SLOTS - 1
         _insert(slots, base[sets], mask, key, hashes[key])
@@ -319,6 +327,27 @@ def _set_order(degree: IntArray, added: IntArray, names: list[str]) -> IntArray:
         index = dict(zip(words, keys, strict=True))
         adjacency[lo:hi] = [index[w] for w in set(words)]
     return adjacency
+
+
+@functools.cache
+def _emulation_holds() -> bool:
+    """Whether the numpy tables match this interpreter's sets (checked once).
+
+    CPython 3.7 to 3.13 build sets as emulated here; another interpreter or
+    a future change would show here, and sets are then built in Python.
+    """
+    names = [f"check {i}" for i in range(8 * _SIMULATED)]
+    n = len(names)
+    degree = np.arange(n, dtype=np.int64) % _SIMULATED + 1
+    added = np.concatenate(
+        [(np.arange(d) + i + 1) % n for i, d in enumerate(degree.tolist())]
+    ).astype(np.int64)
+    return bool(
+        np.array_equal(
+            _set_order(degree, added, names, emulate=True),
+            _set_order(degree, added, names, emulate=False),
+        )
+    )
 
 
 def _grow(slots: IntArray, base: IntArray, hashes: IntArray) -> None:
