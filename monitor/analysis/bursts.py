@@ -55,15 +55,24 @@ is a robust, seasonal, overdispersed count model:
   than ``min_excess`` above their expected count, which could not start an
   event either (the smoothed sums still carry a large burst for many windows
   after the counts are back). The refractory gap keeps one news story, whose
-  volume comes in waves over a day, to one event.
+  volume comes in waves over a day, to one event; a window whose score beats
+  the last event's peak by ``louder_ends_refractory`` is a bigger story and
+  may start one sooner;
+* a value series' noise variance learns from its raw residuals
+  (``value_spread_winsor_sd``), its level from winsorised ones: a
+  measurement that spikes routinely (disk writes, load balancers) has wide
+  noise, so its daily spikes stop scoring as if each were the first.
 
 State per series is a fixed number of floats (31 seasonal factors plus a few
 scalars per scale), whatever the stream length, and round-trips through
 :meth:`BurstDetector.snapshot` / :meth:`BurstDetector.restore` as plain
 JSON-able dicts.
 
-The same count helpers (:func:`to_utc`, :func:`check_count`,
-:func:`anscombe_difference`) serve :mod:`monitor.analysis.emerging`.
+The settings live in :mod:`monitor.analysis.bursts_config`, the state and
+its snapshot in :mod:`monitor.analysis.bursts_state`, the count helpers
+(:func:`to_utc`, :func:`check_count`, :func:`anscombe_difference`, which also
+serve :mod:`monitor.analysis.emerging`) in :mod:`monitor.analysis.bursts_noise`;
+all are importable from here.
 """
 
 from __future__ import annotations
@@ -72,17 +81,42 @@ import enum
 import math
 import statistics
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta, timezone
-from typing import Any, Literal
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
 
-from monitor.errors import ConfigError, InvalidRecordError
+from monitor.analysis.bursts_config import MEASUREMENT_MIN_LEVEL, DetectorConfig
+from monitor.analysis.bursts_noise import (
+    anscombe_difference,
+    check_count,
+    check_value,
+    ewma_alpha,
+    gauss_surprise,
+    is_count,
+    to_utc,
+)
+from monitor.analysis.bursts_state import (
+    SNAPSHOT_VERSION,
+    BurstEvent,
+    DetectorState,
+    snapshot_of,
+    state_from_snapshot,
+)
+from monitor.errors import InvalidRecordError
 
-SNAPSHOT_VERSION = 3
-"""Version of :meth:`BurstDetector.snapshot`; 2 added the refractory clock,
-3 the value model."""
-_ANSCOMBE = 3.0 / 8.0
-_HOUR = 3600.0
+__all__ = [
+    "SNAPSHOT_VERSION",
+    "BurstDetector",
+    "BurstEvent",
+    "BurstPhase",
+    "DetectorConfig",
+    "WindowScore",
+    "anscombe_difference",
+    "check_count",
+    "check_value",
+    "to_utc",
+]
+
 _DAY = 86400.0
 _WEEK = 7 * _DAY
 _LN10 = math.log(10.0)
@@ -92,209 +126,8 @@ _GAUSS_EXCESS = 0.42
 # A value series' window is news only this many standard deviations above
 # its expectation (the count model's min_excess in posts has no unit here).
 _VALUE_MIN_EXCESS_SD = 1.0
-# A count series is only judged under-dispersed (see
-# DetectorConfig.poisson_share) at this many posts per window or more: below
-# it, Poisson noise is too coarse to tell.
-_MEASUREMENT_MIN_LEVEL = 5.0
 # Scores are capped here: -log10 of about the smallest positive double.
 _MAX_SCORE = 300.0
-
-
-@dataclass(frozen=True)
-class DetectorConfig:
-    """Settings of :class:`BurstDetector`; the defaults are the tested ones.
-
-    Attributes:
-        window_seconds: Window length in seconds, or ``None`` to infer it from
-            the gap between the first two updates.
-        level_half_life_seconds: Half-life of the deseasonalised level (> 0).
-        trend_half_life_seconds: Half-life of the trend estimate (> 0).
-        trend_damping_seconds: Time over which an unconfirmed trend decays by
-            half (> 0); keeps a burst from being extrapolated.
-        daily_half_life_days: Half-life of each hour-of-day factor, counted in
-            days of visits to that hour (> 0).
-        weekly_half_life_weeks: Half-life of each day-of-week factor, counted in
-            weeks of visits to that day (> 0).
-        dispersion_half_life_seconds: Half-life of the overdispersion
-            estimate (> 0).
-        initial_dispersion: Prior ``phi`` of ``var = mu + phi * mu**2`` (>= 0).
-        max_dispersion: Upper bound of ``phi`` (>= initial_dispersion).
-        winsor_sd: Observations are clipped to ``mu +- winsor_sd`` standard
-            deviations before they are learned (> 0).
-        scale_half_lives_windows: Half-lives, in windows, of the exponentially
-            weighted sums that are scored; 0 scores the single window. Each
-            scale has its own tail calibration; the best one counts, less a
-            Bonferroni ``log10(len)``. Longer scales catch slow rises.
-        min_expected: Floor of the expected count per window (> 0), so an
-            all-zero history still has Poisson noise.
-        enter_score: Surprise (``-log10`` of the calibrated tail probability
-            of a window) that starts an event if the window is also novel;
-            4 is about once in 10,000 windows, and the ``burst`` rule's
-            shipped threshold (a rule's threshold above it only sees an
-            event's first windows: see ``WindowScore.alert_score``).
-        exit_score: Surprise below which an event winds down (< enter_score).
-        tail_fraction: Share of windows above the tracked tail threshold (0-1)
-            in the peaks-over-threshold calibration.
-        tail_quantile_step: Step of the stochastic tail-quantile tracker, in
-            standard deviations (> 0).
-        tail_memory: Exceedances over which the mean tail excess is averaged
-            (>= 1); larger forgets past bursts more slowly.
-        tail_clip: An exceedance is clipped to this many mean excesses before
-            it is learned (> 0), so one giant burst cannot mute the series.
-        min_tail_excess: Floor of the mean tail excess (> 0).
-        quiet_windows: Consecutive quiet windows that end an event (>= 1);
-            a window is quiet if its score is below ``exit_score`` or its
-            count is not above the expected count by ``min_excess`` or more.
-        min_excess: An event only starts if the count exceeds the expected
-            count by at least this many posts (>= 0).
-        warmup_seconds: Time after the first window during which the baseline
-            learns but no event can start (>= 0).
-        max_gap_windows: Missing windows (no count reported) up to this many are
-            filled with zeros; a longer gap fills only this many (>= 0).
-        novelty_half_life_seconds: Half-life of the record log ratio to the
-            baseline that a window must beat to start an event (> 0), or
-            ``None`` to drop this gate.
-        loudness_half_life_seconds: Half-life of the record log count that a
-            window must also beat to start an event (> 0), or ``None`` to drop
-            this gate.
-        refractory_seconds: Least time between the starts of two events
-            (>= 0); 0 lets a new event start as soon as the last one ended.
-        tail_fit: Where an exponential tail is fitted to the excesses over
-            the tracked quantile (``tail_memory``, ``tail_clip``,
-            ``min_tail_excess``): ``"none"`` (the model's noise sets the
-            tail's scale everywhere), ``"values"`` (value series only) or
-            ``"all"``.
-        two_sided_values: A value series (see :meth:`BurstDetector.update`)
-            is scored on its departure from the expectation in either
-            direction (a measurement falling away is as anomalous as one
-            rising); counts are always scored upwards only (a burst).
-        relative_quantile_step: The tail-quantile tracker steps in
-            proportion to the tracked quantile (a badly mis-scaled model is
-            corrected in hundreds of windows, not thousands).
-        poisson_share: A count series whose learned noise variance falls
-            below this share of its mean (Poisson noise has variance equal
-            to the mean) at ``_MEASUREMENT_MIN_LEVEL`` or more per window
-            after warm-up is a whole-number measurement (a speed, a
-            reading), not a count of independent posts: it takes the value
-            model for good. ``None`` keeps every whole-number series a
-            count. In (0, 1].
-        min_zero_probability: A window never reported is filled with 0
-            posts only where the count model gives 0 at least this
-            probability; elsewhere (a busy series, a measurement) it is
-            missing and skipped. ``None`` fills every gap. In (0, 1).
-
-    """
-
-    window_seconds: float | None = None
-    level_half_life_seconds: float = 12 * _HOUR
-    trend_half_life_seconds: float = 6 * _HOUR
-    trend_damping_seconds: float = 3 * _HOUR
-    daily_half_life_days: float = 3.0
-    weekly_half_life_weeks: float = 2.0
-    dispersion_half_life_seconds: float = 2 * _DAY
-    initial_dispersion: float = 0.1
-    max_dispersion: float = 4.0
-    winsor_sd: float = 3.0
-    scale_half_lives_windows: tuple[float, ...] = (3.0, 12.0)
-    min_expected: float = 0.05
-    enter_score: float = 4.0
-    exit_score: float = 1.0
-    quiet_windows: int = 3
-    min_excess: float = 3.0
-    warmup_seconds: float = _DAY
-    max_gap_windows: int = 288
-    tail_fraction: float = 0.05
-    tail_quantile_step: float = 0.02
-    tail_memory: float = 200.0
-    tail_clip: float = 5.0
-    min_tail_excess: float = 0.3
-    novelty_half_life_seconds: float | None = None
-    loudness_half_life_seconds: float | None = 28 * _DAY
-    refractory_seconds: float = _DAY
-    two_sided_values: bool = True
-    tail_fit: Literal["none", "values", "all"] = "none"
-    relative_quantile_step: bool = True
-    poisson_share: float | None = 0.8
-    min_zero_probability: float | None = 1e-3
-
-    def __post_init__(self) -> None:
-        problems = []
-        positive = (
-            "level_half_life_seconds",
-            "trend_half_life_seconds",
-            "trend_damping_seconds",
-            "daily_half_life_days",
-            "weekly_half_life_weeks",
-            "dispersion_half_life_seconds",
-            "winsor_sd",
-            "min_expected",
-        )
-        for name in positive:
-            value = getattr(self, name)
-            if not (isinstance(value, int | float) and math.isfinite(value)) or (
-                value <= 0
-            ):
-                problems.append(f"{name}: must be a finite number > 0, got {value!r}")
-        for name in ("novelty_half_life_seconds", "loudness_half_life_seconds"):
-            value = getattr(self, name)
-            if value is not None and not (math.isfinite(value) and value > 0):
-                problems.append(f"{name}: must be None or > 0, got {value!r}")
-        if self.window_seconds is not None and not (
-            math.isfinite(self.window_seconds) and self.window_seconds > 0
-        ):
-            problems.append(
-                f"window_seconds: must be None or > 0, got {self.window_seconds!r}"
-            )
-        for name in (
-            "initial_dispersion",
-            "min_excess",
-            "warmup_seconds",
-            "refractory_seconds",
-        ):
-            value = getattr(self, name)
-            if not math.isfinite(value) or value < 0:
-                problems.append(f"{name}: must be a finite number >= 0, got {value!r}")
-        if self.tail_fit not in ("none", "values", "all"):
-            problems.append(
-                f"tail_fit: must be 'none', 'values' or 'all', got {self.tail_fit!r}"
-            )
-        if self.max_dispersion < self.initial_dispersion:
-            problems.append("max_dispersion: must be >= initial_dispersion")
-        if not self.exit_score < self.enter_score:
-            problems.append(
-                f"exit_score: must be below enter_score ({self.enter_score}),"
-                f" got {self.exit_score}"
-            )
-        if not self.scale_half_lives_windows or any(
-            not (math.isfinite(h) and h >= 0) for h in self.scale_half_lives_windows
-        ):
-            problems.append("scale_half_lives_windows: need one or more values >= 0")
-        if not 0 < self.tail_fraction < 1:
-            problems.append(
-                f"tail_fraction: must be in (0, 1), got {self.tail_fraction}"
-            )
-        for name in ("tail_quantile_step", "tail_clip", "min_tail_excess"):
-            if not getattr(self, name) > 0:
-                problems.append(f"{name}: must be > 0, got {getattr(self, name)!r}")
-        if not self.tail_memory >= 1:
-            problems.append(f"tail_memory: must be >= 1, got {self.tail_memory!r}")
-        if self.poisson_share is not None and not 0 < self.poisson_share <= 1:
-            problems.append(
-                f"poisson_share: must be None or in (0, 1], got {self.poisson_share!r}"
-            )
-        least = self.min_zero_probability
-        if least is not None and not 0 < least < 1:
-            problems.append(
-                f"min_zero_probability: must be None or in (0, 1), got {least!r}"
-            )
-        if self.quiet_windows < 1:
-            problems.append(f"quiet_windows: must be >= 1, got {self.quiet_windows}")
-        if self.max_gap_windows < 0:
-            problems.append(
-                f"max_gap_windows: must be >= 0, got {self.max_gap_windows}"
-            )
-        if problems:
-            raise ConfigError(problems)
 
 
 class BurstPhase(enum.Enum):
@@ -303,32 +136,6 @@ class BurstPhase(enum.Enum):
     STARTED = "started"
     PEAKED = "peaked"
     ENDED = "ended"
-
-
-@dataclass(frozen=True)
-class BurstEvent:
-    """One burst: a run of windows from a high score until it calms down.
-
-    Attributes:
-        started_at: Start of the window whose score reached ``enter_score``.
-        peak_at: Start of the window with the highest score so far.
-        ended_at: Start of the last window of the event, set once it ended
-            (after ``quiet_windows`` quiet windows in a row, see
-            ``DetectorConfig.quiet_windows``).
-        peak_score: Highest score in the event, in standard deviations.
-        peak_observed_count: Count of the peak window (posts).
-        peak_expected_count: Baseline expectation of the peak window (posts).
-        windows: Windows seen since the event started, the current included.
-
-    """
-
-    started_at: datetime
-    peak_at: datetime
-    ended_at: datetime | None
-    peak_score: float
-    peak_observed_count: float
-    peak_expected_count: float
-    windows: int
 
 
 @dataclass(frozen=True)
@@ -384,112 +191,6 @@ class _View:
     alert_score: float
 
 
-@dataclass
-class _State:
-    level: float = 0.0
-    trend: float = 0.0
-    dispersion_num: float = 0.0
-    dispersion_den: float = 0.0
-    daily: list[float] = field(default_factory=lambda: [1.0] * 24)
-    daily_visits: list[int] = field(default_factory=lambda: [0] * 24)
-    weekly: list[float] = field(default_factory=lambda: [1.0] * 7)
-    weekly_visits: list[int] = field(default_factory=lambda: [0] * 7)
-    sums: list[list[float]] = field(default_factory=list)
-    tails: list[list[float]] = field(default_factory=list)
-    windows_seen: int = 0
-    window_seconds: float | None = None
-    first_start: datetime | None = None
-    last_start: datetime | None = None
-    event: BurstEvent | None = None
-    quiet: int = 0
-    record: float = 0.0
-    loud_record: float = 0.0
-    last_event_start: datetime | None = None
-    count_like: bool = True
-    value_level: float = 0.0
-    value_variance: float = 0.0
-    value_daily: list[float] = field(default_factory=lambda: [0.0] * 24)
-
-
-def to_utc(moment: datetime, what: str) -> datetime:
-    """Return a timezone-aware ``moment`` in UTC.
-
-    Args:
-        moment: A window start or snapshot time.
-        what: Its name, for the error message.
-
-    Raises:
-        InvalidRecordError: If ``moment`` is naive.
-
-    """
-    if moment.tzinfo is None or moment.utcoffset() is None:
-        raise InvalidRecordError(f"{what} must be timezone-aware, got {moment!r}")
-    return moment.astimezone(timezone.utc)
-
-
-def check_count(count: float) -> float:
-    """Return a posts count as a float after checking it.
-
-    Raises:
-        InvalidRecordError: If the count is negative, NaN or infinite.
-
-    """
-    value = float(count)
-    if not math.isfinite(value) or value < 0:
-        raise InvalidRecordError(f"count must be a finite number >= 0, got {count!r}")
-    return value
-
-
-def check_value(value: float) -> float:
-    """Return a window's value as a float after checking it.
-
-    Raises:
-        InvalidRecordError: If the value is NaN or infinite.
-
-    """
-    number = float(value)
-    if not math.isfinite(number):
-        raise InvalidRecordError(f"value must be a finite number, got {value!r}")
-    return number
-
-
-def _is_count(value: float) -> bool:
-    return value >= 0 and value == math.floor(value)
-
-
-def anscombe_difference(observed: float, expected: float) -> float:
-    """Return how far a count is above its expectation on the square-root scale.
-
-    ``2 * (sqrt(observed + 3/8) - sqrt(expected + 3/8))``: Anscombe's
-    variance-stabilising transform, about one unit per standard deviation
-    for Poisson counts whatever their size.
-
-    Args:
-        observed: Posts counted (>= 0).
-        expected: Posts expected (>= 0).
-
-    Returns:
-        The difference, in (Poisson) standard deviations; negative below.
-
-    """
-    return 2.0 * (math.sqrt(observed + _ANSCOMBE) - math.sqrt(expected + _ANSCOMBE))
-
-
-def _gauss_surprise(x: float) -> float:
-    """Return ``-log10 P(N(0, 1) > x)``, finite however large ``x`` is."""
-    if x < 8.0:
-        return -math.log10(0.5 * math.erfc(x / math.sqrt(2.0)))
-    # Mills ratio: P(N > x) ~ pdf(x) / x * (1 - 1/x**2), accurate to 1e-4 here.
-    log_tail = -0.5 * x * x - math.log(x * math.sqrt(2.0 * math.pi))
-    return -(log_tail + math.log1p(-1.0 / (x * x))) / _LN10
-
-
-def _alpha(step: float, half_life: float) -> float:
-    # typeshed types float ** float as Any (a negative base gives a complex).
-    decay: float = 2.0 ** (-step / half_life)
-    return 1.0 - decay
-
-
 class BurstDetector:
     """Causal burst detector for one series of per-window counts.
 
@@ -505,7 +206,7 @@ class BurstDetector:
 
         """
         self.config = config or DetectorConfig()
-        self._state = _State(window_seconds=self.config.window_seconds)
+        self._state = DetectorState(window_seconds=self.config.window_seconds)
         scales = len(self.config.scale_half_lives_windows)
         self._state.sums = [[0.0, 0.0, 0.0] for _ in range(scales)]
         self._state.tails = [[_GAUSS_Q95, _GAUSS_EXCESS, 0.0] for _ in range(scales)]
@@ -717,7 +418,7 @@ class BurstDetector:
         cfg = self.config
         state = self._state
         step = state.window_seconds or 300.0
-        count_like = state.count_like and _is_count(observed)
+        count_like = state.count_like and is_count(observed)
         if count_like:
             mu = (
                 self._expected(start)
@@ -768,10 +469,7 @@ class BurstDetector:
             excess = observed - mu >= cfg.min_excess
         else:
             excess = self._value_z(observed - mu) >= _VALUE_MIN_EXCESS_SD * sd
-        last = state.last_event_start
-        rested = (
-            last is None or (start - last).total_seconds() >= cfg.refractory_seconds
-        )
+        rested = self._rested(start, score)
         news = warm and novel and excess and rested and state.event is None
         return _View(
             count_like=count_like,
@@ -786,6 +484,17 @@ class BurstDetector:
             loud_record=loud_record,
             alert_score=score if news else 0.0,
         )
+
+    def _rested(self, start: datetime, score: float) -> bool:
+        # The refractory gap keeps one story's waves to one event; a window
+        # that beats the last event's peak by a margin is a new story.
+        cfg = self.config
+        state = self._state
+        last = state.last_event_start
+        if last is None or (start - last).total_seconds() >= cfg.refractory_seconds:
+            return True
+        margin = cfg.louder_ends_refractory
+        return margin is not None and score >= state.last_event_peak + margin
 
     def _value_z(self, departure: float) -> float:
         # A value series' departure counts in both directions if configured.
@@ -882,7 +591,7 @@ class BurstDetector:
         if (start - state.first_start).total_seconds() < cfg.warmup_seconds:
             return False
         typical = math.sqrt(max(state.dispersion_den, 0.0))
-        if typical < _MEASUREMENT_MIN_LEVEL:
+        if typical < MEASUREMENT_MIN_LEVEL:
             return False
         return 1.0 + state.dispersion_num / typical < cfg.poisson_share
 
@@ -943,7 +652,7 @@ class BurstDetector:
         # noise instead, shifted so its upper quantile is u; continuous
         # at u, and near 0 for a window at baseline.
         shifted = z - u + self._body_quantile
-        return max(0.0, _gauss_surprise(shifted))
+        return max(0.0, gauss_surprise(shifted))
 
     def _learn_tail(self, tail: list[float], z: float) -> None:
         # Peaks over threshold: track the upper quantile and the mean excess.
@@ -979,10 +688,7 @@ class BurstDetector:
         event = state.event
         phase: BurstPhase | None = None
         if event is None:
-            last = state.last_event_start
-            rested = (
-                last is None or (start - last).total_seconds() >= cfg.refractory_seconds
-            )
+            rested = self._rested(start, score)
             excess = (
                 observed - mu >= cfg.min_excess
                 if count_like
@@ -993,6 +699,7 @@ class BurstDetector:
                 state.event = event
                 state.quiet = 0
                 state.last_event_start = start
+                state.last_event_peak = score
                 phase = BurstPhase.STARTED
         else:
             event = BurstEvent(
@@ -1035,6 +742,7 @@ class BurstDetector:
                 phase = BurstPhase.ENDED
             else:
                 state.event = event
+            state.last_event_peak = event.peak_score
         return WindowScore(
             window_start=start,
             observed_count=observed,
@@ -1058,10 +766,10 @@ class BurstDetector:
         seasonal = state.daily[hour] * state.weekly[weekday]
         deseasonalised = clipped / seasonal
         previous = state.level
-        a_level = max(_alpha(step, cfg.level_half_life_seconds), 1.0 / n)
+        a_level = max(ewma_alpha(step, cfg.level_half_life_seconds), 1.0 / n)
         predicted = max(state.level + state.trend, 0.0)
         state.level = predicted + a_level * (deseasonalised - predicted)
-        a_trend = _alpha(step, cfg.trend_half_life_seconds)
+        a_trend = ewma_alpha(step, cfg.trend_half_life_seconds)
         damping = 2.0 ** (-step / cfg.trend_damping_seconds)
         state.trend = damping * (
             state.trend + a_trend * ((state.level - previous) - state.trend)
@@ -1070,19 +778,21 @@ class BurstDetector:
         base = max(state.level, cfg.min_expected)
         visits = state.daily_visits[hour] + 1
         state.daily_visits[hour] = visits
-        a_daily = max(_alpha(step / _DAY, cfg.daily_half_life_days), 1.0 / visits)
+        a_daily = max(ewma_alpha(step / _DAY, cfg.daily_half_life_days), 1.0 / visits)
         ratio = clipped / (base * state.weekly[weekday])
         state.daily[hour] += a_daily * (min(ratio, 10.0) - state.daily[hour])
         state.daily[hour] = max(state.daily[hour], 0.05)
 
         visits = state.weekly_visits[weekday] + 1
         state.weekly_visits[weekday] = visits
-        a_weekly = max(_alpha(step / _WEEK, cfg.weekly_half_life_weeks), 1.0 / visits)
+        a_weekly = max(
+            ewma_alpha(step / _WEEK, cfg.weekly_half_life_weeks), 1.0 / visits
+        )
         ratio = clipped / (base * state.daily[hour])
         state.weekly[weekday] += a_weekly * (min(ratio, 10.0) - state.weekly[weekday])
         state.weekly[weekday] = max(state.weekly[weekday], 0.05)
 
-        a_disp = _alpha(step, cfg.dispersion_half_life_seconds)
+        a_disp = ewma_alpha(step, cfg.dispersion_half_life_seconds)
         excess = (clipped - mu) ** 2 - mu
         state.dispersion_num += a_disp * (excess - state.dispersion_num)
         state.dispersion_den += a_disp * (mu * mu - state.dispersion_den)
@@ -1096,23 +806,31 @@ class BurstDetector:
         hour = start.hour
         mu = state.value_level + state.value_daily[hour]
         residual = observed - mu
+        # The noise variance may learn from wider residuals than the level:
+        # a series that spikes often has wide noise, and its next spike is
+        # less surprising (value_spread_winsor_sd).
+        spread = residual
         if n > 2:
-            bound = cfg.winsor_sd * math.sqrt(self._value_variance())
+            sd = math.sqrt(self._value_variance())
+            bound = cfg.winsor_sd * sd
             residual = min(max(residual, -bound), bound)
+            if cfg.value_spread_winsor_sd is not None:
+                wide = cfg.value_spread_winsor_sd * sd
+                spread = min(max(spread, -wide), wide)
         clipped = mu + residual
-        a_level = max(_alpha(step, cfg.level_half_life_seconds), 1.0 / n)
+        a_level = max(ewma_alpha(step, cfg.level_half_life_seconds), 1.0 / n)
         state.value_level += a_level * (
             clipped - state.value_daily[hour] - state.value_level
         )
         a_daily = max(
-            _alpha(step / _DAY, cfg.daily_half_life_days),
+            ewma_alpha(step / _DAY, cfg.daily_half_life_days),
             1.0 / (state.daily_visits[hour] + 1),
         )
         state.value_daily[hour] += a_daily * (
             clipped - state.value_level - state.value_daily[hour]
         )
-        a_var = max(_alpha(step, cfg.dispersion_half_life_seconds), 1.0 / n)
-        state.value_variance += a_var * (residual * residual - state.value_variance)
+        a_var = max(ewma_alpha(step, cfg.dispersion_half_life_seconds), 1.0 / n)
+        state.value_variance += a_var * (spread * spread - state.value_variance)
 
     # -- persistence ---------------------------------------------------------
 
@@ -1124,15 +842,7 @@ class BurstDetector:
             8601 strings in UTC.
 
         """
-        state = self._state
-        data = asdict(state)
-        for key in ("first_start", "last_start", "last_event_start"):
-            moment = getattr(state, key)
-            data[key] = None if moment is None else moment.isoformat()
-        event = state.event
-        data["event"] = None if event is None else _event_to_dict(event)
-        data["version"] = SNAPSHOT_VERSION
-        return data
+        return snapshot_of(self._state)
 
     @classmethod
     def restore(
@@ -1153,82 +863,5 @@ class BurstDetector:
 
         """
         detector = cls(config)
-        if snapshot.get("version") != SNAPSHOT_VERSION:
-            raise InvalidRecordError(
-                f"burst snapshot version {snapshot.get('version')!r} is not"
-                f" {SNAPSHOT_VERSION}"
-            )
-        try:
-            state = _State(
-                level=float(snapshot["level"]),
-                trend=float(snapshot["trend"]),
-                dispersion_num=float(snapshot["dispersion_num"]),
-                dispersion_den=float(snapshot["dispersion_den"]),
-                daily=[float(v) for v in snapshot["daily"]],
-                daily_visits=[int(v) for v in snapshot["daily_visits"]],
-                weekly=[float(v) for v in snapshot["weekly"]],
-                weekly_visits=[int(v) for v in snapshot["weekly_visits"]],
-                sums=[[float(v) for v in row] for row in snapshot["sums"]],
-                tails=[[float(v) for v in row] for row in snapshot["tails"]],
-                windows_seen=int(snapshot["windows_seen"]),
-                window_seconds=(
-                    None
-                    if snapshot["window_seconds"] is None
-                    else float(snapshot["window_seconds"])
-                ),
-                first_start=_parse_time(snapshot["first_start"]),
-                last_start=_parse_time(snapshot["last_start"]),
-                event=(
-                    None
-                    if snapshot["event"] is None
-                    else _event_from_dict(snapshot["event"])
-                ),
-                quiet=int(snapshot["quiet"]),
-                record=float(snapshot["record"]),
-                loud_record=float(snapshot["loud_record"]),
-                last_event_start=_parse_time(snapshot["last_event_start"]),
-                count_like=bool(snapshot["count_like"]),
-                value_level=float(snapshot["value_level"]),
-                value_variance=float(snapshot["value_variance"]),
-                value_daily=[float(v) for v in snapshot["value_daily"]],
-            )
-        except (KeyError, TypeError, ValueError) as exc:
-            raise InvalidRecordError(f"malformed burst snapshot: {exc!r}") from exc
-        if (
-            len(state.daily) != 24
-            or len(state.weekly) != 7
-            or (len(state.value_daily) != 24)
-        ):
-            raise InvalidRecordError("malformed burst snapshot: seasonal lengths")
-        detector._state = state
+        detector._state = state_from_snapshot(snapshot)
         return detector
-
-
-def _parse_time(text: str | None) -> datetime | None:
-    if text is None:
-        return None
-    return to_utc(datetime.fromisoformat(text), "snapshot time")
-
-
-def _event_to_dict(event: BurstEvent) -> dict[str, Any]:
-    data = asdict(event)
-    for key in ("started_at", "peak_at", "ended_at"):
-        moment = getattr(event, key)
-        data[key] = None if moment is None else moment.isoformat()
-    return data
-
-
-def _event_from_dict(data: Mapping[str, Any]) -> BurstEvent:
-    started = _parse_time(data["started_at"])
-    peak = _parse_time(data["peak_at"])
-    if started is None or peak is None:
-        raise ValueError("event without start or peak")
-    return BurstEvent(
-        started_at=started,
-        peak_at=peak,
-        ended_at=_parse_time(data["ended_at"]),
-        peak_score=float(data["peak_score"]),
-        peak_observed_count=float(data["peak_observed_count"]),
-        peak_expected_count=float(data["peak_expected_count"]),
-        windows=int(data["windows"]),
-    )

@@ -207,11 +207,19 @@ def test_value_series_spike_alerts_once() -> None:
     assert _alerts(values) == [2 * PER_DAY + 30]
 
 
-def test_value_series_level_shift_alerts_once_then_is_learned() -> None:
-    values = (-20.0 + _noise(4 * PER_DAY, 2)).tolist()
+@pytest.mark.parametrize("seed", [2, 3])
+def test_value_series_level_shift_alerts_at_once_then_is_learned(seed: int) -> None:
+    values = (-20.0 + _noise(4 * PER_DAY, seed)).tolist()
     shift = 2 * PER_DAY
     values[shift:] = [v + 10.0 for v in values[shift:]]
-    assert _alerts(values) == [shift]
+    alerts = _alerts(values)
+    assert alerts[0] == shift
+    # A shift at the top of an hour is partly learned by that hour's
+    # profile, so the next hour can see it again and score far above the
+    # first alert (louder_ends_refractory); it is learned within hours.
+    assert len(alerts) <= 2 and alerts[-1] - shift < 24
+    strict = DetectorConfig(louder_ends_refractory=None)
+    assert _alerts(values, strict) == [shift]
 
 
 def test_value_series_slow_ramp_alerts_at_most_once() -> None:

@@ -100,7 +100,7 @@ def test_refractory_period_keeps_a_second_wave_in_the_first_event() -> None:
     first, second = 2 * PER_DAY, 2 * PER_DAY + 60  # five hours apart
     for k in range(6):
         counts[first + k] += 150.0
-        counts[second + k] += 400.0
+        counts[second + k] += 150.0
     assert _starts(_run(counts)) == [first]
     eager = DetectorConfig(refractory_seconds=0.0)
     assert _starts(_run(counts, eager)) == [first, second]
@@ -227,6 +227,29 @@ def test_bigger_burst_after_repeats_still_alarms() -> None:
     assert at[0] in starts and at[3] in starts and at[2] not in starts
 
 
+def test_a_far_bigger_burst_within_the_refractory_day_alarms() -> None:
+    # Its score beats the first event's peak by louder_ends_refractory.
+    at = [2 * PER_DAY, 2 * PER_DAY + 100]
+    counts = _bursts(4 * PER_DAY, at, [40.0, 400.0])
+    assert _starts(_run(counts)) == at
+    strict = DetectorConfig(louder_ends_refractory=None)
+    assert _starts(_run(counts, strict)) == at[:1]
+
+
+def test_a_value_series_that_spikes_routinely_has_wide_noise() -> None:
+    rng = np.random.default_rng(8)
+    values = rng.normal(10.0, 0.5, 4 * PER_DAY)
+    values[PER_DAY::50] += 50.0  # a spike every ~4 hours
+    spike = T0 + 4 * PER_DAY * STEP
+    surprises = []
+    for spread in (3.0, None):
+        detector = BurstDetector(DetectorConfig(value_spread_winsor_sd=spread))
+        for t, v in zip(_times(len(values)), values.tolist(), strict=True):
+            detector.update(t, v)
+        surprises.append(detector.surprise(spike, 60.0))
+    assert surprises[1] < surprises[0] - 10.0
+
+
 def test_novelty_record_fades_so_a_repeat_alarms_much_later() -> None:
     at = [2 * PER_DAY, 20 * PER_DAY]
     counts = _bursts(21 * PER_DAY, at, [150.0, 150.0])
@@ -338,6 +361,18 @@ def _leaves(value: object) -> int:
     return 1
 
 
+def test_a_version_3_snapshot_still_restores() -> None:
+    detector = BurstDetector()
+    for t, c in zip(_times(50), _poisson(5.0, 50, seed=1), strict=True):
+        detector.update(t, c)
+    snapshot = detector.snapshot()
+    snapshot["version"] = 3
+    del snapshot["last_event_peak"]
+    restored = BurstDetector.restore(snapshot)
+    assert restored.snapshot()["last_event_peak"] == 0.0
+    assert restored.expected(T0 + 50 * STEP) == detector.expected(T0 + 50 * STEP)
+
+
 def test_state_does_not_grow_with_stream_length() -> None:
     detector = BurstDetector()
     counts = _poisson(12.0, 10 * PER_DAY, 10)
@@ -395,6 +430,8 @@ def test_out_of_order_window_is_rejected() -> None:
         {"refractory_seconds": math.nan},
         {"poisson_share": 0.0},
         {"min_zero_probability": 1.0},
+        {"louder_ends_refractory": -1.0},
+        {"value_spread_winsor_sd": 0.0},
     ],
 )
 def test_invalid_config_is_rejected(kwargs: dict[str, object]) -> None:
