@@ -14,6 +14,7 @@ from prometheus_client import CollectorRegistry
 from monitor.analysis.topics import TopicMatcher
 from monitor.config.ruleswatch import RulesWatcher
 from monitor.errors import MonitorError
+from monitor.fetchpacing import pace_empty_fetches
 from monitor.metrics import MonitorMetrics, SourceMetrics
 from monitor.pipelines import alert, count, detect, partitions, score
 from monitor.pipelines.batches import Pipeline
@@ -67,6 +68,7 @@ def create_app(
         raise MonitorError(
             "create_app needs kafka_url and es_url; resolve servers first"
         )
+    pace_empty_fetches()
     app = _faust_app(settings, settings.kafka_url)
     topics = declare_topics(app, settings)
     registry = registry if registry is not None else CollectorRegistry()
