@@ -286,8 +286,9 @@ SHIPPED = "louder4-spread_unclipped"
 #: (upper 0.1 % and 0.03 % quantiles tracked beside the 5 %; exponential or
 #: Gaussian shape; at thresholds 2, 2.5, 3 and 4): all lost many windows;
 #: then 3 of a gate requiring a window to beat the last event's peak score
-#: fading with a half-life (1 or 3 days; with and without louder4).
-DROPPED = 19
+#: fading with a half-life (1 or 3 days; with and without louder4), and 2
+#: of a relative margin for louder4 (beat 1.5 or 2 times the last peak).
+DROPPED = 21
 
 
 @functools.cache
