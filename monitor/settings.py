@@ -83,8 +83,8 @@ class Settings(BaseModel):
     topic_count_state: str = Field(
         "count-state-posts",
         min_length=1,
-        description="Count state log (offsets of posts; before 0.9 it was "
-        "count-state, with offsets of scored-posts)",
+        description="Count state log, by posts offsets (releases that counted "
+        "from scored-posts used count-state)",
     )
     topic_merge_state: str = Field("merge-state", min_length=1)
     topic_bursts: str = Field("bursts", min_length=1)
