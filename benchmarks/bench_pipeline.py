@@ -304,6 +304,12 @@ def one_run(
     return result
 
 
+def drop_indices(es: Elasticsearch, pattern: str) -> None:
+    """Delete the indices ``pattern`` matches, by name (no wildcard deletes)."""
+    for name in es.indices.get(index=pattern, allow_no_indices=True):
+        es.indices.delete(index=name)
+
+
 def memory_run(bench: Stack, posts: int) -> list[dict[str, Any]]:
     """Send ``posts`` in ten chunks; RSS of each worker after each chunk.
 
@@ -318,13 +324,13 @@ def memory_run(bench: Stack, posts: int) -> list[dict[str, Any]]:
     pattern = f"{bench.settings.index_prefix}-posts-*"
     # Each chunk is then alone in the index: counting all is cheap, a prefix
     # query over a large index is not.
-    bench.es.indices.delete(index=pattern, allow_no_indices=True)
+    drop_indices(bench.es, pattern)
     for number in range(10):
         started = time.perf_counter()
         bench.send(chunk, f"mem{number}", None)
         bench.wait_indexed(None, chunk, timeout=7200, every=2.0)
         elapsed = time.perf_counter() - started
-        bench.es.indices.delete(index=pattern, allow_no_indices=True)
+        drop_indices(bench.es, pattern)
         samples.append(
             {
                 "posts": bench.sent,
