@@ -14,7 +14,6 @@ from prometheus_client import CollectorRegistry
 from monitor.analysis.topics import TopicMatcher
 from monitor.config.ruleswatch import RulesWatcher
 from monitor.errors import MonitorError
-from monitor.fetchpacing import pace_empty_fetches
 from monitor.metrics import MonitorMetrics, SourceMetrics
 from monitor.pipelines import alert, count, detect, partitions, score
 from monitor.pipelines.batches import Pipeline
@@ -33,7 +32,12 @@ from monitor.sinks.statelog import StateLog
 from monitor.sources.config import SourcesConfig, load_sources
 from monitor.sources.runner import SourcePollers
 from monitor.stages.score import PostScorer, scorer_for
-from monitor.topics import bootstrap_servers, declare_topics, faust_broker
+from monitor.topics import (
+    bootstrap_servers,
+    declare_topics,
+    faust_broker,
+    pace_empty_fetches,
+)
 from monitor.web.actionlinks import ActionLinks, action_links_app
 from monitor.web.api import api_app
 from monitor.web.auth import Authenticator

@@ -105,7 +105,7 @@ async def _run_pollers(settings: Any, config: Any, *, leases: bool) -> dict[str,
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     await prepare_topics(settings)
-    from monitor.fetchpacing import pace_empty_fetches
+    from monitor.topics import pace_empty_fetches
 
     pace_empty_fetches()
     pollers = SourcePollers(settings, config, leases=leases)

@@ -2,7 +2,7 @@
 
 noida-db answers a fetch that finds nothing at once, where Kafka would hold
 it for ``fetch_max_wait_ms``; without pacing an idle aiokafka consumer sends
-thousands of fetches a second (see monitor/fetchpacing.py).
+thousands of fetches a second (see pace_empty_fetches in monitor/topics.py).
 """
 
 from __future__ import annotations
@@ -15,9 +15,13 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.consumer.fetcher import Fetcher
 
-from monitor.fetchpacing import MIN_EMPTY_FETCH_SECONDS, pace_empty_fetches
 from monitor.local.embedded import EmbeddedServers
-from monitor.topics import bootstrap_servers, ensure_topics
+from monitor.topics import (
+    MIN_EMPTY_FETCH_SECONDS,
+    bootstrap_servers,
+    ensure_topics,
+    pace_empty_fetches,
+)
 
 
 async def _idle_fetches(url: str, topic: str, seconds: float) -> tuple[int, float]:
