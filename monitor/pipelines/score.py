@@ -24,6 +24,7 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Sequence
 from datetime import datetime, timezone
+from typing import NamedTuple
 
 import faust
 import orjson
@@ -84,12 +85,12 @@ async def handle_posts(
     # Later copies of a post id are neither counted nor indexed: the first
     # version wins in the counts and in Elasticsearch alike.
     duplicates = await count.count(
-        pipeline, [(event, item[1] if item else None) for event, item in scored]
+        pipeline, [(event, item.data if item else None) for event, item in scored]
     )
     await index_decoded(
         pipeline,
         [
-            (event, item[1])
+            (event, item.data)
             for event, item in scored
             if item is not None
             and (event.message.partition, event.message.offset) not in duplicates
@@ -97,10 +98,15 @@ async def handle_posts(
     )
     if pipeline.settings.publish_scored_posts:
         await publish_scored(pipeline, [item for _, item in scored if item])
-    count_scored(pipeline, [item[0] for _, item in scored if item])
+    count_scored(pipeline, [item.post for _, item in scored if item])
 
 
-ScoredItem = tuple[ScoredPost, ScoredPostData, bytes]
+class ScoredItem(NamedTuple):
+    """One scored post in the three forms the chained steps use."""
+
+    post: ScoredPost  #: the record (metrics)
+    data: ScoredPostData  #: its wire form, as counting and indexing read it
+    value: bytes  #: the encoded record, as ``scored-posts`` carries it
 
 
 async def score_events(
@@ -170,7 +176,7 @@ async def score_events(
                 post,
             )
             continue
-        out[at] = (event, (result, orjson.loads(value), value))
+        out[at] = (event, ScoredItem(result, orjson.loads(value), value))
     if events:
         per_event = (time.perf_counter() - started) / len(events)
         metrics.stage_seconds.labels(stage=STAGE).observe(per_event)
@@ -186,9 +192,9 @@ async def publish_scored(pipeline: Pipeline, items: Sequence[ScoredItem]) -> Non
     """
     topic = pipeline.topics.scored_posts
     deliveries: list[Awaitable[object]] = []
-    for scored, _, value in items:
+    for item in items:
         deliveries.append(
-            await topic.send(key=scored.post_id.encode("utf-8"), value=value)
+            await topic.send(key=item.post.post_id.encode("utf-8"), value=item.value)
         )
     await asyncio.gather(*deliveries)
 

@@ -293,13 +293,13 @@ async def test_a_post_that_cannot_be_mapped_is_dead_lettered_alone() -> None:
     pipeline = make_pipeline(sink)
     items = [item for _, item in await score_events(pipeline, post_events(["a", "b"]))]
     assert all(items)
-    bad = ScoredPost.loads(items[1][2])
+    bad = ScoredPost.loads(items[1].value)
     # 0001-01-01 at +08:00 is before year 1 in UTC: no daily index name exists.
     bad.published_at = datetime(1, 1, 1, tzinfo=timezone(timedelta(hours=8)))
     await index_decoded(
         pipeline,
         [
-            (fake_event(items[0][2], offset=0), items[0][1]),
+            (fake_event(items[0].value, offset=0), items[0].data),
             (
                 fake_event(encode_scored_post(bad), offset=1),
                 json.loads(encode_scored_post(bad)),

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from monitor.analysis.sentiment.tokens import tokens_from_words
 from monitor.errors import MonitorError
 
 IntArray = npt.NDArray[np.int64]
@@ -219,11 +220,8 @@ def char_ngram_keys(
     """
     if not sizes:
         return {}
-    joined = list(map("".join, words))
-    points = np.frombuffer("".join(joined).encode("utf-32-le"), "<u4").astype(np.int64)
-    lengths = np.fromiter(map(len, joined), np.int64, len(joined))
-    doc = np.repeat(np.arange(len(joined), dtype=np.int64), lengths)
-    kept, kept_doc = ngram_points(points, doc)
+    tokens = tokens_from_words(words)
+    kept, kept_doc = ngram_points(tokens.points, tokens.doc)
     return {size: char_ngrams(kept, kept_doc, size) for size in sizes}
 
 

@@ -24,7 +24,7 @@ from monitor.analysis.sentiment.labels import (  # noqa: F401 - re-exported
     LabelThresholds,
 )
 from monitor.analysis.sentiment.snowfast import FastSnowNLP, default_scorer
-from monitor.analysis.sentiment.trainer import WordClassifier
+from monitor.analysis.sentiment.trainer import FloatArray, WordClassifier
 
 #: Keywords longer than this many characters are dropped, not truncated: a
 #: keyword becomes a count series, an Elasticsearch term and a key of the
@@ -148,7 +148,12 @@ class SentimentModel:
     ) -> list[tuple[float, float]]:
         """(calibrated, raw) of texts and their words, with the trained classifier."""
         assert self.classifier is not None
-        log_odds, raw = self.classifier.scores(texts, words)
+        return self._calibrated(*self.classifier.scores(texts, words))
+
+    def _calibrated(
+        self, log_odds: FloatArray, raw: Sequence[float]
+    ) -> list[tuple[float, float]]:
+        """(calibrated, raw) probability pairs of a classifier's log-odds."""
         return list(zip(self.calibration.many(log_odds), raw, strict=True))
 
     def probabilities(self, texts: Sequence[str]) -> list[tuple[float, float]]:
@@ -163,8 +168,9 @@ class SentimentModel:
         if self.classifier is None:
             found = [(p, p) for p in self._fast.sentiments(chosen)]
         else:
-            log_odds, raw = self.classifier.scores_of_texts(chosen, self._fast)
-            found = list(zip(self.calibration.many(log_odds), raw, strict=True))
+            found = self._calibrated(
+                *self.classifier.scores_of_texts(chosen, self._fast)
+            )
         for i, pair in zip(present, found, strict=True):
             scores[i] = pair
         return scores
