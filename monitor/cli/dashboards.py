@@ -44,6 +44,13 @@ def dashboards_group() -> None:
     "with neither they are not checked).",
 )
 @click.option(
+    "--topics",
+    "create_topics",
+    is_flag=True,
+    help="Also create the Kafka topics (MONITOR_KAFKA_URL) that are missing, "
+    "with MONITOR_TOPIC_PARTITIONS partitions, as a worker does at start.",
+)
+@click.option(
     "--objects",
     "objects_dir",
     type=click.Path(exists=True, file_okay=False, path_type=Path),
@@ -65,6 +72,7 @@ def install(
     api_key: str | None,
     api_key_file: Path | None,
     es_url: str | None,
+    create_topics: bool,
     objects_dir: Path | None,
     timeout: float,
 ) -> None:
@@ -73,7 +81,8 @@ def install(
     Data views (posts, window counts, bursts, tickets, ticket events) point at
     MONITOR_INDEX_PREFIX's indices. Each file goes through Kibana's saved
     objects import API; an object Kibana refuses is listed with its reason
-    and the command exits 1.
+    and the command exits 1. With --topics, the Kafka topics are made first
+    (a stack's one-shot set-up: topics, index templates, dashboards).
     """
     from monitor.cli.context import load_settings, run
     from monitor.ops import kibana
@@ -83,6 +92,8 @@ def install(
     if api_key_file is not None:
         api_key = api_key_file.read_text(encoding="utf-8").strip()
     settings = load_settings(ctx)
+    if create_topics and settings.kafka_url is None:
+        raise click.UsageError("--topics needs MONITOR_KAFKA_URL")
     try:
         files = kibana.with_index_prefix(
             kibana.load_objects(objects_dir or kibana.default_objects_dir()),
@@ -98,6 +109,8 @@ def install(
     where = f"Kibana {kibana.redact_url(kibana_url)}"
     if space is not None:
         where += f" space {space}"
+    if create_topics:
+        run(_create_topics(settings, timeout=timeout))
     failed = run(
         _install(
             requests,
@@ -111,6 +124,24 @@ def install(
     )
     if failed:
         ctx.exit(1)
+
+
+async def _create_topics(settings: Settings, *, timeout: float) -> None:
+    """Create the missing topics (waiting up to ``timeout`` s for Kafka); say so."""
+    from monitor.cli.output import safe_text
+    from monitor.topics import bootstrap_servers, prepare_topics, topic_partitions
+
+    assert settings.kafka_url is not None
+    await prepare_topics(settings, timeout=timeout)
+    partitions = topic_partitions(settings)
+    listed = ", ".join(f"{name} ({count})" for name, count in partitions.items())
+    click.echo(
+        safe_text(
+            f"Kafka {bootstrap_servers(settings.kafka_url)}: topics present "
+            f"(partitions; replicas {settings.topic_replicas}): {listed}",
+            markup=False,
+        )
+    )
 
 
 def _templates(settings: Settings) -> dict[str, dict[str, Any]]:

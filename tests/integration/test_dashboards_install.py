@@ -22,11 +22,15 @@ from typing import Any
 
 import pytest
 from aiohttp import web
+from aiokafka.admin import AIOKafkaAdminClient
 from click.testing import CliRunner, Result
 from elasticsearch import Elasticsearch
 
 from monitor.cli import cli
 from monitor.local.embedded import EmbeddedServers, free_port
+from monitor.settings import Settings
+from monitor.topics import bootstrap_servers, topic_partitions
+from tests.integration.conftest import Stack
 
 pytestmark = pytest.mark.integration
 
@@ -279,3 +283,62 @@ def test_files_out_of_order_would_miss_their_data_views(
 
     assert result.exit_code == 1
     assert "missing_references: index-pattern monitor-posts" in result.output
+
+
+def _partitions(kafka_url: str, names: list[str]) -> dict[str, int]:
+    """Partition count of each named topic that exists, from the broker."""
+
+    async def describe() -> dict[str, int]:
+        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers(kafka_url))
+        await admin.start()
+        try:
+            existing = set(await admin.list_topics())
+            present = [name for name in names if name in existing]
+            topics = await admin.describe_topics(present) if present else []
+            return {t["topic"]: len(t["partitions"]) for t in topics}
+        finally:
+            await admin.close()
+
+    return asyncio.run(describe())
+
+
+def test_topics_are_made_with_their_partitions_before_the_import(
+    kibana: KibanaStandIn, noida: EmbeddedServers, tmp_path: Path
+) -> None:
+    """The stack's one-shot set-up: topics, then templates, then dashboards."""
+    assert noida.addresses is not None
+    stack = Stack(noida.addresses, tmp_path)
+    try:
+        env: dict[str, str | None] = {
+            k: v for k, v in stack.env.items() if k.startswith("MONITOR_")
+        }
+        env["MONITOR_TOPIC_PARTITIONS"] = "3"
+        settings = Settings.load(env={k: v for k, v in env.items() if v})
+        wanted = topic_partitions(settings)
+        assert wanted[stack.posts_topic] == 3
+        assert _partitions(noida.addresses.kafka_url, list(wanted)) == {}
+
+        result = install(
+            ["--kibana", kibana.url, "--api-key", API_KEY, "--topics"], env
+        )
+
+        assert result.exit_code == 0, result.output
+        assert _partitions(noida.addresses.kafka_url, list(wanted)) == wanted
+        assert f"{stack.posts_topic} (3)" in result.output
+        assert "index template" in result.output and kibana.problems == []
+        # Again: the topics are there, nothing changes.
+        again = install(["--kibana", kibana.url, "--api-key", API_KEY, "--topics"], env)
+        assert again.exit_code == 0, again.output
+        assert _partitions(noida.addresses.kafka_url, list(wanted)) == wanted
+    finally:
+        stack.close()
+
+
+def test_topics_without_a_kafka_address_is_a_usage_error(
+    kibana: KibanaStandIn,
+) -> None:
+    result = install(["--kibana", kibana.url, "--topics"], {})
+
+    assert result.exit_code == 2
+    assert "--topics needs MONITOR_KAFKA_URL" in result.output
+    assert kibana.imports == []

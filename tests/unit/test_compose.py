@@ -164,6 +164,9 @@ def test_every_image_is_pinned_or_built_here(
     # The one image built here carries a version, not `latest` either.
     built = {s["image"] for s in services.values() if "build" in s}
     assert len(built) == 1 and not built.pop().endswith(":latest")
+    # ... and its base image is pinned to a patch release too.
+    (base,) = re.findall(r"^FROM (\S+)", (REPO / "Dockerfile").read_text(), re.M)
+    assert re.fullmatch(r"python:\d+\.\d+\.\d+-slim-\w+", base), base
 
 
 def test_every_service_has_a_health_check_and_a_memory_limit(
@@ -222,6 +225,21 @@ def test_dependencies_wait_for_health_or_completion(
     # Alerting must not wait for Kibana or its import.
     assert not {"kibana", "setup"} & set(worker_needs)
     assert services["setup"]["depends_on"]["kibana"]["condition"] == "service_healthy"
+
+
+def test_setup_makes_topics_templates_and_dashboards(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    """The one-shot set-up: topics with partitions, index templates, Kibana import."""
+    setup = services["setup"]
+    assert setup["command"][:2] == ["dashboards", "install"]
+    assert "--topics" in setup["command"]  # Kafka topics, MONITOR_TOPIC_PARTITIONS
+    assert "--kibana" in setup["command"]
+    env = _environment(setup)
+    assert env["MONITOR_KAFKA_URL"] == "kafka://kafka:9092"
+    assert env["MONITOR_ES_URL"] == "http://elasticsearch:9200"  # templates
+    assert int(env["MONITOR_TOPIC_PARTITIONS"]) > 1
+    assert {"kafka", "elasticsearch", "kibana"} <= set(setup["depends_on"])
 
 
 def test_data_lives_in_named_volumes(
