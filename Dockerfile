@@ -1,6 +1,7 @@
 # The monitor image used by docker-compose.yml: the workers, the alert bridge,
 # the one-shot setup (Kibana import) and the replay demo.
-FROM python:3.11-slim
+# Pinned like every image of docker-compose.yml: a patch release and a Debian release.
+FROM python:3.11.14-slim-bookworm
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
