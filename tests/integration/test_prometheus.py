@@ -15,10 +15,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
+from prometheus_client.parser import text_string_to_metric_families
 
 from monitor.local.embedded import free_port
-from tests.integration.conftest import Stack
+from tests.integration.conftest import Stack, WorkerProcess
 from tests.support import make_posts, wait_until
+from tests.unit.test_grafana import (
+    PROMETHEUS_SERIES,
+    metric_names,
+    queries,
+    series_names,
+    worker_series_names,
+)
 from tests.unit.test_prometheus_rules import EXPECTED_ALERTS
 
 pytestmark = pytest.mark.integration
@@ -102,6 +111,13 @@ def prometheus(stack: Stack, tmp_path: Path) -> Iterator[Prometheus]:
         log.close()
 
 
+def _exported(worker: WorkerProcess) -> set[str]:
+    """Series names the worker's /metrics serves (labelled ones without samples too)."""
+    with urllib.request.urlopen(worker.web_url + "/metrics", timeout=5) as response:
+        text = response.read().decode()
+    return series_names(text_string_to_metric_families(text))
+
+
 def test_prometheus_scrapes_the_worker_counters_and_loads_the_alert_rules(
     stack: Stack, prometheus: Prometheus
 ) -> None:
@@ -135,6 +151,19 @@ def test_prometheus_scrapes_the_worker_counters_and_loads_the_alert_rules(
     assert (
         prometheus.value('sum(monitor_event_lag_seconds_count{stage="index"})') == 25.0
     )
+
+    # Every metric a rule or a Grafana query reads is on the worker's /metrics
+    # (the source metrics only on a worker running sources: this one runs
+    # none, tests/unit/test_prometheus_rules.py checks them in the registry).
+    exported = _exported(worker) | PROMETHEUS_SERIES
+    only_with_sources = worker_series_names(sources=True) - worker_series_names()
+    rule_file = yaml.safe_load((REPO / "dashboards/prometheus/rules.yml").read_text())
+    for group in rule_file["groups"]:
+        for rule in group["rules"]:
+            names = metric_names(rule["expr"]) - only_with_sources
+            assert names <= exported, (rule["alert"], names - exported)
+    for title, expr in queries():
+        assert metric_names(expr) <= exported, (title, metric_names(expr) - exported)
 
     rules = prometheus.rules()
     assert set(rules) == EXPECTED_ALERTS

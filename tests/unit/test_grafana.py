@@ -12,13 +12,15 @@ import json
 import re
 import shutil
 import subprocess
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import yaml
 from prometheus_client import CollectorRegistry
+from prometheus_client.metrics_core import Metric
 
-from monitor.metrics import MonitorMetrics
+from monitor.metrics import MonitorMetrics, SourceMetrics
 
 REPO = Path(__file__).resolve().parents[2]
 GRAFANA = REPO / "dashboards" / "grafana"
@@ -47,7 +49,8 @@ def _dashboard() -> dict[str, Any]:
     return json.loads((GRAFANA / "monitor.json").read_text(encoding="utf-8"))
 
 
-def _queries() -> list[tuple[str, str]]:
+def queries() -> list[tuple[str, str]]:
+    """(panel title, PromQL) of every query of the dashboard."""
     return [
         (panel["title"], target["expr"])
         for panel in _dashboard()["panels"]
@@ -80,12 +83,10 @@ def metric_names(expr: str) -> set[str]:
     return names
 
 
-def worker_series_names() -> set[str]:
-    """Every series name the worker's registry exports."""
-    registry = CollectorRegistry()
-    MonitorMetrics.create(registry)
+def series_names(families: Iterable[Metric]) -> set[str]:
+    """Every series name of these metric families, as /metrics names them."""
     names: set[str] = set()
-    for family in registry.collect():
+    for family in families:
         if family.type == "counter":
             names |= {f"{family.name}_total", f"{family.name}_created"}
         elif family.type == "histogram":
@@ -98,6 +99,19 @@ def worker_series_names() -> set[str]:
     return names
 
 
+def worker_series_names(*, sources: bool = False) -> set[str]:
+    """Every series name the worker's registry exports.
+
+    With ``sources``, also those of a worker that runs sources (the source
+    metrics are registered only when MONITOR_SOURCES is set).
+    """
+    registry = CollectorRegistry()
+    MonitorMetrics.create(registry)
+    if sources:
+        SourceMetrics.create(registry)
+    return series_names(registry.collect())
+
+
 def test_metric_names_are_read_from_promql() -> None:
     assert metric_names(
         'histogram_quantile(0.99, sum by (le, stage) (rate(a_bucket{stage="x"}[5m])))'
@@ -108,7 +122,7 @@ def test_metric_names_are_read_from_promql() -> None:
 def test_every_query_names_metrics_the_worker_exports() -> None:
     known = worker_series_names() | PROMETHEUS_SERIES
     used: set[str] = set()
-    for title, expr in _queries():
+    for title, expr in queries():
         names = metric_names(expr)
         assert names, (title, expr)
         assert names <= known, (title, expr, names - known)
@@ -134,7 +148,7 @@ def test_every_query_is_valid_promql(tmp_path: Path) -> None:
     assert promtool, "promtool is missing: run `make system-deps`"
     rules = [
         {"record": f"grafana:query_{number}", "expr": _expand(expr)}
-        for number, (_, expr) in enumerate(_queries())
+        for number, (_, expr) in enumerate(queries())
     ]
     rules_file = tmp_path / "grafana-queries.yml"
     rules_file.write_text(

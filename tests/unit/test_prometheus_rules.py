@@ -13,6 +13,10 @@ import subprocess
 from pathlib import Path
 
 import yaml
+from prometheus_client import CollectorRegistry
+
+from monitor.metrics import MonitorMetrics, SourceMetrics
+from tests.unit.test_grafana import PROMETHEUS_SERIES, metric_names, worker_series_names
 
 REPO = Path(__file__).resolve().parents[2]
 PROMETHEUS = REPO / "dashboards" / "prometheus"
@@ -52,6 +56,51 @@ def _run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 def _rules() -> list[dict[str, object]]:
     groups = yaml.safe_load((PROMETHEUS / "rules.yml").read_text(encoding="utf-8"))
     return [rule for group in groups["groups"] for rule in group["rules"]]
+
+
+def _label_names() -> dict[str, set[str]]:
+    """Series name -> the label names it can carry (Prometheus adds job, instance)."""
+    registry = CollectorRegistry()
+    metrics = [*MonitorMetrics.create(registry), *SourceMetrics.create(registry)]
+    labels = {name: {"job", "instance"} for name in PROMETHEUS_SERIES}
+    for metric in metrics:
+        own = {"job", "instance", *metric._labelnames}
+        name = metric._name
+        kind = metric._type
+        if kind == "counter":
+            labels[f"{name}_total"] = own
+        elif kind == "histogram":
+            labels[f"{name}_bucket"] = own | {"le"}
+            labels[f"{name}_sum"] = labels[f"{name}_count"] = own
+        else:
+            labels[name] = own
+    return labels
+
+
+def test_every_rule_names_metrics_and_labels_the_worker_exports() -> None:
+    """A renamed metric or label would leave a rule silent for ever: fail here.
+
+    The source metrics count: a worker that runs sources registers them
+    (tests/integration/test_prometheus.py checks the rest on a real worker's
+    /metrics).
+    """
+    known = worker_series_names(sources=True) | PROMETHEUS_SERIES
+    labels = _label_names()
+    for rule in _rules():
+        expr = str(rule["expr"])
+        names = metric_names(expr)
+        assert names and names <= known, (rule["alert"], names - known)
+        for name, matchers in re.findall(r"([a-zA-Z_:][\w:]*)\{([^}]*)\}", expr):
+            used = set(re.findall(r"(\w+)\s*(?:=~|!~|!=|=)", matchers))
+            assert used <= labels[name], (rule["alert"], name, used - labels[name])
+        grouped = {
+            label.strip()
+            for clause in re.findall(r"\b(?:by|without)\s*\(([^)]*)\)", expr)
+            for label in clause.split(",")
+            if label.strip()
+        }
+        available = set().union(*(labels[name] for name in names))
+        assert grouped <= available, (rule["alert"], grouped - available)
 
 
 def test_rules_pass_promtool_check() -> None:
@@ -109,6 +158,27 @@ def test_alertmanager_config_passes_amtool() -> None:
     done = _run(_tool("amtool"), "check-config", "alertmanager.yml", cwd=ALERTMANAGER)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "SUCCESS" in done.stdout
+
+
+def test_inhibitions_compare_labels_their_targets_keep() -> None:
+    """An ``equal`` label an alert aggregated away would never match: dead config."""
+    config = yaml.safe_load((ALERTMANAGER / "alertmanager.yml").read_text("utf-8"))
+    aggregation = r"\b(?:sum|max|min|avg|count|absent)\s*(?:by\s*\(([^)]*)\)\s*)?\("
+    for inhibit in config["inhibit_rules"]:
+        (pattern,) = [
+            m.split("=~", 1)[1].strip('"')
+            for m in inhibit["target_matchers"]
+            if m.startswith("alertname=~")
+        ]
+        targets = [r for r in _rules() if re.fullmatch(pattern, str(r["alert"]))]
+        assert targets, inhibit
+        for rule in targets:
+            for label in inhibit.get("equal", []):
+                for kept in re.findall(aggregation, str(rule["expr"])):
+                    assert label in kept.replace(" ", "").split(","), (
+                        rule["alert"],
+                        label,
+                    )
 
 
 def test_alertmanager_reads_secrets_from_files_only() -> None:
