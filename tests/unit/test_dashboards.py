@@ -323,6 +323,61 @@ def test_saved_searches_only_use_mapped_fields() -> None:
         assert kql_fields(source["query"]["query"]) <= set(fields), search["id"]
 
 
+# --- filter values --------------------------------------------------------------------
+
+
+def kql_queries(node: Any) -> Iterator[str]:
+    """Every KQL query string inside a saved object (JSON strings decoded)."""
+    if isinstance(node, dict):
+        if node.get("language") == "kuery" and isinstance(node.get("query"), str):
+            yield node["query"]
+        for value in node.values():
+            yield from kql_queries(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from kql_queries(value)
+    elif isinstance(node, str) and node[:1] in "[{":
+        try:
+            decoded = json.loads(node)
+        except ValueError:
+            return
+        yield from kql_queries(decoded)
+
+
+def test_filters_match_values_the_product_writes() -> None:
+    """A misspelt status or action would leave a panel empty, never failing."""
+    from monitor.analysis.sentiment.labels import NEGATIVE, NEUTRAL, POSITIVE
+    from monitor.analysis.tickets.model import TicketAction, TicketStatus
+
+    (tickets,) = [v for v in objects("index-pattern") if v["id"] == "monitor-tickets"]
+    runtime = json.loads(tickets["attributes"]["runtimeFieldMap"])
+    sla_states = set(
+        re.findall(r"emit\('([^']*)'\)", runtime["sla_state"]["script"]["source"])
+    )
+    allowed = {
+        "status": {str(s) for s in TicketStatus},
+        "action": {str(a) for a in TicketAction},
+        "label": {NEGATIVE, NEUTRAL, POSITIVE},
+        # SeriesPoint.kind of the window counts and bursts
+        "kind": {"topic", "negative", "keyword"},
+        "sla_state": sla_states,
+        "anomalous": {"true", "false"},
+    }
+    assert len(sla_states) == 4
+    seen: set[str] = set()
+    for obj in objects():
+        for query in kql_queries(obj["attributes"]):
+            for field, values in re.findall(
+                r'([A-Za-z_][\w.]*)\s*:\s*(\([^)]*\)|"[^"]*"|\w+)', query
+            ):
+                assert field in allowed, (obj["id"], field, query)
+                for value in re.findall(r'"([^"]*)"|\b(?!or\b|and\b)(\w+)', values):
+                    word = value[0] or value[1]
+                    assert word in allowed[field], (obj["id"], field, word)
+                seen.add(field)
+    assert {"status", "action", "label", "kind", "sla_state"} <= seen
+
+
 # --- Lens -----------------------------------------------------------------------------
 
 
