@@ -160,6 +160,9 @@ def _faust_app(settings: Settings, kafka_url: str) -> faust.App:
         topic_partitions=settings.topic_partitions,
         topic_replication_factor=settings.topic_replicas,
         stream_buffer_maxsize=settings.stream_buffer_maxsize,
+        # Faust's default, relied upon: a rebalance or a stop waits until the
+        # index backlog has written the records it holds (pipelines/backlog.py).
+        stream_wait_empty=True,
         producer_linger=settings.producer_linger_seconds,
         consumer_auto_offset_reset="earliest",
         consumer_group_instance_id=settings.instance_id,

@@ -126,6 +126,14 @@ class Settings(BaseModel):
         "+00:00",
         description="UTC offset that dates daily indices: +08:00, -05:00 or Z",
     )
+    index_backlog_records: int = Field(
+        5_000,
+        ge=0,
+        le=1_000_000,
+        description="Posts counted but not yet indexed that the hot path may hold "
+        "while Elasticsearch catches up (their offsets are committed once indexed); "
+        "when full, counting waits too; 0: index each batch before the next",
+    )
     es_retry_initial_seconds: float = Field(0.5, gt=0.0)
     es_retry_max_seconds: float = Field(30.0, gt=0.0)
     es_request_timeout_seconds: float = Field(30.0, gt=0.0)

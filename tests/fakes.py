@@ -72,12 +72,34 @@ class FakeDocumentSink:
         return None
 
 
+@dataclass
+class FakeMessage:
+    """Where a fake event came from, with Faust's reference count: the stream
+    holds one reference; the record may be committed once ``acked``."""
+
+    topic: str
+    partition: int
+    offset: int
+    refcount: int = 1
+    acked: bool = False
+
+    def incref(self) -> None:
+        self.refcount += 1
+
+    def ack(self) -> bool:
+        if self.acked:
+            return False
+        self.refcount = max(self.refcount - 1, 0)
+        self.acked = self.refcount == 0
+        return self.acked
+
+
 def fake_event(
     value: bytes, *, topic: str = "posts", partition: int = 0, offset: int = 0
 ) -> Any:
-    """An object shaped like a Faust event: ``.value`` and ``.message``."""
-    message = SimpleNamespace(topic=topic, partition=partition, offset=offset)
-    return SimpleNamespace(value=value, key=None, message=message)
+    """An object shaped like a Faust event: ``.value``, ``.message``, ``.ack()``."""
+    message = FakeMessage(topic=topic, partition=partition, offset=offset)
+    return SimpleNamespace(value=value, key=None, message=message, ack=message.ack)
 
 
 @dataclass

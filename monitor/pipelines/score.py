@@ -3,17 +3,19 @@
 Each batch of ``posts`` is scored, counted into its partition's windows and
 bulk-indexed by one agent (``score_index_count``), the stages chained as
 Flink and Kafka Streams chain operators: a post is fetched, decoded and
-handled as a Faust event once, not once per stage. The batch is
-acknowledged, so its offsets committed, only when every effect is durable:
-the count state logged and the window reports sent, Elasticsearch's bulk
-answer in, and (with ``MONITOR_PUBLISH_SCORED_POSTS``, the default) the
-scored posts on ``scored-posts`` for anyone who reads them. Every effect is
-idempotent on replay: counts by partition offset and post id, documents by
-id, scored posts by post id.
+handled as a Faust event once, not once per stage.
 
-Counting runs before indexing, so the window reports (and the alerts they
-feed) go out before the bulk write; an Elasticsearch outage holds the batch
-(retried with backoff, never dead-lettered) and with it the next one.
+Counting comes first, and the window reports it sends (the alerts they
+feed) do not wait for Elasticsearch: the bulk write and, with
+``MONITOR_PUBLISH_SCORED_POSTS``, the copy on ``scored-posts`` go to a
+bounded backlog (:mod:`monitor.pipelines.backlog`,
+``MONITOR_INDEX_BACKLOG_RECORDS``) written behind the stream. A slow or
+unavailable Elasticsearch therefore delays indexing, and alerts only once
+the backlog is full. A record's offset is committed only when every effect
+is durable: the count state logged and the window reports sent, the bulk
+answer in, the scored post on its topic. Every effect is idempotent on
+replay: counts by partition offset and post id, documents by id, scored
+posts by post id.
 """
 
 from __future__ import annotations
@@ -30,8 +32,10 @@ import faust
 import orjson
 
 from monitor.errors import InvalidRecordError
+from monitor.pipelines.backlog import Backlog
 from monitor.pipelines.batches import Pipeline, register_batch_agent
 from monitor.pipelines.count import CountStage
+from monitor.pipelines.index import STAGE as INDEX_STAGE
 from monitor.pipelines.index import index_decoded
 from monitor.records import (
     MAX_MESSAGE_BYTES,
@@ -55,9 +59,18 @@ def register(
 ) -> faust.types.AgentT:
     """Add the ``score_index_count`` agent (the hot path) to ``app``."""
     settings = pipeline.settings
+    backlogs: list[Backlog] = []
 
     async def handle(pipeline: Pipeline, events: Sequence[faust.EventT]) -> None:
-        await handle_posts(pipeline, count, events)
+        if not backlogs:  # made on the agent's own event loop
+            backlogs.append(
+                Backlog(
+                    pipeline,
+                    name=INDEX_STAGE,
+                    limit=settings.index_backlog_records,
+                )
+            )
+        await handle_posts(pipeline, count, events, backlogs[0])
 
     return register_batch_agent(
         app,
@@ -71,14 +84,21 @@ def register(
 
 
 async def handle_posts(
-    pipeline: Pipeline, count: CountStage, events: Sequence[faust.EventT]
+    pipeline: Pipeline,
+    count: CountStage,
+    events: Sequence[faust.EventT],
+    backlog: Backlog | None = None,
 ) -> None:
-    """Score, count, index and publish a batch of raw post events.
+    """Score and count a batch of raw post events, then index and publish it.
+
+    Indexing and publishing are queued on ``backlog`` (written behind the
+    stream, the records held until they are done); without one they are
+    done before this returns.
 
     Raises:
-        Exception: Whatever an effect raised; the batch is then handled again
-            (see :func:`~monitor.pipelines.batches.handle_batch`), which every
-            effect tolerates.
+        Exception: Whatever scoring or counting raised; the batch is then
+            handled again (see :func:`~monitor.pipelines.batches.handle_batch`),
+            which every effect tolerates.
 
     """
     scored = await score_events(pipeline, events)
@@ -87,18 +107,56 @@ async def handle_posts(
     duplicates = await count.count(
         pipeline, [(event, item.data if item else None) for event, item in scored]
     )
-    await index_decoded(
-        pipeline,
-        [
-            (event, item.data)
-            for event, item in scored
-            if item is not None
-            and (event.message.partition, event.message.offset) not in duplicates
-        ],
-    )
-    if pipeline.settings.publish_scored_posts:
-        await publish_scored(pipeline, [item for _, item in scored if item])
     count_scored(pipeline, [item.post for _, item in scored if item])
+    effects = TrailingEffects(scored, duplicates)
+    if backlog is None:
+        await effects(pipeline, effects.events)
+    else:
+        await backlog.put(effects.events, effects)
+
+
+class TrailingEffects:
+    """A batch's effects after counting: its bulk write and its scored posts.
+
+    Called with the batch's events, or any part of them (a retry bisects),
+    it indexes the posts of those events that were not duplicates and, with
+    ``MONITOR_PUBLISH_SCORED_POSTS``, sends every scored one to
+    ``scored-posts``. Both are idempotent: documents are created by id, the
+    topic is keyed by post id.
+    """
+
+    def __init__(
+        self,
+        scored: Sequence[tuple[faust.EventT, ScoredItem | None]],
+        duplicates: set[tuple[int, int]],
+    ) -> None:
+        """Keep the scored posts of ``scored`` (dead letters have none)."""
+        # by identity: the events are kept alive here, and a test's fakes
+        # may share offsets
+        self.items = {id(event): item for event, item in scored if item is not None}
+        #: the events with effects, in order
+        self.events = [event for event, item in scored if item is not None]
+        self.duplicates = duplicates
+
+    async def __call__(
+        self, pipeline: Pipeline, events: Sequence[faust.EventT]
+    ) -> None:
+        """Index and publish the scored posts of ``events``."""
+        items = [(event, self.items[id(event)]) for event in events]
+        await index_decoded(
+            pipeline,
+            [
+                (event, item.data)
+                for event, item in items
+                if _where(event) not in self.duplicates
+            ],
+        )
+        if pipeline.settings.publish_scored_posts:
+            await publish_scored(pipeline, [item for _, item in items])
+
+
+def _where(event: faust.EventT) -> tuple[int, int]:
+    return event.message.partition, event.message.offset
 
 
 class ScoredItem(NamedTuple):

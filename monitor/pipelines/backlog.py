@@ -1,0 +1,143 @@
+"""Effects that trail a batch without holding the stream: a bounded backlog.
+
+The hot path counts a batch and sends its window reports at once, but its
+bulk write to Elasticsearch (and the copy on ``scored-posts``) may take
+longer: on a slow or unavailable Elasticsearch it would hold the stream,
+and with it the counts and the alerts of every later batch. So those
+effects go to a :class:`Backlog`, written in order by one task, while the
+agent goes on to the next batch. The backlog is bounded (records): when it
+is full the agent waits, so an outage delays indexing first and alerts only
+once the backlog has filled.
+
+Nothing is acknowledged early. A record whose effects are in the backlog is
+*held*: its Faust message gets one more reference, so the stream's own
+acknowledgement does not let it go; the backlog acknowledges it once its
+effects are written. Faust commits up to the first record still held (its
+consumer commits the offset before the first gap), so after a crash
+everything not yet written is read again, and every effect is idempotent
+(documents by id, scored posts keyed by id). On a rebalance, and on stop,
+Faust waits for every record it handed out to be acknowledged
+(``stream_wait_empty``), so the backlog is finished before its partitions
+move; a worker stopping while the backlog cannot be written exits without
+acknowledging it (see :func:`~monitor.pipelines.batches.abandon`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Sequence
+
+import faust
+
+from monitor.pipelines.batches import BatchHandler, Pipeline, handle_batch
+
+log = logging.getLogger(__name__)
+
+
+def hold(events: Sequence[faust.EventT]) -> None:
+    """Keep each event's record from being committed until :func:`release`."""
+    for event in events:
+        event.message.incref()
+
+
+def release(events: Sequence[faust.EventT]) -> None:
+    """Let go of records :func:`hold` kept: they may be committed once acked."""
+    for event in events:
+        event.ack()
+
+
+class Backlog:
+    """Trailing effects of handled batches, written in order, bounded in records.
+
+    ``put`` holds a batch's records and queues ``handle`` for them; one task
+    runs the queued handlers through :func:`handle_batch` (retries, outages
+    waited out, bisection and dead letters as for any batch) and releases
+    each batch's records when its handler is done. With ``limit`` 0 there is
+    no backlog: ``put`` runs the handler itself.
+    """
+
+    def __init__(self, pipeline: Pipeline, *, name: str, limit: int) -> None:
+        """Start empty; the writing task starts with the first ``put``."""
+        self.pipeline = pipeline
+        self.name = name
+        self.limit = limit
+        self.records = 0
+        self._queue: asyncio.Queue[tuple[Sequence[faust.EventT], BatchHandler]] = (
+            asyncio.Queue()
+        )
+        self._changed = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        metrics = pipeline.metrics
+        self._pending = metrics.stage_pending_records.labels(stage=name)
+        self._progress = metrics.stage_last_progress.labels(stage=name)
+        self._progress.set(time.time())
+
+    async def put(self, events: Sequence[faust.EventT], handle: BatchHandler) -> None:
+        """Queue ``handle(pipeline, events)``; wait while the backlog is full.
+
+        A batch is always taken into an empty backlog, however large.
+
+        Raises:
+            RuntimeError: The writing task died (a bug): the agent stops
+                rather than hold records forever.
+
+        """
+        if not events:
+            return
+        if self.limit <= 0:
+            await handle_batch(self.pipeline, self.name, events, handle)
+            self._progress.set(time.time())
+            return
+        while self.records and self.records + len(events) > self.limit:
+            self._check()
+            self._changed.clear()
+            await self._changed.wait()
+        self._check()
+        hold(events)
+        self.records += len(events)
+        self._pending.set(self.records)
+        self._queue.put_nowait((events, handle))
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(
+                self._write(), name=f"{self.name}-backlog"
+            )
+            # a writer that dies wakes whoever waits for room, to raise
+            self._task.add_done_callback(lambda _: self._changed.set())
+
+    async def join(self) -> None:
+        """Wait until everything queued so far is written and released."""
+        while self.records:
+            self._check()
+            self._changed.clear()
+            await self._changed.wait()
+        self._check()
+
+    async def close(self) -> None:
+        """Stop the writing task; what it held stays unacknowledged (redelivered)."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    def _check(self) -> None:
+        task = self._task
+        if task is not None and task.done():
+            error = None if task.cancelled() else task.exception()
+            raise RuntimeError(
+                f"{self.name}: the backlog's writer stopped ({error!r}); "
+                "its records stay unacknowledged"
+            )
+
+    async def _write(self) -> None:
+        while True:
+            events, handle = await self._queue.get()
+            await handle_batch(self.pipeline, self.name, events, handle)
+            release(events)
+            self.records -= len(events)
+            self._pending.set(self.records)
+            self._progress.set(time.time())
+            self._changed.set()
