@@ -11,6 +11,7 @@ import subprocess
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -121,13 +122,22 @@ def _exported(worker: WorkerProcess) -> set[str]:
 def test_prometheus_scrapes_the_worker_counters_and_loads_the_alert_rules(
     stack: Stack, prometheus: Prometheus
 ) -> None:
+    # One post goes to a day whose index maps `sentiment` as another type
+    # (made by hand before the worker's template): Elasticsearch refuses it.
+    refused = make_posts(1, prefix="r", start=datetime(2026, 11, 19, 12, tzinfo=UTC))
+    stack.es.indices.create(
+        index=f"{stack.index_prefix}-posts-2026.11.19",
+        mappings={"properties": {"sentiment": {"type": "boolean"}}},
+    )
     worker = stack.worker().start()
-    stack.monitor("replay", str(stack.write_jsonl(make_posts(25, prefix="p"))))
+    posts = make_posts(25, prefix="p") + refused
+    stack.monitor("replay", str(stack.write_jsonl(posts)))
     stack.publish_raw([b"{not json"])
     wait_until(
-        lambda: worker.metric_sum("monitor_posts_indexed_total") >= 25,
+        lambda: worker.metric_sum("monitor_posts_indexed_total") >= 25
+        and worker.metric_sum("monitor_es_bulk_errors_total", kind="rejected") >= 1,
         timeout=120,
-        what="posts indexed",
+        what="25 posts indexed and one refused",
     )
 
     wait_until(
@@ -141,9 +151,9 @@ def test_prometheus_scrapes_the_worker_counters_and_loads_the_alert_rules(
         what="Prometheus to see 25 indexed posts",
     )
     wait_until(
-        lambda: prometheus.value("sum(monitor_posts_consumed_total)") == 26.0,
+        lambda: prometheus.value("sum(monitor_posts_consumed_total)") == 27.0,
         timeout=30,
-        what="Prometheus to see 26 consumed records",
+        what="Prometheus to see 27 consumed records",
     )
     assert (
         prometheus.value('sum(monitor_posts_dead_lettered_total{stage="score"})') == 1.0
@@ -177,6 +187,16 @@ def test_prometheus_scrapes_the_worker_counters_and_loads_the_alert_rules(
 
     wait_until(all_evaluated_ok, timeout=30, what="every rule evaluated, health ok")
     # The worker answers: no worker alert, no stalled stage (it is idle).
+    # The refused document fires its rule (no `for`) from the real series.
+    wait_until(
+        lambda: prometheus.rules()["MonitorElasticsearchBulkRejected"]["state"]
+        == "firing",
+        timeout=30,
+        what="MonitorElasticsearchBulkRejected firing",
+    )
+    (alert,) = prometheus.rules()["MonitorElasticsearchBulkRejected"]["alerts"]
+    assert alert["labels"]["severity"] == "ticket"
+    assert alert["annotations"]["summary"].startswith("Elasticsearch rejected 1 ")
     rules = prometheus.rules()
     assert rules["MonitorWorkerDown"]["state"] == "inactive"
     assert rules["MonitorWorkersAbsent"]["state"] == "inactive"
