@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
 import subprocess
 import urllib.parse
 import urllib.request
@@ -203,9 +204,9 @@ def test_prometheus_scrapes_the_worker_counters_and_loads_the_alert_rules(
     assert rules["MonitorStageStalled"]["state"] == "inactive"
     assert prometheus.query("monitor_stage_last_progress_timestamp_seconds")
 
-    # The worker goes away: Prometheus sees up == 0 and MonitorWorkerDown
+    # The worker dies: Prometheus sees up == 0 and MonitorWorkerDown
     # becomes pending (it fires after its `for: 1m`) for this very target.
-    worker.stop()
+    worker.stop(signal.SIGKILL)
     wait_until(
         lambda: prometheus.rules()["MonitorWorkerDown"]["state"] == "pending",
         timeout=30,
