@@ -98,7 +98,7 @@ class MonitorMetrics(NamedTuple):
     @classmethod
     def create(cls, registry: CollectorRegistry) -> MonitorMetrics:
         """Define every metric in ``registry`` (use a fresh one per test)."""
-        return cls(
+        metrics = cls(
             posts_consumed=Counter(
                 "monitor_posts_consumed_total",
                 "Records read from the posts topic, by source "
@@ -330,6 +330,12 @@ class MonitorMetrics(NamedTuple):
                 registry=registry,
             ),
         )
+        # Series the alert rules read with increase(): exported at 0 from the
+        # start, so the first event after a start is an increase Prometheus sees.
+        for kind in ("rejected", "unavailable"):
+            metrics.es_bulk_errors.labels(kind=kind)
+        metrics.sink_retries.labels(sink="elasticsearch")
+        return metrics
 
 
 class SourceMetrics(NamedTuple):
