@@ -90,6 +90,8 @@ class Stack:
     workers: int
     partitions: int
     tmp: Path
+    #: settings for the workers (``--worker-env``), e.g. to compare two values
+    worker_env: dict[str, str] = field(default_factory=dict)
     settings: Settings = field(init=False)
     env: dict[str, str] = field(init=False)
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
@@ -109,6 +111,7 @@ class Stack:
             MONITOR_LOG_LEVEL="warning",
             MONITOR_TOPIC_PARTITIONS=str(self.partitions),
         )
+        self.env.update(self.worker_env)
         self.settings = Settings.load(env=self.env)
         asyncio.run(prepare_topics(self.settings))
         self.es = Elasticsearch(addr.es_url, request_timeout=120)
@@ -248,13 +251,15 @@ class Stack:
 
 
 @contextmanager
-def running_stack(workers: int, partitions: int) -> Iterator[Stack]:
+def running_stack(
+    workers: int, partitions: int, worker_env: dict[str, str] | None = None
+) -> Iterator[Stack]:
     """A fresh noida-db with ``workers`` workers, stopped afterwards."""
     with ExitStack() as stack:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory()))
         server = EmbeddedServers(tmp / "noida", attach=False)
         addr = stack.enter_context(server)
-        bench = Stack(workers, partitions, tmp)
+        bench = Stack(workers, partitions, tmp, dict(worker_env or {}))
         assert server.process is not None
         bench.server_pid = server.process.pid
         try:
@@ -378,7 +383,17 @@ def main() -> None:
         default=0,
         help="then send this many posts and sample RSS (with the last worker count)",
     )
+    parser.add_argument(
+        "--worker-env",
+        nargs="*",
+        default=[],
+        metavar="MONITOR_X=VALUE",
+        help="settings for the workers, e.g. MONITOR_PUBLISH_SCORED_POSTS=false",
+    )
     args = parser.parse_args()
+    worker_env = dict(item.split("=", 1) for item in args.worker_env)
+    if any(not key.startswith("MONITOR_") for key in worker_env):
+        parser.error("--worker-env takes MONITOR_* settings")
     if any(workers > args.partitions for workers in args.workers):
         parser.error("--partitions must be at least the number of workers")
 
@@ -388,11 +403,12 @@ def main() -> None:
         f"{platform.python_version()}; noida-db, the workers and the load "
         "generator share the cores",
         "partitions": args.partitions,
+        "worker_env": worker_env,
         "texts": "distinct: two sample-feed posts joined (about 100 characters)",
         "workers": {},
     }
     for index, workers in enumerate(args.workers):
-        with running_stack(workers, args.partitions) as bench:
+        with running_stack(workers, args.partitions, worker_env) as bench:
             runs = []
             for run in range(args.runs):
                 runs.append(

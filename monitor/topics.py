@@ -10,8 +10,8 @@ partials and heartbeats stay in order), ``bursts``
 ticket policy) and ``dead-letters`` :class:`~monitor.records.DeadLetter`.
 ``count-state-posts`` and ``merge-state`` are the stages' state logs
 (:mod:`monitor.sinks.statelog`); ``tickets`` is reserved for ticket events.
-The workers write ``scored-posts`` for other consumers (unless
-``MONITOR_PUBLISH_SCORED_POSTS`` is off) but do not read it: the hot path
+The workers write ``scored-posts`` for other consumers only if
+``MONITOR_PUBLISH_SCORED_POSTS`` is on, and never read it: the hot path
 scores, counts and indexes in one pass over ``posts``.
 
 :func:`pace_empty_fetches` keeps consumers from spinning on a broker that

@@ -7,7 +7,7 @@ handled as a Faust event once, not once per stage.
 
 Counting comes first, and the window reports it sends (the alerts they
 feed) do not wait for Elasticsearch: the bulk write and, with
-``MONITOR_PUBLISH_SCORED_POSTS``, the copy on ``scored-posts`` go to a
+``MONITOR_PUBLISH_SCORED_POSTS`` (off by default), the copy on ``scored-posts`` go to a
 bounded backlog (:mod:`monitor.pipelines.backlog`,
 ``MONITOR_INDEX_BACKLOG_RECORDS``) written behind the stream. A slow or
 unavailable Elasticsearch therefore delays indexing, and alerts only once

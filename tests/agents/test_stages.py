@@ -64,6 +64,7 @@ def make_pipeline(sink: FakeDocumentSink | None = None) -> Pipeline:
             es_url="http://x:2",
             es_retry_initial_seconds=0.001,
             es_retry_max_seconds=0.001,
+            publish_scored_posts=True,  # off by default; these tests check it
         ),
         topics=type("T", (), topics)(),  # attribute access like monitor.topics.Topics
         metrics=MonitorMetrics.create(CollectorRegistry()),
