@@ -9,7 +9,9 @@ the topics (``--partitions``, at least the workers) and runs that many
    = send time; p50/p99 of ``indexed_at - published_at`` read back from
    Elasticsearch;
 2. throughput: ``--burst`` posts sent as fast as the producer goes; posts/s
-   from the first send until the last is indexed.
+   from the first send until the last is indexed, and the CPU each post
+   cost the workers (their process trees) and noida-db;
+3. latency at ``--capacity-fraction`` (0.8) of the posts/s just measured.
 
 Texts are distinct (two posts of the sample feed joined), so the score cache
 does not flatter the figures. With ``--memory-posts N`` it then sends N posts
@@ -66,6 +68,25 @@ def distinct_texts(count: int) -> Iterator[str]:
     for number in range(count):
         first, second = divmod(number, n)
         yield f"{texts[first % n]}，{texts[(first + second + 1) % n]}"
+
+
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and every process descended from it (so far)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rpartition(")")[2].split()
+        except OSError:  # gone meanwhile
+            continue
+        children.setdefault(int(fields[1]), []).append(int(entry.name))
+    tree, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        tree.append(current)
+        todo.extend(children.get(current, []))
+    return tree
 
 
 def rss_mb(pid: int) -> float:
@@ -241,13 +262,20 @@ class Stack:
     def cpu(self) -> dict[str, float]:
         """CPU seconds used so far by the workers (together) and by noida-db."""
         return {
-            "workers": sum(cpu_seconds(p.pid) for p in self.processes),
+            "workers": sum(
+                cpu_seconds(pid)
+                for process in self.processes
+                for pid in process_tree(process.pid)
+            ),
             "noida-db": cpu_seconds(self.server_pid),
         }
 
     def rss(self) -> list[float]:
-        """RSS of each worker, MiB."""
-        return [round(rss_mb(p.pid), 1) for p in self.processes]
+        """RSS of each worker (with any processes it started), MiB."""
+        return [
+            round(sum(rss_mb(pid) for pid in process_tree(p.pid)), 1)
+            for p in self.processes
+        ]
 
 
 @contextmanager
@@ -269,23 +297,37 @@ def running_stack(
             bench.stop()
 
 
-def one_run(
-    bench: Stack, run: int, rates: list[float], seconds: float, burst: int
+def latency_run(
+    bench: Stack, prefix: str, rate: float, seconds: float
 ) -> dict[str, Any]:
-    """Latency at each rate, then a burst; figures of this run."""
+    """Posts at ``rate`` for ``seconds`` (at most 10,000); published -> indexed."""
+    count = int(min(rate * seconds, 10_000))
+    bench.send(count, prefix, rate)
+    bench.wait_indexed(prefix, count, timeout=1800)
+    values = bench.latencies(prefix, count)
+    return {
+        "rate": round(rate, 1),
+        "posts": len(values),
+        "p50": round(statistics.median(values), 3),
+        "p99": round(percentile(values, 99), 3),
+        "max": round(max(values), 3),
+    }
+
+
+def one_run(
+    bench: Stack,
+    run: int,
+    rates: list[float],
+    seconds: float,
+    burst: int,
+    capacity_fraction: float = 0.0,
+) -> dict[str, Any]:
+    """Latency at each rate, a burst, then latency at a fraction of its rate."""
     result: dict[str, Any] = {"latency": {}}
     for rate in rates:
-        count = int(min(rate * seconds, 10_000))
-        prefix = f"lat{run}r{int(rate)}"
-        bench.send(count, prefix, rate)
-        bench.wait_indexed(prefix, count, timeout=1800)
-        values = bench.latencies(prefix, count)
-        result["latency"][str(int(rate))] = {
-            "posts": len(values),
-            "p50": round(statistics.median(values), 3),
-            "p99": round(percentile(values, 99), 3),
-            "max": round(max(values), 3),
-        }
+        result["latency"][str(int(rate))] = latency_run(
+            bench, f"lat{run}r{int(rate)}", rate, seconds
+        )
     prefix = f"thr{run}"
     cpu_before = bench.cpu()
     started = bench.send(burst, prefix, None)
@@ -305,6 +347,12 @@ def one_run(
             for name in cpu_before
         },
     }
+    if capacity_fraction:
+        # The load a deployment should plan for: a share of what this run
+        # just measured the stack to take.
+        result["latency"]["capacity"] = latency_run(
+            bench, f"cap{run}", capacity_fraction * burst / elapsed, seconds
+        )
     result["worker_rss_mb"] = bench.rss()
     return result
 
@@ -378,6 +426,13 @@ def main() -> None:
     )
     parser.add_argument("--burst", type=int, default=20_000)
     parser.add_argument(
+        "--capacity-fraction",
+        type=float,
+        default=0.8,
+        help="after each burst, a latency run at this fraction of its posts/s "
+        "(0: none)",
+    )
+    parser.add_argument(
         "--memory-posts",
         type=int,
         default=0,
@@ -412,7 +467,14 @@ def main() -> None:
             runs = []
             for run in range(args.runs):
                 runs.append(
-                    one_run(bench, run, args.rates, args.latency_seconds, args.burst)
+                    one_run(
+                        bench,
+                        run,
+                        args.rates,
+                        args.latency_seconds,
+                        args.burst,
+                        args.capacity_fraction,
+                    )
                 )
                 # Progress on stderr, so a cut-short run still has its figures.
                 print(json.dumps({"workers": workers, **runs[-1]}), file=sys.stderr)
@@ -420,8 +482,13 @@ def main() -> None:
                 "throughput_posts_per_second": median_of(
                     runs, "throughput", "posts_per_second"
                 ),
+                "cpu_us_per_post": {
+                    side: median_of(runs, "throughput", "cpu_us_per_post", side)
+                    for side in runs[0]["throughput"]["cpu_us_per_post"]
+                },
                 "latency_seconds": {
                     rate: {
+                        "rate": median_of(runs, "latency", rate, "rate"),
                         "p50": median_of(runs, "latency", rate, "p50"),
                         "p99": median_of(runs, "latency", rate, "p99"),
                     }

@@ -11,7 +11,12 @@ import pytest
 
 from monitor.analysis.tickets.model import TicketEvent
 from monitor.sinks.base import Document
-from monitor.sinks.elasticsearch.bulk import BulkResult, bulk_write, sort_item
+from monitor.sinks.elasticsearch.bulk import (
+    BULK_FILTER_PATH,
+    BulkResult,
+    bulk_write,
+    sort_item,
+)
 from monitor.sinks.elasticsearch.tickets import (
     TicketStore,
     TicketStoreError,
@@ -81,6 +86,37 @@ async def test_items_answered_429_are_sent_again_in_place() -> None:
     assert len(client.requests) == 3
 
 
+async def test_only_the_items_answered_429_go_again_and_results_match_by_position() -> (
+    None
+):
+    class HalfBusy(BusyClient):
+        def answer(self, actions):  # noqa: ANN001, ANN202
+            self.requests.append([meta["_id"] for _, meta, _ in actions])
+            first = len(self.requests) == 1
+            return {
+                "items": [
+                    # the first request: odd documents are refused for good,
+                    # even ones are busy
+                    {
+                        op: {
+                            "_id": meta["_id"],
+                            "status": ((429 if n % 2 == 0 else 400) if first else 201),
+                            "error": MAPPING_ERROR,
+                        }
+                    }
+                    for n, (op, meta, _) in enumerate(actions)
+                ]
+            }
+
+    client = HalfBusy(busy=0)
+    docs = [Document("i", f"d{n}", {"n": n}) for n in range(5)]
+    result = await bulk_write(client, docs, backoff=0.0)  # type: ignore[arg-type]
+    assert client.requests == [["d0", "d1", "d2", "d3", "d4"], ["d0", "d2", "d4"]]
+    assert sorted(result.written) == ["d0", "d2", "d4"]
+    assert sorted(r.doc_id for r in result.rejected) == ["d1", "d3"]
+    assert client.params[0]["filter_path"] == BULK_FILTER_PATH
+
+
 async def test_items_still_429_after_the_retries_are_left_to_retry() -> None:
     client = BusyClient(busy=10)
     result = await bulk_write(  # type: ignore[arg-type]
@@ -111,7 +147,7 @@ async def test_ticket_events_go_through_the_bulk_helper() -> None:
     client = BusyClient(busy=1)
     await _store(client).write_events([EVENT])
     assert client.requests == [["T-1#1"], ["T-1#1"]]  # a 429, then taken
-    assert client.params == [{"refresh": True}] * 2
+    assert [params["refresh"] for params in client.params] == [True, True]
 
 
 async def test_ticket_events_refused_for_good_raise_with_the_reason() -> None:
