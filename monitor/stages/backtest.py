@@ -346,7 +346,7 @@ def backtest(
         settings: Buckets, windows, grace, dedup, label thresholds, sentiment
             model and watch list (default: the defaults, without MONITOR_*).
         batch_size: Posts per count batch (see :data:`BATCH_SIZE`).
-        partitions: ``scored-posts`` partitions to spread the posts over
+        partitions: ``posts`` partitions to spread the posts over
             (1: the posts are counted exactly in event-time order).
         scorer: A scorer to reuse (its topics are the caller's choice).
 

@@ -80,12 +80,12 @@ def count_and_detect(
 
     Args:
         posts: Scored posts (records or their decoded JSON), in the order
-            they would have been published to ``scored-posts``.
+            they arrived on ``posts``.
         settings: Window length, grace and dedup settings (the wall-clock
             ones do not matter here: every partition is caught up).
         rules: Alert rules to check on each window.
         topics: Watched topic names.
-        partitions: Partitions of ``scored-posts`` to spread the posts over.
+        partitions: Partitions of ``posts`` to spread the posts over.
         batch_size: Posts per partition handed to the counter at a time.
         window_seconds: The detector window (a whole number of buckets;
             default: one bucket).

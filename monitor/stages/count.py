@@ -1,6 +1,6 @@
 """The count stage's logic: per-partition buckets, idle closes and heartbeats.
 
-:class:`WindowCounter` keeps one :class:`PartitionCount` per ``scored-posts``
+:class:`WindowCounter` keeps one :class:`PartitionCount` per ``posts``
 partition it owns and turns batches of posts into what must be logged (the
 ledger's state-log writes) and what must then be sent (partition reports:
 partials of the buckets closed, snapshots of the open buckets a batch
@@ -94,7 +94,7 @@ class CountSettings:
 
 @dataclass
 class PartitionCount:
-    """What the count stage knows of one ``scored-posts`` partition.
+    """What the count stage knows of one ``posts`` partition.
 
     Attributes:
         ledger: Its windows and state-log ledger; None until restored (or

@@ -181,7 +181,7 @@ class WindowDetector:
     """Merges partition reports and evaluates rules and windows; see the module.
 
     Args:
-        partitions: Partitions of ``scored-posts`` that report.
+        partitions: Partitions of ``posts`` that report.
         bucket_seconds: Bucket length (what a partial covers).
         window_seconds: Detector window (a whole number of buckets).
         window_wait_seconds: Wall-clock silence after which a partition is
