@@ -14,9 +14,11 @@ the topics (``--partitions``, at least the workers) and runs that many
 3. latency at ``--capacity-fraction`` (0.8) of the posts/s just measured.
 
 Texts are distinct (two posts of the sample feed joined), so the score cache
-does not flatter the figures. With ``--memory-posts N`` it then sends N posts
-in ten chunks and samples the workers' RSS after each chunk is indexed
-(deleting the indexed posts between chunks, see :func:`memory_run`).
+does not flatter the figures. Each run's posts are deleted after it, so every
+run starts on an empty index (noida-db slows as an index grows). With
+``--memory-posts N`` it then sends N posts in ten chunks and samples the
+workers' RSS after each chunk is indexed (deleting the indexed posts between
+chunks, see :func:`memory_run`).
 
 Prints one JSON object: medians over the runs, every run, and the machine.
 Usage: python benchmarks/bench_pipeline.py [--workers 1 2] [--runs 3] ...
@@ -354,6 +356,9 @@ def one_run(
             bench, f"cap{run}", capacity_fraction * burst / elapsed, seconds
         )
     result["worker_rss_mb"] = bench.rss()
+    # noida-db slows as its index grows (a third run found it several times
+    # slower than the first): each run starts on an empty posts index.
+    drop_indices(bench.es, f"{bench.settings.index_prefix}-posts-*")
     return result
 
 
