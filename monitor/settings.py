@@ -135,6 +135,13 @@ class Settings(BaseModel):
         "while Elasticsearch catches up (their offsets are committed once indexed); "
         "when full, counting waits too; 0: index each batch before the next",
     )
+    index_backlog_bytes: int = Field(
+        64 * 1024 * 1024,
+        ge=1024 * 1024,
+        le=4 * 1024**3,
+        description="Bound on the raw bytes of the posts in that backlog (memory "
+        "holds a few times as much: their decoded and scored forms)",
+    )
     es_retry_initial_seconds: float = Field(0.5, gt=0.0)
     es_retry_max_seconds: float = Field(30.0, gt=0.0)
     es_request_timeout_seconds: float = Field(30.0, gt=0.0)

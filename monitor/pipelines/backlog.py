@@ -32,7 +32,7 @@ from collections.abc import Sequence
 
 import faust
 
-from monitor.pipelines.batches import BatchHandler, Pipeline, handle_batch
+from monitor.pipelines.batches import BatchHandler, Pipeline, abandon, handle_batch
 
 log = logging.getLogger(__name__)
 
@@ -55,19 +55,31 @@ class Backlog:
     ``put`` holds a batch's records and queues ``handle`` for them; one task
     runs the queued handlers through :func:`handle_batch` (retries, outages
     waited out, bisection and dead letters as for any batch) and releases
-    each batch's records when its handler is done. With ``limit`` 0 there is
-    no backlog: ``put`` runs the handler itself.
+    each batch's records when its handler is done. It holds at most
+    ``limit`` records and ``limit_bytes`` bytes of their raw values (what
+    stays in memory is a few times that: the decoded and scored forms). With
+    ``limit`` 0 there is no backlog: ``put`` runs the handler itself.
     """
 
-    def __init__(self, pipeline: Pipeline, *, name: str, limit: int) -> None:
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        *,
+        name: str,
+        limit: int,
+        limit_bytes: int = 64 * 1024 * 1024,
+    ) -> None:
         """Start empty; the writing task starts with the first ``put``."""
         self.pipeline = pipeline
         self.name = name
         self.limit = limit
+        self.limit_bytes = limit_bytes
         self.records = 0
-        self._queue: asyncio.Queue[tuple[Sequence[faust.EventT], BatchHandler]] = (
-            asyncio.Queue()
-        )
+        self.bytes = 0
+        #: (events, handler or None for a settle entry, records, bytes)
+        self._queue: asyncio.Queue[
+            tuple[Sequence[faust.EventT], BatchHandler | None, int, int]
+        ] = asyncio.Queue()
         self._changed = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         metrics = pipeline.metrics
@@ -91,15 +103,41 @@ class Backlog:
             await handle_batch(self.pipeline, self.name, events, handle)
             self._progress.set(time.time())
             return
-        while self.records and self.records + len(events) > self.limit:
+        size = sum(len(event.value or b"") for event in events)
+        while self.records and (
+            self.records + len(events) > self.limit
+            or self.bytes + size > self.limit_bytes
+        ):
             self._check()
             self._changed.clear()
             await self._changed.wait()
         self._check()
         hold(events)
         self.records += len(events)
+        self.bytes += size
         self._pending.set(self.records)
-        self._queue.put_nowait((events, handle))
+        self._queue.put_nowait((events, handle, len(events), size))
+        self._start()
+
+    def settle(self, events: Sequence[faust.EventT]) -> None:
+        """Hold a handled batch's records until everything queued before is written.
+
+        Called once per batch, after its handler, before the stream acknowledges
+        it. A record the batch queued nothing for (a dead letter) would
+        otherwise be acknowledged ahead of earlier records still held, and
+        Faust's consumer (``Consumer._new_offset``) commits past such a gap when
+        it is one offset wide, and past any gap while it knows no committed
+        offset (a new partition, a rebalance under way): a crash would then
+        lose the held records. Released in queue order, every record of a
+        partition is acknowledged in offset order.
+        """
+        if self.limit <= 0 or not events:
+            return
+        hold(events)
+        self._queue.put_nowait((events, None, 0, 0))
+        self._start()
+
+    def _start(self) -> None:
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(
                 self._write(), name=f"{self.name}-backlog"
@@ -133,11 +171,19 @@ class Backlog:
             )
 
     async def _write(self) -> None:
-        while True:
-            events, handle = await self._queue.get()
-            await handle_batch(self.pipeline, self.name, events, handle)
-            release(events)
-            self.records -= len(events)
-            self._pending.set(self.records)
-            self._progress.set(time.time())
-            self._changed.set()
+        try:
+            while True:
+                events, handle, records, size = await self._queue.get()
+                if handle is not None:
+                    await handle_batch(self.pipeline, self.name, events, handle)
+                release(events)
+                if records:
+                    self.records -= records
+                    self.bytes -= size
+                    self._pending.set(self.records)
+                    self._progress.set(time.time())
+                    self._changed.set()
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:  # a bug: held records would stall commits forever
+            abandon(self.name, self.records, exc)

@@ -201,6 +201,7 @@ def register_batch_agent(
     batch_size: int,
     batch_seconds: float,
     handle: BatchHandler,
+    settle: Callable[[Sequence[faust.EventT]], None] | None = None,
 ) -> faust.types.AgentT:
     """Add an agent that hands ``handle`` batches of raw events from ``topic``.
 
@@ -215,6 +216,7 @@ def register_batch_agent(
             batch_size=batch_size,
             batch_seconds=batch_seconds,
             handle=handle,
+            settle=settle,
         )
 
     consume.__name__ = consume.__qualname__ = name  # Faust names the agent after it
@@ -229,6 +231,7 @@ async def consume_batches(
     batch_size: int,
     batch_seconds: float,
     handle: BatchHandler,
+    settle: Callable[[Sequence[faust.EventT]], None] | None = None,
 ) -> None:
     """Hand ``handle`` batches of events; never lose one, never stall on one.
 
@@ -257,6 +260,8 @@ async def consume_batches(
     async for events in batches:
         pending.set(len(events))
         await handle_batch(pipeline, name, events, handle)
+        if settle is not None:  # before take_events acknowledges the batch
+            settle(events)
         pending.set(0)
         progress.set(time.time())
 

@@ -61,16 +61,23 @@ def register(
     settings = pipeline.settings
     backlogs: list[Backlog] = []
 
-    async def handle(pipeline: Pipeline, events: Sequence[faust.EventT]) -> None:
+    def backlog() -> Backlog:
         if not backlogs:  # made on the agent's own event loop
             backlogs.append(
                 Backlog(
                     pipeline,
                     name=INDEX_STAGE,
                     limit=settings.index_backlog_records,
+                    limit_bytes=settings.index_backlog_bytes,
                 )
             )
-        await handle_posts(pipeline, count, events, backlogs[0])
+        return backlogs[0]
+
+    async def handle(pipeline: Pipeline, events: Sequence[faust.EventT]) -> None:
+        await handle_posts(pipeline, count, events, backlog())
+
+    def settle(events: Sequence[faust.EventT]) -> None:
+        backlog().settle(events)
 
     return register_batch_agent(
         app,
@@ -80,6 +87,7 @@ def register(
         batch_size=settings.score_batch_size,
         batch_seconds=settings.score_batch_seconds,
         handle=handle,
+        settle=settle,
     )
 
 

@@ -184,3 +184,64 @@ async def test_a_dead_writer_makes_put_fail_rather_than_hold_records() -> None:
     backlog._task.cancel()  # stands for a bug that kills the writer
     with pytest.raises(RuntimeError, match="backlog's writer stopped"):
         await asyncio.wait_for(waiting, 1)
+
+
+async def test_a_dead_letter_is_not_acknowledged_ahead_of_held_records() -> None:
+    # Faust commits past a one-offset gap, and past any gap while it knows no
+    # committed offset: a dead letter acked ahead of held records would let a
+    # crash lose them. settle() keeps each partition's acks in offset order.
+    sink = FakeDocumentSink(unavailable_times=10**9)
+    pipeline = make_pipeline(sink)
+    backlog = Backlog(pipeline, name="index", limit=100)
+    batch = events(["a", "b", "c"])
+    batch[1].value = b"not json"  # dead-lettered at scoring
+    await handle_posts(pipeline, counter(pipeline), batch, backlog)
+    backlog.settle(batch)  # what consume_batches does after handle_batch
+    stream_ack(batch)
+    await asyncio.sleep(0.05)
+    assert not any(e.message.acked for e in batch)
+    sink.unavailable_times = 0
+    await asyncio.wait_for(backlog.join(), 2)
+    await asyncio.sleep(0.01)  # the settle entry follows the write
+    assert all(e.message.acked for e in batch)
+    assert {doc_id for _, doc_id in sink.documents} == {"a", "c"}
+    await backlog.close()
+
+
+async def test_a_batch_wholly_dead_lettered_still_waits_for_earlier_writes() -> None:
+    pipeline = make_pipeline()
+    backlog = Backlog(pipeline, name="index", limit=100)
+    gate = Gate()
+    first = events(["a"])
+    await backlog.put(first, gate)
+    backlog.settle(first)
+    stream_ack(first)
+    invalid = events(["x"], first_offset=1)
+    backlog.settle(invalid)  # nothing to write for it
+    stream_ack(invalid)
+    await asyncio.sleep(0.01)
+    assert not invalid[0].message.acked  # behind "a", still unwritten
+    gate.open.set()
+    await asyncio.wait_for(backlog.join(), 2)
+    await asyncio.sleep(0.01)
+    assert first[0].message.acked and invalid[0].message.acked
+    await backlog.close()
+
+
+async def test_the_backlog_is_bounded_in_bytes_too() -> None:
+    pipeline = make_pipeline()
+    backlog = Backlog(pipeline, name="index", limit=100, limit_bytes=1_000)
+    gate = Gate()
+    big = events(["a"])
+    big[0].value = b"x" * 900
+    await backlog.put(big, gate)
+    second = events(["b"], first_offset=1)
+    second[0].value = b"y" * 200  # 900 + 200 > 1,000 bytes
+    waiting = asyncio.ensure_future(backlog.put(second, gate))
+    await asyncio.sleep(0.01)
+    assert not waiting.done() and backlog.bytes == 900
+    gate.open.set()
+    await asyncio.wait_for(waiting, 1)
+    await asyncio.wait_for(backlog.join(), 1)
+    assert backlog.bytes == 0 and gate.written == [[0], [1]]
+    await backlog.close()

@@ -17,7 +17,7 @@ import logging
 import time
 from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import orjson
 from elastic_transport import ConnectionError as TransportConnectionError
@@ -177,7 +177,11 @@ async def _write_chunk(
         started = time.perf_counter()
         try:
             response = await client.bulk(
-                operations=operations, filter_path=BULK_FILTER_PATH, **request
+                # pre-encoded lines: the client's ndjson serializer sends
+                # bytes as they are (its annotation only names mappings)
+                operations=cast(Any, operations),
+                filter_path=BULK_FILTER_PATH,
+                **request,
             )
         except ApiError as exc:
             if exc.meta.status == 429 and not last:
