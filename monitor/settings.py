@@ -128,12 +128,13 @@ class Settings(BaseModel):
         description="UTC offset that dates daily indices: +08:00, -05:00 or Z",
     )
     index_backlog_records: int = Field(
-        5_000,
+        0,
         ge=0,
         le=1_000_000,
         description="Posts counted but not yet indexed that the hot path may hold "
         "while Elasticsearch catches up (their offsets are committed once indexed); "
-        "when full, counting waits too; 0: index each batch before the next",
+        "when full, counting waits too; 0 (the default until a stall seen with "
+        "two workers is explained): index each batch before the next",
     )
     index_backlog_bytes: int = Field(
         64 * 1024 * 1024,

@@ -5,7 +5,8 @@ bulk-indexed by one agent (``score_index_count``), the stages chained as
 Flink and Kafka Streams chain operators: a post is fetched, decoded and
 handled as a Faust event once, not once per stage.
 
-Counting comes first, and the window reports it sends (the alerts they
+Counting comes first, and with ``MONITOR_INDEX_BACKLOG_RECORDS`` set
+(experimental, off by default) the window reports it sends (the alerts they
 feed) do not wait for Elasticsearch: the bulk write and, with
 ``MONITOR_PUBLISH_SCORED_POSTS`` (off by default), the copy on ``scored-posts`` go to a
 bounded backlog (:mod:`monitor.pipelines.backlog`,
