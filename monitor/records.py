@@ -236,6 +236,74 @@ class ScoredPost(
     schema: int = SCHEMA_VERSION
 
 
+def _plain_template(record: type[faust.Record]) -> dict[str, Any] | None:
+    """Every field's default, in ``__init__``'s order, if it stores values as given.
+
+    None when a field coerces, is tagged, or the record validates or has a
+    ``__post_init__``: then only its own ``__init__`` builds it faithfully.
+    Required fields map to None.
+    """
+    options = record._options
+    if (
+        options.coerce
+        or options.validation
+        or hasattr(record, "__post_init__")
+        or any(
+            getattr(d, "coerce", True) or getattr(d, "tag", True)
+            for d in options.descriptors.values()
+        )
+    ):
+        return None
+    return {name: options.defaults.get(name) for name in options.fieldpos.values()}
+
+
+_SCORED_POST_TEMPLATE = _plain_template(ScoredPost)
+_SCORED_POST_REQUIRED = frozenset(
+    name for name in ScoredPost._options.fieldpos.values()
+    if name not in ScoredPost._options.optionalset
+)
+# Optional fields whose default is not None: given None, they take it.
+_SCORED_POST_NOT_NONE = tuple(
+    (name, default)
+    for name, default in (_SCORED_POST_TEMPLATE or {}).items()
+    if name not in _SCORED_POST_REQUIRED and default is not None
+)
+
+
+def new_scored_post(**fields: Any) -> ScoredPost:
+    """``ScoredPost(**fields)``, without the per-field descriptor calls.
+
+    The score stage builds one per post; Faust's ``__init__`` calls each of
+    the 21 fields' descriptor, which for these fields (no coercion, no tags,
+    no validation) only stores the value: this stores the same values, in
+    the same order, with the same defaults for fields left out or given as
+    None, so the record equals, encodes and prints as one built by
+    ``__init__`` (``tests/unit/test_score_fast_paths.py`` checks it). Should a field
+    ever coerce or validate, ``__init__`` builds it.
+
+    Raises:
+        TypeError: If a required field is missing or a field is unknown, as
+            ``ScoredPost(**fields)`` does.
+
+    """
+    template = _SCORED_POST_TEMPLATE
+    if (
+        template is None
+        or not _SCORED_POST_REQUIRED <= fields.keys()
+        or not fields.keys() <= template.keys()
+    ):
+        return ScoredPost(**fields)
+    state: dict[str, Any] = {"__evaluated_fields__": set()}
+    state.update(template)
+    state.update(fields)
+    for name, default in _SCORED_POST_NOT_NONE:
+        if state[name] is None:
+            state[name] = default
+    post = object.__new__(ScoredPost)
+    post.__dict__.update(state)
+    return post
+
+
 class DeadLetter(
     faust.Record,
     serializer="json",

@@ -17,11 +17,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from functools import lru_cache
 from hashlib import blake2b
 from typing import TypeVar
 
 import numpy as np
+import numpy.typing as npt
+
+IntArray = npt.NDArray[np.int64]
 
 #: Default Hamming distance within which two fingerprints are one group.
 DEFAULT_MAX_DISTANCE = 3
@@ -49,6 +51,10 @@ def fingerprint_text(text: str) -> str:
     are dropped; then only letters and digits remain, lower-cased, so that
     punctuation, spacing and emoji edits do not move the fingerprint.
     """
+    if "@" not in text:
+        # Neither a reply nor a chain link can match: the chain split would
+        # give the text back whole (or nothing, which keeps it too).
+        return _NOT_ALNUM.sub("", _REPOST_FILLER.sub(" ", text).lower())
     text = _REPOST_FILLER.sub(" ", _REPLY_TO.sub(" ", text))
     links = [link for link in _CHAIN_LINK.split(text) if _has_content(link)]
     if links:
@@ -60,9 +66,41 @@ def _has_content(text: str) -> bool:
     return any(char.isalnum() for char in text)
 
 
-@lru_cache(maxsize=65536)
 def _shingle_hash(shingle: str) -> int:
     return int.from_bytes(blake2b(shingle.encode(), digest_size=8).digest(), "little")
+
+
+# A shingle as one int: its (up to 3) code points, 21 bits each, first
+# character highest. No character of a fingerprint text is U+0000 (it is not
+# alphanumeric), so a shorter shingle, zero-padded, is no other shingle.
+_CODE_BITS = 21
+_CODE_MASK = (1 << _CODE_BITS) - 1
+# Kept shingle hashes, at most this many (then the cache starts over).
+_CACHE_SHINGLES = 1 << 17
+
+
+def _shingle_of(key: int) -> str:
+    second, third = (key >> _CODE_BITS) & _CODE_MASK, key & _CODE_MASK
+    shingle = chr(key >> 2 * _CODE_BITS)
+    if second:
+        shingle += chr(second)
+        if third:
+            shingle += chr(third)
+    return shingle
+
+
+class _ShingleHashes(dict[int, int]):
+    """Shingle key -> :func:`_shingle_hash`; a miss is hashed and kept."""
+
+    def __missing__(self, key: int) -> int:
+        value = _shingle_hash(_shingle_of(key))
+        if len(self) >= _CACHE_SHINGLES:
+            self.clear()
+        self[key] = value
+        return value
+
+
+_HASHES = _ShingleHashes()
 
 
 def simhash(text: str) -> int:
@@ -79,37 +117,74 @@ def simhash_many(texts: Sequence[str]) -> list[int]:
     """Return :func:`simhash` of each text, in one vectorised pass.
 
     The score stage calls this once per batch: numpy's per-call overhead is
-    paid once rather than per post.
+    paid once rather than per post. Shingles are cut and keyed in numpy
+    (code points, see ``_shingle_of``); only their hashes are looked up one
+    by one, in a dict.
     """
-    hashes: list[int] = []
-    starts: list[int] = []
-    for text in texts:
-        starts.append(len(hashes))
-        core = fingerprint_text(text)
-        if len(core) <= SHINGLE_CHARS:
-            shingles = [core] if core else []
-        else:
-            # Every occurrence votes: a shingle's weight is its frequency.
-            shingles = [
-                core[i : i + SHINGLE_CHARS]
-                for i in range(len(core) - SHINGLE_CHARS + 1)
-            ]
-        hashes.extend(map(_shingle_hash, shingles))
-    if not hashes:
+    cores = [fingerprint_text(text) for text in texts]
+    lengths = np.fromiter(map(len, cores), dtype=np.int64, count=len(cores))
+    # Every 3-gram of a longer text; a text of 1 to 3 characters is one shingle.
+    counts = np.where(lengths > SHINGLE_CHARS, lengths - SHINGLE_CHARS + 1, lengths > 0)
+    total = int(counts.sum())
+    if not total:
         return [0] * len(texts)
-    bits = np.unpackbits(
-        np.array(hashes, dtype="<u8").view(np.uint8).reshape(-1, 8), axis=1
+    codes = np.zeros(int(lengths.sum()) + SHINGLE_CHARS - 1, dtype=np.int64)
+    codes[: len(codes) - SHINGLE_CHARS + 1] = np.frombuffer(
+        "".join(cores).encode("utf-32-le"), dtype=np.uint32
+    )
+    keys = (codes[:-2] << 2 * _CODE_BITS) | (codes[1:-1] << _CODE_BITS) | codes[2:]
+    ends = np.cumsum(counts)
+    starts_at = ends - counts
+    text_starts = np.cumsum(lengths) - lengths
+    at = np.arange(total, dtype=np.int64) + np.repeat(text_starts - starts_at, counts)
+    keys = keys[at]
+    short = np.flatnonzero((lengths > 0) & (lengths < SHINGLE_CHARS))
+    if len(short):
+        # Zero the code points past a short text's end (the next text's).
+        drop = (SHINGLE_CHARS - lengths[short]) * _CODE_BITS
+        keys[starts_at[short]] &= ~((1 << drop) - 1)
+    hashes = np.fromiter(
+        map(_HASHES.__getitem__, keys.tolist()), dtype=np.uint64, count=total
     )
     # reduceat needs in-range starts; an empty text's row is ignored below.
-    ends = [*starts[1:], len(hashes)]
-    clipped = np.minimum(np.array(starts), len(hashes) - 1)
-    ones = np.add.reduceat(bits, clipped, axis=0, dtype=np.int32)
-    counts = np.array(ends) - np.array(starts)
-    packed = np.packbits(ones * 2 > counts[:, None], axis=1).view("<u8")[:, 0]
+    clipped = np.minimum(starts_at, total - 1)
+    ones = _bit_counts(hashes, clipped, int(counts.max()))
+    packed = np.packbits(ones * 2 > counts[:, None], axis=1, bitorder="little")
+    packed = packed.view("<u8")[:, 0]
     return [
         (_signed(value) if count else 0)
         for value, count in zip(packed.tolist(), counts.tolist(), strict=True)
     ]
+
+
+# Bit k + 16 j of a hash, for j = 0..3, in the 16-bit lane j of word k.
+_LANES = 16
+_LANE_MASK = np.uint64(0x0001_0001_0001_0001)
+_LANE_MAX = 0xFFFF
+
+
+def _bit_counts(
+    hashes: npt.NDArray[np.uint64], starts: IntArray, longest: int
+) -> IntArray:
+    """How many hashes of each segment have each bit set (column = bit, LSB first).
+
+    Segment i is ``hashes[starts[i]:starts[i + 1]]`` as ``np.add.reduceat``
+    cuts it. Each hash is spread over 16 words, a bit to a 16-bit lane, and
+    the words summed: 16 contiguous sums instead of 64 bit columns, exact
+    while no segment has more than 65,535 hashes (``longest``).
+    """
+    if longest > _LANE_MAX:
+        octets = hashes.astype("<u8").view(np.uint8).reshape(-1, 8)
+        bits = np.unpackbits(octets, axis=1, bitorder="little")
+        return np.add.reduceat(bits, starts, axis=0, dtype=np.int64)
+    lanes = np.empty((_LANES, len(hashes)), dtype=np.uint64)
+    for k in range(_LANES):
+        np.bitwise_and(hashes >> np.uint64(k), _LANE_MASK, out=lanes[k])
+    sums = np.add.reduceat(lanes, starts, axis=1)
+    shifts = np.arange(0, 64, _LANES, dtype=np.uint64)
+    # (word k, segment, lane j) -> (segment, j, k): bit k + 16 j.
+    per_lane = (sums[:, :, None] >> shifts) & np.uint64(_LANE_MAX)
+    return per_lane.transpose(1, 2, 0).reshape(len(starts), 64).astype(np.int64)
 
 
 def _signed(value: int) -> int:

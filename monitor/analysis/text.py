@@ -46,10 +46,14 @@ def normalise_text(text: str) -> str:
         The normalised text; ``""`` when nothing but markup or whitespace is left.
 
     """
-    text = _BREAK_TAG.sub(" ", text)
-    text = _TAG.sub("", text)
-    text = _LONG_DECIMAL_REF.sub(_shorten_decimal_ref, text)
-    text = html.unescape(text)
+    # Tags start with "<" and references with "&": most posts have neither,
+    # and a test of a character is cheaper than a regex scan.
+    if "<" in text:
+        text = _BREAK_TAG.sub(" ", text)
+        text = _TAG.sub("", text)
+    if "&" in text:
+        text = _LONG_DECIMAL_REF.sub(_shorten_decimal_ref, text)
+        text = html.unescape(text)
     text = _TO_SIMPLIFIED.convert(text)
     return _SPACE.sub(" ", text).strip()
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import re
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from monitor.analysis.text import normalise_text
@@ -58,6 +59,7 @@ class TopicMatcher:
             )
             for topic in topics
         ]
+        self._search, self._hits = _word_scanner(self._topics)
 
     @property
     def names(self) -> list[str]:
@@ -79,12 +81,59 @@ class TopicMatcher:
         """
         folded = text.lower()
         found = {name for name in declared if name}
-        for name, keywords, exclude in self._topics:
-            if any(word in folded for word in keywords) and not any(
-                word in folded for word in exclude
-            ):
-                found.add(name)
+        search = self._search
+        if search is None:
+            return sorted(found)
+        # Every position where some word starts, with the longest word there
+        # (the alternation is longest first); the other words there are its
+        # prefixes, which _hits folds in.
+        matched: set[int] = set()
+        excluded: set[int] = set()
+        hits = self._hits
+        position = 0
+        while (hit := search(folded, position)) is not None:
+            topics, exclusions = hits[hit.group()]
+            matched |= topics
+            excluded |= exclusions
+            position = hit.start() + 1
+        names = self._topics
+        found.update(names[index][0] for index in matched - excluded)
         return sorted(found)
+
+
+_Search = Callable[[str, int], "re.Match[str] | None"]
+_Hits = dict[str, tuple[frozenset[int], frozenset[int]]]
+
+
+def _word_scanner(
+    topics: Sequence[tuple[str, tuple[str, ...], tuple[str, ...]]],
+) -> tuple[_Search | None, _Hits]:
+    """One search for every topic's words, and what finding each word means.
+
+    The search finds, from a position on, the first position where one of
+    the words (keywords and exclusions) occurs, and there the longest of them:
+    a regex alternation of the literal words, longest first. The words
+    occurring at that position are that word and those of its prefixes that
+    are words too, so each word maps to the topics (by index) whose keywords,
+    and the topics whose exclusions, include it or one of its prefixes.
+    One search per occurrence replaces a substring test per word and topic.
+    """
+    words = sorted(
+        {w for _, keywords, exclude in topics for w in keywords + exclude},
+        key=len,
+        reverse=True,
+    )
+    if not words:
+        return None, {}
+    hits: _Hits = {}
+    for word in words:
+        prefixes = {word[:end] for end in range(1, len(word) + 1)}
+        hits[word] = (
+            frozenset(i for i, (_, kws, _) in enumerate(topics) if prefixes & set(kws)),
+            frozenset(i for i, (_, _, ex) in enumerate(topics) if prefixes & set(ex)),
+        )
+    search = re.compile("|".join(map(re.escape, words))).search
+    return search, hits
 
 
 def _fold(word: str) -> str:

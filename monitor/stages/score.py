@@ -14,7 +14,7 @@ from monitor.analysis.simhash import simhash_many
 from monitor.analysis.text import normalise_text
 from monitor.analysis.topics import TopicMatcher, WatchedTopic
 from monitor.config.models import load_sentiment_model
-from monitor.records import Post, ScoredPost, utc_now
+from monitor.records import Post, ScoredPost, new_scored_post, utc_now
 from monitor.settings import Settings
 
 
@@ -172,7 +172,8 @@ class PostScorer:
         now: datetime,
     ) -> ScoredPost:
         metrics = post.metrics or {}
-        return ScoredPost(
+        # new_scored_post: ScoredPost(...) without Faust's per-field descriptors.
+        return new_scored_post(
             post_id=post.id,
             source=post.source,
             author=post.author,

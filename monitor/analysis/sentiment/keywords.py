@@ -41,12 +41,12 @@ import math
 import re
 from collections.abc import Sequence
 from collections.abc import Set as AbstractSet
-from itertools import chain, count
+from itertools import accumulate, chain, compress, count
 
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["rank_keywords", "sentence_words"]
+__all__ = ["PartWords", "rank_keywords", "sentence_words", "split_words"]
 
 # Where snownlp.normal.get_sentences cuts: line breaks, then these delimiters.
 _RE_SENTENCE_END = re.compile("[\r\n，。？！；]")
@@ -70,8 +70,12 @@ _FEW_SETS = 32
 _LINEAR_PROBES = 9
 _PERTURB_SHIFT = np.uint64(5)
 _SLOT_BITS = np.left_shift(np.uint64(1), np.arange(_LARGE_SLOTS, dtype=np.uint64))
-# Below this many values numpy's stable sort beats two quicksorts.
+# From this many values a quicksort and a sort of the ties beat numpy's stable
+# sort, unless more than one value in _TIED_SHARE ties and there are at most
+# _STABLE_SORT_MAX of them (measured with numpy 2.4's AVX-512 argsort).
+_QUICK_SORT_MIN = 1_000
 _STABLE_SORT_MAX = 5_000
+_TIED_SHARE = 4
 
 # Products of sort keys below this fit in an int64.
 _INT_KEYS = 2**62
@@ -115,6 +119,104 @@ def sentence_words(
             doc = [w for w in piece.split() if w not in stop]
             docs.append(doc)
     return docs
+
+
+#: What a part of a text outside its CJK runs gives :func:`split_words`: its
+#: words, those of them that are not stop words, and its sentence pieces'
+#: words other than stop words (the first piece continues the sentence
+#: before the part, each further piece starts one).
+PartWords = tuple[list[str], list[str], list[str], tuple[list[str], ...]]
+
+# Distinct parts kept in a split_words cache, at most (then it starts over);
+# parts longer than this many characters are not kept.
+_PART_CACHE_SIZE = 8192
+_PART_CACHE_CHARS = 64
+
+
+def _part_words(part: str, stop: AbstractSet[str]) -> PartWords:
+    # snownlp.seg splits a non-CJK part with strip().split(), the same words
+    # as split().
+    words = part.split()
+    pieces = _RE_SENTENCE_END.split(part)
+    return (
+        words,
+        [w for w in words if w not in stop],
+        [w for w in pieces[0].split() if w not in stop],
+        tuple([w for w in piece.split() if w not in stop] for piece in pieces[1:]),
+    )
+
+
+def split_words(
+    texts_parts: Sequence[Sequence[str]],
+    words: Sequence[str],
+    run_starts: Sequence[int],
+    stop: AbstractSet[str],
+    cache: dict[str, PartWords],
+) -> list[tuple[list[str], list[str], list[list[str]]]]:
+    """Per text, its words, its words other than stop words, and its sentences.
+
+    One pass for what ``snownlp.seg`` (the words), the sentiment classifier
+    (the words without stop words) and :func:`sentence_words` (the
+    sentences) each take of a text: for each text, equal to
+    ``_join_words(parts, run_words)``, its words not in ``stop``, and
+    ``sentence_words(parts, run_words, stop)``. Stop words are dropped from
+    all the texts' CJK words at once; the parts outside CJK runs are mostly
+    the same few punctuation marks and spaces, so their splits are kept in
+    ``cache``.
+
+    Args:
+        texts_parts: Each text split around its runs of CJK characters, the
+            runs at odd positions.
+        words: The segmenter's words of all the texts' runs, in order.
+        run_starts: Where each run's words start in ``words``, and the end.
+        stop: Stop words.
+        cache: Part -> its :data:`PartWords`, for these stop words only
+            (the caller keeps one per stop word set); filled here.
+
+    Returns:
+        Per text: its words, its words other than stop words, and per
+        sentence its words other than stop words (fresh lists, the caller's
+        to keep).
+
+    """
+    keep = [w not in stop for w in words]
+    clean = list(compress(words, keep))
+    # Where each run's words other than stop words start in clean.
+    clean_starts = [0, *accumulate(keep)]
+    clean_starts = [clean_starts[i] for i in run_starts]
+    out: list[tuple[list[str], list[str], list[list[str]]]] = []
+    run = 0
+    for parts in texts_parts:
+        text_words: list[str] = []
+        kept: list[str] = []
+        doc: list[str] = []
+        docs = [doc]
+        for i, part in enumerate(parts):
+            if i % 2:
+                text_words += words[run_starts[run] : run_starts[run + 1]]
+                found = clean[clean_starts[run] : clean_starts[run + 1]]
+                kept += found
+                doc += found
+                run += 1
+                continue
+            if not part:
+                continue
+            cached = cache.get(part)
+            if cached is None:
+                cached = _part_words(part, stop)
+                if len(part) <= _PART_CACHE_CHARS:
+                    if len(cache) >= _PART_CACHE_SIZE:
+                        cache.clear()
+                    cache[part] = cached
+            part_words, part_kept, head, tail = cached
+            text_words += part_words
+            kept += part_kept
+            doc += head
+            for piece in tail:
+                doc = piece.copy()
+                docs.append(doc)
+        out.append((text_words, kept, docs))
+    return out
 
 
 def rank_keywords(
@@ -238,17 +340,22 @@ def _sort_unique(keys: Sequence[IntArray], ranges: Sequence[int]) -> IntArray:
 def _stable_argsort(values: FloatArray) -> IntArray:
     """``np.argsort(values, kind="stable")``, faster on long arrays.
 
-    Past a few thousand values, a quicksort and a second one of the tied
-    values only, by position, beat numpy's stable sort.
+    Past a thousand values or so, a quicksort (numpy's vectorised one) and a
+    second sort of the tied values only, by position, beat numpy's stable
+    sort, unless many values tie (the first iteration's, all 1 / degree):
+    below :data:`_STABLE_SORT_MAX` values the stable sort takes those.
     """
     n = len(values)
-    if n <= _STABLE_SORT_MAX:
+    if n < _QUICK_SORT_MIN:
         return np.argsort(values, kind="stable")
     order = np.argsort(values)
     ordered = values[order]
     same = ordered[1:] == ordered[:-1]
-    if not same.any():
+    ties = int(np.count_nonzero(same))
+    if not ties:
         return order
+    if n <= _STABLE_SORT_MAX and ties * _TIED_SHARE > n:
+        return np.argsort(values, kind="stable")
     tied = np.zeros(n, dtype=bool)
     tied[1:] = same
     tied[:-1] |= same

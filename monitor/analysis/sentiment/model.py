@@ -251,17 +251,40 @@ def filter_keywords(candidates: Sequence[str], limit: int) -> list[str]:
     keywords: list[str] = []
     if limit <= 0:
         return keywords
+    forms = _KEYWORD_FORMS
     for word in candidates:
-        word = word.strip().lower()
-        if not 2 <= len(word) <= MAX_KEYWORD_CHARS or not any(
-            _is_word_char(char) for char in word
-        ):
+        form = forms.get(word)
+        if form is None:
+            form = _keyword_form(word)
+            if len(word) <= _KEYWORD_FORM_CHARS:
+                if len(forms) >= _KEYWORD_FORM_CACHE:
+                    forms.clear()
+                forms[word] = form
+        if not form:
             continue
-        if word not in keywords:
-            keywords.append(word)
+        if form not in keywords:
+            keywords.append(form)
         if len(keywords) == limit:
             break
     return keywords
+
+
+# Candidate -> _keyword_form(candidate), for candidates of at most
+# _KEYWORD_FORM_CHARS characters: the same words come up post after post.
+# Bounded: it starts over past _KEYWORD_FORM_CACHE entries.
+_KEYWORD_FORMS: dict[str, str] = {}
+_KEYWORD_FORM_CACHE = 1 << 16
+_KEYWORD_FORM_CHARS = 2 * MAX_KEYWORD_CHARS
+
+
+def _keyword_form(word: str) -> str:
+    """Return the keyword ``word`` counts as, or ``""`` if it is not one."""
+    word = word.strip().lower()
+    if not 2 <= len(word) <= MAX_KEYWORD_CHARS or not any(
+        _is_word_char(char) for char in word
+    ):
+        return ""
+    return word
 
 
 def _is_word_char(char: str) -> bool:

@@ -50,13 +50,14 @@ import re
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import chain, islice, repeat
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from monitor.analysis.sentiment.intindex import IntIndex
-from monitor.analysis.sentiment.keywords import rank_keywords, sentence_words
+from monitor.analysis.sentiment.keywords import PartWords, rank_keywords, split_words
 from monitor.errors import MonitorError
 
 __all__ = [
@@ -84,6 +85,9 @@ _CHUNK_CHARS = 40_000
 # Below this many runs side by side, argmax/max along the last axis (two
 # calls) beats the elementwise comparisons (ten calls, but faster per row).
 _NARROW = 32
+# Batches of fewer texts, and word positions fewer texts reach, are summed in
+# Python by NaiveBayes.positive_probabilities (numpy's cost per call is more).
+_BAYES_MIN_TEXTS = 16
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -313,6 +317,8 @@ class _Tagger:
         nz = np.flatnonzero(uni_term)
         base[nz] = _log_or_minus_inf(uni_term[nz])
         self.base = base.reshape(n_ids, n_tags)
+        #: base[c, t0] repeated for every (t1, t2), row by row (log_probs).
+        self.base_rows = np.repeat(self.base, n_tags * n_tags, axis=1)
 
         bi_arr = fix(bi_units.reshape(-1, 2))
         bi_cnt = np.array(list(bi_d.values()), dtype=np.float64)
@@ -353,6 +359,11 @@ class _Tagger:
         self.tri_keys, self.tri_ptr, (self.tri_combo, self.tri_val) = _csr(
             tri_key, tri_combo, tri_val
         )
+        # The tags of each entry, for the tag-major tensors of log_probs_by_t2.
+        self.bi_t0, self.bi_t1 = self.bi_combo // n_tags, self.bi_combo % n_tags
+        self.tri_t0 = self.tri_combo // (n_tags * n_tags)
+        self.tri_t1 = self.tri_combo // n_tags % n_tags
+        self.tri_t2 = self.tri_combo % n_tags
         is_e = np.array([t == "e" for t in self.status])
         is_bs = np.array([t in ("b", "s") for t in self.status])
         self.is_e, self.is_bs = is_e, is_bs
@@ -375,17 +386,44 @@ class _Tagger:
 
         """
         n, s = len(c0), self.n_tags
-        out = np.empty((n, s, s, s), dtype=np.float64)
-        out[...] = self.base[c0][:, :, None, None]
+        # Whole rows of the base repeated over (t1, t2): one gather, several
+        # times faster than broadcasting base[c0] into the tensor.
+        out = np.take(self.base_rows, c0, axis=0).reshape(n, s, s, s)
         found, group = self.bi_keys.find(c1 * self.n_ids + c0)
         if len(found):
             owner, entry = _expand(self.bi_ptr, group, found)
-            flat = out.reshape(n, s * s, s)
-            flat[owner, self.bi_combo[entry], :] = self.bi_val[entry][:, None]
+            flat = out.reshape(n * s * s, s)
+            flat[owner * (s * s) + self.bi_combo[entry]] = self.bi_val[entry][:, None]
         found, group = self.tri_keys.find((c2 * self.n_ids + c1) * self.n_ids + c0)
         if len(found):
             owner, entry = _expand(self.tri_ptr, group, found)
             out.reshape(n, s**3)[owner, self.tri_combo[entry]] = self.tri_val[entry]
+        return out
+
+    def log_probs_by_t2(self, c2: IntArray, c1: IntArray, c0: IntArray) -> FloatArray:
+        """:meth:`log_probs` laid out tag-major, as :meth:`tag_runs` reads it.
+
+        Returns:
+            Array of shape (t2, t1, n, t0), ``log_probs(c2, c1, c0)``
+            transposed: each (t2, t1) slab is contiguous over the positions,
+            so the Viterbi step works on whole slabs.
+
+        """
+        n, s = len(c0), self.n_tags
+        out = np.empty((s, s, n, s), dtype=np.float64)
+        out[...] = np.take(self.base, c0, axis=0)
+        found, group = self.bi_keys.find(c1 * self.n_ids + c0)
+        if len(found):
+            owner, entry = _expand(self.bi_ptr, group, found)
+            cell = (self.bi_t1[entry] * n + owner) * s + self.bi_t0[entry]
+            out.reshape(s, s * n * s)[:, cell] = self.bi_val[entry]
+        found, group = self.tri_keys.find((c2 * self.n_ids + c1) * self.n_ids + c0)
+        if len(found):
+            owner, entry = _expand(self.tri_ptr, group, found)
+            cell = (
+                (self.tri_t2[entry] * s + self.tri_t1[entry]) * n + owner
+            ) * s + self.tri_t0[entry]
+            out.reshape(-1)[cell] = self.tri_val[entry]
         return out
 
     def tag_runs(self, runs: Sequence[str]) -> npt.NDArray[np.int64]:
@@ -407,7 +445,7 @@ class _Tagger:
 
         """
         s = self.n_tags
-        lengths = np.fromiter((len(r) for r in runs), dtype=np.int64, count=len(runs))
+        lengths = np.fromiter(map(len, runs), dtype=np.int64, count=len(runs))
         ids = self.ids("".join(runs))
         starts = np.cumsum(lengths) - lengths
         # Longest runs first, so the runs still going at step j are a prefix.
@@ -422,7 +460,8 @@ class _Tagger:
         c0 = ids[pos]
         c1 = np.where(step >= 1, ids[np.maximum(pos - 1, 0)], self.bos)
         c2 = np.where(step >= 2, ids[np.maximum(pos - 2, 0)], self.bos)
-        lp = self.log_probs(c2, c1, c0)
+        # lp[t2, t1, position, t0]; scores are kept as score[t[j-1], run, t[j]].
+        lp = self.log_probs_by_t2(c2, c1, c0)
         unseen = ~self.seen[c0]
 
         # final[r] = (t[last], t[last - 1]) of the best end state of run r.
@@ -430,36 +469,41 @@ class _Tagger:
         backptrs: list[npt.NDArray[np.int64]] = []
         n = int(active[0])
         # Step 0: one predecessor (BOS, BOS); an unseen character scores 0.0.
-        first = np.where(unseen[:n, None], 0.0, lp[:n, :, 0, 0])
+        first = np.where(unseen[:n, None], 0.0, lp[0, 0, :n])
         lo = int(active[1])
         final[lo:n, 0] = first[lo:n].argmax(axis=1)
-        score = np.zeros((0, s, s))
+        score = np.zeros((s, 0, s))
         if max_len > 1:
             n = lo
             sl = slice(offsets[1], offsets[1] + n)
             # Step 1: one predecessor per state, (BOS, t[0]).
-            step1 = np.where(unseen[sl, None, None], 0.0, lp[sl, :, :, 0])
-            score = first[:n, None, :] + step1
+            step1 = np.where(unseen[None, sl, None], 0.0, lp[0, :, sl])
+            score = first[:n].T[:, :, None] + step1
             self._finish(final, score, int(active[2]))
         for j in range(2, max_len):
             n = int(active[j])
             sl = slice(offsets[j], offsets[j] + n)
-            cand = score[:n, None, :, :] + lp[sl]
+            # cand[t2, t1, run, t0]: the path through t2 (t[j-2]) into (t1, t0).
+            cand = lp[:, :, sl] + score[:, :n].transpose(0, 2, 1)[:, :, :, None]
             if n < _NARROW:
                 # argmax returns the first maximum, as snownlp's strict ">".
-                bp = cand.argmax(axis=-1)
-                best = cand.max(axis=-1)
+                bp = cand.argmax(axis=0)
+                best = cand.max(axis=0)
             else:
-                best = cand[..., 0]
-                bp = np.zeros(best.shape, dtype=np.int64)
+                best = cand[0].copy()
                 for t2 in range(1, s):
-                    better = cand[..., t2] > best
-                    best = np.where(better, cand[..., t2], best)
-                    bp[better] = t2
+                    np.maximum(best, cand[t2], out=best)
+                # The first maximum: count the predecessors below it before it.
+                bp = np.zeros(best.shape, dtype=np.int64)
+                below = cand[0] < best
+                for t2 in range(1, s):
+                    bp += below
+                    if t2 < s - 1:
+                        below &= cand[t2] < best
             rows = np.flatnonzero(unseen[sl])
             if len(rows):
-                best[rows] = score[rows, None, :, s - 1]
-                bp[rows] = s - 1
+                best[:, rows, :] = score[s - 1, rows, :].T[:, :, None]
+                bp[:, rows, :] = s - 1
             backptrs.append(bp)
             score = best
             self._finish(final, score, int(active[j + 1]))
@@ -470,7 +514,7 @@ class _Tagger:
             n = int(active[j])
             tags_step[offsets[j] : offsets[j] + n] = cur[:n]
             if j >= 2:
-                before = backptrs[j - 2][np.arange(n), cur[:n], prev[:n]]
+                before = backptrs[j - 2][prev[:n], np.arange(n), cur[:n]]
                 cur[:n], prev[:n] = prev[:n], before
             elif j == 1:
                 cur[:n] = prev[:n]
@@ -482,13 +526,15 @@ class _Tagger:
         """Record the best end state of the runs ending at this step.
 
         snownlp's ``max(now, key=...)`` returns the first maximum of its
-        state list, ordered like the flattened ``score[run, t[j], t[j-1]]``.
+        state list, ordered like the flattened ``score[run, t[j], t[j-1]]``
+        (``score`` here is laid out ``[t[j-1], run, t[j]]``).
         """
-        n = len(score)
+        n = score.shape[1]
         if n <= lo:
             return
         s = self.n_tags
-        best = score[lo:].reshape(n - lo, s * s).argmax(axis=1)
+        ending = score[:, lo:].transpose(1, 2, 0).reshape(n - lo, s * s)
+        best = ending.argmax(axis=1)
         final[lo:n, 0] = best // s
         final[lo:n, 1] = best % s
 
@@ -522,6 +568,14 @@ class NaiveBayes:
             )
             for w in vocabulary
         }
+        # The same logs as a table for positive_probabilities: row per word,
+        # the unknown word's last.
+        self._rows = {w: i for i, w in enumerate(self.word_logs)}
+        self._unknown_row = len(self._rows)
+        table = [*self.word_logs.values(), self.unknown]
+        self._table = np.array(table, dtype=np.float64).reshape(
+            len(table), len(self.labels)
+        )
 
     def log_odds(self, words: Iterable[str]) -> float:
         """Log P(pos | words) - log P(neg | words), before normalisation.
@@ -557,6 +611,54 @@ class NaiveBayes:
                 for i, lw in enumerate(logs.get(w, unknown)):
                     acc[i] += lw
             scores = acc
+        return self._probability(scores)
+
+    def positive_probabilities(self, docs: Sequence[Sequence[str]]) -> list[float]:
+        """:meth:`positive_probability` of each of many texts' words, batched.
+
+        The log sums run in numpy one word position at a time, over every text
+        still that long: each text's sums take the same values in the same
+        order as in :meth:`positive_probability`, so the results are equal.
+        The last positions of the longest few texts are summed in Python.
+        """
+        if len(self.labels) != 2 or len(docs) < _BAYES_MIN_TEXTS:
+            return [self.positive_probability(words) for words in docs]
+        n = len(docs)
+        lengths = np.fromiter(map(len, docs), dtype=np.int64, count=n)
+        flat = list(chain.from_iterable(docs))
+        rows = np.fromiter(
+            map(self._rows.get, flat, repeat(self._unknown_row)),
+            dtype=np.int64,
+            count=len(flat),
+        )
+        logs = self._table[rows]
+        # Longest texts first, so those still summing at position j are a prefix.
+        order = np.argsort(-lengths, kind="stable")
+        starts = (np.cumsum(lengths) - lengths)[order]
+        longer = np.bincount(lengths, minlength=1)[::-1].cumsum()[::-1]
+        # longer[j]: texts with at least j words (j >= 1: still summing at j - 1).
+        steps = int(np.count_nonzero(longer[1:] >= _BAYES_MIN_TEXTS))
+        sums = np.empty((n, 2), dtype=np.float64)
+        sums[:] = self.priors
+        for j in range(steps):
+            m = int(longer[j + 1])
+            sums[:m] += logs[starts[:m] + j]
+        out = [0.0] * n
+        logs_of = self.word_logs
+        unknown = self.unknown
+        for text, (a, b), length in zip(
+            order.tolist(), sums.tolist(), lengths[order].tolist(), strict=True
+        ):
+            if length > steps:
+                for w in islice(docs[text], steps, None):
+                    la, lb = logs_of.get(w, unknown)
+                    a += la
+                    b += lb
+            out[text] = self._probability((a, b))
+        return out
+
+    def _probability(self, scores: Sequence[float]) -> float:
+        """P(pos) from the classes' log scores, as ``Bayes.classify`` gives it."""
         ret: str | int = 0
         prob: float = 0
         for label, k in zip(self.labels, scores, strict=True):
@@ -601,6 +703,8 @@ class FastSnowNLP:
         self._tagger = _Tagger(models.segmenter)
         self._bayes = NaiveBayes(models.classifier)
         self._stop = frozenset(models.stopwords)
+        # split_words' cache of the parts between CJK runs, for these stop words.
+        self._part_words: dict[str, PartWords] = {}
 
     @property
     def stopwords(self) -> frozenset[str]:
@@ -702,16 +806,21 @@ class FastSnowNLP:
         """
         _check_not_empty(texts)
         stop = self._stop
-        bayes = self._bayes.positive_probability
-        scores: list[float] = []
         words: list[list[str]] = []
         graphs: list[list[list[str]]] = []
-        for parts, run_words in self._tag_batches(texts):
-            words.append(_join_words(parts, run_words))
-            scores.append(
-                bayes([w for w in words[-1] if w not in stop]) if classify else math.nan
-            )
-            graphs.append(sentence_words(parts, run_words, stop))
+        cache = self._part_words
+        kept_words: list[list[str]] = []
+        for batch, chunk_words, first_word in self._tag_chunks(texts):
+            for text_words, kept, sentences in split_words(
+                batch, chunk_words, first_word, stop, cache
+            ):
+                words.append(text_words)
+                kept_words.append(kept)
+                graphs.append(sentences)
+        if classify:
+            scores = self._bayes.positive_probabilities(kept_words)
+        else:
+            scores = [math.nan] * len(kept_words)
         keywords = rank_keywords(graphs, keyword_limit)
         return [
             TextAnalysis(positive_probability=p, keywords=k, words=w)
@@ -722,6 +831,25 @@ class FastSnowNLP:
         self, texts: Sequence[str]
     ) -> Iterable[tuple[list[str], list[list[str]]]]:
         """Yield, per text, its ``re_zh.split`` parts and the words of each run."""
+        for batch, words, first_word in self._tag_chunks(texts):
+            i = 0
+            for parts in batch:
+                k = len(parts) // 2
+                yield (
+                    parts,
+                    [words[first_word[r] : first_word[r + 1]] for r in range(i, i + k)],
+                )
+                i += k
+
+    def _tag_chunks(
+        self, texts: Sequence[str]
+    ) -> Iterable[tuple[list[list[str]], list[str], list[int]]]:
+        """Yield the texts a chunk at a time, segmented.
+
+        Each chunk is its texts' ``re_zh.split`` parts, the words of all their
+        CJK runs in order, and where each run's words start in them (one
+        entry more: the end).
+        """
         batch: list[list[str]] = []
         batch_chars = 0
         for text in texts:
@@ -729,24 +857,22 @@ class FastSnowNLP:
             batch.append(parts)
             batch_chars += len(text)
             if batch_chars >= _CHUNK_CHARS:
-                yield from self._tag_parts(batch)
+                yield self._tag_chunk(batch)
                 batch, batch_chars = [], 0
         if batch:
-            yield from self._tag_parts(batch)
+            yield self._tag_chunk(batch)
 
-    def _tag_parts(
+    def _tag_chunk(
         self, batch: list[list[str]]
-    ) -> Iterable[tuple[list[str], list[list[str]]]]:
+    ) -> tuple[list[list[str]], list[str], list[int]]:
         runs = [r for parts in batch for r in parts[1::2]]
         if not runs:
-            for parts in batch:
-                yield parts, []
-            return
+            return batch, [], [0]
         tagger = self._tagger
         tags = tagger.tag_runs(runs)
         joined = "".join(runs)
         n = len(joined)
-        lengths = np.fromiter((len(r) for r in runs), dtype=np.int64, count=len(runs))
+        lengths = np.fromiter(map(len, runs), dtype=np.int64, count=len(runs))
         run_starts = np.cumsum(lengths) - lengths
         # A word starts at a run start, at a b/s tag, or after an e tag
         # (y09_2047's Seg.seg generator).
@@ -759,14 +885,7 @@ class FastSnowNLP:
         cuts = word_starts.tolist()
         cuts.append(n)
         words = list(map(joined.__getitem__, map(slice, cuts, cuts[1:])))
-        i = 0
-        for parts in batch:
-            k = len(parts) // 2
-            yield (
-                parts,
-                [words[first_word[r] : first_word[r + 1]] for r in range(i, i + k)],
-            )
-            i += k
+        return batch, words, first_word
 
 
 def _join_words(parts: list[str], run_words: list[list[str]]) -> list[str]:
