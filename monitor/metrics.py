@@ -75,6 +75,7 @@ class MonitorMetrics(NamedTuple):
     stage_last_progress: Gauge
     window_gaps_skipped: Counter
     consumer_lag: Gauge
+    consumer_rewinds: Counter
     assigned_partitions: Gauge
     posts_late: Counter
     posts_duplicate: Counter
@@ -220,6 +221,14 @@ class MonitorMetrics(NamedTuple):
             consumer_lag=Gauge(
                 "monitor_consumer_lag",
                 "Messages not yet consumed (highwater minus position) per topic.",
+                ["topic"],
+                registry=registry,
+            ),
+            consumer_rewinds=Counter(
+                "monitor_consumer_rewinds_total",
+                "Partitions sought back because the consumer had read past "
+                "records its agent never got (a Faust rebalance race; "
+                "stages/delivery.py). Any increase is worth a look at the log.",
                 ["topic"],
                 registry=registry,
             ),

@@ -14,6 +14,7 @@ from typing import NoReturn
 import faust
 import orjson
 from aiokafka.errors import KafkaConnectionError, KafkaError, KafkaTimeoutError
+from faust.types import TP
 
 from monitor.errors import SinkUnavailable
 from monitor.metrics import MonitorMetrics, SourceLabels
@@ -24,6 +25,7 @@ from monitor.records import (
 from monitor.settings import Settings
 from monitor.sinks.base import DocumentSink
 from monitor.sinks.retry import Shutdown, backoff_delays
+from monitor.stages.delivery import DeliveryWatch
 from monitor.stages.score import PostScorer
 from monitor.topics import Topics
 
@@ -55,6 +57,8 @@ class Pipeline:
     lettered: OrderedDict[tuple[str, str, int, int], None] = field(
         default_factory=OrderedDict
     )
+    #: what each batch agent was handed, against the consumer's positions
+    delivery: DeliveryWatch[TP] = field(default_factory=DeliveryWatch)
 
     async def dead_letter(
         self,
@@ -254,16 +258,24 @@ async def consume_batches(
     progress = metrics.stage_last_progress.labels(stage=name)
     progress.set(time.time())
     # StreamT (Faust's interface) lacks take_events; faust.Stream has it.
+    delivery = pipeline.delivery
+    topics = tuple(getattr(stream.channel, "topics", ()))
+    delivery.waiting(topics, time.monotonic())
     batches = stream.take_events(  # type: ignore[attr-defined]
         batch_size, within=batch_seconds
     )
     async for events in batches:
         pending.set(len(events))
+        delivery.taken(
+            stream.app.consumer_generation_id,
+            {event.message.tp: event.message.offset for event in events},
+        )
         await handle_batch(pipeline, name, events, handle)
         if settle is not None:  # before take_events acknowledges the batch
             settle(events)
         pending.set(0)
         progress.set(time.time())
+        delivery.waiting(topics, time.monotonic())
 
 
 async def handle_batch(

@@ -11,7 +11,10 @@ timer measures how far behind each assigned topic is.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import os
+import time
 from collections import defaultdict
 from collections.abc import Callable
 from typing import Any, Protocol
@@ -19,7 +22,7 @@ from typing import Any, Protocol
 import faust
 from faust.types import TP
 
-from monitor.pipelines.batches import Pipeline
+from monitor.pipelines.batches import EXIT_ABANDONED, Pipeline
 from monitor.pipelines.count import CountStage
 from monitor.pipelines.detect import MergeStage
 
@@ -90,13 +93,17 @@ def register(
 
     @app.timer(LAG_SECONDS)
     async def report_consumer_lag() -> None:
+        error = coordination_error(app)
+        if error is not None and not app.should_stop:
+            exit_for_restart(error)
         # A timer that raises crashes the worker: this one only logs.
         try:
             consumer = app.consumer
             lag: dict[str, int] = defaultdict(int)
+            positions: dict[TP, int | None] = {}
             for tp in consumer.assignment():
                 highwater = consumer.highwater(tp)  # None until the first fetch
-                position = await consumer.position(tp)
+                position = positions[tp] = await consumer.position(tp)
                 if highwater is not None and position is not None:
                     lag[tp.topic] += max(highwater - position, 0)
             for topic in reported - set(lag):
@@ -104,8 +111,77 @@ def register(
             for topic, value in lag.items():
                 metrics.consumer_lag.labels(topic=topic).set(value)
             reported.update(lag)
+            if not app.rebalancing:
+                await rewind_undelivered(app, pipeline, positions)
         except Exception:  # noqa: BLE001 - e.g. a partition revoked mid-loop
             log.debug("consumer lag not measured this time", exc_info=True)
+
+
+def coordination_error(app: faust.App) -> BaseException | None:
+    """Return the error that ended the consumer's group coordination, if any.
+
+    aiokafka runs the group protocol (joins, heartbeats, commits) in one task;
+    if that task dies (seen: a SyncGroup answer with an empty assignment that
+    it could not decode), the consumer fetches and commits nothing more,
+    while the process stays up and looks healthy. None while the task runs,
+    or if it ended without an error (a stop).
+    """
+    thread = getattr(app.consumer, "_thread", None)
+    coordinator = getattr(getattr(thread, "_consumer", None), "_coordinator", None)
+    task = getattr(coordinator, "_coordination_task", None)
+    if not isinstance(task, asyncio.Future) or not task.done() or task.cancelled():
+        return None
+    return task.exception()
+
+
+def exit_for_restart(error: BaseException) -> None:
+    """Exit with :data:`EXIT_ABANDONED` so that the supervisor starts a new worker.
+
+    What this worker had not committed is redelivered to the next owner of its
+    partitions; every effect is idempotent.
+    """
+    log.critical(
+        "the Kafka consumer's group coordination stopped (%s: %s); this worker "
+        "can no longer consume or commit, so it exits (status %d) to be restarted",
+        type(error).__name__,
+        str(error)[:300],
+        EXIT_ABANDONED,
+    )
+    logging.shutdown()
+    os._exit(EXIT_ABANDONED)
+
+
+async def rewind_undelivered(
+    app: faust.App, pipeline: Pipeline, positions: dict[TP, int | None]
+) -> None:
+    """Seek back partitions whose records the consumer read and no agent got.
+
+    See :mod:`monitor.stages.delivery`. Faust's own record of committed
+    offsets stands in for a partition its agent took nothing from since the
+    last rebalance.
+    """
+    consumer = app.consumer
+    committed: dict[TP, int | None] = getattr(consumer, "_committed_offset", {})
+    stalled = pipeline.delivery.check(
+        app.consumer_generation_id,
+        positions,
+        {tp: committed.get(tp) for tp in positions},
+        time.monotonic(),
+    )
+    for tp, offset in stalled.items():
+        log.warning(
+            "%s[%d]: the consumer has read up to offset %s (its position) but its "
+            "agent got nothing after %d for %.0f s; seeking back to %d to read "
+            "them again",
+            tp.topic,
+            tp.partition,
+            positions[tp],
+            offset - 1,
+            pipeline.delivery.stall_seconds,
+            offset,
+        )
+        pipeline.metrics.consumer_rewinds.labels(topic=tp.topic).inc()
+        await consumer.seek_wait({tp: offset})
 
 
 class OwnedService(Protocol):

@@ -33,6 +33,7 @@ EXPECTED_ALERTS = {
     "MonitorElasticsearchUnavailable",
     "MonitorElasticsearchBulkRejected",
     "MonitorStageStalled",
+    "MonitorConsumerRewound",
     "MonitorWindowsIncomplete",
     "MonitorNoticeChannelFailing",
     "MonitorNoticesStuck",
