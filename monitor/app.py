@@ -162,7 +162,9 @@ def create_app(
     counter = count.CountStage(
         pipeline,
         StateLog(topics.count_state, settings.kafka_url),
-        highwater=partitions.highwater_of(app, settings.topic_posts),
+        highwater=partitions.highwater_of(
+            app, settings.topic_posts, pipeline.delivery
+        ),
     )
     merger = detect.register(
         app,

@@ -83,6 +83,11 @@ class FakeMessage:
     refcount: int = 1
     acked: bool = False
 
+    @property
+    def tp(self) -> tuple[str, int]:
+        """Faust's ``TP``: a named ``(topic, partition)`` tuple."""
+        return (self.topic, self.partition)
+
     def incref(self) -> None:
         self.refcount += 1
 

@@ -25,6 +25,7 @@ from faust.types import TP
 from monitor.pipelines.batches import EXIT_ABANDONED, Pipeline
 from monitor.pipelines.count import CountStage
 from monitor.pipelines.detect import MergeStage
+from monitor.stages.delivery import DeliveryWatch
 
 log = logging.getLogger(__name__)
 
@@ -34,10 +35,23 @@ TICK_SECONDS = 1.0
 LAG_SECONDS = 5.0
 
 
-def highwater_of(app: faust.App, topic: str) -> Callable[[int], int | None]:
-    """Return ``partition -> next offset`` of ``topic``, as the consumer knows it."""
+def highwater_of(
+    app: faust.App, topic: str, delivery: DeliveryWatch[TP] | None = None
+) -> Callable[[int], int | None]:
+    """Return ``partition -> next offset`` of ``topic``, as the consumer knows it.
+
+    None while it cannot be known: before the first fetch, and, with
+    ``delivery``, while the topic's agent is not waiting for records (busy
+    with a batch, or held by a full index backlog). Then the consumer
+    stops fetching that topic and its high watermark goes stale: seen to
+    equal the agent's position while posts kept arriving, so the partition
+    passed for caught up, its window was closed as idle, and the rest of
+    that window's posts came late and went uncounted.
+    """
 
     def highwater(partition: int) -> int | None:
+        if delivery is not None and not delivery.is_waiting(topic):
+            return None
         value = app.consumer.highwater(TP(topic, partition))
         return None if value is None else int(value)
 

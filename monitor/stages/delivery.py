@@ -65,6 +65,14 @@ class DeliveryWatch(Generic[Partition]):
         for topic in topics:
             self._waiting[topic] = now
 
+    def is_waiting(self, topic: str) -> bool:
+        """Return True while the agent of ``topic`` waits for records.
+
+        False while it handles a batch (or waits for room to queue one), and
+        for a topic whose agent has not started.
+        """
+        return self._waiting.get(topic) is not None
+
     def taken(
         self, generation: int, last_offsets: Mapping[Partition, int]
     ) -> None:

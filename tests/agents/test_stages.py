@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from prometheus_client import CollectorRegistry
@@ -226,6 +227,9 @@ class OneBatchStream:
     def __init__(self, events: list) -> None:  # noqa: ANN001
         self.events = events
         self.acked = False
+        # what consume_batches reads of a Faust stream beside its batches
+        self.channel = SimpleNamespace(topics=("posts",))
+        self.app = SimpleNamespace(consumer_generation_id=1)
 
     async def take_events(self, size: int, within: float):  # noqa: ANN201
         yield self.events

@@ -185,3 +185,15 @@ def test_the_attributes_the_coordination_check_reads_exist_in_these_versions() -
         faust_aiokafka.AIOKafkaConsumerThread
     )
     assert "self._thread = " in inspect.getsource(faust_aiokafka.Consumer.__mro__[1])
+
+
+def test_an_agent_is_waiting_only_between_batches() -> None:
+    watch: DeliveryWatch[tuple[str, int]] = DeliveryWatch(STALL)
+    assert not watch.is_waiting("posts")  # its agent has not started
+    watch.waiting(["posts"], now=0.0)
+    assert watch.is_waiting("posts")
+    watch.taken(1, {P0: 3})
+    assert not watch.is_waiting("posts")
+    assert not watch.is_waiting("window-partials")
+    watch.waiting(["posts"], now=1.0)
+    assert watch.is_waiting("posts")
