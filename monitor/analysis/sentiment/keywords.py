@@ -70,12 +70,6 @@ _FEW_SETS = 32
 _LINEAR_PROBES = 9
 _PERTURB_SHIFT = np.uint64(5)
 _SLOT_BITS = np.left_shift(np.uint64(1), np.arange(_LARGE_SLOTS, dtype=np.uint64))
-# From this many values a quicksort and a sort of the ties beat numpy's stable
-# sort, unless more than one value in _TIED_SHARE ties and there are at most
-# _STABLE_SORT_MAX of them (measured with numpy 2.4's AVX-512 argsort).
-_QUICK_SORT_MIN = 1_000
-_STABLE_SORT_MAX = 5_000
-_TIED_SHARE = 4
 
 # Products of sort keys below this fit in an int64.
 _INT_KEYS = 2**62
@@ -242,7 +236,7 @@ def rank_keywords(
     )
     degree, added = _links(word_of_token, sentence, text)
     adjacency = _set_order(degree, added, names)
-    finished, score = _iterate(degree, adjacency, text, len(graphs))
+    finished, score = _iterate(degree, adjacency, text)
     return _top(names, text, finished, score, len(graphs), limit)
 
 
@@ -337,34 +331,47 @@ def _sort_unique(keys: Sequence[IntArray], ranges: Sequence[int]) -> IntArray:
     return np.lexsort(keys[::-1])
 
 
-def _stable_argsort(values: FloatArray) -> IntArray:
-    """``np.argsort(values, kind="stable")``, faster on long arrays.
+def _sort_pairs(major: IntArray, minor: IntArray) -> tuple[IntArray, bool]:
+    """Sort pairs of non-negative int64 keys, packed one pair to an integer.
 
-    Past a thousand values or so, a quicksort (numpy's vectorised one) and a
-    second sort of the tied values only, by position, beat numpy's stable
-    sort, unless many values tie (the first iteration's, all 1 / degree):
-    below :data:`_STABLE_SORT_MAX` values the stable sort takes those.
+    One numpy ``sort`` of plain int64 values (vectorised, several times
+    faster than an argsort, stable or not) orders the pairs packed into one
+    integer each: ``minor`` in the low bits, ``major`` above it, less its
+    lowest bits where both would not fit.
+
+    Returns:
+        The minors in the order of the packed pairs, and whether majors were
+        cut: then pairs whose majors differ only in their cut bits are in
+        minor order, which :func:`_exact_order` checks and mends.
+
     """
-    n = len(values)
-    if n < _QUICK_SORT_MIN:
-        return np.argsort(values, kind="stable")
-    order = np.argsort(values)
-    ordered = values[order]
-    same = ordered[1:] == ordered[:-1]
-    ties = int(np.count_nonzero(same))
-    if not ties:
-        return order
-    if n <= _STABLE_SORT_MAX and ties * _TIED_SHARE > n:
-        return np.argsort(values, kind="stable")
-    tied = np.zeros(n, dtype=bool)
-    tied[1:] = same
-    tied[:-1] |= same
-    at = np.flatnonzero(tied)
-    # Runs of equal values get distinct group numbers, increasing.
-    group = np.cumsum(np.concatenate(([True], ~same)))[at]
-    members = order[at]
-    order[at] = members[np.argsort(group * n + members)]
-    return order
+    if len(major) < 2:
+        return minor.copy(), False
+    low = int(major.min())
+    bits = max(1, int(minor.max()).bit_length())
+    shift = max(0, (int(major.max()) - low).bit_length() - (63 - bits))
+    packed = ((major - low) >> shift) << bits | minor
+    packed.sort()
+    return packed & ((1 << bits) - 1), shift > 0
+
+
+def _exact_order(items: IntArray, major: IntArray, minor: IntArray) -> IntArray:
+    """Mend :func:`_sort_pairs`' order if cut majors left pairs out of order.
+
+    Args:
+        items: Items in the order sorted.
+        major: Their exact majors, in that order.
+        minor: Their minors, in that order.
+
+    Returns:
+        The items by (major, minor): ``items`` itself when already so.
+
+    """
+    if (major[1:] >= major[:-1]).all():
+        # Sorted by the cut majors, then by minor: with the exact majors
+        # ascending too, equal ones are in minor order.
+        return items
+    return items[np.lexsort((minor, major))]
 
 
 def _set_order(
@@ -517,12 +524,16 @@ def _insert(
 
 
 def _iterate(
-    degree: IntArray, adjacency: IntArray, text: IntArray, n_texts: int
+    degree: IntArray, adjacency: IntArray, text: IntArray
 ) -> tuple[list[IntArray], FloatArray]:
     """Run every text's PageRank iterations together.
 
-    Words without neighbours drop out of snownlp's dict in the first
-    iteration and are never ranked.
+    A text's words of positive degree are its dict's keys (words without
+    neighbours drop out of snownlp's dict in the first iteration and are
+    never ranked). The dict's order is kept as each word's place: where the
+    iteration that built the dict first reached it (the words' numbers for
+    the first dict, which is in first-seen order). Places order the words of
+    one text as its dict does, which is all the next ranking's ties need.
 
     Returns:
         The ranked words, each text's together in its final dict order (in
@@ -533,38 +544,58 @@ def _iterate(
     n_words = len(degree)
     ptr = np.cumsum(degree) - degree
     positions = np.arange(len(adjacency), dtype=np.int64)
-    # The words of the texts still running, in dict order.
+    # The words of the texts still running, in word order: each text's
+    # words are consecutive, from starts on.
     active = np.flatnonzero(degree > 0)
+    starts = _runs(text[active])
     score = np.ones(n_words)
+    place = np.arange(n_words, dtype=np.int64)
+    # The word at each place.
+    at_place = place
     final = np.zeros(n_words)
     finished: list[IntArray] = []
     for _ in range(_MAX_ITER):
         if not len(active):
             break
-        ranked = active[_stable_argsort(score[active] / degree[active])]
+        # Positive floats sort as their bits do, read as integers.
+        before = score[active]
+        key = (before / degree[active]).view(np.int64)
+        places, cut = _sort_pairs(key, place[active])
+        ranked = at_place[places]
         counts = degree[ranked]
-        before = score[ranked]
+        vertex = score[ranked]
+        if cut:
+            ranked = _exact_order(ranked, (vertex / counts).view(np.int64), places)
+            counts = degree[ranked]
+            vertex = score[ranked]
         ends = np.cumsum(counts)
         n_edges = int(ends[-1])
         edge = np.repeat(ptr[ranked] - ends + counts, counts) + positions[:n_edges]
         reached = adjacency[edge]
         new = np.full(n_words, 1 - _DAMPING)
-        np.add.at(new, reached, np.repeat(_DAMPING / counts * before, counts))
-        # The next dict order: words in the order first reached.
-        first = np.full(n_words, n_edges, dtype=np.int64)
-        np.minimum.at(first, reached, positions[:n_edges])
-        active = reached[first[reached] == positions[:n_edges]]
-        largest = np.zeros(n_texts)
-        np.maximum.at(largest, text[ranked], np.abs(new[ranked] - before))
-        done = largest[text[active]] <= _MIN_DIFF
+        np.add.at(new, reached, np.repeat(_DAMPING / counts * vertex, counts))
+        place = np.full(n_words, n_edges, dtype=np.int64)
+        np.minimum.at(place, reached, positions[:n_edges])
+        at_place = reached
+        largest = np.maximum.reduceat(np.abs(new[active] - before), starts)
+        done = largest <= _MIN_DIFF
         if done.any():
-            finished.append(active[done])
+            stop = np.repeat(done, np.diff(starts, append=len(active)))
+            finished.append(reached[np.sort(place[active[stop]])])
             final[finished[-1]] = new[finished[-1]]
-            active = active[~done]
+            active = active[~stop]
+            starts = _runs(text[active])
         score = new
-    finished.append(active)
+    finished.append(at_place[np.sort(place[active])])
     final[active] = score[active]
     return finished, final
+
+
+def _runs(values: IntArray) -> IntArray:
+    """Where each run of equal values starts."""
+    if not len(values):
+        return values
+    return np.flatnonzero(np.concatenate(([True], values[1:] != values[:-1])))
 
 
 def _top(
@@ -577,15 +608,28 @@ def _top(
 ) -> list[list[str]]:
     """Each text's words by descending score, ties in dict order, cut at limit."""
     ranked = np.concatenate(finished)
-    # By text, then by descending score; lexsort is stable, so equal scores
-    # keep the text's dict order.
-    ranked = ranked[np.lexsort((-score[ranked], text[ranked]))]
-    per_text = np.bincount(text[ranked], minlength=n_texts)
+    # By descending score (the bits of positive floats order as they do),
+    # ties in the order given, then a stable sort by text.
+    bits = score[ranked].view(np.int64)
+    descending = bits.max(initial=0) - bits
+    at, cut = _sort_pairs(descending, np.arange(len(ranked), dtype=np.int64))
+    if cut:
+        at = _exact_order(at, descending[at], at)
+    ranked = ranked[at]
+    owner = text[ranked]
+    ranked = ranked[np.argsort(owner.astype(_index_type(n_texts)), kind="stable")]
+    owner = text[ranked]
+    per_text = np.bincount(owner, minlength=n_texts)
     group_start = np.cumsum(per_text) - per_text
-    rank = np.arange(len(ranked)) - group_start[text[ranked]]
+    rank = np.arange(len(ranked)) - group_start[owner]
     bound = per_text + limit if limit < 0 else np.full(n_texts, limit)
-    chosen = ranked[rank < bound[text[ranked]]]
+    chosen = ranked[rank < bound[owner]]
     words = [names[i] for i in chosen.tolist()]
     kept = np.bincount(text[chosen], minlength=n_texts)
     cuts = np.concatenate(([0], np.cumsum(kept))).tolist()
     return [words[a:b] for a, b in zip(cuts, cuts[1:], strict=False)]
+
+
+def _index_type(n: int) -> type[np.integer]:
+    """Pick the smallest type for values below n (16-bit ones radix-sort)."""
+    return np.uint16 if n <= 2**16 else np.int64
