@@ -102,8 +102,6 @@ def test_elasticsearch_down_two_minutes_under_load_loses_nothing(
     tmp_path: Path,  # noqa: ANN001
 ) -> None:
     counting_stack(stack, tmp_path)
-    backlog = 100
-    stack.env["MONITOR_INDEX_BACKLOG_RECORDS"] = str(backlog)
     posts = watched_posts(240, seed=21, prefix="o")
     worker = stack.worker().start()
     noida.stop_service("elasticsearch")
@@ -120,19 +118,8 @@ def test_elasticsearch_down_two_minutes_under_load_loses_nothing(
             what="the index stage retrying",
         )
         assert worker.metric_sum("monitor_posts_indexed_total") == 0
-        # Counting goes on behind the outage until the backlog is full...
-        wait_until(
-            lambda: worker.metric_sum("monitor_posts_scored_total") >= backlog,
-            timeout=90,
-            what=f"{backlog} posts counted while Elasticsearch is down",
-        )
         time.sleep(max(0.0, 120 - (time.monotonic() - down_at)))
-        # ...then waits, and says so: records wait, no progress.
-        scored = worker.metric_sum("monitor_posts_scored_total")
-        held = worker.metric_sum("monitor_stage_pending_records", stage="index")
-        # (the batch that found it full was counted, and waits for room)
-        assert backlog - 5 <= held <= backlog < scored <= held + 5, (held, scored)
-        assert worker.metric_sum("monitor_posts_indexed_total") == 0
+        # Stuck on the outage, it says so: records wait, no progress.
         assert (
             worker.metric_sum(
                 "monitor_stage_pending_records", stage="score_index_count"
@@ -145,7 +132,6 @@ def test_elasticsearch_down_two_minutes_under_load_loses_nothing(
     assert worker.metric_sum("monitor_posts_dead_lettered_total") == 0
     assert worker.metric_sum("monitor_batch_bisections_total") == 0
     assert worker.metric_sum("monitor_es_bulk_errors_total", kind="unavailable") >= 2
-    assert worker.metric_sum("monitor_stage_pending_records", stage="index") == 0
 
 
 def test_sigterm_while_elasticsearch_is_down_exits_in_time_then_loses_nothing(
