@@ -316,7 +316,7 @@ async def handle_batch(
                 "%s: a batch of %d keeps failing (%s); bisecting it",
                 name,
                 len(chunk),
-                _describe(error),
+                describe_error(error),
             )
             metrics.batch_bisections.labels(stage=name).inc()
             chunks[:0] = [
@@ -381,7 +381,7 @@ async def _hold(
         "fault of the code or a dependency; holding the batch until it is fixed",
         name,
         len(chunk),
-        _describe(error),
+        describe_error(error),
     )
     delay = backoff_delays(BATCH_RETRY_INITIAL_SECONDS, BATCH_RETRY_MAX_SECONDS)
     attempt = 0
@@ -395,7 +395,7 @@ async def _hold(
             if pipeline.shutdown.requested:
                 abandon(name, len(chunk), exc)
             pipeline.metrics.batch_retries.labels(stage=name).inc()
-            log.error("%s: held batch still fails (%s)", name, _describe(exc))
+            log.error("%s: held batch still fails (%s)", name, describe_error(exc))
 
 
 async def _attempt(
@@ -432,7 +432,7 @@ async def _attempt(
                 "%s: a batch of %d failed (%s, attempt %d); retrying in %.1f s",
                 name,
                 len(chunk),
-                _describe(exc),
+                describe_error(exc),
                 retries,
                 wait,
                 exc_info=None if transient else exc,
@@ -451,7 +451,7 @@ async def _dead_letter_failed(
     identity = _identity(event)
     reason = (
         f"failed {pipeline.settings.batch_max_attempts} times on its own in "
-        f"{name}: {_describe(error)}"
+        f"{name}: {describe_error(error)}"
     )
     delay = backoff_delays(BATCH_RETRY_INITIAL_SECONDS, BATCH_RETRY_MAX_SECONDS)
     attempt = 0
@@ -468,7 +468,7 @@ async def _dead_letter_failed(
             log.error(
                 "%s: sending a dead letter failed (%s); retrying in %.1f s",
                 name,
-                _describe(exc),
+                describe_error(exc),
                 wait,
             )
             await pipeline.shutdown.sleep(wait)
@@ -487,13 +487,23 @@ def abandon(name: str, records: int, error: BaseException) -> NoReturn:
         "acknowledging it, it is redelivered on restart",
         name,
         records,
-        _describe(error),
+        describe_error(error),
     )
+    exit_unacknowledged()
+
+
+def exit_unacknowledged() -> NoReturn:
+    """Exit now with :data:`EXIT_ABANDONED`; nothing more is acknowledged.
+
+    Whatever is uncommitted is redelivered to the restarted worker (or the
+    partitions' next owner), and every stage is idempotent.
+    """
     logging.shutdown()
     os._exit(EXIT_ABANDONED)
 
 
-def _describe(exc: BaseException) -> str:
+def describe_error(exc: BaseException) -> str:
+    """Return ``Type: message`` (the message cut to 500 characters) for a log line."""
     text = str(exc)
     return f"{type(exc).__name__}: {text[:500]}" if text else type(exc).__name__
 
@@ -515,8 +525,7 @@ def start_shutdown_clock(shutdown: Shutdown, seconds: float) -> None:
             "unfinished batches are redelivered on restart",
             seconds,
         )
-        logging.shutdown()
-        os._exit(EXIT_ABANDONED)
+        exit_unacknowledged()
 
     timer = threading.Timer(seconds, hard_exit)
     timer.daemon = True

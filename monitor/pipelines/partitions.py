@@ -13,16 +13,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import time
 from collections import defaultdict
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any, NoReturn, Protocol
 
 import faust
 from faust.types import TP
 
-from monitor.pipelines.batches import EXIT_ABANDONED, Pipeline
+from monitor.pipelines.batches import (
+    EXIT_ABANDONED,
+    Pipeline,
+    describe_error,
+    exit_unacknowledged,
+)
 from monitor.pipelines.count import CountStage
 from monitor.pipelines.detect import MergeStage
 from monitor.stages.delivery import DeliveryWatch
@@ -36,12 +40,12 @@ LAG_SECONDS = 5.0
 
 
 def highwater_of(
-    app: faust.App, topic: str, delivery: DeliveryWatch[TP] | None = None
+    app: faust.App, topic: str, delivery: DeliveryWatch[TP]
 ) -> Callable[[int], int | None]:
     """Return ``partition -> next offset`` of ``topic``, as the consumer knows it.
 
-    None while it cannot be known: before the first fetch, and, with
-    ``delivery``, while the topic's agent is not waiting for records (busy
+    None while it cannot be known: before the first fetch, and while the
+    topic's agent (as ``delivery`` sees it) is not waiting for records (busy
     with a batch, or held by a full index backlog). Then the consumer
     stops fetching that topic and its high watermark goes stale: seen to
     equal the agent's position while posts kept arriving, so the partition
@@ -50,7 +54,7 @@ def highwater_of(
     """
 
     def highwater(partition: int) -> int | None:
-        if delivery is not None and not delivery.is_waiting(topic):
+        if not delivery.is_waiting(topic):
             return None
         value = app.consumer.highwater(TP(topic, partition))
         return None if value is None else int(value)
@@ -148,21 +152,15 @@ def coordination_error(app: faust.App) -> BaseException | None:
     return task.exception()
 
 
-def exit_for_restart(error: BaseException) -> None:
-    """Exit with :data:`EXIT_ABANDONED` so that the supervisor starts a new worker.
-
-    What this worker had not committed is redelivered to the next owner of its
-    partitions; every effect is idempotent.
-    """
+def exit_for_restart(error: BaseException) -> NoReturn:
+    """Exit with :data:`EXIT_ABANDONED` so that the supervisor starts a new worker."""
     log.critical(
-        "the Kafka consumer's group coordination stopped (%s: %s); this worker "
-        "can no longer consume or commit, so it exits (status %d) to be restarted",
-        type(error).__name__,
-        str(error)[:300],
+        "the Kafka consumer's group coordination stopped (%s); this worker can "
+        "no longer consume or commit, so it exits (status %d) to be restarted",
+        describe_error(error),
         EXIT_ABANDONED,
     )
-    logging.shutdown()
-    os._exit(EXIT_ABANDONED)
+    exit_unacknowledged()
 
 
 async def rewind_undelivered(
