@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import random
-import re
 from datetime import UTC, datetime
 from hashlib import blake2b
 from pathlib import Path
@@ -138,16 +137,6 @@ def test_batched_naive_bayes_equals_per_text() -> None:
     assert bayes.positive_probabilities(docs) == [
         bayes.positive_probability(d) for d in docs
     ]
-
-
-def test_log_probs_by_t2_is_log_probs_transposed() -> None:
-    tagger = default_scorer().tagger
-    ids = tagger.ids("".join(re.findall("[\u4e00-\u9fa5]+", "".join(SAMPLE[:200]))))
-    c1, c2 = np.roll(ids, 1), np.roll(ids, 2)
-    assert np.array_equal(
-        tagger.log_probs_by_t2(c2, c1, ids).transpose(2, 3, 1, 0),
-        tagger.log_probs(c2, c1, ids),
-    )
 
 
 def _reference_match(

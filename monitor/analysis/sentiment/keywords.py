@@ -331,7 +331,7 @@ def _sort_unique(keys: Sequence[IntArray], ranges: Sequence[int]) -> IntArray:
     return np.lexsort(keys[::-1])
 
 
-def _sort_pairs(major: IntArray, minor: IntArray) -> tuple[IntArray, bool]:
+def _sort_pairs(major: IntArray, minor: IntArray) -> tuple[IntArray, int]:
     """Sort pairs of non-negative int64 keys, packed one pair to an integer.
 
     One numpy ``sort`` of plain int64 values (vectorised, several times
@@ -340,38 +340,57 @@ def _sort_pairs(major: IntArray, minor: IntArray) -> tuple[IntArray, bool]:
     lowest bits where both would not fit.
 
     Returns:
-        The minors in the order of the packed pairs, and whether majors were
-        cut: then pairs whose majors differ only in their cut bits are in
-        minor order, which :func:`_exact_order` checks and mends.
+        The minors in the order of the packed pairs, and how many low bits
+        of the majors were cut (0: none): then pairs whose majors differ
+        only in their cut bits are in minor order, which
+        :func:`_exact_order` checks and mends.
 
     """
     if len(major) < 2:
-        return minor.copy(), False
+        return minor.copy(), 0
     low = int(major.min())
     bits = max(1, int(minor.max()).bit_length())
     shift = max(0, (int(major.max()) - low).bit_length() - (63 - bits))
     packed = ((major - low) >> shift) << bits | minor
     packed.sort()
-    return packed & ((1 << bits) - 1), shift > 0
+    return packed & ((1 << bits) - 1), shift
 
 
-def _exact_order(items: IntArray, major: IntArray, minor: IntArray) -> IntArray:
+def _exact_order(
+    items: IntArray, major: IntArray, minor: IntArray, shift: int = 0
+) -> IntArray:
     """Mend :func:`_sort_pairs`' order if cut majors left pairs out of order.
 
     Args:
         items: Items in the order sorted.
         major: Their exact majors, in that order.
         minor: Their minors, in that order.
+        shift: The bits :func:`_sort_pairs` cut, if known: then only the
+            runs of items with equal cut majors are sorted again, else all.
 
     Returns:
         The items by (major, minor): ``items`` itself when already so.
 
     """
-    if (major[1:] >= major[:-1]).all():
+    descents = np.flatnonzero(major[1:] < major[:-1])
+    if not len(descents):
         # Sorted by the cut majors, then by minor: with the exact majors
         # ascending too, equal ones are in minor order.
         return items
-    return items[np.lexsort((minor, major))]
+    if shift <= 0:
+        return items[np.lexsort((minor, major))]
+    # Only items of one run of equal cut majors can be out of order, and a
+    # run is sorted again exactly where it descends; each keeps its place (a
+    # smaller cut major is a smaller major).
+    cut = (major - major.min()) >> shift
+    run = np.zeros(len(items), dtype=np.int64)
+    np.cumsum(cut[1:] != cut[:-1], out=run[1:])
+    redo = np.zeros(int(run[-1]) + 1, dtype=bool)
+    redo[run[descents]] = True
+    at = np.flatnonzero(redo[run])
+    out = items.copy()
+    out[at] = items[at[np.lexsort((minor[at], major[at], run[at]))]]
+    return out
 
 
 def _set_order(
@@ -485,12 +504,24 @@ def _insert(
     ``i = (i * 5 + 1 + perturb) & mask``; the key goes to the first empty
     slot (hashes are used as unsigned 64-bit integers, as ``size_t``).
     """
-    cell = base + (hashed & mask)
+    home = hashed & mask
+    cell = base + home
     free = slots[cell] < 0
     slots[cell[free]] = key[free]
     if free.all():
         return
-    busy = ~free
+    busy = np.flatnonzero(~free)
+    if mask > _LINEAR_PROBES:
+        # Most keys whose slot is taken take the next one, the first of the
+        # linear probes (where those fit in the table): one gather for them.
+        after = cell[busy] + 1
+        took = home[busy] <= mask - _LINEAR_PROBES
+        # (clip: a next slot past the last table is no linear probe anyway)
+        took &= slots.take(after, mode="clip") < 0
+        slots[after[took]] = key[busy[took]]
+        busy = busy[~took]
+        if not len(busy):
+            return
     base, key = base[busy], key[busy]
     perturb = hashed[busy].view(np.uint64)
     umask, one, five = np.uint64(mask), np.uint64(1), np.uint64(5)
@@ -565,9 +596,11 @@ def _iterate(
         counts = degree[ranked]
         vertex = score[ranked]
         if cut:
-            ranked = _exact_order(ranked, (vertex / counts).view(np.int64), places)
-            counts = degree[ranked]
-            vertex = score[ranked]
+            exact = _exact_order(ranked, (vertex / counts).view(np.int64), places, cut)
+            if exact is not ranked:
+                ranked = exact
+                counts = degree[ranked]
+                vertex = score[ranked]
         ends = np.cumsum(counts)
         n_edges = int(ends[-1])
         edge = np.repeat(ptr[ranked] - ends + counts, counts) + positions[:n_edges]
@@ -614,7 +647,7 @@ def _top(
     descending = bits.max(initial=0) - bits
     at, cut = _sort_pairs(descending, np.arange(len(ranked), dtype=np.int64))
     if cut:
-        at = _exact_order(at, descending[at], at)
+        at = _exact_order(at, descending[at], at, cut)
     ranked = ranked[at]
     owner = text[ranked]
     ranked = ranked[np.argsort(owner.astype(_index_type(n_texts)), kind="stable")]

@@ -45,6 +45,7 @@ in, so importing this module does not import snownlp or load any model.
 
 from __future__ import annotations
 
+import bisect
 import math
 import re
 import threading
@@ -88,6 +89,9 @@ _NARROW = 32
 # Batches of fewer texts, and word positions fewer texts reach, are summed in
 # Python by NaiveBayes.positive_probabilities (numpy's cost per call is more).
 _BAYES_MIN_TEXTS = 16
+# The Viterbi search builds its log-probabilities for about this many
+# positions at a time (512 bytes each).
+_LP_BLOCK = 16384
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -319,6 +323,8 @@ class _Tagger:
         self.base = base.reshape(n_ids, n_tags)
         #: base[c, t0] repeated for every (t1, t2), row by row (log_probs).
         self.base_rows = np.repeat(self.base, n_tags * n_tags, axis=1)
+        #: base[c, t0] as base_by_tag[t0, c], for positions-last tensors.
+        self.base_by_tag = np.ascontiguousarray(self.base.T)
 
         bi_arr = fix(bi_units.reshape(-1, 2))
         bi_cnt = np.array(list(bi_d.values()), dtype=np.float64)
@@ -359,7 +365,7 @@ class _Tagger:
         self.tri_keys, self.tri_ptr, (self.tri_combo, self.tri_val) = _csr(
             tri_key, tri_combo, tri_val
         )
-        # The tags of each entry, for the tag-major tensors of log_probs_by_t2.
+        # The tags of each entry, for the tensors of _log_probs_runs_last.
         self.bi_t0, self.bi_t1 = self.bi_combo // n_tags, self.bi_combo % n_tags
         self.tri_t0 = self.tri_combo // (n_tags * n_tags)
         self.tri_t1 = self.tri_combo // n_tags % n_tags
@@ -400,29 +406,30 @@ class _Tagger:
             out.reshape(n, s**3)[owner, self.tri_combo[entry]] = self.tri_val[entry]
         return out
 
-    def log_probs_by_t2(self, c2: IntArray, c1: IntArray, c0: IntArray) -> FloatArray:
-        """:meth:`log_probs` laid out tag-major, as :meth:`tag_runs` reads it.
+    def _log_probs_runs_last(
+        self, c2: IntArray, c1: IntArray, c0: IntArray, buffer: FloatArray
+    ) -> FloatArray:
+        """:meth:`log_probs` laid out (t2, t1, t0, n), as :meth:`tag_runs` reads it.
 
-        Returns:
-            Array of shape (t2, t1, n, t0), ``log_probs(c2, c1, c0)``
-            transposed: each (t2, t1) slab is contiguous over the positions,
-            so the Viterbi step works on whole slabs.
-
+        Positions are the last axis, so that each Viterbi step's arithmetic
+        runs over contiguous rows of runs. The result is a view of the start
+        of ``buffer`` (flat, at least 64 n values), so that the blocks of a
+        batch reuse memory already mapped and cached.
         """
         n, s = len(c0), self.n_tags
-        out = np.empty((s, s, n, s), dtype=np.float64)
-        out[...] = np.take(self.base, c0, axis=0)
+        out = buffer[: s * s * s * n].reshape(s, s, s, n)
+        out[...] = np.take(self.base_by_tag, c0, axis=1)
         found, group = self.bi_keys.find(c1 * self.n_ids + c0)
         if len(found):
             owner, entry = _expand(self.bi_ptr, group, found)
-            cell = (self.bi_t1[entry] * n + owner) * s + self.bi_t0[entry]
-            out.reshape(s, s * n * s)[:, cell] = self.bi_val[entry]
+            cell = (self.bi_t1[entry] * s + self.bi_t0[entry]) * n + owner
+            out.reshape(s, s * s * n)[:, cell] = self.bi_val[entry]
         found, group = self.tri_keys.find((c2 * self.n_ids + c1) * self.n_ids + c0)
         if len(found):
             owner, entry = _expand(self.tri_ptr, group, found)
             cell = (
-                (self.tri_t2[entry] * s + self.tri_t1[entry]) * n + owner
-            ) * s + self.tri_t0[entry]
+                (self.tri_t2[entry] * s + self.tri_t1[entry]) * s + self.tri_t0[entry]
+            ) * n + owner
             out.reshape(-1)[cell] = self.tri_val[entry]
         return out
 
@@ -431,11 +438,11 @@ class _Tagger:
 
         Reproduces ``CharacterBasedGenerativeModel.tag``. The state after
         character j is the tag pair (t[j], t[j-1]) and scores are kept as
-        ``score[run, t[j], t[j-1]]``, which is snownlp's list order of states.
-        Among predecessors t[j-2] with equal scores the first wins (snownlp
-        replaces only on a strict ``>``), except at a character the model never
-        saw: there snownlp adds no log-probability and its plain dict
-        assignment lets the last predecessor win.
+        ``score[t[j-1], t[j], run]``; snownlp's list order of states is
+        ``[run, t[j], t[j-1]]``. Among predecessors t[j-2] with equal scores
+        the first wins (snownlp replaces only on a strict ``>``), except at a
+        character the model never saw: there snownlp adds no log-probability
+        and its plain dict assignment lets the last predecessor win.
 
         Args:
             runs: Non-empty strings of characters in U+4E00..U+9FA5.
@@ -460,64 +467,91 @@ class _Tagger:
         c0 = ids[pos]
         c1 = np.where(step >= 1, ids[np.maximum(pos - 1, 0)], self.bos)
         c2 = np.where(step >= 2, ids[np.maximum(pos - 2, 0)], self.bos)
-        # lp[t2, t1, position, t0]; scores are kept as score[t[j-1], run, t[j]].
-        lp = self.log_probs_by_t2(c2, c1, c0)
         unseen = ~self.seen[c0]
+        # Where each step's positions (and unseen characters) start.
+        bounds = offsets.tolist()
+        counts = active.tolist()
+        unseen_at = np.flatnonzero(unseen)
+        unseen_bounds = np.searchsorted(unseen_at, offsets).tolist()
+        # lp[t2, t1, t0, position] for a block of steps at a time (positions
+        # lp_from to lp_to): a few megabytes, reused, instead of 512 bytes
+        # per position at once.
+        buffer = np.empty(s**3 * min(len(pos), max(_LP_BLOCK, counts[0])))
+        lp_from = lp_to = 0
+        lp = buffer[:0].reshape(s, s, s, 0)
+
+        def log_probs_at(j: int) -> FloatArray:
+            """Return lp of step j's positions, [t2, t1, t0, run]."""
+            nonlocal lp, lp_from, lp_to
+            if bounds[j + 1] > lp_to:
+                lp_from = bounds[j]
+                last = max(bisect.bisect_right(bounds, lp_from + _LP_BLOCK) - 1, j + 1)
+                lp_to = bounds[last]
+                block = slice(lp_from, lp_to)
+                lp = self._log_probs_runs_last(c2[block], c1[block], c0[block], buffer)
+            return lp[..., bounds[j] - lp_from : bounds[j + 1] - lp_from]
 
         # final[r] = (t[last], t[last - 1]) of the best end state of run r.
         final = np.zeros((len(runs), 2), dtype=np.int64)
-        backptrs: list[npt.NDArray[np.int64]] = []
-        n = int(active[0])
+        # backptr[t1, t0, position]: the best t[j-2] into state (t0, t1) at a
+        # position of step j >= 2 (steps 0 and 1 have one predecessor).
+        backptr = np.zeros((s, s, len(pos)), dtype=np.int8 if s < 128 else np.int64)
+        width = counts[2] if max_len > 2 else 0
+        cand = np.empty((s, s, s, width))
+        below = np.empty((s, s, width), dtype=bool)
+        below_next = np.empty((s, s, width), dtype=bool)
+        n = counts[0]
         # Step 0: one predecessor (BOS, BOS); an unseen character scores 0.0.
-        first = np.where(unseen[:n, None], 0.0, lp[0, 0, :n])
-        lo = int(active[1])
-        final[lo:n, 0] = first[lo:n].argmax(axis=1)
-        score = np.zeros((s, 0, s))
+        first = np.where(unseen[None, :n], 0.0, log_probs_at(0)[0, 0])
+        lo = counts[1]
+        final[lo:n, 0] = first[:, lo:n].argmax(axis=0)
+        score = np.zeros((s, s, 0))
         if max_len > 1:
             n = lo
-            sl = slice(offsets[1], offsets[1] + n)
+            sl = slice(bounds[1], bounds[1] + n)
             # Step 1: one predecessor per state, (BOS, t[0]).
-            step1 = np.where(unseen[None, sl, None], 0.0, lp[0, :, sl])
-            score = first[:n].T[:, :, None] + step1
-            self._finish(final, score, int(active[2]))
+            step1 = np.where(unseen[None, None, sl], 0.0, log_probs_at(1)[0, :, :, :n])
+            score = first[:, None, :n] + step1
+            self._finish(final, score, counts[2])
         for j in range(2, max_len):
-            n = int(active[j])
-            sl = slice(offsets[j], offsets[j] + n)
-            # cand[t2, t1, run, t0]: the path through t2 (t[j-2]) into (t1, t0).
-            cand = lp[:, :, sl] + score[:, :n].transpose(0, 2, 1)[:, :, :, None]
+            n = counts[j]
+            at = bounds[j]
+            # prev[t2, t1, run]: the best score of each state (t1, t2) so far;
+            # paths[t2, t1, t0, run]: through t2 (t[j-2]) into (t1, t0).
+            prev = score[:, :, :n]
+            paths = np.add(log_probs_at(j), prev[:, :, None, :], out=cand[..., :n])
+            best = paths.max(axis=0)
+            bp = backptr[..., at : at + n]
             if n < _NARROW:
                 # argmax returns the first maximum, as snownlp's strict ">".
-                bp = cand.argmax(axis=0)
-                best = cand.max(axis=0)
+                bp[...] = paths.argmax(axis=0)
             else:
-                best = cand[0].copy()
-                for t2 in range(1, s):
-                    np.maximum(best, cand[t2], out=best)
-                # The first maximum: count the predecessors below it before it.
-                bp = np.zeros(best.shape, dtype=np.int64)
-                below = cand[0] < best
-                for t2 in range(1, s):
-                    bp += below
-                    if t2 < s - 1:
-                        below &= cand[t2] < best
-            rows = np.flatnonzero(unseen[sl])
-            if len(rows):
-                best[:, rows, :] = score[s - 1, rows, :].T[:, :, None]
-                bp[:, rows, :] = s - 1
-            backptrs.append(bp)
+                # The first maximum: count the paths below it before it
+                # (argmax along the first axis costs a call per state).
+                lower = np.less(paths[0], best, out=below[..., :n])
+                np.copyto(bp, lower)
+                for t2 in range(1, s - 1):
+                    lower &= np.less(paths[t2], best, out=below_next[..., :n])
+                    bp += lower
+            if unseen_bounds[j + 1] > unseen_bounds[j]:
+                rows = unseen_at[unseen_bounds[j] : unseen_bounds[j + 1]] - at
+                best[:, :, rows] = prev[s - 1][:, None, rows]
+                bp[:, :, rows] = s - 1
             score = best
-            self._finish(final, score, int(active[j + 1]))
+            if counts[j + 1] < n:
+                self._finish(final, score, counts[j + 1])
 
         tags_step = np.zeros(len(pos), dtype=np.int64)
-        cur, prev = final[:, 0].copy(), final[:, 1].copy()
+        cur, prev_tag = final[:, 0].copy(), final[:, 1].copy()
+        every = np.arange(counts[0], dtype=np.int64)
         for j in range(max_len - 1, -1, -1):
-            n = int(active[j])
-            tags_step[offsets[j] : offsets[j] + n] = cur[:n]
+            n = counts[j]
+            tags_step[bounds[j] : bounds[j] + n] = cur[:n]
             if j >= 2:
-                before = backptrs[j - 2][prev[:n], np.arange(n), cur[:n]]
-                cur[:n], prev[:n] = prev[:n], before
+                before = backptr[prev_tag[:n], cur[:n], every[:n] + bounds[j]]
+                cur[:n], prev_tag[:n] = prev_tag[:n], before
             elif j == 1:
-                cur[:n] = prev[:n]
+                cur[:n] = prev_tag[:n]
         tags = np.empty(len(ids), dtype=np.int64)
         tags[pos] = tags_step
         return tags
@@ -527,13 +561,13 @@ class _Tagger:
 
         snownlp's ``max(now, key=...)`` returns the first maximum of its
         state list, ordered like the flattened ``score[run, t[j], t[j-1]]``
-        (``score`` here is laid out ``[t[j-1], run, t[j]]``).
+        (``score`` here is laid out ``[t[j-1], t[j], run]``).
         """
-        n = score.shape[1]
+        n = score.shape[2]
         if n <= lo:
             return
         s = self.n_tags
-        ending = score[:, lo:].transpose(1, 2, 0).reshape(n - lo, s * s)
+        ending = score[:, :, lo:].transpose(2, 1, 0).reshape(n - lo, s * s)
         best = ending.argmax(axis=1)
         final[lo:n, 0] = best // s
         final[lo:n, 1] = best % s
