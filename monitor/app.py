@@ -159,12 +159,9 @@ def create_app(
     def current_topic_words() -> dict[str, tuple[str, ...]]:
         return scorer.matcher.keywords
 
+    # its high watermarks come from the hot path's consumer (score.register)
     counter = count.CountStage(
-        pipeline,
-        StateLog(topics.count_state, settings.kafka_url),
-        highwater=partitions.highwater_of(
-            app, settings.topic_posts, pipeline.delivery
-        ),
+        pipeline, StateLog(topics.count_state, settings.kafka_url)
     )
     merger = detect.register(
         app,
@@ -175,8 +172,8 @@ def create_app(
         current_stop_words,
         current_topic_words,
     )
-    score.register(app, pipeline, counter)
-    partitions.register(app, pipeline, counter, merger)
+    hot_path = score.register(app, pipeline, counter)
+    partitions.register(app, pipeline, counter, merger, hot_path)
     if rules is not None:
         _reload_rules(app, settings, rules, scorer)
 
@@ -205,8 +202,8 @@ def _faust_app(settings: Settings, kafka_url: str) -> faust.App:
         topic_partitions=settings.topic_partitions,
         topic_replication_factor=settings.topic_replicas,
         stream_buffer_maxsize=settings.stream_buffer_maxsize,
-        # Faust's default, relied upon: a rebalance or a stop waits until the
-        # index backlog has written the records it holds (pipelines/backlog.py).
+        # Faust's default: a rebalance or a stop waits until the agents have
+        # acknowledged what they were handed.
         stream_wait_empty=True,
         producer_linger=settings.producer_linger_seconds,
         consumer_auto_offset_reset="earliest",

@@ -10,16 +10,15 @@ is full the agent waits, so an outage delays indexing first and alerts only
 once the backlog has filled.
 
 Nothing is acknowledged early. A record whose effects are in the backlog is
-*held*: its Faust message gets one more reference, so the stream's own
-acknowledgement does not let it go; the backlog acknowledges it once its
-effects are written. Faust commits up to the first record still held (its
-consumer commits the offset before the first gap), so after a crash
+*held*: it gets one more reference, so its batch letting go of it does not
+make it done; the backlog lets it go once its effects are written. The hot
+path's consumer commits each partition up to its first record not done
+(:class:`~monitor.stages.offsets.CommitTracker`), so after a crash
 everything not yet written is read again, and every effect is idempotent
-(documents by id, scored posts keyed by id). On a rebalance, and on stop,
-Faust waits for every record it handed out to be acknowledged
-(``stream_wait_empty``), so the backlog is finished before its partitions
-move; a worker stopping while the backlog cannot be written exits without
-acknowledging it (see :func:`~monitor.pipelines.batches.abandon`).
+(documents by id, scored posts keyed by id). Before partitions move, and on
+stop, the consumer waits for the backlog (:meth:`Backlog.join`) and commits;
+a worker stopping while the backlog cannot be written exits without
+committing it (see :func:`~monitor.pipelines.batches.abandon`).
 """
 
 from __future__ import annotations
@@ -124,12 +123,12 @@ class Backlog:
 
         Called once per batch, after its handler, before the stream acknowledges
         it. A record the batch queued nothing for (a dead letter) would
-        otherwise be acknowledged ahead of earlier records still held, and
-        Faust's consumer (``Consumer._new_offset``) commits past such a gap when
-        it is one offset wide, and past any gap while it knows no committed
-        offset (a new partition, a rebalance under way): a crash would then
-        lose the held records. Released in queue order, every record of a
-        partition is acknowledged in offset order.
+        otherwise be let go ahead of earlier records still held. The hot
+        path's commit stops at the first record held whatever comes after
+        it, but Faust's consumer (``Consumer._new_offset``, for a batch
+        agent on Faust) commits past a gap one offset wide, and past any gap
+        while it knows no committed offset: released in queue order, every
+        record of a partition is let go in offset order under either.
         """
         if self.limit <= 0 or not events:
             return

@@ -15,7 +15,6 @@ import asyncio
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Callable
 from typing import Any, NoReturn, Protocol
 
 import faust
@@ -27,9 +26,9 @@ from monitor.pipelines.batches import (
     describe_error,
     exit_unacknowledged,
 )
+from monitor.pipelines.consumer import BatchConsumer
 from monitor.pipelines.count import CountStage
 from monitor.pipelines.detect import MergeStage
-from monitor.stages.delivery import DeliveryWatch
 
 log = logging.getLogger(__name__)
 
@@ -39,33 +38,18 @@ TICK_SECONDS = 1.0
 LAG_SECONDS = 5.0
 
 
-def highwater_of(
-    app: faust.App, topic: str, delivery: DeliveryWatch[TP]
-) -> Callable[[int], int | None]:
-    """Return ``partition -> next offset`` of ``topic``, as the consumer knows it.
-
-    None while it cannot be known: before the first fetch, and while the
-    topic's agent (as ``delivery`` sees it) is not waiting for records (busy
-    with a batch, or held by a full index backlog). Then the consumer
-    stops fetching that topic and its high watermark goes stale: seen to
-    equal the agent's position while posts kept arriving, so the partition
-    passed for caught up, its window was closed as idle, and the rest of
-    that window's posts came late and went uncounted.
-    """
-
-    def highwater(partition: int) -> int | None:
-        if not delivery.is_waiting(topic):
-            return None
-        value = app.consumer.highwater(TP(topic, partition))
-        return None if value is None else int(value)
-
-    return highwater
-
-
 def register(
-    app: faust.App, pipeline: Pipeline, count: CountStage, merge: MergeStage
+    app: faust.App,
+    pipeline: Pipeline,
+    count: CountStage,
+    merge: MergeStage,
+    hot_path: BatchConsumer,
 ) -> None:
-    """Add the partition hooks and the stage and lag timers to ``app``."""
+    """Add the partition hooks and the stage and lag timers to ``app``.
+
+    The ``posts`` partitions are the hot path's consumer's (its own group):
+    it tells the count stage itself; its lag is reported here with the rest.
+    """
     settings, metrics = pipeline.settings, pipeline.metrics
 
     @app.timer(TICK_SECONDS)
@@ -81,9 +65,6 @@ def register(
     # Faust types connect's receiver as (sender, *args, signal, **kw).
     @app.on_partitions_assigned.connect  # type: ignore[arg-type]
     async def on_assigned(app: faust.App, assigned: set[Any], **kwargs: Any) -> None:
-        count.assign(
-            [tp.partition for tp in assigned if tp.topic == settings.topic_posts]
-        )
         if any(tp.topic == settings.topic_window_partials for tp in assigned):
             merge.assign()
         per_topic: dict[str, int] = defaultdict(int)
@@ -97,12 +78,8 @@ def register(
     async def on_revoked(app: faust.App, revoked: set[Any], **kwargs: Any) -> None:
         for tp in revoked:
             metrics.assigned_partitions.labels(topic=tp.topic).set(0)
-        # Under the locks: a batch in flight finishes (and logs its state)
+        # Under the lock: a batch in flight finishes (and logs its state)
         # before the partition's state is dropped.
-        async with count.lock:
-            count.forget(
-                [tp.partition for tp in revoked if tp.topic == settings.topic_posts]
-            )
         if any(tp.topic == settings.topic_window_partials for tp in revoked):
             async with merge.lock:
                 merge.forget()
@@ -111,9 +88,10 @@ def register(
 
     @app.timer(LAG_SECONDS)
     async def report_consumer_lag() -> None:
-        error = coordination_error(app)
-        if error is not None and not app.should_stop:
-            exit_for_restart(error)
+        for consumer in (_faust_consumer(app), hot_path.consumer):
+            error = coordination_error(consumer)
+            if error is not None and not app.should_stop:
+                exit_for_restart(error)
         # A timer that raises crashes the worker: this one only logs.
         try:
             consumer = app.consumer
@@ -124,6 +102,9 @@ def register(
                 position = positions[tp] = await consumer.position(tp)
                 if highwater is not None and position is not None:
                     lag[tp.topic] += max(highwater - position, 0)
+            hot_lag = await hot_path.lag()
+            if hot_lag is not None:
+                lag[hot_path.topic] += hot_lag
             for topic in reported - set(lag):
                 metrics.consumer_lag.labels(topic=topic).set(0)  # no longer assigned
             for topic, value in lag.items():
@@ -135,7 +116,13 @@ def register(
             log.debug("consumer lag not measured this time", exc_info=True)
 
 
-def coordination_error(app: faust.App) -> BaseException | None:
+def _faust_consumer(app: faust.App) -> Any:
+    """Return the aiokafka consumer under Faust's, or None before it exists."""
+    thread = getattr(app.consumer, "_thread", None)
+    return getattr(thread, "_consumer", None)
+
+
+def coordination_error(consumer: Any) -> BaseException | None:
     """Return the error that ended the consumer's group coordination, if any.
 
     aiokafka runs the group protocol (joins, heartbeats, commits) in one task;
@@ -144,8 +131,7 @@ def coordination_error(app: faust.App) -> BaseException | None:
     while the process stays up and looks healthy. None while the task runs,
     or if it ended without an error (a stop).
     """
-    thread = getattr(app.consumer, "_thread", None)
-    coordinator = getattr(getattr(thread, "_consumer", None), "_coordinator", None)
+    coordinator = getattr(consumer, "_coordinator", None)
     task = getattr(coordinator, "_coordination_task", None)
     if not isinstance(task, asyncio.Future) or not task.done() or task.cancelled():
         return None

@@ -1,9 +1,10 @@
 """The hot path: posts -> score -> count -> index, in one consumer of ``posts``.
 
 Each batch of ``posts`` is scored, counted into its partition's windows and
-bulk-indexed by one agent (``score_index_count``), the stages chained as
-Flink and Kafka Streams chain operators: a post is fetched, decoded and
-handled as a Faust event once, not once per stage.
+bulk-indexed by one consumer (``score_index_count``), the stages chained as
+Flink and Kafka Streams chain operators: a post is fetched and decoded once,
+not once per stage. That consumer is aiokafka's, read a batch at a time
+(:mod:`monitor.pipelines.consumer`), not a Faust agent's stream.
 
 Counting comes first, and with ``MONITOR_INDEX_BACKLOG_RECORDS`` set
 (experimental, off by default) the window reports it sends (the alerts they
@@ -34,7 +35,8 @@ import orjson
 
 from monitor.errors import InvalidRecordError
 from monitor.pipelines.backlog import Backlog
-from monitor.pipelines.batches import Pipeline, register_batch_agent
+from monitor.pipelines.batches import Pipeline
+from monitor.pipelines.consumer import BatchConsumer
 from monitor.pipelines.count import CountStage
 from monitor.pipelines.index import STAGE as INDEX_STAGE
 from monitor.pipelines.index import index_decoded
@@ -55,41 +57,55 @@ STAGE = "score"
 AGENT = "score_index_count"
 
 
-def register(
-    app: faust.App, pipeline: Pipeline, count: CountStage
-) -> faust.types.AgentT:
-    """Add the ``score_index_count`` agent (the hot path) to ``app``."""
-    settings = pipeline.settings
-    backlogs: list[Backlog] = []
+def register(app: faust.App, pipeline: Pipeline, count: CountStage) -> BatchConsumer:
+    """Add the hot path (``score_index_count``) to ``app``: its consumer of ``posts``.
 
-    def backlog() -> Backlog:
-        if not backlogs:  # made on the agent's own event loop
-            backlogs.append(
-                Backlog(
-                    pipeline,
-                    name=INDEX_STAGE,
-                    limit=settings.index_backlog_records,
-                    limit_bytes=settings.index_backlog_bytes,
-                )
-            )
-        return backlogs[0]
+    The consumer starts and stops with the app (a Faust service); the count
+    stage takes and drops ``posts`` partitions as it is assigned them, and
+    reads their high watermarks from it.
+    """
+    settings, metrics = pipeline.settings, pipeline.metrics
+    topic = settings.topic_posts
+    backlog = Backlog(
+        pipeline,
+        name=INDEX_STAGE,
+        limit=settings.index_backlog_records,
+        limit_bytes=settings.index_backlog_bytes,
+    )
 
     async def handle(pipeline: Pipeline, events: Sequence[faust.EventT]) -> None:
-        await handle_posts(pipeline, count, events, backlog())
+        await handle_posts(pipeline, count, events, backlog)
 
-    def settle(events: Sequence[faust.EventT]) -> None:
-        backlog().settle(events)
+    def assigned(partitions: Sequence[int]) -> None:
+        count.assign(partitions)
+        metrics.assigned_partitions.labels(topic=topic).set(len(partitions))
 
-    return register_batch_agent(
+    async def revoked(partitions: Sequence[int]) -> None:
+        metrics.assigned_partitions.labels(topic=topic).set(0)
+        async with count.lock:  # a tick in progress finishes first
+            count.forget(partitions)
+
+    consumer = BatchConsumer(
         app,
         pipeline,
-        topic=pipeline.topics.posts,
+        topic=topic,
         name=AGENT,
-        batch_size=settings.score_batch_size,
-        batch_seconds=settings.score_batch_seconds,
         handle=handle,
-        settle=settle,
+        backlog=backlog,
+        assigned=assigned,
+        revoked=revoked,
     )
+    count.highwater = consumer.highwater
+
+    @app.service
+    class HotPath(faust.Service):
+        async def on_start(self) -> None:
+            await consumer.start()
+
+        async def on_stop(self) -> None:
+            await consumer.stop()
+
+    return consumer
 
 
 async def handle_posts(

@@ -65,6 +65,11 @@ class DeliveryWatch(Generic[Partition]):
         for topic in topics:
             self._waiting[topic] = now
 
+    def busy(self, topics: Iterable[str]) -> None:
+        """Note that the agent of ``topics`` took a batch and is handling it."""
+        for topic in topics:
+            self._waiting[topic] = None
+
     def is_waiting(self, topic: str) -> bool:
         """Return True while the agent of ``topic`` waits for records.
 

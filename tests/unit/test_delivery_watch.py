@@ -10,7 +10,7 @@ from aiokafka.errors import KafkaError
 from hypothesis import given
 from hypothesis import strategies as st
 
-from monitor.pipelines.partitions import coordination_error
+from monitor.pipelines.partitions import _faust_consumer, coordination_error
 from monitor.stages.delivery import DeliveryWatch
 
 P0 = ("posts", 0)
@@ -142,10 +142,12 @@ class _Holder:
         self.__dict__.update(attributes)
 
 
-def _app_with(task: object) -> object:
-    coordinator = _Holder(_coordination_task=task)
-    thread = _Holder(_consumer=_Holder(_coordinator=coordinator))
-    return _Holder(consumer=_Holder(_thread=thread))
+def _consumer_with(task: object) -> object:
+    return _Holder(_coordinator=_Holder(_coordination_task=task))
+
+
+def _app_with(consumer: object) -> object:
+    return _Holder(consumer=_Holder(_thread=_Holder(_consumer=consumer)))
 
 
 def test_a_coordination_task_that_died_is_found_and_one_running_or_stopped_is_not() -> (
@@ -160,11 +162,15 @@ def test_a_coordination_task_that_died_is_found_and_one_running_or_stopped_is_no
         stopped.set_result(None)
         cancelled = loop.create_future()
         cancelled.cancel()
-        error = coordination_error(_app_with(died))  # type: ignore[arg-type]
+        error = coordination_error(_consumer_with(died))
         assert isinstance(error, KafkaError)
         for task in (running, stopped, cancelled, None):
-            assert coordination_error(_app_with(task)) is None  # type: ignore[arg-type]
-        assert coordination_error(_Holder(consumer=None)) is None  # type: ignore[arg-type]
+            assert coordination_error(_consumer_with(task)) is None
+        assert coordination_error(None) is None  # not started yet
+        # Faust's consumer, found under its thread
+        found = _faust_consumer(_app_with(_consumer_with(died)))  # type: ignore[arg-type]
+        assert isinstance(coordination_error(found), KafkaError)
+        assert _faust_consumer(_Holder(consumer=None)) is None  # type: ignore[arg-type]
     finally:
         loop.close()
 
