@@ -376,8 +376,13 @@ class BatchConsumer:
     def highwater(self, partition: int) -> int | None:
         """Return the offset the next record of ``partition`` will get, if known.
 
-        None while the loop is not waiting for records (see
-        :func:`~monitor.pipelines.partitions.highwater_of`).
+        None before the first fetch, and while the loop is not waiting for
+        records (handling a batch, or held by a full index backlog): the
+        consumer does not fetch a partition whose fetched records are not
+        consumed, so its high watermark goes stale. Under Faust that was
+        seen to equal the agent's position while posts kept arriving: the
+        partition passed for caught up, its window was closed as idle, and
+        the rest of that window's posts came late and went uncounted.
         """
         consumer = self._consumer
         if consumer is None or not self.pipeline.delivery.is_waiting(self.topic):
