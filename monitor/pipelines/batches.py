@@ -502,6 +502,22 @@ def exit_unacknowledged() -> NoReturn:
     os._exit(EXIT_ABANDONED)
 
 
+def exit_for_restart(why: str) -> NoReturn:
+    """Log why this worker cannot go on, then :func:`exit_unacknowledged`.
+
+    For a worker that would otherwise stay up doing nothing (its consumer
+    dead): the supervisor starts a new one, which reads again what was not
+    committed.
+    """
+    log.critical(
+        "%s; this worker exits (status %d) to be restarted, and what it did "
+        "not commit is read again",
+        why,
+        EXIT_ABANDONED,
+    )
+    exit_unacknowledged()
+
+
 def describe_error(exc: BaseException) -> str:
     """Return ``Type: message`` (the message cut to 500 characters) for a log line."""
     text = str(exc)

@@ -34,7 +34,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Sequence
-from typing import Any, NoReturn, cast
+from typing import Any, cast
 
 import faust
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
@@ -46,7 +46,7 @@ from monitor.pipelines.batches import (
     BatchHandler,
     Pipeline,
     describe_error,
-    exit_unacknowledged,
+    exit_for_restart,
     handle_batch,
 )
 from monitor.sinks.retry import backoff_delays
@@ -208,12 +208,12 @@ class BatchConsumer:
                 progress.set(time.time())
         except ConsumerStoppedError:
             if not self._stopping:
-                _give_up(self.name, "its consumer stopped")
+                exit_for_restart(f"{self.name}: its consumer stopped")
         except Exception as exc:  # noqa: BLE001 - a bug, or the consumer failing
             # handle_batch never raises: this is getmany (or a bug). Left
             # alone the worker would look healthy and consume nothing.
             log.exception("%s: the consume loop failed", self.name)
-            _give_up(self.name, describe_error(exc))
+            exit_for_restart(f"{self.name}: {describe_error(exc)}")
 
     async def _join(self) -> AIOKafkaConsumer:
         """Start the consumer (it returns once the group assigned partitions).
@@ -467,17 +467,6 @@ async def adopt_faust_offsets(
     finally:
         await new.stop()
     return {tp.partition: offset for tp, offset in found.items()}
-
-
-def _give_up(name: str, why: str) -> NoReturn:
-    """Exit with :data:`~monitor.pipelines.batches.EXIT_ABANDONED` to be restarted."""
-    log.critical(
-        "%s: %s; this worker exits to be restarted (what it did not commit is "
-        "read again)",
-        name,
-        why,
-    )
-    exit_unacknowledged()
 
 
 async def _maybe_await(value: Any) -> None:

@@ -15,16 +15,15 @@ import asyncio
 import logging
 import time
 from collections import defaultdict
-from typing import Any, NoReturn, Protocol
+from typing import Any, Protocol
 
 import faust
 from faust.types import TP
 
 from monitor.pipelines.batches import (
-    EXIT_ABANDONED,
     Pipeline,
     describe_error,
-    exit_unacknowledged,
+    exit_for_restart,
 )
 from monitor.pipelines.consumer import BatchConsumer
 from monitor.pipelines.count import CountStage
@@ -91,7 +90,10 @@ def register(
         for consumer in (_faust_consumer(app), hot_path.consumer):
             error = coordination_error(consumer)
             if error is not None and not app.should_stop:
-                exit_for_restart(error)
+                exit_for_restart(
+                    "the Kafka consumer's group coordination stopped "
+                    f"({describe_error(error)}): it can no longer consume or commit"
+                )
         # A timer that raises crashes the worker: this one only logs.
         try:
             consumer = app.consumer
@@ -136,17 +138,6 @@ def coordination_error(consumer: Any) -> BaseException | None:
     if not isinstance(task, asyncio.Future) or not task.done() or task.cancelled():
         return None
     return task.exception()
-
-
-def exit_for_restart(error: BaseException) -> NoReturn:
-    """Exit with :data:`EXIT_ABANDONED` so that the supervisor starts a new worker."""
-    log.critical(
-        "the Kafka consumer's group coordination stopped (%s); this worker can "
-        "no longer consume or commit, so it exits (status %d) to be restarted",
-        describe_error(error),
-        EXIT_ABANDONED,
-    )
-    exit_unacknowledged()
 
 
 async def rewind_undelivered(
