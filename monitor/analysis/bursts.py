@@ -10,7 +10,11 @@ is a robust, seasonal, overdispersed count model:
   given in wall-clock time, so they do not depend on the window length;
 * count noise is negative-binomial, ``var = mu + phi * mu**2``, with the
   overdispersion ``phi`` learned online; small counts therefore keep Poisson
-  noise and a series at 0-3 posts per window does not alarm on a 4;
+  noise and a series at 0-3 posts per window does not alarm on a 4. ``phi``
+  learns from raw residuals (``count_spread_winsor_sd``), not the clipped
+  ones the level learns from: a series whose counts jump routinely (a bot
+  posting 200 at a time, a daily news cycle) has wide noise, and the next
+  jump of the same size is less news;
 * updates are winsorised (an observation is clipped to a few standard
   deviations of the model before it is learned), so a burst does not inflate
   its own baseline, while a lasting level shift is still absorbed;
@@ -57,7 +61,8 @@ is a robust, seasonal, overdispersed count model:
   after the counts are back). The refractory gap keeps one news story, whose
   volume comes in waves over a day, to one event; a window whose score beats
   the last event's peak by ``louder_ends_refractory`` is a bigger story and
-  may start one sooner;
+  may start one sooner. A value series, which has no news cycle, rests
+  ``value_refractory_seconds`` (12 hours) instead;
 * a value series' noise variance learns from its raw residuals
   (``value_spread_winsor_sd``), its level from winsorised ones: a
   measurement that spikes routinely (disk writes, load balancers) has wide
@@ -491,7 +496,11 @@ class BurstDetector:
         cfg = self.config
         state = self._state
         last = state.last_event_start
-        if last is None or (start - last).total_seconds() >= cfg.refractory_seconds:
+        gap = cfg.refractory_seconds
+        if not state.count_like and cfg.value_refractory_seconds is not None:
+            # A measurement has no news cycle whose waves come back for a day.
+            gap = cfg.value_refractory_seconds
+        if last is None or (start - last).total_seconds() >= gap:
             return True
         margin = cfg.louder_ends_refractory
         return margin is not None and score >= state.last_event_peak + margin
@@ -793,7 +802,14 @@ class BurstDetector:
         state.weekly[weekday] = max(state.weekly[weekday], 0.05)
 
         a_disp = ewma_alpha(step, cfg.dispersion_half_life_seconds)
-        excess = (clipped - mu) ** 2 - mu
+        # The overdispersion may learn from wider residuals than the level:
+        # a series whose counts jump routinely (bots, news cycles) has wide
+        # noise, so its next jump is less surprising (count_spread_winsor_sd).
+        spread = cfg.count_spread_winsor_sd
+        wide = observed
+        if spread is not None:
+            wide = min(max(observed, mu - spread * sd), mu + spread * sd)
+        excess = (wide - mu) ** 2 - mu
         state.dispersion_num += a_disp * (excess - state.dispersion_num)
         state.dispersion_den += a_disp * (mu * mu - state.dispersion_den)
 

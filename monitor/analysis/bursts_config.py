@@ -113,6 +113,16 @@ class DetectorConfig:
             learns the variance from raw residuals, so a measurement that
             spikes routinely has wide noise and its next spike is no news.
             > 0.
+        count_spread_winsor_sd: A count series' residuals are clipped to
+            this many standard deviations before they are learned into its
+            overdispersion (its level and seasonal factors always use
+            ``winsor_sd``); ``None`` learns it from raw residuals, so a
+            series whose counts jump routinely (bots, a news cycle) has
+            wide noise and its next jump of the same size is less news.
+            ``max_dispersion`` bounds what it learns. > 0.
+        value_refractory_seconds: ``refractory_seconds`` for a value
+            series (a measurement has no news cycle whose waves return for
+            a day); ``None`` uses ``refractory_seconds``. >= 0.
 
     """
 
@@ -124,7 +134,7 @@ class DetectorConfig:
     weekly_half_life_weeks: float = 2.0
     dispersion_half_life_seconds: float = 2 * _DAY
     initial_dispersion: float = 0.1
-    max_dispersion: float = 4.0
+    max_dispersion: float = 16.0
     winsor_sd: float = 3.0
     scale_half_lives_windows: tuple[float, ...] = (3.0, 12.0)
     min_expected: float = 0.05
@@ -149,6 +159,8 @@ class DetectorConfig:
     min_zero_probability: float | None = 1e-3
     louder_ends_refractory: float | None = 4.0
     value_spread_winsor_sd: float | None = None
+    count_spread_winsor_sd: float | None = None
+    value_refractory_seconds: float | None = 12 * _HOUR
 
     def __post_init__(self) -> None:
         problems = []
@@ -225,10 +237,14 @@ class DetectorConfig:
             problems.append(
                 f"louder_ends_refractory: must be None or >= 0, got {margin!r}"
             )
-        spread = self.value_spread_winsor_sd
-        if spread is not None and not spread > 0:
+        for name in ("value_spread_winsor_sd", "count_spread_winsor_sd"):
+            spread = getattr(self, name)
+            if spread is not None and not spread > 0:
+                problems.append(f"{name}: must be None or > 0, got {spread!r}")
+        gap = self.value_refractory_seconds
+        if gap is not None and not (math.isfinite(gap) and gap >= 0):
             problems.append(
-                f"value_spread_winsor_sd: must be None or > 0, got {spread!r}"
+                f"value_refractory_seconds: must be None or >= 0, got {gap!r}"
             )
         if self.quiet_windows < 1:
             problems.append(f"quiet_windows: must be >= 1, got {self.quiet_windows}")

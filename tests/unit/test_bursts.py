@@ -250,6 +250,53 @@ def test_a_value_series_that_spikes_routinely_has_wide_noise() -> None:
     assert surprises[1] < surprises[0] - 10.0
 
 
+def test_a_count_series_that_jumps_routinely_has_wide_noise() -> None:
+    # A bot posting ~150 at a time every ~4 hours over a Poisson(5) topic:
+    # learned from raw residuals, the overdispersion widens and the next
+    # jump of that size is far less surprising than with clipped ones.
+    counts = _poisson(5.0, 4 * PER_DAY, 12)
+    for k in range(PER_DAY, 4 * PER_DAY, 50):
+        counts[k] += 150.0
+    jump = T0 + 4 * PER_DAY * STEP
+    surprises = []
+    for spread in (3.0, None):
+        detector = BurstDetector(DetectorConfig(count_spread_winsor_sd=spread))
+        for t, c in zip(_times(len(counts)), counts, strict=True):
+            detector.update(t, c)
+        surprises.append(detector.surprise(jump, 155.0))
+    assert surprises[1] < surprises[0] - 10.0
+    # max_dispersion bounds it: a jump ten times the size is still news.
+    assert detector.surprise(jump, 1500.0) >= DetectorConfig().enter_score
+
+
+def _value_spikes(at: Sequence[int]) -> list[float]:
+    rng = np.random.default_rng(5)
+    values = rng.normal(40.0, 1.0, 3 * PER_DAY)
+    for start in at:
+        values[start : start + 3] += 30.0
+    return values.tolist()
+
+
+def test_a_value_series_rests_half_a_day_between_events() -> None:
+    # Two spikes 14 hours apart: a measurement has no news cycle, so the
+    # second is an event of its own; with a day's rest it is not.
+    at = [PER_DAY + 60, PER_DAY + 60 + 14 * 12]
+    values = _value_spikes(at)
+    assert _starts(_run(values)) == at
+    day = DetectorConfig(value_refractory_seconds=None)
+    assert _starts(_run(values, day)) == at[:1]
+    # Ten hours apart, the second spike is still within the rest.
+    close = [PER_DAY + 60, PER_DAY + 60 + 10 * 12]
+    assert _starts(_run(_value_spikes(close))) == close[:1]
+
+
+def test_a_count_series_still_rests_a_day_between_events() -> None:
+    # The same 14-hour gap on a count series: one news story's waves.
+    at = [2 * PER_DAY, 2 * PER_DAY + 14 * 12]
+    counts = _bursts(4 * PER_DAY, at, [150.0, 160.0])
+    assert _starts(_run(counts)) == at[:1]
+
+
 def test_novelty_record_fades_so_a_repeat_alarms_much_later() -> None:
     at = [2 * PER_DAY, 20 * PER_DAY]
     counts = _bursts(21 * PER_DAY, at, [150.0, 150.0])
@@ -432,6 +479,9 @@ def test_out_of_order_window_is_rejected() -> None:
         {"min_zero_probability": 1.0},
         {"louder_ends_refractory": -1.0},
         {"value_spread_winsor_sd": 0.0},
+        {"count_spread_winsor_sd": -1.0},
+        {"value_refractory_seconds": -1.0},
+        {"value_refractory_seconds": math.inf},
     ],
 )
 def test_invalid_config_is_rejected(kwargs: dict[str, object]) -> None:
