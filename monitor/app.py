@@ -258,6 +258,7 @@ def _ticketing(
             env,
             console_url=settings.console_url,
             link_issuer=ActionLinkIssuer.from_settings(settings),
+            trust_env=settings.http_proxy_from_env,
         )
 
     notifier = notifier_for(rules.current if rules else None)  # fails fast too

@@ -114,6 +114,13 @@ class Settings(BaseModel):
         "other consumers (the workers do not read it); costs about a quarter "
         "more worker and broker CPU per post",
     )
+    http_proxy_from_env: bool = Field(
+        False,
+        description="Outbound HTTP (polled sources, notification channels) "
+        "goes through the proxies named by HTTP_PROXY and HTTPS_PROXY, except "
+        "to the hosts of NO_PROXY, with proxy credentials from ~/.netrc; off: "
+        "every request goes direct and those variables are ignored",
+    )
     score_cache_size: int = Field(
         10_000,
         ge=0,

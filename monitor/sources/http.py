@@ -163,6 +163,9 @@ class HttpClient:
         sleep: Awaitable sleep (tests pass one that records).
         rng: Random source of the jitter.
         now: Wall clock (aware datetime), to read a ``Retry-After`` date.
+        trust_env: Go through the proxies of ``HTTP_PROXY``, ``HTTPS_PROXY``
+            and ``NO_PROXY`` (credentials from ``~/.netrc``); off, every
+            request goes direct.
 
     """
 
@@ -184,6 +187,7 @@ class HttpClient:
         sleep: Sleep = asyncio.sleep,
         rng: random.Random | None = None,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        trust_env: bool = False,
     ) -> None:
         if rate_per_second <= 0 or timeout_seconds <= 0 or max_body_bytes <= 0:
             raise ValueError("rate, timeout and body limit must be positive")
@@ -198,6 +202,7 @@ class HttpClient:
         self.max_wait_seconds = max_wait_seconds
         self._clock, self._sleep, self._rng, self._now = clock, sleep, rng, now
         self._session: aiohttp.ClientSession | None = None
+        self.trust_env = trust_env
 
     def __repr__(self) -> str:
         return f"HttpClient(source={self.source!r})"
@@ -286,7 +291,7 @@ class HttpClient:
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(
                 timeout=aiohttp.ClientTimeout(total=self.timeout_seconds),
-                trust_env=False,
+                trust_env=self.trust_env,
             )
         return self._session
 
@@ -424,5 +429,6 @@ def client_for(
         clock=clock,
         rng=rng,
         now=now,
+        trust_env=options.trust_env,
         **extra,
     )

@@ -103,6 +103,8 @@ class HttpPollOptions:
         first_page: The first page number of page pagination.
         max_future_seconds: Refuse posts published further ahead of the fetch
             time (None: no check).
+        trust_env: Go through the proxies of the environment (the
+            ``http_proxy_from_env`` setting).
 
     """
 
@@ -123,6 +125,7 @@ class HttpPollOptions:
     max_body_bytes: int = 10 * 1024 * 1024
     first_page: int = 1
     max_future_seconds: float | None = None
+    trust_env: bool = False
 
 
 def lookup(item: Any, path: str) -> Any:
@@ -595,6 +598,7 @@ def options_from_config(
     *,
     max_future_seconds: float | None = None,
     max_body_bytes: int | None = None,
+    trust_env: bool = False,
 ) -> HttpPollOptions:
     """Build the options of an ``http_poll`` entry of the sources file.
 
@@ -631,5 +635,6 @@ def options_from_config(
         rate_burst=source.rate.burst if source.rate else 1,
         timeout_seconds=float(source.timeout),
         max_future_seconds=max_future_seconds,
+        trust_env=trust_env,
         **extra,
     )

@@ -129,6 +129,7 @@ class RssOptions:
     retries: int = 3
     max_body_bytes: int = 10 * 1024 * 1024
     max_future_seconds: float | None = None
+    trust_env: bool = False
 
 
 class FeedError(ValueError):
@@ -600,6 +601,7 @@ def rss_options_from_config(
     *,
     max_future_seconds: float | None = None,
     max_body_bytes: int | None = None,
+    trust_env: bool = False,
 ) -> RssOptions:
     """Build the options of an ``rss`` entry of the sources file.
 
@@ -620,5 +622,6 @@ def rss_options_from_config(
         rate_burst=source.rate.burst if source.rate else 1,
         timeout_seconds=float(source.timeout),
         max_future_seconds=max_future_seconds,
+        trust_env=trust_env,
         **extra,
     )

@@ -68,23 +68,31 @@ class Poller(NamedTuple):
 
 
 def build_poller(
-    source: PollerSource, *, max_future_seconds: float | None = None
+    source: PollerSource,
+    *,
+    max_future_seconds: float | None = None,
+    trust_env: bool = False,
 ) -> Poller:
     """Build the real fetcher of a source from its sources-file entry.
 
     Args:
         source: The ``http_poll`` or ``rss`` entry.
         max_future_seconds: Refuse posts dated further ahead (None: no check).
+        trust_env: Go through the proxies of the environment.
 
     """
     if isinstance(source, HttpPollSource):
         from monitor.sources.http_poll import HttpPollFetcher, options_from_config
 
-        options = options_from_config(source, max_future_seconds=max_future_seconds)
+        options = options_from_config(
+            source, max_future_seconds=max_future_seconds, trust_env=trust_env
+        )
         return Poller(HttpPollFetcher(options), options.max_pages_per_poll)
     from monitor.sources.rss import RssFetcher, rss_options_from_config
 
-    rss = rss_options_from_config(source, max_future_seconds=max_future_seconds)
+    rss = rss_options_from_config(
+        source, max_future_seconds=max_future_seconds, trust_env=trust_env
+    )
     return Poller(RssFetcher(rss), None)  # one feed document, one page
 
 
@@ -549,7 +557,9 @@ class SourcePollers:
             metrics=metrics,
             poller_factory=poller_factory
             or functools.partial(
-                build_poller, max_future_seconds=settings.max_future_seconds
+                build_poller,
+                max_future_seconds=settings.max_future_seconds,
+                trust_env=settings.http_proxy_from_env,
             ),
         )
         self.use_leases = leases

@@ -415,6 +415,10 @@ class Notifier:
             personal notices and no @mentions.
         link_issuer: Issues the one-tap action links of DingTalk, Feishu,
             WeCom and Slack notices; ``None``: no buttons.
+        trust_env: HTTP channels go through the proxies of ``HTTP_PROXY``,
+            ``HTTPS_PROXY`` and ``NO_PROXY`` (credentials from
+            ``~/.netrc``); off, every request goes direct. Email (SMTP)
+            always goes direct.
 
     Raises:
         ConfigError: One line per problem, each naming its channel: a missing
@@ -438,6 +442,7 @@ class Notifier:
         owners: Mapping[str, Owner] | None = None,
         personal: PersonalNotices | None = None,
         link_issuer: LinkIssuer | None = None,
+        trust_env: bool = False,
     ) -> None:
         if timeout <= 0 or retries < 0 or backoff < 0 or max_backoff < 0:
             raise ValueError("timeout must be > 0; retries and backoffs >= 0")
@@ -460,6 +465,7 @@ class Notifier:
         self.personal = personal
         self.link_issuer = link_issuer
         self._session: aiohttp.ClientSession | None = None
+        self.trust_env = trust_env
         problems: list[str] = []
         for name, channel in channels.items():
             try:
@@ -582,6 +588,7 @@ class Notifier:
             self._session = aiohttp.ClientSession(
                 timeout=aiohttp.ClientTimeout(total=self.timeout),
                 headers={"User-Agent": "monitor-notifier"},
+                trust_env=self.trust_env,
             )
 
     async def close(self) -> None:
