@@ -73,6 +73,7 @@ class Outcome:
         error: What went wrong, if not.
         give_up: True if retrying cannot help.
         digest: True if it went out inside a digest.
+        reached: Recipients reached though it failed (digests).
 
     """
 
@@ -82,6 +83,7 @@ class Outcome:
     error: str = ""
     give_up: bool = False
     digest: bool = False
+    reached: tuple[str, ...] = ()
 
 
 class NoticeSender:
@@ -244,6 +246,7 @@ class NoticeSender:
                 str(item.notice.kind),
                 delivery_id=item.notice.delivery_id(channel),
                 folded=item.notice.folded,
+                reached=item.notice.reached,
             )
             done.append((item.ticket_id, _outcome(item.notice, delivery)))
         if plan.digest:
@@ -304,6 +307,7 @@ class NoticeSender:
                     settings=settings,
                     error=outcome.error,
                     give_up=outcome.give_up,
+                    reached=outcome.reached,
                 )
                 if ticket_after is ticket:
                     continue  # recorded already (a second sender, a repeat)
@@ -377,4 +381,5 @@ def _outcome(notice: Notice, delivery: Delivery, digest: bool = False) -> Outcom
         "" if accepted else delivery.error,
         give_up,
         digest,
+        tuple(delivery.reached),
     )

@@ -23,7 +23,7 @@ import builtins
 import functools
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import Any, Generic, Protocol, TypeVar
@@ -141,6 +141,11 @@ class Delivery(Protocol):
         """False if retrying cannot help."""
         ...
 
+    @property
+    def reached(self) -> tuple[str, ...]:
+        """Digests of the recipients that took it though it failed."""
+        ...
+
 
 class Notifier(Protocol):
     """What the notice sender needs of :class:`monitor.sinks.notifiers.Notifier`."""
@@ -158,8 +163,9 @@ class Notifier(Protocol):
         delivery_id: str,
         event: TicketEvent | None = None,
         folded: int = 0,
+        reached: Collection[str] = (),
     ) -> Delivery:
-        """Send one notice to one channel."""
+        """Send one notice to one channel, skipping the recipients reached."""
         ...
 
     async def send_digest(

@@ -635,3 +635,60 @@ async def test_the_outbox_retries_throttling_and_drops_a_refused_channel(
         await notifier.close()
         await service.close()
         await store.close()
+
+
+async def test_a_later_outbox_round_texts_only_the_mobiles_not_reached(
+    noida: EmbeddedServers,
+    rules: RuleSet,
+    vendors: SmsVendors,
+) -> None:
+    # The group SMS reaches mobile A, then B is throttled on every attempt
+    # of the round: the notice fails and waits. The next round texts B only;
+    # the ticket keeps a digest of the mobiles reached, not their numbers.
+    assert noida.addresses is not None
+    store = TicketStore.connect(noida.addresses.es_url, "ts" + uuid.uuid4().hex[:10])
+    clock = WallClock()
+    notifier = Notifier(
+        rules.channels,
+        vendors.env(),
+        console_url=CONSOLE,
+        retries=1,
+        backoff=0.01,
+        max_backoff=0.05,
+    )
+    service = TicketService(store, lambda: rules, notifier=notifier, now=clock)
+    sender = NoticeSender(service)
+    try:
+        await notifier.start()
+        decision = await service.handle_trigger(trigger())
+        assert decision.ticket is not None
+        ticket_id = decision.ticket.ticket_id
+        (notice,) = decision.ticket.outbox
+        vendors.busy = ["OK", "Throttling.User", "Throttling.User"]
+
+        clock.now += timedelta(minutes=10)
+        assert await sender.run_once() == 3
+        ticket, _ = await service.get(ticket_id)
+        assert ticket.delivery["ops-sms"] == "failed"
+        (waiting,) = ticket.outbox
+        assert waiting.channels == ("ops-sms",)
+        assert [p["PhoneNumbers"] for p in vendors.sent] == [MOBILE_A]
+        assert len(waiting.reached) == 1
+        answer = await store.client.get(index=store._tickets, id=ticket_id)
+        document = json.dumps(answer["_source"], default=str)
+        for mobile in (MOBILE_A, MOBILE_A[-8:], MOBILE_B[-8:]):
+            assert mobile not in document
+
+        clock.now = waiting.due_at
+        assert await sender.run_once() == 1
+        ticket, _ = await service.get(ticket_id)
+        assert ticket.outbox == () and ticket.delivery["ops-sms"] == "sent"
+        delivery_id = f"{notice.notice_id}@ops-sms"
+        assert [(p["PhoneNumbers"], p["OutId"]) for p in vendors.sent] == [
+            (MOBILE_A, delivery_id),
+            (MOBILE_B, delivery_id),
+        ], "A is not texted twice"
+    finally:
+        await notifier.close()
+        await service.close()
+        await store.close()

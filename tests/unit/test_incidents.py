@@ -8,6 +8,7 @@ from datetime import datetime, timedelta, timezone
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from monitor.analysis.tickets.codec import ticket_from_dict, ticket_to_dict
 from monitor.analysis.tickets.model import (
     AlertRule,
     Evidence,
@@ -255,6 +256,28 @@ def test_a_failed_channel_is_retried_with_backoff_and_the_rest_cleared() -> None
         ticket, notice.notice_id, "hook", accepted=True, now=at(2), settings=settings
     )
     assert again == ticket, "a repeated outcome changes nothing"
+
+
+def test_the_recipients_a_failed_channel_reached_are_kept_for_the_next_round() -> None:
+    settings = TicketSettings()
+    ticket = opened(signal("负面占比"))
+    notice = ticket.outbox[0]
+    for reached in (("a1",), ("a1", "b2")):
+        ticket, _ = record_outcome(
+            ticket,
+            notice.notice_id,
+            "ding",
+            accepted=False,
+            now=at(1),
+            settings=settings,
+            error="throttled",
+            reached=reached,
+        )
+    assert ticket.outbox[0].reached == ("a1", "b2"), "merged, each once"
+    encoded = ticket_to_dict(ticket)
+    assert ticket_from_dict(encoded).outbox[0].reached == ("a1", "b2")
+    del encoded["outbox"][0]["reached"]  # a document from before the field
+    assert ticket_from_dict(encoded).outbox[0].reached == ()
 
 
 # --- rate limits ----------------------------------------------------------------

@@ -14,7 +14,12 @@ from hypothesis import strategies as st
 from monitor.config.channels import check_channel_settings
 from monitor.config.rules import Channel
 from monitor.errors import ConfigError
-from monitor.sinks.notifiers.notifier import HourlyRecipients, Notifier, _redact
+from monitor.sinks.notifiers.notifier import (
+    HourlyRecipients,
+    Notifier,
+    _redact,
+    recipient_digest,
+)
 from monitor.sinks.notifiers.payloads import DeliveryError
 from monitor.sinks.notifiers.sms import (
     DEFAULT_MAX_CHARS,
@@ -278,3 +283,11 @@ def test_a_missing_secret_reference_names_the_variable_only() -> None:
     with pytest.raises(ConfigError) as error:
         Notifier({"sms": channel}, {})
     assert "ALERT_SMS_SECRET" in str(error.value)
+
+
+def test_a_recipient_digest_names_one_mobile_of_one_delivery_only() -> None:
+    one = recipient_digest("T-1#n1@ops-sms", "13800138001")
+    assert one == recipient_digest("T-1#n1@ops-sms", "13800138001")
+    assert one != recipient_digest("T-1#n1@ops-sms", "13800138002")
+    assert one != recipient_digest("T-1#n2@ops-sms", "13800138001")
+    assert "13800138001" not in one and "38001" not in one and len(one) == 16

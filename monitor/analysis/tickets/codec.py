@@ -266,6 +266,7 @@ def notice_to_dict(item: Notice) -> dict[str, Any]:
         "last_error": item.last_error,
         "crossing_received_at": _opt_time(item.crossing_received_at),
         "accepted": list(item.accepted),
+        "reached": list(item.reached),
     }
 
 
@@ -284,6 +285,7 @@ def notice_from_dict(data: Mapping[str, Any]) -> Notice:
         last_error=data.get("last_error", ""),
         crossing_received_at=_opt_parse(data.get("crossing_received_at")),
         accepted=tuple(data.get("accepted", ())),
+        reached=tuple(str(v) for v in data.get("reached", ())),
     )
 
 

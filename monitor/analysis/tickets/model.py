@@ -483,6 +483,10 @@ class Notice:
         crossing_received_at: ``posts`` timestamp of the post whose signal
             queued it, for the notice latency histogram.
         accepted: Channels that already accepted it.
+        reached: Recipients a channel reached though its delivery failed
+            as a whole (a group SMS that reached some mobiles), as the
+            notifier's digests salted by the delivery id, never the numbers;
+            a later round does not send to them again.
 
     """
 
@@ -498,6 +502,7 @@ class Notice:
     last_error: str = ""
     crossing_received_at: datetime | None = None
     accepted: tuple[str, ...] = ()
+    reached: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "kind", NoticeKind(self.kind))

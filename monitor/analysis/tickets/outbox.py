@@ -517,6 +517,7 @@ def record_outcome(
     settings: TicketSettings,
     error: str = "",
     give_up: bool = False,
+    reached: Sequence[str] = (),
 ) -> tuple[Ticket, bool]:
     """Apply one channel's outcome of one notice to the ticket.
 
@@ -534,6 +535,8 @@ def record_outcome(
         give_up: Do not retry (the channel refused it for good: a bad
             signature, an unknown channel); the channel is dropped from the
             notice and its status stays ``failed``.
+        reached: Recipients the channel reached though it failed (the
+            notifier's digests); kept on the notice for the next round.
 
     Returns:
         The ticket (``delivery[channel]`` is ``sent`` or ``failed``; a
@@ -565,6 +568,7 @@ def record_outcome(
             attempts=notice.attempts + 1,
             last_error=error,
             due_at=now + timedelta(seconds=wait),
+            reached=tuple(dict.fromkeys((*notice.reached, *reached))),
         )
     outbox = tuple(
         updated if n.notice_id == notice_id else n

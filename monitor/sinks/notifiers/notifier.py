@@ -25,11 +25,12 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import hashlib
 import logging
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from types import TracebackType
@@ -145,6 +146,11 @@ class Delivery:
         error: The last error when not sent, else empty.
         latency_seconds: From the first attempt to the outcome, retries and
             the waits between them included.
+        reached: When not sent: :func:`recipient_digest` of each recipient
+            that took the message all the same (a group SMS that reached
+            some mobiles), those passed in included; hand them back to the
+            next :meth:`Notifier.send` of the same delivery so nobody gets
+            it twice.
 
     """
 
@@ -154,11 +160,23 @@ class Delivery:
     error: str = ""
     latency_seconds: float = 0.0
     retryable: bool = True
+    reached: tuple[str, ...] = ()
 
     @property
     def accepted(self) -> bool:
         """True if the channel accepted it (2xx and the vendor's OK)."""
         return self.status == SENT
+
+
+def recipient_digest(delivery_id: str, recipient: str) -> str:
+    """Return a short digest naming one recipient of one delivery.
+
+    What a ticket keeps of the mobiles a failed group SMS reached: salted by
+    the delivery id, so the stored value is not the number and differs from
+    one delivery to the next.
+    """
+    data = f"{delivery_id}\n{recipient}".encode()
+    return hashlib.sha256(data).hexdigest()[:16]
 
 
 class TokenBucket:
@@ -292,6 +310,8 @@ class _Notice:
     message: Message
     delivery_id: str
     digest: tuple[tuple[Ticket, str, int], ...] = ()
+    #: recipient_digest of the recipients an earlier round reached.
+    reached: frozenset[str] = frozenset()
     #: The assignee's contacts, to @mention in a DingTalk/Feishu notice.
     mention: Mapping[str, str] = field(default_factory=dict)
     mention_name: str = ""
@@ -675,6 +695,7 @@ class Notifier:
         delivery_id: str,
         event: TicketEvent | None = None,
         folded: int = 0,
+        reached: Collection[str] = (),
     ) -> Delivery:
         """Send one notice to one channel with a stable delivery id.
 
@@ -689,6 +710,8 @@ class Notifier:
                 (``X-Monitor-Delivery``, the email's Message-ID).
             event: The event behind it, if known.
             folded: Changes folded into this notice while it waited.
+            reached: ``Delivery.reached`` of an earlier failed send of the
+                same delivery: those recipients are not sent it again.
 
         Returns:
             The delivery; ``retryable`` is False when retrying cannot help.
@@ -697,7 +720,9 @@ class Notifier:
         if self._session is None:
             raise RuntimeError("call Notifier.start() before send()")
         message = self._message(ticket, kind, event, folded)
-        notice = _Notice(ticket, kind, event, message, delivery_id)
+        notice = _Notice(
+            ticket, kind, event, message, delivery_id, reached=frozenset(reached)
+        )
         return await self._deliver(name, notice, limited=False)
 
     async def send_digest(
@@ -757,6 +782,9 @@ class Notifier:
                 elapsed = time.perf_counter() - started
                 return Delivery(name, SENT, attempts, latency_seconds=elapsed)
             failure.reason = _redact(failure.reason, target.settings)
+            reached = notice.reached | {
+                recipient_digest(notice.delivery_id, mobile) for mobile in sent_to
+            }
             if not failure.retryable or attempts > self.retries:
                 log.warning(
                     "channel %s: %s of %s failed after %d attempt(s): %s",
@@ -774,6 +802,7 @@ class Notifier:
                     failure.reason,
                     elapsed,
                     retryable=failure.retryable,
+                    reached=tuple(sorted(reached)),
                 )
             backoff = self._delay(attempts - 1)
             wait = min(self.max_backoff, max(failure.retry_after or 0.0, backoff))
@@ -860,6 +889,9 @@ class Notifier:
         limited = []
         for mobile in mobiles:
             if mobile in sent_to:
+                continue
+            if recipient_digest(notice.delivery_id, mobile) in notice.reached:
+                sent_to.add(mobile)  # reached by an earlier round
                 continue
             if not limit.allows(mobile):
                 limited.append(mobile)
