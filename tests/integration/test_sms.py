@@ -564,13 +564,21 @@ class WallClock:
         return self.now
 
 
-async def test_the_outbox_retries_throttling_and_drops_a_refused_channel(
-    noida: EmbeddedServers,
-    rules: RuleSet,
-    vendors: SmsVendors,
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    caplog.set_level(logging.DEBUG)
+@dataclass
+class Outbox:
+    """A ticket service on the local noida-db, its notice sender and clock."""
+
+    service: TicketService
+    sender: NoticeSender
+    clock: WallClock
+    store: TicketStore
+
+
+@asynccontextmanager
+async def outbox_of(
+    noida: EmbeddedServers, rules: RuleSet, vendors: SmsVendors
+) -> AsyncIterator[Outbox]:
+    """The worker's outbox path: one retry per round, fast backoff."""
     assert noida.addresses is not None
     store = TicketStore.connect(noida.addresses.es_url, "ts" + uuid.uuid4().hex[:10])
     clock = WallClock()
@@ -583,9 +591,24 @@ async def test_the_outbox_retries_throttling_and_drops_a_refused_channel(
         max_backoff=0.05,
     )
     service = TicketService(store, lambda: rules, notifier=notifier, now=clock)
-    sender = NoticeSender(service)
     try:
         await notifier.start()
+        yield Outbox(service, NoticeSender(service), clock, store)
+    finally:
+        await notifier.close()
+        await service.close()
+        await store.close()
+
+
+async def test_the_outbox_retries_throttling_and_drops_a_refused_channel(
+    noida: EmbeddedServers,
+    rules: RuleSet,
+    vendors: SmsVendors,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    async with outbox_of(noida, rules, vendors) as box:
+        service, sender, clock = box.service, box.sender, box.clock
         decision = await service.handle_trigger(trigger())
         assert decision.ticket is not None
         ticket_id = decision.ticket.ticket_id
@@ -631,10 +654,6 @@ async def test_the_outbox_retries_throttling_and_drops_a_refused_channel(
         )
         for secret in (*SECRETS, ACCESS_KEY_ID):
             assert secret not in stored
-    finally:
-        await notifier.close()
-        await service.close()
-        await store.close()
 
 
 async def test_a_later_outbox_round_texts_only_the_mobiles_not_reached(
@@ -645,21 +664,8 @@ async def test_a_later_outbox_round_texts_only_the_mobiles_not_reached(
     # The group SMS reaches mobile A, then B is throttled on every attempt
     # of the round: the notice fails and waits. The next round texts B only;
     # the ticket keeps a digest of the mobiles reached, not their numbers.
-    assert noida.addresses is not None
-    store = TicketStore.connect(noida.addresses.es_url, "ts" + uuid.uuid4().hex[:10])
-    clock = WallClock()
-    notifier = Notifier(
-        rules.channels,
-        vendors.env(),
-        console_url=CONSOLE,
-        retries=1,
-        backoff=0.01,
-        max_backoff=0.05,
-    )
-    service = TicketService(store, lambda: rules, notifier=notifier, now=clock)
-    sender = NoticeSender(service)
-    try:
-        await notifier.start()
+    async with outbox_of(noida, rules, vendors) as box:
+        service, sender, clock, store = box.service, box.sender, box.clock, box.store
         decision = await service.handle_trigger(trigger())
         assert decision.ticket is not None
         ticket_id = decision.ticket.ticket_id
@@ -688,7 +694,3 @@ async def test_a_later_outbox_round_texts_only_the_mobiles_not_reached(
             (MOBILE_A, delivery_id),
             (MOBILE_B, delivery_id),
         ], "A is not texted twice"
-    finally:
-        await notifier.close()
-        await service.close()
-        await store.close()
