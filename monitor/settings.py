@@ -114,13 +114,6 @@ class Settings(BaseModel):
         "other consumers (the workers do not read it); costs about a quarter "
         "more worker and broker CPU per post",
     )
-    http_proxy_from_env: bool = Field(
-        False,
-        description="Outbound HTTP (polled sources, notification channels) "
-        "goes through the proxies named by HTTP_PROXY and HTTPS_PROXY, except "
-        "to the hosts of NO_PROXY, with proxy credentials from ~/.netrc; off: "
-        "every request goes direct and those variables are ignored",
-    )
     score_cache_size: int = Field(
         10_000,
         ge=0,
@@ -254,6 +247,13 @@ class Settings(BaseModel):
         le=1024,
         description="Partitions of the source-leases topic: pollers are spread over "
         "at most this many workers",
+    )
+    http_proxy_from_env: bool = Field(
+        False,
+        description="Outbound HTTP (polled sources, notification channels) "
+        "goes through the proxies named by HTTP_PROXY and HTTPS_PROXY, except "
+        "to the hosts of NO_PROXY, with proxy credentials from ~/.netrc; off: "
+        "every request goes direct and those variables are ignored",
     )
 
     # Alert tickets.
