@@ -116,6 +116,8 @@ class RssOptions:
         max_body_bytes: Largest feed body accepted.
         max_future_seconds: Refuse entries dated further ahead of the fetch
             time (None: no check).
+        trust_env: Go through the proxies of the environment (the
+            ``http_proxy_from_env`` setting).
 
     """
 
